@@ -1,0 +1,169 @@
+// Lint rules, including the layering of docs/ARCHITECTURE.md: the pure layers (core, protocol, gen,
+// log, metadata, schema, partition) and the drivers (runtime) never touch Node, clocks or randomness;
+// adapters and bin do the I/O.
+import tseslint from "typescript-eslint";
+import importX from "eslint-plugin-import-x";
+
+const NODE_MODULES = [
+  "assert",
+  "async_hooks",
+  "buffer",
+  "child_process",
+  "cluster",
+  "crypto",
+  "dgram",
+  "dns",
+  "events",
+  "fs",
+  "fs/promises",
+  "http",
+  "http2",
+  "https",
+  "inspector",
+  "module",
+  "net",
+  "os",
+  "path",
+  "perf_hooks",
+  "process",
+  "readline",
+  "stream",
+  "string_decoder",
+  "timers",
+  "tls",
+  "tty",
+  "url",
+  "util",
+  "v8",
+  "vm",
+  "worker_threads",
+  "zlib",
+];
+
+const pureImportBan = {
+  patterns: [
+    { group: ["node:*"], message: "pure layers do no I/O: use a port from src/runtime/ports.ts" },
+    { group: ["lmdb", "@duckdb/*", "smol-toml"], message: "I/O libraries belong in src/adapters" },
+    {
+      group: ["**/adapters/*", "**/bin/*", "**/runtime/*"],
+      message: "imports point down the layers",
+    },
+  ],
+  paths: NODE_MODULES.map((name) => ({ name, message: "pure layers do no I/O" })),
+};
+
+const determinismBans = [
+  { name: "Date", message: "time is an input: take it from a record or a Clock port" },
+  { name: "setTimeout", message: "timers are effects: use the Clock port" },
+  { name: "setInterval", message: "timers are effects: use the Clock port" },
+  { name: "setImmediate", message: "timers are effects: use the Clock port" },
+  { name: "process", message: "no process access in the pure layers" },
+  { name: "Buffer", message: "use Uint8Array and src/core/bytes.ts" },
+  { name: "performance", message: "time is an input" },
+];
+
+export default tseslint.config(
+  {
+    ignores: [
+      "dist/**",
+      "src/gen/**",
+      "node_modules/**",
+      "bench/**",
+      "scripts/**",
+      "eslint.config.js",
+    ],
+  },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { "import-x": importX },
+    rules: {
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: "package",
+              name: ["describe", "it", "test", "suite", "before", "after"],
+              package: "node:test",
+            },
+          ],
+        },
+      ],
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": "error",
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
+      "@typescript-eslint/require-await": "off",
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allowBoolean: true, allowNullish: true },
+      ],
+      eqeqeq: ["error", "always"],
+      "import-x/no-cycle": ["error", { maxDepth: 12 }],
+    },
+  },
+  {
+    files: [
+      "src/core/**",
+      "src/protocol/**",
+      "src/log/**",
+      "src/metadata/**",
+      "src/schema/**",
+      "src/partition/**",
+    ],
+    rules: {
+      "no-restricted-imports": ["error", pureImportBan],
+      "no-restricted-globals": [
+        "error",
+        ...determinismBans,
+        { name: "crypto", message: "randomness is an input" },
+      ],
+      "no-restricted-properties": [
+        "error",
+        { object: "Math", property: "random", message: "randomness is an input: take a Prng" },
+      ],
+    },
+  },
+  {
+    files: ["src/runtime/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["node:*"], message: "drivers reach the world through src/runtime/ports.ts" },
+            {
+              group: ["lmdb", "@duckdb/*", "smol-toml"],
+              message: "I/O libraries belong in src/adapters",
+            },
+            { group: ["**/adapters/*", "**/bin/*"], message: "imports point down the layers" },
+          ],
+          paths: NODE_MODULES.map((name) => ({ name, message: "drivers do no direct I/O" })),
+        },
+      ],
+      "no-restricted-globals": ["error", ...determinismBans],
+      "no-restricted-properties": [
+        "error",
+        { object: "Math", property: "random", message: "randomness is an input: take a Prng" },
+      ],
+    },
+  },
+  {
+    files: ["**/*.test.ts", "test/**"],
+    rules: {
+      "@typescript-eslint/no-non-null-assertion": "off",
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+    },
+  },
+);

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Runs the compiled test files with Node's built-in runner.
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|all] [--only <substring>]
+// Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
+// test/contract; end-to-end tests that start real processes live in test/e2e.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const args = process.argv.slice(2);
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+const kind = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--only") ?? "all";
+
+function walk(dir) {
+  let out = [];
+  let names = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out = out.concat(walk(path));
+    else if (name.endsWith(".test.js")) out.push(path);
+  }
+  return out;
+}
+
+const groups = {
+  unit: walk("dist/src"),
+  contract: walk("dist/test/contract"),
+  sim: walk("dist/test/sim"),
+  e2e: walk("dist/test/e2e"),
+};
+const selected = kind === "all" ? ["unit", "contract", "sim", "e2e"] : [kind];
+let failed = false;
+for (const group of selected) {
+  let files = groups[group] ?? [];
+  if (only !== undefined) files = files.filter((f) => f.includes(only));
+  if (files.length === 0) continue;
+  console.log(`\n== ${group}: ${files.length} file(s)`);
+  // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
+  const concurrency = group === "e2e" ? "1" : "2";
+  const result = spawnSync(
+    process.execPath,
+    ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+    { stdio: "inherit", env: { ...process.env, KEEL_TEST_GROUP: group } },
+  );
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

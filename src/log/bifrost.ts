@@ -1,0 +1,268 @@
+/**
+ * Bifrost: virtual logs made of a chain of segments. Each segment is a loglet with a provider and a
+ * base LSN; the chain lives in the metadata store, so every node agrees where each segment starts.
+ * Appends go to the last segment. Reconfiguration seals the last segment, settles its tail t and
+ * compare-and-swaps a new segment starting at LSN base + t - 1 into the chain; the sealed segment
+ * keeps serving reads below that point.
+ *
+ * Invariants: segment bases strictly increase; every segment but the last is sealed; LSN = base +
+ * offset - 1 within a segment.
+ */
+
+import { assert } from "../core/assert.js";
+import { LogletOffset, Lsn, type Version } from "../core/brand.js";
+import { KeelError } from "../core/errors.js";
+import { getJson, putJson } from "../metadata/json.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
+import type { Loglet, LogletConfig, LogletProvider } from "./loglet.js";
+
+export interface SegmentConfig {
+  readonly index: number;
+  readonly baseLsn: number;
+  readonly loglet: LogletConfig;
+}
+
+export interface LogChain {
+  readonly logId: number;
+  readonly segments: readonly SegmentConfig[];
+}
+
+export type LogEntry =
+  | { readonly kind: "record"; readonly lsn: Lsn; readonly payload: Uint8Array }
+  | { readonly kind: "trimGap"; readonly from: Lsn; readonly to: Lsn };
+
+export const chainKey = (logId: number): string => `bifrost/logs/${logId}`;
+
+interface OpenSegment {
+  readonly config: SegmentConfig;
+  readonly loglet: Loglet;
+}
+
+/** One virtual log. Not shared across processes; several readers and writers may share one object. */
+export class VirtualLog {
+  private segments: OpenSegment[];
+  private chainVersion: Version;
+
+  constructor(
+    private readonly bifrost: Bifrost,
+    readonly logId: number,
+    segments: OpenSegment[],
+    version: Version,
+  ) {
+    assert(segments.length > 0, "a chain has at least one segment");
+    this.segments = segments;
+    this.chainVersion = version;
+  }
+
+  private get last(): OpenSegment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /** Appends a batch; resolves with the LSN of its last record once durable. */
+  async append(payloads: readonly Uint8Array[]): Promise<Lsn> {
+    assert(payloads.length > 0, "an append carries at least one record");
+    for (;;) {
+      const segment = this.last;
+      try {
+        const offset = await segment.loglet.append(payloads);
+        return Lsn(segment.config.baseLsn + offset - 1);
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "sealed")) throw error;
+        // The segment was sealed by a reconfiguration; move to the next segment once it exists.
+        const moved = await this.refresh();
+        if (!moved)
+          throw new KeelError("sealed", `log ${this.logId} is sealed and not yet extended`, true);
+      }
+    }
+  }
+
+  /** Reads what is available from `from` on, never crossing a segment boundary in one call. */
+  async read(from: Lsn, maxRecords: number): Promise<LogEntry[]> {
+    const index = this.segmentIndexOf(from);
+    const segment = this.segments[index]!;
+    const next = this.segments[index + 1];
+    const base = segment.config.baseLsn;
+    let max = maxRecords;
+    if (next !== undefined) max = Math.min(max, next.config.baseLsn - from);
+    if (max <= 0) return [];
+    const entries = await segment.loglet.read(LogletOffset(from - base + 1), max);
+    return entries.map((entry) =>
+      entry.kind === "record"
+        ? { kind: "record", lsn: Lsn(base + entry.offset - 1), payload: entry.payload }
+        : { kind: "trimGap", from: Lsn(base + entry.from - 1), to: Lsn(base + entry.to - 1) },
+    );
+  }
+
+  /** The first unwritten LSN. */
+  async findTail(): Promise<Lsn> {
+    const segment = this.last;
+    const tail = await segment.loglet.findTail();
+    if (tail.sealed && (await this.refresh())) return this.findTail();
+    return Lsn(segment.config.baseLsn + tail.offset - 1);
+  }
+
+  /** Resolves with the tail once it is greater than `beyond`. */
+  async waitForTail(beyond: Lsn): Promise<Lsn> {
+    for (;;) {
+      const segment = this.last;
+      const base = segment.config.baseLsn;
+      const tail = await segment.loglet.waitForTail(LogletOffset(Math.max(0, beyond - base + 1)));
+      const tailLsn = Lsn(base + tail.offset - 1);
+      if (tailLsn > beyond) return tailLsn;
+      if (tail.sealed && !(await this.waitForExtension())) {
+        throw new KeelError("sealed", `log ${this.logId} was sealed`, true);
+      }
+    }
+  }
+
+  /** Trims every record with LSN ≤ `through`. */
+  async trim(through: Lsn): Promise<void> {
+    for (const segment of this.segments) {
+      const base = segment.config.baseLsn;
+      if (through < base) break;
+      await segment.loglet.trim(LogletOffset(through - base + 1));
+    }
+  }
+
+  /** The last trimmed LSN, or 0. */
+  async trimPoint(): Promise<number> {
+    let point = 0;
+    for (const segment of this.segments) {
+      const trimmed = await segment.loglet.trimPoint();
+      if (trimmed === 0) break;
+      point = segment.config.baseLsn + trimmed - 1;
+    }
+    return point;
+  }
+
+  /**
+   * Seals the last segment and starts a new one at its tail. Returns the base LSN of the new segment.
+   * If another writer already extended the chain, adopts that chain instead.
+   */
+  async sealAndExtend(loglet: LogletConfig): Promise<Lsn> {
+    const sealing = this.last;
+    const tail = await sealing.loglet.seal();
+    const base = sealing.config.baseLsn + tail.offset - 1;
+    const chain: LogChain = {
+      logId: this.logId,
+      segments: [
+        ...this.segments.map((s) => s.config),
+        { index: sealing.config.index + 1, baseLsn: base, loglet },
+      ],
+    };
+    try {
+      const version = await putJson(
+        this.bifrost.metadata,
+        chainKey(this.logId),
+        chain,
+        matchesVersion(this.chainVersion),
+      );
+      await this.adopt(chain, version);
+    } catch (error) {
+      if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+      await this.refresh();
+    }
+    return Lsn(this.last.config.baseLsn);
+  }
+
+  get chain(): LogChain {
+    return { logId: this.logId, segments: this.segments.map((s) => s.config) };
+  }
+
+  /** Re-reads the chain; true when it now has more segments than before. */
+  async refresh(): Promise<boolean> {
+    const stored = await getJson<LogChain>(this.bifrost.metadata, chainKey(this.logId));
+    if (stored === undefined || stored.version === this.chainVersion) return false;
+    const before = this.segments.length;
+    await this.adopt(stored.value, stored.version);
+    return this.segments.length > before;
+  }
+
+  private async waitForExtension(): Promise<boolean> {
+    return this.refresh();
+  }
+
+  private async adopt(chain: LogChain, version: Version): Promise<void> {
+    const opened: OpenSegment[] = [];
+    for (const config of chain.segments) {
+      const existing = this.segments.find((s) => s.config.index === config.index);
+      opened.push(
+        existing ?? { config, loglet: await this.bifrost.openLoglet(this.logId, config) },
+      );
+    }
+    for (let i = 1; i < opened.length; i++) {
+      assert(
+        opened[i]!.config.baseLsn >= opened[i - 1]!.config.baseLsn,
+        "segment bases never decrease",
+      );
+    }
+    this.segments = opened;
+    this.chainVersion = version;
+  }
+
+  private segmentIndexOf(lsn: Lsn): number {
+    for (let i = this.segments.length - 1; i > 0; i--) {
+      if (this.segments[i]!.config.baseLsn <= lsn) return i;
+    }
+    return 0;
+  }
+}
+
+export class Bifrost {
+  private readonly logs = new Map<number, Promise<VirtualLog>>();
+
+  constructor(
+    readonly metadata: MetadataStore,
+    private readonly providers: ReadonlyMap<string, LogletProvider>,
+    private readonly initialLoglet: (logId: number) => LogletConfig,
+  ) {}
+
+  /** Opens a log, creating its chain with one segment at LSN 1 when it does not exist yet. */
+  log(logId: number): Promise<VirtualLog> {
+    let log = this.logs.get(logId);
+    if (log === undefined) {
+      log = this.openLog(logId);
+      this.logs.set(logId, log);
+      log.catch(() => this.logs.delete(logId));
+    }
+    return log;
+  }
+
+  async openLoglet(logId: number, config: SegmentConfig): Promise<Loglet> {
+    const provider = this.providers.get(config.loglet.provider);
+    if (provider === undefined) {
+      throw new KeelError(
+        "internal",
+        `log ${logId}: unknown loglet provider '${config.loglet.provider}'`,
+      );
+    }
+    return provider.open(logId, config.index, config.loglet);
+  }
+
+  async close(): Promise<void> {
+    for (const provider of this.providers.values()) await provider.close();
+  }
+
+  private async openLog(logId: number): Promise<VirtualLog> {
+    let stored = await getJson<LogChain>(this.metadata, chainKey(logId));
+    if (stored === undefined) {
+      const chain: LogChain = {
+        logId,
+        segments: [{ index: 0, baseLsn: 1, loglet: this.initialLoglet(logId) }],
+      };
+      try {
+        const version = await putJson(this.metadata, chainKey(logId), chain, MUST_NOT_EXIST);
+        stored = { value: chain, version };
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+        stored = await getJson<LogChain>(this.metadata, chainKey(logId));
+        if (stored === undefined) throw error;
+      }
+    }
+    const segments: OpenSegment[] = [];
+    for (const config of stored.value.segments) {
+      segments.push({ config, loglet: await this.openLoglet(logId, config) });
+    }
+    return new VirtualLog(this, logId, segments, stored.version);
+  }
+}

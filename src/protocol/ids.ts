@@ -1,0 +1,131 @@
+/**
+ * Identifiers in Restate's text formats, so that the official SDK, clients and CLI can parse them.
+ *
+ * An invocation id is 24 raw bytes: the u64 partition key big-endian, then a 16-byte uuid. Its text is
+ * `inv_1` + base62(partition key bytes read little-endian, 11 chars) + base62(uuid bytes read
+ * little-endian, 22 chars). The little-endian reading is a quirk of the reference implementation that
+ * clients depend on. Awakeable (signal) ids are `sign_1` + base64url(raw id ‖ u32 BE signal index).
+ */
+
+import { BASE62_U128_WIDTH, BASE62_U64_WIDTH, decodeBase62, encodeBase62 } from "../core/base62.js";
+import { PartitionKey } from "../core/brand.js";
+import {
+  bytesEqual,
+  fromBase64Url,
+  readU32BE,
+  readU64BE,
+  readUintLE,
+  toBase64Url,
+  writeU32BE,
+  writeU64BE,
+  writeUintLE,
+} from "../core/bytes.js";
+
+export const INVOCATION_ID_BYTES = 24;
+const INVOCATION_PREFIX = "inv_1";
+const SIGNAL_PREFIX = "sign_1";
+const DEPLOYMENT_PREFIX = "dp_1";
+const INVOCATION_TEXT_LENGTH = INVOCATION_PREFIX.length + BASE62_U64_WIDTH + BASE62_U128_WIDTH;
+
+export class InvocationId {
+  private cachedText: string | undefined;
+
+  private constructor(readonly bytes: Uint8Array) {}
+
+  static fromParts(partitionKey: PartitionKey, uuid: Uint8Array): InvocationId {
+    if (uuid.length !== 16) throw new RangeError("an invocation uuid has 16 bytes");
+    const bytes = new Uint8Array(INVOCATION_ID_BYTES);
+    writeU64BE(bytes, 0, partitionKey);
+    bytes.set(uuid, 8);
+    return new InvocationId(bytes);
+  }
+
+  static fromBytes(bytes: Uint8Array): InvocationId {
+    if (bytes.length !== INVOCATION_ID_BYTES) {
+      throw new RangeError(
+        `an invocation id has ${INVOCATION_ID_BYTES} bytes, got ${bytes.length}`,
+      );
+    }
+    return new InvocationId(bytes.slice());
+  }
+
+  /** Parses the text form; undefined when it is not a well-formed invocation id. */
+  static parse(text: string): InvocationId | undefined {
+    if (text.length !== INVOCATION_TEXT_LENGTH || !text.startsWith(INVOCATION_PREFIX))
+      return undefined;
+    const keyPart = text.slice(
+      INVOCATION_PREFIX.length,
+      INVOCATION_PREFIX.length + BASE62_U64_WIDTH,
+    );
+    const uuidPart = text.slice(INVOCATION_PREFIX.length + BASE62_U64_WIDTH);
+    const key = decodeBase62(keyPart);
+    const uuid = decodeBase62(uuidPart);
+    if (key === undefined || uuid === undefined) return undefined;
+    if (key >= 1n << 64n || uuid >= 1n << 128n) return undefined;
+    const bytes = new Uint8Array(INVOCATION_ID_BYTES);
+    writeUintLE(bytes, 0, 8, key);
+    writeUintLE(bytes, 8, 16, uuid);
+    const id = new InvocationId(bytes);
+    id.cachedText = text;
+    return id;
+  }
+
+  get partitionKey(): PartitionKey {
+    return PartitionKey(readU64BE(this.bytes, 0));
+  }
+
+  get uuid(): Uint8Array {
+    return this.bytes.subarray(8);
+  }
+
+  toString(): string {
+    if (this.cachedText === undefined) {
+      this.cachedText =
+        INVOCATION_PREFIX +
+        encodeBase62(readUintLE(this.bytes, 0, 8), BASE62_U64_WIDTH) +
+        encodeBase62(readUintLE(this.bytes, 8, 16), BASE62_U128_WIDTH);
+    }
+    return this.cachedText;
+  }
+
+  equals(other: InvocationId): boolean {
+    return bytesEqual(this.bytes, other.bytes);
+  }
+}
+
+export interface AwakeableRef {
+  readonly invocationId: InvocationId;
+  readonly signalIndex: number;
+}
+
+export function formatAwakeableId(invocationId: InvocationId, signalIndex: number): string {
+  const raw = new Uint8Array(INVOCATION_ID_BYTES + 4);
+  raw.set(invocationId.bytes, 0);
+  writeU32BE(raw, INVOCATION_ID_BYTES, signalIndex);
+  return SIGNAL_PREFIX + toBase64Url(raw);
+}
+
+/** Parses a `sign_1…` awakeable id; undefined when malformed. */
+export function parseAwakeableId(text: string): AwakeableRef | undefined {
+  if (!text.startsWith(SIGNAL_PREFIX)) return undefined;
+  const raw = fromBase64Url(text.slice(SIGNAL_PREFIX.length));
+  if (raw?.length !== INVOCATION_ID_BYTES + 4) return undefined;
+  return {
+    invocationId: InvocationId.fromBytes(raw.subarray(0, INVOCATION_ID_BYTES)),
+    signalIndex: readU32BE(raw, INVOCATION_ID_BYTES),
+  };
+}
+
+/** Formats a deployment id (`dp_1` + 22 base62 chars) from 16 bytes. */
+export function formatDeploymentId(raw16: Uint8Array): string {
+  if (raw16.length !== 16) throw new RangeError("a deployment id has 16 bytes");
+  return DEPLOYMENT_PREFIX + encodeBase62(readUintLE(raw16, 0, 16), BASE62_U128_WIDTH);
+}
+
+export function isDeploymentId(text: string): boolean {
+  return (
+    text.length === DEPLOYMENT_PREFIX.length + BASE62_U128_WIDTH &&
+    text.startsWith(DEPLOYMENT_PREFIX) &&
+    decodeBase62(text.slice(DEPLOYMENT_PREFIX.length)) !== undefined
+  );
+}

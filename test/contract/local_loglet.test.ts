@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import {
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { LogletOffset } from "../../src/core/brand.js";
+import { LocalLoglet } from "../../src/adapters/local_loglet.js";
+import type { Loglet } from "../../src/log/loglet.js";
+import { describeLogletContract } from "./loglet_contract.js";
+
+const root = mkdtempSync(join(tmpdir(), "keel-local-loglet-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+
+// Small segment files and a tiny cache so that the contract also covers rolling and file reads.
+const options = { segmentBytesTarget: 2048, cacheRecordsMax: 8 };
+const dirs = new WeakMap<Loglet, string>();
+
+describeLogletContract("local", {
+  async create() {
+    const dir = join(root, `c${counter++}`);
+    const loglet = await LocalLoglet.open(dir, options);
+    dirs.set(loglet, dir);
+    return loglet;
+  },
+  async reopen(loglet) {
+    const dir = dirs.get(loglet)!;
+    await loglet.close();
+    const reopened = await LocalLoglet.open(dir, options);
+    dirs.set(reopened, dir);
+    return reopened;
+  },
+});
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+function segmentFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".seg"))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+async function texts(loglet: Loglet): Promise<string[]> {
+  const out: string[] = [];
+  for (let at = 1; ;) {
+    const batch = await loglet.read(LogletOffset(at), 100);
+    if (batch.length === 0) return out;
+    for (const e of batch) {
+      assert.equal(e.kind, "record");
+      if (e.kind === "record") {
+        out.push(new TextDecoder().decode(e.payload));
+        at = e.offset + 1;
+      }
+    }
+  }
+}
+
+describe("local loglet recovery", () => {
+  it("recovers a torn final frame without losing earlier records", async () => {
+    const dir = join(root, "torn");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("one"), bytes("two")]);
+    await loglet.append([bytes("three-is-longer")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    // Cut the file in the middle of the last frame, as a crash during write would.
+    truncateSync(file!, statSync(file!).size - 5);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["one", "two"]);
+    assert.equal((await loglet.findTail()).offset, 3);
+    assert.equal(await loglet.append([bytes("three-again")]), 3, "the torn offset is reused");
+    await loglet.close();
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["one", "two", "three-again"]);
+    await loglet.close();
+  });
+
+  it("truncates at a corrupted frame in the last segment file", async () => {
+    const dir = join(root, "corrupt");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("alpha"), bytes("beta"), bytes("gamma")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    // Flip a payload byte of the last record ("gamma" is the last 5 bytes).
+    const fd = openSync(file!, "r+");
+    writeSync(fd, Buffer.from("X"), 0, 1, statSync(file!).size - 2);
+    closeSync(fd);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["alpha", "beta"]);
+    await loglet.close();
+  });
+
+  it("recovers a last segment file whose header never became durable", async () => {
+    const dir = join(root, "emptyfile");
+    let loglet = await LocalLoglet.open(dir, { segmentBytesTarget: 64 });
+    await loglet.append([bytes("a".repeat(100))]);
+    await loglet.append([bytes("b".repeat(100))]);
+    await loglet.close();
+    const files = segmentFiles(dir);
+    assert.equal(files.length, 2, "the second append rolled to a new file");
+    truncateSync(files[1]!, 3);
+    loglet = await LocalLoglet.open(dir, { segmentBytesTarget: 64 });
+    assert.deepEqual(await texts(loglet), ["a".repeat(100)]);
+    assert.equal(await loglet.append([bytes("c")]), 2);
+    await loglet.close();
+  });
+
+  it("trims by unlinking whole segment files only", async () => {
+    const dir = join(root, "trimfiles");
+    const loglet = await LocalLoglet.open(dir, { segmentBytesTarget: 200, cacheRecordsMax: 2 });
+    for (let i = 1; i <= 12; i++) await loglet.append([bytes(`record-${i}-`.padEnd(60, "."))]);
+    const before = segmentFiles(dir);
+    assert.ok(before.length >= 4, `expected several files, got ${before.length}`);
+    await loglet.trim(LogletOffset(7));
+    const after = segmentFiles(dir);
+    assert.ok(after.length < before.length, "fully trimmed files are removed");
+    const [gap, ...rest] = await loglet.read(LogletOffset(1), 100);
+    assert.deepEqual(gap, { kind: "trimGap", from: 1, to: 7 });
+    assert.deepEqual(rest, []);
+    const kept: string[] = [];
+    for (let at = 8; at <= 12;) {
+      const batch = await loglet.read(LogletOffset(at), 100);
+      assert.ok(batch.length > 0, `offset ${at} must be readable`);
+      for (const e of batch)
+        if (e.kind === "record") kept.push(new TextDecoder().decode(e.payload).split("-")[1]!);
+      at += batch.length;
+    }
+    assert.deepEqual(
+      kept,
+      ["8", "9", "10", "11", "12"],
+      "records after the trim point stay readable from files",
+    );
+    await loglet.close();
+  });
+});
