@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * Deterministic simulation runner.
+ *   npm run sim -- --component <name> --seeds N        run N fresh seeds (random start, printed)
+ *   npm run sim -- --component <name> --seed S         replay one seed exactly
+ *   npm run sim -- --component <name> --seeds N --start S   seeds S..S+N-1
+ * Exits non-zero when any seed finds a violation; every failing seed is printed so it can be replayed
+ * and kept as a regression test.
+ */
+
+import { randomInt } from "node:crypto";
+import { parseArgs } from "node:util";
+import { SIM_COMPONENTS } from "../sim/components.js";
+import "../sim/registry.js";
+
+function main(): number {
+  const { values } = parseArgs({
+    options: {
+      component: { type: "string" },
+      seeds: { type: "string" },
+      seed: { type: "string" },
+      start: { type: "string" },
+      verbose: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  const name = values.component;
+  const component = name === undefined ? undefined : SIM_COMPONENTS.get(name);
+  if (component === undefined) {
+    console.error(
+      `sim: --component must be one of: ${[...SIM_COMPONENTS.keys()].join(", ") || "(none registered)"}`,
+    );
+    return 2;
+  }
+  let seeds: number[];
+  if (values.seed !== undefined) {
+    seeds = [Number(values.seed)];
+  } else {
+    const count = Number(values.seeds ?? "100");
+    const start = values.start !== undefined ? Number(values.start) : randomInt(0, 2 ** 31);
+    if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(start)) {
+      console.error("sim: --seeds must be a positive integer and --start an integer");
+      return 2;
+    }
+    seeds = Array.from({ length: count }, (_, i) => start + i);
+    console.log(`sim ${name}: seeds ${start}..${start + count - 1}`);
+  }
+  const failing: number[] = [];
+  for (const seed of seeds) {
+    const result = component.run(seed, { verbose: values.verbose });
+    if (result.violations.length > 0) {
+      failing.push(seed);
+      console.log(`seed ${seed}: FAIL ${result.summary}`);
+      for (const v of result.violations.slice(0, 10)) console.log(`  - ${v}`);
+      console.log(`  replay: npm run sim -- --component ${name} --seed ${seed}`);
+    } else if (values.verbose || seeds.length === 1) {
+      console.log(`seed ${seed}: ok ${result.summary}`);
+    }
+  }
+  console.log(`sim ${name}: ${seeds.length - failing.length}/${seeds.length} seeds passed`);
+  if (failing.length > 0) console.log(`failing seeds: ${failing.join(" ")}`);
+  return failing.length > 0 ? 1 : 0;
+}
+
+process.exitCode = main();

@@ -1,0 +1,5 @@
+/**
+ * Imports every simulated component so that it registers itself in SIM_COMPONENTS. One import per
+ * component.
+ */
+export {};
