@@ -139,3 +139,8 @@ export function writeUintLE(target: Uint8Array, at: number, length: number, valu
     v >>= 8n;
   }
 }
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}

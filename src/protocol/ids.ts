@@ -9,6 +9,7 @@
 
 import { BASE62_U128_WIDTH, BASE62_U64_WIDTH, decodeBase62, encodeBase62 } from "../core/base62.js";
 import { PartitionKey } from "../core/brand.js";
+import { hash128 } from "../core/hash.js";
 import {
   bytesEqual,
   fromBase64Url,
@@ -20,6 +21,7 @@ import {
   writeU64BE,
   writeUintLE,
 } from "../core/bytes.js";
+import { partitionKeyOf } from "./partitioning.js";
 
 export const INVOCATION_ID_BYTES = 24;
 const INVOCATION_PREFIX = "inv_1";
@@ -128,4 +130,53 @@ export function isDeploymentId(text: string): boolean {
     text.startsWith(DEPLOYMENT_PREFIX) &&
     decodeBase62(text.slice(DEPLOYMENT_PREFIX.length)) !== undefined
   );
+}
+
+// ---- deterministic invocation ids ----
+// Keel's own scheme (only the text format must match Restate): a hash of what makes the invocation
+// unique, with the partition key of its target so that it lands where its key's state lives.
+
+export interface InvocationTargetRef {
+  readonly service: string;
+  readonly handler: string;
+  /** Empty for services without keys. */
+  readonly key: string;
+}
+
+function partitionKeyFor(target: InvocationTargetRef, fallback: string | Uint8Array): PartitionKey {
+  if (target.key !== "") return partitionKeyOf(target.key);
+  return typeof fallback === "string"
+    ? partitionKeyOf(fallback)
+    : PartitionKey(readU64BE(hash128(["pk", fallback]), 0));
+}
+
+/** The id of a request carrying an idempotency key: the same request always gets the same id. */
+export function idempotentInvocationId(
+  target: InvocationTargetRef,
+  idempotencyKey: string,
+): InvocationId {
+  const uuid = hash128(["ik", target.service, target.key, target.handler, idempotencyKey]);
+  return InvocationId.fromParts(partitionKeyFor(target, idempotencyKey), uuid);
+}
+
+/** The id of a workflow's `run` invocation: one per workflow id. */
+export function workflowRunInvocationId(service: string, key: string): InvocationId {
+  return InvocationId.fromParts(partitionKeyOf(key), hash128(["wf", service, key]));
+}
+
+/** The id of an invocation created by a Call/OneWayCall command, unique per parent and command. */
+export function childInvocationId(
+  parent: InvocationId,
+  commandIndex: number,
+  target: InvocationTargetRef,
+): InvocationId {
+  const index = new Uint8Array(4);
+  writeU32BE(index, 0, commandIndex);
+  const uuid = hash128(["call", parent.bytes, index, target.service, target.handler, target.key]);
+  return InvocationId.fromParts(partitionKeyFor(target, uuid), uuid);
+}
+
+/** The id of a fresh, unkeyed invocation: `random` must hold 16 random bytes. */
+export function freshInvocationId(target: InvocationTargetRef, random: Uint8Array): InvocationId {
+  return InvocationId.fromParts(partitionKeyFor(target, random), random);
 }

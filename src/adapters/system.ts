@@ -1,0 +1,37 @@
+/** The real clock, entropy and logger behind the runtime's ports. */
+
+import { randomFillSync } from "node:crypto";
+import type { Clock, Entropy, Logger, TimerHandle } from "../runtime/ports.js";
+
+export const systemClock: Clock = {
+  nowMs: () => Date.now(),
+  setTimer(delayMs: number, callback: () => void): TimerHandle {
+    const handle = setTimeout(callback, Math.max(0, delayMs));
+    handle.unref?.();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+export const systemEntropy: Entropy = {
+  fill: (target) => void randomFillSync(target),
+};
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** One line per event on stderr: time, level, message, then fields as JSON. */
+export function consoleLogger(level: LogLevel, node: string): Logger {
+  const write = (at: LogLevel, message: string, fields?: Record<string, unknown>): void => {
+    if (ORDER[at] < ORDER[level]) return;
+    const extra = fields === undefined ? "" : ` ${JSON.stringify(fields)}`;
+    process.stderr.write(
+      `${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} [${node}] ${message}${extra}\n`,
+    );
+  };
+  return {
+    debug: (m, f) => write("debug", m, f),
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+  };
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * keel-server: one Keel node with every role, on its embedded single-node defaults.
+ * Composition root: wires the adapters (files, LMDB, HTTP) into the runtime node.
+ */
+
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../adapters/config.js";
+import { AdminApi } from "../adapters/admin_http.js";
+import { lockDirectory } from "../adapters/dir_lock.js";
+import { HttpEndpointTransport } from "../adapters/endpoint_transport.js";
+import { FileMetadataStore } from "../adapters/file_metadata_store.js";
+import { HttpIngress, listenOn } from "../adapters/ingress_http.js";
+import { LmdbPartitionStore } from "../adapters/lmdb_store.js";
+import { LocalLogletProvider } from "../adapters/local_loglet.js";
+import { consoleLogger, systemClock, systemEntropy } from "../adapters/system.js";
+import { describeError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import { KeelNode } from "../runtime/node.js";
+
+async function run(config: ServerConfig): Promise<void> {
+  const dataDir = join(config.baseDir, config.nodeName);
+  mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDirectory(dataDir);
+  const logger = consoleLogger(config.logLevel, config.nodeName);
+  const fatal = (error: unknown): void => {
+    logger.error("fatal error, stopping the node (a restart replays the log)", {
+      error: describeError(error),
+    });
+    process.exit(1);
+  };
+  const host = config.bindAddress;
+  const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const node = new KeelNode(
+    { nodeName: config.nodeName, partitions: config.partitions, clusterName: config.clusterName },
+    {
+      metadata: FileMetadataStore.open(join(dataDir, "metadata", "metadata.json")),
+      loglets: new Map([
+        [
+          "local",
+          new LocalLogletProvider(join(dataDir, "local-loglet"), { noSync: config.unsafeNoFsync }),
+        ],
+      ]),
+      initialLoglet: () => ({ provider: "local", params: "{}" }),
+      openPartitionStore: (p) => new LmdbPartitionStore(join(dataDir, "db", `p${p}`), fatal),
+      transport: new HttpEndpointTransport(),
+      clock: systemClock,
+      entropy: systemEntropy,
+      logger,
+      onFatal: fatal,
+    },
+  );
+  const ingress = new HttpIngress(node, systemEntropy, logger, {
+    bodyBytesMax: config.ingressBodyBytesMax,
+  });
+  const admin = new AdminApi(node, logger, {
+    ingressUrl: `http://${advertised}:${config.ingressPort}/`,
+  });
+  // The node port is reserved for node-to-node traffic; a single node has no peers to talk to yet.
+  const nodePort = createServer((socket) => socket.destroy());
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`received ${signal}, shutting down`);
+    const force = setTimeout(() => {
+      logger.error("shutdown timed out, exiting");
+      process.exit(1);
+    }, limits.shutdownTimeoutMs);
+    force.unref();
+    await Promise.allSettled([
+      ingress.close(),
+      admin.close(),
+      new Promise((r) => nodePort.close(r)),
+    ]);
+    await node.stop();
+    unlock();
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  try {
+    await listenOn(nodePort, config.nodePort, host, "node");
+    await admin.listen(config.adminPort, host);
+    await ingress.listen(config.ingressPort, host);
+    logger.info("starting partitions", { partitions: config.partitions, dataDir });
+    await node.start();
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  process.stdout.write(
+    `Keel is ready: ingress http://${advertised}:${config.ingressPort}/ admin http://${advertised}:${config.adminPort}/ (node ${config.nodeName}, data ${dataDir})\n`,
+  );
+}
+
+function main(): void {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`keel-server: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (loaded.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  run(loaded.config).catch((error: unknown) => {
+    process.stderr.write(`keel-server: ${describeError(error)}\n`);
+    process.exit(1);
+  });
+}
+
+main();

@@ -1,0 +1,58 @@
+/**
+ * What applying a record asks the leader to do. Followers apply the same records and drop these.
+ * Every action is idempotent from the leader's point of view: a new leader re-derives what is pending
+ * (invoked invocations, timers, outbox) from the store, so losing actions on failover loses nothing.
+ */
+
+import type { PartitionId } from "../core/brand.js";
+import type { OutboxMessage, Result, Target } from "../gen/keel/records.js";
+import type { InvocationId } from "../protocol/ids.js";
+
+/** The answer to a proposal that carried a request id (ingress submissions, admin operations). */
+export type Outcome =
+  | {
+      readonly kind: "accepted";
+      readonly invocationId: InvocationId;
+      readonly executionTimeMs?: number;
+    }
+  | { readonly kind: "previouslyAccepted"; readonly invocationId: InvocationId }
+  | { readonly kind: "workflowAlreadyInvoked"; readonly invocationId: InvocationId }
+  | { readonly kind: "notFound" }
+  | { readonly kind: "alreadyCompleted" }
+  /** A cancel signal was appended to a running invocation (202). */
+  | { readonly kind: "signalAppended" }
+  /** The operation completed at once (200). */
+  | { readonly kind: "done" }
+  | { readonly kind: "rejected"; readonly code: number; readonly message: string };
+
+export type Action =
+  /** Start an attempt (first run, resumption after suspension, or after a leader change). */
+  | { readonly kind: "invoke"; readonly invocationId: InvocationId }
+  /** A notification was appended to the journal of an invoked invocation: push it to its attempt. */
+  | {
+      readonly kind: "notify";
+      readonly invocationId: InvocationId;
+      readonly entryIndex: number;
+      readonly messageType: number;
+      readonly raw: Uint8Array;
+    }
+  /** Stop the running attempt of an invocation at once (killed). */
+  | { readonly kind: "abort"; readonly invocationId: InvocationId }
+  | { readonly kind: "registerTimer"; readonly key: string; readonly wakeAtMs: number }
+  | {
+      readonly kind: "outbox";
+      readonly seq: number;
+      readonly destination: PartitionId;
+      readonly message: OutboxMessage;
+    }
+  /** The invocation completed: answer everyone waiting in memory. */
+  | {
+      readonly kind: "completed";
+      readonly invocationId: InvocationId;
+      readonly result: Result;
+      readonly target: Target;
+      /** When the result stops being retained (for `idempotency-expires`); 0 if not retained. */
+      readonly retainedUntilMs: number;
+    }
+  | { readonly kind: "outcome"; readonly requestId: number; readonly outcome: Outcome }
+  | { readonly kind: "leadership"; readonly epoch: number; readonly node: string };

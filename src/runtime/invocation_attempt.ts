@@ -1,0 +1,347 @@
+/**
+ * One attempt of an invocation: an HTTP request to the service endpoint speaking the service protocol.
+ * It sends Start and the stored journal, then turns every message from the SDK into a proposal (a
+ * command to journal, a run result, a suspension, the end) and pushes newly applied notifications to
+ * the SDK. It decides nothing durable itself: the partition applies what it proposes.
+ *
+ * The attempt ends in exactly one way: `ended` (End after Output), `suspended`, or `failed` (an
+ * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
+ */
+
+import { describeError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import type { JournalCommand, ResolvedCall, RunProposal, WaitSet } from "../gen/keel/records.js";
+import {
+  CallCommandMessage,
+  ErrorMessage,
+  OneWayCallCommandMessage,
+  ProposeRunCompletionMessage,
+  StartMessage,
+  SuspensionMessage,
+} from "../gen/keel/service_protocol.js";
+import { FrameDecoder, FrameTooLarge, encodeFrame, type Frame } from "../protocol/framing.js";
+import {
+  isCommand,
+  isCustomEntry,
+  isNotification,
+  MessageType,
+} from "../protocol/message_types.js";
+import type { EndpointStream, EndpointTransport, Clock, TimerHandle } from "./ports.js";
+
+export type AttemptEffect =
+  | { readonly kind: "command"; readonly command: JournalCommand }
+  | { readonly kind: "runCompletion"; readonly proposal: RunProposal }
+  | { readonly kind: "suspended"; readonly waiting: WaitSet }
+  | { readonly kind: "end" };
+
+export interface AttemptFailure {
+  readonly code: number;
+  readonly message: string;
+  readonly stacktrace?: string;
+  readonly nextRetryDelayMs?: number;
+  readonly relatedCommandIndex?: number;
+  readonly relatedCommandName?: string;
+  readonly relatedCommandType?: number;
+}
+
+export type AttemptOutcome =
+  | { readonly kind: "ended" }
+  | { readonly kind: "suspended" }
+  | { readonly kind: "failed"; readonly failure: AttemptFailure }
+  | { readonly kind: "aborted" };
+
+export interface AttemptSetup {
+  readonly uri: string;
+  readonly useHttp11: boolean;
+  readonly requestResponse: boolean;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly protocolVersion: number;
+  readonly start: StartMessage;
+  readonly journal: readonly { messageType: number; raw: Uint8Array }[];
+  /** The index the next command from the SDK takes. */
+  readonly nextCommandIndex: number;
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
+  /** Resolves Call/OneWayCall targets against the current schema. */
+  readonly resolveCall: (
+    service: string,
+    handler: string,
+    key: string,
+    idempotencyKey: string | undefined,
+  ) => ResolvedCall;
+}
+
+export interface AttemptCallbacks {
+  /** Effects in the order the SDK sent them; the invoker proposes them in that order. */
+  onEffects(effects: AttemptEffect[]): void;
+  onFinished(outcome: AttemptOutcome): void;
+}
+
+const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
+
+export class InvocationAttempt {
+  private stream: EndpointStream | undefined;
+  private readonly decoder = new FrameDecoder(limits.protocolMessageBytesMax);
+  private nextCommandIndex: number;
+  private readonly journalLengthAtStart: number;
+  private finished = false;
+  private terminal: "ended" | "suspended" | undefined;
+  private requestClosed = false;
+  private inactivity: TimerHandle | undefined;
+  private abortTimer: TimerHandle | undefined;
+  server: string | undefined;
+
+  constructor(
+    private readonly setup: AttemptSetup,
+    private readonly transport: EndpointTransport,
+    private readonly clock: Clock,
+    private readonly callbacks: AttemptCallbacks,
+  ) {
+    this.nextCommandIndex = setup.nextCommandIndex;
+    this.journalLengthAtStart = setup.journal.length;
+  }
+
+  start(): void {
+    this.stream = this.transport.open(
+      {
+        uri: this.setup.uri,
+        useHttp11: this.setup.useHttp11,
+        requestResponse: this.setup.requestResponse,
+        path: this.setup.path,
+        headers: this.setup.headers,
+      },
+      {
+        onResponse: (status, headers) => this.onResponse(status, headers),
+        onData: (chunk) => this.onData(chunk),
+        onEnd: () => this.onEnd(),
+        onError: (error) =>
+          this.fail({ code: 503, message: `endpoint connection failed: ${describeError(error)}` }),
+      },
+    );
+    const frames: Uint8Array[] = [
+      encodeFrame(MessageType.Start, StartMessage.encode(this.setup.start).finish()),
+    ];
+    for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
+    for (const frame of frames) this.stream.write(frame);
+    if (this.setup.requestResponse) this.closeRequest();
+    this.touch();
+  }
+
+  /** A notification appended after this attempt started: push it (bidirectional streams only). */
+  notify(entryIndex: number, messageType: number, raw: Uint8Array): void {
+    if (this.finished || this.requestClosed || entryIndex < this.journalLengthAtStart) return;
+    this.stream?.write(encodeFrame(messageType, raw));
+    this.touch();
+  }
+
+  /** Stops the attempt at once (the invocation was killed or the partition lost its leader). */
+  abort(): void {
+    if (this.finished) return;
+    this.finish({ kind: "aborted" });
+  }
+
+  private onResponse(status: number, headers: Record<string, string | string[] | undefined>): void {
+    const server = headers["x-restate-server"];
+    if (typeof server === "string") this.server = server;
+    if (status !== 200) {
+      this.fail({ code: status, message: `the endpoint answered HTTP ${status}` });
+      return;
+    }
+    const type = headers["content-type"];
+    if (type !== contentType(this.setup.protocolVersion)) {
+      this.fail({
+        code: 415,
+        message: `the endpoint answered content-type ${JSON.stringify(type)}, expected ${contentType(this.setup.protocolVersion)}`,
+      });
+    }
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.finished) return;
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      const message =
+        error instanceof FrameTooLarge ? error.message : `malformed frame: ${describeError(error)}`;
+      this.fail({ code: 571, message });
+      return;
+    }
+    if (frames.length === 0) return;
+    this.touch();
+    const effects: AttemptEffect[] = [];
+    for (const frame of frames) {
+      if (this.terminal !== undefined) break;
+      const failure = this.handleFrame(frame, effects);
+      if (failure !== undefined) {
+        if (effects.length > 0) this.callbacks.onEffects(effects);
+        this.fail(failure);
+        return;
+      }
+    }
+    if (effects.length > 0) this.callbacks.onEffects(effects);
+  }
+
+  /** Turns one frame into effects; returns a failure for anything that breaks the protocol. */
+  private handleFrame(frame: Frame, effects: AttemptEffect[]): AttemptFailure | undefined {
+    const type = frame.type;
+    const payload = frame.payload.slice();
+    try {
+      if (isCommand(type) || isCustomEntry(type)) {
+        if (type === MessageType.InputCommand)
+          return { code: 571, message: "the SDK sent an Input command" };
+        const command: JournalCommand = {
+          commandIndex: this.nextCommandIndex++,
+          messageType: type,
+          raw: payload,
+          resolvedCall: this.resolvedCallOf(type, payload),
+        };
+        effects.push({ kind: "command", command });
+        return undefined;
+      }
+      if (isNotification(type) || type === MessageType.SignalNotification) {
+        return { code: 571, message: `the SDK sent a notification (type 0x${type.toString(16)})` };
+      }
+      switch (type) {
+        case MessageType.ProposeRunCompletion: {
+          const proposal = ProposeRunCompletionMessage.decode(payload);
+          const result = proposal.result;
+          effects.push({
+            kind: "runCompletion",
+            proposal: {
+              completionId: proposal.resultCompletionId,
+              result:
+                result?.$case === "failure"
+                  ? { kind: { $case: "failure", value: result.value } }
+                  : {
+                      kind: {
+                        $case: "value",
+                        value: result?.$case === "value" ? result.value : new Uint8Array(0),
+                      },
+                    },
+            },
+          });
+          return undefined;
+        }
+        case MessageType.Suspension: {
+          const suspension = SuspensionMessage.decode(payload);
+          if (suspension.awaitingOn !== undefined)
+            return { code: 571, message: "v7 suspension on a v5/v6 stream" };
+          this.terminal = "suspended";
+          effects.push({
+            kind: "suspended",
+            waiting: {
+              completions: suspension.waitingCompletions,
+              signals: suspension.waitingSignals,
+              namedSignals: suspension.waitingNamedSignals,
+            },
+          });
+          return undefined;
+        }
+        case MessageType.End:
+          this.terminal = "ended";
+          effects.push({ kind: "end" });
+          return undefined;
+        case MessageType.Error: {
+          const error = ErrorMessage.decode(payload);
+          return {
+            code: error.code === 0 ? 500 : error.code,
+            message: error.message,
+            stacktrace: error.stacktrace,
+            ...(error.nextRetryDelay === undefined
+              ? {}
+              : { nextRetryDelayMs: error.nextRetryDelay }),
+            ...(error.relatedCommandIndex === undefined
+              ? {}
+              : { relatedCommandIndex: error.relatedCommandIndex }),
+            ...(error.relatedCommandName === undefined
+              ? {}
+              : { relatedCommandName: error.relatedCommandName }),
+            ...(error.relatedCommandType === undefined
+              ? {}
+              : { relatedCommandType: error.relatedCommandType }),
+          };
+        }
+        case MessageType.AwaitingOn:
+        case MessageType.CommandAck:
+          return undefined;
+        default:
+          return {
+            code: 571,
+            message: `unexpected message type 0x${type.toString(16)} from the SDK`,
+          };
+      }
+    } catch (error) {
+      return {
+        code: 571,
+        message: `undecodable message of type 0x${type.toString(16)}: ${describeError(error)}`,
+      };
+    }
+  }
+
+  private resolvedCallOf(type: number, payload: Uint8Array): ResolvedCall | undefined {
+    if (type === MessageType.CallCommand) {
+      const call = CallCommandMessage.decode(payload);
+      return this.setup.resolveCall(
+        call.serviceName,
+        call.handlerName,
+        call.key,
+        call.idempotencyKey,
+      );
+    }
+    if (type === MessageType.OneWayCallCommand) {
+      const call = OneWayCallCommandMessage.decode(payload);
+      return this.setup.resolveCall(
+        call.serviceName,
+        call.handlerName,
+        call.key,
+        call.idempotencyKey,
+      );
+    }
+    return undefined;
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    if (this.terminal !== undefined) this.finish({ kind: this.terminal });
+    else
+      this.fail({ code: 500, message: "the endpoint closed the stream without End or Suspension" });
+  }
+
+  private fail(failure: AttemptFailure): void {
+    if (this.finished) return;
+    this.finish({ kind: "failed", failure });
+  }
+
+  private finish(outcome: AttemptOutcome): void {
+    this.finished = true;
+    this.inactivity?.cancel();
+    this.abortTimer?.cancel();
+    if (outcome.kind !== "ended" && outcome.kind !== "suspended") this.stream?.abort();
+    else if (!this.requestClosed) this.stream?.end();
+    this.callbacks.onFinished(outcome);
+  }
+
+  private closeRequest(): void {
+    if (this.requestClosed) return;
+    this.requestClosed = true;
+    this.stream?.end();
+    this.abortTimer = this.clock.setTimer(this.setup.abortTimeoutMs, () =>
+      this.fail({
+        code: 504,
+        message: `the attempt did not end within the abort timeout (${this.setup.abortTimeoutMs} ms)`,
+      }),
+    );
+  }
+
+  /** Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend. */
+  private touch(): void {
+    if (this.requestClosed || this.finished) return;
+    this.inactivity?.cancel();
+    if (this.setup.inactivityTimeoutMs <= 0) return;
+    this.inactivity = this.clock.setTimer(this.setup.inactivityTimeoutMs, () => {
+      if (!this.finished && this.terminal === undefined) this.closeRequest();
+    });
+  }
+}

@@ -1,0 +1,547 @@
+/**
+ * The invoker: runs the attempts of every invocation this node's partition leaders own, with a bound
+ * on concurrent attempts, retries with exponential backoff from the service's retry policy, and
+ * pausing (or failing) after the last attempt.
+ *
+ * Fencing: a new attempt of an invocation starts only once everything the previous attempt proposed
+ * has been applied, so its journal includes all of it, and proposals of a finished attempt are never
+ * made after that point. A deposed leader's proposals are dropped by the epoch fence on apply.
+ *
+ * Retry counts live in memory (as in Restate): a restart or leader change starts counting again.
+ */
+
+import { assert } from "../core/assert.js";
+import type { Lsn, PartitionId } from "../core/brand.js";
+import { readU32BE } from "../core/bytes.js";
+import { describeError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import {
+  HandlerType as RecordHandlerType,
+  InvocationPhase,
+  ServiceType as RecordServiceType,
+  type PinnedDeployment,
+  type ResolvedCall,
+  type Target,
+} from "../gen/keel/records.js";
+import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
+import { isKeyed, objectOf } from "../partition/lifecycle.js";
+import { TableReader } from "../partition/tables.js";
+import type { InvocationId } from "../protocol/ids.js";
+import {
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  handlerTypeOf,
+  retentionOf,
+  retryPolicyOf,
+  type SchemaIndex,
+} from "../schema/schema.js";
+import {
+  InvocationAttempt,
+  type AttemptEffect,
+  type AttemptFailure,
+  type AttemptOutcome,
+} from "./invocation_attempt.js";
+import type { EnvelopeCommand, PartitionHandle, PartitionInvoker } from "./partition_processor.js";
+import type { Clock, EndpointTransport, Logger, TimerHandle } from "./ports.js";
+
+type TaskState = "queued" | "running" | "backingOff";
+
+/** What introspection shows of an invocation's attempts (Restate's sys_invocation_state). */
+export interface InvocationTaskInfo {
+  readonly inFlight: boolean;
+  readonly retryCount: number;
+  readonly lastStartAtMs: number | undefined;
+  readonly nextRetryAtMs: number | undefined;
+  readonly lastFailure: AttemptFailure | undefined;
+  readonly lastDeploymentId: string | undefined;
+  readonly lastServer: string | undefined;
+}
+
+interface Task {
+  readonly id: InvocationId;
+  readonly key: string;
+  partition: PartitionHandle;
+  state: TaskState;
+  attempt: InvocationAttempt | undefined;
+  /** Failed attempts in a row. */
+  retryCount: number;
+  /** Attempts since the last one that journaled something (sent to the SDK in Start). */
+  retriesSinceProgress: number;
+  lastProgressAtMs: number;
+  lastFailure: AttemptFailure | undefined;
+  lastStartAtMs: number | undefined;
+  nextRetryAtMs: number | undefined;
+  lastDeploymentId: string | undefined;
+  lastServer: string | undefined;
+  /** The invocation was resumed while an attempt still ran: run again once it is over. */
+  restartRequested: boolean;
+  /** The last proposal of the current or previous attempt; the next attempt waits for it. */
+  lastProposal: Promise<Lsn | undefined>;
+  retryTimer: TimerHandle | undefined;
+}
+
+export interface InvokerOptions {
+  readonly concurrencyMax?: number;
+  readonly clusterName?: string;
+}
+
+const CANNOT_RESOLVE: Failure = { code: 404, message: "", metadata: [] };
+
+export class Invoker implements PartitionInvoker {
+  private readonly tasks = new Map<string, Task>();
+  private readonly queue: Task[] = [];
+  private running = 0;
+  private readonly concurrencyMax: number;
+
+  constructor(
+    private readonly transport: EndpointTransport,
+    private readonly schema: () => SchemaIndex,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: InvokerOptions = {},
+  ) {
+    this.concurrencyMax = options.concurrencyMax ?? limits.invokerConcurrencyMax;
+  }
+
+  get runningAttempts(): number {
+    return this.running;
+  }
+
+  info(id: InvocationId): InvocationTaskInfo | undefined {
+    const task = this.tasks.get(id.toString());
+    if (task === undefined) return undefined;
+    return {
+      inFlight: task.state === "running",
+      retryCount: task.retryCount,
+      lastStartAtMs: task.lastStartAtMs,
+      nextRetryAtMs: task.nextRetryAtMs,
+      lastFailure: task.lastFailure,
+      lastDeploymentId: task.lastDeploymentId,
+      lastServer: task.lastServer,
+    };
+  }
+
+  invoke(partition: PartitionHandle, id: InvocationId): void {
+    const key = id.toString();
+    const existing = this.tasks.get(key);
+    if (existing !== undefined) {
+      existing.partition = partition;
+      if (existing.state === "running") existing.restartRequested = true;
+      return;
+    }
+    const task: Task = {
+      id,
+      key,
+      partition,
+      state: "queued",
+      attempt: undefined,
+      retryCount: 0,
+      retriesSinceProgress: 0,
+      lastProgressAtMs: this.clock.nowMs(),
+      lastFailure: undefined,
+      lastStartAtMs: undefined,
+      nextRetryAtMs: undefined,
+      lastDeploymentId: undefined,
+      lastServer: undefined,
+      restartRequested: false,
+      lastProposal: Promise.resolve(undefined),
+      retryTimer: undefined,
+    };
+    this.tasks.set(key, task);
+    this.enqueue(task);
+  }
+
+  notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void {
+    this.tasks.get(id.toString())?.attempt?.notify(entryIndex, messageType, raw);
+  }
+
+  abort(id: InvocationId): void {
+    const task = this.tasks.get(id.toString());
+    if (task === undefined) return;
+    this.drop(task);
+  }
+
+  stopPartition(partitionId: PartitionId): void {
+    for (const task of [...this.tasks.values()])
+      if (task.partition.partitionId === partitionId) this.drop(task);
+  }
+
+  stopAll(): void {
+    for (const task of [...this.tasks.values()]) this.drop(task);
+  }
+
+  private drop(task: Task): void {
+    this.tasks.delete(task.key);
+    task.retryTimer?.cancel();
+    const queued = this.queue.indexOf(task);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const attempt = task.attempt;
+    task.attempt = undefined;
+    task.restartRequested = false;
+    attempt?.abort();
+  }
+
+  private enqueue(task: Task): void {
+    task.state = "queued";
+    this.queue.push(task);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.concurrencyMax && this.queue.length > 0) {
+      const task = this.queue.shift()!;
+      if (this.tasks.get(task.key) !== task) continue;
+      this.running++;
+      task.state = "running";
+      void this.runAttempt(task);
+    }
+  }
+
+  private async runAttempt(task: Task): Promise<void> {
+    try {
+      // Fence: the journal must include everything earlier attempts proposed.
+      const lsn = await task.lastProposal;
+      if (lsn !== undefined) await task.partition.waitForApplied(lsn);
+      if (this.tasks.get(task.key) !== task) return this.release();
+      const started = this.startAttempt(task);
+      if (!started) return this.release();
+    } catch (error) {
+      this.release();
+      this.onAttemptFinished(task, {
+        kind: "failed",
+        failure: { code: 500, message: describeError(error) },
+      });
+    }
+  }
+
+  private release(): void {
+    this.running--;
+    this.pump();
+  }
+
+  /** Builds and opens the attempt; false when there is nothing to run. */
+  private startAttempt(task: Task): boolean {
+    const tables = new TableReader(task.partition.reader());
+    const status = tables.status(task.id);
+    if (status === undefined || status.phase !== InvocationPhase.INVOCATION_PHASE_INVOKED) {
+      this.tasks.delete(task.key);
+      return false;
+    }
+    const target = status.target!;
+    const schema = this.schema();
+    const resolved = schema.handler(target.service, target.handler);
+    const deploymentId = status.pinned?.deploymentId ?? resolved?.service.deploymentId;
+    const deployment = deploymentId === undefined ? undefined : schema.deployment(deploymentId);
+    if (resolved === undefined || deployment === undefined) {
+      this.running--;
+      this.onAttemptFinished(task, {
+        kind: "failed",
+        failure: {
+          code: 404,
+          message:
+            resolved === undefined
+              ? `the handler ${target.service}/${target.handler} is not registered`
+              : `the deployment ${deploymentId ?? "?"} of ${target.service} is not registered`,
+        },
+      });
+      this.pump();
+      return true;
+    }
+    const { service, handler } = resolved;
+    const protocolVersion =
+      status.pinned?.protocolVersion ??
+      Math.min(deployment.maxProtocolVersion, PROTOCOL_VERSION_MAX);
+    if (protocolVersion < Math.max(deployment.minProtocolVersion, PROTOCOL_VERSION_MIN)) {
+      this.running--;
+      this.onAttemptFinished(task, {
+        kind: "failed",
+        failure: {
+          code: 415,
+          message: `no common service protocol version with deployment ${deployment.id}`,
+        },
+      });
+      this.pump();
+      return true;
+    }
+    const journal = tables.journal(task.id, status.journalLength);
+    const lazy = handler.enableLazyState ?? service.enableLazyState;
+    let partialState = !isKeyed(target) || lazy;
+    let stateMap: StartMessage["stateMap"] = [];
+    if (!partialState) {
+      stateMap = tables.stateEntries(objectOf(target));
+      const bytes = stateMap.reduce((n, e) => n + e.key.length + e.value.length, 0);
+      if (bytes > limits.eagerStateBytesMax) {
+        partialState = true;
+        stateMap = [];
+      }
+    }
+    const now = this.clock.nowMs();
+    const start: StartMessage = {
+      id: task.id.bytes,
+      debugId: task.key,
+      knownEntries: journal.length,
+      stateMap,
+      partialState,
+      key: target.key,
+      retryCountSinceLastStoredEntry: task.retriesSinceProgress,
+      durationSinceLastStoredEntry: Math.max(0, now - task.lastProgressAtMs),
+      randomSeed: protocolVersion >= 6 ? seedOf(task.id) : 0,
+    };
+    const pinNeeded = status.pinned === undefined;
+    const pinned: PinnedDeployment = { deploymentId: deployment.id, protocolVersion, server: "" };
+    const type = `application/vnd.restate.invocation.v${protocolVersion}`;
+    const headers: Record<string, string> = {
+      ...deployment.additionalHeaders,
+      "content-type": type,
+      accept: type,
+      "x-restate-invocation-id": task.key,
+      "x-restate-cluster-name": this.options.clusterName ?? "localcluster",
+    };
+    if (target.key !== "" && isKeyed(target))
+      headers["x-restate-service-key"] = encodeURIComponent(target.key);
+    const base = new URL(deployment.uri);
+    const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
+    const path = `${prefix}/invoke/${encodeURIComponent(target.service)}/${encodeURIComponent(target.handler)}`;
+    task.lastStartAtMs = now;
+    task.nextRetryAtMs = undefined;
+    task.lastDeploymentId = deployment.id;
+    const attempt = new InvocationAttempt(
+      {
+        uri: deployment.uri,
+        useHttp11: deployment.useHttp11,
+        requestResponse: deployment.protocolType === "RequestResponse",
+        path,
+        headers,
+        protocolVersion,
+        start,
+        journal,
+        nextCommandIndex: status.commandCount,
+        inactivityTimeoutMs: handler.inactivityTimeoutMs ?? service.inactivityTimeoutMs,
+        abortTimeoutMs: handler.abortTimeoutMs ?? service.abortTimeoutMs,
+        resolveCall: (svc, h, key, idem) => this.resolveCall(svc, h, key, idem),
+      },
+      this.transport,
+      this.clock,
+      {
+        onEffects: (effects) => {
+          if (task.attempt !== attempt) return;
+          if (pinNeeded && pinned.server === "" && attempt.server !== undefined)
+            pinned.server = attempt.server;
+          this.propose(task, effects, pinNeeded ? pinned : undefined);
+        },
+        onFinished: (outcome) => {
+          if (task.attempt !== attempt) return;
+          task.attempt = undefined;
+          task.lastServer = attempt.server ?? task.lastServer;
+          this.running--;
+          this.onAttemptFinished(task, outcome);
+          this.pump();
+        },
+      },
+    );
+    task.attempt = attempt;
+    attempt.start();
+    return true;
+  }
+
+  private propose(
+    task: Task,
+    effects: AttemptEffect[],
+    pinned: PinnedDeployment | undefined,
+  ): void {
+    const id = task.id.bytes;
+    const commands: EnvelopeCommand[] = effects.map((effect) => {
+      let kind: NonNullable<Extract<EnvelopeCommand, { $case: "invokerEffect" }>["value"]["kind"]>;
+      switch (effect.kind) {
+        case "command":
+          kind = { $case: "command", value: effect.command };
+          break;
+        case "runCompletion":
+          kind = { $case: "runCompletion", value: effect.proposal };
+          break;
+        case "suspended":
+          kind = { $case: "suspended", value: effect.waiting };
+          break;
+        case "end":
+          kind = { $case: "end", value: {} };
+          break;
+      }
+      return { $case: "invokerEffect", value: { invocationId: id, pinned, kind } };
+    });
+    if (effects.some((e) => e.kind === "command" || e.kind === "runCompletion")) {
+      task.retriesSinceProgress = 0;
+      task.lastProgressAtMs = this.clock.nowMs();
+    }
+    const proposal = task.partition.propose(commands);
+    task.lastProposal = proposal.then(
+      (lsn) => lsn,
+      (error: unknown) => {
+        // The log refused (not leader, sealed, disk full): the attempt cannot go on.
+        this.logger.warn("invoker proposal failed", {
+          invocation: task.key,
+          error: describeError(error),
+        });
+        task.attempt?.abort();
+        return undefined;
+      },
+    );
+  }
+
+  private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {
+    if (this.tasks.get(task.key) !== task) return;
+    switch (outcome.kind) {
+      case "ended":
+      case "suspended":
+        task.retryCount = 0;
+        if (task.restartRequested) {
+          task.restartRequested = false;
+          this.enqueue(task);
+        } else {
+          this.tasks.delete(task.key);
+        }
+        return;
+      case "aborted":
+        this.tasks.delete(task.key);
+        return;
+      case "failed":
+        return this.retryOrGiveUp(task, outcome.failure);
+    }
+  }
+
+  private retryOrGiveUp(task: Task, failure: AttemptFailure): void {
+    task.lastFailure = failure;
+    task.retryCount++;
+    task.retriesSinceProgress++;
+    task.restartRequested = false;
+    if (!task.partition.isLeader) {
+      this.tasks.delete(task.key);
+      return;
+    }
+    const policy = this.policyFor(task);
+    this.logger.debug("attempt failed", {
+      invocation: task.key,
+      code: failure.code,
+      message: failure.message,
+      retry: task.retryCount,
+    });
+    if (task.retryCount >= policy.maxAttempts) {
+      const last: Failure = { code: failure.code, message: failure.message, metadata: [] };
+      const kind = policy.onMaxAttempts === "Kill" ? ("failed" as const) : ("paused" as const);
+      this.tasks.delete(task.key);
+      void task.lastProposal.then(() =>
+        task.partition
+          .propose([
+            {
+              $case: "invokerEffect",
+              value: {
+                invocationId: task.id.bytes,
+                pinned: undefined,
+                kind: { $case: kind, value: last },
+              },
+            },
+          ])
+          .catch((error: unknown) =>
+            this.logger.warn("could not record giving up", {
+              invocation: task.key,
+              error: describeError(error),
+            }),
+          ),
+      );
+      return;
+    }
+    const exponent = Math.max(0, task.retryCount - 1);
+    const backoff = Math.min(
+      policy.initialIntervalMs * policy.exponentiationFactor ** exponent,
+      policy.maxIntervalMs,
+    );
+    const delay = failure.nextRetryDelayMs ?? backoff;
+    task.state = "backingOff";
+    task.nextRetryAtMs = this.clock.nowMs() + delay;
+    task.retryTimer = this.clock.setTimer(delay, () => {
+      task.retryTimer = undefined;
+      if (this.tasks.get(task.key) === task) this.enqueue(task);
+    });
+  }
+
+  private policyFor(task: Task) {
+    const status = new TableReader(task.partition.reader()).status(task.id);
+    const target = status?.target;
+    const resolved =
+      target === undefined ? undefined : this.schema().handler(target.service, target.handler);
+    if (resolved === undefined) {
+      return {
+        initialIntervalMs: limits.retryInitialIntervalMsDefault,
+        exponentiationFactor: limits.retryExponentiationFactorDefault,
+        maxAttempts: limits.retryMaxAttemptsDefault,
+        maxIntervalMs: limits.retryMaxIntervalMsDefault,
+        onMaxAttempts: "Pause" as const,
+      };
+    }
+    return retryPolicyOf(resolved.service, resolved.handler);
+  }
+
+  /** Resolves a Call/OneWayCall target against the schema the moment the SDK issues it. */
+  private resolveCall(
+    serviceName: string,
+    handlerName: string,
+    key: string,
+    idempotencyKey: string | undefined,
+  ): ResolvedCall {
+    const fail = (code: number, message: string): ResolvedCall => ({
+      target: undefined,
+      completionRetentionMs: 0,
+      journalRetentionMs: 0,
+      failure: { ...CANNOT_RESOLVE, code, message },
+    });
+    const resolved = this.schema().handler(serviceName, handlerName);
+    if (resolved === undefined) {
+      return this.schema().service(serviceName) === undefined
+        ? fail(
+            404,
+            `service '${serviceName}' not found, make sure to register the service before calling it.`,
+          )
+        : fail(
+            404,
+            `the service '${serviceName}' exists, but the handler '${handlerName}' was not found`,
+          );
+    }
+    const { service, handler } = resolved;
+    const handlerType = handlerTypeOf(service, handler);
+    if (handlerType === "Workflow" && idempotencyKey !== undefined && idempotencyKey !== "") {
+      return fail(400, "idempotency keys are not allowed on a workflow's run handler");
+    }
+    const target: Target = {
+      service: service.name,
+      handler: handler.name,
+      key: service.ty === "Service" ? "" : key,
+      serviceType:
+        service.ty === "Service"
+          ? RecordServiceType.SERVICE_TYPE_SERVICE
+          : service.ty === "VirtualObject"
+            ? RecordServiceType.SERVICE_TYPE_VIRTUAL_OBJECT
+            : RecordServiceType.SERVICE_TYPE_WORKFLOW,
+      handlerType:
+        handlerType === undefined
+          ? RecordHandlerType.HANDLER_TYPE_UNSPECIFIED
+          : handlerType === "Exclusive"
+            ? RecordHandlerType.HANDLER_TYPE_EXCLUSIVE
+            : handlerType === "Shared"
+              ? RecordHandlerType.HANDLER_TYPE_SHARED
+              : RecordHandlerType.HANDLER_TYPE_WORKFLOW,
+    };
+    const retention = retentionOf(
+      service,
+      handler,
+      idempotencyKey !== undefined && idempotencyKey !== "",
+    );
+    return { target, ...retention, failure: undefined };
+  }
+}
+
+/** A stable per-invocation seed for the SDK's deterministic random, below 2^53. */
+function seedOf(id: InvocationId): number {
+  const uuid = id.uuid;
+  return readU32BE(uuid, 0) * 2 ** 21 + (readU32BE(uuid, 4) >>> 11);
+}
+
+assert(PROTOCOL_VERSION_MIN <= PROTOCOL_VERSION_MAX, "protocol version range");

@@ -1,0 +1,265 @@
+/**
+ * One Keel node with every role of the single-node default: the log (Bifrost over the configured
+ * loglet providers), a partition processor per partition (all led here), the invoker, and the API the
+ * ingress and admin edges call. Built from ports only, so tests and the simulator can build it too.
+ */
+
+import { PartitionId, type PartitionKey } from "../core/brand.js";
+import { KeelError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import type { ServiceInvocation } from "../gen/keel/records.js";
+import { TerminationKind } from "../gen/keel/records.js";
+import { Bifrost } from "../log/bifrost.js";
+import type { LogletConfig, LogletProvider } from "../log/loglet.js";
+import { getJson, putJson } from "../metadata/json.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
+import type { Outcome } from "../partition/actions.js";
+import type { InvocationId } from "../protocol/ids.js";
+import { PartitionTable } from "../protocol/partitioning.js";
+import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
+import { Invoker } from "./invoker.js";
+import {
+  PartitionProcessor,
+  type AttachResult,
+  type EnvelopeCommand,
+} from "./partition_processor.js";
+import type { Clock, EndpointTransport, Entropy, Logger, PartitionStore } from "./ports.js";
+
+export interface NodeConfig {
+  readonly nodeName: string;
+  readonly partitions: number;
+  readonly clusterName: string;
+  readonly invokerConcurrencyMax?: number;
+}
+
+export interface NodePorts {
+  readonly metadata: MetadataStore;
+  readonly loglets: ReadonlyMap<string, LogletProvider>;
+  readonly initialLoglet: (logId: number) => LogletConfig;
+  readonly openPartitionStore: (partitionId: number) => PartitionStore;
+  readonly transport: EndpointTransport;
+  readonly clock: Clock;
+  readonly entropy: Entropy;
+  readonly logger: Logger;
+  readonly onFatal: (error: unknown) => void;
+}
+
+const PARTITION_TABLE_KEY = "partition_table";
+const LEADER_RETRY_MS = 25;
+const LEADER_WAIT_MS_MAX = 10_000;
+
+export class KeelNode {
+  readonly invoker: Invoker;
+  private schemaIndex = new SchemaIndex(EMPTY_SCHEMA, 0);
+  private table!: PartitionTable;
+  private processors: PartitionProcessor[] = [];
+  private bifrost!: Bifrost;
+  private stores: PartitionStore[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private started = false;
+
+  constructor(
+    readonly config: NodeConfig,
+    readonly ports: NodePorts,
+  ) {
+    this.invoker = new Invoker(ports.transport, () => this.schemaIndex, ports.clock, ports.logger, {
+      concurrencyMax: config.invokerConcurrencyMax ?? limits.invokerConcurrencyMax,
+      clusterName: config.clusterName,
+    });
+  }
+
+  get partitionTable(): PartitionTable {
+    return this.table;
+  }
+
+  get partitionProcessors(): readonly PartitionProcessor[] {
+    return this.processors;
+  }
+
+  schema(): SchemaIndex {
+    return this.schemaIndex;
+  }
+
+  async start(): Promise<void> {
+    const { metadata } = this.ports;
+    this.table = new PartitionTable(await this.provisionPartitions());
+    await this.refreshSchema();
+    this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
+    this.bifrost = new Bifrost(metadata, this.ports.loglets, this.ports.initialLoglet);
+    for (let p = 0; p < this.table.partitionCount; p++) {
+      const partitionId = PartitionId(p);
+      const store = this.ports.openPartitionStore(p);
+      this.stores.push(store);
+      const processor = new PartitionProcessor({
+        partitionId,
+        partitionTable: this.table,
+        nodeName: this.config.nodeName,
+        log: await this.bifrost.log(p),
+        store,
+        metadata,
+        clock: this.ports.clock,
+        logger: this.ports.logger,
+        invoker: this.invoker,
+        shuffleTransport: {
+          deliver: (source, destination, messages) =>
+            this.processor(destination).acceptShuffled(source, messages),
+        },
+        onFatal: this.ports.onFatal,
+      });
+      this.processors.push(processor);
+    }
+    await Promise.all(this.processors.map((p) => p.start()));
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.invoker.stopAll();
+    await Promise.all(this.processors.map((p) => p.stop()));
+    await Promise.all(this.stores.map((s) => s.close()));
+    await this.bifrost?.close();
+    await this.ports.transport.close();
+    this.started = false;
+  }
+
+  get isReady(): boolean {
+    return this.started && this.processors.every((p) => p.isLeader);
+  }
+
+  /** The partition count is fixed at provisioning; a different configured count is ignored. */
+  private async provisionPartitions(): Promise<number> {
+    const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
+    if (stored !== undefined) {
+      if (stored.value.partitions !== this.config.partitions) {
+        this.ports.logger.warn(
+          "the partition count is fixed at provisioning; using the stored one",
+          {
+            stored: stored.value.partitions,
+            configured: this.config.partitions,
+          },
+        );
+      }
+      return stored.value.partitions;
+    }
+    await putJson(
+      this.ports.metadata,
+      PARTITION_TABLE_KEY,
+      { partitions: this.config.partitions },
+      MUST_NOT_EXIST,
+    );
+    return this.config.partitions;
+  }
+
+  private async refreshSchema(): Promise<void> {
+    const stored = await getJson<Schema>(this.ports.metadata, SCHEMA_KEY);
+    if (stored === undefined) return;
+    if (stored.version > this.schemaIndex.version)
+      this.schemaIndex = new SchemaIndex(stored.value, stored.version);
+  }
+
+  /** Changes the schema with compare-and-swap, retrying on concurrent changes. */
+  async updateSchema<T>(
+    change: (schema: Schema) => { schema: Schema | undefined; result: T },
+  ): Promise<T> {
+    for (;;) {
+      const stored = await getJson<Schema>(this.ports.metadata, SCHEMA_KEY);
+      const current = stored?.value ?? EMPTY_SCHEMA;
+      const { schema, result } = change(current);
+      if (schema === undefined) return result;
+      try {
+        await putJson(
+          this.ports.metadata,
+          SCHEMA_KEY,
+          schema,
+          stored === undefined ? MUST_NOT_EXIST : matchesVersion(stored.version),
+        );
+        await this.refreshSchema();
+        return result;
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+      }
+    }
+  }
+
+  processor(partitionId: number): PartitionProcessor {
+    const processor = this.processors[partitionId];
+    if (processor === undefined) throw new KeelError("internal", `no partition ${partitionId}`);
+    return processor;
+  }
+
+  processorFor(key: PartitionKey): PartitionProcessor {
+    return this.processor(this.table.partitionOf(key));
+  }
+
+  /** Runs `op` on the leader of `key`'s partition, retrying briefly while leadership settles. */
+  private async onLeader<T>(
+    key: PartitionKey,
+    op: (p: PartitionProcessor) => Promise<T>,
+  ): Promise<T> {
+    const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
+    for (;;) {
+      try {
+        return await op(this.processorFor(key));
+      } catch (error) {
+        if (
+          !(error instanceof KeelError && error.code === "not_leader") ||
+          this.ports.clock.nowMs() > deadline
+        )
+          throw error;
+        await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+      }
+    }
+  }
+
+  submit(
+    invocation: ServiceInvocation,
+    key: PartitionKey,
+    awaitResult: boolean,
+  ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
+    return this.onLeader(key, (p) => p.submit(invocation, awaitResult));
+  }
+
+  attach(id: InvocationId, block: boolean): Promise<AttachResult> {
+    return this.onLeader(id.partitionKey, (p) => p.attach(id, block));
+  }
+
+  request(key: PartitionKey, command: EnvelopeCommand): Promise<Outcome> {
+    return this.onLeader(key, async (p) => (await p.request(command)).outcome);
+  }
+
+  terminate(id: InvocationId, kind: "cancel" | "kill"): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "terminate",
+      value: {
+        invocationId: id.bytes,
+        kind:
+          kind === "kill"
+            ? TerminationKind.TERMINATION_KIND_KILL
+            : TerminationKind.TERMINATION_KIND_CANCEL,
+      },
+    });
+  }
+
+  purge(id: InvocationId, journalOnly: boolean): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "purge",
+      value: { invocationId: id.bytes, journalOnly },
+    });
+  }
+
+  /** Resolves an awakeable: appends the signal to its invocation. */
+  async notifySignal(
+    id: InvocationId,
+    signalIndex: number,
+    result: NonNullable<Extract<EnvelopeCommand, { $case: "notifySignal" }>["value"]["result"]>,
+  ): Promise<void> {
+    await this.onLeader(id.partitionKey, (p) =>
+      p.propose([
+        {
+          $case: "notifySignal",
+          value: { invocationId: id.bytes, signalId: { $case: "idx", value: signalIndex }, result },
+        },
+      ]),
+    );
+  }
+}

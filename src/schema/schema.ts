@@ -1,0 +1,176 @@
+/**
+ * The schema: registered deployments and the services and handlers they expose, with the options
+ * that govern invocations (retention, timeouts, retry policy, lazy state, visibility). Stored as one
+ * JSON value under `SCHEMA_KEY` in the metadata store; every change bumps its version.
+ *
+ * Effective option values are resolved at registration (manifest value, else the default), so that
+ * readers never apply defaults themselves; operators may override service options later.
+ */
+
+import { limits } from "../core/limits.js";
+
+export const SCHEMA_KEY = "schema";
+
+export type ServiceType = "Service" | "VirtualObject" | "Workflow";
+export type HandlerType = "Exclusive" | "Shared" | "Workflow";
+export type OnMaxAttempts = "Pause" | "Kill";
+
+export interface RetryPolicy {
+  readonly initialIntervalMs: number;
+  readonly exponentiationFactor: number;
+  readonly maxAttempts: number;
+  readonly maxIntervalMs: number;
+  readonly onMaxAttempts: OnMaxAttempts;
+}
+
+export interface HandlerSchema {
+  readonly name: string;
+  /** Absent for handlers of plain services. */
+  readonly ty?: HandlerType;
+  readonly public: boolean;
+  readonly documentation?: string;
+  readonly metadata?: Record<string, string>;
+  readonly input?: {
+    readonly required?: boolean;
+    readonly contentType?: string;
+    readonly jsonSchema?: unknown;
+  };
+  readonly output?: {
+    readonly contentType?: string;
+    readonly setContentTypeIfEmpty?: boolean;
+    readonly jsonSchema?: unknown;
+  };
+  readonly journalRetentionMs?: number;
+  readonly idempotencyRetentionMs?: number;
+  readonly workflowCompletionRetentionMs?: number;
+  readonly inactivityTimeoutMs?: number;
+  readonly abortTimeoutMs?: number;
+  readonly enableLazyState?: boolean;
+  readonly retryPolicy?: Partial<RetryPolicy>;
+}
+
+export interface ServiceSchema {
+  readonly name: string;
+  readonly ty: ServiceType;
+  readonly handlers: readonly HandlerSchema[];
+  readonly deploymentId: string;
+  readonly revision: number;
+  readonly public: boolean;
+  readonly documentation?: string;
+  readonly metadata?: Record<string, string>;
+  readonly idempotencyRetentionMs: number;
+  readonly journalRetentionMs: number;
+  /** Workflows only. */
+  readonly workflowCompletionRetentionMs?: number;
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
+  readonly enableLazyState: boolean;
+  readonly retryPolicy: RetryPolicy;
+}
+
+export type ProtocolType = "BidiStream" | "RequestResponse";
+
+export interface DeploymentSchema {
+  readonly id: string;
+  readonly uri: string;
+  readonly protocolType: ProtocolType;
+  readonly useHttp11: boolean;
+  readonly additionalHeaders: Record<string, string>;
+  readonly metadata: Record<string, string>;
+  readonly createdAtMs: number;
+  readonly minProtocolVersion: number;
+  readonly maxProtocolVersion: number;
+  readonly sdkVersion?: string;
+  readonly services: readonly { readonly name: string; readonly revision: number }[];
+}
+
+export interface Schema {
+  readonly deployments: readonly DeploymentSchema[];
+  readonly services: readonly ServiceSchema[];
+}
+
+export const EMPTY_SCHEMA: Schema = { deployments: [], services: [] };
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  initialIntervalMs: limits.retryInitialIntervalMsDefault,
+  exponentiationFactor: limits.retryExponentiationFactorDefault,
+  maxAttempts: limits.retryMaxAttemptsDefault,
+  maxIntervalMs: limits.retryMaxIntervalMsDefault,
+  onMaxAttempts: "Pause",
+};
+
+/** Protocol versions this server speaks with endpoints. */
+export const PROTOCOL_VERSION_MIN = 5;
+export const PROTOCOL_VERSION_MAX = 6;
+
+/** Fast lookups over one schema value. */
+export class SchemaIndex {
+  private readonly servicesByName: ReadonlyMap<string, ServiceSchema>;
+  private readonly deploymentsById: ReadonlyMap<string, DeploymentSchema>;
+
+  constructor(
+    readonly schema: Schema,
+    readonly version: number,
+  ) {
+    this.servicesByName = new Map(schema.services.map((s) => [s.name, s]));
+    this.deploymentsById = new Map(schema.deployments.map((d) => [d.id, d]));
+  }
+
+  service(name: string): ServiceSchema | undefined {
+    return this.servicesByName.get(name);
+  }
+
+  handler(
+    service: string,
+    handler: string,
+  ): { service: ServiceSchema; handler: HandlerSchema } | undefined {
+    const svc = this.servicesByName.get(service);
+    const h = svc?.handlers.find((x) => x.name === handler);
+    return svc === undefined || h === undefined ? undefined : { service: svc, handler: h };
+  }
+
+  deployment(id: string): DeploymentSchema | undefined {
+    return this.deploymentsById.get(id);
+  }
+}
+
+/** The handler's effective type: services have none, object handlers default to exclusive. */
+export function handlerTypeOf(
+  service: ServiceSchema,
+  handler: HandlerSchema,
+): HandlerType | undefined {
+  if (service.ty === "Service") return undefined;
+  return handler.ty ?? (service.ty === "Workflow" ? "Workflow" : "Exclusive");
+}
+
+export function retryPolicyOf(
+  service: ServiceSchema,
+  handler: HandlerSchema | undefined,
+): RetryPolicy {
+  return { ...service.retryPolicy, ...(handler?.retryPolicy ?? {}) };
+}
+
+/** Retention of a new invocation's result and journal, per Restate's rules. */
+export function retentionOf(
+  service: ServiceSchema,
+  handler: HandlerSchema,
+  idempotent: boolean,
+): { completionRetentionMs: number; journalRetentionMs: number } {
+  const journalRetentionMs = handler.journalRetentionMs ?? service.journalRetentionMs;
+  if (handlerTypeOf(service, handler) === "Workflow") {
+    return {
+      completionRetentionMs:
+        handler.workflowCompletionRetentionMs ??
+        service.workflowCompletionRetentionMs ??
+        limits.workflowCompletionRetentionMsDefault,
+      journalRetentionMs,
+    };
+  }
+  if (idempotent) {
+    return {
+      completionRetentionMs: handler.idempotencyRetentionMs ?? service.idempotencyRetentionMs,
+      journalRetentionMs,
+    };
+  }
+  return { completionRetentionMs: journalRetentionMs, journalRetentionMs };
+}

@@ -1,0 +1,166 @@
+/**
+ * The single-node core, end to end: a real keel-server, a real endpoint written with the official
+ * SDK, registered through the admin API and called through the ingress.
+ */
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import {
+  call,
+  postJson,
+  register,
+  startKeel,
+  startServices,
+  type KeelServer,
+  type ServiceEndpoint,
+} from "./harness.js";
+
+describe("single-node core", () => {
+  let keel: KeelServer;
+  let services: ServiceEndpoint;
+
+  before(async () => {
+    keel = await startKeel();
+    services = await startServices();
+    const registered = await register(keel.admin, services.url);
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+  });
+
+  after(async () => {
+    await services?.stop();
+    const code = await keel?.stop();
+    assert.equal(code, 0, "SIGTERM shuts keel-server down cleanly");
+    keel?.cleanup();
+  });
+
+  it("registers like Restate: 201 new, 200 unchanged, dry runs store nothing", async () => {
+    const again = await register(keel.admin, services.url);
+    assert.equal(again.status, 200);
+    const dry = await register(keel.admin, services.url.replace("127.0.0.1", "localhost"), {
+      dry_run: true,
+    });
+    assert.equal(dry.status, 201);
+    const deployments = (await call(`${keel.admin}/deployments`)).json<{
+      deployments: { uri: string }[];
+    }>();
+    assert.equal(deployments.deployments.length, 1, "the dry run stored nothing");
+    const svc = (await call(`${keel.admin}/services/Greeter`)).json<{
+      name: string;
+      ty: string;
+      handlers: { name: string }[];
+    }>();
+    assert.equal(svc.ty, "Service");
+    assert.ok(svc.handlers.some((h) => h.name === "greet"));
+    assert.equal((await call(`${keel.admin}/health`)).status, 200);
+    const version = (await call(`${keel.admin}/version`)).json<{
+      min_admin_api_version: number;
+      max_admin_api_version: number;
+    }>();
+    assert.deepEqual([version.min_admin_api_version, version.max_admin_api_version], [2, 4]);
+  });
+
+  it("runs a handler with three ctx.run steps and returns its result", async () => {
+    const res = await postJson(`${keel.ingress}/Greeter/greet`, "world");
+    assert.equal(res.status, 200);
+    assert.equal(res.json(), "hello world!");
+    assert.match(res.headers.get("x-restate-id") ?? "", /^inv_1[0-9a-zA-Z]{33}$/);
+  });
+
+  it("accepts a send with 202, then attach and output return the result", async () => {
+    const sent = await postJson(`${keel.ingress}/Greeter/greet/send`, "later");
+    assert.equal(sent.status, 202);
+    const { invocationId, status } = sent.json<{ invocationId: string; status: string }>();
+    assert.equal(status, "Accepted");
+    assert.equal(sent.headers.get("x-restate-id"), invocationId);
+    const attached = await call(`${keel.ingress}/restate/invocation/${invocationId}/attach`);
+    assert.equal(attached.status, 200);
+    assert.equal(attached.json(), "hello later!");
+    const output = await call(`${keel.ingress}/restate/invocation/${invocationId}/output`);
+    assert.equal(output.status, 200);
+    assert.equal(output.json(), "hello later!");
+  });
+
+  it("gives the caller a terminal error's code and message", async () => {
+    const res = await postJson(`${keel.ingress}/Greeter/fail`, "it broke");
+    assert.equal(res.status, 418);
+    assert.equal(res.headers.get("x-restate-error-source"), "invocation");
+    assert.deepEqual(res.json(), { code: 418, message: "it broke", source: "invocation" });
+  });
+
+  it("answers 404 with a JSON error body for an unknown service or handler", async () => {
+    const service = await postJson(`${keel.ingress}/Nope/greet`, "x");
+    assert.equal(service.status, 404);
+    assert.deepEqual(service.json(), {
+      code: 404,
+      message: "service 'Nope' not found, make sure to register the service before calling it.",
+      source: "ingress",
+    });
+    const handler = await postJson(`${keel.ingress}/Greeter/nope`, "x");
+    assert.equal(handler.status, 404);
+    assert.match(
+      handler.json<{ message: string }>().message,
+      /exists, but the handler 'nope' was not found/,
+    );
+  });
+
+  it("answers malformed requests with a 4xx and keeps serving", async () => {
+    const wrongType = await call(`${keel.ingress}/Greeter/greet`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "x",
+    });
+    assert.equal(wrongType.status, 400);
+    assert.match(
+      wrongType.json<{ message: string }>().message,
+      /Content-type 'text\/plain' does not match 'application\/json'/,
+    );
+    assert.equal((await call(`${keel.ingress}/Greeter`, { method: "POST" })).status, 400);
+    assert.equal((await call(`${keel.ingress}/Greeter/greet`, { method: "PUT" })).status, 405);
+    assert.equal(
+      (await call(`${keel.ingress}/restate/invocation/xyz/attach`)).json<{ message: string }>()
+        .message,
+      "bad invocation id 'xyz': bad format",
+    );
+    assert.equal((await call(`${keel.ingress}/%E0%A4%A/x`, { method: "POST" })).status, 400);
+    assert.equal(
+      (await call(`${keel.ingress}/Greeter/greet/send?delay=soon`, { method: "POST" })).status,
+      400,
+    );
+    const bad = await call(`${keel.admin}/deployments`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{not json",
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(typeof bad.json<{ message: string }>().message, "string");
+    const res = await postJson(`${keel.ingress}/Greeter/greet`, "still here");
+    assert.equal(res.json(), "hello still here!");
+  });
+
+  it("survives kill -9 mid-sleep: the invocation completes and the first step does not run again", async () => {
+    const sent = await postJson(`${keel.ingress}/Greeter/sleepy/send`, "crash");
+    const { invocationId } = sent.json<{ invocationId: string }>();
+    // Wait until the first step ran and the handler is sleeping.
+    for (let i = 0; i < 100 && !readMarkers(services).includes("before:crash"); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok(readMarkers(services).includes("before:crash"), "the first step ran");
+    await keel.kill9();
+    await keel.restart();
+    const attached = await call(`${keel.ingress}/restate/invocation/${invocationId}/attach`);
+    assert.equal(attached.status, 200);
+    assert.equal(attached.json(), "before-crash|after-crash");
+    const markers = readMarkers(services).filter((m) => m.endsWith(":crash"));
+    assert.deepEqual(markers, ["before:crash", "after:crash"], "each step body ran exactly once");
+  });
+});
+
+function readMarkers(services: ServiceEndpoint): string[] {
+  try {
+    return readFileSync(services.markerFile, "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * End-to-end harness: real `keel-server` processes, real SDK endpoint processes, real HTTP. Every
+ * process is started on loopback with free ports, tracked by PID and stopped (SIGTERM, then SIGKILL)
+ * when the test ends; `kill9()` simulates a crash.
+ */
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DIST = join(here, "..", "..");
+const SERVER_BIN = join(DIST, "src", "bin", "keel-server.js");
+const SERVICES_BIN = join(DIST, "test", "fixtures", "services.js");
+
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** A free TCP port on loopback (bound, read, released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `keel-${prefix}-`));
+}
+
+async function waitFor(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function track(child: ChildProcess, name: string, output: string[]): void {
+  children.add(child);
+  const keep = (chunk: Buffer): void => {
+    output.push(chunk.toString());
+    if (output.length > 400) output.splice(0, output.length - 400);
+    if (process.env["KEEL_TEST_VERBOSE"] === "1")
+      process.stderr.write(`[${name}] ${chunk.toString()}`);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  child.on("exit", () => children.delete(child));
+}
+
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+export interface KeelServer {
+  readonly ingress: string;
+  readonly admin: string;
+  readonly baseDir: string;
+  readonly pid: number;
+  readonly output: string[];
+  /** SIGKILL, as a crash would. */
+  kill9(): Promise<void>;
+  /** SIGTERM and wait; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** Starts again on the same base dir and ports. */
+  restart(): Promise<void>;
+  /** Removes the data directory (after stop). */
+  cleanup(): void;
+}
+
+export interface KeelOptions {
+  readonly extraArgs?: string[];
+  readonly baseDir?: string;
+}
+
+export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> {
+  const baseDir = options.baseDir ?? tempDir("server");
+  const [ingressPort, adminPort, nodePort] = [await freePort(), await freePort(), await freePort()];
+  const output: string[] = [];
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    child = spawn(
+      process.execPath,
+      [
+        SERVER_BIN,
+        "--base-dir",
+        baseDir,
+        "--node-name",
+        "n1",
+        "--bind-address",
+        "127.0.0.1",
+        "--ingress-port",
+        String(ingressPort),
+        "--admin-port",
+        String(adminPort),
+        "--node-port",
+        String(nodePort),
+        "--log-level",
+        "warn",
+        ...(options.extraArgs ?? []),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    track(child, "keel", output);
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code) =>
+        reject(new Error(`keel-server exited with ${code} during start:\n${output.join("")}`)),
+      ),
+    );
+    exited.catch(() => undefined);
+    await Promise.race([
+      waitFor(
+        async () =>
+          output.join("").includes("Keel is ready") &&
+          (await fetch(`http://127.0.0.1:${ingressPort}/restate/health`)).ok,
+        "keel-server",
+      ),
+      exited,
+    ]);
+  };
+  await launch();
+  const server: KeelServer = {
+    ingress: `http://127.0.0.1:${ingressPort}`,
+    admin: `http://127.0.0.1:${adminPort}`,
+    baseDir,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    output,
+    async kill9() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    },
+    stop: () => stopChild(child),
+    async restart() {
+      output.length = 0;
+      await launch();
+    },
+    cleanup() {
+      rmSync(baseDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+export interface ServiceEndpoint {
+  readonly url: string;
+  readonly markerFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process. */
+export async function startServices(): Promise<ServiceEndpoint> {
+  const port = await freePort();
+  const markerFile = join(tempDir("markers"), "markers.txt");
+  const output: string[] = [];
+  const child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RESTATE_LOGGING: "WARN" },
+  });
+  track(child, "services", output);
+  await waitFor(async () => {
+    const probe = await new Promise<boolean>((resolve) => {
+      const socket = createServer();
+      socket.once("error", () => resolve(true));
+      socket.listen(port, "127.0.0.1", () => socket.close(() => resolve(false)));
+    });
+    return probe;
+  }, "the SDK endpoint");
+  return {
+    url: `http://127.0.0.1:${port}`,
+    markerFile,
+    async stop() {
+      await stopChild(child, 3000);
+    },
+  };
+}
+
+export async function register(
+  admin: string,
+  endpoint: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${admin}/deployments`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ uri: endpoint, ...extra }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export interface CallResult {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  json<T = unknown>(): T;
+}
+
+export async function call(url: string, init: RequestInit = {}): Promise<CallResult> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
+}
+
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<CallResult> {
+  return call(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
