@@ -109,9 +109,7 @@ export class VirtualLog {
       const tail = await segment.loglet.waitForTail(LogletOffset(Math.max(0, beyond - base + 1)));
       const tailLsn = Lsn(base + tail.offset - 1);
       if (tailLsn > beyond) return tailLsn;
-      if (tail.sealed && !(await this.waitForExtension())) {
-        throw new KeelError("sealed", `log ${this.logId} was sealed`, true);
-      }
+      if (tail.sealed) await this.waitForExtension(segment);
     }
   }
 
@@ -178,8 +176,21 @@ export class VirtualLog {
     return this.segments.length > before;
   }
 
-  private async waitForExtension(): Promise<boolean> {
-    return this.refresh();
+  /** Waits until the chain has a segment after `sealed` (this or another writer is reconfiguring). */
+  private async waitForExtension(sealed: OpenSegment): Promise<void> {
+    const extended = (): boolean => this.last.config.index > sealed.config.index;
+    while (!extended()) {
+      let unsubscribe: (() => void) | undefined;
+      const changed = new Promise<void>((resolve) => {
+        unsubscribe = this.bifrost.metadata.subscribe(chainKey(this.logId), () => resolve());
+      });
+      try {
+        await this.refresh();
+        if (!extended()) await changed;
+      } finally {
+        unsubscribe?.();
+      }
+    }
   }
 
   private async adopt(chain: LogChain, version: Version): Promise<void> {

@@ -181,6 +181,8 @@ export class InvocationAttempt {
       }
     }
     if (effects.length > 0) this.callbacks.onEffects(effects);
+    // The SDK closes its response only after the request stream ends: end ours and finish now.
+    if (this.terminal !== undefined) this.finish({ kind: this.terminal });
   }
 
   /** Turns one frame into effects; returns a failure for anything that breaks the protocol. */

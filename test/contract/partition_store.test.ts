@@ -10,11 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LmdbPartitionStore } from "../../src/adapters/lmdb_store.js";
-import {
-  MemoryPartitionStore,
-  type PartitionReader,
-  type PartitionTxn,
-} from "../../src/partition/store.js";
+import type { PartitionReader } from "../../src/partition/store.js";
+import { MemoryStore } from "../../src/runtime/memory_ports.js";
 import type { PartitionStore } from "../../src/runtime/ports.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-store-"));
@@ -24,46 +21,6 @@ const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value);
 const keys = (reader: PartitionReader, prefix: string, limit?: number, after?: string): string[] =>
   reader.scan(prefix, limit, after).map(([k]) => k);
-
-/** The memory store as a PartitionStore: one shared map, batches applied at commit. */
-class MemoryStoreHarness implements PartitionStore {
-  readonly store = new MemoryPartitionStore();
-  reader(): PartitionReader {
-    return this.store;
-  }
-  beginBatch(): PartitionTxn {
-    const writes = new Map<string, Uint8Array | null>();
-    const view = this.store;
-    return {
-      get: (k) => (writes.has(k) ? (writes.get(k) ?? undefined) : view.get(k)),
-      put: (k, v) => void writes.set(k, v),
-      delete: (k) => void writes.set(k, null),
-      scan: (p, l, a) => {
-        const copy = new MemoryPartitionStore();
-        for (const [k, v] of view.scan(p)) copy.put(k, v);
-        for (const [k, v] of writes) {
-          if (!k.startsWith(p)) continue;
-          if (v === null) copy.delete(k);
-          else copy.put(k, v);
-        }
-        return copy.scan(p, l, a);
-      },
-      ...{ writes },
-    };
-  }
-  commit(batch: PartitionTxn): void {
-    for (const [k, v] of (batch as unknown as { writes: Map<string, Uint8Array | null> }).writes) {
-      if (v === null) this.store.delete(k);
-      else this.store.put(k, v);
-    }
-  }
-  flushed(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 function describeStoreContract(name: string, create: () => PartitionStore): void {
   describe(`partition store contract: ${name}`, () => {
@@ -120,7 +77,7 @@ function describeStoreContract(name: string, create: () => PartitionStore): void
   });
 }
 
-describeStoreContract("memory", () => new MemoryStoreHarness());
+describeStoreContract("memory", () => new MemoryStore());
 let n = 0;
 describeStoreContract(
   "lmdb",

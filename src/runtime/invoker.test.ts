@@ -1,0 +1,161 @@
+/**
+ * The invoker against a scripted endpoint, inside a whole in-memory node: attempts end, free their
+ * slot and close the request stream; failed attempts are retried with backoff; suspensions resume.
+ */
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fromUtf8, utf8 } from "../core/bytes.js";
+import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
+import { SleepCommandMessage } from "../gen/keel/service_protocol.js";
+import { freshInvocationId } from "../protocol/ids.js";
+import { MessageType } from "../protocol/message_types.js";
+import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
+import { memoryNode, settle, testSchema, T0 } from "../../test/support/memory_node.js";
+import type { KeelNode } from "./node.js";
+
+let counter = 0;
+function invocation(node: KeelNode): ServiceInvocation {
+  const uuid = new Uint8Array(16);
+  uuid[0] = ++counter;
+  uuid[1] = counter >> 8;
+  const target = {
+    service: "Svc",
+    handler: "h",
+    key: "",
+    serviceType: ServiceType.SERVICE_TYPE_SERVICE,
+    handlerType: HandlerType.HANDLER_TYPE_UNSPECIFIED,
+  };
+  void node;
+  return {
+    invocationId: freshInvocationId(target, uuid).bytes,
+    target,
+    argument: utf8('"x"'),
+    headers: [],
+    source: { kind: { $case: "ingress", value: {} } },
+    responseSink: undefined,
+    idempotencyKey: "",
+    executionTimeMs: 0,
+    completionRetentionMs: 0,
+    journalRetentionMs: 0,
+    wantsResult: true,
+  };
+}
+
+async function callAndWait(node: KeelNode, inv: ServiceInvocation): Promise<string> {
+  const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+  const { completion } = await node.submit(inv, id.partitionKey, true);
+  const result = await completion!;
+  assert.equal(result.kind, "completed");
+  if (result.kind !== "completed") return "";
+  const kind = result.result.kind;
+  return kind?.$case === "value"
+    ? fromUtf8(kind.value)
+    : `failure ${kind?.$case === "failure" ? kind.value.message : "?"}`;
+}
+
+describe("invoker", () => {
+  it("frees every attempt slot: more invocations than the concurrency limit all complete", async () => {
+    const endpoint = new FakeEndpoint(() => (attempt) => {
+      attempt.output('"done"');
+      attempt.end();
+    });
+    const { node } = await memoryNode(endpoint, { concurrencyMax: 2 });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => callAndWait(node, invocation(node))),
+    );
+    assert.deepEqual(results, Array(10).fill('"done"'));
+    await settle();
+    assert.equal(node.invoker.runningAttempts, 0);
+    assert.ok(
+      endpoint.attempts.every((a) => a.requestEnded),
+      "the server ends its request stream after End",
+    );
+    await node.stop();
+  });
+
+  it("retries a failing attempt with backoff and succeeds on the third", async () => {
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n < 3) {
+        attempt.error(500, `attempt ${n} failed`);
+        return;
+      }
+      attempt.output(`"ok after ${n}"`);
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 100, exponentiationFactor: 2 }),
+      result: undefined,
+    }));
+    const result = callAndWait(node, invocation(node));
+    await settle();
+    assert.equal(endpoint.attempts.length, 1);
+    clock.advance(99);
+    await settle();
+    assert.equal(endpoint.attempts.length, 1, "no retry before the initial interval");
+    clock.advance(1);
+    await settle();
+    assert.equal(endpoint.attempts.length, 2, "first retry after 100 ms");
+    clock.advance(199);
+    await settle();
+    assert.equal(endpoint.attempts.length, 2, "second retry waits twice as long");
+    clock.advance(1);
+    assert.equal(await result, '"ok after 3"');
+    await node.stop();
+  });
+
+  it("pauses the invocation after the last attempt", async () => {
+    const endpoint = new FakeEndpoint(() => (attempt) => attempt.error(500, "always"));
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 10, maxAttempts: 3 }),
+      result: undefined,
+    }));
+    const inv = invocation(node);
+    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    await node.submit(inv, id.partitionKey, false);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(100);
+      await settle();
+    }
+    assert.equal(endpoint.attempts.length, 3);
+    const attached = await node.attach(id, false);
+    assert.equal(attached.kind, "notReady", "a paused invocation is not completed");
+    await node.stop();
+  });
+
+  it("suspends on a sleep and resumes with a replay when the timer fires", async () => {
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n === 1) {
+        attempt.send(
+          MessageType.SleepCommand,
+          SleepCommandMessage.encode({
+            wakeUpTime: T0 + 5000,
+            resultCompletionId: 1,
+            name: "",
+          }).finish(),
+        );
+        attempt.suspend([1]);
+        return;
+      }
+      const types = attempt.replayed.map((f) => f.type);
+      attempt.output(JSON.stringify(types.join(",")));
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const result = callAndWait(node, invocation(node));
+    await settle();
+    assert.equal(endpoint.attempts.length, 1);
+    clock.advance(5000);
+    const replayed = await result;
+    assert.equal(
+      replayed,
+      `"${[MessageType.InputCommand, MessageType.SleepCommand, MessageType.SleepCompletion].join(",")}"`,
+    );
+    assert.equal(endpoint.attempts[1]!.start.knownEntries, 3);
+    await node.stop();
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * A whole Keel node in one process with in-memory ports (memory loglets, memory stores, memory
+ * metadata, a manual clock) and a fake SDK endpoint: fast, deterministic tests of the runtime.
+ */
+
+import { MemoryLogletProvider } from "../../src/log/memory_loglet.js";
+import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
+import { ManualClock, MemoryStore, counterEntropy } from "../../src/runtime/memory_ports.js";
+import { KeelNode } from "../../src/runtime/node.js";
+import { NO_LOG } from "../../src/runtime/ports.js";
+import { DEFAULT_RETRY_POLICY, type Schema } from "../../src/schema/schema.js";
+import type { FakeEndpoint } from "./fake_endpoint.js";
+
+export const T0 = 1_800_000_000_000;
+
+export async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+export async function memoryNode(
+  endpoint: FakeEndpoint,
+  options: { partitions?: number; concurrencyMax?: number } = {},
+) {
+  const clock = new ManualClock(T0);
+  const node = new KeelNode(
+    {
+      nodeName: "n1",
+      partitions: options.partitions ?? 4,
+      clusterName: "test",
+      ...(options.concurrencyMax === undefined
+        ? {}
+        : { invokerConcurrencyMax: options.concurrencyMax }),
+    },
+    {
+      metadata: new MemoryMetadataStore(),
+      loglets: new Map([["memory", new MemoryLogletProvider()]]),
+      initialLoglet: () => ({ provider: "memory", params: "{}" }),
+      openPartitionStore: () => new MemoryStore(),
+      transport: endpoint,
+      clock,
+      entropy: counterEntropy(),
+      logger: NO_LOG,
+      onFatal: (error) => {
+        throw error;
+      },
+    },
+  );
+  await node.start();
+  return { node, clock };
+}
+
+/** A schema with one plain service `Svc` (handlers `h`, `slow`) on a fake deployment. */
+export function testSchema(retry: Partial<typeof DEFAULT_RETRY_POLICY> = {}): Schema {
+  return {
+    deployments: [
+      {
+        id: "dp_1fake000000000000000000",
+        uri: "http://fake/",
+        protocolType: "BidiStream",
+        useHttp11: false,
+        additionalHeaders: {},
+        metadata: {},
+        createdAtMs: T0,
+        minProtocolVersion: 5,
+        maxProtocolVersion: 6,
+        services: [{ name: "Svc", revision: 1 }],
+      },
+    ],
+    services: [
+      {
+        name: "Svc",
+        ty: "Service",
+        handlers: [
+          {
+            name: "h",
+            public: true,
+            input: { contentType: "application/json" },
+            output: { contentType: "application/json" },
+          },
+        ],
+        deploymentId: "dp_1fake000000000000000000",
+        revision: 1,
+        public: true,
+        idempotencyRetentionMs: 86_400_000,
+        journalRetentionMs: 86_400_000,
+        inactivityTimeoutMs: 60_000,
+        abortTimeoutMs: 600_000,
+        enableLazyState: false,
+        retryPolicy: { ...DEFAULT_RETRY_POLICY, ...retry },
+      },
+    ],
+  };
+}
