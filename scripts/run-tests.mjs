@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|reference|all] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
 // test/contract; end-to-end tests that start real processes live in test/e2e.
 import { spawnSync } from "node:child_process";
@@ -32,8 +32,10 @@ const groups = {
   contract: walk("dist/test/contract"),
   sim: walk("dist/test/sim"),
   e2e: walk("dist/test/e2e"),
+  // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
+  reference: walk("dist/test/e2e").filter((f) => /(semantics|restart)\.test\.js$/.test(f)),
 };
-const selected = kind === "all" ? ["unit", "contract", "sim", "e2e"] : [kind];
+const selected = kind === "all" ? ["unit", "contract", "sim", "e2e", "reference"] : [kind];
 let failed = false;
 for (const group of selected) {
   let files = groups[group] ?? [];
@@ -41,11 +43,13 @@ for (const group of selected) {
   if (files.length === 0) continue;
   console.log(`\n== ${group}: ${files.length} file(s)`);
   // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
-  const concurrency = group === "e2e" ? "1" : "2";
+  const concurrency = group === "e2e" || group === "reference" ? "1" : "2";
+  const env = { ...process.env, KEEL_TEST_GROUP: group };
+  if (group === "reference") env.KEEL_TEST_TARGET = "restate";
   const result = spawnSync(
     process.execPath,
     ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-    { stdio: "inherit", env: { ...process.env, KEEL_TEST_GROUP: group } },
+    { stdio: "inherit", env },
   );
   if (result.status !== 0) failed = true;
 }

@@ -4,11 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
   call,
   postJson,
+  readMarkers,
   register,
   startKeel,
   startServices,
@@ -154,13 +154,3 @@ describe("single-node core", () => {
     assert.deepEqual(markers, ["before:crash", "after:crash"], "each step body ran exactly once");
   });
 });
-
-function readMarkers(services: ServiceEndpoint): string[] {
-  try {
-    return readFileSync(services.markerFile, "utf8")
-      .split("\n")
-      .filter((l) => l !== "");
-  } catch {
-    return [];
-  }
-}

@@ -5,7 +5,7 @@
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -14,6 +14,18 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = join(here, "..", "..");
 const SERVER_BIN = join(DIST, "src", "bin", "keel-server.js");
+const RESTATE_BIN = join(
+  DIST,
+  "..",
+  "node_modules",
+  "@restatedev",
+  "restate-server-linux-x64",
+  "bin",
+  "restate-server",
+);
+
+/** Which server the semantic tests run against: Keel (default) or the reference (`restate`). */
+export const TARGET = process.env["KEEL_TEST_TARGET"] === "restate" ? "restate" : "keel";
 const SERVICES_BIN = join(DIST, "test", "fixtures", "services.js");
 
 const children = new Set<ChildProcess>();
@@ -102,46 +114,70 @@ export interface KeelOptions {
 }
 
 export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> {
+  return startServer("keel", options);
+}
+
+/** Starts the server the tests target (KEEL_TEST_TARGET=restate runs the reference server). */
+export function startTarget(options: KeelOptions = {}): Promise<KeelServer> {
+  return startServer(TARGET, options);
+}
+
+async function startServer(kind: "keel" | "restate", options: KeelOptions): Promise<KeelServer> {
   const baseDir = options.baseDir ?? tempDir("server");
   const [ingressPort, adminPort, nodePort] = [await freePort(), await freePort(), await freePort()];
   const output: string[] = [];
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    child = spawn(
-      process.execPath,
-      [
-        SERVER_BIN,
-        "--base-dir",
-        baseDir,
-        "--node-name",
-        "n1",
-        "--bind-address",
-        "127.0.0.1",
-        "--ingress-port",
-        String(ingressPort),
-        "--admin-port",
-        String(adminPort),
-        "--node-port",
-        String(nodePort),
-        "--log-level",
-        "warn",
-        ...(options.extraArgs ?? []),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    track(child, "keel", output);
+    if (kind === "keel") {
+      child = spawn(
+        process.execPath,
+        [
+          SERVER_BIN,
+          "--base-dir",
+          baseDir,
+          "--node-name",
+          "n1",
+          "--bind-address",
+          "127.0.0.1",
+          "--ingress-port",
+          String(ingressPort),
+          "--admin-port",
+          String(adminPort),
+          "--node-port",
+          String(nodePort),
+          "--log-level",
+          "warn",
+          ...(options.extraArgs ?? []),
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+    } else {
+      child = spawn(RESTATE_BIN, ["--no-logo", "--node-name", "n1", "--base-dir", baseDir], {
+        stdio: ["ignore", "pipe", "pipe"],
+        cwd: baseDir,
+        env: {
+          ...process.env,
+          RESTATE_BIND_ADDRESS: `127.0.0.1:${nodePort}`,
+          RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${ingressPort}`,
+          RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${adminPort}`,
+          RESTATE_LOG_FILTER: "warn",
+        },
+      });
+    }
+    track(child, kind, output);
     const exited = new Promise<never>((_, reject) =>
       child.once("exit", (code) =>
-        reject(new Error(`keel-server exited with ${code} during start:\n${output.join("")}`)),
+        reject(new Error(`${kind} server exited with ${code} during start:\n${output.join("")}`)),
       ),
     );
     exited.catch(() => undefined);
     await Promise.race([
       waitFor(
         async () =>
-          output.join("").includes("Keel is ready") &&
+          (kind === "restate" || output.join("").includes("Keel is ready")) &&
+          (await fetch(`http://127.0.0.1:${adminPort}/health`)).ok &&
           (await fetch(`http://127.0.0.1:${ingressPort}/restate/health`)).ok,
-        "keel-server",
+        `${kind} server`,
       ),
       exited,
     ]);
@@ -242,3 +278,31 @@ export function postJson(
     body: JSON.stringify(body),
   });
 }
+
+export function readMarkers(services: ServiceEndpoint): string[] {
+  try {
+    return readFileSync(services.markerFile, "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
+  } catch {
+    return [];
+  }
+}
+
+/** Polls `probe` until it returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
