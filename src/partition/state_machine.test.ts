@@ -398,4 +398,32 @@ describe("partition state machine", () => {
     s.nowMs += 60_000;
     assert.deepEqual(kinds(s.fireTimer(timer.key)), ["invoke"]);
   });
+
+  it("forgets an idempotency key once its retention has passed", () => {
+    const s = new PartitionScenario();
+    s.announce();
+    const target = serviceTarget("Greeter", "greet");
+    const first = s.invoke(
+      s.invocation(target, "1", { idempotencyKey: "k", completionRetentionMs: 1000 }),
+    );
+    const id = (first[0] as Extract<Action, { kind: "invoke" }>).invocationId;
+    const done = finish(s, id, "once");
+    const cleanup = done.find((a) => a.kind === "registerTimer");
+    assert.ok(cleanup?.kind === "registerTimer" && cleanup.wakeAtMs === s.nowMs + 1000);
+    assert.equal(
+      (
+        s.invoke(s.invocation(target, "1", { idempotencyKey: "k" }))[0] as Extract<
+          Action,
+          { kind: "outcome" }
+        >
+      ).outcome.kind,
+      "previouslyAccepted",
+    );
+    s.nowMs += 1000;
+    s.fireTimer(cleanup.key);
+    assert.equal(s.reader.status(id), undefined, "status and journal are gone");
+    assert.deepEqual(s.reader.journal(id, 0), []);
+    const again = s.invoke(s.invocation(target, "1", { idempotencyKey: "k" }));
+    assert.deepEqual(kinds(again), ["invoke", "outcome"], "the same key starts a new invocation");
+  });
 });

@@ -7,8 +7,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromUtf8, utf8 } from "../core/bytes.js";
 import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
-import { SleepCommandMessage } from "../gen/keel/service_protocol.js";
-import { freshInvocationId } from "../protocol/ids.js";
+import {
+  CallCommandMessage,
+  InputCommandMessage,
+  NotificationMessage,
+  SleepCommandMessage,
+} from "../gen/keel/service_protocol.js";
+import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
 import { memoryNode, settle, testSchema, T0 } from "../../test/support/memory_node.js";
@@ -156,6 +161,98 @@ describe("invoker", () => {
       `"${[MessageType.InputCommand, MessageType.SleepCommand, MessageType.SleepCompletion].join(",")}"`,
     );
     assert.equal(endpoint.attempts[1]!.start.knownEntries, 3);
+    await node.stop();
+  });
+
+  it("asks an idle attempt to suspend, then aborts it after the abort timeout and retries", async () => {
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n === 1) return; // hangs: never answers, never closes
+      attempt.output('"second attempt"');
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema(
+        { initialIntervalMs: 10 },
+        { inactivityTimeoutMs: 100, abortTimeoutMs: 200 },
+      ),
+      result: undefined,
+    }));
+    const result = callAndWait(node, invocation(node));
+    await settle();
+    clock.advance(100);
+    await settle();
+    assert.equal(endpoint.attempts[0]!.requestEnded, true, "inactivity closes the request stream");
+    assert.equal(endpoint.attempts.length, 1);
+    clock.advance(200);
+    await settle();
+    clock.advance(10);
+    assert.equal(await result, '"second attempt"');
+    assert.equal(endpoint.attempts.length, 2);
+    await node.stop();
+  });
+
+  it("delivers a call to another partition once and truncates the outbox after delivery", async () => {
+    const endpoint = new FakeEndpoint(() => (attempt) => {
+      const isParent =
+        JSON.parse(
+          new TextDecoder().decode(
+            InputCommandMessage.decode(attempt.replayed[0]!.payload).value!.content,
+          ),
+        ) === "parent";
+      if (!isParent) {
+        attempt.output('"child result"');
+        attempt.end();
+        return;
+      }
+      const completed = attempt.replayed.find((f) => f.type === MessageType.CallCompletion);
+      if (completed === undefined) {
+        attempt.send(
+          MessageType.CallCommand,
+          CallCommandMessage.encode({
+            serviceName: "Svc",
+            handlerName: "h",
+            parameter: utf8('"child"'),
+            headers: [],
+            key: "",
+            invocationIdNotificationIdx: 1,
+            resultCompletionId: 2,
+            name: "",
+          }).finish(),
+        );
+        attempt.suspend([2]);
+        return;
+      }
+      const value = NotificationMessage.decode(completed.payload).result;
+      attempt.output(value?.$case === "value" ? fromUtf8(value.value.content) : "null");
+      attempt.end();
+    });
+    const { node } = await memoryNode(endpoint, { partitions: 4 });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    // Pick a parent whose child (derived from the parent's id) lands on another partition.
+    let parent = invocation(node);
+    const partitionOf = (id: InvocationId): number =>
+      node.partitionTable.partitionOf(id.partitionKey);
+    for (;;) {
+      const parentId = InvocationId.fromBytes(parent.invocationId);
+      const childId = childInvocationId(parentId, 1, { service: "Svc", handler: "h", key: "" });
+      if (partitionOf(childId) !== partitionOf(parentId)) break;
+      parent = invocation(node);
+    }
+    parent.argument = utf8('"parent"');
+    const parentId = InvocationId.fromBytes(parent.invocationId);
+    const { completion } = await node.submit(parent, parentId.partitionKey, true);
+    const result = await completion!;
+    assert.ok(result.kind === "completed" && result.result.kind?.$case === "value");
+    assert.equal(fromUtf8(result.result.kind.value), '"child result"');
+    await settle();
+    for (const processor of node.partitionProcessors) {
+      assert.deepEqual(
+        processor.reader().scan("o/"),
+        [],
+        `partition ${processor.partitionId}: outbox truncated`,
+      );
+    }
     await node.stop();
   });
 });

@@ -211,6 +211,10 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
 export interface ServiceEndpoint {
   readonly url: string;
   readonly markerFile: string;
+  /** SIGKILL, as a crashed endpoint would. */
+  kill9(): Promise<void>;
+  /** Starts the endpoint again on the same port and marker file. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -219,22 +223,31 @@ export async function startServices(): Promise<ServiceEndpoint> {
   const port = await freePort();
   const markerFile = join(tempDir("markers"), "markers.txt");
   const output: string[] = [];
-  const child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RESTATE_LOGGING: "WARN" },
-  });
-  track(child, "services", output);
-  await waitFor(async () => {
-    const probe = await new Promise<boolean>((resolve) => {
-      const socket = createServer();
-      socket.once("error", () => resolve(true));
-      socket.listen(port, "127.0.0.1", () => socket.close(() => resolve(false)));
+  let child: ChildProcess;
+  const listening = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once("error", () => resolve(true));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
     });
-    return probe;
-  }, "the SDK endpoint");
+  const launch = async (): Promise<void> => {
+    child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, RESTATE_LOGGING: "WARN" },
+    });
+    track(child, "services", output);
+    await waitFor(listening, "the SDK endpoint");
+  };
+  await launch();
   return {
     url: `http://127.0.0.1:${port}`,
     markerFile,
+    async kill9() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    },
+    restart: launch,
     async stop() {
       await stopChild(child, 3000);
     },

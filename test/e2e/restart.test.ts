@@ -92,4 +92,23 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
       "the delayed send ran exactly once",
     );
   });
+
+  it("retries after losing the endpoint connection: the invocation completes once the endpoint is back", async () => {
+    const res = await postJson(`${server.ingress}/Greeter/sleepy/send`, "lost");
+    const { invocationId } = res.json<{ invocationId: string }>();
+    await eventually(
+      () => (readMarkers(services).includes("before:lost") ? true : undefined),
+      "the first step",
+    );
+    await services.kill9();
+    await sleep(800);
+    await services.restart();
+    const result = await call(`${server.ingress}/restate/invocation/${invocationId}/attach`);
+    assert.equal(result.status, 200);
+    assert.equal(result.json(), "before-lost|after-lost");
+    assert.deepEqual(
+      readMarkers(services).filter((m) => m.endsWith(":lost")),
+      ["before:lost", "after:lost"],
+    );
+  });
 });

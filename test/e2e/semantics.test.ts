@@ -410,6 +410,22 @@ describe(`9. cancel and kill (${TARGET})`, () => {
     );
   });
 
+  it("kills the invocations it called, too", async () => {
+    const tag = uniq("child");
+    const id = await send("/Chain/callMarked", tag);
+    await sleep(400);
+    assert.equal(
+      (await call(`${server.admin}/invocations/${id}/kill`, { method: "PATCH" })).status,
+      200,
+    );
+    assert.equal((await attach(id)).json<{ message: string }>().message, "killed");
+    await sleep(1500);
+    assert.ok(
+      !readMarkers(services).includes(`later:${tag}`),
+      "the child was killed before it marked",
+    );
+  });
+
   it("answers 404 for an unknown invocation", async () => {
     const res = await call(
       `${server.admin}/invocations/inv_1521kvNaBygA1R0ZSxqpt0sHwqww6uMyB6/cancel`,

@@ -50,7 +50,10 @@ export async function memoryNode(
 }
 
 /** A schema with one plain service `Svc` (handlers `h`, `slow`) on a fake deployment. */
-export function testSchema(retry: Partial<typeof DEFAULT_RETRY_POLICY> = {}): Schema {
+export function testSchema(
+  retry: Partial<typeof DEFAULT_RETRY_POLICY> = {},
+  timeouts: { inactivityTimeoutMs?: number; abortTimeoutMs?: number } = {},
+): Schema {
   return {
     deployments: [
       {
@@ -83,8 +86,8 @@ export function testSchema(retry: Partial<typeof DEFAULT_RETRY_POLICY> = {}): Sc
         public: true,
         idempotencyRetentionMs: 86_400_000,
         journalRetentionMs: 86_400_000,
-        inactivityTimeoutMs: 60_000,
-        abortTimeoutMs: 600_000,
+        inactivityTimeoutMs: timeouts.inactivityTimeoutMs ?? 60_000,
+        abortTimeoutMs: timeouts.abortTimeoutMs ?? 600_000,
         enableLazyState: false,
         retryPolicy: { ...DEFAULT_RETRY_POLICY, ...retry },
       },
