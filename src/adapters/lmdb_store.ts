@@ -6,6 +6,11 @@
  *
  * Reads are synchronous from the memory map. Until a committed batch is written, its changes sit in
  * an overlay that every read consults first (read-your-writes).
+ *
+ * Writes are strictly ordered: one LMDB transaction at a time, carrying every batch committed since
+ * the previous one (merged in order). If a write fails (disk full, read-only disk), nothing after it
+ * was submitted, so the store on disk stays a prefix of the applied batches; the write is retried with
+ * backoff while reads keep being served from the overlays, and writing resumes when the disk does.
  */
 
 import { mkdirSync } from "node:fs";
@@ -18,18 +23,22 @@ import type { PartitionStore } from "../runtime/ports.js";
 type Overlay = Map<string, Uint8Array | null>;
 
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
+const WRITE_RETRY_DELAY_MS_MAX = 5000;
+const ignore = (): void => undefined;
 
 export class LmdbPartitionStore implements PartitionStore {
   private readonly env: RootDatabase<Buffer, string>;
   private readonly db: Database<Buffer, string>;
   /** Committed batches not yet written, oldest first. */
   private pending: Overlay[] = [];
-  private lastWrite: Promise<unknown> = Promise.resolve();
-  private failure: Error | undefined;
+  private writing: Promise<void> | undefined;
+  private degraded: KeelError | undefined;
+  private closing = false;
 
   constructor(
     readonly path: string,
-    private readonly onFailure: (error: Error) => void,
+    /** Told about each failed write; the store keeps retrying. */
+    private readonly onFailure: (error: KeelError) => void,
   ) {
     mkdirSync(path, { recursive: true });
     this.env = open<Buffer, string>({
@@ -107,39 +116,72 @@ export class LmdbPartitionStore implements PartitionStore {
   }
 
   commit(batch: PartitionTxn): void {
-    if (this.failure !== undefined) throw this.failure;
     const overlay = (batch as PartitionTxn & { overlay: Overlay }).overlay;
     if (overlay.size === 0) return;
     this.pending.push(overlay);
-    const written = this.db.batch(() => {
-      for (const [key, value] of overlay) {
-        if (value === null) void this.db.remove(key);
-        else void this.db.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    if (this.writing === undefined) this.writing = this.writeLoop();
+  }
+
+  /** Writes pending overlays in order, one merged LMDB transaction at a time, retrying failures. */
+  private async writeLoop(): Promise<void> {
+    let failures = 0;
+    try {
+      while (this.pending.length > 0 && !this.closing) {
+        const taken = this.pending.slice();
+        const merged: Overlay = new Map();
+        for (const overlay of taken) for (const [key, value] of overlay) merged.set(key, value);
+        try {
+          await this.db.batch(() => {
+            // Each operation's own promise also rejects when the transaction fails; the batch's
+            // promise reports that once, so the per-operation ones are deliberately ignored.
+            for (const [key, value] of merged) {
+              if (value === null) this.db.remove(key).catch(ignore);
+              else
+                this.db
+                  .put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+                  .catch(ignore);
+            }
+          });
+        } catch (error) {
+          (error as { commitError?: Promise<unknown> }).commitError?.catch(ignore);
+          failures++;
+          this.degraded = new KeelError(
+            "storage",
+            `partition store ${this.path}: write failed: ${describeError(error)}`,
+            true,
+            { cause: error },
+          );
+          this.onFailure(this.degraded);
+          await new Promise((resolve) =>
+            setTimeout(
+              resolve,
+              Math.min(WRITE_RETRY_DELAY_MS_MAX, 50 * 2 ** Math.min(failures, 10)),
+            ),
+          );
+          continue;
+        }
+        failures = 0;
+        this.degraded = undefined;
+        this.pending.splice(0, taken.length);
       }
-    });
-    this.lastWrite = written.then(
-      () => {
-        const index = this.pending.indexOf(overlay);
-        if (index >= 0) this.pending.splice(index, 1);
-      },
-      (error: unknown) => {
-        this.failure = new KeelError(
-          "storage",
-          `partition store ${this.path}: write failed: ${describeError(error)}`,
-          false,
-          { cause: error },
-        );
-        this.onFailure(this.failure);
-      },
-    );
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Set while writes fail; cleared by the next successful write. */
+  get failure(): KeelError | undefined {
+    return this.degraded;
   }
 
   async flushed(): Promise<void> {
-    await this.lastWrite;
+    while (this.writing !== undefined) await this.writing;
     await this.env.flushed;
   }
 
+  /** Writes what it can and closes; batches that cannot be written are replayed from the log. */
   async close(): Promise<void> {
+    if (this.degraded !== undefined) this.closing = true;
     await this.flushed().catch(() => undefined);
     await this.env.close();
   }

@@ -157,7 +157,6 @@ export class LocalLoglet implements Loglet {
   /** The running flush loop, if any; resolves when the queue has drained. */
   private flushing: Promise<void> | undefined;
   private closed = false;
-  private failure: KeelError | undefined;
   private readonly cache = new Map<number, Uint8Array>();
   private cacheLowest = 1;
   private waiters: { beyond: number; resolve: (tail: LogletTail) => void }[] = [];
@@ -339,10 +338,6 @@ export class LocalLoglet implements Loglet {
   }
 
   private async flush(batch: PendingAppend[]): Promise<void> {
-    if (this.failure !== undefined) {
-      for (const append of batch) append.reject(this.failure);
-      return;
-    }
     let active: { file: SegmentFile; handle: FileHandle };
     try {
       active = await this.activeFile();
@@ -396,17 +391,16 @@ export class LocalLoglet implements Loglet {
     this.notify();
   }
 
-  /** After a failed write, cut the file back to its last durable size, or poison the loglet. */
+  /**
+   * After a failed write or fsync, cut the file back to its last durable size. If even that fails
+   * (a read-only disk), nothing is lost: the next flush writes at the same position again, and
+   * recovery truncates whatever partial bytes remain.
+   */
   private async rollBack(handle: FileHandle, file: SegmentFile): Promise<void> {
     try {
       await handle.truncate(file.size);
-      await handle.sync();
-    } catch (error) {
-      this.failure = new KeelError(
-        "storage",
-        `${this.dir}: could not roll back a failed write (${describeError(error)}); the loglet must be reopened`,
-        false,
-      );
+    } catch {
+      // Best effort, see above.
     }
   }
 

@@ -44,7 +44,13 @@ async function run(config: ServerConfig): Promise<void> {
         ],
       ]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),
-      openPartitionStore: (p) => new LmdbPartitionStore(join(dataDir, "db", `p${p}`), fatal),
+      openPartitionStore: (p) =>
+        new LmdbPartitionStore(join(dataDir, "db", `p${p}`), (error) =>
+          logger.warn("partition store write failed; retrying", {
+            partition: p,
+            error: error.message,
+          }),
+        ),
       transport: new HttpEndpointTransport(),
       clock: systemClock,
       entropy: systemEntropy,
@@ -99,7 +105,25 @@ async function run(config: ServerConfig): Promise<void> {
   );
 }
 
+/**
+ * lmdb-js rejects, besides the batch promise the store handles (and retries), internal promises of a
+ * failed write transaction that nobody can hold. Those carry `commitError`; any other unhandled
+ * rejection is a bug and stops the node, as Node would.
+ */
+function handleUnhandledRejections(): void {
+  process.on("unhandledRejection", (reason) => {
+    const commitError = (reason as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    if (commitError !== undefined) {
+      commitError.catch(() => undefined);
+      return;
+    }
+    process.stderr.write(`keel-server: unhandled rejection: ${describeError(reason)}\n`);
+    process.exit(1);
+  });
+}
+
 function main(): void {
+  handleUnhandledRejections();
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);

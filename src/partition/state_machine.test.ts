@@ -426,4 +426,27 @@ describe("partition state machine", () => {
     const again = s.invoke(s.invocation(target, "1", { idempotencyKey: "k" }));
     assert.deepEqual(kinds(again), ["invoke", "outcome"], "the same key starts a new invocation");
   });
+
+  it("drops an attempt's later effect when an earlier command of it never reached the journal", () => {
+    const s = new PartitionScenario();
+    s.announce();
+    const id = (
+      s.invoke(s.invocation(serviceTarget("Svc", "h"), ""))[0] as Extract<
+        Action,
+        { kind: "invoke" }
+      >
+    ).invocationId;
+    // The attempt sent Output (command 1) then End; the Output's append failed, the End's did not.
+    assert.deepEqual(
+      s.effect(id, { $case: "end", value: {} }, 2),
+      [],
+      "End after a lost Output is dropped",
+    );
+    assert.equal(s.reader.status(id)!.phase, InvocationPhase.INVOCATION_PHASE_INVOKED);
+    assert.equal(
+      completedValue(finish(s, id, "retried")),
+      "retried",
+      "the next attempt completes it",
+    );
+  });
 });

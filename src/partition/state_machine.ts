@@ -208,9 +208,12 @@ export class PartitionStateMachine {
     const status = ctx.tables.status(id);
     // Effects of an attempt that was overtaken (killed, completed, suspended meanwhile) are stale.
     if (status?.phase !== InvocationPhase.INVOCATION_PHASE_INVOKED) return;
-    if (effect.pinned !== undefined && status.pinned === undefined) status.pinned = effect.pinned;
     const kind = effect.kind;
     if (kind === undefined) return;
+    // An attempt's effects apply strictly in order: one whose earlier commands never made it into
+    // the journal (their append failed) belongs to a broken attempt and is dropped.
+    if (effect.afterCommandCount !== 0 && effect.afterCommandCount !== status.commandCount) return;
+    if (effect.pinned !== undefined && status.pinned === undefined) status.pinned = effect.pinned;
     switch (kind.$case) {
       case "command": {
         const command = kind.value;

@@ -131,10 +131,14 @@ export class PartitionScenario {
     return this.apply({ $case: "invoke", value: invocation });
   }
 
-  effect(id: InvocationId, kind: InvokerEffect["kind"]): Action[] {
+  /** Applies an effect of the current attempt; non-command effects carry its command count. */
+  effect(id: InvocationId, kind: InvokerEffect["kind"], afterCommandCount?: number): Action[] {
+    const count =
+      afterCommandCount ??
+      (kind?.$case === "command" ? 0 : (this.reader.status(id)?.commandCount ?? 0));
     return this.apply({
       $case: "invokerEffect",
-      value: { invocationId: id.bytes, pinned: undefined, kind },
+      value: { invocationId: id.bytes, pinned: undefined, afterCommandCount: count, kind },
     });
   }
 

@@ -28,13 +28,23 @@ import {
 } from "../protocol/message_types.js";
 import type { EndpointStream, EndpointTransport, Clock, TimerHandle } from "./ports.js";
 
+/** Non-command effects carry the number of commands the SDK had sent when it sent them. */
 export type AttemptEffect =
   | { readonly kind: "command"; readonly command: JournalCommand }
-  | { readonly kind: "runCompletion"; readonly proposal: RunProposal }
-  | { readonly kind: "suspended"; readonly waiting: WaitSet }
-  | { readonly kind: "end" };
+  | {
+      readonly kind: "runCompletion";
+      readonly proposal: RunProposal;
+      readonly afterCommandCount: number;
+    }
+  | { readonly kind: "suspended"; readonly waiting: WaitSet; readonly afterCommandCount: number }
+  | { readonly kind: "end"; readonly afterCommandCount: number };
 
 export interface AttemptFailure {
+  /**
+   * The server, not the service, failed (the log refused a proposal): the attempt is retried after a
+   * short fixed delay and does not count against the service's retry policy.
+   */
+  readonly serverSide?: boolean;
   readonly code: number;
   readonly message: string;
   readonly stacktrace?: string;
@@ -135,6 +145,11 @@ export class InvocationAttempt {
     this.touch();
   }
 
+  /** Ends the attempt as failed for a reason outside the stream (the log refused its proposal). */
+  failWith(failure: AttemptFailure): void {
+    this.fail(failure);
+  }
+
   /** Stops the attempt at once (the invocation was killed or the partition lost its leader). */
   abort(): void {
     if (this.finished) return;
@@ -211,6 +226,7 @@ export class InvocationAttempt {
           const result = proposal.result;
           effects.push({
             kind: "runCompletion",
+            afterCommandCount: this.nextCommandIndex,
             proposal: {
               completionId: proposal.resultCompletionId,
               result:
@@ -233,6 +249,7 @@ export class InvocationAttempt {
           this.terminal = "suspended";
           effects.push({
             kind: "suspended",
+            afterCommandCount: this.nextCommandIndex,
             waiting: {
               completions: suspension.waitingCompletions,
               signals: suspension.waitingSignals,
@@ -243,7 +260,7 @@ export class InvocationAttempt {
         }
         case MessageType.End:
           this.terminal = "ended";
-          effects.push({ kind: "end" });
+          effects.push({ kind: "end", afterCommandCount: this.nextCommandIndex });
           return undefined;
         case MessageType.Error: {
           const error = ErrorMessage.decode(payload);

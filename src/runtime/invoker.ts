@@ -77,6 +77,8 @@ interface Task {
   restartRequested: boolean;
   /** The last proposal of the current or previous attempt; the next attempt waits for it. */
   lastProposal: Promise<Lsn | undefined>;
+  /** A proposal of the current attempt was refused by the log: the attempt must be retried. */
+  proposalFailed: boolean;
   retryTimer: TimerHandle | undefined;
 }
 
@@ -86,6 +88,8 @@ export interface InvokerOptions {
 }
 
 const CANNOT_RESOLVE: Failure = { code: 404, message: "", metadata: [] };
+/** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
+const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
 export class Invoker implements PartitionInvoker {
   private readonly tasks = new Map<string, Task>();
@@ -145,6 +149,7 @@ export class Invoker implements PartitionInvoker {
       lastServer: undefined,
       restartRequested: false,
       lastProposal: Promise.resolve(undefined),
+      proposalFailed: false,
       retryTimer: undefined,
     };
     this.tasks.set(key, task);
@@ -334,12 +339,30 @@ export class Invoker implements PartitionInvoker {
           task.attempt = undefined;
           task.lastServer = attempt.server ?? task.lastServer;
           this.running--;
-          this.onAttemptFinished(task, outcome);
           this.pump();
+          // The outcome counts only once everything the attempt proposed is durable: an End whose
+          // append failed leaves the invocation running, so the attempt must be retried.
+          void task.lastProposal.then(() =>
+            this.onAttemptFinished(
+              task,
+              task.proposalFailed && outcome.kind !== "aborted"
+                ? {
+                    kind: "failed",
+                    failure: { serverSide: true, code: 503, message: "the log refused a proposal" },
+                  }
+                : outcome,
+            ),
+          );
         },
       },
     );
     task.attempt = attempt;
+    task.proposalFailed = false;
+    this.logger.debug("attempt started", {
+      invocation: task.key,
+      journalLength: journal.length,
+      deployment: deployment.id,
+    });
     attempt.start();
     return true;
   }
@@ -366,7 +389,11 @@ export class Invoker implements PartitionInvoker {
           kind = { $case: "end", value: {} };
           break;
       }
-      return { $case: "invokerEffect", value: { invocationId: id, pinned, kind } };
+      const afterCommandCount = effect.kind === "command" ? 0 : effect.afterCommandCount;
+      return {
+        $case: "invokerEffect",
+        value: { invocationId: id, pinned, afterCommandCount, kind },
+      };
     });
     if (effects.some((e) => e.kind === "command" || e.kind === "runCompletion")) {
       task.retriesSinceProgress = 0;
@@ -376,18 +403,30 @@ export class Invoker implements PartitionInvoker {
     task.lastProposal = proposal.then(
       (lsn) => lsn,
       (error: unknown) => {
-        // The log refused (not leader, sealed, disk full): the attempt cannot go on.
+        // The log refused (not leader, sealed, disk full): this attempt cannot go on; retry later.
+        task.proposalFailed = true;
         this.logger.warn("invoker proposal failed", {
           invocation: task.key,
           error: describeError(error),
         });
-        task.attempt?.abort();
+        task.attempt?.failWith({
+          serverSide: true,
+          code: 503,
+          message: `the log refused a proposal: ${describeError(error)}`,
+        });
         return undefined;
       },
     );
   }
 
   private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {
+    this.logger.debug("attempt finished", {
+      invocation: task.key,
+      outcome: outcome.kind,
+      ...(outcome.kind === "failed"
+        ? { code: outcome.failure.code, message: outcome.failure.message }
+        : {}),
+    });
     if (this.tasks.get(task.key) !== task) return;
     switch (outcome.kind) {
       case "ended":
@@ -410,13 +449,14 @@ export class Invoker implements PartitionInvoker {
 
   private retryOrGiveUp(task: Task, failure: AttemptFailure): void {
     task.lastFailure = failure;
-    task.retryCount++;
-    task.retriesSinceProgress++;
     task.restartRequested = false;
     if (!task.partition.isLeader) {
       this.tasks.delete(task.key);
       return;
     }
+    if (failure.serverSide === true) return this.retryAfter(task, SERVER_SIDE_RETRY_DELAY_MS);
+    task.retryCount++;
+    task.retriesSinceProgress++;
     const policy = this.policyFor(task);
     this.logger.debug("attempt failed", {
       invocation: task.key,
@@ -436,6 +476,7 @@ export class Invoker implements PartitionInvoker {
               value: {
                 invocationId: task.id.bytes,
                 pinned: undefined,
+                afterCommandCount: 0,
                 kind: { $case: kind, value: last },
               },
             },
@@ -454,7 +495,11 @@ export class Invoker implements PartitionInvoker {
       policy.initialIntervalMs * policy.exponentiationFactor ** exponent,
       policy.maxIntervalMs,
     );
-    const delay = failure.nextRetryDelayMs ?? backoff;
+    this.retryAfter(task, failure.nextRetryDelayMs ?? backoff);
+  }
+
+  private retryAfter(task: Task, delay: number): void {
+    this.logger.debug("attempt retry scheduled", { invocation: task.key, delayMs: delay });
     task.state = "backingOff";
     task.nextRetryAtMs = this.clock.nowMs() + delay;
     task.retryTimer = this.clock.setTimer(delay, () => {

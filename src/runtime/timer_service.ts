@@ -16,6 +16,8 @@ import type { Clock, TimerHandle } from "./ports.js";
 
 /** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */
 const ARM_DELAY_MS_MAX = 3_600_000;
+/** After a failed proposal (disk full, leader change), due timers wait this long before retrying. */
+const RETRY_DELAY_MS = 1000;
 
 export class TimerService {
   private timers: { key: string; wakeAtMs: number }[] = [];
@@ -23,6 +25,7 @@ export class TimerService {
   private horizon: string | undefined;
   private armed: { at: number; handle: TimerHandle } | undefined;
   private running = false;
+  private blockedUntilMs = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -92,9 +95,10 @@ export class TimerService {
       }
       return;
     }
-    if (this.armed !== undefined && this.armed.at <= first.wakeAtMs) return;
+    const fireAt = Math.max(first.wakeAtMs, this.blockedUntilMs);
+    if (this.armed !== undefined && this.armed.at <= fireAt) return;
     this.armed?.handle.cancel();
-    const delay = Math.min(Math.max(0, first.wakeAtMs - this.clock.nowMs()), ARM_DELAY_MS_MAX);
+    const delay = Math.min(Math.max(0, fireAt - this.clock.nowMs()), ARM_DELAY_MS_MAX);
     const at = this.clock.nowMs() + delay;
     this.armed = { at, handle: this.clock.setTimer(delay, () => this.onAlarm()) };
   }
@@ -103,6 +107,7 @@ export class TimerService {
     this.armed = undefined;
     if (!this.running) return;
     const now = this.clock.nowMs();
+    if (now < this.blockedUntilMs) return this.arm();
     const due: string[] = [];
     while (this.timers.length > 0 && this.timers[0]!.wakeAtMs <= now) {
       const timer = this.timers.shift()!;
@@ -117,7 +122,9 @@ export class TimerService {
         () => {
           // Not appended (not leader any more, or the log refused): retry while still running.
           for (const key of due) this.proposed.delete(key);
-          if (this.running) for (const key of due) this.insert(key, timerWakeAt(key));
+          if (!this.running) return;
+          for (const key of due) this.insert(key, timerWakeAt(key));
+          this.blockedUntilMs = this.clock.nowMs() + RETRY_DELAY_MS;
           this.arm();
         },
       );
