@@ -124,7 +124,7 @@ export class LogletCluster {
     node.generation++;
     const { store, recovered } = SimLogStore.open(node.disk, this.scheduler, this.options.disk);
     const clock = new SimClock(this.scheduler);
-    const transport = new SimTransport(this.network, this.scheduler, node.id);
+    const transport = new SimTransport(this.network, this.scheduler, node.id, node.generation);
     const loglet = new LogletNode({
       self: generationalNodeId(node.id, node.generation),
       transport,

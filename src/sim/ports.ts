@@ -39,6 +39,13 @@ import type { SimScheduler } from "./scheduler.js";
 
 export interface SimPacket {
   readonly kind: "message" | "request" | "response";
+  /** The sender's incarnation: a restarted node numbers its requests from 1 again. */
+  readonly generation: number;
+  /**
+   * On a response, the incarnation that sent the request: a restarted node must not take the answer
+   * to its previous incarnation's request for one of its own (a real connection dies with a process).
+   */
+  readonly requestGeneration: number;
   readonly service: number;
   readonly id: number;
   readonly payload: Uint8Array;
@@ -72,13 +79,14 @@ export class SimTransport implements NodeTransport {
     number,
     { readonly done: (o: RequestOutcome) => void; readonly cancel: Cancel }
   >();
-  /** Request ids already served, per peer: a request is handled at most once. */
-  private readonly served = new Map<NodeId, Set<number>>();
+  /** Request ids already served, per peer incarnation: a request is handled at most once. */
+  private readonly served = new Map<string, Set<number>>();
 
   constructor(
     private readonly network: SimNetwork<SimPacket>,
     private readonly scheduler: SimScheduler,
     readonly self: NodeId,
+    private readonly generation: number,
   ) {
     network.attach(self, (from, packet) => this.deliver(from as NodeId, packet));
   }
@@ -96,7 +104,16 @@ export class SimTransport implements NodeTransport {
   }
 
   send(to: NodeId, service: number, payload: Uint8Array): void {
-    if (this.alive) this.network.send(this.self, to, { kind: "message", service, id: 0, payload });
+    if (!this.alive) return;
+    const generation = this.generation;
+    this.network.send(this.self, to, {
+      kind: "message",
+      generation,
+      requestGeneration: 0,
+      service,
+      id: 0,
+      payload,
+    });
   }
 
   request(
@@ -113,7 +130,15 @@ export class SimTransport implements NodeTransport {
       done({ ok: false, error: "timeout", detail: `no answer from node ${to} in ${timeoutMs} ms` });
     });
     this.pending.set(id, { done, cancel });
-    this.network.send(this.self, to, { kind: "request", service, id, payload });
+    const generation = this.generation;
+    this.network.send(this.self, to, {
+      kind: "request",
+      generation,
+      requestGeneration: 0,
+      service,
+      id,
+      payload,
+    });
   }
 
   private deliver(from: NodeId, packet: SimPacket): void {
@@ -123,8 +148,9 @@ export class SimTransport implements NodeTransport {
         this.handlers.get(packet.service)?.onMessage(from, packet.payload);
         return;
       case "request": {
-        const seen = this.served.get(from) ?? new Set<number>();
-        this.served.set(from, seen);
+        const peer = `${from}:${packet.generation}`;
+        const seen = this.served.get(peer) ?? new Set<number>();
+        this.served.set(peer, seen);
         if (seen.has(packet.id)) return;
         seen.add(packet.id);
         let answered = false;
@@ -133,6 +159,8 @@ export class SimTransport implements NodeTransport {
           answered = true;
           this.network.send(this.self, from, {
             kind: "response",
+            generation: this.generation,
+            requestGeneration: packet.generation,
             service: packet.service,
             id: packet.id,
             payload,
@@ -141,6 +169,7 @@ export class SimTransport implements NodeTransport {
         return;
       }
       case "response": {
+        if (packet.requestGeneration !== this.generation) return;
         const waiting = this.pending.get(packet.id);
         if (waiting === undefined) return;
         this.pending.delete(packet.id);

@@ -454,7 +454,13 @@ export class LogServer {
     reply: number,
     request: AcceptRequest,
   ): void {
-    if (l.meta.promised !== undefined && compareBallots(request.ballot, l.meta.promised) < 0) {
+    // A lower ballot than promised is refused (Paxos). So is any other value once the choice is
+    // known: a slower coordinator of a lower ballot may still be proposing its own value, and its
+    // accept must not overwrite what this server knows is final.
+    const belowPromise =
+      l.meta.promised !== undefined && compareBallots(request.ballot, l.meta.promised) < 0;
+    const contradictsChoice = l.meta.chosenTail !== undefined && l.meta.chosenTail !== request.tail;
+    if (belowPromise || contradictsChoice) {
       effects.push({
         kind: "reply",
         reply,
@@ -462,15 +468,11 @@ export class LogServer {
           kind: "acceptReply",
           header: this.header(l),
           accepted: false,
-          promisedBallot: l.meta.promised,
+          promisedBallot: l.meta.promised ?? request.ballot,
         },
       });
       return;
     }
-    assert(
-      l.meta.chosenTail === undefined || l.meta.chosenTail === request.tail,
-      `${l.id}: a ballot after the choice proposes the chosen tail ${l.meta.chosenTail}, not ${request.tail}`,
-    );
     l.meta = {
       ...l.meta,
       sealed: true,
