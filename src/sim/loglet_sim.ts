@@ -67,7 +67,7 @@ const SIM_LIMITS: ReplicatedLogletLimits = {
   remoteAppendTimeoutTicks: 100,
   coordinatorBackoffTicksMax: 10,
 };
-const CLIENTS = 3;
+const CLIENTS = 4;
 const READERS = 2;
 const OPERATION_WATCHDOG_MS = 3_000;
 const SETTLE_LIMIT_MS = 30_000;
@@ -282,28 +282,33 @@ class LogletSimulation {
 
   // ---- workload ----
 
+  /** One client: appends 1–4 batches at once (pipelined) through one node, waits, repeats. */
   private client(c: number, sequence: number): void {
     if (!this.workloadRunning) return;
     const node = this.randomAlive();
     if (node === undefined) return this.after(20, () => this.client(c, sequence));
     const segment = this.tail();
-    const count = 1 + this.prng.nextInt(3);
-    const texts = Array.from({ length: count }, (_, i) => `c${c}.${sequence}.${i}`);
+    const batches = 1 + this.prng.nextInt(4);
+    let outstanding = batches;
     let finished = false;
     const next = (): void => {
       if (finished) return;
       finished = true;
-      this.after(this.prng.nextInt(10), () => this.client(c, sequence + 1));
+      this.after(this.prng.nextInt(10), () => this.client(c, sequence + batches));
     };
-    this.stats.appends++;
-    node.loglet.append(segment.params.logletId, texts.map(simPayload), (result) => {
-      this.trace(
-        `append ${texts.join(" ")} via node ${node.id} to ${segment.params.logletId}: ${result.ok ? `ok, last ${result.value}` : result.error.message}`,
-      );
-      if (result.ok) this.onAcked(segment, result.value, texts);
-      next();
-    });
-    // A node that crashes never answers: give up on the operation, not on the client.
+    for (let b = 0; b < batches; b++) {
+      const count = 1 + this.prng.nextInt(3);
+      const texts = Array.from({ length: count }, (_, i) => `c${c}.${sequence + b}.${i}`);
+      this.stats.appends++;
+      node.loglet.append(segment.params.logletId, texts.map(simPayload), (result) => {
+        this.trace(
+          `append ${texts.join(" ")} via node ${node.id} to ${segment.params.logletId}: ${result.ok ? `ok, last ${result.value}` : result.error.message}`,
+        );
+        if (result.ok) this.onAcked(segment, result.value, texts);
+        if (--outstanding === 0) next();
+      });
+    }
+    // A node that crashes never answers: give up on the operations, not on the client.
     this.after(OPERATION_WATCHDOG_MS, next);
   }
 
