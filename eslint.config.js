@@ -118,6 +118,8 @@ export default tseslint.config(
       "src/schema/**",
       "src/partition/**",
     ],
+    // Unit tests sit beside their sources and need node:test and node:assert.
+    ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-imports": ["error", pureImportBan],
       "no-restricted-globals": [
@@ -133,6 +135,7 @@ export default tseslint.config(
   },
   {
     files: ["src/runtime/**"],
+    ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-imports": [
         "error",

@@ -30,7 +30,7 @@
 
 import { AssertionFailure } from "../core/assert.js";
 import { describeError } from "../core/errors.js";
-import { NodeId } from "../core/node_id.js";
+import type { NodeId } from "../core/node_id.js";
 import { seededPrng, type Prng } from "../core/prng.js";
 import { DEFAULT_LOGLET_LIMITS, type ReplicatedLogletLimits } from "../log/replicated/limits.js";
 import { selectNodeset } from "../log/replicated/nodeset.js";
