@@ -231,6 +231,15 @@ export class LogletNode {
   ): void {
     const slot = this.slot(id);
     const start = Math.max(1, from);
+    if (start <= slot.trimPoint) {
+      // This node trimmed (or saw a trim) there: answer without asking servers that may lag.
+      const gap: LogletEntry = {
+        kind: "trimGap",
+        from: LogletOffset(start),
+        to: LogletOffset(slot.trimPoint),
+      };
+      return done(ok([gap]));
+    }
     const bound = this.readBound(slot);
     if (start < bound) return this.startRead(slot, start, bound, recordsMax, done);
     if (slot.sequencer !== undefined || slot.decidedTail !== undefined) return done(ok([]));
