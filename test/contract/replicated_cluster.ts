@@ -23,7 +23,7 @@ const NODES = [1, 2, 3];
 const LIMITS = { ...DEFAULT_LOGLET_LIMITS, storeTimeoutTicks: 50, requestTimeoutTicks: 50 };
 
 export interface Backend {
-  transport(node: number): NodeTransport | Promise<NodeTransport>;
+  transport(node: number, generation: number): NodeTransport | Promise<NodeTransport>;
   store(
     node: number,
   ): Promise<{ store: LogServerStore; recovered: Map<LogletId, RecoveredLoglet> }>;
@@ -44,7 +44,7 @@ class Cluster {
     const { store, recovered } = await this.backend.store(node);
     const loglet = new LogletNode({
       self: generationalNodeId(node, generation),
-      transport: await this.backend.transport(node),
+      transport: await this.backend.transport(node, generation),
       clock: systemClock,
       prng: seededPrng(node * 1000 + generation),
       topology: new Map(),
@@ -98,11 +98,12 @@ class Cluster {
   }
 }
 
-export function describeOn(name: string, backend: () => Backend): void {
+/** Runs the loglet contract on a cluster over `backend` (create it at module level, not in a test). */
+export function describeOn(name: string, backend: Backend): void {
   let cluster: Cluster | undefined;
   const ready = async (): Promise<Cluster> => {
     if (cluster === undefined) {
-      cluster = new Cluster(backend());
+      cluster = new Cluster(backend);
       for (const node of NODES) await cluster.start(node);
     }
     return cluster;

@@ -6,19 +6,18 @@ import { NodeId } from "../../src/core/node_id.js";
 import { MemoryLogServerStore } from "../../src/runtime/memory_log_store.js";
 import { describeOn } from "./replicated_cluster.js";
 
-describeOn("in memory", () => {
-  const network = new InProcessNetwork();
-  const stores = new Map<number, MemoryLogServerStore>();
-  return {
-    transport: (node) => network.endpoint(NodeId(node)),
-    store: (node) => {
-      const store = stores.get(node) ?? new MemoryLogServerStore(systemClock);
-      stores.set(node, store);
-      return Promise.resolve({ store, recovered: store.recovered() });
-    },
-    stop: (node) => {
-      network.remove(NodeId(node));
-      return Promise.resolve();
-    },
-  };
+const network = new InProcessNetwork();
+const stores = new Map<number, MemoryLogServerStore>();
+
+describeOn("in memory", {
+  transport: (node) => network.endpoint(NodeId(node)),
+  store: (node) => {
+    const store = stores.get(node) ?? new MemoryLogServerStore(systemClock);
+    stores.set(node, store);
+    return Promise.resolve({ store, recovered: store.recovered() });
+  },
+  stop: (node) => {
+    network.remove(NodeId(node));
+    return Promise.resolve();
+  },
 });
