@@ -545,6 +545,11 @@ export class LogletNode {
           );
           break;
         }
+        case "flushSoon":
+          this.config.clock.defer(() => {
+            if (!this.stopped) this.applySequencer(slot, sequencer.flush());
+          });
+          break;
         case "sealDetected":
           this.decide(slot, () => undefined);
           break;

@@ -6,6 +6,8 @@
  *
  * Contracts:
  * - `Clock.setTimer` runs the callback once, later (never synchronously), unless cancelled.
+ *   `Clock.defer` runs it once the current synchronous work is done (a microtask in a process, the
+ *   next event at the same virtual time in the simulator): work issued together is handled together.
  * - `NodeTransport.request` calls `done` exactly once: with the response, or with "timeout" after
  *   `timeoutMs`, or with "unavailable" when the peer cannot be reached. Never synchronously.
  *   One-way `send` is best effort. Handlers are never called synchronously from `send`/`request`.
@@ -24,6 +26,7 @@ export interface Clock {
   /** Milliseconds on a monotonic clock (virtual time in the simulator). */
   nowMs(): number;
   setTimer(delayMs: number, run: () => void): Cancel;
+  defer(run: () => void): void;
 }
 
 export type RequestOutcome =

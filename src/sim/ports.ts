@@ -66,6 +66,12 @@ export class SimClock implements Clock {
     });
   }
 
+  defer(run: () => void): void {
+    this.scheduler.schedule(0, () => {
+      if (this.alive) run();
+    });
+  }
+
   kill(): void {
     this.alive = false;
   }

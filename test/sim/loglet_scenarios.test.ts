@@ -103,6 +103,7 @@ describe("replicated loglet stories", () => {
     let params = segment(cluster, 1);
     assert.ok(cluster.settle([cluster.append(1, params.logletId, records("a"))]));
     let b = cluster.append(1, params.logletId, records("b"));
+    cluster.runFor(0); // the batch leaves the sequencer
     let sealed = cluster.seal(2, params.logletId);
     assert.ok(cluster.settle([b, sealed]));
     assert.equal(b.value(), 2);

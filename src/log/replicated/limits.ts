@@ -19,6 +19,10 @@ export interface ReplicatedLogletLimits {
   readonly graylistTicks: number;
   /** Records assigned offsets but not yet committed, at most; more appends wait in a queue. */
   readonly inflightRecordsMax: number;
+  /** Records one batch (one store wave) carries at most; concurrent appends share batches. */
+  readonly batchRecordsMax: number;
+  /** Payload bytes after which a batch is sent without waiting for more appends. */
+  readonly batchBytesMax: number;
   /** Appends waiting for the in-flight window, at most; more are refused as unavailable. */
   readonly queuedAppendsMax: number;
   /** After this many ticks without a store, the sequencer tells the nodeset its committed tail. */
@@ -40,6 +44,8 @@ export const DEFAULT_LOGLET_LIMITS: ReplicatedLogletLimits = {
   remoteAppendTimeoutTicks: 500,
   graylistTicks: 300,
   inflightRecordsMax: 4096,
+  batchRecordsMax: 1024,
+  batchBytesMax: 1024 * 1024,
   queuedAppendsMax: 10_000,
   releaseIdleTicks: 5,
   coordinatorBackoffTicksMax: 20,
@@ -56,6 +62,7 @@ export function checkLogletLimits(limits: ReplicatedLogletLimits): ReplicatedLog
     limits.graylistTicks >= limits.storeTimeoutTicks,
     "a graylisted server stays out at least as long as a store may take",
   );
+  assert(limits.batchRecordsMax <= limits.inflightRecordsMax, "a batch fits the in-flight window");
   assert(
     limits.remoteAppendTimeoutTicks > limits.storeTimeoutTicks,
     "a forwarded append outlives at least one store timeout and retry",

@@ -3,12 +3,14 @@
  * sequences a loglet (named in its params); it assigns offsets, sends each batch to a spread of log
  * servers and decides commit.
  *
- * Inputs: `append`, `onStoreOutcome`, `tick`, `beginSeal`, `onSealDecided`. Outputs (effects): store
- * requests, release notices, `committed` / `rejected` answers to appends, `sealDetected`,
- * `tailAdvanced`.
+ * Inputs: `append`, `flush`, `onStoreOutcome`, `tick`, `beginSeal`, `onSealDecided`. Outputs
+ * (effects): store requests, release notices, `committed` / `rejected` answers to appends,
+ * `flushSoon`, `sealDetected`, `tailAdvanced`.
  *
  * Rules and invariants:
- * - Offsets are assigned in call order, batch by batch, with no gaps; a batch is never split.
+ * - Offsets are assigned in call order, with no gaps. Appends that arrive together (before the
+ *   driver answers `flushSoon` with `flush`) share one batch, up to `batchRecordsMax` records and
+ *   `batchBytesMax` bytes: one store wave, one frame on each server. A batch is never split.
  * - **Commit = a write quorum stored the batch** (every member answered `ok` after its write was
  *   durable), and every earlier batch is committed. The known global tail is the end of the last
  *   committed batch; it only grows and is carried on every store.
@@ -41,6 +43,8 @@ export type SequencerEffect =
       readonly append: number;
       readonly reason: "sealed" | "unavailable";
     }
+  /** Call `flush` once the appends of the current turn are in (they will share a batch). */
+  | { readonly kind: "flushSoon" }
   | { readonly kind: "sealDetected" }
   | { readonly kind: "tailAdvanced"; readonly knownGlobalTail: number };
 
@@ -52,8 +56,22 @@ export interface SequencerOptions {
   readonly unsafeCommitAfterStores?: number;
 }
 
-interface Batch {
+/** An append inside a batch, with the last offset it was given. */
+interface BatchedAppend {
   readonly append: number;
+  readonly last: number;
+}
+
+/** Appends admitted since the last flush: the next batch, still growing. */
+interface FormingBatch {
+  readonly first: number;
+  readonly appends: BatchedAppend[];
+  readonly payloads: Uint8Array[];
+  bytes: number;
+}
+
+interface Batch {
+  readonly appends: readonly BatchedAppend[];
   readonly first: number;
   readonly end: number;
   readonly payloads: readonly Uint8Array[];
@@ -83,6 +101,7 @@ export class Sequencer {
   /** Batches with a spread member the store could not be sent to yet. */
   private readonly unsent = new Set<Batch>();
   private readonly queued: { append: number; payloads: readonly Uint8Array[] }[] = [];
+  private forming: FormingBatch | undefined;
   private inflightRecords = 0;
   private currentSpread: NodeId[] | undefined;
   private readonly graylist = new Map<NodeId, number>();
@@ -137,6 +156,13 @@ export class Sequencer {
       return effects;
     }
     this.admit(effects, append, payloads);
+    return effects;
+  }
+
+  /** Closes the forming batch and sends it. */
+  flush(): SequencerEffect[] {
+    const effects: SequencerEffect[] = [];
+    this.closeForming(effects);
     return effects;
   }
 
@@ -239,12 +265,14 @@ export class Sequencer {
         tail <= batch.first || tail >= batch.end,
         `${this.params.logletId}: sealed tail ${tail} splits batch [${batch.first}, ${batch.end})`,
       );
-      if (batch.end <= tail) {
-        this.committedTail = batch.end;
-        effects.push({ kind: "committed", append: batch.append, lastOffset: batch.end - 1 });
-      } else {
-        effects.push({ kind: "rejected", append: batch.append, reason: "sealed" });
+      for (const { append, last } of batch.appends) {
+        effects.push(
+          batch.end <= tail
+            ? { kind: "committed", append, lastOffset: last }
+            : { kind: "rejected", append, reason: "sealed" },
+        );
       }
+      if (batch.end <= tail) this.committedTail = batch.end;
     }
     this.batches = [];
     this.unsent.clear();
@@ -270,15 +298,40 @@ export class Sequencer {
   }
 
   private admit(effects: SequencerEffect[], append: number, payloads: readonly Uint8Array[]): void {
-    const first = this.nextOffset;
-    const end = first + payloads.length;
-    this.nextOffset = end;
+    if (this.forming === undefined) {
+      this.forming = { first: this.nextOffset, appends: [], payloads: [], bytes: 0 };
+      effects.push({ kind: "flushSoon" });
+    }
+    const forming = this.forming;
+    this.nextOffset += payloads.length;
     this.inflightRecords += payloads.length;
+    forming.appends.push({ append, last: this.nextOffset - 1 });
+    for (const payload of payloads) {
+      forming.payloads.push(payload);
+      forming.bytes += payload.length;
+    }
+    if (
+      forming.payloads.length >= this.limits.batchRecordsMax ||
+      forming.bytes >= this.limits.batchBytesMax
+    ) {
+      this.closeForming(effects);
+    }
+  }
+
+  private closeForming(effects: SequencerEffect[]): void {
+    const forming = this.forming;
+    if (forming === undefined) return;
+    this.forming = undefined;
+    const end = forming.first + forming.payloads.length;
+    assert(
+      end === this.nextOffset,
+      `${this.params.logletId}: the forming batch ends at the next offset`,
+    );
     const batch: Batch = {
-      append,
-      first,
+      appends: forming.appends,
+      first: forming.first,
       end,
-      payloads,
+      payloads: forming.payloads,
       spread: this.spreadForNewBatch() ?? [],
       stored: new Set(),
       inflight: new Map(),
@@ -405,7 +458,9 @@ export class Sequencer {
       this.inflightRecords -= batch.payloads.length;
       batch.committed = true;
       this.unsent.delete(batch);
-      effects.push({ kind: "committed", append: batch.append, lastOffset: batch.end - 1 });
+      for (const { append, last } of batch.appends) {
+        effects.push({ kind: "committed", append, lastOffset: last });
+      }
     }
     if (this.committedTail === before) return;
     effects.push({ kind: "tailAdvanced", knownGlobalTail: this.committedTail });
@@ -425,6 +480,16 @@ export class Sequencer {
       effects.push({ kind: "rejected", append: waiting.append, reason: "sealed" });
     }
     this.queued.length = 0;
+    // The forming batch was never sent, so no server holds it: give its offsets back.
+    const forming = this.forming;
+    if (forming !== undefined) {
+      this.forming = undefined;
+      this.nextOffset = forming.first;
+      this.inflightRecords -= forming.payloads.length;
+      for (const { append } of forming.appends) {
+        effects.push({ kind: "rejected", append, reason: "sealed" });
+      }
+    }
     if (detected) effects.push({ kind: "sealDetected" });
   }
 }
