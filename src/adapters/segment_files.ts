@@ -180,11 +180,6 @@ export class SegmentFiles {
     return this.next;
   }
 
-  /** The number of the oldest frame still on disk (the tail when there is none). */
-  get head(): number {
-    return this.files[0]?.first ?? this.next;
-  }
-
   // ---- recovery ----
 
   private async recover(): Promise<void> {

@@ -172,11 +172,7 @@ export class LogletNode {
     });
   }
 
-  /** Read-only views for the simulator's checkers. */
-  inspectSequencer(id: LogletId): Sequencer | undefined {
-    return this.loglets.get(id)?.sequencer;
-  }
-
+  /** Read-only view for tests and the simulator's checkers. */
   inspectLogServer(): LogServer | undefined {
     return this.logServer;
   }
@@ -329,11 +325,6 @@ export class LogletNode {
     const now = this.tailNow(slot);
     if (now.offset > beyond || now.sealed) return done(now);
     slot.tailWaiters.push({ beyond, done });
-  }
-
-  /** The tail this node knows without asking anyone. */
-  knownTail(id: LogletId): LogletTail {
-    return this.tailNow(this.slot(id));
   }
 
   // ---- internals: slots and tails ----

@@ -137,11 +137,6 @@ export class Sequencer {
     return this.state;
   }
 
-  /** The next offset to assign. */
-  get assignedTail(): number {
-    return this.nextOffset;
-  }
-
   // ---- inputs ----
 
   append(append: number, payloads: readonly Uint8Array[]): SequencerEffect[] {

@@ -180,12 +180,6 @@ export class LogStoreIndex<L> {
   *liveLocations(): Generator<L> {
     for (const l of this.loglets.values()) for (const b of l.batches) yield b.location;
   }
-
-  metas(): [LogletId, LogletMeta][] {
-    const out: [LogletId, LogletMeta][] = [];
-    for (const [id, l] of this.loglets) if (l.meta !== undefined) out.push([id, l.meta]);
-    return out;
-  }
 }
 
 /** Cuts records out of decoded batches: contiguous from `from`, within the limits. */
