@@ -7,14 +7,12 @@
 
 import type { RecoveredLoglet, StoreWrite } from "../log/replicated/log_server.js";
 import type { StoredRecord } from "../log/replicated/messages.js";
-import { LogStoreIndex, sliceRecords } from "../log/replicated/store_codec.js";
+import { InMemoryLogStoreIndex } from "../log/replicated/store_codec.js";
 import type { LogletId } from "../log/replicated/types.js";
 import type { Clock, LogServerStore } from "./ports.js";
 
-type RecordsWrite = StoreWrite & { kind: "records" };
-
 export class MemoryLogServerStore implements LogServerStore {
-  private readonly index = new LogStoreIndex<RecordsWrite>();
+  private readonly index = new InMemoryLogStoreIndex();
   private readonly waiting: ((error: Error | undefined) => void)[] = [];
   private flushArmed = false;
 
@@ -26,12 +24,12 @@ export class MemoryLogServerStore implements LogServerStore {
   }
 
   write(write: StoreWrite, done: (error: Error | undefined) => void): void {
-    if (write.kind === "records") {
-      const copy: RecordsWrite = { ...write, payloads: write.payloads.map((p) => p.slice()) };
-      this.index.applyRecords(write.logletId, write.first, write.payloads.length, copy);
-    } else {
-      this.index.applyMeta(write.logletId, write.meta);
-    }
+    // Keep copies: the caller's buffers may be reused.
+    this.index.apply(
+      write.kind === "records"
+        ? { ...write, payloads: write.payloads.map((p) => p.slice()) }
+        : write,
+    );
     this.waiting.push(done);
     if (this.flushArmed) return;
     this.flushArmed = true;
@@ -49,8 +47,7 @@ export class MemoryLogServerStore implements LogServerStore {
     bytesMax: number,
     done: (result: readonly StoredRecord[] | Error) => void,
   ): void {
-    const batches = this.index.batchesFrom(logletId, from, toExclusive).map((b) => b.location);
-    const records = sliceRecords(batches, from, toExclusive, recordsMax, bytesMax);
+    const records = this.index.records(logletId, from, toExclusive, recordsMax, bytesMax);
     this.clock.setTimer(0, () => done(records));
   }
 }

@@ -20,8 +20,7 @@ import type { StoredRecord } from "../log/replicated/messages.js";
 import {
   decodeStoreWrite,
   encodeStoreWrite,
-  LogStoreIndex,
-  sliceRecords,
+  InMemoryLogStoreIndex,
 } from "../log/replicated/store_codec.js";
 import type { LogletId } from "../log/replicated/types.js";
 import { ByteReader, ByteWriter } from "../protocol/binary.js";
@@ -204,7 +203,7 @@ export interface SimDiskLatency {
  */
 export class SimLogStore implements LogServerStore {
   private alive = true;
-  private readonly index = new LogStoreIndex<StoreWrite & { kind: "records" }>();
+  private readonly index = new InMemoryLogStoreIndex();
   private segment: string;
   private segmentBytes = 0;
   private segmentCount: number;
@@ -247,7 +246,7 @@ export class SimLogStore implements LogServerStore {
     }
     const kept = disk.names().filter((n) => n.startsWith(SEGMENT_PREFIX)).length;
     const store = new SimLogStore(disk, scheduler, latency, kept);
-    for (const write of writes) store.apply(write);
+    for (const write of writes) store.index.apply(write);
     return { store, recovered: store.index.recovered() };
   }
 
@@ -269,7 +268,7 @@ export class SimLogStore implements LogServerStore {
     }
     this.disk.append(this.segment, frame);
     this.segmentBytes += frame.length;
-    this.apply(write);
+    this.index.apply(write);
     this.unsynced.push(done);
     this.armFlush();
   }
@@ -282,20 +281,11 @@ export class SimLogStore implements LogServerStore {
     bytesMax: number,
     done: (result: readonly StoredRecord[] | Error) => void,
   ): void {
-    const batches = this.index.batchesFrom(logletId, from, toExclusive).map((b) => b.location);
-    const records = sliceRecords(batches, from, toExclusive, recordsMax, bytesMax);
+    const records = this.index.records(logletId, from, toExclusive, recordsMax, bytesMax);
     const delay = this.scheduler.prng.nextInt(this.latency.readMaxMs + 1);
     this.scheduler.schedule(delay, () => {
       if (this.alive) done(records);
     });
-  }
-
-  private apply(write: StoreWrite): void {
-    if (write.kind === "records") {
-      this.index.applyRecords(write.logletId, write.first, write.payloads.length, write);
-    } else {
-      this.index.applyMeta(write.logletId, write.meta);
-    }
   }
 
   private roll(): string {

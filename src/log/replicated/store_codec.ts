@@ -182,6 +182,30 @@ export class LogStoreIndex<L> {
   }
 }
 
+type RecordsWrite = StoreWrite & { kind: "records" };
+
+/** An index that keeps the batches themselves in memory (the memory and simulated stores). */
+export class InMemoryLogStoreIndex extends LogStoreIndex<RecordsWrite> {
+  apply(write: StoreWrite): void {
+    if (write.kind === "records") {
+      this.applyRecords(write.logletId, write.first, write.payloads.length, write);
+    } else {
+      this.applyMeta(write.logletId, write.meta);
+    }
+  }
+
+  records(
+    id: LogletId,
+    from: number,
+    toExclusive: number,
+    recordsMax: number,
+    bytesMax: number,
+  ): StoredRecord[] {
+    const batches = this.batchesFrom(id, from, toExclusive).map((b) => b.location);
+    return sliceRecords(batches, from, toExclusive, recordsMax, bytesMax);
+  }
+}
+
 /** Cuts records out of decoded batches: contiguous from `from`, within the limits. */
 export function sliceRecords(
   batches: readonly { first: number; payloads: readonly Uint8Array[] }[],
