@@ -238,8 +238,10 @@ export class LogletNode {
     }
     const bound = this.readBound(slot);
     if (start < bound) return this.startRead(slot, start, bound, recordsMax, done);
-    if (slot.sequencer !== undefined || slot.decidedTail !== undefined) return done(ok([]));
-    // A remote handle may know an old tail: ask once, then read or report nothing yet.
+    // An open local sequencer knows the tail; a sealing one does not yet: the sealed tail may cover
+    // repaired records beyond what it committed.
+    if (slot.decidedTail !== undefined || slot.sequencer?.status === "open") return done(ok([]));
+    // A remote handle may know an old tail: ask once (joining a seal in progress), then read.
     this.findTail(id, (tail) => {
       if (!tail.ok) return done(fail(tail.error));
       if (start < tail.value.offset)

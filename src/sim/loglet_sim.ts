@@ -32,7 +32,11 @@ import { AssertionFailure } from "../core/assert.js";
 import { describeError } from "../core/errors.js";
 import type { NodeId } from "../core/node_id.js";
 import { seededPrng, type Prng } from "../core/prng.js";
-import { DEFAULT_LOGLET_LIMITS, type ReplicatedLogletLimits } from "../log/replicated/limits.js";
+import {
+  checkLogletLimits,
+  DEFAULT_LOGLET_LIMITS,
+  type ReplicatedLogletLimits,
+} from "../log/replicated/limits.js";
 import { selectNodeset } from "../log/replicated/nodeset.js";
 import {
   copiesOf,
@@ -59,14 +63,6 @@ export interface LogletSimOptions {
 }
 
 const LOG_ID = 7;
-const SIM_LIMITS: ReplicatedLogletLimits = {
-  ...DEFAULT_LOGLET_LIMITS,
-  storeTimeoutTicks: 30,
-  requestTimeoutTicks: 30,
-  graylistTicks: 100,
-  remoteAppendTimeoutTicks: 100,
-  coordinatorBackoffTicksMax: 10,
-};
 const CLIENTS = 4;
 const READERS = 2;
 const OPERATION_WATCHDOG_MS = 3_000;
@@ -81,11 +77,30 @@ interface Segment {
 
 interface Config {
   readonly nodes: number;
+  readonly limits: ReplicatedLogletLimits;
+  readonly syncMaxMs: number;
   readonly locations: readonly string[] | undefined;
   readonly replication: ReplicationProperty;
   readonly drop: number;
   readonly duplicate: number;
   readonly delayMaxMs: number;
+}
+
+/** Timeouts short enough to fail over within a run; window and batch sizes from tiny to default. */
+function pickLimits(prng: Prng): ReplicatedLogletLimits {
+  const storeTimeoutTicks = [10, 30, 60][prng.nextInt(3)]!;
+  const inflightRecordsMax = [8, 64, 4096][prng.nextInt(3)]!;
+  return checkLogletLimits({
+    ...DEFAULT_LOGLET_LIMITS,
+    storeTimeoutTicks,
+    requestTimeoutTicks: 30,
+    graylistTicks: 100,
+    remoteAppendTimeoutTicks: 100,
+    coordinatorBackoffTicksMax: 10,
+    inflightRecordsMax,
+    batchRecordsMax: Math.min(inflightRecordsMax, [1, 4, 1024][prng.nextInt(3)]!),
+    queuedAppendsMax: [4, 10_000][prng.nextInt(2)]!,
+  });
 }
 
 function pickConfig(prng: Prng): Config {
@@ -102,6 +117,8 @@ function pickConfig(prng: Prng): Config {
   const lossy = prng.chance(0.7);
   return {
     nodes,
+    limits: pickLimits(prng),
+    syncMaxMs: [1, 3, 20][prng.nextInt(3)]!,
     locations,
     replication,
     drop: lossy ? prng.nextFloat() * 0.05 : 0,
@@ -147,8 +164,8 @@ class LogletSimulation {
         delayMinMs: 1,
         delayMaxMs: config.delayMaxMs,
       },
-      disk: { syncMinMs: 0, syncMaxMs: 3, readMaxMs: 2 },
-      limits: SIM_LIMITS,
+      disk: { syncMinMs: 0, syncMaxMs: config.syncMaxMs, readMaxMs: 2 },
+      limits: config.limits,
       ...(options.brokenAckAfterOneStore === true
         ? { sequencerOptions: { unsafeCommitAfterStores: 1 } }
         : {}),
@@ -565,8 +582,12 @@ class LogletSimulation {
         let result: { ok: boolean; texts: [number, string][]; gapTo?: number } | undefined;
         reader.loglet.read(segment.params.logletId, offset as never, 100, (r) => {
           if (!r.ok) {
+            this.trace(`verification read at ${offset} via node ${reader.id}: ${r.error.message}`);
             result = { ok: false, texts: [] };
             return;
+          }
+          if (r.value.length === 0) {
+            this.trace(`verification read at ${offset} via node ${reader.id}: nothing`);
           }
           const texts: [number, string][] = [];
           let gapTo: number | undefined;
@@ -585,6 +606,7 @@ class LogletSimulation {
           (result.texts.length === 0 && result.gapTo === undefined)
         ) {
           failures++;
+          this.cluster.runFor(100); // let retries, seals and repairs make progress
           continue;
         }
         if (result.gapTo !== undefined) {
@@ -600,6 +622,12 @@ class LogletSimulation {
         }
       }
       if (offset < range.end) {
+        for (const node of this.cluster.alive()) {
+          const state = node.loglet.inspectLogServer()?.inspect(segment.params.logletId);
+          this.trace(
+            `node ${node.id} holds ${JSON.stringify(state?.held)} durable tail ${state?.durableTail} trim ${state?.meta.trimPoint}`,
+          );
+        }
         const acked = this.acked.get(segment.index)?.has(offset) === true ? "acknowledged " : "";
         this.violation(
           `${segment.params.logletId}: ${acked}offset ${offset} unreadable with nodes ${down.join(",")} down`,
