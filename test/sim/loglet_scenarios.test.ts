@@ -161,4 +161,20 @@ describe("replicated loglet stories", () => {
     assert.deepEqual(texts(below.value()), ["gap 1..3"]);
     assert.deepEqual(texts(above.value()), ["4", "5", "6"]);
   });
+
+  it("two nodes seal at once after the sequencer died: their ballots make them agree", () => {
+    const cluster = threeServers(5);
+    const params = segment(cluster, 1);
+    assert.ok(cluster.settle([cluster.append(1, params.logletId, records("a", "b"))]));
+    cluster.network.partition([1], [1]);
+    cluster.append(1, params.logletId, records("c")); // reaches one other server at most
+    cluster.runFor(5);
+    cluster.crash(1);
+    cluster.network.heal();
+    const viaTwo = cluster.seal(2, params.logletId);
+    const viaThree = cluster.seal(3, params.logletId);
+    assert.ok(cluster.settle([viaTwo, viaThree]));
+    assert.deepEqual(viaTwo.value(), viaThree.value());
+    assert.ok(viaTwo.value().offset >= 3, "a and b are below the sealed tail");
+  });
 });

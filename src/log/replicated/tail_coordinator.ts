@@ -51,6 +51,8 @@ import {
   type OffsetRange,
 } from "./types.js";
 
+const TRACE_STEPS_MAX = 64;
+
 export type CoordinatorRequest = PrepareRequest | AcceptRequest | GetRecordsRequest | StoreRequest;
 
 export type CoordinatorEffect =
@@ -104,7 +106,7 @@ export class TailCoordinator {
   private now = 0;
   /** Things that only a bug can cause; the simulator fails on any. */
   readonly anomalies: string[] = [];
-  /** Human-readable trace of the attempts, for scenario tests and debugging. */
+  /** The last steps of the attempts, in words, for debugging (bounded: a stuck seal retries forever). */
   readonly trace: string[] = [];
 
   constructor(
@@ -121,6 +123,11 @@ export class TailCoordinator {
 
   get result(): number | undefined {
     return this.phase.kind === "done" ? this.phase.tail : undefined;
+  }
+
+  private note(text: string): void {
+    this.trace.push(text);
+    if (this.trace.length > TRACE_STEPS_MAX) this.trace.shift();
   }
 
   start(): CoordinatorEffect[] {
@@ -192,7 +199,7 @@ export class TailCoordinator {
       node: this.self.node,
       generation: this.self.generation,
     };
-    this.trace.push(`prepare ${formatBallot(this.ballot)}`);
+    this.note(`prepare ${formatBallot(this.ballot)}`);
     this.phase = { kind: "prepare", answers: new Map() };
     for (const to of this.params.nodeset) {
       this.request(effects, to, { kind: "prepare", header: this.header(), ballot: this.ballot });
@@ -201,13 +208,13 @@ export class TailCoordinator {
 
   private backoff(why: string): void {
     const wait = 1 + this.prng.nextInt(this.limits.coordinatorBackoffTicksMax);
-    this.trace.push(`retry in ${wait} ticks: ${why}`);
+    this.note(`retry in ${wait} ticks: ${why}`);
     this.attempt++; // ignore everything still in flight
     this.phase = { kind: "backoff", untilTick: this.now + wait };
   }
 
   private finish(effects: CoordinatorEffect[], tail: number, announce: boolean): void {
-    this.trace.push(`decided tail ${tail}`);
+    this.note(`decided tail ${tail}`);
     this.phase = { kind: "done", tail };
     this.knownGlobalTail = Math.max(this.knownGlobalTail, tail);
     if (announce) {
@@ -305,7 +312,7 @@ export class TailCoordinator {
       }
       return;
     }
-    this.trace.push(
+    this.note(
       `repair [${committed}, ${value}) onto ${quorum.filter((n) => !holders.includes(n)).join(",")} in ${steps.length} batches`,
     );
     this.phase = {
@@ -440,7 +447,7 @@ export class TailCoordinator {
     value: number,
     answers: Map<NodeId, PreparedResponse>,
   ): void {
-    this.trace.push(`accept ${value} under ${formatBallot(this.ballot)}`);
+    this.note(`accept ${value} under ${formatBallot(this.ballot)}`);
     this.failed = new Set();
     this.phase = { kind: "accept", value, answers, accepted: new Set() };
     for (const to of answers.keys()) {
