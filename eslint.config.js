@@ -121,6 +121,8 @@ export default tseslint.config(
       "src/schema/**",
       "src/partition/**",
     ],
+    // Unit tests sit beside their sources and need node:test and node:assert.
+    ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-imports": ["error", pureImportBan],
       "no-restricted-globals": [
@@ -136,6 +138,7 @@ export default tseslint.config(
   },
   {
     files: ["src/runtime/**"],
+    ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-imports": [
         "error",

@@ -1,15 +1,17 @@
 /** The real clock, entropy and logger behind the runtime's ports. */
 
 import { randomFillSync } from "node:crypto";
-import type { Clock, Entropy, Logger, TimerHandle } from "../runtime/ports.js";
+import type { Clock, Entropy, Logger } from "../runtime/ports.js";
 
+/** Wall-clock time and Node timers; timers are unref'd so a pending one never keeps a process alive. */
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
-    const handle = setTimeout(callback, Math.max(0, delayMs));
-    handle.unref?.();
-    return { cancel: () => clearTimeout(handle) };
+  setTimer(delayMs, run) {
+    const timer = setTimeout(run, Math.max(0, delayMs));
+    timer.unref();
+    return () => clearTimeout(timer);
   },
+  defer: (run) => queueMicrotask(run),
 };
 
 export const systemEntropy: Entropy = {

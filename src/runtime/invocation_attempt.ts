@@ -26,7 +26,7 @@ import {
   isNotification,
   MessageType,
 } from "../protocol/message_types.js";
-import type { EndpointStream, EndpointTransport, Clock, TimerHandle } from "./ports.js";
+import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 
 /** Non-command effects carry the number of commands the SDK had sent when it sent them. */
 export type AttemptEffect =
@@ -98,8 +98,8 @@ export class InvocationAttempt {
   private finished = false;
   private terminal: "ended" | "suspended" | undefined;
   private requestClosed = false;
-  private inactivity: TimerHandle | undefined;
-  private abortTimer: TimerHandle | undefined;
+  private inactivity: Cancel | undefined;
+  private abortTimer: Cancel | undefined;
   server: string | undefined;
 
   constructor(
@@ -335,8 +335,8 @@ export class InvocationAttempt {
 
   private finish(outcome: AttemptOutcome): void {
     this.finished = true;
-    this.inactivity?.cancel();
-    this.abortTimer?.cancel();
+    this.inactivity?.();
+    this.abortTimer?.();
     if (outcome.kind !== "ended" && outcome.kind !== "suspended") this.stream?.abort();
     else if (!this.requestClosed) this.stream?.end();
     this.callbacks.onFinished(outcome);
@@ -357,7 +357,7 @@ export class InvocationAttempt {
   /** Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend. */
   private touch(): void {
     if (this.requestClosed || this.finished) return;
-    this.inactivity?.cancel();
+    this.inactivity?.();
     if (this.setup.inactivityTimeoutMs <= 0) return;
     this.inactivity = this.clock.setTimer(this.setup.inactivityTimeoutMs, () => {
       if (!this.finished && this.terminal === undefined) this.closeRequest();

@@ -42,7 +42,7 @@ import {
   type AttemptOutcome,
 } from "./invocation_attempt.js";
 import type { EnvelopeCommand, PartitionHandle, PartitionInvoker } from "./partition_processor.js";
-import type { Clock, EndpointTransport, Logger, TimerHandle } from "./ports.js";
+import type { Cancel, Clock, EndpointTransport, Logger } from "./ports.js";
 
 type TaskState = "queued" | "running" | "backingOff";
 
@@ -79,7 +79,7 @@ interface Task {
   lastProposal: Promise<Lsn | undefined>;
   /** A proposal of the current attempt was refused by the log: the attempt must be retried. */
   proposalFailed: boolean;
-  retryTimer: TimerHandle | undefined;
+  retryTimer: Cancel | undefined;
 }
 
 export interface InvokerOptions {
@@ -177,7 +177,7 @@ export class Invoker implements PartitionInvoker {
 
   private drop(task: Task): void {
     this.tasks.delete(task.key);
-    task.retryTimer?.cancel();
+    task.retryTimer?.();
     const queued = this.queue.indexOf(task);
     if (queued >= 0) this.queue.splice(queued, 1);
     const attempt = task.attempt;

@@ -8,7 +8,7 @@ import {
   type PartitionReader,
   type PartitionTxn,
 } from "../partition/store.js";
-import type { Clock, Entropy, PartitionStore, TimerHandle } from "./ports.js";
+import type { Cancel, Clock, Entropy, PartitionStore } from "./ports.js";
 
 type Writes = Map<string, Uint8Array | null>;
 
@@ -68,7 +68,7 @@ export class ManualClock implements Clock {
     return this.now;
   }
 
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
+  setTimer(delayMs: number, callback: () => void): Cancel {
     const timer = {
       at: this.now + Math.max(0, delayMs),
       seq: this.seq++,
@@ -76,7 +76,11 @@ export class ManualClock implements Clock {
       cancelled: false,
     };
     this.timers.push(timer);
-    return { cancel: () => void (timer.cancelled = true) };
+    return () => void (timer.cancelled = true);
+  }
+
+  defer(run: () => void): void {
+    queueMicrotask(run);
   }
 
   /** Moves time forward, firing every timer due on the way, in order. */

@@ -1,19 +1,78 @@
 /**
- * The ports through which drivers reach the world. Adapters (src/adapters) implement them on Node;
- * the simulator implements them deterministically. Drivers never import Node themselves.
+ * Ports: how drivers reach the world. Drivers (src/runtime) import no Node module; the adapters
+ * (src/adapters) implement these ports for real processes, and the simulator (src/sim) and the
+ * in-memory test harness implement them deterministically.
+ *
+ * Contracts:
+ * - `Clock.nowMs` is wall-clock milliseconds since the Unix epoch (record timestamps and durable
+ *   timers need it); drivers also use it for durations. `Clock.setTimer` runs the callback once, later
+ *   (never synchronously), unless cancelled through the returned function. `Clock.defer` runs it once
+ *   the current synchronous work is done (a microtask in a process, the next event at the same virtual
+ *   time in the simulator): work issued together is handled together.
+ * - `NodeTransport.request` calls `done` exactly once: with the response, or with "timeout" after
+ *   `timeoutMs`, or with "unavailable" when the peer cannot be reached. Never synchronously.
+ *   One-way `send` is best effort. Handlers are never called synchronously from `send`/`request`.
+ * - `LogServerStore.write` completes writes in the order they were issued; a write is durable when
+ *   its `done` is called without an error. A batch of records is written atomically.
+ * - `PartitionStore`: reads see every committed batch, including those still being written; batches
+ *   are written in commit order; durability comes from the log, not from the store.
  */
 
 import type { PartitionReader, PartitionTxn } from "../partition/store.js";
+import type { NodeId } from "../core/node_id.js";
+import type { StoreWrite } from "../log/replicated/log_server.js";
+import type { StoredRecord } from "../log/replicated/messages.js";
+import type { LogletId } from "../log/replicated/types.js";
 
-export interface TimerHandle {
-  cancel(): void;
+export type RequestOutcome =
+  | { readonly ok: true; readonly payload: Uint8Array }
+  | { readonly ok: false; readonly error: "timeout" | "unavailable"; readonly detail: string };
+
+export interface ServiceHandler {
+  /** A one-way message. */
+  onMessage(from: NodeId, payload: Uint8Array): void;
+  /** A request; `respond` may be called later, at most once (not calling it makes the peer time out). */
+  onRequest(from: NodeId, payload: Uint8Array, respond: (payload: Uint8Array) => void): void;
 }
 
+/** Node-to-node messaging: one multiplexed connection per peer, service-tagged envelopes. */
+export interface NodeTransport {
+  readonly self: NodeId;
+  send(to: NodeId, service: number, payload: Uint8Array): void;
+  request(
+    to: NodeId,
+    service: number,
+    payload: Uint8Array,
+    timeoutMs: number,
+    done: (outcome: RequestOutcome) => void,
+  ): void;
+  /** Registers the handler of a service (one per service). */
+  serve(service: number, handler: ServiceHandler): void;
+}
+
+/** The durable store of one log server (all its loglets). */
+export interface LogServerStore {
+  write(write: StoreWrite, done: (error: Error | undefined) => void): void;
+  /**
+   * Records of one loglet in `[from, toExclusive)`, ascending and contiguous from `from`, at most
+   * `recordsMax` and about `bytesMax` (always at least one record when `from` is held).
+   */
+  read(
+    logletId: LogletId,
+    from: number,
+    toExclusive: number,
+    recordsMax: number,
+    bytesMax: number,
+    done: (result: readonly StoredRecord[] | Error) => void,
+  ): void;
+}
+
+export type Cancel = () => void;
+
 export interface Clock {
-  /** Wall-clock milliseconds since the Unix epoch (record timestamps, durable timers). */
   nowMs(): number;
-  /** Runs `callback` after `delayMs`; the returned handle cancels it. */
-  setTimer(delayMs: number, callback: () => void): TimerHandle;
+  setTimer(delayMs: number, run: () => void): Cancel;
+  defer(run: () => void): void;
 }
 
 export interface Logger {

@@ -12,7 +12,7 @@
 import { limits } from "../core/limits.js";
 import { TIMER_PREFIX, timerWakeAt } from "../partition/keys.js";
 import type { PartitionReader } from "../partition/store.js";
-import type { Clock, TimerHandle } from "./ports.js";
+import type { Cancel, Clock } from "./ports.js";
 
 /** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */
 const ARM_DELAY_MS_MAX = 3_600_000;
@@ -23,7 +23,7 @@ export class TimerService {
   private timers: { key: string; wakeAtMs: number }[] = [];
   private readonly proposed = new Set<string>();
   private horizon: string | undefined;
-  private armed: { at: number; handle: TimerHandle } | undefined;
+  private armed: { at: number; cancel: Cancel } | undefined;
   private running = false;
   private blockedUntilMs = 0;
 
@@ -45,7 +45,7 @@ export class TimerService {
 
   stop(): void {
     this.running = false;
-    this.armed?.handle.cancel();
+    this.armed?.cancel();
     this.armed = undefined;
     this.timers = [];
     this.proposed.clear();
@@ -97,10 +97,10 @@ export class TimerService {
     }
     const fireAt = Math.max(first.wakeAtMs, this.blockedUntilMs);
     if (this.armed !== undefined && this.armed.at <= fireAt) return;
-    this.armed?.handle.cancel();
+    this.armed?.cancel();
     const delay = Math.min(Math.max(0, fireAt - this.clock.nowMs()), ARM_DELAY_MS_MAX);
     const at = this.clock.nowMs() + delay;
-    this.armed = { at, handle: this.clock.setTimer(delay, () => this.onAlarm()) };
+    this.armed = { at, cancel: this.clock.setTimer(delay, () => this.onAlarm()) };
   }
 
   private onAlarm(): void {
