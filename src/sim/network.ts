@@ -60,10 +60,11 @@ export class SimNetwork<M> {
 
   /** Cuts the links between the two groups (both directions). */
   partition(a: readonly number[], b: readonly number[]): void {
-    for (const x of a) for (const y of b) {
-      this.cut.add(`${x}>${y}`);
-      this.cut.add(`${y}>${x}`);
-    }
+    for (const x of a)
+      for (const y of b) {
+        this.cut.add(`${x}>${y}`);
+        this.cut.add(`${y}>${x}`);
+      }
   }
 
   heal(): void {

@@ -19,7 +19,10 @@ describe("simulator core", () => {
     assert.deepEqual(trace(7), trace(7));
     assert.notDeepEqual(trace(7), trace(8));
     const times = trace(7).map((e) => Number(e.split("@")[1]));
-    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
   });
 
   it("cancels events and stops at a time limit", () => {
@@ -36,7 +39,12 @@ describe("simulator core", () => {
 
   it("drops messages across a partition and to detached nodes", () => {
     const s = new SimScheduler(3);
-    const net = new SimNetwork<string>(s, { dropProbability: 0, duplicateProbability: 0, delayMinMs: 1, delayMaxMs: 5 });
+    const net = new SimNetwork<string>(s, {
+      dropProbability: 0,
+      duplicateProbability: 0,
+      delayMinMs: 1,
+      delayMaxMs: 5,
+    });
     const got: string[] = [];
     net.attach(1, (from, m) => got.push(`${from}:${m}`));
     net.attach(2, (from, m) => got.push(`${from}:${m}`));

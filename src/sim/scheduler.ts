@@ -35,8 +35,16 @@ export class SimScheduler {
 
   /** Runs `run` after `delayMs` of virtual time. Returns a cancel function. */
   schedule(delayMs: number, run: () => void): () => void {
-    assert(delayMs >= 0 && Number.isFinite(delayMs), `delay must be finite and non-negative: ${delayMs}`);
-    const event: ScheduledEvent = { at: this.nowMs + delayMs, seq: this.seq++, run, cancelled: false };
+    assert(
+      delayMs >= 0 && Number.isFinite(delayMs),
+      `delay must be finite and non-negative: ${delayMs}`,
+    );
+    const event: ScheduledEvent = {
+      at: this.nowMs + delayMs,
+      seq: this.seq++,
+      run,
+      cancelled: false,
+    };
     this.push(event);
     return () => {
       event.cancelled = true;
