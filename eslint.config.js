@@ -158,6 +158,8 @@ export default tseslint.config(
   {
     files: ["**/*.test.ts", "test/**"],
     rules: {
+      // Tests sit beside pure sources but run on Node: they may import node:test, node:assert, etc.
+      "no-restricted-imports": "off",
       "@typescript-eslint/no-non-null-assertion": "off",
       "@typescript-eslint/no-unsafe-assignment": "off",
       "@typescript-eslint/no-unsafe-member-access": "off",
