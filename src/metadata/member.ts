@@ -27,15 +27,16 @@ import {
   type SoftState,
 } from "./raft/raft.js";
 import {
+  LogIndex as LogIndexOf,
   NO_MEMBER,
   type Entry,
-  type HardState,
   type LogIndex,
   type MemberId,
   type RaftMessage,
   type Snapshot,
   type Term,
 } from "./raft/types.js";
+import type { PersistWork } from "./raft/storage_format.js";
 import { MetadataStateMachine, type StateMachineLimits } from "./state_machine.js";
 import type { ClientRequest, Envelope, MetadataMessage, ServerResponse } from "./wire.js";
 
@@ -53,7 +54,8 @@ export interface MemberConfig {
 }
 
 export interface MemberObserver {
-  entriesPersisted?(member: MemberId, entries: readonly Entry[]): void;
+  /** Entries handed to storage; `prevTerm` is the term of the entry just before the first. */
+  entriesWritten?(member: MemberId, entries: readonly Entry[], prevTerm: Term | undefined): void;
   entryApplied?(member: MemberId, entry: Entry): void;
   snapshotRestored?(member: MemberId, snapshot: Snapshot): void;
 }
@@ -61,14 +63,6 @@ export interface MemberObserver {
 export interface Outgoing {
   readonly to: string;
   readonly message: MetadataMessage;
-}
-
-/** What storage must make durable, in this order: snapshot, hard state, entries. */
-export interface PersistWork {
-  readonly snapshot: Snapshot | undefined;
-  readonly hardState: HardState | undefined;
-  /** Replaces stored entries from entries[0].index onwards. */
-  readonly entries: readonly Entry[];
 }
 
 export interface MemberBatch {
@@ -165,6 +159,11 @@ export class MetadataMember {
 
   nextBatch(): MemberBatch {
     const ready = this.raft.ready();
+    const first = ready.entries[0];
+    if (first !== undefined) {
+      const prevTerm = this.raft.termAt(LogIndexOf(first.index - 1));
+      this.config.observer?.entriesWritten?.(this.id, ready.entries, prevTerm);
+    }
     const sendNow = this.outbox;
     this.outbox = [];
     for (const message of ready.messagesNow) this.route(sendNow, message);
@@ -179,7 +178,6 @@ export class MetadataMember {
   /** The batch's persist work is durable: apply, answer, and return what to send now. */
   persisted(batch: MemberBatch): Outgoing[] {
     const ready = batch.ready;
-    if (ready.entries.length > 0) this.config.observer?.entriesPersisted?.(this.id, ready.entries);
     const out: Outgoing[] = [];
     for (const message of ready.messagesAfterPersist) this.route(out, message);
     if (ready.snapshot?.restore === true) this.restoreSnapshot(ready.snapshot.snapshot);

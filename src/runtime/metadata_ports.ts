@@ -4,7 +4,7 @@
  * Drivers never import Node: this is the whole of their view of I/O.
  */
 
-import type { PersistWork } from "../metadata/member.js";
+import type { PersistWork } from "../metadata/raft/storage_format.js";
 import type { Envelope } from "../metadata/wire.js";
 
 /**

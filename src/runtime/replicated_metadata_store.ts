@@ -21,6 +21,7 @@ import {
   type VersionedValue,
 } from "../metadata/store.js";
 import type { MemberStatus } from "../metadata/wire.js";
+import { MetadataClientDriver } from "./metadata_client_driver.js";
 import type { MetadataTransport, Ticker } from "./metadata_ports.js";
 
 interface Waiter {
@@ -30,24 +31,23 @@ interface Waiter {
 export class ReplicatedMetadataStore implements MetadataStore {
   private readonly waiters = new Map<number, Waiter>();
   private readonly listeners = new Map<string, Set<(value: VersionedValue | undefined) => void>>();
-  private readonly stopTicks: () => void;
-  private closed = false;
+  private readonly driver: MetadataClientDriver;
 
   constructor(
-    private readonly core: MetadataClientCore,
-    private readonly transport: MetadataTransport,
+    core: MetadataClientCore,
+    transport: MetadataTransport,
     ticker: Ticker,
     tickIntervalMs: number,
   ) {
-    transport.onReceive((envelope) => {
-      if (this.closed) return;
-      this.core.receive(envelope);
-      this.flush();
-    });
-    this.stopTicks = ticker.every(tickIntervalMs, () => {
-      if (this.closed) return;
-      this.core.tick();
-      this.flush();
+    this.driver = new MetadataClientDriver(core, transport, ticker, tickIntervalMs, {
+      completed: ({ opId, outcome }) => {
+        const waiter = this.waiters.get(opId);
+        this.waiters.delete(opId);
+        waiter?.resolve(outcome);
+      },
+      changed: ({ key, value }) => {
+        for (const listener of this.listeners.get(key) ?? []) listener(value);
+      },
     });
   }
 
@@ -87,15 +87,14 @@ export class ReplicatedMetadataStore implements MetadataStore {
     if (set === undefined) {
       set = new Set();
       this.listeners.set(key, set);
-      this.core.watch(key);
-      this.flush();
+      this.driver.watch(key);
     }
     set.add(listener);
     return () => {
       set.delete(listener);
-      if (set.size === 0) {
+      if (set.size === 0 && this.listeners.get(key) === set) {
         this.listeners.delete(key);
-        this.core.unwatch(key);
+        this.driver.unwatch(key);
       }
     };
   }
@@ -115,20 +114,16 @@ export class ReplicatedMetadataStore implements MetadataStore {
 
   /** The last value seen for `key`, without asking anyone (may be stale). */
   cached(key: string): VersionedValue | undefined {
-    return this.core.cached(key);
+    return this.driver.core.cached(key);
   }
 
   /** Another node mentioned a version of `key`; refresh if ours is older. */
   noteVersion(key: string, version: Version): void {
-    this.core.noteVersion(key, version);
-    this.flush();
+    this.driver.noteVersion(key, version);
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
-    this.stopTicks();
-    this.transport.close();
+    this.driver.close();
     for (const waiter of this.waiters.values()) {
       waiter.resolve({ kind: "failed", reason: "the metadata client was closed" });
     }
@@ -138,28 +133,15 @@ export class ReplicatedMetadataStore implements MetadataStore {
   }
 
   private run(op: ClientOp): Promise<Outcome> {
-    if (this.closed) {
+    if (this.driver.isClosed) {
       return Promise.resolve({ kind: "failed", reason: "the metadata client was closed" });
     }
     return new Promise((resolve) => {
-      const opId = this.core.submit(op);
+      // Register the waiter before anything is sent: an answer might come back synchronously.
+      const opId = this.driver.core.submit(op);
       this.waiters.set(opId, { resolve });
-      this.flush();
+      this.driver.flush();
     });
-  }
-
-  private flush(): void {
-    for (const { to, message } of this.core.takeOutgoing()) {
-      this.transport.send(to, { from: this.transport.address, message });
-    }
-    for (const { opId, outcome } of this.core.takeCompletions()) {
-      const waiter = this.waiters.get(opId);
-      this.waiters.delete(opId);
-      waiter?.resolve(outcome);
-    }
-    for (const { key, value } of this.core.takeChanges()) {
-      for (const listener of this.listeners.get(key) ?? []) listener(value);
-    }
   }
 }
 

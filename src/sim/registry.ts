@@ -2,4 +2,4 @@
  * Imports every simulated component so that it registers itself in SIM_COMPONENTS. One import per
  * component.
  */
-export {};
+import "./metadata/component.js";

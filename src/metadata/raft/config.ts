@@ -47,6 +47,12 @@ export interface TestOnlyFaults {
    * stores it, instead of waiting for an entry of its own term. Unsafe: a later leader may overwrite it.
    */
   readonly commitEarlierTermsByCounting?: boolean;
+  /**
+   * A new leader does not append its noop, as in the Raft paper's basic algorithm: entries of
+   * earlier terms then reach a majority before any entry of the new term exists, which is the
+   * situation of Figure 8. Harmless on its own; combined with the fault above it is the textbook bug.
+   */
+  readonly skipElectionNoop?: boolean;
 }
 
 /** The defaults follow Restate's metadata server: election after 10 ticks, heartbeat every 2. */

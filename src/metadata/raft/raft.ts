@@ -501,6 +501,10 @@ export class Raft {
     this.syncProgressWithMembership();
     // Block membership changes until everything in the log so far is committed.
     this.pendingMembershipIndex = this.log.lastIndex();
+    if (this.config.testOnlyFaults?.skipElectionNoop === true) {
+      this.appendFlush = "entries";
+      return;
+    }
     this.appendAsLeader("noop", new Uint8Array(0));
   }
 

@@ -200,7 +200,65 @@ function entriesAfterSnapshot(entries: Entry[], snapshot: Snapshot): Entry[] {
   return after;
 }
 
-/** The content of a freshly rewritten log file: the hard state and the entries after the snapshot. */
-export function encodeLogRewrite(hardState: HardState, entries: readonly Entry[]): Uint8Array[] {
-  return encodeReadyRecords(hardState, entries);
+/** What storage must make durable for one ready, in this order: snapshot, hard state, entries. */
+export interface PersistWork {
+  readonly snapshot: Snapshot | undefined;
+  readonly hardState: HardState | undefined;
+  /** Replaces stored entries from entries[0].index onwards. */
+  readonly entries: readonly Entry[];
+}
+
+/**
+ * The file operations that make one PersistWork durable, in order: replace the snapshot file
+ * (atomically, synced) if `snapshotFile` is set; replace the log file with `logRewrite` if set;
+ * append `logAppend`; sync the log file.
+ */
+export interface StorageWrites {
+  readonly snapshotFile: Uint8Array | undefined;
+  readonly logRewrite: readonly Uint8Array[] | undefined;
+  readonly logAppend: readonly Uint8Array[];
+}
+
+/**
+ * Tracks what the two files hold (the hard state, the snapshot and the entries after it) and plans
+ * the writes for each PersistWork. Shared by the production adapter and the simulator's disk twin,
+ * so both lay out bytes identically.
+ */
+export class StoragePlanner {
+  private hardState: HardState;
+  private snapshot: Snapshot;
+  private entries: Entry[];
+
+  constructor(recovered: RaftRecovered) {
+    this.hardState = recovered.hardState;
+    this.snapshot = recovered.snapshot;
+    this.entries = [...recovered.entries];
+  }
+
+  /** The whole log file, written from scratch (on open, and after a snapshot). */
+  logFile(): Uint8Array[] {
+    return encodeReadyRecords(this.hardState, this.entries);
+  }
+
+  plan(work: PersistWork): StorageWrites {
+    let snapshotFile: Uint8Array | undefined;
+    let logRewrite: Uint8Array[] | undefined;
+    if (work.snapshot !== undefined) {
+      assert(work.snapshot.index >= this.snapshot.index, "snapshots only move forward");
+      this.snapshot = work.snapshot;
+      this.entries = entriesAfterSnapshot(this.entries, work.snapshot);
+      snapshotFile = encodeSnapshotFile(work.snapshot);
+      logRewrite = this.logFile();
+    }
+    if (work.hardState !== undefined) this.hardState = work.hardState;
+    const first = work.entries[0];
+    if (first !== undefined) {
+      const last = this.snapshot.index + this.entries.length;
+      assert(first.index > this.snapshot.index, `entry ${first.index} is covered by the snapshot`);
+      assert(first.index <= last + 1, `entry ${first.index} leaves a gap after ${last}`);
+      this.entries = this.entries.filter((e) => e.index < first.index).concat(work.entries);
+    }
+    const logAppend = encodeReadyRecords(work.hardState, work.entries);
+    return { snapshotFile, logRewrite, logAppend };
+  }
 }
