@@ -189,20 +189,31 @@ class MetadataSimulation {
   }
 
   run(): SimRunResult {
+    const phases = [
+      () => this.runPhase(this.params.chaosMs, () => this.nemesis()),
+      () => this.heal(),
+      () => this.runPhase(this.params.settleMs, undefined),
+      () => this.finalReads(),
+      () => this.checkConvergence(),
+    ];
     try {
       this.setUp();
       if (this.options.trace !== undefined) this.traceEvery(this.options.trace, 250);
-      this.runPhase(this.params.chaosMs, () => this.nemesis());
-      this.heal();
-      this.runPhase(this.params.settleMs, undefined);
-      this.finalReads();
-      this.checkConvergence();
+      // The first violation ends the run: what follows a broken invariant tells nothing new.
+      for (const phase of phases) {
+        if (this.failed()) break;
+        phase();
+      }
     } catch (error) {
       this.violations.push(`crash at t=${this.scheduler.now}ms: ${describeCrash(error)}`);
     }
-    this.violations.push(...this.checker.violations);
-    if (this.violations.length === 0) this.checkHistory();
-    return { seed: this.seed, violations: this.violations, summary: this.summary() };
+    const violations = [...this.checker.violations, ...this.violations];
+    if (violations.length === 0) this.checkHistory(violations);
+    return { seed: this.seed, violations, summary: this.summary() };
+  }
+
+  private failed(): boolean {
+    return this.violations.length > 0 || this.checker.violations.length > 0;
   }
 
   // ---- set-up ----
@@ -347,7 +358,7 @@ class MetadataSimulation {
     const until = this.scheduler.now + durationMs;
     if (everyStep !== undefined) everyStep();
     this.runChecked(until, () => false);
-    this.scheduler.runFor(Math.max(0, until - this.scheduler.now));
+    if (!this.failed()) this.scheduler.runFor(Math.max(0, until - this.scheduler.now));
   }
 
   /** Runs events until `done`, checking Raft safety after every step, within the step budget. */
@@ -356,7 +367,7 @@ class MetadataSimulation {
     this.scheduler.runUntil(
       () => {
         this.checker.checkStep(this.liveViews());
-        return done() || this.violations.length > 0 || this.checker.violations.length > 0;
+        return done() || this.failed();
       },
       { untilMs, stepsMax },
     );
@@ -702,12 +713,12 @@ class MetadataSimulation {
     assert(isVoter(voters, leader.id) || voters.voters.length > 0, "a leader exists");
   }
 
-  private checkHistory(): void {
+  private checkHistory(violations: string[]): void {
     const result = checkLinearizable(this.history);
     if (result.ok) return;
-    this.violations.push(`linearizability (key ${result.key}): ${result.reason}`);
+    violations.push(`linearizability (key ${result.key}): ${result.reason}`);
     const lines = result.operations.map(describeOperation);
-    this.violations.push(...(this.options.verbose === true ? lines : lines.slice(-8)));
+    violations.push(...(this.options.verbose === true ? lines : lines.slice(-8)));
   }
 
   private summary(): string {
