@@ -20,7 +20,7 @@ import {
   type Completion,
   type Outcome,
 } from "../../metadata/client.js";
-import { MetadataMember } from "../../metadata/member.js";
+import type { MetadataMember } from "../../metadata/member.js";
 import { bootstrapState } from "../../metadata/raft/bootstrap.js";
 import {
   DEFAULT_RAFT_LIMITS,
@@ -29,7 +29,6 @@ import {
 } from "../../metadata/raft/config.js";
 import { isMember, isVoter } from "../../metadata/raft/membership.js";
 import { MemberId, type Membership } from "../../metadata/raft/types.js";
-import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata/state_machine.js";
 import {
   ANY_VERSION,
   MUST_NOT_EXIST,
@@ -37,7 +36,6 @@ import {
   type Precondition,
 } from "../../metadata/store.js";
 import { MetadataClientDriver } from "../../runtime/metadata_client_driver.js";
-import { MetadataMemberDriver } from "../../runtime/metadata_member_driver.js";
 import {
   checkLinearizable,
   describeOperation,
@@ -47,17 +45,9 @@ import {
 } from "../checkers/linearizability.js";
 import { RaftSafetyChecker, type MemberView } from "../checkers/raft_safety.js";
 import type { SimRunResult } from "../components.js";
-import { SimDisk } from "../disk.js";
 import { SimNetwork, type NetworkFaults } from "../network.js";
 import { SimScheduler } from "../scheduler.js";
-import {
-  SimAddressBook,
-  SimProcess,
-  SimTicker,
-  SimTransport,
-  openSimRaftStorage,
-  provisionSimDisk,
-} from "./ports.js";
+import { CLIENT_NODE_BASE, SimMetadataCluster, memberAddress, type SimMember } from "./cluster.js";
 
 export interface MetadataSimOptions {
   readonly verbose?: boolean;
@@ -94,7 +84,6 @@ export interface Parameters {
   readonly thinkMsMax: number;
 }
 
-const CLIENT_NODE_BASE = 100;
 /** Events one run may take at most; a run that needs more is reported (a livelock or a storm). */
 const SIMULATION_STEPS_MAX = 2_000_000;
 /** After the final reads, members must apply up to the leader's commit within this much time. */
@@ -135,15 +124,6 @@ function drawParameters(prng: Prng): Parameters {
   };
 }
 
-interface SimMember {
-  readonly id: MemberId;
-  readonly address: string;
-  readonly node: number;
-  readonly disk: SimDisk;
-  driver: MetadataMemberDriver | undefined;
-  process: SimProcess | undefined;
-}
-
 interface SimClient {
   readonly index: number;
   readonly driver: MetadataClientDriver;
@@ -158,8 +138,8 @@ class MetadataSimulation {
   readonly prng: Prng;
   readonly params: Parameters;
   readonly network: SimNetwork<Uint8Array>;
-  readonly book = new SimAddressBook();
-  readonly members = new Map<MemberId, SimMember>();
+  readonly cluster: SimMetadataCluster;
+  readonly members: Map<MemberId, SimMember>;
   readonly clients: SimClient[] = [];
   readonly checker: RaftSafetyChecker;
   readonly violations: string[] = [];
@@ -186,6 +166,17 @@ class MetadataSimulation {
     this.params = { ...drawParameters(this.prng), ...options.shape };
     this.network = new SimNetwork(this.scheduler, { ...this.params.network });
     this.checker = new RaftSafetyChecker(() => `t=${this.scheduler.now}ms`);
+    this.cluster = new SimMetadataCluster(this.scheduler, this.network, {
+      raftLimits: this.params.raftLimits,
+      snapshotIntervalEntries: this.params.snapshotIntervalEntries,
+      tickMsBase: this.params.tickMsBase,
+      persistLatencyMsMax: this.params.persistLatencyMsMax,
+      observer: this.checker,
+      ...(options.faults === undefined ? {} : { faults: options.faults }),
+      onFatal: (member, error) =>
+        this.violations.push(`member ${member} stopped: ${error.message}`),
+    });
+    this.members = this.cluster.members;
   }
 
   run(): SimRunResult {
@@ -221,30 +212,17 @@ class MetadataSimulation {
   private setUp(): void {
     const p = this.params;
     const total = p.voters + p.spares;
-    const addresses: Record<number, string> = {};
-    for (let id = 1; id <= p.voters; id++) addresses[id] = `n${id}`;
     const initialVoters = p.provisionOneThenJoin ? [MemberId(1)] : range(p.voters).map(MemberId);
     const initial: Membership = {
       voters: initialVoters,
       learners: [],
-      addresses: Object.fromEntries(initialVoters.map((id) => [id, `n${id}`])),
+      addresses: Object.fromEntries(initialVoters.map((id) => [id, memberAddress(id)])),
     };
     const state = bootstrapState(initial, new Uint8Array(0));
     for (let id = 1; id <= total; id++) {
-      const member: SimMember = {
-        id: MemberId(id),
-        address: `n${id}`,
-        node: id,
-        disk: new SimDisk(this.prng),
-        driver: undefined,
-        process: undefined,
-      };
-      this.book.register(member.address, member.node);
-      if (initialVoters.includes(member.id)) provisionSimDisk(member.disk, state);
-      this.members.set(member.id, member);
-      this.startMember(member);
+      this.cluster.addMember(id, initialVoters.includes(MemberId(id)) ? state : undefined);
     }
-    const seeds = range(p.voters).map((id) => `n${id}`);
+    const seeds = range(p.voters).map(memberAddress);
     this.operator = this.addClient(OPERATOR_CLIENT, seeds);
     for (let c = 1; c <= p.clients; c++) this.addClient(c, seeds);
     if (p.provisionOneThenJoin) {
@@ -262,77 +240,31 @@ class MetadataSimulation {
   }
 
   private startMember(member: SimMember): void {
-    const process = new SimProcess(this.scheduler);
-    member.process = process;
-    const latency = (): number => this.prng.nextInt(this.params.persistLatencyMsMax + 1);
-    const { storage, recovered } = openSimRaftStorage(
-      member.disk,
-      this.scheduler,
-      process,
-      latency,
-    );
-    const core = new MetadataMember(
-      {
-        id: member.id,
-        address: member.address,
-        raftLimits: this.params.raftLimits,
-        stateLimits: DEFAULT_STATE_MACHINE_LIMITS,
-        snapshotIntervalEntries: this.params.snapshotIntervalEntries,
-        observer: this.checker,
-        ...(this.options.faults === undefined ? {} : { testOnlyFaults: this.options.faults }),
-      },
-      recovered,
-      seededPrng(this.prng.nextU32()),
-    );
-    const tickMs = this.params.tickMsBase - 1 + this.prng.nextInt(3);
-    member.driver = new MetadataMemberDriver(
-      core,
-      new SimTransport(member.address, this.book, this.network, process),
-      storage,
-      new SimTicker(this.scheduler, process, this.prng.nextInt(tickMs) + 1),
-      tickMs,
-      (error) => this.violations.push(`member ${member.id} stopped: ${error.message}`),
-    );
-    member.driver.start();
+    this.cluster.start(member);
     this.checker.memberRestarted(member.id);
   }
 
   private crash(member: SimMember): void {
-    if (member.driver === undefined) return;
-    member.process?.kill();
-    member.driver.stop();
-    member.driver = undefined;
-    member.process = undefined;
-    member.disk.crash();
-    this.stats.crashes++;
+    if (this.cluster.crash(member)) this.stats.crashes++;
   }
 
   private addClient(index: number, seeds: string[]): SimClient {
-    const address = `c${index}`;
-    const node = CLIENT_NODE_BASE + index;
-    this.book.register(address, node);
+    const { transport, ticker } = this.cluster.clientPorts(index);
     const core = new MetadataClientCore(
-      address,
+      transport.address,
       seeds,
       DEFAULT_CLIENT_LIMITS,
       seededPrng(this.prng.nextU32()),
     );
     const waiting = new Map<number, (outcome: Outcome) => void>();
-    const process = new SimProcess(this.scheduler);
-    const driver = new MetadataClientDriver(
-      core,
-      new SimTransport(address, this.book, this.network, process),
-      new SimTicker(this.scheduler, process, 1 + this.prng.nextInt(10)),
-      this.params.tickMsBase,
-      {
-        completed: ({ opId, outcome }: Completion) => {
-          const then = waiting.get(opId);
-          waiting.delete(opId);
-          then?.(outcome);
-        },
-        changed: () => {},
+    const driver = new MetadataClientDriver(core, transport, ticker, this.params.tickMsBase, {
+      completed: ({ opId, outcome }: Completion) => {
+        const then = waiting.get(opId);
+        waiting.delete(opId);
+        then?.(outcome);
       },
-    );
+      changed: () => {},
+    });
     const client: SimClient = { index, driver, waiting, seenVersion: new Map(), written: 0 };
     if (index !== OPERATOR_CLIENT) this.clients.push(client);
     return client;
@@ -377,12 +309,7 @@ class MetadataSimulation {
   }
 
   private liveViews(): MemberView[] {
-    const views: MemberView[] = [];
-    for (const member of this.members.values()) {
-      const core = member.driver?.member;
-      if (core !== undefined) views.push(core);
-    }
-    return views;
+    return this.cluster.views();
   }
 
   // ---- the workload ----
@@ -478,7 +405,11 @@ class MetadataSimulation {
   }
 
   private join(member: MemberId, then: () => void): void {
-    const opId = this.operator.driver.submit({ kind: "join", member, address: `n${member}` });
+    const opId = this.operator.driver.submit({
+      kind: "join",
+      member,
+      address: memberAddress(member),
+    });
     this.stats.joins++;
     this.operator.waiting.set(opId, (outcome) => {
       // A join that timed out is simply asked again: joining is idempotent.
@@ -636,16 +567,7 @@ class MetadataSimulation {
   }
 
   private currentLeader(): SimMember | undefined {
-    let best: SimMember | undefined;
-    let bestTerm = -1;
-    for (const member of this.members.values()) {
-      const status = member.driver?.member.status();
-      if (status?.role === "leader" && status.term > bestTerm) {
-        best = member;
-        bestTerm = status.term;
-      }
-    }
-    return best;
+    return this.cluster.leader();
   }
 
   // ---- the end ----
