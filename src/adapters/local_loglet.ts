@@ -102,7 +102,7 @@ function parseFrames(
   return { consumed: at, valid: true };
 }
 
-async function fsyncDir(path: string): Promise<void> {
+export async function fsyncDir(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
     await handle.sync();
@@ -111,7 +111,12 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-async function writeFileDurably(dir: string, name: string, content: string): Promise<void> {
+/** Replaces `dir/name` atomically and durably: write a temporary file, sync, rename, sync the dir. */
+export async function writeFileDurably(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
   const handle = await open(tmp, "w");
   try {

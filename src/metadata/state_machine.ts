@@ -62,6 +62,13 @@ export class MetadataStateMachine extends MemoryMetadataStore {
     return Promise.reject(new AssertionFailure("the replicated state is written only by apply()"));
   }
 
+  /** Sets an initial value (version 1) while provisioning, before anything was applied. */
+  provisionValue(key: string, value: Uint8Array): void {
+    assert(this.sessions.size === 0, "initial values are set before any entry is applied");
+    assert(!this.entries.has(key), `initial value of '${key}' set twice`);
+    this.applyPut(key, value, { kind: "mustNotExist" });
+  }
+
   read(key: string): VersionedValue | undefined {
     return this.entries.get(key);
   }
