@@ -6,6 +6,7 @@
  */
 
 import { assert } from "../../core/assert.js";
+import { decodeMembership } from "./codec.js";
 import { assertMembershipValid } from "./membership.js";
 import type { RaftRecovered } from "./raft.js";
 import { LogIndex, NO_MEMBER, Term, type Membership } from "./types.js";
@@ -21,4 +22,10 @@ export function bootstrapState(membership: Membership, data: Uint8Array): RaftRe
     snapshot: { index: BOOTSTRAP_INDEX, term: BOOTSTRAP_TERM, membership, data },
     entries: [],
   };
+}
+
+/** The membership in force in a recovered state: the last membership entry, else the snapshot's. */
+export function recoveredMembership(recovered: RaftRecovered): Membership {
+  const last = recovered.entries.findLast((entry) => entry.kind === "membership");
+  return last === undefined ? recovered.snapshot.membership : decodeMembership(last.data);
 }
