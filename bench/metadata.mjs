@@ -189,7 +189,9 @@ try {
     console.log(
       `kill ${n + 1}/${KILLS}: node${leader} (term ${status.term}) → node${newLeader} leads after ${round(electedAt - killedAt)} ms; first CAS after ${round(firstWrite - killedAt)} ms`,
     );
+    const restartAt = now();
     await startNode(leader, []);
+    const readyAt = now();
     // Let it catch up before the next round, so that every kill hits a full group.
     for (;;) {
       const [restarted, current] = [await statusOf(leader), (await findLeader([0, 1, 2])).status];
@@ -197,6 +199,12 @@ try {
       await sleep(50);
     }
     await sleep(300);
+    Object.assign(rounds.at(-1), {
+      casPerSecondWhileRestarting: round(throughput(restartAt, readyAt)),
+      casPerSecondAfterRestart: round(throughput(readyAt, now())),
+      restartMs: round(readyAt - restartAt),
+    });
+    console.log(`  ${JSON.stringify(rounds.at(-1))}`);
   }
   const killPhaseTo = now();
   running = false;

@@ -247,7 +247,7 @@ export class MetadataClientCore {
       case "get":
         return { kind: "get", key: op.key };
       case "openSession":
-        return { kind: "openSession" };
+        return { kind: "propose", command: { kind: "openSession" } };
       case "join":
         return { kind: "join", member: op.member, address: op.address };
       case "status":
@@ -276,11 +276,14 @@ export class MetadataClientCore {
     }
     assert(operation.sessionId !== undefined, "a numbered write belongs to a session");
     return {
-      kind: "write",
-      sessionId: operation.sessionId,
-      seq: operation.seq,
-      ackedBelow: this.ackedBelow(operation.sessionId),
-      op,
+      kind: "propose",
+      command: {
+        kind: "write",
+        sessionId: operation.sessionId,
+        seq: operation.seq,
+        ackedBelow: this.ackedBelow(operation.sessionId),
+        op,
+      },
     };
   }
 

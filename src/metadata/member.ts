@@ -244,11 +244,8 @@ export class MetadataMember {
       case "get":
         this.handleGet(waiter, request.key);
         return;
-      case "openSession":
-        this.propose(waiter, encodeCommand({ kind: "openSession" }));
-        return;
-      case "write":
-        this.propose(waiter, encodeCommand(request));
+      case "propose":
+        this.propose(waiter, encodeCommand(request.command));
         return;
       case "join":
         this.handleJoin(waiter, request.member, request.address);

@@ -10,8 +10,14 @@
 
 import { assertNever } from "../core/assert.js";
 import { Version } from "../core/brand.js";
-import { readWriteOp, readWriteResult, writeWriteOp, writeWriteResult } from "./commands.js";
-import type { WriteOp, WriteResult } from "./commands.js";
+import {
+  decodeCommand,
+  encodeCommand,
+  readWriteResult,
+  writeWriteResult,
+  type Command,
+  type WriteResult,
+} from "./commands.js";
 import {
   CodecError,
   Decoder,
@@ -25,14 +31,8 @@ import type { VersionedValue } from "./store.js";
 
 export type ClientRequest =
   | { readonly kind: "get"; readonly key: string }
-  | { readonly kind: "openSession" }
-  | {
-      readonly kind: "write";
-      readonly sessionId: number;
-      readonly seq: number;
-      readonly ackedBelow: number;
-      readonly op: WriteOp;
-    }
+  /** A command for the leader to propose as is (open a session, or a numbered write). */
+  | { readonly kind: "propose"; readonly command: Command }
   /** "Add me": a new member asks to become a learner, then a voter once it has caught up. */
   | { readonly kind: "join"; readonly member: MemberId; readonly address: string }
   | { readonly kind: "status" };
@@ -71,13 +71,7 @@ export interface Envelope {
   readonly message: MetadataMessage;
 }
 
-const REQUEST_KINDS: readonly ClientRequest["kind"][] = [
-  "get",
-  "openSession",
-  "write",
-  "join",
-  "status",
-];
+const REQUEST_KINDS: readonly ClientRequest["kind"][] = ["get", "propose", "join", "status"];
 const RESPONSE_KINDS: readonly ServerResponse["kind"][] = [
   "notLeader",
   "retry",
@@ -96,12 +90,10 @@ function writeRequest(out: Encoder, request: ClientRequest): void {
     case "get":
       out.text(request.key);
       return;
-    case "openSession":
     case "status":
       return;
-    case "write":
-      out.number(request.sessionId).number(request.seq).number(request.ackedBelow);
-      writeWriteOp(out, request.op);
+    case "propose":
+      out.bytes(encodeCommand(request.command));
       return;
     case "join":
       out.number(request.member).text(request.address);
@@ -117,15 +109,10 @@ function readRequest(input: Decoder): ClientRequest {
   switch (kind) {
     case "get":
       return { kind, key: input.text() };
-    case "openSession":
     case "status":
       return { kind };
-    case "write": {
-      const sessionId = input.number();
-      const seq = input.number();
-      const ackedBelow = input.number();
-      return { kind, sessionId, seq, ackedBelow, op: readWriteOp(input) };
-    }
+    case "propose":
+      return { kind, command: decodeCommand(input.bytes()) };
     case "join":
       return { kind, member: MemberId(input.number()), address: input.text() };
   }

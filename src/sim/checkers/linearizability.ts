@@ -19,7 +19,8 @@
  */
 
 import { assert } from "../../core/assert.js";
-import type { Precondition } from "../../metadata/store.js";
+import { Version } from "../../core/brand.js";
+import { preconditionHolds, type Precondition } from "../../metadata/store.js";
 
 export type RegisterInput =
   | { readonly kind: "get" }
@@ -61,15 +62,9 @@ interface RegisterState {
 /** Search steps allowed per key before the checker gives up (reported as a failure). */
 export const LINEARIZABILITY_SEARCH_STEPS_MAX = 5_000_000;
 
-function preconditionHolds(precondition: Precondition, version: number | undefined): boolean {
-  switch (precondition.kind) {
-    case "none":
-      return true;
-    case "mustNotExist":
-      return version === undefined;
-    case "matchesVersion":
-      return version === precondition.version;
-  }
+/** The store's own precondition rule, on the model's plain version numbers. */
+function holds(precondition: Precondition, state: RegisterState | undefined): boolean {
+  return preconditionHolds(precondition, state === undefined ? undefined : Version(state.version));
 }
 
 /** The model: applies `op` to `state`; undefined when the recorded output is impossible there. */
@@ -89,7 +84,7 @@ export function stepRegister(
       return matches ? { next: state } : undefined;
     }
     case "put": {
-      if (!preconditionHolds(input.precondition, state?.version)) {
+      if (!holds(input.precondition, state)) {
         if (output === undefined) return { next: state };
         const ok = output.kind === "preconditionFailed" && output.currentVersion === state?.version;
         return ok ? { next: state } : undefined;
@@ -99,7 +94,7 @@ export function stepRegister(
       return output.kind === "put" && output.version === next.version ? { next } : undefined;
     }
     case "delete": {
-      if (!preconditionHolds(input.precondition, state?.version)) {
+      if (!holds(input.precondition, state)) {
         if (output === undefined) return { next: state };
         const ok = output.kind === "preconditionFailed" && output.currentVersion === state?.version;
         return ok ? { next: state } : undefined;
