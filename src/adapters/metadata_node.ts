@@ -65,10 +65,14 @@ interface NodeMarker {
   readonly plainId: number;
 }
 
+/** The metadata client's tick: its limits (DEFAULT_CLIENT_LIMITS) count in these. */
+export const CLIENT_TICK_MS = 10;
+
+/** A metadata client for this process, reaching the cluster through `seeds` (host:port). */
 export function connectMetadataStore(
   name: string,
   seeds: readonly string[],
-  tickMs: number,
+  tickMs = CLIENT_TICK_MS,
   limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
 ): ReplicatedMetadataStore {
   const transport = TcpMetadataTransport.client(name);
@@ -98,7 +102,7 @@ export async function startMetadataNode(
   const identity: NodeIdentity = { name: options.name, address, roles: ["metadata-server"] };
   // Our own address last: while joining, it is not a member yet.
   const seeds = [...options.join, address];
-  const store = connectMetadataStore(options.name, seeds, options.tickMs);
+  const store = connectMetadataStore(options.name, seeds);
   await mkdir(options.dataDir, { recursive: true });
   let marker = await readMarker(options.dataDir);
   let created = false;

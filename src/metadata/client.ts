@@ -36,9 +36,10 @@ export interface ClientLimits {
   readonly watchPollIntervalTicks: number;
 }
 
+/** With the default client tick of 10 ms: 200 ms per request, 10 s per operation. */
 export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
   requestTimeoutTicks: 20,
-  operationTimeoutTicks: 300,
+  operationTimeoutTicks: 1000,
   backoffInitialTicks: 1,
   backoffMaxTicks: 20,
   writesInFlightMax: 64,

@@ -88,7 +88,7 @@ describe("metadata cluster of 3 processes", { timeout: 90_000 }, () => {
     await startNode(0, ["--auto-provision"]);
     await startNode(1, ["--join", address(0)]);
     await startNode(2, ["--join", address(0)]);
-    const store = connectMetadataStore("e2e", [0, 1, 2].map(address), TICK_MS);
+    const store = connectMetadataStore("e2e", [0, 1, 2].map(address));
     try {
       await store.put("counter", new TextEncoder().encode("0"), MUST_NOT_EXIST);
       for (let n = 0; n < 20; n++) await casIncrement(store);
