@@ -27,10 +27,9 @@ import {
   type SoftState,
 } from "./raft/raft.js";
 import {
-  LogIndex as LogIndexOf,
+  LogIndex,
   NO_MEMBER,
   type Entry,
-  type LogIndex,
   type MemberId,
   type RaftMessage,
   type Snapshot,
@@ -161,7 +160,7 @@ export class MetadataMember {
     const ready = this.raft.ready();
     const first = ready.entries[0];
     if (first !== undefined) {
-      const prevTerm = this.raft.termAt(LogIndexOf(first.index - 1));
+      const prevTerm = this.raft.termAt(LogIndex(first.index - 1));
       this.config.observer?.entriesWritten?.(this.id, ready.entries, prevTerm);
     }
     const sendNow = this.outbox;

@@ -171,7 +171,13 @@ export class Raft {
   private appendFlush: "none" | "entries" | "withCommit" = "none";
   private heartbeatFlush = false;
 
+  /**
+   * Read-index rounds: reads join the current round only until its heartbeats have been sent, so
+   * an acknowledgement of round r always answers a heartbeat sent after every read of round r
+   * arrived (an older heartbeat cannot vouch for a newer read).
+   */
   private readRound = 0;
+  private readRoundSent = true;
   private pendingReads: PendingRead[] = [];
   /** Reads that arrived before this leader committed an entry of its term. */
   private readsAwaitingTermCommit: number[] = [];
@@ -869,8 +875,11 @@ export class Raft {
       this.readStates.push({ requestId, index: this.log.committed });
       return;
     }
-    // Reads arriving before the next ready share one heartbeat round.
-    if (!this.heartbeatFlush) this.readRound++;
+    // Reads arriving before the next heartbeats leave share one round.
+    if (this.readRoundSent) {
+      this.readRound++;
+      this.readRoundSent = false;
+    }
     this.heartbeatFlush = true;
     this.pendingReads.push({
       requestId,
@@ -918,6 +927,7 @@ export class Raft {
           readRound: this.readRound,
         });
       }
+      this.readRoundSent = true;
       this.heartbeatFlush = false;
     }
   }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RaftTestCluster } from "./testing.js";
-import { LogIndex, MemberId, type RaftMessage } from "./types.js";
+import { LogIndex, MemberId, Term, type RaftMessage } from "./types.js";
 
 const ELECTION = 10;
 
@@ -86,9 +86,9 @@ describe("raft: leader election", () => {
       kind: "vote",
       from: MemberId(a),
       to: MemberId(b),
-      term: 7 as never,
+      term: Term(7),
       lastIndex: LogIndex(100),
-      lastTerm: 6 as never,
+      lastTerm: Term(6),
       transfer: false,
     });
     assert.equal(cluster.raft(b).status().term, 2);
@@ -395,6 +395,33 @@ describe("raft: reads and leadership transfer", () => {
     );
     assert.equal(confirmed.readStates[0]!.index, cluster.commitOf(leader));
     cluster.raft(leader).advance(confirmed);
+  });
+
+  it("an answer to a heartbeat sent before a read arrived does not confirm that read", () => {
+    const cluster = new RaftTestCluster([1, 2, 3]);
+    const leader = cluster.electLeader();
+    cluster.tickAll(1);
+    const raft = cluster.raft(leader);
+    // A read round goes out; its answers are still on the way.
+    raft.readIndex(1);
+    cluster.processReady(leader);
+    const followers = [1, 2, 3].filter((id) => id !== leader);
+    cluster.deliver((m) => m.kind === "heartbeat");
+    for (const id of followers) cluster.processReady(id);
+    // The heartbeat timer fires (heartbeats are due but not sent yet), then a second read arrives.
+    raft.tick();
+    raft.tick();
+    raft.readIndex(2);
+    // The old answers arrive: they confirm read 1, and must not confirm read 2.
+    cluster.deliver((m) => m.kind === "heartbeatResponse");
+    const ready = raft.ready();
+    assert.deepEqual(
+      ready.readStates.map((r) => r.requestId),
+      [1],
+    );
+    cluster.network.push(...ready.messagesNow);
+    raft.advance(ready);
+    cluster.stabilize();
   });
 
   it("an isolated leader cannot confirm a read", () => {
