@@ -110,7 +110,11 @@ export async function fsyncDir(path: string): Promise<void> {
 }
 
 /** Replaces `dir/name` with `content` atomically and durably (temp file, fsync, rename, fsync dir). */
-export async function writeFileDurably(dir: string, name: string, content: string): Promise<void> {
+export async function writeFileDurably(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
   const handle = await open(tmp, "w");
   try {

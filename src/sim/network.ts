@@ -71,6 +71,14 @@ export class SimNetwork<M> {
     this.cut.clear();
   }
 
+  /** Restores every link of `node` (cuts between other nodes stay). */
+  reconnect(node: number): void {
+    for (const link of [...this.cut]) {
+      const [from, to] = link.split(">").map(Number);
+      if (from === node || to === node) this.cut.delete(link);
+    }
+  }
+
   isCut(from: number, to: number): boolean {
     return this.cut.has(`${from}>${to}`);
   }

@@ -3,3 +3,4 @@
  * component.
  */
 import "./loglet_sim.js";
+import "./metadata/component.js";

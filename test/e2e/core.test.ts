@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
   call,
+  eventually,
   postJson,
   readMarkers,
   register,
@@ -141,16 +142,19 @@ describe("single-node core", () => {
   it("survives kill -9 mid-sleep: the invocation completes and the first step does not run again", async () => {
     const sent = await postJson(`${keel.ingress}/Greeter/sleepy/send`, "crash");
     const { invocationId } = sent.json<{ invocationId: string }>();
-    // Wait until the first step ran and the handler is sleeping.
-    for (let i = 0; i < 100 && !readMarkers(services).includes("before:crash"); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    assert.ok(readMarkers(services).includes("before:crash"), "the first step ran");
+    // Wait until the first step's result is journaled and the handler sleeps.
+    await eventually(
+      () => (readMarkers(services).includes("sleeping:crash") ? true : undefined),
+      "the sleep",
+    );
     await keel.kill9();
     await keel.restart();
     const attached = await call(`${keel.ingress}/restate/invocation/${invocationId}/attach`);
     assert.equal(attached.status, 200);
     assert.equal(attached.json(), "before-crash|after-crash");
-    const markers = readMarkers(services).filter((m) => m.endsWith(":crash"));
+    const markers = readMarkers(services).filter(
+      (m) => m.endsWith(":crash") && !m.startsWith("sleeping:"),
+    );
     assert.deepEqual(markers, ["before:crash", "after:crash"], "each step body ran exactly once");
   });
 });

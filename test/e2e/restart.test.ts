@@ -51,7 +51,7 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
     const callId = await sendId("/Chain/callSlow/send", "across");
 
     await eventually(
-      () => (readMarkers(services).includes("before:crash") ? true : undefined),
+      () => (readMarkers(services).includes("sleeping:crash") ? true : undefined),
       "the sleeper's first step",
     );
     await eventually(
@@ -82,7 +82,7 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
       ],
     );
     assert.deepEqual(
-      readMarkers(services).filter((m) => m.endsWith(":crash")),
+      readMarkers(services).filter((m) => m.endsWith(":crash") && !m.startsWith("sleeping:")),
       ["before:crash", "after:crash"],
       "the journaled first step did not run again",
     );
@@ -97,7 +97,7 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
     const res = await postJson(`${server.ingress}/Greeter/sleepy/send`, "lost");
     const { invocationId } = res.json<{ invocationId: string }>();
     await eventually(
-      () => (readMarkers(services).includes("before:lost") ? true : undefined),
+      () => (readMarkers(services).includes("sleeping:lost") ? true : undefined),
       "the first step",
     );
     await services.kill9();
@@ -107,7 +107,7 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
     assert.equal(result.status, 200);
     assert.equal(result.json(), "before-lost|after-lost");
     assert.deepEqual(
-      readMarkers(services).filter((m) => m.endsWith(":lost")),
+      readMarkers(services).filter((m) => m.endsWith(":lost") && !m.startsWith("sleeping:")),
       ["before:lost", "after:lost"],
     );
   });
