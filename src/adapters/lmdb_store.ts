@@ -1,53 +1,238 @@
 /**
- * The partition store on LMDB (the `lmdb` package): one environment per partition, binary values,
- * ASCII string keys. Batches are committed asynchronously on LMDB's writer thread and are never
- * fsynced on the hot path: the log is the source of truth and the applied LSN is inside each batch,
- * so after a crash the processor replays the log from the last batch LMDB kept.
+ * Partition stores on LMDB (the `lmdb` package). One environment per node holds one database per
+ * partition, so that the writes of all partitions share each LMDB transaction (and its cost).
+ *
+ * Durability: the stores are a materialised view of the logs, which are the source of truth; every
+ * batch carries its partition's applied LSN, and after a crash each processor replays its log from
+ * there. So LMDB runs with `noSync`: no fsync on the hot path. A process crash loses nothing LMDB
+ * wrote (the page cache survives), but an operating-system crash could leave a torn B-tree. The
+ * environment therefore records the kernel's boot id while it is open and marks a clean close; if the
+ * machine restarted while it was open, the stores are discarded and rebuilt from the logs
+ * (`openLmdbEnvironment` reports `rebuilt`).
  *
  * Reads are synchronous from the memory map. Until a committed batch is written, its changes sit in
- * an overlay that every read consults first (read-your-writes).
+ * an overlay that every read of its partition consults first (read-your-writes).
  *
- * Writes are strictly ordered: one LMDB transaction at a time, carrying every batch committed since
- * the previous one (merged in order). If a write fails (disk full, read-only disk), nothing after it
- * was submitted, so the store on disk stays a prefix of the applied batches; the write is retried with
- * backoff while reads keep being served from the overlays, and writing resumes when the disk does.
+ * Writes are strictly ordered: one LMDB transaction at a time, carrying every batch of every partition
+ * committed since the previous one (merged in order). If a write fails (disk full, read-only disk),
+ * nothing after it was submitted, so each store on disk stays a prefix of its applied batches; the
+ * write is retried with backoff while reads keep being served from the overlays.
  */
 
-import { mkdirSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
+import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeelError, describeError } from "../core/errors.js";
 import { prefixEnd, type PartitionReader, type PartitionTxn } from "../partition/store.js";
 import type { PartitionStore } from "../runtime/ports.js";
+import { writeFileDurably } from "./segment_files.js";
 
 /** null marks a deletion inside an overlay. */
 type Overlay = Map<string, Uint8Array | null>;
 
-const MAP_SIZE_BYTES = 64 * 1024 ** 3;
+const MAP_SIZE_BYTES = 256 * 1024 ** 3;
 const WRITE_RETRY_DELAY_MS_MAX = 5000;
+const STATE_FILE = "STATE";
 const ignore = (): void => undefined;
 
-export class LmdbPartitionStore implements PartitionStore {
+interface EnvironmentState {
+  readonly bootId: string;
+  readonly clean: boolean;
+}
+
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Opens the node's store environment in `dir`. When the machine restarted while the environment was
+ * open (no clean close, another boot id), the stores are deleted first: they are rebuilt from the logs.
+ */
+export async function openLmdbEnvironment(
+  dir: string,
+  onFailure: (error: KeelError) => void,
+): Promise<{ environment: LmdbEnvironment; rebuilt: boolean }> {
+  mkdirSync(dir, { recursive: true });
+  const current = bootId();
+  let rebuilt = false;
+  const statePath = join(dir, STATE_FILE);
+  if (existsSync(statePath)) {
+    const state = JSON.parse(readFileSync(statePath, "utf8")) as EnvironmentState;
+    if (!state.clean && state.bootId !== current) {
+      rmSync(join(dir, "data.mdb"), { force: true });
+      rmSync(join(dir, "lock.mdb"), { force: true });
+      rebuilt = true;
+    }
+  }
+  await writeFileDurably(
+    dir,
+    STATE_FILE,
+    JSON.stringify({ bootId: current, clean: false } satisfies EnvironmentState),
+  );
+  return { environment: new LmdbEnvironment(dir, current, onFailure), rebuilt };
+}
+
+export class LmdbEnvironment {
   private readonly env: RootDatabase<Buffer, string>;
-  private readonly db: Database<Buffer, string>;
-  /** Committed batches not yet written, oldest first. */
-  private pending: Overlay[] = [];
+  private readonly stores: LmdbPartitionStore[] = [];
   private writing: Promise<void> | undefined;
   private degraded: KeelError | undefined;
   private closing = false;
+  private closed = false;
 
   constructor(
-    readonly path: string,
-    /** Told about each failed write; the store keeps retrying. */
+    readonly dir: string,
+    private readonly currentBootId: string,
+    /** Told about each failed write; the environment keeps retrying. */
     private readonly onFailure: (error: KeelError) => void,
   ) {
-    mkdirSync(path, { recursive: true });
     this.env = open<Buffer, string>({
-      path,
+      path: dir,
       mapSize: MAP_SIZE_BYTES,
       encoding: "binary",
       compression: false,
+      noSync: true,
+      maxDbs: 65_536,
     });
-    this.db = this.env;
+  }
+
+  /** The store of one partition (a database of this environment). */
+  partition(partitionId: number): LmdbPartitionStore {
+    const db = this.env.openDB<Buffer, string>({
+      name: `p${partitionId}`,
+      encoding: "binary",
+      compression: false,
+    });
+    const store = new LmdbPartitionStore(this, db, partitionId);
+    this.stores.push(store);
+    return store;
+  }
+
+  /** Set while writes fail; cleared by the next successful write. */
+  get failure(): KeelError | undefined {
+    return this.degraded;
+  }
+
+  /** A store has new pending batches: start writing unless a write is already running. */
+  schedule(): void {
+    if (this.writing === undefined && !this.closed) this.writing = this.writeLoop();
+  }
+
+  private async writeLoop(): Promise<void> {
+    let failures = 0;
+    try {
+      while (!this.closing) {
+        const taken = this.stores.map((store) => store.pendingCount);
+        if (taken.every((n) => n === 0)) break;
+        try {
+          await this.env.batch(() => {
+            // Each operation's own promise also rejects when the transaction fails; the batch's
+            // promise reports that once, so the per-operation ones are deliberately ignored.
+            this.stores.forEach((store, i) => store.writePending(taken[i]!, ignore));
+          });
+        } catch (error) {
+          (error as { commitError?: Promise<unknown> }).commitError?.catch(ignore);
+          failures++;
+          this.degraded = new KeelError(
+            "storage",
+            `partition stores ${this.dir}: write failed: ${describeError(error)}`,
+            true,
+            { cause: error },
+          );
+          this.onFailure(this.degraded);
+          await new Promise((resolve) =>
+            setTimeout(
+              resolve,
+              Math.min(WRITE_RETRY_DELAY_MS_MAX, 50 * 2 ** Math.min(failures, 10)),
+            ),
+          );
+          continue;
+        }
+        failures = 0;
+        this.degraded = undefined;
+        this.stores.forEach((store, i) => store.dropWritten(taken[i]!));
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  async flushed(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+  }
+
+  /**
+   * Writes what it can and closes. A clean close syncs the data file and records it, so that the next
+   * open on this boot or any later one trusts the stores.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.degraded !== undefined) this.closing = true;
+    await this.flushed().catch(ignore);
+    this.closed = true;
+    await this.env.close();
+    if (this.degraded !== undefined) return;
+    for (const file of ["data.mdb"]) {
+      const fd = openSync(join(this.dir, file), "r+");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    await writeFileDurably(
+      this.dir,
+      STATE_FILE,
+      JSON.stringify({ bootId: this.currentBootId, clean: true } satisfies EnvironmentState),
+    );
+  }
+}
+
+export class LmdbPartitionStore implements PartitionStore {
+  /** Committed batches not yet written, oldest first. */
+  private pending: Overlay[] = [];
+
+  constructor(
+    private readonly environment: LmdbEnvironment,
+    private readonly db: Database<Buffer, string>,
+    readonly partitionId: number,
+  ) {}
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Queues the first `count` pending batches, merged in order, into the running LMDB transaction. */
+  writePending(count: number, onError: () => void): void {
+    if (count === 0) return;
+    const merged: Overlay = count === 1 ? this.pending[0]! : new Map<string, Uint8Array | null>();
+    if (count > 1)
+      for (let i = 0; i < count; i++)
+        for (const [key, value] of this.pending[i]!) merged.set(key, value);
+    for (const [key, value] of merged) {
+      if (value === null) this.db.remove(key).catch(onError);
+      else
+        this.db
+          .put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+          .catch(onError);
+    }
+  }
+
+  /** The first `count` pending batches are on disk: reads may go to LMDB for them now. */
+  dropWritten(count: number): void {
+    this.pending.splice(0, count);
   }
 
   private getCommitted(key: string): Uint8Array | undefined {
@@ -55,8 +240,7 @@ export class LmdbPartitionStore implements PartitionStore {
       const overlay = this.pending[i]!;
       if (overlay.has(key)) return overlay.get(key) ?? undefined;
     }
-    const value = this.db.get(key);
-    return value === undefined ? undefined : value;
+    return this.db.get(key);
   }
 
   private scanCommitted(
@@ -66,7 +250,6 @@ export class LmdbPartitionStore implements PartitionStore {
     extra?: Overlay,
   ): [string, Uint8Array][] {
     const overlays = extra === undefined ? this.pending : [...this.pending, extra];
-    let deletions = 0;
     const touched = new Map<string, Uint8Array | null>();
     for (const overlay of overlays) {
       for (const [key, value] of overlay) {
@@ -74,6 +257,7 @@ export class LmdbPartitionStore implements PartitionStore {
         touched.set(key, value);
       }
     }
+    let deletions = 0;
     for (const value of touched.values()) if (value === null) deletions++;
     const start = startAfter !== undefined && startAfter >= prefix ? startAfter : prefix;
     const merged = new Map<string, Uint8Array>();
@@ -119,70 +303,15 @@ export class LmdbPartitionStore implements PartitionStore {
     const overlay = (batch as PartitionTxn & { overlay: Overlay }).overlay;
     if (overlay.size === 0) return;
     this.pending.push(overlay);
-    if (this.writing === undefined) this.writing = this.writeLoop();
+    this.environment.schedule();
   }
 
-  /** Writes pending overlays in order, one merged LMDB transaction at a time, retrying failures. */
-  private async writeLoop(): Promise<void> {
-    let failures = 0;
-    try {
-      while (this.pending.length > 0 && !this.closing) {
-        const taken = this.pending.slice();
-        const merged: Overlay = new Map();
-        for (const overlay of taken) for (const [key, value] of overlay) merged.set(key, value);
-        try {
-          await this.db.batch(() => {
-            // Each operation's own promise also rejects when the transaction fails; the batch's
-            // promise reports that once, so the per-operation ones are deliberately ignored.
-            for (const [key, value] of merged) {
-              if (value === null) this.db.remove(key).catch(ignore);
-              else
-                this.db
-                  .put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
-                  .catch(ignore);
-            }
-          });
-        } catch (error) {
-          (error as { commitError?: Promise<unknown> }).commitError?.catch(ignore);
-          failures++;
-          this.degraded = new KeelError(
-            "storage",
-            `partition store ${this.path}: write failed: ${describeError(error)}`,
-            true,
-            { cause: error },
-          );
-          this.onFailure(this.degraded);
-          await new Promise((resolve) =>
-            setTimeout(
-              resolve,
-              Math.min(WRITE_RETRY_DELAY_MS_MAX, 50 * 2 ** Math.min(failures, 10)),
-            ),
-          );
-          continue;
-        }
-        failures = 0;
-        this.degraded = undefined;
-        this.pending.splice(0, taken.length);
-      }
-    } finally {
-      this.writing = undefined;
-    }
+  flushed(): Promise<void> {
+    return this.environment.flushed();
   }
 
-  /** Set while writes fail; cleared by the next successful write. */
-  get failure(): KeelError | undefined {
-    return this.degraded;
-  }
-
-  async flushed(): Promise<void> {
-    while (this.writing !== undefined) await this.writing;
-    await this.env.flushed;
-  }
-
-  /** Writes what it can and closes; batches that cannot be written are replayed from the log. */
-  async close(): Promise<void> {
-    if (this.degraded !== undefined) this.closing = true;
-    await this.flushed().catch(() => undefined);
-    await this.env.close();
+  /** Partition stores close with their environment. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }

@@ -13,7 +13,7 @@ import { lockDirectory } from "../adapters/dir_lock.js";
 import { HttpEndpointTransport } from "../adapters/endpoint_transport.js";
 import { FileMetadataStore } from "../adapters/file_metadata_store.js";
 import { HttpIngress, listenOn } from "../adapters/ingress_http.js";
-import { LmdbPartitionStore } from "../adapters/lmdb_store.js";
+import { openLmdbEnvironment } from "../adapters/lmdb_store.js";
 import { LocalLogletProvider } from "../adapters/local_loglet.js";
 import { consoleLogger, systemClock, systemEntropy } from "../adapters/system.js";
 import { describeError } from "../core/errors.js";
@@ -31,6 +31,13 @@ async function run(config: ServerConfig): Promise<void> {
     });
     process.exit(1);
   };
+  const { environment: stores, rebuilt } = await openLmdbEnvironment(join(dataDir, "db"), (error) =>
+    logger.warn("partition store write failed; retrying", { error: error.message }),
+  );
+  if (rebuilt)
+    logger.warn(
+      "the machine restarted while the partition stores were open; rebuilding them from the logs",
+    );
   const host = config.bindAddress;
   const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const node = new KeelNode(
@@ -44,13 +51,7 @@ async function run(config: ServerConfig): Promise<void> {
         ],
       ]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),
-      openPartitionStore: (p) =>
-        new LmdbPartitionStore(join(dataDir, "db", `p${p}`), (error) =>
-          logger.warn("partition store write failed; retrying", {
-            partition: p,
-            error: error.message,
-          }),
-        ),
+      openPartitionStore: (p) => stores.partition(p),
       transport: new HttpEndpointTransport(),
       clock: systemClock,
       entropy: systemEntropy,
@@ -83,6 +84,7 @@ async function run(config: ServerConfig): Promise<void> {
       new Promise((r) => nodePort.close(r)),
     ]);
     await node.stop();
+    await stores.close();
     unlock();
     logger.info("stopped");
     process.exit(0);

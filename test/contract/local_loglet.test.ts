@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LogletOffset } from "../../src/core/brand.js";
-import { LocalLoglet } from "../../src/adapters/local_loglet.js";
+import { LocalLoglet, LocalLogStore } from "../../src/adapters/local_loglet.js";
+import { logletIdOf } from "../../src/log/replicated/types.js";
 import type { Loglet } from "../../src/log/loglet.js";
 import { describeLogletContract } from "./loglet_contract.js";
 
@@ -88,15 +89,30 @@ describe("local loglet recovery", () => {
   it("truncates at a corrupted frame in the last segment file", async () => {
     const dir = join(root, "corrupt");
     let loglet = await LocalLoglet.open(dir);
-    await loglet.append([bytes("alpha"), bytes("beta"), bytes("gamma")]);
+    await loglet.append([bytes("alpha")]);
+    await loglet.append([bytes("beta")]);
+    await loglet.append([bytes("gamma")]);
     await loglet.close();
     const [file] = segmentFiles(dir);
-    // Flip a payload byte of the last record ("gamma" is the last 5 bytes).
+    // Flip a payload byte of the last append ("gamma" sits at the end of the file).
     const fd = openSync(file!, "r+");
     writeSync(fd, Buffer.from("X"), 0, 1, statSync(file!).size - 2);
     closeSync(fd);
     loglet = await LocalLoglet.open(dir);
     assert.deepEqual(await texts(loglet), ["alpha", "beta"]);
+    await loglet.close();
+  });
+
+  it("keeps an append whole: a torn multi-record append is lost entirely, never in part", async () => {
+    const dir = join(root, "atomic");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("a")]);
+    await loglet.append([bytes("b1"), bytes("b2"), bytes("b3")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    truncateSync(file!, statSync(file!).size - 3);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["a"]);
     await loglet.close();
   });
 
@@ -141,5 +157,32 @@ describe("local loglet recovery", () => {
       "records after the trim point stay readable from files",
     );
     await loglet.close();
+  });
+});
+
+describe("local log store shared by many loglets", () => {
+  it("keeps each loglet's records apart across interleaved appends, trims and a reopen", async () => {
+    const dir = join(root, "shared-stream");
+    const options = { segmentBytesTarget: 300 };
+    let store = await LocalLogStore.open(dir, options);
+    const ids = [logletIdOf(1, 0), logletIdOf(2, 0), logletIdOf(2, 1)];
+    for (let round = 0; round < 8; round++) {
+      await Promise.all(ids.map((id, i) => store.loglet(id).append([bytes(`${i}-${round}`)])));
+    }
+    await store.loglet(ids[0]!).trim(LogletOffset(6));
+    await store.loglet(ids[2]!).seal();
+    await store.close();
+    store = await LocalLogStore.open(dir, options);
+    assert.deepEqual(
+      await texts(store.loglet(ids[1]!)),
+      Array.from({ length: 8 }, (_, r) => `1-${r}`),
+    );
+    const [gap, ...rest] = await store.loglet(ids[0]!).read(LogletOffset(1), 100);
+    assert.deepEqual(gap, { kind: "trimGap", from: 1, to: 6 });
+    assert.deepEqual(rest, []);
+    assert.equal((await store.loglet(ids[0]!).findTail()).offset, 9);
+    assert.deepEqual(await store.loglet(ids[2]!).findTail(), { offset: 9, sealed: true });
+    assert.equal(await store.loglet(ids[1]!).append([bytes("more")]), 9);
+    await store.close();
   });
 });

@@ -5,17 +5,16 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { LmdbPartitionStore } from "../../src/adapters/lmdb_store.js";
+import { after, before, describe, it } from "node:test";
+import { openLmdbEnvironment, type LmdbEnvironment } from "../../src/adapters/lmdb_store.js";
 import type { PartitionReader } from "../../src/partition/store.js";
 import { MemoryStore } from "../../src/runtime/memory_ports.js";
 import type { PartitionStore } from "../../src/runtime/ports.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-store-"));
-after(() => rmSync(root, { recursive: true, force: true }));
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value);
@@ -79,21 +78,67 @@ function describeStoreContract(name: string, create: () => PartitionStore): void
 
 describeStoreContract("memory", () => new MemoryStore());
 let n = 0;
-describeStoreContract(
-  "lmdb",
-  () => new LmdbPartitionStore(join(root, `s${n++}`), (e) => assert.fail(e)),
-);
+const environments: LmdbEnvironment[] = [];
+after(async () => {
+  for (const environment of environments) await environment.close();
+  rmSync(root, { recursive: true, force: true });
+});
+// Opened before the contract's tests run (node:test drops tests registered after a top-level await).
+let shared: LmdbEnvironment | undefined;
+before(async () => {
+  shared = (await openLmdbEnvironment(join(root, "shared"), (e) => assert.fail(e))).environment;
+  environments.push(shared);
+});
+describeStoreContract("lmdb", () => shared!.partition(n++));
 
-describe("lmdb store durability across reopen", () => {
-  it("reopens with every flushed batch", async () => {
-    const path = join(root, "reopen");
-    let store = new LmdbPartitionStore(path, (e) => assert.fail(e));
+describe("lmdb environment", () => {
+  it("keeps every flushed batch across a clean reopen", async () => {
+    const dir = join(root, "reopen");
+    const { environment } = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    const store = environment.partition(7);
     const batch = store.beginBatch();
     batch.put("k", bytes("v"));
     store.commit(batch);
-    await store.close();
-    store = new LmdbPartitionStore(path, (e) => assert.fail(e));
-    assert.equal(text(store.reader().get("k")), "v");
-    await store.close();
+    await environment.close();
+    const reopened = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    assert.equal(reopened.rebuilt, false);
+    assert.equal(text(reopened.environment.partition(7).reader().get("k")), "v");
+    await reopened.environment.close();
+  });
+
+  it("discards the stores when the machine restarted while they were open", async () => {
+    const dir = join(root, "rebooted");
+    const { environment } = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    const store = environment.partition(1);
+    const batch = store.beginBatch();
+    batch.put("k", bytes("v"));
+    store.commit(batch);
+    await environment.close();
+    // As if the environment had been open when the machine crashed, on an earlier boot.
+    writeFileSync(join(dir, "STATE"), JSON.stringify({ bootId: "an-earlier-boot", clean: false }));
+    const reopened = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    assert.equal(reopened.rebuilt, true);
+    assert.equal(
+      reopened.environment.partition(1).reader().get("k"),
+      undefined,
+      "rebuilt from the logs",
+    );
+    await reopened.environment.close();
+  });
+
+  it("trusts the stores after a process crash on the same boot", async () => {
+    const dir = join(root, "killed");
+    const { environment } = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    const store = environment.partition(2);
+    const batch = store.beginBatch();
+    batch.put("k", bytes("v"));
+    store.commit(batch);
+    await environment.close();
+    const state = JSON.parse(readFileSync(join(dir, "STATE"), "utf8")) as { bootId: string };
+    writeFileSync(join(dir, "STATE"), JSON.stringify({ bootId: state.bootId, clean: false }));
+    const reopened = await openLmdbEnvironment(dir, (e) => assert.fail(e));
+    assert.equal(reopened.rebuilt, false);
+    assert.equal(text(reopened.environment.partition(2).reader().get("k")), "v");
+    await reopened.environment.close();
   });
 });
