@@ -39,6 +39,11 @@ import { writeFileDurably } from "./segment_files.js";
 type Overlay = Map<string, Uint8Array | null>;
 
 const MAP_SIZE_BYTES = 256 * 1024 ** 3;
+/**
+ * Transactions start at most this often: durability comes from the log, so waiting lets one LMDB
+ * transaction carry many batches of many partitions (its fixed cost is paid on the main thread).
+ */
+const WRITE_INTERVAL_MS = 10;
 const WRITE_RETRY_DELAY_MS_MAX = 5000;
 const STATE_FILE = "STATE";
 const ignore = (): void => undefined;
@@ -163,6 +168,7 @@ export class LmdbEnvironment {
         failures = 0;
         this.degraded = undefined;
         this.stores.forEach((store, i) => store.dropWritten(taken[i]!));
+        await new Promise((resolve) => setTimeout(resolve, WRITE_INTERVAL_MS));
       }
     } finally {
       this.writing = undefined;

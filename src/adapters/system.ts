@@ -14,9 +14,25 @@ export const systemClock: Clock = {
   defer: (run) => queueMicrotask(run),
 };
 
-export const systemEntropy: Entropy = {
-  fill: (target) => void randomFillSync(target),
-};
+/** Cryptographic randomness, drawn from the OS 4 KiB at a time (one system call, not one per id). */
+export const systemEntropy: Entropy = (() => {
+  const pool = new Uint8Array(4096);
+  let used = pool.length;
+  return {
+    fill(target: Uint8Array): void {
+      if (target.length > pool.length) {
+        randomFillSync(target);
+        return;
+      }
+      if (used + target.length > pool.length) {
+        randomFillSync(pool);
+        used = 0;
+      }
+      target.set(pool.subarray(used, used + target.length));
+      used += target.length;
+    },
+  };
+})();
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };

@@ -4,6 +4,8 @@
  * state keys (bytes) are hex; numbers are fixed-width hex so they sort numerically.
  *
  *   f                                     partition FSM (applied LSN, epoch, sequence counters)
+ * Invocations (<inv>) are named by the hex of their raw id bytes (InvocationId.hex).
+ *
  *   st/<inv>                              invocation status
  *   a/<inv>                               index of invocations in the invoked phase (re-invoked by a new leader)
  *   j/<inv>/<index>                       journal entries
@@ -19,7 +21,7 @@
 
 import type { PartitionKey } from "../core/brand.js";
 import { toHex } from "../core/bytes.js";
-import type { InvocationId } from "../protocol/ids.js";
+import { InvocationId } from "../protocol/ids.js";
 
 const hex = (value: bigint | number, width: number): string =>
   value.toString(16).padStart(width, "0");
@@ -28,12 +30,17 @@ const enc = (text: string): string => encodeURIComponent(text);
 
 export const FSM_KEY = "f";
 
-export const statusKey = (id: InvocationId): string => `st/${id.toString()}`;
+export const statusKey = (id: InvocationId): string => `st/${id.hex}`;
 export const STATUS_PREFIX = "st/";
-export const activeKey = (id: InvocationId): string => `a/${id.toString()}`;
+export const activeKey = (id: InvocationId): string => `a/${id.hex}`;
 export const ACTIVE_PREFIX = "a/";
 
-export const journalPrefix = (id: InvocationId): string => `j/${id.toString()}/`;
+/** The invocation named by a key that starts with `prefix` followed by an invocation's hex id. */
+export function invocationIdAfter(prefix: string, key: string): InvocationId | undefined {
+  return InvocationId.fromHex(key.slice(prefix.length, prefix.length + 48));
+}
+
+export const journalPrefix = (id: InvocationId): string => `j/${id.hex}/`;
 export const journalKey = (id: InvocationId, index: number): string =>
   `${journalPrefix(id)}${hex(index, 8)}`;
 
@@ -42,7 +49,7 @@ export type NotificationRef =
   | { readonly kind: "signal"; readonly id: number }
   | { readonly kind: "namedSignal"; readonly name: string };
 
-export const notificationPrefix = (id: InvocationId): string => `jn/${id.toString()}/`;
+export const notificationPrefix = (id: InvocationId): string => `jn/${id.hex}/`;
 export function notificationKey(id: InvocationId, ref: NotificationRef): string {
   switch (ref.kind) {
     case "completion":
@@ -86,7 +93,7 @@ export function timerKey(
   id: InvocationId,
   completionId?: number,
 ): string {
-  const base = `${TIMER_PREFIX}${hex(Math.max(0, Math.floor(wakeAtMs)), 12)}/${kind}/${id.toString()}`;
+  const base = `${TIMER_PREFIX}${hex(Math.max(0, Math.floor(wakeAtMs)), 12)}/${kind}/${id.hex}`;
   return completionId === undefined ? base : `${base}/${hex(completionId, 8)}`;
 }
 /** The wake-up time encoded in a timer key. */

@@ -69,6 +69,7 @@ export class PartitionStateMachine {
     if (this.admit(tables, envelope)) this.dispatch(tables, envelope, actions);
     this.fsm.appliedLsn = lsn;
     tables.putFsm(this.fsm);
+    tables.flush();
   }
 
   /** Records that cannot be decoded are a bug or corruption: the log is written only by Keel. */

@@ -142,10 +142,36 @@ export class TableReader {
   }
 }
 
-/** Read-write table access for the state machine. */
+/**
+ * Read-write table access for the state machine, for the application of one record. Invocation
+ * statuses are decoded once and encoded once per record: `status()` hands out a working copy that
+ * later reads of the same invocation share, `putStatus` marks it to be written, and `flush()` (at the
+ * end of the record) encodes every marked status. A copy changed but never put is not written.
+ */
 export class Tables extends TableReader {
+  private readonly statuses = new Map<string, InvocationStatus | undefined>();
+  private readonly dirtyStatuses = new Set<string>();
+
   constructor(private readonly txn: PartitionTxn) {
     super(txn);
+  }
+
+  override status(id: InvocationId): InvocationStatus | undefined {
+    const key = statusKey(id);
+    if (this.statuses.has(key)) return this.statuses.get(key);
+    const status = super.status(id);
+    this.statuses.set(key, status);
+    return status;
+  }
+
+  /** Writes every status put during this record. */
+  flush(): void {
+    for (const key of this.dirtyStatuses) {
+      const status = this.statuses.get(key);
+      if (status === undefined) this.txn.delete(key);
+      else this.txn.put(key, InvocationStatus.encode(status).finish());
+    }
+    this.dirtyStatuses.clear();
   }
 
   putFsm(fsm: PartitionFsm): void {
@@ -153,11 +179,15 @@ export class Tables extends TableReader {
   }
 
   putStatus(id: InvocationId, status: InvocationStatus): void {
-    this.txn.put(statusKey(id), InvocationStatus.encode(status).finish());
+    const key = statusKey(id);
+    this.statuses.set(key, status);
+    this.dirtyStatuses.add(key);
   }
 
   deleteStatus(id: InvocationId): void {
-    this.txn.delete(statusKey(id));
+    const key = statusKey(id);
+    this.statuses.set(key, undefined);
+    this.dirtyStatuses.add(key);
     this.txn.delete(activeKey(id));
   }
 

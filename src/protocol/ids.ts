@@ -13,6 +13,8 @@ import { hash128 } from "../core/hash.js";
 import {
   bytesEqual,
   fromBase64Url,
+  fromHex,
+  toHex,
   readU32BE,
   readU64BE,
   readUintLE,
@@ -31,6 +33,7 @@ const INVOCATION_TEXT_LENGTH = INVOCATION_PREFIX.length + BASE62_U64_WIDTH + BAS
 
 export class InvocationId {
   private cachedText: string | undefined;
+  private cachedHex: string | undefined;
 
   private constructor(readonly bytes: Uint8Array) {}
 
@@ -70,6 +73,21 @@ export class InvocationId {
     const id = new InvocationId(bytes);
     id.cachedText = text;
     return id;
+  }
+
+  /**
+   * The raw bytes in hex: how partition-store keys name an invocation. Much cheaper than the text
+   * form, which only clients and the SDK need.
+   */
+  get hex(): string {
+    this.cachedHex ??= toHex(this.bytes);
+    return this.cachedHex;
+  }
+
+  /** Parses the hex form of `hex`; undefined when malformed. */
+  static fromHex(hex: string): InvocationId | undefined {
+    const bytes = fromHex(hex);
+    return bytes?.length === INVOCATION_ID_BYTES ? new InvocationId(bytes) : undefined;
   }
 
   get partitionKey(): PartitionKey {

@@ -29,7 +29,7 @@ import type { VirtualLog } from "../log/bifrost.js";
 import { getJson, putJson } from "../metadata/json.js";
 import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
 import type { Action, Outcome } from "../partition/actions.js";
-import { ACTIVE_PREFIX } from "../partition/keys.js";
+import { ACTIVE_PREFIX, invocationIdAfter } from "../partition/keys.js";
 import { PartitionStateMachine } from "../partition/state_machine.js";
 import type { PartitionReader } from "../partition/store.js";
 import { TableReader } from "../partition/tables.js";
@@ -490,7 +490,7 @@ export class PartitionProcessor implements PartitionHandle {
       epoch: this.claimedEpoch,
     });
     for (const [key] of this.reader().scan(ACTIVE_PREFIX)) {
-      const id = InvocationId.parse(key.slice(ACTIVE_PREFIX.length));
+      const id = invocationIdAfter(ACTIVE_PREFIX, key);
       assert(id !== undefined, `active index key ${key} holds an invocation id`);
       this.deps.invoker.invoke(this, id);
     }

@@ -6,6 +6,8 @@
  * - Refused writes: Linux cannot remount a file system read-only while files are open for writing, so
  *   the test marks the data files immutable (`chattr +i`, on ext4), which makes every write fail even
  *   through descriptors already open, as a disk gone read-only does (skipped where unsupported).
+ *   LMDB's lock file stays writable: it is a shared memory mapping, and a mapping whose writes the
+ *   file system refuses makes the kernel kill the process (SIGBUS) instead of returning an error.
  */
 
 import assert from "node:assert/strict";
@@ -157,6 +159,9 @@ describe(
     let baseDir: string;
     const setImmutable = (on: boolean): void => {
       execFileSync("chattr", ["-R", on ? "+i" : "-i", baseDir], { stdio: "ignore" });
+      // See the file comment: LMDB's lock file must stay writable.
+      if (on)
+        execFileSync("chattr", ["-i", join(baseDir, "n1", "db", "lock.mdb")], { stdio: "ignore" });
     };
 
     after(async () => {
