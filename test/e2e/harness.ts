@@ -219,7 +219,7 @@ export interface ServiceEndpoint {
 }
 
 /** Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process. */
-export async function startServices(): Promise<ServiceEndpoint> {
+export async function startServices(options: { http1?: boolean } = {}): Promise<ServiceEndpoint> {
   const port = await freePort();
   const markerFile = join(tempDir("markers"), "markers.txt");
   const output: string[] = [];
@@ -231,7 +231,8 @@ export async function startServices(): Promise<ServiceEndpoint> {
       probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
     });
   const launch = async (): Promise<void> => {
-    child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile], {
+    const mode = options.http1 === true ? ["http1"] : [];
+    child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile, ...mode], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RESTATE_LOGGING: "WARN" },
     });
