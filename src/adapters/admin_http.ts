@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { KeelError, describeError } from "../core/errors.js";
 import { formatDeploymentId, InvocationId } from "../protocol/ids.js";
 import type { KeelNode } from "../runtime/node.js";
@@ -14,8 +14,7 @@ import { registerDeployment, removeDeployment } from "../schema/registration.js"
 import { deploymentJson, handlerJson, serviceJson } from "../schema/render.js";
 import type { Outcome } from "../partition/actions.js";
 import { fetchDiscovery } from "./endpoint_transport.js";
-import { isoMillis, readBody, sendJson } from "./http_util.js";
-import { listenOn } from "./ingress_http.js";
+import { HttpApiServer, isoMillis, readBody, sendJson } from "./http_util.js";
 
 export const KEEL_VERSION = "0.1.0";
 const ADMIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
@@ -49,7 +48,7 @@ export interface AdminOptions {
 }
 
 export class AdminApi {
-  private server: Server | undefined;
+  private readonly http = new HttpApiServer("admin", (req, res) => this.handle(req, res));
   private readonly routes: Route[] = [];
 
   constructor(
@@ -111,18 +110,11 @@ export class AdminApi {
   }
 
   listen(port: number, host: string): Promise<Server> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    this.server = server;
-    return listenOn(server, port, host, "admin");
+    return this.http.listen(port, host);
   }
 
-  async close(): Promise<void> {
-    if (this.server === undefined) return;
-    const server = this.server;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

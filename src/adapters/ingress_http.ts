@@ -13,8 +13,7 @@
  * carry `invocation`, with the failure's code as the status.
  */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Server as NetServer } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { parseDuration } from "../core/duration.js";
 import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
@@ -42,7 +41,7 @@ import {
   type HandlerSchema,
   type ServiceSchema,
 } from "../schema/schema.js";
-import { isoNanos, isoOffset, readBody, sendJson } from "./http_util.js";
+import { HttpApiServer, isoNanos, isoOffset, readBody, sendJson } from "./http_util.js";
 
 const CORS_HEADERS = {
   vary: "origin, access-control-request-method, access-control-request-headers",
@@ -74,7 +73,7 @@ export interface IngressOptions {
 }
 
 export class HttpIngress {
-  private server: Server | undefined;
+  private readonly http = new HttpApiServer("ingress", (req, res) => this.handle(req, res), 65_000);
   private readonly bodyBytesMax: number;
 
   constructor(
@@ -87,19 +86,11 @@ export class HttpIngress {
   }
 
   listen(port: number, host: string): Promise<Server> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
-    this.server = server;
-    return listenOn(server, port, host, "ingress");
+    return this.http.listen(port, host);
   }
 
-  async close(): Promise<void> {
-    if (this.server === undefined) return;
-    const server = this.server;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -532,30 +523,4 @@ export function targetOf(service: ServiceSchema, handler: HandlerSchema, key: st
             ? HandlerType.HANDLER_TYPE_SHARED
             : HandlerType.HANDLER_TYPE_WORKFLOW,
   };
-}
-
-/** Listens, turning "address in use" into a clear error. */
-export function listenOn<S extends Server | NetServer>(
-  server: S,
-  port: number,
-  host: string,
-  what: string,
-): Promise<S> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      server.off("listening", onListening);
-      if (error.code === "EADDRINUSE")
-        reject(new KeelError("unavailable", `${what} port ${port} on ${host} is already in use`));
-      else if (error.code === "EACCES")
-        reject(new KeelError("unavailable", `${what} port ${port} on ${host}: permission denied`));
-      else reject(error);
-    };
-    const onListening = (): void => {
-      server.off("error", onError);
-      resolve(server);
-    };
-    server.once("error", onError);
-    server.once("listening", onListening);
-    server.listen(port, host);
-  });
 }

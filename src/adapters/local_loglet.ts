@@ -34,7 +34,7 @@ import {
   sliceRecords,
 } from "../log/replicated/store_codec.js";
 import { logletIdOf, type LogletId } from "../log/replicated/types.js";
-import { SegmentFiles } from "./segment_files.js";
+import { SegmentFiles, framedBytes } from "./segment_files.js";
 
 export interface LocalLogletOptions {
   /** Roll to a new segment file once the active one is larger than this. */
@@ -368,18 +368,8 @@ export class LocalLoglet implements Loglet {
     if (this.sealRequested)
       return Promise.reject(new KeelError("sealed", `${this.id}: the loglet is sealed`, true));
     if (payloads.length === 0) return Promise.reject(new KeelError("bad_request", "empty append"));
-    let bytes = 0;
-    for (const payload of payloads) {
-      if (payload.length > limits.logRecordBytesMax) {
-        return Promise.reject(
-          new KeelError(
-            "payload_too_large",
-            `record of ${payload.length} bytes exceeds ${limits.logRecordBytesMax}`,
-          ),
-        );
-      }
-      bytes += payload.length + 16;
-    }
+    const bytes = framedBytes(payloads);
+    if (bytes instanceof KeelError) return Promise.reject(bytes);
     return new Promise((resolve, reject) =>
       this.store.enqueue({ kind: "append", loglet: this, payloads, bytes, resolve, reject }),
     );

@@ -100,6 +100,21 @@ function parseFrames(
   return { consumed: at, valid: true };
 }
 
+/** The bytes `payloads` take once framed, or the error for a payload over the record limit. */
+export function framedBytes(payloads: readonly Uint8Array[]): number | KeelError {
+  let bytes = 0;
+  for (const payload of payloads) {
+    if (payload.length > limits.logRecordBytesMax) {
+      return new KeelError(
+        "payload_too_large",
+        `record of ${payload.length} bytes exceeds ${limits.logRecordBytesMax}`,
+      );
+    }
+    bytes += payload.length + FRAME_HEADER_BYTES;
+  }
+  return bytes;
+}
+
 export async function fsyncDir(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
@@ -290,18 +305,8 @@ export class SegmentFiles {
         new KeelError("unavailable", `${this.dir}: segment files are closed`, true),
       );
     assert(payloads.length > 0, "an append writes at least one frame");
-    let bytes = 0;
-    for (const payload of payloads) {
-      if (payload.length > limits.logRecordBytesMax) {
-        return Promise.reject(
-          new KeelError(
-            "payload_too_large",
-            `record of ${payload.length} bytes exceeds ${limits.logRecordBytesMax}`,
-          ),
-        );
-      }
-      bytes += payload.length + FRAME_HEADER_BYTES;
-    }
+    const bytes = framedBytes(payloads);
+    if (bytes instanceof KeelError) return Promise.reject(bytes);
     return new Promise((resolve, reject) => {
       this.queue.push({ payloads, bytes, resolve, reject });
       this.flushing ??= this.flushLoop();

@@ -7,27 +7,17 @@
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
+  type HandlerOptions,
   type HandlerType,
   type ProtocolType,
   type RetryPolicy,
   type ServiceType,
 } from "./schema.js";
 
-export interface ManifestHandler {
+export interface ManifestHandler extends HandlerOptions {
   readonly name: string;
   readonly ty?: HandlerType;
-  readonly documentation?: string;
-  readonly metadata?: Record<string, string>;
-  readonly input?: { required?: boolean; contentType?: string; jsonSchema?: unknown };
-  readonly output?: { contentType?: string; setContentTypeIfEmpty?: boolean; jsonSchema?: unknown };
-  readonly journalRetentionMs?: number;
-  readonly idempotencyRetentionMs?: number;
-  readonly workflowCompletionRetentionMs?: number;
-  readonly inactivityTimeoutMs?: number;
-  readonly abortTimeoutMs?: number;
-  readonly enableLazyState?: boolean;
   readonly ingressPrivate?: boolean;
-  readonly retryPolicy?: Partial<RetryPolicy>;
 }
 
 export interface ManifestService {

@@ -23,11 +23,8 @@ export interface RetryPolicy {
   readonly onMaxAttempts: OnMaxAttempts;
 }
 
-export interface HandlerSchema {
-  readonly name: string;
-  /** Absent for handlers of plain services. */
-  readonly ty?: HandlerType;
-  readonly public: boolean;
+/** Options a handler may set for its invocations (absent = the service's or the server's default). */
+export interface HandlerOptions {
   readonly documentation?: string;
   readonly metadata?: Record<string, string>;
   readonly input?: {
@@ -47,6 +44,13 @@ export interface HandlerSchema {
   readonly abortTimeoutMs?: number;
   readonly enableLazyState?: boolean;
   readonly retryPolicy?: Partial<RetryPolicy>;
+}
+
+export interface HandlerSchema extends HandlerOptions {
+  readonly name: string;
+  /** Absent for handlers of plain services. */
+  readonly ty?: HandlerType;
+  readonly public: boolean;
 }
 
 export interface ServiceSchema {

@@ -4,57 +4,43 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   call,
   eventually,
   postJson,
   readMarkers,
   register,
-  startKeel,
-  startServices,
-  type KeelServer,
-  type ServiceEndpoint,
+  useServerWithServices,
 } from "./harness.js";
 
 describe("single-node core", () => {
-  let keel: KeelServer;
-  let services: ServiceEndpoint;
-
-  before(async () => {
-    keel = await startKeel();
-    services = await startServices();
-    const registered = await register(keel.admin, services.url);
-    assert.equal(registered.status, 201, JSON.stringify(registered.body));
-  });
-
-  after(async () => {
-    await services?.stop();
-    const code = await keel?.stop();
-    assert.equal(code, 0, "SIGTERM shuts keel-server down cleanly");
-    keel?.cleanup();
-  });
+  const fixture = useServerWithServices({ server: "keel" });
 
   it("registers like Restate: 201 new, 200 unchanged, dry runs store nothing", async () => {
-    const again = await register(keel.admin, services.url);
+    const again = await register(fixture.server.admin, fixture.services.url);
     assert.equal(again.status, 200);
-    const dry = await register(keel.admin, services.url.replace("127.0.0.1", "localhost"), {
-      dry_run: true,
-    });
+    const dry = await register(
+      fixture.server.admin,
+      fixture.services.url.replace("127.0.0.1", "localhost"),
+      {
+        dry_run: true,
+      },
+    );
     assert.equal(dry.status, 201);
-    const deployments = (await call(`${keel.admin}/deployments`)).json<{
+    const deployments = (await call(`${fixture.server.admin}/deployments`)).json<{
       deployments: { uri: string }[];
     }>();
     assert.equal(deployments.deployments.length, 1, "the dry run stored nothing");
-    const svc = (await call(`${keel.admin}/services/Greeter`)).json<{
+    const svc = (await call(`${fixture.server.admin}/services/Greeter`)).json<{
       name: string;
       ty: string;
       handlers: { name: string }[];
     }>();
     assert.equal(svc.ty, "Service");
     assert.ok(svc.handlers.some((h) => h.name === "greet"));
-    assert.equal((await call(`${keel.admin}/health`)).status, 200);
-    const version = (await call(`${keel.admin}/version`)).json<{
+    assert.equal((await call(`${fixture.server.admin}/health`)).status, 200);
+    const version = (await call(`${fixture.server.admin}/version`)).json<{
       min_admin_api_version: number;
       max_admin_api_version: number;
     }>();
@@ -62,42 +48,46 @@ describe("single-node core", () => {
   });
 
   it("runs a handler with three ctx.run steps and returns its result", async () => {
-    const res = await postJson(`${keel.ingress}/Greeter/greet`, "world");
+    const res = await postJson(`${fixture.server.ingress}/Greeter/greet`, "world");
     assert.equal(res.status, 200);
     assert.equal(res.json(), "hello world!");
     assert.match(res.headers.get("x-restate-id") ?? "", /^inv_1[0-9a-zA-Z]{33}$/);
   });
 
   it("accepts a send with 202, then attach and output return the result", async () => {
-    const sent = await postJson(`${keel.ingress}/Greeter/greet/send`, "later");
+    const sent = await postJson(`${fixture.server.ingress}/Greeter/greet/send`, "later");
     assert.equal(sent.status, 202);
     const { invocationId, status } = sent.json<{ invocationId: string; status: string }>();
     assert.equal(status, "Accepted");
     assert.equal(sent.headers.get("x-restate-id"), invocationId);
-    const attached = await call(`${keel.ingress}/restate/invocation/${invocationId}/attach`);
+    const attached = await call(
+      `${fixture.server.ingress}/restate/invocation/${invocationId}/attach`,
+    );
     assert.equal(attached.status, 200);
     assert.equal(attached.json(), "hello later!");
-    const output = await call(`${keel.ingress}/restate/invocation/${invocationId}/output`);
+    const output = await call(
+      `${fixture.server.ingress}/restate/invocation/${invocationId}/output`,
+    );
     assert.equal(output.status, 200);
     assert.equal(output.json(), "hello later!");
   });
 
   it("gives the caller a terminal error's code and message", async () => {
-    const res = await postJson(`${keel.ingress}/Greeter/fail`, "it broke");
+    const res = await postJson(`${fixture.server.ingress}/Greeter/fail`, "it broke");
     assert.equal(res.status, 418);
     assert.equal(res.headers.get("x-restate-error-source"), "invocation");
     assert.deepEqual(res.json(), { code: 418, message: "it broke", source: "invocation" });
   });
 
   it("answers 404 with a JSON error body for an unknown service or handler", async () => {
-    const service = await postJson(`${keel.ingress}/Nope/greet`, "x");
+    const service = await postJson(`${fixture.server.ingress}/Nope/greet`, "x");
     assert.equal(service.status, 404);
     assert.deepEqual(service.json(), {
       code: 404,
       message: "service 'Nope' not found, make sure to register the service before calling it.",
       source: "ingress",
     });
-    const handler = await postJson(`${keel.ingress}/Greeter/nope`, "x");
+    const handler = await postJson(`${fixture.server.ingress}/Greeter/nope`, "x");
     assert.equal(handler.status, 404);
     assert.match(
       handler.json<{ message: string }>().message,
@@ -106,7 +96,7 @@ describe("single-node core", () => {
   });
 
   it("answers malformed requests with a 4xx and keeps serving", async () => {
-    const wrongType = await call(`${keel.ingress}/Greeter/greet`, {
+    const wrongType = await call(`${fixture.server.ingress}/Greeter/greet`, {
       method: "POST",
       headers: { "content-type": "text/plain" },
       body: "x",
@@ -116,45 +106,59 @@ describe("single-node core", () => {
       wrongType.json<{ message: string }>().message,
       /Content-type 'text\/plain' does not match 'application\/json'/,
     );
-    assert.equal((await call(`${keel.ingress}/Greeter`, { method: "POST" })).status, 400);
-    assert.equal((await call(`${keel.ingress}/Greeter/greet`, { method: "PUT" })).status, 405);
+    assert.equal((await call(`${fixture.server.ingress}/Greeter`, { method: "POST" })).status, 400);
     assert.equal(
-      (await call(`${keel.ingress}/restate/invocation/xyz/attach`)).json<{ message: string }>()
-        .message,
+      (await call(`${fixture.server.ingress}/Greeter/greet`, { method: "PUT" })).status,
+      405,
+    );
+    assert.equal(
+      (await call(`${fixture.server.ingress}/restate/invocation/xyz/attach`)).json<{
+        message: string;
+      }>().message,
       "bad invocation id 'xyz': bad format",
     );
-    assert.equal((await call(`${keel.ingress}/%E0%A4%A/x`, { method: "POST" })).status, 400);
     assert.equal(
-      (await call(`${keel.ingress}/Greeter/greet/send?delay=soon`, { method: "POST" })).status,
+      (await call(`${fixture.server.ingress}/%E0%A4%A/x`, { method: "POST" })).status,
       400,
     );
-    const bad = await call(`${keel.admin}/deployments`, {
+    assert.equal(
+      (await call(`${fixture.server.ingress}/Greeter/greet/send?delay=soon`, { method: "POST" }))
+        .status,
+      400,
+    );
+    const bad = await call(`${fixture.server.admin}/deployments`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: "{not json",
     });
     assert.equal(bad.status, 400);
     assert.equal(typeof bad.json<{ message: string }>().message, "string");
-    const res = await postJson(`${keel.ingress}/Greeter/greet`, "still here");
+    const res = await postJson(`${fixture.server.ingress}/Greeter/greet`, "still here");
     assert.equal(res.json(), "hello still here!");
   });
 
   it("survives kill -9 mid-sleep: the invocation completes and the first step does not run again", async () => {
-    const sent = await postJson(`${keel.ingress}/Greeter/sleepy/send`, "crash");
+    const sent = await postJson(`${fixture.server.ingress}/Greeter/sleepy/send`, "crash");
     const { invocationId } = sent.json<{ invocationId: string }>();
     // Wait until the first step's result is journaled and the handler sleeps.
     await eventually(
-      () => (readMarkers(services).includes("sleeping:crash") ? true : undefined),
+      () => (readMarkers(fixture.services).includes("sleeping:crash") ? true : undefined),
       "the sleep",
     );
-    await keel.kill9();
-    await keel.restart();
-    const attached = await call(`${keel.ingress}/restate/invocation/${invocationId}/attach`);
+    await fixture.server.kill9();
+    await fixture.server.restart();
+    const attached = await call(
+      `${fixture.server.ingress}/restate/invocation/${invocationId}/attach`,
+    );
     assert.equal(attached.status, 200);
     assert.equal(attached.json(), "before-crash|after-crash");
-    const markers = readMarkers(services).filter(
+    const markers = readMarkers(fixture.services).filter(
       (m) => m.endsWith(":crash") && !m.startsWith("sleeping:"),
     );
     assert.deepEqual(markers, ["before:crash", "after:crash"], "each step body ran exactly once");
+  });
+
+  it("shuts down cleanly on SIGTERM", async () => {
+    assert.equal(await fixture.server.stop(), 0, "SIGTERM shuts keel-server down with exit code 0");
   });
 });

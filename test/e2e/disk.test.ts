@@ -158,10 +158,13 @@ describe(
     let services: ServiceEndpoint;
     let baseDir: string;
     const setImmutable = (on: boolean): void => {
-      execFileSync("chattr", ["-R", on ? "+i" : "-i", baseDir], { stdio: "ignore" });
-      // See the file comment: LMDB's lock file must stay writable.
-      if (on)
-        execFileSync("chattr", ["-i", join(baseDir, "n1", "db", "lock.mdb")], { stdio: "ignore" });
+      // See the file comment: LMDB's lock file must stay writable, at every instant (marking it
+      // immutable even briefly lets a reader-slot write hit the refusing mapping).
+      execFileSync(
+        "find",
+        [baseDir, "-not", "-name", "lock.mdb", "-exec", "chattr", on ? "+i" : "-i", "{}", "+"],
+        { stdio: "ignore" },
+      );
     };
 
     after(async () => {

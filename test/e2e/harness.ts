@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = join(here, "..", "..");
@@ -77,7 +78,11 @@ function track(child: ChildProcess, name: string, output: string[]): void {
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  child.on("exit", () => children.delete(child));
+  child.on("exit", (code, signal) => {
+    children.delete(child);
+    if (process.env["KEEL_TEST_VERBOSE"] === "1")
+      process.stderr.write(`[${name}] exited (code ${code}, signal ${signal})\n`);
+  });
 }
 
 async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
@@ -320,3 +325,48 @@ export async function eventually<T>(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface ServerWithServices {
+  readonly server: KeelServer;
+  readonly services: ServiceEndpoint;
+}
+
+/**
+ * Starts a server (Keel, or the test target) and the SDK endpoint before the enclosing suite,
+ * registers the endpoint, and stops both afterwards. Use inside `describe`.
+ */
+export function useServerWithServices(
+  options: {
+    server?: "keel" | "target";
+    http1?: boolean;
+    registration?: Record<string, unknown>;
+  } = {},
+): ServerWithServices {
+  let server: KeelServer | undefined;
+  let services: ServiceEndpoint | undefined;
+  before(async () => {
+    server = options.server === "keel" ? await startKeel() : await startTarget();
+    services = await startServices(options.http1 === true ? { http1: true } : {});
+    const registered = await register(server.admin, services.url, options.registration);
+    if (registered.status !== 201)
+      throw new Error(
+        `registration failed: ${registered.status} ${JSON.stringify(registered.body)}`,
+      );
+  });
+  after(async () => {
+    await services?.stop();
+    await server?.stop();
+    server?.cleanup();
+  });
+  return {
+    get server() {
+      if (server === undefined) throw new Error("the server is started before the suite runs");
+      return server;
+    },
+    get services() {
+      if (services === undefined)
+        throw new Error("the SDK endpoint is started before the suite runs");
+      return services;
+    },
+  };
+}

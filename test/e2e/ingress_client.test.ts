@@ -5,23 +5,14 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import * as clients from "@restatedev/restate-sdk-clients";
 import type {
   ServiceDefinition,
   VirtualObjectDefinition,
   WorkflowDefinition,
 } from "@restatedev/restate-sdk";
-import {
-  TARGET,
-  eventually,
-  readMarkers,
-  register,
-  startServices,
-  startTarget,
-  type KeelServer,
-  type ServiceEndpoint,
-} from "./harness.js";
+import { TARGET, eventually, readMarkers, useServerWithServices } from "./harness.js";
 
 // Only the names and handler signatures of the fixture's services (test/fixtures/services.ts) matter.
 type Ctx = unknown;
@@ -55,22 +46,12 @@ const Awake = { name: "Awake" } as ServiceDefinition<
 >;
 
 describe(`official ingress client (${TARGET})`, () => {
-  let server: KeelServer;
-  let services: ServiceEndpoint;
+  const fixture = useServerWithServices();
   let ingress: clients.Ingress;
   const run = `${Date.now() % 100_000}`;
 
-  before(async () => {
-    server = await startTarget();
-    services = await startServices();
-    assert.equal((await register(server.admin, services.url)).status, 201);
-    ingress = clients.connect({ url: server.ingress });
-  });
-
-  after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
+  before(() => {
+    ingress = clients.connect({ url: fixture.server.ingress });
   });
 
   it("calls a service and an object", async () => {
@@ -126,7 +107,7 @@ describe(`official ingress client (${TARGET})`, () => {
       .wait(tag, clients.rpc.sendOpts({ idempotencyKey: tag }));
     const id = await eventually(
       () =>
-        readMarkers(services)
+        readMarkers(fixture.services)
           .find((m) => m.startsWith(`awakeable:${tag}:`))
           ?.split(":")[2],
       "the awakeable",
@@ -139,7 +120,7 @@ describe(`official ingress client (${TARGET})`, () => {
       .wait(tag2, clients.rpc.sendOpts({ idempotencyKey: tag2 }));
     const id2 = await eventually(
       () =>
-        readMarkers(services)
+        readMarkers(fixture.services)
           .find((m) => m.startsWith(`awakeable:${tag2}:`))
           ?.split(":")[2],
       "the awakeable",

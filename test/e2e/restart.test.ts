@@ -4,39 +4,22 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   TARGET,
   call,
   eventually,
   postJson,
   readMarkers,
-  register,
   sleep,
-  startServices,
-  startTarget,
-  type KeelServer,
-  type ServiceEndpoint,
+  useServerWithServices,
 } from "./harness.js";
 
 describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => {
-  let server: KeelServer;
-  let services: ServiceEndpoint;
-
-  before(async () => {
-    server = await startTarget();
-    services = await startServices();
-    assert.equal((await register(server.admin, services.url)).status, 201);
-  });
-
-  after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
-  });
+  const fixture = useServerWithServices();
 
   it("completes a sleep, a workflow on its promise, a delayed send and a cross-partition call", async () => {
-    const ingress = (path: string): string => `${server.ingress}${path}`;
+    const ingress = (path: string): string => `${fixture.server.ingress}${path}`;
     const sendId = async (path: string, body: unknown): Promise<string> => {
       const res = await postJson(ingress(path), body);
       assert.equal(res.status, 202, res.text);
@@ -51,7 +34,7 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
     const callId = await sendId("/Chain/callSlow/send", "across");
 
     await eventually(
-      () => (readMarkers(services).includes("sleeping:crash") ? true : undefined),
+      () => (readMarkers(fixture.services).includes("sleeping:crash") ? true : undefined),
       "the sleeper's first step",
     );
     await eventually(
@@ -63,8 +46,8 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
     );
     await sleep(300); // the cross-partition call is in flight: the callee sleeps 1.5 s
 
-    await server.kill9();
-    await server.restart();
+    await fixture.server.kill9();
+    await fixture.server.restart();
 
     assert.equal((await postJson(ingress(`/Signup/${wf}/click`), "after-crash")).json(), "clicked");
     const results = await Promise.all(
@@ -82,7 +65,9 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
       ],
     );
     assert.deepEqual(
-      readMarkers(services).filter((m) => m.endsWith(":crash") && !m.startsWith("sleeping:")),
+      readMarkers(fixture.services).filter(
+        (m) => m.endsWith(":crash") && !m.startsWith("sleeping:"),
+      ),
       ["before:crash", "after:crash"],
       "the journaled first step did not run again",
     );
@@ -94,20 +79,24 @@ describe(`kill -9 and restart in the middle of durable work (${TARGET})`, () => 
   });
 
   it("retries after losing the endpoint connection: the invocation completes once the endpoint is back", async () => {
-    const res = await postJson(`${server.ingress}/Greeter/sleepy/send`, "lost");
+    const res = await postJson(`${fixture.server.ingress}/Greeter/sleepy/send`, "lost");
     const { invocationId } = res.json<{ invocationId: string }>();
     await eventually(
-      () => (readMarkers(services).includes("sleeping:lost") ? true : undefined),
+      () => (readMarkers(fixture.services).includes("sleeping:lost") ? true : undefined),
       "the first step",
     );
-    await services.kill9();
+    await fixture.services.kill9();
     await sleep(800);
-    await services.restart();
-    const result = await call(`${server.ingress}/restate/invocation/${invocationId}/attach`);
+    await fixture.services.restart();
+    const result = await call(
+      `${fixture.server.ingress}/restate/invocation/${invocationId}/attach`,
+    );
     assert.equal(result.status, 200);
     assert.equal(result.json(), "before-lost|after-lost");
     assert.deepEqual(
-      readMarkers(services).filter((m) => m.endsWith(":lost") && !m.startsWith("sleeping:")),
+      readMarkers(fixture.services).filter(
+        (m) => m.endsWith(":lost") && !m.startsWith("sleeping:"),
+      ),
       ["before:lost", "after:lost"],
     );
   });

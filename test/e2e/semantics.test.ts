@@ -6,40 +6,22 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   TARGET,
   call,
   eventually,
   postJson,
   readMarkers,
-  register,
   sleep,
-  startServices,
-  startTarget,
-  type KeelServer,
-  type ServiceEndpoint,
+  useServerWithServices,
 } from "./harness.js";
 
-let server: KeelServer;
-let services: ServiceEndpoint;
+const fixture = useServerWithServices();
 const run = `${Date.now() % 100_000}`;
 const uniq = (name: string): string => `${name}-${run}`;
 
-before(async () => {
-  server = await startTarget();
-  services = await startServices();
-  const registered = await register(server.admin, services.url);
-  assert.equal(registered.status, 201, JSON.stringify(registered.body));
-});
-
-after(async () => {
-  await services?.stop();
-  await server?.stop();
-  server?.cleanup();
-});
-
-const ingress = (path: string): string => `${server.ingress}${path}`;
+const ingress = (path: string): string => `${fixture.server.ingress}${path}`;
 const send = async (
   path: string,
   body: unknown,
@@ -54,7 +36,7 @@ const attach = (id: string) => call(ingress(`/restate/invocation/${id}/attach`))
 const markerValue = (prefix: string): Promise<string> =>
   eventually(
     () =>
-      readMarkers(services)
+      readMarkers(fixture.services)
         .find((m) => m.startsWith(prefix))
         ?.slice(prefix.length),
     `marker ${prefix}`,
@@ -340,7 +322,7 @@ describe(`7. retries and failure (${TARGET})`, () => {
     assert.equal(res.status, 200);
     assert.equal(res.json(), "succeeded on attempt 3");
     assert.deepEqual(
-      readMarkers(services).filter((m) => m.startsWith(`flaky:${tag}:`)),
+      readMarkers(fixture.services).filter((m) => m.startsWith(`flaky:${tag}:`)),
       [1, 2, 3].map((n) => `flaky:${tag}:${n}`),
     );
   });
@@ -357,7 +339,7 @@ describe(`8. suspension and resumption (${TARGET})`, () => {
     const tag = uniq("nap");
     const res = await postJson(ingress("/Sleeper/nap"), tag);
     assert.equal(res.json(), "rested");
-    const attempts = readMarkers(services).filter((m) => m === `attempt:${tag}`);
+    const attempts = readMarkers(fixture.services).filter((m) => m === `attempt:${tag}`);
     assert.equal(
       attempts.length,
       2,
@@ -372,7 +354,9 @@ describe(`9. cancel and kill (${TARGET})`, () => {
     const id = await send("/Sleeper/long", tag);
     await markerValue(`attempt:${tag}`);
     await sleep(200);
-    const cancelled = await call(`${server.admin}/invocations/${id}/cancel`, { method: "PATCH" });
+    const cancelled = await call(`${fixture.server.admin}/invocations/${id}/cancel`, {
+      method: "PATCH",
+    });
     assert.equal(cancelled.status, 202);
     const result = await attach(id);
     assert.equal(result.status, 200);
@@ -383,7 +367,7 @@ describe(`9. cancel and kill (${TARGET})`, () => {
     const id = await send("/Chain/callSlow", "never");
     await sleep(500);
     assert.equal(
-      (await call(`${server.admin}/invocations/${id}/cancel`, { method: "PATCH" })).status,
+      (await call(`${fixture.server.admin}/invocations/${id}/cancel`, { method: "PATCH" })).status,
       202,
     );
     const result = await attach(id);
@@ -398,13 +382,15 @@ describe(`9. cancel and kill (${TARGET})`, () => {
   it("kills: the invocation ends at once with 'killed'", async () => {
     const id = await send("/Sleeper/forever", null);
     await sleep(300);
-    const killed = await call(`${server.admin}/invocations/${id}/kill`, { method: "PATCH" });
+    const killed = await call(`${fixture.server.admin}/invocations/${id}/kill`, {
+      method: "PATCH",
+    });
     assert.equal(killed.status, 200);
     const result = await attach(id);
     assert.equal(result.status, 409);
     assert.deepEqual(result.json(), { code: 409, message: "killed", source: "invocation" });
     assert.equal(
-      (await call(`${server.admin}/invocations/${id}/kill`, { method: "PATCH" })).status,
+      (await call(`${fixture.server.admin}/invocations/${id}/kill`, { method: "PATCH" })).status,
       409,
       "already completed",
     );
@@ -415,20 +401,20 @@ describe(`9. cancel and kill (${TARGET})`, () => {
     const id = await send("/Chain/callMarked", tag);
     await sleep(400);
     assert.equal(
-      (await call(`${server.admin}/invocations/${id}/kill`, { method: "PATCH" })).status,
+      (await call(`${fixture.server.admin}/invocations/${id}/kill`, { method: "PATCH" })).status,
       200,
     );
     assert.equal((await attach(id)).json<{ message: string }>().message, "killed");
     await sleep(1500);
     assert.ok(
-      !readMarkers(services).includes(`later:${tag}`),
+      !readMarkers(fixture.services).includes(`later:${tag}`),
       "the child was killed before it marked",
     );
   });
 
   it("answers 404 for an unknown invocation", async () => {
     const res = await call(
-      `${server.admin}/invocations/inv_1521kvNaBygA1R0ZSxqpt0sHwqww6uMyB6/cancel`,
+      `${fixture.server.admin}/invocations/inv_1521kvNaBygA1R0ZSxqpt0sHwqww6uMyB6/cancel`,
       { method: "PATCH" },
     );
     assert.equal(res.status, 404);
