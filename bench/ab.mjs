@@ -47,6 +47,7 @@ const USAGE = `Usage: npm run bench -- [options] [-- <bench.mjs options>]
   --no-build           do not compile Keel (tsc) before running it
   --label NAME         results/<label>-<timestamp>/ (default ab, or keel with --keel-only)
   --out DIR            results directory instead of results/<label>-<timestamp>
+  --report DIR         no runs: recompute DIR/ab.md and ab.json from DIR's runs (e.g. with other --goal-levels)
 `;
 
 let parsed;
@@ -69,6 +70,7 @@ try {
       "no-build": { type: "boolean", default: false },
       label: { type: "string" },
       out: { type: "string", default: "" },
+      report: { type: "string", default: "" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -81,13 +83,17 @@ if (o.help) { console.log(USAGE); process.exit(0); }
 
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const keelOnly = o["keel-only"];
-const servers = keelOnly ? [CANDIDATE] : list(o.servers);
-const workloads = list(o.workloads ?? (keelOnly ? "noop,steps" : Object.keys(WORKLOADS).join(",")));
-const levels = list(o.concurrency ?? (keelOnly ? "1,16,64" : "1,16,64,256")).map(Number);
-const repeats = Number(o.repeats ?? (keelOnly ? 1 : 2));
+// --report: the run's own settings come from its ab.json
+const prior = o.report ? JSON.parse(fs.readFileSync(path.join(o.report, "ab.json"), "utf8")) : null;
+const pm = prior?.meta;
+const servers = pm?.servers ?? (keelOnly ? [CANDIDATE] : list(o.servers));
+const workloads = pm?.workloads ?? list(o.workloads ?? (keelOnly ? "noop,steps" : Object.keys(WORKLOADS).join(",")));
+const levels = pm?.concurrency ?? list(o.concurrency ?? (keelOnly ? "1,16,64" : "1,16,64,256")).map(Number);
+const repeats = pm?.repeats ?? Number(o.repeats ?? (keelOnly ? 1 : 2));
 const goalLevels = list(o["goal-levels"]).map(Number);
-const label = o.label ?? (keelOnly ? "keel" : "ab");
-const [D, W, LW, drainTimeout] = [o.duration, o.warmup, o["level-warmup"], o["drain-timeout"]].map(Number);
+const label = pm?.label ?? o.label ?? (keelOnly ? "keel" : "ab");
+const [D, W, LW, drainTimeout] = pm ? [pm.duration_s, pm.warmup_s, pm.level_warmup_s, Number(o["drain-timeout"])]
+  : [o.duration, o.warmup, o["level-warmup"], o["drain-timeout"]].map(Number);
 
 const problems = [];
 for (const s of servers) if (s !== REFERENCE && s !== CANDIDATE) problems.push(`unknown server ${s} (known: ${REFERENCE}, ${CANDIDATE})`);
@@ -96,7 +102,7 @@ if (!levels.length || levels.some((c) => !Number.isInteger(c) || c < 1)) problem
 if (!(repeats >= 1) || !Number.isInteger(repeats)) problems.push(`bad --repeats ${o.repeats}`);
 if (![D, W, LW, drainTimeout].every((x) => x >= 0) || D <= 0) problems.push("durations must be numbers, --duration > 0");
 if (!["auto", "wrk", "node"].includes(o.loadgen)) problems.push(`bad --loadgen ${o.loadgen}`);
-if (servers.includes(REFERENCE) && !fs.existsSync(RESTATE_BIN)) problems.push(`reference server not found at ${RESTATE_BIN}; run \`npm ci\``);
+if (!prior && servers.includes(REFERENCE) && !fs.existsSync(RESTATE_BIN)) problems.push(`reference server not found at ${RESTATE_BIN}; run \`npm ci\``);
 if (problems.length) { console.error(problems.map((p) => `bench: ${p}`).join("\n")); process.exit(2); }
 
 // wrk costs far less client CPU than the Node generator, and the client shares the cores with the servers.
@@ -105,7 +111,7 @@ const loadgen = o.loadgen === "auto" ? (hasWrk ? "wrk" : "node") : o.loadgen;
 if (loadgen === "wrk" && !hasWrk) { console.error("bench: --loadgen wrk but wrk is not installed (Debian: apt-get install wrk)"); process.exit(2); }
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-const OUT = path.resolve(o.out || path.join(HERE, "results", `${label}-${stamp}`));
+const OUT = path.resolve(o.report || o.out || path.join(HERE, "results", `${label}-${stamp}`));
 fs.mkdirSync(OUT, { recursive: true });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (s = "") => console.log(s);
@@ -154,9 +160,10 @@ const portArgs = (p) => ["--ingress", `http://127.0.0.1:${p.ingress}`, "--admin"
 
 // ---------- time budget ----------
 const hasSend = workloads.includes("send");
-// start + register ~8 s, per workload its warm-up, per level warm-up + window + ~0.5 s of bookkeeping, stop ~3 s;
+// start + register ~8 s, per workload its warm-up, per level warm-up + window + ~2 s of bookkeeping and waiting
+// for the previous step's abandoned invocations (bench.mjs quiesce), stop ~3 s;
 // a send level also waits for its backlog to drain (a few seconds when the server keeps up).
-const expectedRunS = 8 + workloads.length * W + workloads.length * levels.length * (LW + D + 0.5) + (hasSend ? levels.length * 4 : 0) + 3;
+const expectedRunS = 8 + workloads.length * W + workloads.length * levels.length * (LW + D + 2) + (hasSend ? levels.length * 4 : 0) + 3;
 // Hard bound per bench.mjs run: well above the estimate, plus the worst-case drains.
 const runLimitS = Math.ceil(3 * expectedRunS + 180 + (hasSend ? (2 * levels.length + 1) * drainTimeout : 0));
 
@@ -255,17 +262,24 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 function metrics(r) {
   // For send the accepted invocations still run after the window; bench.mjs measures that drain's CPU separately.
   const cpuS = r.server_cpu_s + (r.drain_server_cpu_s ?? 0);
+  // Nothing completed: the latencies describe failures (wrk times non-2xx responses too), not invocations.
+  const lat = r.completed ? r.lat_ms : {};
   return {
-    thr: r.throughput, p50: r.lat_ms?.p50, p99: r.lat_ms?.p99,
+    thr: r.throughput, p50: lat?.p50 ?? null, p99: lat?.p99 ?? null,
     cpu1k: r.completed ? (cpuS / r.completed) * 1000 : null,
     rss: r.server_peak_rss_mb,
     errors: r.error_count,
     other: r.other_cores, host: r.host_busy_pct, client: r.client_cores, endpoint: r.service_cores,
     drain: r.drain_after_s ?? null,
+    // closed loop: completions per connection in the window; a handful means the window is too short for the latency
+    per_conn: r.completed / r.concurrency,
     // send: accepted invocations per second of window + drain, i.e. what the server actually executed
     e2e: r.drain_after_s !== undefined && r.completed ? r.completed / (r.duration_s + r.drain_after_s) : null,
   };
 }
+// Fewer completions per connection than this and the window mostly measures its own edges (requests carried in
+// from the warm-up, requests cut off at the end): the cell is flagged "short window".
+const MIN_PER_CONN = 5;
 const COMPARED = ["thr", "p50", "p99", "cpu1k", "rss", "e2e"];
 // The goal, at the goal levels: direction in which Keel must be at least as good as the reference.
 const GOAL = { thr: "higher", p99: "lower", cpu1k: "lower", rss: "lower" };
@@ -278,7 +292,7 @@ function aggregate(runs) {
       const ms = runs.filter((r) => r.server === s).flatMap((r) => r.records.filter((x) => x.workload === wl && x.concurrency === c)).map(metrics);
       if (!ms.length) continue;
       const agg = { n: ms.length, errors: ms.reduce((a, m) => a + (m.errors ?? 0), 0), spread: {} };
-      for (const k of [...COMPARED, "other", "host", "client", "endpoint", "drain"]) agg[k] = median(ms.map((m) => m[k]));
+      for (const k of [...COMPARED, "other", "host", "client", "endpoint", "drain", "per_conn"]) agg[k] = median(ms.map((m) => m[k]));
       agg.other_max = Math.max(...ms.map((m) => m.other ?? 0));
       // spread between repeats: (max - min) / median, per compared quantity
       for (const k of COMPARED) {
@@ -287,6 +301,7 @@ function aggregate(runs) {
       }
       cell.servers[s] = agg;
     }
+    cell.short_window = Object.entries(cell.servers).filter(([, x]) => x.per_conn < MIN_PER_CONN).map(([sv]) => sv);
     const a = cell.servers[REFERENCE], b = cell.servers[CANDIDATE];
     if (a && b) {
       for (const k of COMPARED) cell.ratio[k] = a[k] && b[k] !== null ? b[k] / a[k] : null;
@@ -299,6 +314,8 @@ function aggregate(runs) {
             cell.misses.push({ metric: k, ratio: x, within_spread: x !== null && Math.abs(x - 1) <= noise });
           }
         }
+        // failed requests are never within the goal, whatever the other numbers say
+        if (b.errors > 0) cell.misses.push({ metric: "errors", ratio: null, within_spread: false });
       }
     }
     if (Object.keys(cell.servers).length) cells.push(cell);
@@ -309,7 +326,7 @@ function aggregate(runs) {
 const num = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Number(x).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
 const times = (x) => (x === null || x === undefined ? "-" : `${x.toFixed(2)}×`);
 const pct = (x) => (x === null || x === undefined ? "-" : `${Math.round(x * 100)}%`);
-const LABELS = { thr: "thr", p50: "p50", p99: "p99", cpu1k: "cpu", rss: "rss", e2e: "e2e" };
+const LABELS = { thr: "thr", p50: "p50", p99: "p99", cpu1k: "cpu", rss: "rss", e2e: "e2e", errors: "err" };
 const missList = (cell) => cell.misses.map((m) => LABELS[m.metric] + (m.within_spread ? "~" : "")).join(",");
 
 function noiseOf(cells, runs) {
@@ -328,15 +345,23 @@ function summaryLine(cell) {
   const a = cell.servers[REFERENCE], b = cell.servers[CANDIDATE];
   const head = `${cell.workload.padEnd(11)} c=${String(cell.concurrency).padEnd(4)}`;
   const one = b ?? a;
+  const short = cell.short_window.length ? `  SHORT WINDOW (${cell.short_window.join(", ")})` : "";
   if (!(a && b)) {
     const who = b ? CANDIDATE : REFERENCE;
-    return `${head} ${who}: ${num(one.thr)}/s p50 ${num(one.p50, 1)} ms p99 ${num(one.p99, 1)} ms  cpu ${num(one.cpu1k, 2)} s/1k  rss ${num(one.rss)} MB  err ${one.errors}  other ${num(one.other, 2)}c`;
+    return `${head} ${who}: ${num(one.thr)}/s p50 ${num(one.p50, 1)} ms p99 ${num(one.p99, 1)} ms  cpu ${num(one.cpu1k, 2)} s/1k  rss ${num(one.rss)} MB  err ${one.errors}  other ${num(one.other, 2)}c${short}`;
   }
   const r = cell.ratio;
   const miss = missList(cell);
-  return `${head} thr ${times(r.thr)} (${num(b.thr)} vs ${num(a.thr)}/s)  p99 ${times(r.p99)}  cpu ${times(r.cpu1k)}  rss ${times(r.rss)}` +
-    `  err ${a.errors}/${b.errors}  spread ${pct(a.spread.thr)}/${pct(b.spread.thr)}  other ${num(median([a.other, b.other]), 2)}c` +
-    (cell.goal_level ? (miss ? `  MISS ${miss}` : "  ok") : "");
+  return `${head} thr ${times(r.thr)} (ref ${num(a.thr)}, keel ${num(b.thr)}/s)${r.e2e ? `  e2e ${times(r.e2e)}` : ""}  p99 ${times(r.p99)}  cpu ${times(r.cpu1k)}  rss ${times(r.rss)}` +
+    `  err ${a.errors}/${b.errors}  spread ${pct(a.spread.thr)}/${pct(b.spread.thr)}  other ${num(a.other, 2)}/${num(b.other, 2)}c` +
+    (cell.goal_level ? (miss ? `  MISS ${miss}` : "  ok") : "") + short;
+}
+
+function notes(cell, both) {
+  const out = [];
+  if (both && cell.goal_level) out.push(cell.misses.length ? `goal: miss ${missList(cell)}` : "goal: ok");
+  if (cell.short_window.length) out.push(`short window (${cell.short_window.join(", ")}: < ${MIN_PER_CONN} completions per connection)`);
+  return out;
 }
 
 function toMarkdown(report) {
@@ -354,13 +379,13 @@ function toMarkdown(report) {
   const cols = [["thr", "thr/s", 0], ["p50", "p50 ms", 1], ["p99", "p99 ms", 1], ["cpu1k", "CPU s/1k", 2], ["rss", "RSS MB", 0]];
   const mark = (cell, k) => { const m = cell.misses.find((x) => x.metric === k); return m ? (m.within_spread ? " ✗~" : " ✗") : ""; };
   s += "| workload | c | " + cols.map(([, t]) => servers.map((sv) => `${t} ${sv}`).join(" | ") + (both ? " | ×" : "")).join(" | ") +
-    " | errors " + servers.join("/") + " | thr spread " + servers.join("/") + " | other tenants cores |" + (both ? " goal |" : "") + "\n";
-  s += "|---|---:|" + cols.map(() => servers.map(() => "---:").join("|") + (both ? "|---:" : "")).join("|") + "|---:|---:|---:|" + (both ? "---|" : "") + "\n";
+    " | errors " + servers.join("/") + " | thr spread " + servers.join("/") + " | other tenants cores " + servers.join("/") + " | notes |\n";
+  s += "|---|---:|" + cols.map(() => servers.map(() => "---:").join("|") + (both ? "|---:" : "")).join("|") + "|---:|---:|---:|---|\n";
   for (const cell of cells) {
     const v = (sv, k, d) => num(cell.servers[sv]?.[k], d);
     s += `| ${cell.workload} | ${cell.concurrency} | ` + cols.map(([k, , d]) => servers.map((sv) => v(sv, k, d)).join(" | ") + (both ? ` | ${times(cell.ratio[k])}${mark(cell, k)}` : "")).join(" | ") +
-      ` | ${servers.map((sv) => cell.servers[sv]?.errors ?? "-").join("/")} | ${servers.map((sv) => pct(cell.servers[sv]?.spread.thr)).join("/")} | ${num(median(servers.map((sv) => cell.servers[sv]?.other)), 2)} |` +
-      (both ? ` ${!cell.goal_level ? "" : cell.misses.length ? "miss " + missList(cell) : "ok"} |` : "") + "\n";
+      ` | ${servers.map((sv) => cell.servers[sv]?.errors ?? "-").join("/")} | ${servers.map((sv) => pct(cell.servers[sv]?.spread.thr)).join("/")} | ${servers.map((sv) => num(cell.servers[sv]?.other, 2)).join("/")} |` +
+      ` ${notes(cell, both).join("; ")} |\n`;
   }
   const sends = cells.filter((c) => c.workload === "send");
   if (sends.length) {
@@ -376,7 +401,40 @@ function toMarkdown(report) {
   return s;
 }
 
+function printSummary(report) {
+  const { meta, runs } = report;
+  say("");
+  for (const cell of report.cells) say(summaryLine(cell));
+  const n = report.noise;
+  say("");
+  if (servers.length > 1) {
+    const goalCells = report.cells.filter((c) => c.goal_level && Object.keys(c.ratio).length);
+    if (goalCells.length) say(`goal (c=${goalLevels.join(",")}: thr ≥1, p99/cpu/rss ≤1 ×): ${goalCells.filter((c) => !c.misses.length).length} of ${goalCells.length} cells met; "~" = miss within the repeats' spread`);
+    else say(`goal: no level of ${goalLevels.join(",")} measured by both servers`);
+  }
+  say(`noise: other tenants median ${num(n.other_cores_median, 2)} cores (max ${num(n.other_cores_max, 2)}) of ${meta.cpus}; host busy median ${num(n.host_busy_pct_median)}%; ` +
+    `thr spread between repeats median ${pct(n.thr_spread_median)}, max ${pct(n.thr_spread_max)}${n.thr_spread_max_at ? ` (${n.thr_spread_max_at})` : ""}`);
+  const failed = runs.filter((r) => r.records && (r.error || r.exit !== 0));
+  for (const r of failed) say(`run ${r.name}: exit ${r.exit}${r.error ? `: ${r.error.split("\n")[0]}` : ""} (logs in ${r.dir})`);
+  if (!meta.fsync) say("NOTE: fsync was OFF (--no-fsync): not a headline result");
+  return failed.length;
+}
+function write(report) {
+  const measured = report.runs.filter((r) => r.records);
+  report.cells = aggregate(measured);
+  report.noise = noiseOf(report.cells, measured);
+  report.meta.goal_levels = goalLevels;
+  fs.writeFileSync(path.join(OUT, "ab.json"), JSON.stringify(report, null, 2));
+  fs.writeFileSync(path.join(OUT, "ab.md"), toMarkdown(report));
+}
+
 // ---------- main ----------
+if (prior) {
+  write(prior);
+  printSummary(prior);
+  say(`\n${path.join(OUT, "ab.md")}`);
+  process.exit(0);
+}
 const plan = [];
 for (let i = 1; i <= repeats; i++) for (const s of servers) plan.push({ name: `${s}-r${i}`, server: s, repeat: i, dir: path.join(OUT, `${s}-r${i}`) });
 const versions = {};
@@ -391,12 +449,6 @@ const meta = {
   pass_through: passThrough, expected_s: Math.round(plan.length * expectedRunS), run_limit_s: runLimitS,
 };
 const report = { meta, runs: plan, cells: [], noise: {} };
-function write() {
-  report.cells = aggregate(plan.filter((r) => r.records));
-  report.noise = noiseOf(report.cells, plan.filter((r) => r.records));
-  fs.writeFileSync(path.join(OUT, "ab.json"), JSON.stringify(report, null, 2));
-  fs.writeFileSync(path.join(OUT, "ab.md"), toMarkdown(report));
-}
 
 say(`bench: ${servers.join(" vs ")}; ${workloads.join(",")} at c=${levels.join(",")}; ${D} s per level, ${repeats} repeat(s); fsync ${meta.fsync ? "on" : "OFF (not a headline result)"}`);
 say(`bench: load generator: ${loadgen}${loadgen === "node" ? (hasWrk ? " (--loadgen node)" : " (wrk not installed: apt-get install wrk for less client CPU)") : ""}`);
@@ -409,24 +461,10 @@ for (const [i, run] of plan.entries()) {
   await runBench(run);
   const left = ((Date.now() - t0) / 1000 / (i + 1)) * (plan.length - i - 1); // seconds
   say(`bench: ${run.name} done in ${num(run.elapsed_s)} s (exit ${run.exit})${run.error ? `, ERROR: ${run.error.split("\n")[0]}` : ""}${left ? `; ≈ ${Math.ceil(left / 60)} min left` : ""}`);
-  write();
+  write(report);
 }
 meta.finished = interrupted ? null : new Date().toISOString();
-write();
-
-say("");
-for (const cell of report.cells) say(summaryLine(cell));
-const n = report.noise;
-say("");
-if (servers.length > 1) {
-  const goalCells = report.cells.filter((c) => c.goal_level && Object.keys(c.ratio).length);
-  if (goalCells.length) say(`goal (c=${goalLevels.join(",")}: thr ≥1, p99/cpu/rss ≤1 ×): ${goalCells.filter((c) => !c.misses.length).length} of ${goalCells.length} cells met; "~" = miss within the repeats' spread`);
-  else say(`goal: no level of ${goalLevels.join(",")} measured by both servers`);
-}
-say(`noise: other tenants median ${num(n.other_cores_median, 2)} cores (max ${num(n.other_cores_max, 2)}) of ${meta.cpus}; host busy median ${num(n.host_busy_pct_median)}%; ` +
-  `thr spread between repeats median ${pct(n.thr_spread_median)}, max ${pct(n.thr_spread_max)}${n.thr_spread_max_at ? ` (${n.thr_spread_max_at})` : ""}`);
-const failed = plan.filter((r) => r.records && (r.error || r.exit !== 0));
-for (const r of failed) say(`run ${r.name}: exit ${r.exit}${r.error ? `: ${r.error.split("\n")[0]}` : ""} (logs in ${r.dir})`);
-if (!meta.fsync) say("NOTE: fsync was OFF (--no-fsync): not a headline result");
+write(report);
+const failures = printSummary(report);
 say(`elapsed ${num((Date.now() - t0) / 1000)} s; ${path.join(OUT, "ab.md")}`);
-process.exitCode = interrupted ? 130 : failed.length ? 1 : 0;
+process.exitCode = interrupted ? 130 : failures ? 1 : 0;
