@@ -57,6 +57,8 @@ export interface PartitionInvoker {
   invoke(partition: PartitionHandle, id: InvocationId): void;
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void;
   abort(id: InvocationId): void;
+  /** Starts the next attempt of a backing-off invocation now. */
+  retryNow(id: InvocationId): void;
   stopPartition(partitionId: PartitionId): void;
 }
 
@@ -439,6 +441,8 @@ export class PartitionProcessor implements PartitionHandle {
         );
       case "abort":
         return this.deps.invoker.abort(action.invocationId);
+      case "retryNow":
+        return this.deps.invoker.retryNow(action.invocationId);
       case "registerTimer":
         return this.timers.add(action.key, action.wakeAtMs);
       case "outbox":
