@@ -33,7 +33,8 @@ export const STATUS_PREFIX = "st/";
 export const activeKey = (id: InvocationId): string => `a/${id.toString()}`;
 export const ACTIVE_PREFIX = "a/";
 
-export const journalPrefix = (id: InvocationId): string => `j/${id.toString()}/`;
+export const JOURNAL_PREFIX = "j/";
+export const journalPrefix = (id: InvocationId): string => `${JOURNAL_PREFIX}${id.toString()}/`;
 export const journalKey = (id: InvocationId, index: number): string =>
   `${journalPrefix(id)}${hex(index, 8)}`;
 

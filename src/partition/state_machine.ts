@@ -64,6 +64,11 @@ export class PartitionStateMachine {
     return this.fsm.leaderEpoch;
   }
 
+  /** The node that announced the current epoch ("" before any announcement). */
+  get leaderNode(): string {
+    return this.fsm.leaderNode;
+  }
+
   /** Applies one record at `lsn` inside `txn`, appending the leader's actions to `actions`. */
   apply(txn: PartitionTxn, lsn: Lsn, payload: Uint8Array, actions: Action[]): void {
     assert(

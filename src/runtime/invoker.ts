@@ -120,7 +120,7 @@ export class Invoker implements PartitionInvoker {
       nextRetryAtMs: task.nextRetryAtMs,
       lastFailure: task.lastFailure,
       lastDeploymentId: task.lastDeploymentId,
-      lastServer: task.lastServer,
+      lastServer: task.attempt?.server ?? task.lastServer,
     };
   }
 

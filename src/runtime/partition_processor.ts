@@ -90,6 +90,19 @@ export interface ProcessorDeps {
 
 type Role = "starting" | "follower" | "candidate" | "leader" | "stopped";
 
+export interface PartitionDescription {
+  readonly partitionId: number;
+  readonly role: Role;
+  readonly epoch: number;
+  readonly leaderNode: string;
+  readonly appliedLsn: number;
+  /** The first unwritten LSN of the partition's log. */
+  readonly logTail: number;
+  readonly trimPoint: number;
+  readonly segments: number;
+  readonly timers: number;
+}
+
 interface PendingRequest {
   lsn: number | undefined;
   resolve(outcome: Outcome): void;
@@ -161,6 +174,21 @@ export class PartitionProcessor implements PartitionHandle {
 
   reader(): PartitionReader {
     return this.deps.store.reader();
+  }
+
+  /** What an operator sees of this partition: leadership, applied LSN and its log. */
+  async describe(): Promise<PartitionDescription> {
+    return {
+      partitionId: this.partitionId,
+      role: this.role,
+      epoch: this.epoch,
+      leaderNode: this.machine?.leaderNode ?? "",
+      appliedLsn: this.appliedLsn,
+      logTail: await this.deps.log.findTail(),
+      trimPoint: await this.deps.log.trimPoint(),
+      segments: this.deps.log.chain.segments.length,
+      timers: this.timers.size,
+    };
   }
 
   /** Recovers from the store, replays the log to its tail, then claims leadership. */
