@@ -110,7 +110,7 @@ describe("operator commands", () => {
     assert.equal(s.reader.status(id)?.phase, InvocationPhase.INVOCATION_PHASE_INVOKED);
   });
 
-  it("pauses a suspended invocation, forgetting what it waited for", () => {
+  it("leaves a suspended invocation suspended: pausing it answers 'already paused'", () => {
     const s = new PartitionScenario();
     s.announce();
     const id = started(s.invoke(s.invocation(serviceTarget("Svc", "wait"), "")));
@@ -118,10 +118,11 @@ describe("operator commands", () => {
       $case: "suspended",
       value: { completions: [1], signals: [], namedSignals: [] },
     });
-    assert.deepEqual(kinds(pause(s, id)), ["outcome"], "nothing runs, so nothing is aborted");
-    const status = s.reader.status(id)!;
-    assert.equal(status.phase, InvocationPhase.INVOCATION_PHASE_PAUSED);
-    assert.equal(status.waiting, undefined);
+    const paused = pause(s, id);
+    assert.deepEqual(kinds(paused), ["outcome"], "nothing runs, so nothing is aborted");
+    assert.equal(outcomeOf(paused).kind, "alreadyPaused");
+    assert.equal(s.reader.status(id)?.phase, InvocationPhase.INVOCATION_PHASE_SUSPENDED);
+    assert.deepEqual(kinds(resume(s, id)), ["invoke", "outcome"], "resuming starts an attempt");
   });
 
   it("answers pause and resume of invocations that cannot take them as Restate does", () => {

@@ -6,6 +6,7 @@
  * Invariants:
  * - a paused invocation has no attempt and is not in the `a/` index; it keeps its key's lock and its
  *   journal, and notifications still append to it; resuming replays the journal in a new attempt;
+ *   pausing a suspended one changes nothing (it answers "already paused", as Restate 1.7 does);
  * - restart-as-new never touches the original invocation: it creates a new one in the same partition
  *   whose journal is a prefix of the original's plus the completions of the copied commands;
  * - a state edit of a locked key waits in the key's inbox and applies when the lock is released.
@@ -55,10 +56,8 @@ export function pauseInvocation(ctx: ApplyContext, id: InvocationId): void {
       markPaused(ctx, id, status);
       return reply(ctx, { kind: "done" });
     case InvocationPhase.INVOCATION_PHASE_SUSPENDED:
-      // What it waited for is forgotten: the resumed attempt replays and awaits again.
-      markPaused(ctx, id, status);
-      return reply(ctx, { kind: "done" });
     case InvocationPhase.INVOCATION_PHASE_PAUSED:
+      // Restate (without vqueues) leaves a suspended invocation as it is: nothing runs to stop.
       return reply(ctx, { kind: "alreadyPaused" });
     default:
       return reply(ctx, { kind: "notRunning" });
@@ -67,7 +66,6 @@ export function pauseInvocation(ctx: ApplyContext, id: InvocationId): void {
 
 function markPaused(ctx: ApplyContext, id: InvocationId, status: InvocationStatus): void {
   status.phase = InvocationPhase.INVOCATION_PHASE_PAUSED;
-  status.waiting = undefined;
   status.modifiedAtMs = ctx.nowMs;
   ctx.tables.putStatus(id, status);
   ctx.tables.setActive(id, false);
