@@ -33,7 +33,9 @@ const groups = {
   sim: walk("dist/test/sim"),
   e2e: walk("dist/test/e2e"),
   // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
-  reference: walk("dist/test/e2e").filter((f) => /(semantics|restart|cli|sql)\.test\.js$/.test(f)),
+  reference: walk("dist/test/e2e").filter((f) =>
+    /(semantics|restart|cli|sql|admin)\.test\.js$/.test(f),
+  ),
 };
 const selected = kind === "all" ? ["unit", "contract", "sim", "e2e", "reference"] : [kind];
 let failed = false;

@@ -13,9 +13,30 @@ export class AdminError extends Error {
     readonly status: number,
     message: string,
     readonly restateCode: string | null = null,
+    /** Rendered as a text/plain body, as Restate's HTTP layer answers malformed requests. */
+    readonly plainText = false,
   ) {
     super(message);
   }
+}
+
+/** A body that is JSON but not the expected shape: Restate answers 422 in plain text. */
+export function bodyError(reason: string): AdminError {
+  return new AdminError(
+    422,
+    `Failed to deserialize the JSON body into the target type: ${reason}`,
+    null,
+    true,
+  );
+}
+
+export function missingField(name: string): AdminError {
+  return bodyError(`missing field \`${name}\``);
+}
+
+/** A malformed query string: Restate answers 400 in plain text. */
+export function queryStringError(name: string, reason: string): AdminError {
+  return new AdminError(400, `Failed to deserialize query string: ${name}: ${reason}`, null, true);
 }
 
 /** Restate's `InvalidFieldError`. */
@@ -51,23 +72,32 @@ export function parseJsonBody(body: Buffer): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString("utf8"));
-  } catch {
-    throw new AdminError(400, "The request body is not valid JSON");
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : "invalid JSON";
+    throw new AdminError(400, `Failed to parse the request body as JSON: ${reason}`, null, true);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new AdminError(400, "The request body must be a JSON object");
+    throw bodyError(`invalid type: ${describeJson(parsed)}, expected a JSON object`);
   return parsed as Record<string, unknown>;
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "sequence";
+  return typeof value === "string" ? `string ${JSON.stringify(value)}` : `${typeof value}`;
 }
 
 export function booleanField(value: unknown, name: string): boolean | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "boolean") throw invalidField(name, "expected a boolean");
+  if (typeof value !== "boolean")
+    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a boolean`);
   return value;
 }
 
 export function stringField(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw invalidField(name, "expected a string");
+  if (typeof value !== "string")
+    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a string`);
   return value;
 }
 
@@ -78,7 +108,7 @@ export function stringMap(value: unknown, name: string): Record<string, string> 
     Array.isArray(value) ||
     !Object.values(value).every((v) => typeof v === "string")
   ) {
-    throw invalidField(name, "expected an object of strings");
+    throw bodyError(`${name}: expected a map of strings`);
   }
   return value as Record<string, string>;
 }
@@ -88,8 +118,11 @@ export function durationField(value: unknown, name: string): number | undefined 
   const text = stringField(value, name);
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined)
-    throw invalidField(name, `'${text}' is not a duration (for example "5 hours" or "PT5H")`);
+  if (ms === undefined) {
+    throw bodyError(
+      `${name}: '${text}' is neither a friendly duration (for example "5 hours") nor ISO 8601 ("PT5H")`,
+    );
+  }
   return ms;
 }
 

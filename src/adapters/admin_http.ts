@@ -16,7 +16,7 @@ import type { KeelNode } from "../runtime/node.js";
 import type { Logger } from "../runtime/ports.js";
 import {
   AdminError,
-  invalidField,
+  missingField,
   parseInvocationId,
   parseJsonBody,
   stringField,
@@ -50,6 +50,7 @@ type Handler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   readonly method: string;
+  readonly path: string;
   readonly pattern: RegExp;
   readonly handler: Handler;
 }
@@ -79,7 +80,7 @@ export class AdminApi {
   private defineRoutes(): void {
     const route = (method: string, path: string, handler: Handler): void => {
       const pattern = new RegExp(`^${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}/?$`);
-      this.routes.push({ method, pattern, handler });
+      this.routes.push({ method, path, pattern, handler });
     };
     const schema = this.schemaRoutes;
     const invocations = this.invocationRoutes;
@@ -151,6 +152,11 @@ export class AdminApi {
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }
 
+  /** Every route as `METHOD /path/{param}` (the OpenAPI document must list the same). */
+  describeRoutes(): string[] {
+    return this.routes.map((r) => `${r.method} ${r.path}`);
+  }
+
   listen(port: number, host: string): Promise<Server> {
     const server = createServer((req, res) => void this.handle(req, res));
     this.server = server;
@@ -199,14 +205,22 @@ export class AdminApi {
         await route.handler({ req, res, params, url, apiVersion });
         return;
       }
-      if (matchedPath) throw new AdminError(405, `Method ${method} is not allowed on ${path}`);
-      throw new AdminError(404, `No such path: ${path}`);
+      // Like Restate's HTTP layer: unknown paths and methods get an empty answer.
+      emptyAnswer(res, matchedPath ? 405 : 404);
     } catch (error) {
       this.fail(res, error);
     }
   }
 
   private fail(res: ServerResponse, error: unknown): void {
+    if (error instanceof AdminError && error.plainText) {
+      res.writeHead(error.status, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(error.message),
+      });
+      res.end(error.message);
+      return;
+    }
     if (error instanceof AdminError)
       return sendJson(res, error.status, {
         message: error.message,
@@ -276,8 +290,7 @@ export class AdminApi {
   private async query(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parseJsonBody(await readBody(req, QUERY_BODY_BYTES_MAX));
     const sql = stringField(body["query"], "query");
-    if (sql === undefined || sql.trim() === "")
-      throw invalidField("query", "the request body needs a non-empty string 'query'");
+    if (sql === undefined) throw missingField("query");
     const json = String(req.headers.accept ?? "").includes("application/json");
     try {
       const engine = await this.sqlEngine();
@@ -316,6 +329,10 @@ export class AdminApi {
 }
 
 function emptyOk(res: ServerResponse): void {
-  res.writeHead(200, { "content-length": "0" });
+  emptyAnswer(res, 200);
+}
+
+function emptyAnswer(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "content-length": "0" });
   res.end();
 }

@@ -11,16 +11,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { utf8 } from "../core/bytes.js";
 import type { Outcome } from "../partition/actions.js";
 import { TableReader } from "../partition/tables.js";
-import type { InvocationId } from "../protocol/ids.js";
+import { isDeploymentId, type InvocationId } from "../protocol/ids.js";
 import type { KeelNode } from "../runtime/node.js";
 import {
   AdminError,
-  invalidField,
+  bodyError,
   invalidQueryParameter,
   invocationNotFound,
+  missingField,
   noContent,
   parseInvocationId,
   parseJsonBody,
+  queryStringError,
   serviceNotFound,
   stringField,
 } from "./admin_common.js";
@@ -78,8 +80,8 @@ export class InvocationRoutes {
     const id = parseInvocationId(text);
     const fromText = url.searchParams.get("from");
     const from = fromText === null ? 0 : Number(fromText);
-    if (!Number.isInteger(from) || from < 0)
-      throw invalidQueryParameter("from", `'${fromText ?? ""}' is not a journal index`);
+    if (fromText !== null && !/^\d+$/.test(fromText))
+      throw queryStringError("from", "invalid digit found in string");
     const deploymentId = this.chosenDeployment(id, url, "restart");
     const outcome = await this.node.restartAsNew(id, from, deploymentId);
     switch (outcome.kind) {
@@ -114,8 +116,8 @@ export class InvocationRoutes {
     const deployment = deploymentId === undefined ? undefined : schema.deployment(deploymentId);
     const pinned = status.pinned;
     if (deployment === undefined) {
-      if (!latest && !/^dp_/.test(choice))
-        throw invalidQueryParameter("deployment", `'${choice}' is not a deployment id`);
+      if (!latest && !isDeploymentId(choice))
+        throw invalidQueryParameter("deployment", "bad format");
       const what = action === "resume" ? "resume" : "restart as new";
       throw new AdminError(
         400,
@@ -138,7 +140,7 @@ export class InvocationRoutes {
   async patchState(req: IncomingMessage, res: ServerResponse, serviceName: string): Promise<void> {
     const body = parseJsonBody(await readBody(req, STATE_BODY_BYTES_MAX));
     const key = stringField(body["object_key"], "object_key");
-    if (key === undefined) throw invalidField("object_key", "missing field `object_key`");
+    if (key === undefined) throw missingField("object_key");
     const version = stringField(body["version"], "version");
     const newState = stateEntries(body["new_state"]);
     const service = this.node.schema().service(serviceName);
@@ -168,10 +170,9 @@ export class InvocationRoutes {
 
 /** `new_state`: key → byte array (a string is taken as its UTF-8 bytes). */
 function stateEntries(value: unknown): { key: Uint8Array; value: Uint8Array }[] {
-  if (value === undefined || value === null)
-    throw invalidField("new_state", "missing field `new_state`");
+  if (value === undefined || value === null) throw missingField("new_state");
   if (typeof value !== "object" || Array.isArray(value))
-    throw invalidField("new_state", "expected an object of byte arrays");
+    throw bodyError("new_state: expected a map of byte arrays");
   return Object.entries(value as Record<string, unknown>).map(([key, bytes]) => ({
     key: utf8(key),
     value: byteValue(key, bytes),
@@ -180,10 +181,12 @@ function stateEntries(value: unknown): { key: Uint8Array; value: Uint8Array }[] 
 
 function byteValue(key: string, value: unknown): Uint8Array {
   if (typeof value === "string") return utf8(value);
-  if (
-    Array.isArray(value) &&
-    value.every((b) => typeof b === "number" && Number.isInteger(b) && b >= 0 && b <= 255)
-  )
-    return Uint8Array.from(value as number[]);
-  throw invalidField("new_state", `the value of '${key}' is not an array of bytes`);
+  if (!Array.isArray(value)) throw bodyError(`new_state.${key}: expected a byte array`);
+  const bytes = new Uint8Array(value.length);
+  value.forEach((b: unknown, i) => {
+    if (typeof b !== "number" || !Number.isInteger(b) || b < 0 || b > 255)
+      throw bodyError(`new_state.${key}[${i}]: invalid value: ${JSON.stringify(b)}, expected u8`);
+    bytes[i] = b;
+  });
+  return bytes;
 }

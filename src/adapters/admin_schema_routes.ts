@@ -25,6 +25,7 @@ import {
   deploymentNotFound,
   durationField,
   invalidField,
+  missingField,
   noContent,
   parseJsonBody,
   serviceNotFound,
@@ -147,7 +148,7 @@ export class SchemaRoutes {
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
     const uriText = stringField(body["uri"], "uri");
-    if (uriText === undefined) throw invalidField("uri", "the request body needs a string 'uri'");
+    if (uriText === undefined) throw missingField("uri");
     const additionalHeaders = stringMap(body["additional_headers"], "additional_headers") ?? {};
     const useHttp11 = booleanField(body["use_http_11"], "use_http_11") ?? false;
     const force = booleanField(body["force"], "force") ?? apiVersion <= 2;
@@ -246,20 +247,25 @@ async function discover(
   try {
     uri = new URL(uriText);
   } catch {
-    throw invalidField("uri", `'${uriText}' is not a URL`);
+    throw invalidField(
+      "uri",
+      `The provided uri ${uriText} is not absolute, only absolute URIs can be used.`,
+    );
   }
-  if (uri.protocol !== "http:" && uri.protocol !== "https:")
-    throw invalidField("uri", `'${uriText}': only http and https are supported`);
   const normalized = uri.toString();
+  const unreachable = (reason: string): AdminError =>
+    new AdminError(
+      500,
+      `[META0003] [META0003] error when calling '${normalized}': ${reason}`,
+      "META0003",
+    );
+  if (uri.protocol !== "http:" && uri.protocol !== "https:")
+    throw unreachable(`unsupported scheme ${uri.protocol.replace(/:$/, "")}`);
   let discovery;
   try {
     discovery = await fetchDiscovery(normalized, useHttp11, additionalHeaders);
   } catch (error) {
-    throw new AdminError(
-      500,
-      `bad deployment: cannot reach ${normalized}discover: ${describeError(error)}`,
-      "META0003",
-    );
+    throw unreachable(describeError(error));
   }
   if (discovery.status !== 200) {
     throw new AdminError(

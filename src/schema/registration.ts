@@ -98,6 +98,12 @@ function definition(service: ServiceSchema): string {
   return JSON.stringify(rest);
 }
 
+/** A service's name, type and handlers (with their types), in a comparable form. */
+function shape(service: ServiceSchema): string {
+  const handlers = service.handlers.map((h) => `${h.name}:${h.ty ?? ""}`).sort();
+  return JSON.stringify([service.name, service.ty, handlers]);
+}
+
 function breakingChange(previous: ServiceSchema, next: ServiceSchema): string | undefined {
   if (previous.ty !== next.ty) {
     return `the service '${next.name}' changes type from ${previous.ty} to ${next.ty}`;
@@ -239,13 +245,12 @@ export function updateDeployment(
     serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 0),
   );
   const current = existing.services.map((ref) => previousByName.get(ref.name));
+  // Operators may have changed service options since: only the services' shapes must match.
   const same =
     current.length === candidates.length &&
     candidates.every((c) => {
       const now = previousByName.get(c.name);
-      return (
-        now !== undefined && now.deploymentId === deploymentId && definition(now) === definition(c)
-      );
+      return now !== undefined && now.deploymentId === deploymentId && shape(now) === shape(c);
     });
   if (!same && !update.overwrite) {
     return {
