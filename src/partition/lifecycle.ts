@@ -107,34 +107,15 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
     attachToExisting(ctx, id, existing, invocation);
     return;
   }
-  const status: InvocationStatus = {
-    phase: InvocationPhase.INVOCATION_PHASE_INBOXED,
-    target,
+  const status = initialStatus(ctx, target, {
     source: invocation.source,
     responseSinks: invocation.responseSink === undefined ? [] : [invocation.responseSink],
     idempotencyKey: invocation.idempotencyKey,
-    createdAtMs: ctx.nowMs,
-    modifiedAtMs: ctx.nowMs,
-    inboxedAtMs: 0,
-    scheduledAtMs: 0,
-    runningAtMs: 0,
-    completedAtMs: 0,
     executionTimeMs: invocation.executionTimeMs,
-    journalLength: 1,
-    commandCount: 1,
-    pinned: undefined,
-    waiting: undefined,
-    output: undefined,
-    result: undefined,
     completionRetentionMs: invocation.completionRetentionMs,
     journalRetentionMs: invocation.journalRetentionMs,
-    inboxSeq: 0,
-    lastFailure: undefined,
     wantsResult: invocation.wantsResult,
-    journalPurged: false,
-    restartedFrom: new Uint8Array(0),
-    randomSeedFrom: new Uint8Array(0),
-  };
+  });
   const input = InputCommandMessage.encode({
     headers: invocation.headers,
     value: { content: invocation.argument },
@@ -162,6 +143,43 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
   }
   startInvocation(ctx, id, status);
   reply(ctx, { kind: "accepted", invocationId: id });
+}
+
+/** The status of a new invocation (inboxed until started) with a one-entry journal: its input. */
+export function initialStatus(
+  ctx: ApplyContext,
+  target: Target,
+  fields: Partial<InvocationStatus>,
+): InvocationStatus {
+  return {
+    phase: InvocationPhase.INVOCATION_PHASE_INBOXED,
+    target,
+    source: undefined,
+    responseSinks: [],
+    idempotencyKey: "",
+    createdAtMs: ctx.nowMs,
+    modifiedAtMs: ctx.nowMs,
+    inboxedAtMs: 0,
+    scheduledAtMs: 0,
+    runningAtMs: 0,
+    completedAtMs: 0,
+    executionTimeMs: 0,
+    journalLength: 1,
+    commandCount: 1,
+    pinned: undefined,
+    waiting: undefined,
+    output: undefined,
+    result: undefined,
+    completionRetentionMs: 0,
+    journalRetentionMs: 0,
+    inboxSeq: 0,
+    lastFailure: undefined,
+    wantsResult: false,
+    journalPurged: false,
+    restartedFrom: new Uint8Array(0),
+    randomSeedFrom: new Uint8Array(0),
+    ...fields,
+  };
 }
 
 /** A request whose (deterministic) id already exists: an idempotent retry or a repeated workflow run. */

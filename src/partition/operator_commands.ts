@@ -38,7 +38,7 @@ import { InvocationId } from "../protocol/ids.js";
 import { MessageType, isCommand } from "../protocol/message_types.js";
 import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { ApplyContext } from "./context.js";
-import { enqueue, reply, resume, startInvocation } from "./lifecycle.js";
+import { enqueue, initialStatus, reply, resume, startInvocation } from "./lifecycle.js";
 import { applyStateMutation } from "./state_mutation.js";
 
 /** The earliest protocol version whose journals can be restarted from a prefix (ctx.rand changes). */
@@ -142,35 +142,17 @@ export function restartAsNew(ctx: ApplyContext, request: RestartAsNew): void {
           deploymentId:
             request.deploymentId === "" ? status.pinned.deploymentId : request.deploymentId,
         };
-  const restarted: InvocationStatus = {
-    phase: InvocationPhase.INVOCATION_PHASE_INBOXED,
-    target,
+  const restarted = initialStatus(ctx, target, {
     source: { kind: { $case: "restartedFrom", value: id.bytes } },
-    responseSinks: [],
-    idempotencyKey: "",
-    createdAtMs: ctx.nowMs,
-    modifiedAtMs: ctx.nowMs,
-    inboxedAtMs: 0,
-    scheduledAtMs: 0,
-    runningAtMs: 0,
-    completedAtMs: 0,
-    executionTimeMs: 0,
     journalLength: copied.entries,
     commandCount: copied.commands,
     pinned,
-    waiting: undefined,
-    output: undefined,
-    result: undefined,
     completionRetentionMs: status.completionRetentionMs,
     journalRetentionMs: status.journalRetentionMs,
-    inboxSeq: 0,
-    lastFailure: undefined,
-    wantsResult: false,
-    journalPurged: false,
     restartedFrom: id.bytes,
     // Restate (without its `unique_random_seeds` feature) keeps the original seed.
     randomSeedFrom: status.randomSeedFrom.length > 0 ? status.randomSeedFrom : id.bytes,
-  };
+  });
   startInvocation(ctx, newId, restarted);
   reply(ctx, { kind: "restarted", newInvocationId: newId });
 }

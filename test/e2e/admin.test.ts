@@ -11,19 +11,18 @@ import {
   TARGET,
   call,
   eventually,
+  invocationOf,
   postJson,
-  register,
-  startServices,
-  startTarget,
+  sqlRows,
+  startStack,
   type KeelServer,
-  type ServiceEndpoint,
+  type SqlRow as Row,
+  type Stack,
 } from "./harness.js";
 
-type Row = Record<string, unknown>;
-
 describe(`admin API (${TARGET})`, () => {
+  let stack: Stack;
   let server: KeelServer;
-  let services: ServiceEndpoint;
 
   const admin = (method: string, path: string, body?: unknown) =>
     call(`${server.admin}${path}`, {
@@ -31,14 +30,7 @@ describe(`admin API (${TARGET})`, () => {
       headers: { "content-type": "application/json" },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-  const rows = async (query: string): Promise<Row[]> =>
-    (
-      await call(`${server.admin}/query`, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify({ query }),
-      })
-    ).json<{ rows: Row[] }>().rows;
+  const rows = (query: string): Promise<Row[]> => sqlRows(server.admin, query);
   const state = async (service: string, key: string): Promise<Record<string, string>> =>
     Object.fromEntries(
       (
@@ -48,24 +40,14 @@ describe(`admin API (${TARGET})`, () => {
       ).map((r) => [r["key"], r["value_utf8"]]),
     );
   const invocation = (target: string, status: string): Promise<string> =>
-    eventually(async () => {
-      const found = await rows(
-        `SELECT id FROM sys_invocation WHERE target = '${target}' AND status = '${status}'`,
-      );
-      return found[0]?.["id"] as string | undefined;
-    }, `${target} ${status}`);
+    invocationOf(server.admin, target, status);
 
   before(async () => {
-    server = await startTarget();
-    services = await startServices();
-    assert.equal((await register(server.admin, services.url)).status, 201);
+    stack = await startStack();
+    server = stack.server;
   });
 
-  after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => stack?.stop());
 
   it("answers unknown things in Restate's error shape", async () => {
     const unknownService = await admin("GET", "/v4/services/Nope");

@@ -14,12 +14,15 @@ import {
   DIST,
   TARGET,
   eventually,
+  invocationOf,
   postJson,
-  startServices,
-  startTarget,
+  sqlRows,
+  startStack,
   tempDir,
   type KeelServer,
   type ServiceEndpoint,
+  type SqlRow,
+  type Stack,
 } from "./harness.js";
 
 const CLI_BIN = join(
@@ -39,6 +42,7 @@ interface CliResult {
 }
 
 describe(`the official restate CLI (${TARGET})`, () => {
+  let stack: Stack;
   let server: KeelServer;
   let services: ServiceEndpoint;
   let home: string;
@@ -73,38 +77,18 @@ describe(`the official restate CLI (${TARGET})`, () => {
     return result.out;
   };
 
-  /** One JSON query, for waiting on states and finding ids. */
-  const rows = async (query: string): Promise<Record<string, unknown>[]> => {
-    const res = await fetch(`${server.admin}/query`, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ query }),
-    });
-    assert.equal(res.status, 200, await res.clone().text());
-    return ((await res.json()) as { rows: Record<string, unknown>[] }).rows;
-  };
-  const idOf = async (target: string, status?: string): Promise<string> =>
-    eventually(
-      async () => {
-        const found = await rows(
-          `SELECT id FROM sys_invocation WHERE target = '${target}'${status === undefined ? "" : ` AND status = '${status}'`}`,
-        );
-        return found[0]?.["id"] as string | undefined;
-      },
-      `${target} ${status ?? ""}`,
-    );
+  const rows = (query: string): Promise<SqlRow[]> => sqlRows(server.admin, query);
+  const idOf = (target: string, status?: string): Promise<string> =>
+    invocationOf(server.admin, target, status);
 
   before(async () => {
     home = tempDir("cli-home");
-    server = await startTarget();
-    services = await startServices();
+    // The CLI registers the endpoint itself.
+    stack = await startStack({ register: false });
+    ({ server, services } = stack);
   });
 
-  after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => stack?.stop());
 
   it("whoami: reaches the admin API", async () => {
     const out = await ok(["whoami"]);

@@ -319,3 +319,59 @@ export async function eventually<T>(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export type SqlRow = Record<string, unknown>;
+
+/** Rows of a SQL query through the admin API's `/query`, as JSON. */
+export async function sqlRows(admin: string, query: string): Promise<SqlRow[]> {
+  const res = await call(`${admin}/query`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query }),
+  });
+  if (res.status !== 200) throw new Error(`query failed with ${res.status}: ${res.text}`);
+  return res.json<{ rows: SqlRow[] }>().rows;
+}
+
+/** Waits until an invocation of `target` (with `status`, if given) exists; returns its id. */
+export function invocationOf(admin: string, target: string, status?: string): Promise<string> {
+  const where = status === undefined ? "" : ` AND status = '${status}'`;
+  return eventually(
+    async () => {
+      const [row] = await sqlRows(
+        admin,
+        `SELECT id FROM sys_invocation WHERE target = '${target}'${where} ORDER BY created_at DESC`,
+      );
+      return row?.["id"] as string | undefined;
+    },
+    `an invocation of ${target} ${status ?? ""}`,
+  );
+}
+
+export interface Stack {
+  readonly server: KeelServer;
+  readonly services: ServiceEndpoint;
+  stop(): Promise<void>;
+}
+
+/** The server the tests target and the SDK endpoint, registered unless `register` is false. */
+export async function startStack(options: { register?: boolean } = {}): Promise<Stack> {
+  const server = await startTarget();
+  const services = await startServices();
+  if (options.register !== false) {
+    const registered = await register(server.admin, services.url);
+    if (registered.status !== 201)
+      throw new Error(
+        `registration failed with ${registered.status}: ${JSON.stringify(registered.body)}`,
+      );
+  }
+  return {
+    server,
+    services,
+    async stop() {
+      await services.stop();
+      await server.stop();
+      server.cleanup();
+    },
+  };
+}

@@ -13,14 +13,13 @@ import {
   TARGET,
   eventually,
   postJson,
-  register,
-  startServices,
-  startTarget,
+  sqlRows,
+  startStack,
   type KeelServer,
   type ServiceEndpoint,
+  type SqlRow as Row,
+  type Stack,
 } from "./harness.js";
-
-type Row = Record<string, unknown>;
 
 /** Recorded from Restate 1.7.12 (`sql_samples.txt`), minus partition keys, ids and times. */
 const RECORDED = {
@@ -136,6 +135,7 @@ const RFC3339_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/;
 const withoutPartitionKey = ({ partition_key: _pk, ...rest }: Row): Row => rest;
 
 describe(`SQL introspection (${TARGET})`, () => {
+  let stack: Stack;
   let server: KeelServer;
   let services: ServiceEndpoint;
 
@@ -145,13 +145,7 @@ describe(`SQL introspection (${TARGET})`, () => {
       headers: { "content-type": "application/json", accept },
       body: JSON.stringify({ query: sql }),
     });
-  const rows = async (sql: string): Promise<Row[]> => {
-    const res = await query(sql);
-    const text = await res.text();
-    assert.equal(res.status, 200, text);
-    assert.equal(res.headers.get("content-type"), "application/json");
-    return (JSON.parse(text) as { rows: Row[] }).rows;
-  };
+  const rows = (sql: string): Promise<Row[]> => sqlRows(server.admin, sql);
   const statusOf = async (target: string, status: string): Promise<Row> =>
     eventually(
       async () =>
@@ -164,9 +158,8 @@ describe(`SQL introspection (${TARGET})`, () => {
     );
 
   before(async () => {
-    server = await startTarget();
-    services = await startServices();
-    assert.equal((await register(server.admin, services.url)).status, 201);
+    stack = await startStack();
+    ({ server, services } = stack);
     const ingress = server.ingress;
     assert.equal(
       (await postJson(`${ingress}/Greeter/greet`, "alice", { "idempotency-key": "key1" })).status,
@@ -188,16 +181,13 @@ describe(`SQL introspection (${TARGET})`, () => {
     await statusOf("Counter/held/add", "pending");
   });
 
-  after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => stack?.stop());
 
   it("state: keys and values in Restate's encodings, partition keys as exact integers", async () => {
     const res = await query(
       "SELECT * FROM state WHERE service_name = 'Counter' AND service_key = 'bob'",
     );
+    assert.equal(res.headers.get("content-type"), "application/json");
     const text = await res.text();
     assert.match(text, /^\{"rows":\[\{"partition_key":\d+,"service_name":"Counter"/);
     const [row] = (JSON.parse(text) as { rows: Row[] }).rows;

@@ -15,6 +15,9 @@ export interface Column {
   readonly nullable: boolean;
 }
 
+/** A row of a table: column name → value; absent or undefined is NULL. */
+export type Row = Record<string, unknown>;
+
 export interface TableDef {
   readonly name: string;
   readonly columns: readonly Column[];

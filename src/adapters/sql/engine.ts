@@ -12,19 +12,18 @@
  * Only SELECT statements are accepted (DuckDB's parser refuses to serialize anything else).
  */
 
-import {
-  DuckDBBlobValue,
-  DuckDBDataChunk,
-  DuckDBInstance,
-  DuckDBIntervalValue,
-  DuckDBListValue,
-  DuckDBTimestampTZValue,
-  type DuckDBConnection,
-  type DuckDBValue,
-} from "@duckdb/node-api";
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { toHex } from "../../core/bytes.js";
 import { describeError } from "../../core/errors.js";
-import { CATALOG, DUCKDB_TYPE, RESTATE_TYPE_NAME, tableDef, type ColumnType } from "./catalog.js";
+import {
+  CATALOG,
+  DUCKDB_TYPE,
+  RESTATE_TYPE_NAME,
+  tableDef,
+  type Column,
+  type ColumnType,
+} from "./catalog.js";
 import { INFORMATION_SCHEMA_TABLES, translateDialect } from "./dialect.js";
 import { planQuery, type TableNeeds } from "./plan.js";
 import type { QueryResult } from "./render.js";
@@ -59,9 +58,6 @@ export class SqlError extends Error {
     super(message);
   }
 }
-
-/** DuckDB chunks hold at most this many rows. */
-const DUCKDB_CHUNK_ROWS = 2048;
 
 export class SqlEngine {
   private running = 0;
@@ -179,39 +175,46 @@ export class SqlEngine {
     return parsed;
   }
 
-  /** Creates `table` in the connection and fills it from the partition stores. */
+  /**
+   * Creates `table` in the connection and fills it from the partition stores. Each chunk of rows
+   * travels as one JSON text that DuckDB parses on its own thread, so the event loop only pays for
+   * building the rows and the text.
+   */
   private async load(
     connection: DuckDBConnection,
     table: string,
     needs: TableNeeds,
     budget: ScanBudget,
   ): Promise<void> {
-    const def = tableDef(table);
-    const columns = def.columns;
+    const columns = tableDef(table).columns;
     const ddl = columns.map((c) => `"${c.name}" ${DUCKDB_TYPE[c.type]}`).join(", ");
     await connection.run(`CREATE TEMPORARY TABLE "${table}" (${ddl})`);
-    const types = (await connection.run(`SELECT * FROM "${table}" LIMIT 0`)).columnTypes();
-    const wanted = columns.map((c) => needs.columns === undefined || needs.columns.has(c.name));
-    const appender = await connection.createAppender(table);
-    try {
+    const loaded = columns.filter((c) => needs.columns === undefined || needs.columns.has(c.name));
+    if (loaded.length === 0) {
+      // Only row counts matter (COUNT(*)): insert empty rows.
       for await (const rows of tableRows(table, needs, this.source, budget)) {
-        for (let start = 0; start < rows.length; start += DUCKDB_CHUNK_ROWS) {
-          const slice = rows.slice(start, start + DUCKDB_CHUNK_ROWS);
-          const chunk = DuckDBDataChunk.create(types, slice.length);
-          columns.forEach((column, i) => {
-            chunk.setColumnValues(
-              i,
-              wanted[i] === true
-                ? slice.map((row) => duckValue(row, column.name, column.type))
-                : new Array<null>(slice.length).fill(null),
-            );
-          });
-          appender.appendDataChunk(chunk);
+        if (rows.length > 0) {
+          await connection.run(
+            `INSERT INTO "${table}" ("${columns[0]!.name}") SELECT NULL FROM range(${rows.length})`,
+          );
         }
       }
-      appender.flushSync();
+      return;
+    }
+    const spec = JSON.stringify(Object.fromEntries(loaded.map((c) => [c.name, JSON_TYPE[c.type]])));
+    const insert = await connection.prepare(
+      `INSERT INTO "${table}" (${loaded.map((c) => `"${c.name}"`).join(", ")}) ` +
+        `SELECT ${loaded.map((c) => fromJson(c.name, c.type)).join(", ")} ` +
+        `FROM (SELECT from_json(j, '${spec}') AS s FROM (SELECT unnest(json_extract($1::VARCHAR, '$[*]')) AS j))`,
+    );
+    try {
+      for await (const rows of tableRows(table, needs, this.source, budget)) {
+        if (rows.length === 0) continue;
+        insert.bindVarchar(1, JSON.stringify(rows.map((row) => jsonRow(row, loaded))));
+        await insert.run();
+      }
     } finally {
-      appender.closeSync();
+      insert.destroySync();
     }
   }
 
@@ -295,25 +298,52 @@ function timeoutError(timeoutMs: number): SqlError {
   return new SqlError(504, `Query error: the query did not finish within ${timeoutMs} ms`);
 }
 
-/** A row's value as DuckDB takes it for a column of `type`; undefined and null are NULL. */
-function duckValue(row: Row, name: string, type: ColumnType): DuckDBValue {
-  const value = row[name];
-  if (value === undefined || value === null) return null;
+/** How each column type travels in the JSON text. */
+const JSON_TYPE: Record<ColumnType, string> = {
+  u64: "VARCHAR",
+  u32: "UINTEGER",
+  str: "VARCHAR",
+  bin: "VARCHAR",
+  bool: "BOOLEAN",
+  ts: "BIGINT",
+  dur: "BIGINT",
+  "list<u32>": "UINTEGER[]",
+  "list<str>": "VARCHAR[]",
+};
+
+/** The SQL that turns a parsed JSON field back into the column's type. */
+function fromJson(name: string, type: ColumnType): string {
+  const field = `s."${name}"`;
   switch (type) {
     case "u64":
-      return typeof value === "bigint" ? value : BigInt(value as number);
-    case "u32":
-    case "str":
-    case "bool":
-      return value as DuckDBValue;
+      return `${field}::UBIGINT`;
     case "bin":
-      return new DuckDBBlobValue(value as Uint8Array);
+      return `from_hex(${field})`;
     case "ts":
-      return new DuckDBTimestampTZValue(BigInt(value as number) * 1000n);
+      return `epoch_ms(${field})::TIMESTAMPTZ`;
     case "dur":
-      return new DuckDBIntervalValue(0, 0, BigInt(value as number) * 1000n);
-    case "list<u32>":
-    case "list<str>":
-      return new DuckDBListValue(value as DuckDBValue[]);
+      return `to_milliseconds(${field})`;
+    default:
+      return field;
   }
+}
+
+/** A row with only the loaded, non-null columns, in JSON-friendly form. */
+function jsonRow(row: Row, columns: readonly Column[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const column of columns) {
+    const value = row[column.name];
+    if (value === undefined || value === null) continue;
+    switch (column.type) {
+      case "u64":
+        out[column.name] = (value as bigint | number).toString();
+        break;
+      case "bin":
+        out[column.name] = toHex(value as Uint8Array);
+        break;
+      default:
+        out[column.name] = value;
+    }
+  }
+  return out;
 }

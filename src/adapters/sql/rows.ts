@@ -12,14 +12,9 @@
 import { fromUtf8Strict } from "../../core/bytes.js";
 import {
   InboxEntry,
-  InvocationPhase,
-  InvocationStatus,
   JournalEntry,
   PromiseValue,
-  ServiceType,
   VirtualObjectLock,
-  type Target,
-  type WaitSet,
 } from "../../gen/keel/records.js";
 import {
   INBOX_PREFIX,
@@ -34,6 +29,7 @@ import {
   statusKey,
 } from "../../partition/keys.js";
 import type { PartitionReader } from "../../partition/store.js";
+import { NotificationMessage } from "../../gen/keel/service_protocol.js";
 import { InvocationId } from "../../protocol/ids.js";
 import { MessageType, journalEntryTypeName } from "../../protocol/message_types.js";
 import { partitionKeyOf } from "../../protocol/partitioning.js";
@@ -44,10 +40,12 @@ import {
   type SchemaIndex,
   type ServiceSchema,
 } from "../../schema/schema.js";
+import { tableDef, type Row } from "./catalog.js";
+import { invocationRowBuilder, type InvocationTable } from "./invocation_rows.js";
 import { renderJournalEntry, type CallTarget, type JournalContext } from "./journal_json.js";
 import type { TableNeeds } from "./plan.js";
 
-export type Row = Record<string, unknown>;
+export type { Row };
 
 /** What the tables are built from: KeelNode provides it. */
 export interface SqlSource {
@@ -66,7 +64,7 @@ export interface ScanBudget {
   pause(): Promise<void>;
 }
 
-export const SCAN_CHUNK_ROWS = 512;
+export const SCAN_CHUNK_ROWS = 1024;
 
 async function* scanChunks(
   reader: () => PartitionReader,
@@ -96,19 +94,9 @@ export function tableRows(
     needs.columns === undefined || needs.columns.has(column);
   switch (table) {
     case "sys_invocation":
-      return invocationRows(source, needs, budget, (id, status, info) =>
-        invocationRow(id, status, info, wanted, true, source),
-      );
     case "sys_invocation_status":
-      return invocationRows(source, needs, budget, (id, status, info) =>
-        invocationRow(id, status, info, wanted, false, source),
-      );
     case "sys_invocation_state":
-      return invocationRows(source, needs, budget, (id, status, info) =>
-        status.phase === InvocationPhase.INVOCATION_PHASE_INVOKED && info !== undefined
-          ? { partition_key: partitionKeyColumn(id, wanted), id, ...attemptColumns(info) }
-          : undefined,
-      );
+      return invocationRows(table, source, needs, budget);
     case "sys_journal":
       return journalRows(source, needs, budget, wanted);
     case "state":
@@ -166,36 +154,26 @@ async function* once(rows: Row[]): AsyncGenerator<Row[]> {
 
 // ---- invocations ----
 
-type InvocationRowBuilder = (
-  id: string,
-  status: InvocationStatus,
-  info: InvocationTaskInfo | undefined,
-) => Row | undefined;
-
 /** Statuses of every partition, or only of the invocation ids the query filters on. */
 async function* invocationRows(
+  table: InvocationTable,
   source: SqlSource,
   needs: TableNeeds,
   budget: ScanBudget,
-  build: InvocationRowBuilder,
 ): AsyncGenerator<Row[]> {
+  const columns = needs.columns ?? tableDef(table).columns.map((c) => c.name);
+  const build = invocationRowBuilder(table, [...columns], source.restateVersion, (id) =>
+    source.invocationInfo(id),
+  );
   const ids = needs.filters.get("id");
-  const infoOf = (text: string, status: InvocationStatus): InvocationTaskInfo | undefined => {
-    if (status.phase !== InvocationPhase.INVOCATION_PHASE_INVOKED) return undefined;
-    const id = InvocationId.parse(text);
-    return id === undefined ? undefined : source.invocationInfo(id);
-  };
   if (ids !== undefined) {
     const rows: Row[] = [];
     for (const text of ids) {
       const id = InvocationId.parse(text);
       if (id === undefined) continue;
-      const raw = source.partitions[source.partitionOf(id.partitionKey)]
-        ?.reader()
-        .get(statusKey(id));
-      if (raw === undefined) continue;
-      const status = InvocationStatus.decode(raw);
-      const row = build(text, status, infoOf(text, status));
+      const reader = source.partitions[source.partitionOf(id.partitionKey)]?.reader();
+      const raw = reader?.get(statusKey(id));
+      const row = raw === undefined ? undefined : build(text, raw);
       if (row !== undefined) rows.push(row);
     }
     budget.charge(rows.length);
@@ -206,204 +184,12 @@ async function* invocationRows(
     for await (const chunk of scanChunks(() => partition.reader(), STATUS_PREFIX, budget)) {
       const rows: Row[] = [];
       for (const [key, value] of chunk) {
-        const text = key.slice(STATUS_PREFIX.length);
-        const status = InvocationStatus.decode(value);
-        const row = build(text, status, infoOf(text, status));
+        const row = build(key.slice(STATUS_PREFIX.length), value);
         if (row !== undefined) rows.push(row);
       }
       yield rows;
     }
   }
-}
-
-function partitionKeyColumn(id: string, wanted: (c: string) => boolean): bigint | undefined {
-  return wanted("partition_key") ? InvocationId.parse(id)?.partitionKey : undefined;
-}
-
-const SERVICE_TY: Record<number, string> = {
-  [ServiceType.SERVICE_TYPE_SERVICE]: "service",
-  [ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT]: "virtual_object",
-  [ServiceType.SERVICE_TYPE_WORKFLOW]: "workflow",
-};
-
-const RAW_STATUS: Record<number, string> = {
-  [InvocationPhase.INVOCATION_PHASE_INBOXED]: "inboxed",
-  [InvocationPhase.INVOCATION_PHASE_SCHEDULED]: "scheduled",
-  [InvocationPhase.INVOCATION_PHASE_INVOKED]: "invoked",
-  [InvocationPhase.INVOCATION_PHASE_SUSPENDED]: "suspended",
-  [InvocationPhase.INVOCATION_PHASE_PAUSED]: "paused",
-  [InvocationPhase.INVOCATION_PHASE_COMPLETED]: "completed",
-};
-
-/** `Svc/handler` or `Obj/key/handler`, as Restate formats targets. */
-export function targetText(target: Target): string {
-  return target.serviceType === ServiceType.SERVICE_TYPE_SERVICE
-    ? `${target.service}/${target.handler}`
-    : `${target.service}/${target.key}/${target.handler}`;
-}
-
-/** Restate's derived status (sys_invocation): running, backing-off and ready need the invoker. */
-export function derivedStatus(
-  phase: InvocationPhase,
-  info: InvocationTaskInfo | undefined,
-): string {
-  switch (phase) {
-    case InvocationPhase.INVOCATION_PHASE_INBOXED:
-      return "pending";
-    case InvocationPhase.INVOCATION_PHASE_INVOKED:
-      if (info?.inFlight === true) return "running";
-      return info !== undefined && info.retryCount > 0 ? "backing-off" : "ready";
-    default:
-      return RAW_STATUS[phase] ?? "unknown";
-  }
-}
-
-const ms = (value: number): number | undefined => (value > 0 ? value : undefined);
-
-function invocationRow(
-  id: string,
-  status: InvocationStatus,
-  info: InvocationTaskInfo | undefined,
-  wanted: (column: string) => boolean,
-  derived: boolean,
-  source: SqlSource,
-): Row {
-  const target = status.target!;
-  const phase = status.phase;
-  const row: Row = {
-    id,
-    partition_key: derived ? undefined : partitionKeyColumn(id, wanted),
-    target: targetText(target),
-    target_service_name: target.service,
-    target_service_key:
-      target.serviceType === ServiceType.SERVICE_TYPE_SERVICE ? undefined : target.key,
-    target_handler_name: target.handler,
-    target_service_ty: SERVICE_TY[target.serviceType],
-    idempotency_key: status.idempotencyKey === "" ? undefined : status.idempotencyKey,
-    created_at: ms(status.createdAtMs),
-    modified_at: ms(status.modifiedAtMs),
-    inboxed_at: ms(status.inboxedAtMs),
-    scheduled_at: ms(status.scheduledAtMs),
-    running_at: ms(status.runningAtMs),
-    completed_at: ms(status.completedAtMs),
-    scheduled_start_at: status.executionTimeMs > 0 ? status.executionTimeMs : undefined,
-    completion_retention: status.completionRetentionMs,
-    journal_retention: status.journalRetentionMs,
-    created_using_restate_version: source.restateVersion,
-    status: derived ? derivedStatus(phase, info) : RAW_STATUS[phase],
-  };
-  Object.assign(row, invokedBy(status));
-  const started =
-    phase !== InvocationPhase.INVOCATION_PHASE_INBOXED &&
-    phase !== InvocationPhase.INVOCATION_PHASE_SCHEDULED;
-  if (status.pinned !== undefined) {
-    row["pinned_deployment_id"] = status.pinned.deploymentId;
-    row["pinned_service_protocol_version"] = status.pinned.protocolVersion;
-  }
-  if (started) {
-    row["journal_size"] = status.journalPurged ? 0 : status.journalLength;
-    row["journal_commands_size"] = status.journalPurged ? 0 : status.commandCount;
-  }
-  if (phase === InvocationPhase.INVOCATION_PHASE_SUSPENDED && status.waiting !== undefined) {
-    row["suspended_waiting_for_completions"] = status.waiting.completions;
-    row["suspended_waiting_for_signals"] = status.waiting.signals;
-    if (wanted("suspended_waiting_future_json"))
-      row["suspended_waiting_future_json"] = waitingFutureJson(status.waiting);
-  }
-  if (phase === InvocationPhase.INVOCATION_PHASE_COMPLETED) {
-    const result = status.result?.kind;
-    row["completion_result"] = result?.$case === "failure" ? "failure" : "success";
-    if (result?.$case === "failure")
-      row["completion_failure"] = `[${result.value.code}] ${result.value.message}`;
-  }
-  if (derived && info !== undefined) Object.assign(row, attemptColumns(info));
-  else if (derived && phase === InvocationPhase.INVOCATION_PHASE_PAUSED && status.lastFailure)
-    row["last_failure"] = failureText(status.lastFailure);
-  return row;
-}
-
-function invokedBy(status: InvocationStatus): Row {
-  const source = status.source?.kind;
-  switch (source?.$case) {
-    case "service": {
-      const caller = source.value.target;
-      return {
-        invoked_by: "service",
-        invoked_by_service_name: caller?.service,
-        invoked_by_id: InvocationId.fromBytes(source.value.invocationId).toString(),
-        invoked_by_target: caller === undefined ? undefined : targetText(caller),
-      };
-    }
-    case "restartedFrom":
-      return {
-        invoked_by: "restart_as_new",
-        restarted_from: InvocationId.fromBytes(source.value).toString(),
-      };
-    case "admin":
-      return { invoked_by: "restate" };
-    default:
-      return { invoked_by: "ingress" };
-  }
-}
-
-/** Restate's awaited-future JSON for a suspension: any of the awaited notifications. */
-function waitingFutureJson(waiting: WaitSet): string {
-  const singles = [
-    ...waiting.completions.map((c) => ({ Single: { CompletionId: c } })),
-    ...waiting.signals.map((s) => ({ Single: { SignalIndex: s } })),
-    ...waiting.namedSignals.map((n) => ({ Single: { SignalName: n } })),
-  ];
-  return JSON.stringify(singles.length === 1 ? singles[0] : { Unknown: singles });
-}
-
-/** Restate's error code names, as `[500 Internal] message` shows them. */
-const ERROR_CODE_NAMES: ReadonlyMap<number, string> = new Map([
-  [400, "Bad request"],
-  [404, "Not found"],
-  [409, "Conflict"],
-  [410, "Gone"],
-  [415, "Unsupported media type"],
-  [470, "Not ready"],
-  [500, "Internal"],
-  [570, "Journal mismatch"],
-  [571, "Protocol violation"],
-  [572, "Awaiting two async results"],
-  [573, "Unsupported feature"],
-]);
-
-function failureText(failure: {
-  code: number;
-  message: string;
-  stacktrace?: string | undefined;
-}): string {
-  const name = ERROR_CODE_NAMES.get(failure.code);
-  const head = `[${failure.code}${name === undefined ? "" : ` ${name}`}] ${failure.message}`;
-  return failure.stacktrace === undefined || failure.stacktrace === ""
-    ? head
-    : `${head}\n${failure.stacktrace}`;
-}
-
-/** The sys_invocation_state columns, from the invoker's memory. */
-function attemptColumns(info: InvocationTaskInfo): Row {
-  const row: Row = {
-    in_flight: info.inFlight,
-    retry_count: BigInt(info.retryCount),
-    last_start_at: info.lastStartAtMs,
-    next_retry_at: info.nextRetryAtMs,
-    last_attempt_deployment_id: info.lastDeploymentId,
-    last_attempt_server: info.lastServer,
-  };
-  const failure = info.lastFailure;
-  if (failure !== undefined) {
-    row["last_failure"] = failureText(failure);
-    if (failure.relatedCommandIndex !== undefined)
-      row["last_failure_related_command_index"] = BigInt(failure.relatedCommandIndex);
-    if (failure.relatedCommandName !== undefined && failure.relatedCommandName !== "")
-      row["last_failure_related_command_name"] = failure.relatedCommandName;
-    if (failure.relatedCommandType !== undefined)
-      row["last_failure_related_command_type"] = journalEntryTypeName(failure.relatedCommandType);
-  }
-  return row;
 }
 
 // ---- journal ----
@@ -474,19 +260,17 @@ function journalEntryRows(
   source: SqlSource,
 ): Row[] {
   const rendering = wanted("entry_json") || wanted("entry_lite_json") || wanted("name");
+  // Restate keeps a call's callee id with the call; Keel has it in the CallInvocationId notification.
   const callees = new Map<number, string>();
   if (rendering) {
     for (const { entry } of entries) {
       if (entry.messageType !== MessageType.CallInvocationIdCompletion) continue;
-      const rendered = JSON.parse(
-        renderJournalEntry(entry.messageType, entry.raw, NO_CONTEXT).json,
-      ) as {
-        Notification: {
-          Completion: { CallInvocationId: { completion_id: number; invocation_id: string } };
-        };
-      };
-      const c = rendered.Notification.Completion.CallInvocationId;
-      callees.set(c.completion_id, c.invocation_id);
+      const notification = NotificationMessage.decode(entry.raw);
+      if (
+        notification.id?.$case === "completionId" &&
+        notification.result?.$case === "invocationId"
+      )
+        callees.set(notification.id.value, notification.result.value);
     }
   }
   const ctx: JournalContext = {
@@ -507,12 +291,10 @@ function journalEntryRows(
       version: 2,
       entry_json: rendered?.json,
       entry_lite_json: rendered?.lite,
-      appended_at: ms(entry.appendedAtMs),
+      appended_at: entry.appendedAtMs > 0 ? entry.appendedAtMs : undefined,
     };
   });
 }
-
-const NO_CONTEXT: JournalContext = { calleeId: () => undefined, callTarget: () => undefined };
 
 function callTargetOf(
   schema: SchemaIndex,
