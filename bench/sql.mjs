@@ -29,7 +29,7 @@ const { values: o } = parseArgs({
     invocations: { type: "string", default: "100000" },
     concurrency: { type: "string", default: "16" },
     "fill-concurrency": { type: "string", default: "64" },
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "20" },
     rounds: { type: "string", default: "2" },
     "max-p99-ratio": { type: "string", default: "2" },
   },
@@ -197,6 +197,13 @@ try {
   results.fill = { seconds: (performance.now() - fillStarted) / 1000, accepted_per_s: fill.ok / (fill.duration_us / 1e6) };
   log(`filled in ${results.fill.seconds.toFixed(1)} s`);
 
+  results.queries_alone = {};
+  for (const [name, sql] of Object.entries(QUERIES)) {
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push((await query(admin, sql)).ms);
+    results.queries_alone[name] = { median_ms: median(runs), max_ms: Math.max(...runs) };
+    log(`alone: ${name}: median ${median(runs).toFixed(0)} ms, max ${Math.max(...runs).toFixed(0)} ms`);
+  }
   const load = { path: "/Bench/noop", body: '"x"', concurrency: Number(o.concurrency), duration: Number(o.duration) };
   await loadgen(ingress, { ...load, duration: 3 }); // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
@@ -244,6 +251,12 @@ try {
     `# SQL under load (${N} invocations, c=${load.concurrency}, ${load.duration} s per phase)`,
     "",
     `Fill: ${results.fill.seconds.toFixed(1)} s. Host: ${results.host.cpus} CPUs, load average ${results.host.loadavg_start.map((x) => x.toFixed(2)).join(" ")} → ${results.host.loadavg_end.map((x) => x.toFixed(2)).join(" ")}.`,
+    "",
+    "Queries without load: " +
+      Object.entries(results.queries_alone)
+        .map(([name, q]) => `${name} ${q.median_ms.toFixed(0)} ms (max ${q.max_ms.toFixed(0)})`)
+        .join(", ") +
+      ".",
     "",
     "| round | p50 alone | p99 alone | p50 during | p99 during | p99 ratio | " + Object.keys(QUERIES).map((q) => `${q} median / max`).join(" | ") + " |",
     "|---|---|---|---|---|---|" + Object.keys(QUERIES).map(() => "---").join("|") + "|",

@@ -4,6 +4,9 @@
  * partition stores (only the columns and rows the query can see; see `plan.ts`); then the query runs
  * and the connection (with its tables) is dropped.
  *
+ * Scans work at most `scanWorkShare` of the wall time (they rest between chunks), so a large query
+ * slows the node's own work by a bounded share instead of competing for the CPU flat out.
+ *
  * Limits, each with a clear error: a query's wall time (`queryTimeoutMs`, covering waiting, scanning
  * and running), the rows it may scan (`scannedRowsMax`) and return (`resultRowsMax`), and how many
  * queries run (`concurrentQueriesMax`) or wait (`queuedQueriesMax`) at once. DuckDB runs on one
@@ -13,7 +16,7 @@
  */
 
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
-import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import { toHex } from "../../core/bytes.js";
 import { describeError } from "../../core/errors.js";
 import {
@@ -37,6 +40,11 @@ export interface SqlEngineOptions {
   readonly queuedQueriesMax: number;
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
+  /**
+   * The share of wall time a scan may work: after each chunk it rests as long as the chunk took
+   * times (1 - share) / share, leaving the rest to the partitions and the invoker.
+   */
+  readonly scanWorkShare: number;
 }
 
 export const SQL_ENGINE_DEFAULTS: SqlEngineOptions = {
@@ -47,6 +55,7 @@ export const SQL_ENGINE_DEFAULTS: SqlEngineOptions = {
   queuedQueriesMax: 32,
   duckdbThreads: 1,
   duckdbMemoryLimit: "1GB",
+  scanWorkShare: 0.5,
 };
 
 /** A query that failed, with the HTTP status the admin API answers. */
@@ -142,6 +151,8 @@ export class SqlEngine {
   private budget(deadline: number): ScanBudget {
     let scanned = 0;
     const max = this.options.scannedRowsMax;
+    const share = this.options.scanWorkShare;
+    let workingSince = Date.now();
     return {
       charge: (rows) => {
         scanned += rows;
@@ -154,7 +165,10 @@ export class SqlEngine {
         if (Date.now() > deadline) throw timeoutError(this.options.queryTimeoutMs);
       },
       pause: async () => {
-        await yieldToLoop();
+        const rest = ((Date.now() - workingSince) * (1 - share)) / share;
+        if (rest >= 1) await sleep(rest);
+        else await yieldToLoop();
+        workingSince = Date.now();
       },
     };
   }

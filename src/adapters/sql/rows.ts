@@ -6,7 +6,7 @@
  *
  * Values follow the column types of `catalog.ts`: u64 as bigint, u32 as number, timestamps and
  * durations as milliseconds, binary as bytes; `undefined` is NULL. Columns a query does not need are
- * not computed when they are costly (journal JSON).
+ * not computed when they are costly (invocation columns, see `invocation_rows.ts`; journal JSON).
  */
 
 import { fromUtf8Strict } from "../../core/bytes.js";
