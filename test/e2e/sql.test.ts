@@ -347,6 +347,21 @@ describe(`SQL introspection (${TARGET})`, () => {
     assert.equal(count.get(0)!.toArray()[0], 3n);
   });
 
+  it("renders times, durations and counts exactly as Restate's JSON does", async () => {
+    const [times] = await rows(
+      `SELECT arrow_cast(1795694210000, 'Timestamp(Millisecond, Some("+00:00"))') AS whole, arrow_cast(1795694210100, 'Timestamp(Millisecond, Some("+00:00"))') AS fraction, arrow_cast(0, 'Duration(Millisecond)') AS zero, arrow_cast(1500, 'Duration(Millisecond)') AS short, arrow_cast(90061001, 'Duration(Millisecond)') AS long`,
+    );
+    assert.deepEqual(times, {
+      whole: "2026-11-26T11:56:50Z",
+      fraction: "2026-11-26T11:56:50.100Z",
+      zero: "P0D",
+      short: "PT1.5S",
+      long: "PT90061.001S",
+    });
+    const [count] = await rows("SELECT count(*) FROM sys_service");
+    assert.deepEqual(count, { "count(*)": 8 });
+  });
+
   it("accepts the DataFusion the CLI sends and reports query errors as JSON", async () => {
     const oldest = await rows(
       "SELECT target_service_name, COUNT(1) as n, FIRST_VALUE(id ORDER BY created_at ASC) as oldest FROM sys_invocation WHERE status == 'completed' AND target_service_name IN ('Signup') GROUP BY target_service_name",

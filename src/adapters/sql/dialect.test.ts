@@ -27,6 +27,11 @@ describe("DataFusion to DuckDB dialect", () => {
       translateDialect("select arrow_cast(f(a, b), 'Timestamp(Millisecond, Some(\"+00:00\"))')"),
       "select CAST(f(a, b) AS TIMESTAMPTZ)",
     );
+    assert.equal(
+      translateDialect("select arrow_cast(1500, 'Duration(Millisecond)')"),
+      "select to_microseconds(CAST((CAST(1500 AS DOUBLE) * 1000) AS BIGINT))",
+      "numbers count the type's unit, as in Arrow",
+    );
     const unknown = "select arrow_cast(1, 'Dictionary(Int32, Utf8)')";
     assert.equal(translateDialect(unknown), unknown, "unknown types are left to fail clearly");
   });

@@ -110,11 +110,31 @@ const ARROW_CAST_TYPES: ReadonlyMap<string, string> = new Map([
   ["date32", "DATE"],
 ]);
 
-function arrowCastType(literal: string): string | undefined {
-  const name = literal.slice(1, -1).replace(/''/g, "'").trim();
+function arrowCastType(name: string): string | undefined {
   if (/^timestamp\s*\(/i.test(name)) return /,\s*some/i.test(name) ? "TIMESTAMPTZ" : "TIMESTAMP";
   if (/^duration\s*\(/i.test(name) || /^interval\s*\(/i.test(name)) return "INTERVAL";
   return ARROW_CAST_TYPES.get(name.toLowerCase());
+}
+
+/** Microseconds per unit of an Arrow time unit named in a type (`Timestamp(Millisecond, …)`). */
+function unitMicros(name: string): number | undefined {
+  const unit = /\(\s*(second|millisecond|microsecond|nanosecond)/i.exec(name)?.[1]?.toLowerCase();
+  return unit === undefined
+    ? undefined
+    : { second: 1e6, millisecond: 1e3, microsecond: 1, nanosecond: 1e-3 }[unit];
+}
+
+/**
+ * Arrow casts a number to a timestamp or duration as a count of the type's unit; DuckDB's CAST does
+ * not, so a numeric literal gets an explicit conversion.
+ */
+function numericTimeCast(inner: string, name: string, type: string): string | undefined {
+  if (!/^\s*-?\d+\s*$/.test(inner)) return undefined;
+  const micros = unitMicros(name);
+  if (micros === undefined) return undefined;
+  const value = `(CAST(${inner.trim()} AS DOUBLE) * ${micros})`;
+  if (type === "INTERVAL") return `to_microseconds(CAST(${value} AS BIGINT))`;
+  return `CAST(make_timestamp(CAST(${value} AS BIGINT)) AS ${type})`;
 }
 
 export function translateDialect(sql: string): string {
@@ -177,7 +197,8 @@ function rewriteArrowCast(
   const literal = nextSignificant(tokens, comma + 1);
   if (literal < 0 || tokens[literal]!.kind !== "string") return undefined;
   if (nextSignificant(tokens, literal + 1) !== close) return undefined;
-  const type = arrowCastType(tokens[literal]!.text);
+  const name = tokens[literal]!.text.slice(1, -1).replace(/''/g, "'").trim();
+  const type = arrowCastType(name);
   if (type === undefined) return undefined;
   const inner = translateDialect(
     tokens
@@ -185,5 +206,5 @@ function rewriteArrowCast(
       .map((t) => t.text)
       .join(""),
   );
-  return { text: `CAST(${inner} AS ${type})`, end: close };
+  return { text: numericTimeCast(inner, name, type) ?? `CAST(${inner} AS ${type})`, end: close };
 }

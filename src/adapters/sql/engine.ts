@@ -298,7 +298,10 @@ export class SqlEngine {
         for (const row of chunk.getRows()) rows.push(row);
         if (Date.now() > deadline) throw timeoutError(this.options.queryTimeoutMs);
       }
-      return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
+      return {
+        columns: names.map((name, i) => ({ name: outputName(name), type: types[i]! })),
+        rows,
+      };
     } catch (error) {
       if (timedOut) throw timeoutError(this.options.queryTimeoutMs);
       throw error;
@@ -306,6 +309,11 @@ export class SqlEngine {
       clearTimeout(timer);
     }
   }
+}
+
+/** DuckDB names an unaliased `COUNT(*)` `count_star()`; DataFusion (and so Restate) `count(*)`. */
+function outputName(name: string): string {
+  return name === "count_star()" ? "count(*)" : name;
 }
 
 function timeoutError(timeoutMs: number): SqlError {
