@@ -38,7 +38,14 @@ import { InvocationId } from "../protocol/ids.js";
 import { MessageType, isCommand } from "../protocol/message_types.js";
 import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { ApplyContext } from "./context.js";
-import { enqueue, initialStatus, reply, resume, startInvocation } from "./lifecycle.js";
+import {
+  enqueue,
+  initialStatus,
+  notificationRefOf,
+  reply,
+  resume,
+  startInvocation,
+} from "./lifecycle.js";
 import { applyStateMutation } from "./state_mutation.js";
 
 /** The earliest protocol version whose journals can be restarted from a prefix (ctx.rand changes). */
@@ -222,11 +229,9 @@ function copyJournalPrefix(
       commands++;
       for (const c of relatedCompletionIds(entry.messageType, entry.raw)) missing.add(c);
     } else {
-      const ref = notificationRef(entry.raw);
-      if (ref !== undefined) {
-        ctx.tables.putNotificationIndex(newId, ref, entries);
-        if (ref.kind === "completion") missing.delete(ref.id);
-      }
+      const ref = notificationRefOf(NotificationMessage.decode(entry.raw));
+      ctx.tables.putNotificationIndex(newId, ref, entries);
+      if (ref.kind === "completion") missing.delete(ref.id);
     }
     entries++;
   };
@@ -234,29 +239,10 @@ function copyJournalPrefix(
   for (let i = from + 1; i < status.journalLength && missing.size > 0; i++) {
     const entry = ctx.tables.journalEntry(id, i);
     if (entry === undefined || isCommand(entry.messageType)) continue;
-    const ref = notificationRef(entry.raw);
-    if (ref?.kind === "completion" && missing.has(ref.id)) copy(i);
+    const ref = notificationRefOf(NotificationMessage.decode(entry.raw));
+    if (ref.kind === "completion" && missing.has(ref.id)) copy(i);
   }
   return { entries, commands };
-}
-
-function notificationRef(
-  raw: Uint8Array,
-):
-  | { kind: "completion"; id: number }
-  | { kind: "signal"; id: number }
-  | { kind: "namedSignal"; name: string }
-  | undefined {
-  const id = NotificationMessage.decode(raw).id;
-  if (id === undefined) return undefined;
-  switch (id.$case) {
-    case "completionId":
-      return { kind: "completion", id: id.value };
-    case "signalIdx":
-      return { kind: "signal", id: id.value };
-    case "signalName":
-      return { kind: "namedSignal", name: id.value };
-  }
 }
 
 /** The completion ids a command waits for (its result, and a call's callee id). */
