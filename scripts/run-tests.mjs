@@ -34,7 +34,7 @@ const groups = {
   e2e: walk("dist/test/e2e"),
   // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
   reference: walk("dist/test/e2e").filter((f) =>
-    /(semantics|restart|request_response|ingress_client)\.test\.js$/.test(f),
+    /(semantics|restart|request_response|ingress_client|cli|sql|admin)\.test\.js$/.test(f),
   ),
 };
 const selected = kind === "all" ? ["unit", "contract", "sim", "e2e", "reference"] : [kind];

@@ -1,132 +1,182 @@
 /**
  * The admin API (port 9070), under Restate's paths: unversioned and with the `/v2`–`/v4` prefixes the
- * official CLI uses after `GET /version`. Errors use Restate's shape: `{"message", "restate_code"}`.
+ * official CLI uses after `GET /version`. Errors use Restate's shape, `{"message", "restate_code"}`
+ * (`/query` errors carry only `message`, as Restate's do). Bad input gets a 4xx naming what was wrong;
+ * nothing a client sends can crash the node.
+ *
+ * `GET /version` reports the Restate version whose API Keel implements (clients choose their
+ * queries by it) and Keel's own version beside it. Keel adds one route of its own, `GET /keel/status`
+ * (node, partitions, logs), which the `keel` operator CLI reads; `GET /openapi` documents them all.
  */
 
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { PartitionKey } from "../core/brand.js";
 import { KeelError, describeError } from "../core/errors.js";
-import { formatDeploymentId, InvocationId } from "../protocol/ids.js";
 import type { KeelNode } from "../runtime/node.js";
 import type { Logger } from "../runtime/ports.js";
-import { parseManifest } from "../schema/manifest.js";
-import { registerDeployment, removeDeployment } from "../schema/registration.js";
-import { deploymentJson, handlerJson, serviceJson } from "../schema/render.js";
-import type { Outcome } from "../partition/actions.js";
-import { fetchDiscovery } from "./endpoint_transport.js";
-import { HttpApiServer, isoMillis, readBody, sendJson } from "./http_util.js";
+import {
+  AdminError,
+  missingField,
+  parseInvocationId,
+  parseJsonBody,
+  stringField,
+} from "./admin_common.js";
+import { InvocationRoutes } from "./admin_invocation_routes.js";
+import { keelAdminOpenApi } from "./admin_openapi.js";
+import { SchemaRoutes } from "./admin_schema_routes.js";
+import { HttpApiServer, readBody, sendJson } from "./http_util.js";
+import { SqlEngine, SqlError, type SqlEngineOptions } from "./sql/engine.js";
+import { toArrowStream, toJsonRows } from "./sql/render.js";
 
 export const KEEL_VERSION = "0.1.0";
-const ADMIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
+/** The Restate release whose wire behaviour Keel implements; clients pick features by it. */
+export const RESTATE_COMPATIBLE_VERSION = "1.7.12";
 
-class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly restateCode: string | null = null,
-  ) {
-    super(message);
-  }
+const ADMIN_API_VERSION_MIN = 2;
+const ADMIN_API_VERSION_MAX = 4;
+const QUERY_BODY_BYTES_MAX = 1024 * 1024;
+const ARROW_STREAM = "application/vnd.apache.arrow.stream";
+
+interface RouteContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly params: string[];
+  readonly url: URL;
+  readonly apiVersion: number;
 }
 
-type Handler = (ctx: {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: string[];
-  url: URL;
-  apiVersion: number;
-}) => Promise<void> | void;
+type Handler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   readonly method: string;
+  readonly path: string;
   readonly pattern: RegExp;
   readonly handler: Handler;
 }
 
 export interface AdminOptions {
   readonly ingressUrl: string;
+  readonly sql?: Partial<SqlEngineOptions>;
 }
 
 export class AdminApi {
   private readonly http = new HttpApiServer("admin", (req, res) => this.handle(req, res));
   private readonly routes: Route[] = [];
+  private readonly schemaRoutes: SchemaRoutes;
+  private readonly invocationRoutes: InvocationRoutes;
+  private sql: Promise<SqlEngine> | undefined;
 
   constructor(
     private readonly node: KeelNode,
     private readonly logger: Logger,
     private readonly options: AdminOptions,
   ) {
+    this.schemaRoutes = new SchemaRoutes(node);
+    this.invocationRoutes = new InvocationRoutes(node);
+    this.defineRoutes();
+  }
+
+  private defineRoutes(): void {
     const route = (method: string, path: string, handler: Handler): void => {
       const pattern = new RegExp(`^${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}/?$`);
-      this.routes.push({ method, pattern, handler });
+      this.routes.push({ method, path, pattern, handler });
     };
-    route("GET", "/health", ({ res }) => {
-      res.writeHead(200, { "content-length": "0" });
-      res.end();
-    });
+    const schema = this.schemaRoutes;
+    const invocations = this.invocationRoutes;
+    route("GET", "/health", ({ res }) => emptyOk(res));
     route("GET", "/version", ({ res }) => this.version(res));
-    route("GET", "/deployments", ({ res }) => this.listDeployments(res));
-    route("POST", "/deployments", (ctx) => this.register(ctx.req, ctx.res, ctx.apiVersion));
-    route("GET", "/deployments/{id}", ({ res, params }) => this.getDeployment(res, params[0]!));
-    route("DELETE", "/deployments/{id}", ({ res, params, url }) =>
-      this.deleteDeployment(res, params[0]!, url),
+    route("GET", "/cluster-health", ({ res }) =>
+      sendJson(res, 200, {
+        cluster_name: this.node.config.clusterName,
+        metadata_cluster_health: { members: [1] },
+      }),
     );
-    route("GET", "/services", ({ res }) => this.listServices(res));
-    route("GET", "/services/{name}", ({ res, params }) =>
-      sendJson(res, 200, serviceJson(this.service(params[0]!))),
+    route("GET", "/openapi", ({ res }) => sendJson(res, 200, keelAdminOpenApi(KEEL_VERSION)));
+    route("GET", "/keel/status", async ({ res }) => sendJson(res, 200, await this.status()));
+
+    route("GET", "/deployments", ({ res }) => schema.listDeployments(res));
+    route("POST", "/deployments", ({ req, res, apiVersion }) =>
+      schema.register(req, res, apiVersion),
+    );
+    route("GET", "/deployments/{id}", ({ res, params }) => schema.getDeployment(res, params[0]!));
+    route("PATCH", "/deployments/{id}", ({ req, res, params }) =>
+      schema.updateDeployment(req, res, params[0]!),
+    );
+    route("DELETE", "/deployments/{id}", ({ res, params, url }) =>
+      schema.deleteDeployment(res, params[0]!, url),
+    );
+
+    route("GET", "/services", ({ res }) => schema.listServices(res));
+    route("GET", "/services/{name}", ({ res, params }) => schema.getService(res, params[0]!));
+    route("PATCH", "/services/{name}", ({ req, res, params }) =>
+      schema.modifyService(req, res, params[0]!),
     );
     route("GET", "/services/{name}/handlers", ({ res, params }) =>
-      sendJson(res, 200, { handlers: this.service(params[0]!).handlers.map(handlerJson) }),
+      schema.listHandlers(res, params[0]!),
     );
-    route("GET", "/services/{name}/handlers/{handler}", ({ res, params }) => {
-      const handler = this.service(params[0]!).handlers.find((h) => h.name === params[1]);
-      if (handler === undefined)
-        throw new AdminError(
-          404,
-          `handler '${params[1]!}' of service '${params[0]!}' not found`,
-          "META0004",
-        );
-      sendJson(res, 200, handlerJson(handler));
-    });
+    route("GET", "/services/{name}/handlers/{handler}", ({ res, params }) =>
+      schema.getHandler(res, params[0]!, params[1]!),
+    );
+    route("POST", "/services/{name}/state", ({ req, res, params }) =>
+      invocations.patchState(req, res, params[0]!),
+    );
+
     route("PATCH", "/invocations/{id}/cancel", ({ res, params }) =>
-      this.terminate(res, params[0]!, "cancel"),
+      invocations.terminate(res, params[0]!, "cancel"),
     );
     route("PATCH", "/invocations/{id}/kill", ({ res, params }) =>
-      this.terminate(res, params[0]!, "kill"),
+      invocations.terminate(res, params[0]!, "kill"),
     );
     route("PATCH", "/invocations/{id}/purge", ({ res, params }) =>
-      this.purge(res, params[0]!, false),
+      invocations.purge(res, params[0]!, false),
     );
     route("PATCH", "/invocations/{id}/purge-journal", ({ res, params }) =>
-      this.purge(res, params[0]!, true),
+      invocations.purge(res, params[0]!, true),
     );
-    route("DELETE", "/invocations/{id}", ({ res, params, url }) => {
-      const mode = (url.searchParams.get("mode") ?? "Cancel").toLowerCase();
-      if (mode === "kill") return this.terminate(res, params[0]!, "kill");
-      if (mode === "purge") return this.purge(res, params[0]!, false);
-      return this.terminate(res, params[0]!, "cancel");
-    });
+    route("PATCH", "/invocations/{id}/pause", ({ res, params }) =>
+      invocations.pause(res, params[0]!),
+    );
+    route("PATCH", "/invocations/{id}/resume", ({ res, params, url }) =>
+      invocations.resume(res, params[0]!, url),
+    );
+    route("PATCH", "/invocations/{id}/restart-as-new", ({ res, params, url }) =>
+      invocations.restartAsNew(res, params[0]!, url),
+    );
+    route("DELETE", "/invocations/{id}", ({ res, params, url }) =>
+      this.deleteInvocation(res, params[0]!, url),
+    );
+
     route("GET", "/subscriptions", ({ res }) => sendJson(res, 200, { subscriptions: [] }));
+    route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
+    route("POST", "/query", ({ req, res }) => this.query(req, res));
+  }
+
+  /** Every route as `METHOD /path/{param}` (the OpenAPI document must list the same). */
+  describeRoutes(): string[] {
+    return this.routes.map((r) => `${r.method} ${r.path}`);
   }
 
   listen(port: number, host: string): Promise<Server> {
     return this.http.listen(port, host);
   }
 
-  close(): Promise<void> {
-    return this.http.close();
+  async close(): Promise<void> {
+    const sql = this.sql;
+    this.sql = undefined;
+    if (sql !== undefined) (await sql.catch(() => undefined))?.close();
+    await this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? "/", "http://admin");
       let path = url.pathname;
-      let apiVersion = 4;
+      let apiVersion = ADMIN_API_VERSION_MAX;
       const versioned = /^\/v(\d+)(\/.*)?$/.exec(path);
       if (versioned !== null) {
         apiVersion = Number(versioned[1]);
-        if (apiVersion < 2 || apiVersion > 4) {
-          const text = `Unsupported Admin API version V${apiVersion}. This server supports versions between V2 and V4.`;
+        if (apiVersion < ADMIN_API_VERSION_MIN || apiVersion > ADMIN_API_VERSION_MAX) {
+          const text = `Unsupported Admin API version V${apiVersion}. This server supports versions between V${ADMIN_API_VERSION_MIN} and V${ADMIN_API_VERSION_MAX}.`;
           res.writeHead(400, {
             "content-type": "text/plain; charset=utf-8",
             "content-length": Buffer.byteLength(text),
@@ -147,14 +197,22 @@ export class AdminApi {
         await route.handler({ req, res, params, url, apiVersion });
         return;
       }
-      if (matchedPath) throw new AdminError(405, `method ${method} not allowed on ${path}`);
-      throw new AdminError(404, `no such path: ${path}`);
+      // Like Restate's HTTP layer: unknown paths and methods get an empty answer.
+      emptyAnswer(res, matchedPath ? 405 : 404);
     } catch (error) {
       this.fail(res, error);
     }
   }
 
   private fail(res: ServerResponse, error: unknown): void {
+    if (error instanceof AdminError && error.plainText) {
+      res.writeHead(error.status, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(error.message),
+      });
+      res.end(error.message);
+      return;
+    }
     if (error instanceof AdminError)
       return sendJson(res, error.status, {
         message: error.message,
@@ -168,9 +226,9 @@ export class AdminApi {
 
   private version(res: ServerResponse): void {
     sendJson(res, 200, {
-      version: KEEL_VERSION,
-      min_admin_api_version: 2,
-      max_admin_api_version: 4,
+      version: RESTATE_COMPATIBLE_VERSION,
+      min_admin_api_version: ADMIN_API_VERSION_MIN,
+      max_admin_api_version: ADMIN_API_VERSION_MAX,
       ingress_endpoint: this.options.ingressUrl,
       features: {
         protocol_v7: false,
@@ -178,230 +236,95 @@ export class AdminApi {
         scoped_virtual_objects: false,
         kafka_scope: false,
       },
+      keel_version: KEEL_VERSION,
     });
   }
 
-  private service(name: string) {
-    const service = this.node.schema().service(name);
-    if (service === undefined) throw new AdminError(404, `service '${name}' not found`, "META0005");
-    return service;
+  private async status(): Promise<Record<string, unknown>> {
+    const node = await this.node.describe();
+    return {
+      keel_version: KEEL_VERSION,
+      restate_compatible_version: RESTATE_COMPATIBLE_VERSION,
+      node: node.nodeName,
+      cluster_name: node.clusterName,
+      ready: node.ready,
+      schema_version: node.schemaVersion,
+      running_attempts: node.runningAttempts,
+      partitions: node.partitions.map((p) => ({
+        id: p.partitionId,
+        role: p.role,
+        leader: p.leaderNode === "" ? null : p.leaderNode,
+        epoch: p.epoch,
+        applied_lsn: p.appliedLsn,
+        log_tail: p.logTail,
+        trim_point: p.trimPoint,
+        segments: p.segments,
+        timers: p.timers,
+      })),
+    };
   }
 
-  private listServices(res: ServerResponse): void {
-    sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => serviceJson(s)) });
-  }
-
-  private listDeployments(res: ServerResponse): void {
-    const deployments = this.node
-      .schema()
-      .schema.deployments.map((d) => deploymentJson(d, isoMillis, undefined));
-    sendJson(res, 200, { deployments });
-  }
-
-  private getDeployment(res: ServerResponse, id: string): void {
-    const schema = this.node.schema();
-    const deployment = schema.deployment(id);
-    if (deployment === undefined)
-      throw new AdminError(404, `deployment '${id}' not found`, "META0004");
-    const services = schema.schema.services
-      .filter((s) => s.deploymentId === id)
-      .map((s) => serviceJson(s));
-    sendJson(res, 200, deploymentJson(deployment, isoMillis, services));
-  }
-
-  private async deleteDeployment(res: ServerResponse, id: string, url: URL): Promise<void> {
-    if (url.searchParams.get("force") !== "true") {
-      throw new AdminError(
-        501,
-        "graceful deployment deletion is not supported; use force=true",
-        null,
-      );
-    }
-    const removed = await this.node.updateSchema((schema) => {
-      const next = removeDeployment(schema, id);
-      return { schema: next, result: next !== undefined };
-    });
-    if (!removed) throw new AdminError(404, `deployment '${id}' not found`, "META0004");
+  /** The deprecated `DELETE /invocations/{id}?mode=Cancel|Kill|Purge`: 202 like Restate's. */
+  private async deleteInvocation(res: ServerResponse, text: string, url: URL): Promise<void> {
+    const mode = (url.searchParams.get("mode") ?? "Cancel").toLowerCase();
+    const id = parseInvocationId(text);
+    const outcome =
+      mode === "purge"
+        ? await this.node.purge(id, false)
+        : await this.node.terminate(id, mode === "kill" ? "kill" : "cancel");
+    if (outcome.kind === "notFound")
+      throw new AdminError(404, `The requested invocation '${text}' does not exist`);
     res.writeHead(202, { "content-length": "0" });
     res.end();
   }
 
-  private async register(
-    req: IncomingMessage,
-    res: ServerResponse,
-    apiVersion: number,
-  ): Promise<void> {
-    const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
-    if (body["arn"] !== undefined)
-      throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
-    const uriText = body["uri"];
-    if (typeof uriText !== "string")
-      throw new AdminError(400, "the request body needs a string 'uri'", "META0003");
-    let uri: URL;
+  /** POST /query: JSON rows when asked for `application/json`, else an Arrow IPC stream. */
+  private async query(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parseJsonBody(await readBody(req, QUERY_BODY_BYTES_MAX));
+    const sql = stringField(body["query"], "query");
+    if (sql === undefined) throw missingField("query");
+    const json = String(req.headers.accept ?? "").includes("application/json");
     try {
-      uri = new URL(uriText);
-    } catch {
-      throw new AdminError(400, `bad uri '${uriText}': not a URL`, "META0003");
-    }
-    if (uri.protocol !== "http:" && uri.protocol !== "https:")
-      throw new AdminError(
-        400,
-        `bad uri '${uriText}': only http and https are supported`,
-        "META0003",
-      );
-    const additionalHeaders = stringMap(body["additional_headers"], "additional_headers");
-    const useHttp11 = booleanField(body["use_http_11"], "use_http_11", false);
-    const force = booleanField(body["force"], "force", apiVersion <= 2);
-    const breaking = booleanField(body["breaking"], "breaking", false);
-    const dryRun = booleanField(body["dry_run"], "dry_run", false);
-    const metadata = stringMap(body["metadata"], "metadata");
-
-    const normalized = uri.toString();
-    let discovery;
-    try {
-      discovery = await fetchDiscovery(normalized, useHttp11, additionalHeaders);
+      const engine = await this.sqlEngine();
+      const result = await engine.query(sql);
+      if (json) {
+        const text = toJsonRows(result);
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(text),
+        });
+        res.end(text);
+      } else {
+        const bytes = toArrowStream(result);
+        res.writeHead(200, { "content-type": ARROW_STREAM, "content-length": bytes.byteLength });
+        res.end(bytes);
+      }
     } catch (error) {
-      throw new AdminError(
-        500,
-        `bad deployment: cannot reach ${normalized}discover: ${describeError(error)}`,
-        "META0003",
-      );
+      if (!(error instanceof SqlError)) throw error;
+      sendJson(res, error.status, { message: error.message });
     }
-    if (discovery.status !== 200) {
-      throw new AdminError(
-        500,
-        `bad deployment: discovery at ${normalized} answered HTTP ${discovery.status}: ${discovery.body.toString("utf8").slice(0, 500)}`,
-        "META0003",
-      );
-    }
-    const contentType = String(discovery.headers["content-type"] ?? "");
-    if (!/^application\/vnd\.restate\.endpointmanifest\.v[234]\+json/.test(contentType)) {
-      throw new AdminError(
-        500,
-        `bad deployment: discovery answered content-type '${contentType}', expected an endpoint manifest v2 to v4`,
-        "META0003",
-      );
-    }
-    let manifestJson: unknown;
-    try {
-      manifestJson = JSON.parse(discovery.body.toString("utf8"));
-    } catch {
-      throw new AdminError(
-        500,
-        "bad deployment: the endpoint manifest is not valid JSON",
-        "META0003",
-      );
-    }
-    const parsed = parseManifest(manifestJson);
-    if (!parsed.ok) throw new AdminError(400, `bad deployment: ${parsed.message}`, "META0003");
-    if (useHttp11 && parsed.manifest.protocolMode === "BidiStream") {
-      throw new AdminError(
-        400,
-        "bad deployment: a BIDI_STREAM endpoint cannot be used over HTTP/1.1",
-        "META0003",
-      );
-    }
-    const server = discovery.headers["x-restate-server"];
-    const request = {
-      uri: normalized,
-      useHttp11,
-      additionalHeaders,
-      metadata,
-      force,
-      breaking,
-      manifest: parsed.manifest,
-      sdkVersion: typeof server === "string" ? server : undefined,
-      nowMs: Date.now(),
-      newDeploymentId: formatDeploymentId(randomBytes(16)),
-    };
-    const result = await this.node.updateSchema((schema) => {
-      const outcome = registerDeployment(schema, request);
-      const store = outcome.kind === "created" || outcome.kind === "overwritten";
-      return { schema: store && !dryRun ? outcome.schema : undefined, result: outcome };
-    });
-    if (result.kind === "rejected") throw new AdminError(result.status, result.message, "META0006");
-    const payload: Record<string, unknown> = {
-      id: result.deployment.id,
-      services: result.services.map((s) => serviceJson(s)),
-      min_protocol_version: result.deployment.minProtocolVersion,
-      max_protocol_version: result.deployment.maxProtocolVersion,
-    };
-    if (result.deployment.sdkVersion !== undefined)
-      payload["sdk_version"] = result.deployment.sdkVersion;
-    const status = result.kind === "created" ? 201 : 200;
-    sendJson(res, status, payload, { location: `deployments/${result.deployment.id}` });
   }
 
-  private parseId(text: string): InvocationId {
-    const id = InvocationId.parse(text);
-    if (id === undefined) throw new AdminError(400, `bad invocation id '${text}'`, null);
-    return id;
-  }
-
-  private async terminate(
-    res: ServerResponse,
-    text: string,
-    kind: "cancel" | "kill",
-  ): Promise<void> {
-    const outcome = await this.node.terminate(this.parseId(text), kind);
-    this.answerOutcome(res, text, outcome, kind === "cancel" ? 202 : 200);
-  }
-
-  private async purge(res: ServerResponse, text: string, journalOnly: boolean): Promise<void> {
-    const outcome = await this.node.purge(this.parseId(text), journalOnly);
-    this.answerOutcome(res, text, outcome, 200);
-  }
-
-  private answerOutcome(
-    res: ServerResponse,
-    id: string,
-    outcome: Outcome,
-    appendedStatus: number,
-  ): void {
-    switch (outcome.kind) {
-      case "notFound":
-        throw new AdminError(404, `invocation '${id}' not found`, null);
-      case "alreadyCompleted":
-        throw new AdminError(409, `invocation '${id}' is already completed`, null);
-      case "rejected":
-        throw new AdminError(outcome.code, outcome.message, null);
-      case "signalAppended":
-        res.writeHead(appendedStatus, { "content-length": "0" });
-        res.end();
-        return;
-      default:
-        res.writeHead(200, { "content-length": "0" });
-        res.end();
-    }
+  private sqlEngine(): Promise<SqlEngine> {
+    this.sql ??= SqlEngine.create(
+      {
+        partitions: this.node.partitionProcessors,
+        schema: () => this.node.schema(),
+        invocationInfo: (id) => this.node.invoker.info(id),
+        partitionOf: (key) => this.node.partitionTable.partitionOf(PartitionKey(key)),
+        restateVersion: RESTATE_COMPATIBLE_VERSION,
+      },
+      this.options.sql,
+    );
+    return this.sql;
   }
 }
 
-function parseJsonBody(body: Buffer): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString("utf8"));
-  } catch {
-    throw new AdminError(400, "the request body is not valid JSON", null);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new AdminError(400, "the request body must be a JSON object", null);
-  return parsed as Record<string, unknown>;
+function emptyOk(res: ServerResponse): void {
+  emptyAnswer(res, 200);
 }
 
-function booleanField(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== "boolean") throw new AdminError(400, `'${name}' must be a boolean`, null);
-  return value;
-}
-
-function stringMap(value: unknown, name: string): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  if (
-    typeof value !== "object" ||
-    Array.isArray(value) ||
-    !Object.values(value).every((v) => typeof v === "string")
-  ) {
-    throw new AdminError(400, `'${name}' must be an object of strings`, null);
-  }
-  return value as Record<string, string>;
+function emptyAnswer(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "content-length": "0" });
+  res.end();
 }

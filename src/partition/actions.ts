@@ -21,8 +21,17 @@ export type Outcome =
   | { readonly kind: "alreadyCompleted" }
   /** A cancel signal was appended to a running invocation (202). */
   | { readonly kind: "signalAppended" }
-  /** The operation completed at once (200). */
+  /** The operation completed at once (200), or was accepted (pause: 202). */
   | { readonly kind: "done" }
+  /** Pause of an invocation that is already paused. */
+  | { readonly kind: "alreadyPaused" }
+  /** Pause of an invocation that is not running (inboxed, scheduled or completed). */
+  | { readonly kind: "notRunning" }
+  /** Resume or restart of an invocation that has not started (inboxed or scheduled). */
+  | { readonly kind: "notStarted" }
+  /** Restart of an invocation that has not completed yet. */
+  | { readonly kind: "stillRunning" }
+  | { readonly kind: "restarted"; readonly newInvocationId: InvocationId }
   | { readonly kind: "rejected"; readonly code: number; readonly message: string };
 
 export type Action =
@@ -36,8 +45,10 @@ export type Action =
       readonly messageType: number;
       readonly raw: Uint8Array;
     }
-  /** Stop the running attempt of an invocation at once (killed). */
+  /** Stop the running attempt of an invocation at once (killed, paused). */
   | { readonly kind: "abort"; readonly invocationId: InvocationId }
+  /** An operator resumed an invocation that is backing off: start its next attempt now. */
+  | { readonly kind: "retryNow"; readonly invocationId: InvocationId }
   | { readonly kind: "registerTimer"; readonly key: string; readonly wakeAtMs: number }
   | {
       readonly kind: "outbox";
@@ -51,8 +62,6 @@ export type Action =
       readonly invocationId: InvocationId;
       readonly result: Result;
       readonly target: Target;
-      /** When the result stops being retained (for `idempotency-expires`); 0 if not retained. */
-      readonly retainedUntilMs: number;
     }
   | { readonly kind: "outcome"; readonly requestId: number; readonly outcome: Outcome }
   | { readonly kind: "leadership"; readonly epoch: number; readonly node: string };

@@ -40,7 +40,8 @@ export function invocationIdAfter(prefix: string, key: string): InvocationId | u
   return InvocationId.fromHex(key.slice(prefix.length, prefix.length + 48));
 }
 
-export const journalPrefix = (id: InvocationId): string => `j/${id.hex}/`;
+export const JOURNAL_PREFIX = "j/";
+export const journalPrefix = (id: InvocationId): string => `${JOURNAL_PREFIX}${id.hex}/`;
 export const journalKey = (id: InvocationId, index: number): string =>
   `${journalPrefix(id)}${hex(index, 8)}`;
 

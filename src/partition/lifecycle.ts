@@ -19,6 +19,7 @@ import {
   InvocationPhase,
   ServiceType,
   TerminationKind,
+  type InboxEntry,
   type InvocationSink,
   type InvocationStatus,
   type OutboxMessage,
@@ -38,6 +39,7 @@ import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { Outcome } from "./actions.js";
 import type { ApplyContext } from "./context.js";
 import { timerKey, type NotificationRef, type ObjectRef } from "./keys.js";
+import { applyStateMutation } from "./state_mutation.js";
 
 export const KILLED: Failure = { code: 409, message: "killed", metadata: [] };
 export const CANCELED: Failure = { code: 409, message: "canceled", metadata: [] };
@@ -105,33 +107,15 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
     attachToExisting(ctx, id, existing, invocation);
     return;
   }
-  const status: InvocationStatus = {
-    phase: InvocationPhase.INVOCATION_PHASE_INBOXED,
-    target,
+  const status = initialStatus(ctx, target, {
     source: invocation.source,
     responseSinks: invocation.responseSink === undefined ? [] : [invocation.responseSink],
     idempotencyKey: invocation.idempotencyKey,
-    createdAtMs: ctx.nowMs,
-    modifiedAtMs: ctx.nowMs,
-    inboxedAtMs: 0,
-    scheduledAtMs: 0,
-    runningAtMs: 0,
-    completedAtMs: 0,
     executionTimeMs: invocation.executionTimeMs,
-    journalLength: 1,
-    commandCount: 1,
-    pinned: undefined,
-    waiting: undefined,
-    output: undefined,
-    result: undefined,
     completionRetentionMs: invocation.completionRetentionMs,
     journalRetentionMs: invocation.journalRetentionMs,
-    inboxSeq: 0,
-    lastFailure: undefined,
     wantsResult: invocation.wantsResult,
-    journalPurged: false,
-    restartedFrom: new Uint8Array(0),
-  };
+  });
   const input = InputCommandMessage.encode({
     headers: invocation.headers,
     value: { content: invocation.argument },
@@ -159,6 +143,43 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
   }
   startInvocation(ctx, id, status);
   reply(ctx, { kind: "accepted", invocationId: id });
+}
+
+/** The status of a new invocation (inboxed until started) with a one-entry journal: its input. */
+export function initialStatus(
+  ctx: ApplyContext,
+  target: Target,
+  fields: Partial<InvocationStatus>,
+): InvocationStatus {
+  return {
+    phase: InvocationPhase.INVOCATION_PHASE_INBOXED,
+    target,
+    source: undefined,
+    responseSinks: [],
+    idempotencyKey: "",
+    createdAtMs: ctx.nowMs,
+    modifiedAtMs: ctx.nowMs,
+    inboxedAtMs: 0,
+    scheduledAtMs: 0,
+    runningAtMs: 0,
+    completedAtMs: 0,
+    executionTimeMs: 0,
+    journalLength: 1,
+    commandCount: 1,
+    pinned: undefined,
+    waiting: undefined,
+    output: undefined,
+    result: undefined,
+    completionRetentionMs: 0,
+    journalRetentionMs: 0,
+    inboxSeq: 0,
+    lastFailure: undefined,
+    wantsResult: false,
+    journalPurged: false,
+    restartedFrom: new Uint8Array(0),
+    randomSeedFrom: new Uint8Array(0),
+    ...fields,
+  };
 }
 
 /** A request whose (deterministic) id already exists: an idempotent retry or a repeated workflow run. */
@@ -206,9 +227,7 @@ export function startInvocation(
     const object = objectOf(target);
     const holder = ctx.tables.lock(object);
     if (holder !== undefined && !holder.equals(id)) {
-      const seq = ctx.fsm.nextInboxSeq + 1;
-      ctx.fsm.nextInboxSeq = seq;
-      ctx.tables.enqueueInbox(object, seq, id);
+      const seq = enqueue(ctx, object, { kind: { $case: "invocationId", value: id.bytes } });
       status.phase = InvocationPhase.INVOCATION_PHASE_INBOXED;
       status.inboxSeq = seq;
       status.inboxedAtMs = ctx.nowMs;
@@ -223,6 +242,14 @@ export function startInvocation(
   saveStatus(ctx, id, status);
   ctx.tables.setActive(id, true);
   ctx.actions.push({ kind: "invoke", invocationId: id });
+}
+
+/** Appends an entry to the key's inbox; returns its sequence number. */
+export function enqueue(ctx: ApplyContext, object: ObjectRef, entry: InboxEntry): number {
+  const seq = ctx.fsm.nextInboxSeq + 1;
+  ctx.fsm.nextInboxSeq = seq;
+  ctx.tables.enqueueInbox(object, seq, entry);
+  return seq;
 }
 
 export function registerTimer(
@@ -362,7 +389,7 @@ export function completeInvocation(
   status.responseSinks = [];
   const retainedUntilMs =
     status.completionRetentionMs > 0 ? ctx.nowMs + status.completionRetentionMs : 0;
-  ctx.actions.push({ kind: "completed", invocationId: id, result, target, retainedUntilMs });
+  ctx.actions.push({ kind: "completed", invocationId: id, result, target });
   if (status.completionRetentionMs > 0) {
     if (status.journalRetentionMs === 0) {
       ctx.tables.deleteJournal(id);
@@ -378,21 +405,33 @@ export function completeInvocation(
   if (!wasInbox && needsLock(target)) releaseLock(ctx, id, objectOf(target));
 }
 
-/** Releases the key's lock held by `id` and starts the oldest inboxed invocation of the key. */
+/**
+ * Releases the key's lock held by `id`, applies the state edits at the head of the key's inbox and
+ * starts the first invocation queued behind them.
+ */
 function releaseLock(ctx: ApplyContext, id: InvocationId, object: ObjectRef): void {
   const holder = ctx.tables.lock(object);
   if (holder === undefined || !holder.equals(id)) return;
   ctx.tables.deleteLock(object);
-  const next = ctx.tables.inboxHead(object);
-  if (next === undefined) return;
-  ctx.tables.deleteRaw(next.key);
-  const status = ctx.tables.status(next.id);
-  assert(status !== undefined, `inboxed ${next.id.toString()} has a status`);
-  assert(
-    status.phase === InvocationPhase.INVOCATION_PHASE_INBOXED,
-    "inbox entries are inboxed invocations",
-  );
-  startInvocation(ctx, next.id, status);
+  for (;;) {
+    const next = ctx.tables.inboxHead(object);
+    if (next?.entry.kind === undefined) return;
+    ctx.tables.deleteRaw(next.key);
+    const kind = next.entry.kind;
+    if (kind.$case === "stateMutation") {
+      applyStateMutation(ctx, object, kind.value);
+      continue;
+    }
+    const nextId = InvocationId.fromBytes(kind.value);
+    const status = ctx.tables.status(nextId);
+    assert(status !== undefined, `inboxed ${nextId.toString()} has a status`);
+    assert(
+      status.phase === InvocationPhase.INVOCATION_PHASE_INBOXED,
+      "inbox entries are inboxed invocations",
+    );
+    startInvocation(ctx, nextId, status);
+    return;
+  }
 }
 
 /** Deletes every trace of an invocation; workflows also lose their state and promises. */

@@ -36,6 +36,12 @@ import {
   suspend,
   terminateInvocation,
 } from "./lifecycle.js";
+import {
+  patchState,
+  pauseInvocation,
+  restartAsNew,
+  resumeInvocation,
+} from "./operator_commands.js";
 import { Tables } from "./tables.js";
 import type { PartitionTxn } from "./store.js";
 
@@ -56,6 +62,11 @@ export class PartitionStateMachine {
 
   get leaderEpoch(): number {
     return this.fsm.leaderEpoch;
+  }
+
+  /** The node that announced the current epoch ("" before any announcement). */
+  get leaderNode(): string {
+    return this.fsm.leaderNode;
   }
 
   /** Applies one record at `lsn` inside `txn`, appending the leader's actions to `actions`. */
@@ -135,21 +146,20 @@ export class PartitionStateMachine {
           return reply(ctx, {
             kind: "rejected",
             code: 409,
-            message: `invocation ${id.toString()} is not completed`,
+            message: `The invocation '${id.toString()}' is not yet completed.`,
           });
         }
         purgeInvocation(ctx, id, command.value.journalOnly);
         return reply(ctx, { kind: "done" });
       }
       case "patchState":
+        return patchState(ctx, command.value);
       case "pause":
+        return pauseInvocation(ctx, InvocationId.fromBytes(command.value.invocationId));
       case "resume":
+        return resumeInvocation(ctx, command.value);
       case "restartAsNew":
-        return reply(ctx, {
-          kind: "rejected",
-          code: 501,
-          message: `${command.$case} is not supported yet`,
-        });
+        return restartAsNew(ctx, command.value);
       default:
         return assertNever(command);
     }

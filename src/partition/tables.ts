@@ -5,6 +5,7 @@
 
 import { fromHex, readU32BE, writeU32BE } from "../core/bytes.js";
 import {
+  InboxEntry,
   InvocationStatus,
   JournalEntry,
   OutboxMessage,
@@ -111,12 +112,10 @@ export class TableReader {
       : InvocationId.fromBytes(VirtualObjectLock.decode(raw).invocationId);
   }
 
-  /** The oldest inboxed invocation of an object key. */
-  inboxHead(o: ObjectRef): { key: string; id: InvocationId } | undefined {
+  /** The oldest entry of an object key's inbox (an invocation or a state edit). */
+  inboxHead(o: ObjectRef): { key: string; entry: InboxEntry } | undefined {
     const [first] = this.reader.scan(inboxPrefix(o), 1);
-    return first === undefined
-      ? undefined
-      : { key: first[0], id: InvocationId.fromBytes(first[1]) };
+    return first === undefined ? undefined : { key: first[0], entry: InboxEntry.decode(first[1]) };
   }
 
   promise(o: ObjectRef, name: string): PromiseValue | undefined {
@@ -231,8 +230,8 @@ export class Tables extends TableReader {
     this.txn.delete(lockKey(o));
   }
 
-  enqueueInbox(o: ObjectRef, seq: number, id: InvocationId): void {
-    this.txn.put(inboxKey(o, seq), id.bytes);
+  enqueueInbox(o: ObjectRef, seq: number, entry: InboxEntry): void {
+    this.txn.put(inboxKey(o, seq), InboxEntry.encode(entry).finish());
   }
 
   deleteInboxEntry(o: ObjectRef, seq: number): void {

@@ -26,7 +26,7 @@ import {
 import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
 import { isKeyed, objectOf } from "../partition/lifecycle.js";
 import { TableReader } from "../partition/tables.js";
-import type { InvocationId } from "../protocol/ids.js";
+import { InvocationId } from "../protocol/ids.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -49,6 +49,7 @@ type TaskState = "queued" | "running" | "backingOff";
 /** What introspection shows of an invocation's attempts (Restate's sys_invocation_state). */
 export interface InvocationTaskInfo {
   readonly inFlight: boolean;
+  /** Attempts started so far, as Restate counts `retry_count` (1 while the first attempt runs). */
   readonly retryCount: number;
   readonly lastStartAtMs: number | undefined;
   readonly nextRetryAtMs: number | undefined;
@@ -65,6 +66,8 @@ interface Task {
   attempt: InvocationAttempt | undefined;
   /** Failed attempts in a row. */
   retryCount: number;
+  /** Attempts started since this task was created (Restate's `retry_count` counts them). */
+  attempts: number;
   /** Attempts since the last one that journaled something (sent to the SDK in Start). */
   retriesSinceProgress: number;
   lastProgressAtMs: number;
@@ -116,12 +119,12 @@ export class Invoker implements PartitionInvoker {
     if (task === undefined) return undefined;
     return {
       inFlight: task.state === "running",
-      retryCount: task.retryCount,
+      retryCount: task.attempts,
       lastStartAtMs: task.lastStartAtMs,
       nextRetryAtMs: task.nextRetryAtMs,
       lastFailure: task.lastFailure,
       lastDeploymentId: task.lastDeploymentId,
-      lastServer: task.lastServer,
+      lastServer: task.attempt?.server ?? task.lastServer,
     };
   }
 
@@ -140,6 +143,7 @@ export class Invoker implements PartitionInvoker {
       state: "queued",
       attempt: undefined,
       retryCount: 0,
+      attempts: 0,
       retriesSinceProgress: 0,
       lastProgressAtMs: this.clock.nowMs(),
       lastFailure: undefined,
@@ -164,6 +168,15 @@ export class Invoker implements PartitionInvoker {
     const task = this.tasks.get(id.toString());
     if (task === undefined) return;
     this.drop(task);
+  }
+
+  retryNow(id: InvocationId): void {
+    const task = this.tasks.get(id.toString());
+    if (task?.state !== "backingOff") return;
+    task.retryTimer?.();
+    task.retryTimer = undefined;
+    task.nextRetryAtMs = undefined;
+    this.enqueue(task);
   }
 
   stopPartition(partitionId: PartitionId): void {
@@ -290,7 +303,14 @@ export class Invoker implements PartitionInvoker {
       key: target.key,
       retryCountSinceLastStoredEntry: task.retriesSinceProgress,
       durationSinceLastStoredEntry: Math.max(0, now - task.lastProgressAtMs),
-      randomSeed: protocolVersion >= 6 ? seedOf(task.id) : 0,
+      randomSeed:
+        protocolVersion >= 6
+          ? seedOf(
+              status.randomSeedFrom.length > 0
+                ? InvocationId.fromBytes(status.randomSeedFrom)
+                : task.id,
+            )
+          : 0,
     };
     const pinNeeded = status.pinned === undefined;
     const pinned: PinnedDeployment = { deploymentId: deployment.id, protocolVersion, server: "" };
@@ -308,6 +328,7 @@ export class Invoker implements PartitionInvoker {
     const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
     const path = `${prefix}/invoke/${encodeURIComponent(target.service)}/${encodeURIComponent(target.handler)}`;
     task.lastStartAtMs = now;
+    task.attempts++;
     task.nextRetryAtMs = undefined;
     task.lastDeploymentId = deployment.id;
     const attempt = new InvocationAttempt(

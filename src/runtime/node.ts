@@ -14,14 +14,15 @@ import type { LogletConfig, LogletProvider } from "../log/loglet.js";
 import { getJson, putJson } from "../metadata/json.js";
 import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
 import type { Outcome } from "../partition/actions.js";
-import type { InvocationId } from "../protocol/ids.js";
-import { PartitionTable } from "../protocol/partitioning.js";
+import { InvocationId } from "../protocol/ids.js";
+import { PartitionTable, partitionKeyOf } from "../protocol/partitioning.js";
 import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
 import { Invoker } from "./invoker.js";
 import {
   PartitionProcessor,
   type AttachResult,
   type EnvelopeCommand,
+  type PartitionDescription,
 } from "./partition_processor.js";
 import type { Clock, EndpointTransport, Entropy, Logger, PartitionStore } from "./ports.js";
 
@@ -42,6 +43,15 @@ export interface NodePorts {
   readonly entropy: Entropy;
   readonly logger: Logger;
   readonly onFatal: (error: unknown) => void;
+}
+
+export interface NodeDescription {
+  readonly nodeName: string;
+  readonly clusterName: string;
+  readonly ready: boolean;
+  readonly schemaVersion: number;
+  readonly runningAttempts: number;
+  readonly partitions: readonly PartitionDescription[];
 }
 
 const PARTITION_TABLE_KEY = "partition_table";
@@ -238,6 +248,63 @@ export class KeelNode {
             : TerminationKind.TERMINATION_KIND_CANCEL,
       },
     });
+  }
+
+  pause(id: InvocationId): Promise<Outcome> {
+    return this.request(id.partitionKey, { $case: "pause", value: { invocationId: id.bytes } });
+  }
+
+  /** Resumes a paused or suspended invocation (optionally on another deployment), or retries now. */
+  resume(id: InvocationId, deploymentId: string): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "resume",
+      value: { invocationId: id.bytes, deploymentId },
+    });
+  }
+
+  /** Restarts a completed invocation under a new id in the same partition. */
+  restartAsNew(
+    id: InvocationId,
+    copyPrefixUpToIndex: number,
+    deploymentId: string,
+  ): Promise<Outcome> {
+    const uuid = new Uint8Array(16);
+    this.ports.entropy.fill(uuid);
+    const newId = InvocationId.fromParts(id.partitionKey, uuid);
+    return this.request(id.partitionKey, {
+      $case: "restartAsNew",
+      value: {
+        invocationId: id.bytes,
+        newInvocationId: newId.bytes,
+        copyPrefixUpToIndex,
+        deploymentId,
+      },
+    });
+  }
+
+  /** Replaces the state of an object or workflow key (queued behind its lock holder). */
+  patchState(
+    service: string,
+    key: string,
+    newState: readonly { key: Uint8Array; value: Uint8Array }[],
+    expectedVersion: string | undefined,
+  ): Promise<Outcome> {
+    return this.request(partitionKeyOf(key), {
+      $case: "patchState",
+      value: { service, key, newState: [...newState], expectedVersion: expectedVersion ?? "" },
+    });
+  }
+
+  /** The node and every partition as an operator sees them. */
+  async describe(): Promise<NodeDescription> {
+    return {
+      nodeName: this.config.nodeName,
+      clusterName: this.config.clusterName,
+      ready: this.isReady,
+      schemaVersion: this.schemaIndex.version,
+      runningAttempts: this.invoker.runningAttempts,
+      partitions: await Promise.all(this.processors.map((p) => p.describe())),
+    };
   }
 
   purge(id: InvocationId, journalOnly: boolean): Promise<Outcome> {

@@ -57,6 +57,8 @@ export interface PartitionInvoker {
   invoke(partition: PartitionHandle, id: InvocationId): void;
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void;
   abort(id: InvocationId): void;
+  /** Starts the next attempt of a backing-off invocation now. */
+  retryNow(id: InvocationId): void;
   stopPartition(partitionId: PartitionId): void;
 }
 
@@ -87,6 +89,19 @@ export interface ProcessorDeps {
 }
 
 type Role = "starting" | "follower" | "candidate" | "leader" | "stopped";
+
+export interface PartitionDescription {
+  readonly partitionId: number;
+  readonly role: Role;
+  readonly epoch: number;
+  readonly leaderNode: string;
+  readonly appliedLsn: number;
+  /** The first unwritten LSN of the partition's log. */
+  readonly logTail: number;
+  readonly trimPoint: number;
+  readonly segments: number;
+  readonly timers: number;
+}
 
 interface PendingRequest {
   lsn: number | undefined;
@@ -159,6 +174,21 @@ export class PartitionProcessor implements PartitionHandle {
 
   reader(): PartitionReader {
     return this.deps.store.reader();
+  }
+
+  /** What an operator sees of this partition: leadership, applied LSN and its log. */
+  async describe(): Promise<PartitionDescription> {
+    return {
+      partitionId: this.partitionId,
+      role: this.role,
+      epoch: this.epoch,
+      leaderNode: this.machine?.leaderNode ?? "",
+      appliedLsn: this.appliedLsn,
+      logTail: await this.deps.log.findTail(),
+      trimPoint: await this.deps.log.trimPoint(),
+      segments: this.deps.log.chain.segments.length,
+      timers: this.timers.size,
+    };
   }
 
   /** Recovers from the store, replays the log to its tail, then claims leadership. */
@@ -439,6 +469,8 @@ export class PartitionProcessor implements PartitionHandle {
         );
       case "abort":
         return this.deps.invoker.abort(action.invocationId);
+      case "retryNow":
+        return this.deps.invoker.retryNow(action.invocationId);
       case "registerTimer":
         return this.timers.add(action.key, action.wakeAtMs);
       case "outbox":
@@ -448,14 +480,15 @@ export class PartitionProcessor implements PartitionHandle {
         const list = this.waiters.get(key);
         if (list === undefined) return;
         this.waiters.delete(key);
-        for (const resolve of list) {
+        // Requests that waited for the completion get no `idempotency-expires`, as in Restate: the
+        // header only tells a later request that found the result retained.
+        for (const resolve of list)
           resolve({
             kind: "completed",
             result: action.result,
             target: action.target,
-            retainedUntilMs: action.retainedUntilMs,
+            retainedUntilMs: 0,
           });
-        }
         return;
       }
       case "outcome":

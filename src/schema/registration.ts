@@ -98,6 +98,12 @@ function definition(service: ServiceSchema): string {
   return JSON.stringify(rest);
 }
 
+/** A service's name, type and handlers (with their types), in a comparable form. */
+function shape(service: ServiceSchema): string {
+  const handlers = service.handlers.map((h) => `${h.name}:${h.ty ?? ""}`).sort();
+  return JSON.stringify([service.name, service.ty, handlers]);
+}
+
 function breakingChange(previous: ServiceSchema, next: ServiceSchema): string | undefined {
   if (previous.ty !== next.ty) {
     return `the service '${next.name}' changes type from ${previous.ty} to ${next.ty}`;
@@ -202,5 +208,135 @@ export function removeDeployment(schema: Schema, deploymentId: string): Schema |
   return {
     deployments: schema.deployments.filter((d) => d.id !== deploymentId),
     services: schema.services.filter((s) => s.deploymentId !== deploymentId),
+  };
+}
+
+export interface DeploymentUpdate {
+  readonly uri: string;
+  readonly useHttp11: boolean;
+  readonly additionalHeaders: Record<string, string>;
+  readonly manifest: EndpointManifest;
+  readonly sdkVersion: string | undefined;
+  /** Replace the deployment's services with the manifest's (else they must not change). */
+  readonly overwrite: boolean;
+}
+
+/**
+ * Points a deployment at a new address or headers (`PATCH /deployments/{id}`), keeping its id. Its
+ * services may only change with `overwrite`, which applies them like a forced registration.
+ */
+export function updateDeployment(
+  schema: Schema,
+  deploymentId: string,
+  update: DeploymentUpdate,
+): RegistrationResult | undefined {
+  const existing = schema.deployments.find((d) => d.id === deploymentId);
+  if (existing === undefined) return undefined;
+  const clash = schema.deployments.find((d) => d.uri === update.uri && d.id !== deploymentId);
+  if (clash !== undefined) {
+    return {
+      kind: "rejected",
+      status: 409,
+      message: `The deployment ${clash.id} already uses the URI ${update.uri}`,
+    };
+  }
+  const previousByName = new Map(schema.services.map((s) => [s.name, s]));
+  const candidates = update.manifest.services.map((m) =>
+    serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 0),
+  );
+  const current = existing.services.map((ref) => previousByName.get(ref.name));
+  // Operators may have changed service options since: only the services' shapes must match.
+  const same =
+    current.length === candidates.length &&
+    candidates.every((c) => {
+      const now = previousByName.get(c.name);
+      return now !== undefined && now.deploymentId === deploymentId && shape(now) === shape(c);
+    });
+  if (!same && !update.overwrite) {
+    return {
+      kind: "rejected",
+      status: 409,
+      message: `The endpoint at ${update.uri} exposes different services than deployment ${deploymentId}; use 'overwrite' to replace them`,
+    };
+  }
+  const moved: DeploymentSchema = {
+    ...existing,
+    uri: update.uri,
+    protocolType: update.manifest.protocolMode,
+    useHttp11: update.useHttp11,
+    additionalHeaders: update.additionalHeaders,
+    minProtocolVersion: update.manifest.minProtocolVersion,
+    maxProtocolVersion: update.manifest.maxProtocolVersion,
+    ...(update.sdkVersion === undefined ? {} : { sdkVersion: update.sdkVersion }),
+  };
+  if (same) {
+    return {
+      kind: "overwritten",
+      schema: {
+        deployments: schema.deployments.map((d) => (d.id === deploymentId ? moved : d)),
+        services: schema.services,
+      },
+      deployment: moved,
+      services: current.filter((s): s is ServiceSchema => s !== undefined),
+    };
+  }
+  const replaced = registerDeployment(
+    { ...schema, deployments: schema.deployments.map((d) => (d.id === deploymentId ? moved : d)) },
+    {
+      uri: update.uri,
+      useHttp11: update.useHttp11,
+      additionalHeaders: update.additionalHeaders,
+      metadata: existing.metadata,
+      force: true,
+      breaking: true,
+      manifest: update.manifest,
+      sdkVersion: update.sdkVersion,
+      nowMs: existing.createdAtMs,
+      newDeploymentId: deploymentId,
+    },
+  );
+  return replaced;
+}
+
+/** The options an operator may change on a service (`PATCH /services/{name}`). */
+export interface ServiceOptionsChange {
+  readonly public?: boolean | undefined;
+  readonly idempotencyRetentionMs?: number | undefined;
+  readonly workflowCompletionRetentionMs?: number | undefined;
+  readonly journalRetentionMs?: number | undefined;
+  readonly inactivityTimeoutMs?: number | undefined;
+  readonly abortTimeoutMs?: number | undefined;
+}
+
+/** Applies an options change to one service; a string explains why it cannot apply. */
+export function modifyService(
+  schema: Schema,
+  name: string,
+  change: ServiceOptionsChange,
+): { schema: Schema; service: ServiceSchema } | string | undefined {
+  const service = schema.services.find((s) => s.name === name);
+  if (service === undefined) return undefined;
+  if (change.workflowCompletionRetentionMs !== undefined && service.ty !== "Workflow")
+    return "workflow_completion_retention can be set only on workflows";
+  const changed: ServiceSchema = {
+    ...service,
+    ...(change.public === undefined ? {} : { public: change.public }),
+    ...(change.idempotencyRetentionMs === undefined
+      ? {}
+      : { idempotencyRetentionMs: change.idempotencyRetentionMs }),
+    ...(change.workflowCompletionRetentionMs === undefined
+      ? {}
+      : { workflowCompletionRetentionMs: change.workflowCompletionRetentionMs }),
+    ...(change.journalRetentionMs === undefined
+      ? {}
+      : { journalRetentionMs: change.journalRetentionMs }),
+    ...(change.inactivityTimeoutMs === undefined
+      ? {}
+      : { inactivityTimeoutMs: change.inactivityTimeoutMs }),
+    ...(change.abortTimeoutMs === undefined ? {} : { abortTimeoutMs: change.abortTimeoutMs }),
+  };
+  return {
+    schema: { ...schema, services: schema.services.map((s) => (s.name === name ? changed : s)) },
+    service: changed,
   };
 }

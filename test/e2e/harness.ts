@@ -326,47 +326,89 @@ export async function eventually<T>(
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface ServerWithServices {
-  readonly server: KeelServer;
-  readonly services: ServiceEndpoint;
+export type SqlRow = Record<string, unknown>;
+
+/** Rows of a SQL query through the admin API's `/query`, as JSON. */
+export async function sqlRows(admin: string, query: string): Promise<SqlRow[]> {
+  const res = await call(`${admin}/query`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query }),
+  });
+  if (res.status !== 200) throw new Error(`query failed with ${res.status}: ${res.text}`);
+  return res.json<{ rows: SqlRow[] }>().rows;
 }
 
-/**
- * Starts a server (Keel, or the test target) and the SDK endpoint before the enclosing suite,
- * registers the endpoint, and stops both afterwards. Use inside `describe`.
- */
-export function useServerWithServices(
-  options: {
-    server?: "keel" | "target";
-    http1?: boolean;
-    registration?: Record<string, unknown>;
-  } = {},
-): ServerWithServices {
-  let server: KeelServer | undefined;
-  let services: ServiceEndpoint | undefined;
-  before(async () => {
-    server = options.server === "keel" ? await startKeel() : await startTarget();
-    services = await startServices(options.http1 === true ? { http1: true } : {});
+/** Waits until an invocation of `target` (with `status`, if given) exists; returns its id. */
+export function invocationOf(admin: string, target: string, status?: string): Promise<string> {
+  const where = status === undefined ? "" : ` AND status = '${status}'`;
+  return eventually(
+    async () => {
+      const [row] = await sqlRows(
+        admin,
+        `SELECT id FROM sys_invocation WHERE target = '${target}'${where} ORDER BY created_at DESC`,
+      );
+      return row?.["id"] as string | undefined;
+    },
+    `an invocation of ${target} ${status ?? ""}`,
+  );
+}
+
+export interface Stack {
+  readonly server: KeelServer;
+  readonly services: ServiceEndpoint;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Keel always, or the server the tests target (Keel unless KEEL_TEST_TARGET says otherwise). */
+  readonly server?: "keel" | "target";
+  /** Serve the SDK endpoint in request/response mode (HTTP/1.1). */
+  readonly http1?: boolean;
+  /** Register the endpoint (default), with these extra registration fields. */
+  readonly register?: boolean;
+  readonly registration?: Record<string, unknown>;
+}
+
+/** A server and an SDK endpoint, registered unless `register` is false. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const server = options.server === "keel" ? await startKeel() : await startTarget();
+  const services = await startServices(options.http1 === true ? { http1: true } : {});
+  if (options.register !== false) {
     const registered = await register(server.admin, services.url, options.registration);
     if (registered.status !== 201)
       throw new Error(
-        `registration failed: ${registered.status} ${JSON.stringify(registered.body)}`,
+        `registration failed with ${registered.status}: ${JSON.stringify(registered.body)}`,
       );
+  }
+  return {
+    server,
+    services,
+    async stop() {
+      await services.stop();
+      await server.stop();
+      server.cleanup();
+    },
+  };
+}
+
+/** A stack started before the enclosing suite and stopped after it. Use inside `describe`. */
+export function useServerWithServices(options: StackOptions = {}): Omit<Stack, "stop"> {
+  let stack: Stack | undefined;
+  before(async () => {
+    stack = await startStack(options);
   });
   after(async () => {
-    await services?.stop();
-    await server?.stop();
-    server?.cleanup();
+    await stack?.stop();
   });
   return {
     get server() {
-      if (server === undefined) throw new Error("the server is started before the suite runs");
-      return server;
+      if (stack === undefined) throw new Error("the server is started before the suite runs");
+      return stack.server;
     },
     get services() {
-      if (services === undefined)
-        throw new Error("the SDK endpoint is started before the suite runs");
-      return services;
+      if (stack === undefined) throw new Error("the SDK endpoint is started before the suite runs");
+      return stack.services;
     },
   };
 }

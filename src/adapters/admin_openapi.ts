@@ -1,0 +1,467 @@
+/**
+ * The OpenAPI 3.1 document of Keel's admin API (`GET /openapi`): Restate's routes that Keel serves,
+ * with their request and response shapes, and Keel's own `/keel/status`. Every route also exists
+ * under `/v2`, `/v3` and `/v4`. Kept beside the router; `admin_http.test.ts` checks that the two list
+ * the same routes.
+ */
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json): Json => ({ content: { "application/json": { schema } } });
+const error = (description: string): Json => ({ description, ...json(ref("ErrorDescription")) });
+const pathParam = (name: string, description: string): Json => ({
+  name,
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  description,
+});
+const queryParam = (
+  name: string,
+  description: string,
+  schema: Json = { type: "string" },
+): Json => ({
+  name,
+  in: "query",
+  required: false,
+  schema,
+  description,
+});
+const invocationId = pathParam("invocation_id", "Invocation id (`inv_1…`).");
+const serviceName = pathParam("service", "Service name.");
+const deploymentId = pathParam("deployment", "Deployment id (`dp_1…`).");
+const deploymentChoice = queryParam(
+  "deployment",
+  "`Keep` (default), `Latest`, or a deployment id; it must speak the pinned protocol version.",
+);
+
+interface Operation {
+  readonly method: "get" | "post" | "patch" | "delete";
+  readonly path: string;
+  readonly summary: string;
+  readonly parameters?: Json[];
+  readonly body?: Json;
+  readonly responses: Record<string, Json>;
+}
+
+const ok = (description: string, schema?: Json): Json =>
+  schema === undefined ? { description } : { description, ...json(schema) };
+
+/** Every operation the admin API serves, in the router's order. */
+export const ADMIN_OPERATIONS: readonly Operation[] = [
+  { method: "get", path: "/health", summary: "Health check", responses: { "200": ok("Healthy") } },
+  {
+    method: "get",
+    path: "/version",
+    summary: "Admin API versions, the Restate version Keel implements, and Keel's own version",
+    responses: { "200": ok("Version information", ref("VersionInformation")) },
+  },
+  {
+    method: "get",
+    path: "/cluster-health",
+    summary: "Cluster name and metadata members",
+    responses: { "200": ok("Cluster health", { type: "object" }) },
+  },
+  {
+    method: "get",
+    path: "/openapi",
+    summary: "This document",
+    responses: { "200": ok("OpenAPI 3.1 document", { type: "object" }) },
+  },
+  {
+    method: "get",
+    path: "/keel/status",
+    summary: "Keel: the node, its partitions (role, leader, epoch, applied LSN) and their logs",
+    responses: { "200": ok("Node status", ref("KeelStatus")) },
+  },
+  {
+    method: "get",
+    path: "/deployments",
+    summary: "List deployments",
+    responses: {
+      "200": ok("Deployments", {
+        type: "object",
+        properties: { deployments: { type: "array", items: ref("Deployment") } },
+      }),
+    },
+  },
+  {
+    method: "post",
+    path: "/deployments",
+    summary: "Discover an endpoint and register its services",
+    body: json(ref("RegisterDeploymentRequest")),
+    responses: {
+      "201": ok("Registered", ref("RegisterDeploymentResponse")),
+      "200": ok("Already registered, unchanged (or a dry run)", ref("RegisterDeploymentResponse")),
+      "400": error("Bad request or manifest"),
+      "409": error("Conflicts with the registered services; use force or breaking"),
+      "500": error("Discovery failed"),
+    },
+  },
+  {
+    method: "get",
+    path: "/deployments/{deployment}",
+    summary: "Get a deployment with its services",
+    parameters: [deploymentId],
+    responses: { "200": ok("Deployment", ref("Deployment")), "404": error("No such deployment") },
+  },
+  {
+    method: "patch",
+    path: "/deployments/{deployment}",
+    summary: "Change a deployment's address or headers; `overwrite` may replace its services",
+    parameters: [deploymentId],
+    body: json(ref("UpdateDeploymentRequest")),
+    responses: {
+      "200": ok("Updated deployment", ref("Deployment")),
+      "404": error("No such deployment"),
+      "409": error("The endpoint exposes different services and overwrite is not set"),
+    },
+  },
+  {
+    method: "delete",
+    path: "/deployments/{deployment}",
+    summary: "Remove a deployment (force=true only)",
+    parameters: [deploymentId, queryParam("force", "Must be true", { type: "boolean" })],
+    responses: {
+      "202": ok("Removed"),
+      "404": error("No such deployment"),
+      "501": error("Graceful removal is not supported"),
+    },
+  },
+  {
+    method: "get",
+    path: "/services",
+    summary: "List services",
+    responses: {
+      "200": ok("Services", {
+        type: "object",
+        properties: { services: { type: "array", items: ref("Service") } },
+      }),
+    },
+  },
+  {
+    method: "get",
+    path: "/services/{service}",
+    summary: "Get a service",
+    parameters: [serviceName],
+    responses: { "200": ok("Service", ref("Service")), "404": error("No such service") },
+  },
+  {
+    method: "patch",
+    path: "/services/{service}",
+    summary: "Change a service's visibility, retentions and timeouts",
+    parameters: [serviceName],
+    body: json(ref("ModifyServiceRequest")),
+    responses: {
+      "200": ok("The changed service", ref("Service")),
+      "400": error("Bad field"),
+      "404": error("No such service"),
+    },
+  },
+  {
+    method: "get",
+    path: "/services/{service}/handlers",
+    summary: "List a service's handlers",
+    parameters: [serviceName],
+    responses: { "200": ok("Handlers", { type: "object" }), "404": error("No such service") },
+  },
+  {
+    method: "get",
+    path: "/services/{service}/handlers/{handler}",
+    summary: "Get a handler",
+    parameters: [serviceName, pathParam("handler", "Handler name.")],
+    responses: { "200": ok("Handler", ref("Handler")), "404": error("No such service or handler") },
+  },
+  {
+    method: "post",
+    path: "/services/{service}/state",
+    summary:
+      "Replace the state of a key; applied after the invocations holding or waiting for its lock, dropped if `version` no longer matches",
+    parameters: [serviceName],
+    body: json(ref("ModifyServiceStateRequest")),
+    responses: {
+      "202": ok("Accepted"),
+      "400": error("Bad request, or the service has no state"),
+      "404": error("No such service"),
+    },
+  },
+  ...(
+    [
+      [
+        "cancel",
+        "Cancel an invocation",
+        {
+          "200": ok("Cancelled at once (inboxed or scheduled)"),
+          "202": ok("Cancel signal appended"),
+        },
+      ],
+      ["kill", "Kill an invocation and its children", { "200": ok("Killed") }],
+      ["purge", "Forget a completed invocation", { "200": ok("Purged") }],
+      ["purge-journal", "Delete a completed invocation's journal", { "200": ok("Journal purged") }],
+      [
+        "pause",
+        "Pause a running or suspended invocation",
+        { "200": ok("Already paused"), "202": ok("Pausing") },
+      ],
+    ] as const
+  ).map(([action, summary, responses]): Operation => ({
+    method: "patch",
+    path: `/invocations/{invocation_id}/${action}`,
+    summary,
+    parameters: [invocationId],
+    responses: {
+      ...responses,
+      "400": error("Bad invocation id"),
+      "404": error("No such invocation"),
+      "409": error("Not in a state that allows it"),
+    },
+  })),
+  {
+    method: "patch",
+    path: "/invocations/{invocation_id}/resume",
+    summary: "Resume a paused or suspended invocation, or retry a backing-off one now",
+    parameters: [invocationId, deploymentChoice],
+    responses: {
+      "200": ok("Resumed"),
+      "404": error("No such invocation"),
+      "409": error("Completed, or the deployment cannot change now"),
+      "425": error("Inboxed or scheduled"),
+    },
+  },
+  {
+    method: "patch",
+    path: "/invocations/{invocation_id}/restart-as-new",
+    summary:
+      "Start a completed invocation again under a new id, from its input or a journal prefix",
+    parameters: [
+      invocationId,
+      queryParam("from", "Copy the journal up to this index (inclusive); 0 = the input", {
+        type: "integer",
+        minimum: 0,
+      }),
+      deploymentChoice,
+    ],
+    responses: {
+      "200": ok("Restarted", {
+        type: "object",
+        properties: { new_invocation_id: { type: "string" } },
+      }),
+      "400": error("Bad index or prefix"),
+      "404": error("No such invocation"),
+      "409": error("Still running"),
+      "410": error("The journal is gone"),
+      "422": error("Workflows cannot be restarted"),
+      "425": error("Not started"),
+    },
+  },
+  {
+    method: "delete",
+    path: "/invocations/{invocation_id}",
+    summary: "Deprecated: cancel, kill or purge (mode=Cancel|Kill|Purge)",
+    parameters: [invocationId, queryParam("mode", "Cancel (default), Kill or Purge")],
+    responses: { "202": ok("Accepted"), "404": error("No such invocation") },
+  },
+  {
+    method: "get",
+    path: "/subscriptions",
+    summary: "List Kafka subscriptions (Keel has none)",
+    responses: { "200": ok("Subscriptions", { type: "object" }) },
+  },
+  {
+    method: "get",
+    path: "/kafka-clusters",
+    summary: "List Kafka clusters (Keel has none)",
+    responses: { "200": ok("Kafka clusters", { type: "object" }) },
+  },
+  {
+    method: "post",
+    path: "/query",
+    summary:
+      "SQL over Restate's introspection tables; JSON rows with `accept: application/json`, else an Arrow IPC stream",
+    body: json({ type: "object", required: ["query"], properties: { query: { type: "string" } } }),
+    responses: {
+      "200": {
+        description: "Rows",
+        content: {
+          "application/json": {
+            schema: { type: "object", properties: { rows: { type: "array" } } },
+          },
+          "application/vnd.apache.arrow.stream": { schema: { type: "string", format: "binary" } },
+        },
+      },
+      "413": error("The query reads or returns too many rows"),
+      "500": error("The query failed"),
+      "503": error("Too many queries at once"),
+      "504": error("The query timed out"),
+    },
+  },
+];
+
+const SCHEMAS: Record<string, Json> = {
+  ErrorDescription: {
+    type: "object",
+    required: ["message"],
+    properties: { message: { type: "string" }, restate_code: { type: ["string", "null"] } },
+  },
+  VersionInformation: {
+    type: "object",
+    properties: {
+      version: { type: "string" },
+      min_admin_api_version: { type: "integer" },
+      max_admin_api_version: { type: "integer" },
+      ingress_endpoint: { type: "string" },
+      features: { type: "object" },
+      keel_version: { type: "string" },
+    },
+  },
+  KeelStatus: {
+    type: "object",
+    properties: {
+      node: { type: "string" },
+      ready: { type: "boolean" },
+      partitions: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            id: { type: "integer" },
+            role: { type: "string" },
+            leader: { type: ["string", "null"] },
+            epoch: { type: "integer" },
+            applied_lsn: { type: "integer" },
+            log_tail: { type: "integer" },
+            trim_point: { type: "integer" },
+          },
+        },
+      },
+    },
+  },
+  Deployment: {
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      uri: { type: "string" },
+      protocol_type: { enum: ["BidiStream", "RequestResponse"] },
+      http_version: { type: "string" },
+      created_at: { type: "string", format: "date-time" },
+      min_protocol_version: { type: "integer" },
+      max_protocol_version: { type: "integer" },
+      sdk_version: { type: "string" },
+      services: { type: "array" },
+    },
+  },
+  RegisterDeploymentRequest: {
+    type: "object",
+    required: ["uri"],
+    properties: {
+      uri: { type: "string" },
+      additional_headers: { type: "object", additionalProperties: { type: "string" } },
+      use_http_11: { type: "boolean" },
+      force: { type: "boolean" },
+      breaking: { type: "boolean" },
+      dry_run: { type: "boolean" },
+      metadata: { type: "object", additionalProperties: { type: "string" } },
+    },
+  },
+  RegisterDeploymentResponse: {
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      services: { type: "array", items: ref("Service") },
+      min_protocol_version: { type: "integer" },
+      max_protocol_version: { type: "integer" },
+      sdk_version: { type: "string" },
+    },
+  },
+  UpdateDeploymentRequest: {
+    type: "object",
+    properties: {
+      uri: { type: "string" },
+      additional_headers: { type: "object", additionalProperties: { type: "string" } },
+      use_http_11: { type: "boolean" },
+      overwrite: { type: "boolean" },
+      dry_run: { type: "boolean" },
+    },
+  },
+  Service: {
+    type: "object",
+    properties: {
+      name: { type: "string" },
+      ty: { enum: ["Service", "VirtualObject", "Workflow"] },
+      handlers: { type: "array", items: ref("Handler") },
+      deployment_id: { type: "string" },
+      revision: { type: "integer" },
+      public: { type: "boolean" },
+      idempotency_retention: { type: "string" },
+      workflow_completion_retention: { type: "string" },
+      journal_retention: { type: "string" },
+      inactivity_timeout: { type: "string" },
+      abort_timeout: { type: "string" },
+      enable_lazy_state: { type: "boolean" },
+      retry_policy: { type: "object" },
+    },
+  },
+  Handler: {
+    type: "object",
+    properties: {
+      name: { type: "string" },
+      ty: { enum: ["Exclusive", "Shared", "Workflow"] },
+      public: { type: "boolean" },
+      input_description: { type: "string" },
+      output_description: { type: "string" },
+    },
+  },
+  ModifyServiceRequest: {
+    type: "object",
+    description:
+      "Durations in friendly (`2m`, `1 day`) or ISO 8601 form; null leaves a field as it is",
+    properties: {
+      public: { type: ["boolean", "null"] },
+      idempotency_retention: { type: ["string", "null"] },
+      workflow_completion_retention: { type: ["string", "null"] },
+      journal_retention: { type: ["string", "null"] },
+      inactivity_timeout: { type: ["string", "null"] },
+      abort_timeout: { type: ["string", "null"] },
+    },
+  },
+  ModifyServiceStateRequest: {
+    type: "object",
+    required: ["object_key", "new_state"],
+    properties: {
+      object_key: { type: "string" },
+      new_state: {
+        type: "object",
+        additionalProperties: {
+          type: "array",
+          items: { type: "integer", minimum: 0, maximum: 255 },
+        },
+      },
+      version: {
+        type: ["string", "null"],
+        description: "Restate's state version token: apply only if the state still has it",
+      },
+    },
+  },
+};
+
+export function keelAdminOpenApi(keelVersion: string): Json {
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const op of ADMIN_OPERATIONS) {
+    const item: Json = { summary: op.summary, responses: op.responses };
+    if (op.parameters !== undefined) item["parameters"] = op.parameters;
+    if (op.body !== undefined) item["requestBody"] = { required: true, ...op.body };
+    (paths[op.path] ??= {})[op.method] = item;
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Keel admin API",
+      version: keelVersion,
+      description:
+        "Restate's admin API as Keel serves it (also under /v2, /v3 and /v4), plus Keel's /keel/status.",
+    },
+    paths,
+    components: { schemas: SCHEMAS },
+  };
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * keel: the operator CLI of a Keel node. Talks to the admin API (`--admin`, else `KEEL_ADMIN_URL`,
+ * else `RESTATE_ADMIN_URL`, else http://localhost:9070); prints human tables, or JSON with `--json`.
+ *
+ *   keel status                      the node, its partitions (role, leader, applied LSN, log tail)
+ *   keel invocations [filters]       active invocations (or --all, --status S, --target T)
+ *   keel sql "<query>"               SQL over Restate's introspection tables
+ *   keel deployments register <uri>  discover an SDK endpoint and register its services
+ *
+ * Exit codes: 0 done, 1 the server failed the request, 2 bad usage, 3 the server is unreachable.
+ */
+
+import { parseArgs } from "node:util";
+import {
+  CliError,
+  EXIT_USAGE,
+  invocationsCommand,
+  registerCommand,
+  sqlCommand,
+  statusCommand,
+  type CliContext,
+} from "../adapters/keel_cli.js";
+
+const USAGE = `Usage: keel <command> [options]
+
+Commands:
+  status                        The node and its partitions: role, leader, epoch, applied LSN, log tail
+  invocations                   Invocations that are not completed, newest first
+      --all                     include completed ones
+      --status <status>         only this status (pending, scheduled, ready, running, backing-off,
+                                suspended, paused, completed)
+      --target <target>         only this service, Service/handler, Object/key or Object/key/handler
+      --limit <n>               at most n rows (default 50)
+  sql "<query>"                 Run SQL over sys_invocation, sys_journal, state, sys_inbox, …
+  deployments register <uri>    Discover an SDK endpoint and register its services
+      --force                   overwrite an existing deployment with the same URI
+      --dry-run                 show what would be registered
+      --use-http-11             talk HTTP/1.1 to the endpoint (request-response mode)
+
+Options:
+  --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
+                                http://localhost:9070)
+  --json                        print JSON instead of tables
+  --timeout <ms>                give up on a request after this long (default 30000)
+  -h, --help                    show this help
+`;
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_LIMIT = 50;
+
+function usage(message: string): CliError {
+  return new CliError(`${message}\n\n${USAGE}`, EXIT_USAGE);
+}
+
+function positiveInteger(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0)
+    throw usage(`--${name} needs a positive integer, got '${text}'`);
+  return value;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        admin: { type: "string" },
+        json: { type: "boolean", default: false },
+        timeout: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+        all: { type: "boolean", default: false },
+        status: { type: "string" },
+        target: { type: "string" },
+        limit: { type: "string" },
+        force: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        "use-http-11": { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    throw usage(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const admin =
+    values.admin ??
+    process.env["KEEL_ADMIN_URL"] ??
+    process.env["RESTATE_ADMIN_URL"] ??
+    "http://localhost:9070";
+  const interactive = process.stderr.isTTY;
+  const ctx: CliContext = {
+    admin,
+    json: values.json,
+    timeoutMs: positiveInteger(values.timeout, "timeout", DEFAULT_TIMEOUT_MS),
+    out: (text) => process.stdout.write(`${text}\n`),
+    progress: (text) => {
+      if (!interactive) return;
+      process.stderr.write(text === undefined ? "\r\x1b[K" : `\r\x1b[K${text}`);
+    },
+  };
+  switch (command) {
+    case "status":
+      return statusCommand(ctx);
+    case "invocations":
+      return invocationsCommand(ctx, {
+        status: values.status,
+        target: values.target,
+        all: values.all,
+        limit: positiveInteger(values.limit, "limit", DEFAULT_LIMIT),
+      });
+    case "sql": {
+      const sql = rest.join(" ").trim();
+      if (sql === "")
+        throw usage('keel sql needs a query, e.g. keel sql "SELECT * FROM sys_service"');
+      return sqlCommand(ctx, sql);
+    }
+    case "deployments": {
+      const [action, uri] = rest;
+      if (action !== "register" || uri === undefined)
+        throw usage("usage: keel deployments register <uri>");
+      return registerCommand(ctx, {
+        uri,
+        force: values.force,
+        dryRun: values["dry-run"],
+        useHttp11: values["use-http-11"],
+      });
+    }
+    default:
+      throw usage(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CliError) {
+    process.stderr.write(`keel: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`keel: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
