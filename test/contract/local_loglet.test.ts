@@ -100,6 +100,67 @@ describe("local loglet recovery", () => {
     await loglet.close();
   });
 
+  it("refuses to cut a corrupted frame that intact frames follow in the last file", async () => {
+    const dir = join(root, "corrupt-middle");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("alpha"), bytes("beta-beta"), bytes("gamma"), bytes("delta")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    // "beta-beta" is the payload of frame 2: the file header, frame 1 (16 + 5), frame 2's header.
+    const betaPayloadAt = 16 + (16 + 5) + 16;
+    const fd = openSync(file!, "r+");
+    writeSync(fd, Buffer.from("X"), 0, 1, betaPayloadAt + 3);
+    closeSync(fd);
+    await assert.rejects(
+      LocalLoglet.open(dir),
+      (error: Error) =>
+        error.message.includes(`frame 2 at byte ${betaPayloadAt - 16} is corrupt`) &&
+        error.message.includes("frame 3") &&
+        error.message.includes("refusing to recover"),
+    );
+    assert.equal(statSync(file!).size, betaPayloadAt + 9 + 2 * (16 + 5), "nothing was cut");
+    // The operator accepts the loss as the message says; then the log opens with frame 1 only.
+    truncateSync(file!, betaPayloadAt - 16);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["alpha"]);
+    await loglet.close();
+  });
+
+  it("cuts a tail of zeros or garbage with no intact frame in it", async () => {
+    const dir = join(root, "garbage-tail");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("one"), bytes("two")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    const fd = openSync(file!, "a");
+    writeSync(fd, Buffer.alloc(4096));
+    writeSync(fd, Buffer.from("not a frame, just bytes that a lost write left behind"));
+    closeSync(fd);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["one", "two"]);
+    assert.equal(await loglet.append([bytes("three")]), 3);
+    await loglet.close();
+  });
+
+  it("fails reads at a corrupted frame of an older file, after serving the frames before it", async () => {
+    const dir = join(root, "corrupt-older");
+    const small = { segmentBytesTarget: 64, cacheRecordsMax: 1 };
+    let loglet = await LocalLoglet.open(dir, small);
+    await loglet.append([bytes("a".repeat(30)), bytes("b".repeat(30))]);
+    await loglet.append([bytes("c".repeat(30))]);
+    await loglet.close();
+    const files = segmentFiles(dir);
+    assert.equal(files.length, 2, "the second append rolled to a new file");
+    const fd = openSync(files[0]!, "r+");
+    writeSync(fd, Buffer.from("X"), 0, 1, statSync(files[0]!).size - 3);
+    closeSync(fd);
+    loglet = await LocalLoglet.open(dir, small);
+    const first = await loglet.read(LogletOffset(1), 1);
+    assert.equal(first.length, 1, "the frame before the damage is served");
+    await assert.rejects(loglet.read(LogletOffset(2), 10), /frame 2 is (missing or )?corrupt/);
+    await loglet.close();
+  });
+
   it("recovers a last segment file whose header never became durable", async () => {
     const dir = join(root, "emptyfile");
     let loglet = await LocalLoglet.open(dir, { segmentBytesTarget: 64 });
