@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../adapters/config.js";
 import { AdminApi } from "../adapters/admin_http.js";
+import { dataDirLayout } from "../adapters/data_dir.js";
 import { lockDirectory } from "../adapters/dir_lock.js";
 import { HttpEndpointTransport } from "../adapters/endpoint_transport.js";
 import { FileMetadataStore } from "../adapters/file_metadata_store.js";
@@ -33,19 +34,20 @@ async function run(config: ServerConfig): Promise<void> {
   };
   const host = config.bindAddress;
   const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const layout = dataDirLayout(dataDir);
   const node = new KeelNode(
     { nodeName: config.nodeName, partitions: config.partitions, clusterName: config.clusterName },
     {
-      metadata: FileMetadataStore.open(join(dataDir, "metadata", "metadata.json")),
+      metadata: FileMetadataStore.open(layout.metadataFile),
       loglets: new Map([
         [
           "local",
-          new LocalLogletProvider(join(dataDir, "local-loglet"), { noSync: config.unsafeNoFsync }),
+          new LocalLogletProvider(layout.localLogletRoot, { noSync: config.unsafeNoFsync }),
         ],
       ]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),
       openPartitionStore: (p) =>
-        new LmdbPartitionStore(join(dataDir, "db", `p${p}`), (error) =>
+        new LmdbPartitionStore(layout.partitionStore(p), (error) =>
           logger.warn("partition store write failed; retrying", {
             partition: p,
             error: error.message,

@@ -44,7 +44,7 @@ export interface NodePorts {
   readonly onFatal: (error: unknown) => void;
 }
 
-const PARTITION_TABLE_KEY = "partition_table";
+export const PARTITION_TABLE_KEY = "partition_table";
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
 
