@@ -54,9 +54,11 @@ async function waitFor(
   check: () => Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
+  gaveUp: () => boolean = () => false,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (gaveUp()) return;
     try {
       if (await check()) return;
     } catch {
@@ -104,6 +106,8 @@ export interface KeelServer {
   stop(): Promise<number | null>;
   /** Starts again on the same base dir and ports. */
   restart(): Promise<void>;
+  /** Resolves with the exit code (or signal) once the process has exited by itself. */
+  exited(): Promise<number | string | null>;
   /** Removes the data directory (after stop). */
   cleanup(): void;
 }
@@ -111,6 +115,9 @@ export interface KeelServer {
 export interface KeelOptions {
   readonly extraArgs?: string[];
   readonly baseDir?: string;
+  /** Options for Node itself, before the script (e.g. `--import` of a fault injector). */
+  readonly nodeArgs?: string[];
+  readonly env?: Record<string, string>;
 }
 
 export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> {
@@ -132,6 +139,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       child = spawn(
         process.execPath,
         [
+          ...(options.nodeArgs ?? []),
           SERVER_BIN,
           "--base-dir",
           baseDir,
@@ -149,7 +157,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           "warn",
           ...(options.extraArgs ?? []),
         ],
-        { stdio: ["ignore", "pipe", "pipe"] },
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },
       );
     } else {
       child = spawn(RESTATE_BIN, ["--no-logo", "--node-name", "n1", "--base-dir", baseDir], {
@@ -165,10 +173,12 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       });
     }
     track(child, kind, output);
+    let failed = false;
     const exited = new Promise<never>((_, reject) =>
-      child.once("exit", (code) =>
-        reject(new Error(`${kind} server exited with ${code} during start:\n${output.join("")}`)),
-      ),
+      child.once("exit", (code) => {
+        failed = true;
+        reject(new Error(`${kind} server exited with ${code} during start:\n${output.join("")}`));
+      }),
     );
     exited.catch(() => undefined);
     await Promise.race([
@@ -178,6 +188,8 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           (await fetch(`http://127.0.0.1:${adminPort}/health`)).ok &&
           (await fetch(`http://127.0.0.1:${ingressPort}/restate/health`)).ok,
         `${kind} server`,
+        30_000,
+        () => failed,
       ),
       exited,
     ]);
@@ -197,6 +209,10 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       await exited;
     },
     stop: () => stopChild(child),
+    exited: () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve(child.exitCode ?? child.signalCode)
+        : new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal))),
     async restart() {
       output.length = 0;
       await launch();
