@@ -131,6 +131,41 @@ describe("invoker", () => {
     await node.stop();
   });
 
+  it("fails an attempt whose command does not decode, journals nothing of it, and retries", async () => {
+    // A sleep whose wake-up time needs more than 53 bits, and a SetState cut inside its value:
+    // neither decodes, so applying either would fail at every replay of the log.
+    const hugeSleep = new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    const cutSetState = new Uint8Array([0x0a, 0x01, 0x6b, 0x1a, 0x05, 0x0a, 0x03, 0x61]);
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n <= 2) {
+        attempt.send(
+          n === 1 ? MessageType.SleepCommand : MessageType.SetStateCommand,
+          n === 1 ? hugeSleep : cutSetState,
+        );
+        attempt.closeResponse();
+        return;
+      }
+      attempt.output(`"journal ${attempt.replayed.map((f) => f.type).join(",")}"`);
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 10 }),
+      result: undefined,
+    }));
+    const inv = invocation(node);
+    const result = callAndWait(node, inv);
+    for (let i = 0; i < 5; i++) {
+      await settle();
+      clock.advance(20);
+    }
+    assert.equal(await result, `"journal ${MessageType.InputCommand}"`);
+    assert.equal(endpoint.attempts.length, 3);
+    const info = node.invoker.info(freshInvocationId(inv.target!, inv.invocationId.subarray(8)));
+    assert.equal(info, undefined, "the invocation is done");
+    await node.stop();
+  });
+
   it("suspends on a sleep and resumes with a replay when the timer fires", async () => {
     const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
       if (n === 1) {
