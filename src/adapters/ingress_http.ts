@@ -110,7 +110,7 @@ export class HttpIngress {
         CORS_HEADERS["access-control-allow-credentials"],
       );
       if (req.method === "OPTIONS") return this.preflight(req, res);
-      const url = new URL(req.url ?? "/", "http://ingress");
+      const url = requestUrl(req.url ?? "/");
       const segments = url.pathname
         .split("/")
         .filter((s) => s !== "")
@@ -208,6 +208,12 @@ export class HttpIngress {
       throw new IngressError(
         400,
         `bad delay query parameter '${delayText}': expected an ISO-8601 or friendly duration`,
+      );
+    // The execution time is stored as integer milliseconds since the epoch.
+    if (!Number.isSafeInteger(Date.now() + delayMs))
+      throw new IngressError(
+        400,
+        `bad delay query parameter '${delayText}': the delay is too long`,
       );
     const idempotencyKey = headerValue(req, "idempotency-key");
     if (idempotencyKey !== undefined && idempotencyKey === "")
@@ -450,6 +456,18 @@ export class HttpIngress {
   private handlerOf(attached: AttachResult): HandlerSchema | undefined {
     if (attached.kind !== "completed" || attached.target === undefined) return undefined;
     return this.node.schema().handler(attached.target.service, attached.target.handler)?.handler;
+  }
+}
+
+/**
+ * The URL of a request target. An origin-form target is a path even when it starts with `//` (which
+ * a URL parser would read as a host); a target no parser accepts is a bad request.
+ */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith("/") ? `http://ingress${target}` : target, "http://ingress");
+  } catch {
+    throw new IngressError(400, `bad request target '${target.slice(0, 200)}'`);
   }
 }
 
