@@ -8,6 +8,8 @@
 //
 // Any option is passed through to bench.mjs. The load generator is wrk when installed (Debian: wrk),
 // otherwise the harness's Node load generator (costs more client CPU; noted in the output).
+// Then the recovery benchmark (bench/recovery.mjs: start-up after a SIGKILL with 100,000 completed and
+// 10,000 in-flight invocations): --no-recovery skips it, --recovery-<option> V passes --<option> V.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -22,7 +24,15 @@ if (!fs.existsSync(SERVER)) {
   process.exit(1);
 }
 const hasWrk = spawnSync("sh", ["-c", "command -v wrk"]).status === 0;
-const passed = process.argv.slice(2);
+const recoveryArgs = [];
+const passed = [];
+let runRecovery = true;
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i];
+  if (arg === "--no-recovery") runRecovery = false;
+  else if (arg.startsWith("--recovery-")) recoveryArgs.push(`--${arg.slice("--recovery-".length)}`, process.argv[++i]);
+  else passed.push(arg);
+}
 const has = (flag) => passed.includes(flag);
 const args = [path.join(HERE, "bench.mjs")];
 if (!has("--server-cmd")) {
@@ -49,4 +59,10 @@ if (dir !== undefined && fs.existsSync(path.join(dir, "results.md"))) {
   console.log("");
   console.log(execFileSync(process.execPath, [path.join(HERE, "headline.mjs"), "keel: thr/s · p50 ms · p99 ms", dir]).toString());
 }
-process.exit(out.status ?? 1);
+let status = out.status ?? 1;
+if (runRecovery) {
+  console.log("");
+  const recovery = spawnSync(process.execPath, [path.join(HERE, "recovery.mjs"), ...recoveryArgs], { stdio: "inherit" });
+  if (status === 0) status = recovery.status ?? 1;
+}
+process.exit(status);

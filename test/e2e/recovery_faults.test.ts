@@ -27,6 +27,7 @@ import {
   framesOf,
   lastSegmentFile,
   storeAppliedLsns,
+  type FrameInFile,
 } from "../support/disk_faults.js";
 import {
   DIST,
@@ -148,6 +149,22 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A copy of the reference to damage (removed after the tests), with older stores if asked. */
+  function faultedCopy(stores: "reference" | "older" = "reference"): string {
+    const faulted = faultedCopy();
+    if (stores === "older") useStoresOf(faulted, older);
+    return faulted;
+  }
+
+  /** Appends bytes made from its last intact frame to the last segment file of every partition. */
+  function appendToEveryLog(faulted: string, bytesAfter: (last: FrameInFile) => Buffer): void {
+    for (let p = 0; p < partitions; p++) {
+      const file = lastSegmentFile(dataDirOf(faulted), p);
+      const frames = framesOf(file);
+      appendBytes(file, bytesAfter(frames[frames.length - 1]!));
+    }
+  }
+
   /** Recovery offline: the faulted stores replayed to their log's tail equal a fresh replay. */
   async function assertRecoversToReference(faulted: string): Promise<PartitionReplay[]> {
     const recovered = await replayDataDir(dataDirOf(faulted), { source: "store" });
@@ -210,28 +227,18 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   }
 
   it("a torn final frame in every partition's log: cut, and nothing else changes", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
-    for (let p = 0; p < partitions; p++) {
-      const file = lastSegmentFile(dataDirOf(faulted), p);
-      const frames = framesOf(file);
-      const last = frames[frames.length - 1]!;
+    const faulted = faultedCopy();
+    appendToEveryLog(faulted, (last) => {
       const whole = encodeFrame(last.number + 1, last.payload);
-      appendBytes(file, whole.subarray(0, 1 + prng.nextInt(whole.length - 1)));
-    }
+      return whole.subarray(0, 1 + prng.nextInt(whole.length - 1));
+    });
     await assertRecoversToReference(faulted);
     await assertNodeFinishesWork(faulted, { lostSubmissionsAllowed: false });
   });
 
   it("a corrupted final frame (complete, bad checksum): cut as a write never acknowledged", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
-    for (let p = 0; p < partitions; p++) {
-      const file = lastSegmentFile(dataDirOf(faulted), p);
-      const frames = framesOf(file);
-      const last = frames[frames.length - 1]!;
-      appendBytes(file, encodeFrame(last.number + 1, last.payload, true));
-    }
+    const faulted = faultedCopy();
+    appendToEveryLog(faulted, (last) => encodeFrame(last.number + 1, last.payload, true));
     const recovered = await assertRecoversToReference(faulted);
     const tails = (await replayDataDir(dataDirOf(reference), { source: "fresh" })).map(
       (r) => r.logTail,
@@ -245,9 +252,7 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   });
 
   it("lost store batches (an older LMDB copy, the full log): replayed from the applied LSN", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
-    useStoresOf(faulted, older);
+    const faulted = faultedCopy("older");
     const before = await storeAppliedLsns(dataDirOf(faulted), partitions);
     const recovered = await assertRecoversToReference(faulted);
     const replayed = recovered.filter((r) => r.appliedLsn > before[r.partition]!);
@@ -256,9 +261,7 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   });
 
   it("a truncated last segment (cut anywhere past the store's applied LSN): recovers its prefix", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
-    useStoresOf(faulted, older);
+    const faulted = faultedCopy("older");
     const applied = await storeAppliedLsns(dataDirOf(faulted), partitions);
     for (let p = 0; p < partitions; p++) {
       const file = lastSegmentFile(dataDirOf(faulted), p);
@@ -272,8 +275,7 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   });
 
   it("a crash between the log's fsync and the store's commit: replayed, identical", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
+    const faulted = faultedCopy();
     const allowed = prng.nextInt(40);
     const keel: KeelServer = await startKeel({
       baseDir: faulted,
@@ -298,8 +300,7 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   });
 
   it("a corrupted frame inside the acknowledged log: the start fails and says where", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
+    const faulted = faultedCopy();
     const file = lastSegmentFile(dataDirOf(faulted), 0);
     const frames = framesOf(file);
     assert.ok(frames.length >= 3, "partition 0 holds a few records");
@@ -316,8 +317,7 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
   });
 
   it("a log that lost records its store applied: the start fails instead of diverging", async () => {
-    const faulted = copyBaseDir(reference);
-    scratch.push(faulted);
+    const faulted = faultedCopy();
     const applied = await storeAppliedLsns(dataDirOf(faulted), partitions);
     const p = applied.findIndex((lsn) => lsn >= 2);
     const file = lastSegmentFile(dataDirOf(faulted), p);

@@ -21,7 +21,7 @@ import { seededPrng } from "../../src/core/prng.js";
 import { OutputCommandMessage, EndMessage } from "../../src/gen/keel/service_protocol.js";
 import { encodeFrame } from "../../src/protocol/framing.js";
 import { InvocationId } from "../../src/protocol/ids.js";
-import { MessageType, isNotification } from "../../src/protocol/message_types.js";
+import { MessageType } from "../../src/protocol/message_types.js";
 import {
   call,
   postJson,
@@ -33,7 +33,7 @@ import {
   type ServiceEndpoint,
 } from "../e2e/harness.js";
 import { Gen, concat, fuzzSeeds } from "./generate.js";
-import { ProtocolGen } from "./protocol_messages.js";
+import { ProtocolGen, breaksProtocol } from "./protocol_messages.js";
 
 const MAX_ATTEMPTS = 3;
 
@@ -65,19 +65,6 @@ const WELL_BEHAVED = concat([
   ),
   encodeFrame(MessageType.End, EndMessage.encode({}).finish()),
 ]);
-
-/** A first message that breaks the protocol whatever follows (see the protocol fuzz). */
-function breaksProtocol(first: ReturnType<ProtocolGen["frame"]>): boolean {
-  if (first.declaredTooLarge) return true;
-  if (first.headerLies) return false;
-  const type = first.type;
-  return (
-    type === MessageType.InputCommand ||
-    type === MessageType.Start ||
-    isNotification(type) ||
-    (type > MessageType.ProposeRunCompletionAck && type < 0x0400)
-  );
-}
 
 /** The raw endpoint: what each attempt gets is drawn from the round's seed and the attempt number. */
 class GarbageEndpoint {

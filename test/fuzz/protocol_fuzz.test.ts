@@ -32,7 +32,6 @@ import {
 import { Bifrost } from "../../src/log/bifrost.js";
 import type { InvocationId } from "../../src/protocol/ids.js";
 import { freshInvocationId } from "../../src/protocol/ids.js";
-import { MessageType, isNotification } from "../../src/protocol/message_types.js";
 import { MemoryStore } from "../../src/runtime/memory_ports.js";
 import type { KeelNode } from "../../src/runtime/node.js";
 import { TableReader } from "../../src/partition/tables.js";
@@ -41,7 +40,7 @@ import { DEFAULT_RETRY_POLICY, type Schema, type ServiceSchema } from "../../src
 import { FakeEndpoint, type FakeAttempt } from "../support/fake_endpoint.js";
 import { T0, memoryNode, settle } from "../support/memory_node.js";
 import { Gen, fuzzSeeds } from "./generate.js";
-import { ProtocolGen } from "./protocol_messages.js";
+import { ProtocolGen, breaksProtocol } from "./protocol_messages.js";
 
 const INVOCATIONS_PER_ROUND = 120;
 const MAX_ATTEMPTS = 3;
@@ -153,21 +152,6 @@ function invocationOf(
       wantsResult: true,
     },
   };
-}
-
-/** A message type whose arrival as the first frame breaks the protocol whatever its payload. */
-function breaksProtocol(first: ReturnType<ProtocolGen["frame"]>): boolean {
-  if (first.declaredTooLarge) return true;
-  if (first.headerLies) return false;
-  const type = first.type;
-  return (
-    type === MessageType.InputCommand ||
-    type === MessageType.Start ||
-    type === MessageType.ProposeRunCompletionAck ||
-    isNotification(type) ||
-    type === MessageType.SignalNotification ||
-    (type > MessageType.ProposeRunCompletionAck && type < 0x0400)
-  );
 }
 
 interface RoundReport {

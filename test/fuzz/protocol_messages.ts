@@ -37,7 +37,7 @@ import {
 import { encodeFrame } from "../../src/protocol/framing.js";
 import type { InvocationId } from "../../src/protocol/ids.js";
 import { formatAwakeableId } from "../../src/protocol/ids.js";
-import { MessageType } from "../../src/protocol/message_types.js";
+import { MessageType, isNotification } from "../../src/protocol/message_types.js";
 import type { Gen } from "./generate.js";
 import { concat } from "./generate.js";
 
@@ -392,3 +392,18 @@ const COMMAND_TYPES = [
   0x040f,
   0x0425,
 ];
+
+/** Whether a frame, arriving first, breaks the protocol whatever follows it. */
+export function breaksProtocol(first: ReturnType<ProtocolGen["frame"]>): boolean {
+  if (first.declaredTooLarge) return true;
+  if (first.headerLies) return false;
+  const type = first.type;
+  return (
+    type === MessageType.InputCommand ||
+    type === MessageType.Start ||
+    type === MessageType.ProposeRunCompletionAck ||
+    isNotification(type) ||
+    type === MessageType.SignalNotification ||
+    (type > MessageType.ProposeRunCompletionAck && type < 0x0400)
+  );
+}
