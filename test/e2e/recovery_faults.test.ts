@@ -151,7 +151,8 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
 
   /** A copy of the reference to damage (removed after the tests), with older stores if asked. */
   function faultedCopy(stores: "reference" | "older" = "reference"): string {
-    const faulted = faultedCopy();
+    const faulted = copyBaseDir(reference);
+    scratch.push(faulted);
     if (stores === "older") useStoresOf(faulted, older);
     return faulted;
   }
