@@ -48,6 +48,9 @@ const USAGE = `Usage: npm run bench -- [options] [-- <bench.mjs options>]
   --label NAME         results/<label>-<timestamp>/ (default ab, or keel with --keel-only)
   --out DIR            results directory instead of results/<label>-<timestamp>
   --report DIR         no runs: recompute DIR/ab.md and ab.json from DIR's runs (e.g. with other --goal-levels)
+  --no-recovery        skip the recovery benchmark that follows (bench/recovery.mjs: start-up after a SIGKILL
+                       with 100,000 completed and 10,000 in-flight invocations; skipped with --keel-only)
+  --recovery-args S    options for bench/recovery.mjs, e.g. "--completed 20000 --repeats 1"
 `;
 
 let parsed;
@@ -71,6 +74,8 @@ try {
       label: { type: "string" },
       out: { type: "string", default: "" },
       report: { type: "string", default: "" },
+      "no-recovery": { type: "boolean", default: false },
+      "recovery-args": { type: "string", default: "" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -468,3 +473,10 @@ write(report);
 const failures = printSummary(report);
 say(`elapsed ${num((Date.now() - t0) / 1000)} s; ${path.join(OUT, "ab.md")}`);
 process.exitCode = interrupted ? 130 : failures ? 1 : 0;
+
+if (!interrupted && !keelOnly && !o["no-recovery"] && servers.includes(CANDIDATE)) {
+  say("");
+  const recoveryArgs = o["recovery-args"].split(/\s+/).filter((a) => a !== "");
+  const recovery = spawnSync(process.execPath, [path.join(HERE, "recovery.mjs"), ...recoveryArgs], { stdio: "inherit" });
+  if (process.exitCode === 0 && recovery.status !== 0) process.exitCode = 1;
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|reference|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|reference|all] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
-// test/contract; end-to-end tests that start real processes live in test/e2e.
+// test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
+// (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -32,12 +33,13 @@ const groups = {
   contract: walk("dist/test/contract"),
   sim: walk("dist/test/sim"),
   e2e: walk("dist/test/e2e"),
+  fuzz: walk("dist/test/fuzz"),
   // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
   reference: walk("dist/test/e2e").filter((f) =>
     /(semantics|restart|request_response|ingress_client|cli|sql|admin)\.test\.js$/.test(f),
   ),
 };
-const selected = kind === "all" ? ["unit", "contract", "sim", "e2e", "reference"] : [kind];
+const selected = kind === "all" ? ["unit", "contract", "sim", "fuzz", "e2e", "reference"] : [kind];
 let failed = false;
 for (const group of selected) {
   let files = groups[group] ?? [];
@@ -45,7 +47,8 @@ for (const group of selected) {
   if (files.length === 0) continue;
   console.log(`\n== ${group}: ${files.length} file(s)`);
   // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
-  const concurrency = group === "e2e" || group === "reference" ? "1" : "2";
+  // Fuzz files each spend their time budget: one at a time keeps the total predictable.
+  const concurrency = group === "e2e" || group === "reference" || group === "fuzz" ? "1" : "2";
   const env = { ...process.env, KEEL_TEST_GROUP: group };
   if (group === "reference") env.KEEL_TEST_TARGET = "restate";
   const result = spawnSync(

@@ -25,6 +25,7 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Header } from "../gen/keel/service_protocol.js";
+import { objectKeyProblem } from "../partition/keys.js";
 import {
   InvocationId,
   freshInvocationId,
@@ -32,6 +33,7 @@ import {
   parseAwakeableId,
   workflowRunInvocationId,
 } from "../protocol/ids.js";
+import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { AttachResult } from "../runtime/partition_processor.js";
 import type { KeelNode } from "../runtime/node.js";
 import type { Entropy, Logger } from "../runtime/ports.js";
@@ -101,7 +103,7 @@ export class HttpIngress {
         CORS_HEADERS["access-control-allow-credentials"],
       );
       if (req.method === "OPTIONS") return this.preflight(req, res);
-      const url = new URL(req.url ?? "/", "http://ingress");
+      const url = requestUrl(req.url ?? "/");
       const segments = url.pathname
         .split("/")
         .filter((s) => s !== "")
@@ -177,6 +179,10 @@ export class HttpIngress {
     const expected = (keyed ? 3 : 2) + (isSend ? 1 : 0);
     if (segments.length !== expected) throw badPath();
     const key = keyed ? segments[1]! : "";
+    const keyProblem = keyed
+      ? objectKeyProblem({ partitionKey: partitionKeyOf(key), service: serviceName, key })
+      : undefined;
+    if (keyProblem !== undefined) throw new IngressError(400, keyProblem);
     const handlerName = segments[keyed ? 2 : 1]!;
     const handler = service.handlers.find((h) => h.name === handlerName);
     if (handler === undefined) {
@@ -199,6 +205,12 @@ export class HttpIngress {
       throw new IngressError(
         400,
         `bad delay query parameter '${delayText}': expected an ISO-8601 or friendly duration`,
+      );
+    // The execution time is stored as integer milliseconds since the epoch.
+    if (!Number.isSafeInteger(Date.now() + delayMs))
+      throw new IngressError(
+        400,
+        `bad delay query parameter '${delayText}': the delay is too long`,
       );
     const idempotencyKey = headerValue(req, "idempotency-key");
     if (idempotencyKey !== undefined && idempotencyKey === "")
@@ -441,6 +453,18 @@ export class HttpIngress {
   private handlerOf(attached: AttachResult): HandlerSchema | undefined {
     if (attached.kind !== "completed" || attached.target === undefined) return undefined;
     return this.node.schema().handler(attached.target.service, attached.target.handler)?.handler;
+  }
+}
+
+/**
+ * The URL of a request target. An origin-form target is a path even when it starts with `//` (which
+ * a URL parser would read as a host); a target no parser accepts is a bad request.
+ */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith("/") ? `http://ingress${target}` : target, "http://ingress");
+  } catch {
+    throw new IngressError(400, `bad request target '${target.slice(0, 200)}'`);
   }
 }
 

@@ -15,7 +15,10 @@
  * that an earlier file lost.
  *
  * Recovery: the last file is scanned and cut at the first frame that is incomplete or fails its
- * checksum or number check (a torn tail). Older files are verified when read (or scanned).
+ * checksum or number check (a torn tail), provided no intact later frame follows it. One flush at a
+ * time writes at the end of the file, so what a crash leaves unfinished is the end of the file; an
+ * intact frame after a bad one means records that were durable sit behind the damage, and recovery
+ * refuses (a clear error) rather than silently cut them. Older files are verified when read.
  * Garbage: whole files are unlinked once every frame in them is dead (`dropFilesBelow`), never the last.
  */
 
@@ -65,11 +68,35 @@ function frameOf(number: number, payload: Uint8Array): Buffer[] {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt32BE(payload.length, 0);
   header.writeBigUInt64BE(BigInt(number), 8);
-  let crc = crc32(header.subarray(0, 4));
-  crc = crc32(header.subarray(8, 16), crc);
-  crc = crc32(payload, crc);
-  header.writeUInt32BE(crc, 4);
+  header.writeUInt32BE(frameCrc(header, 0, payload), 4);
   return [header, Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
+}
+
+/** The checksum of the frame at `at`: over its length, its number and its payload. */
+function frameCrc(buffer: Buffer, at: number, payload: Uint8Array): number {
+  const crc = crc32(buffer.subarray(at + 8, at + 16), crc32(buffer.subarray(at, at + 4)));
+  return crc32(payload, crc);
+}
+
+/**
+ * The first complete frame with a matching checksum and a number in `[numberMin, numberMax]` that
+ * starts anywhere in `buffer` (byte by byte: after damage, frame boundaries are unknown).
+ */
+function findIntactFrame(
+  buffer: Buffer,
+  numberMin: number,
+  numberMax: number,
+): { number: number; at: number } | undefined {
+  for (let at = 0; buffer.length - at >= FRAME_HEADER_BYTES; at++) {
+    const length = buffer.readUInt32BE(at);
+    if (length > limits.logRecordBytesMax || buffer.length - at - FRAME_HEADER_BYTES < length)
+      continue;
+    const number = buffer.readUInt32BE(at + 8) * 2 ** 32 + buffer.readUInt32BE(at + 12);
+    if (number < numberMin || number > numberMax) continue;
+    const payload = buffer.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
+    if (frameCrc(buffer, at, payload) === buffer.readUInt32BE(at + 4)) return { number, at };
+  }
+  return undefined;
 }
 
 /** Parses frames from `buffer`; stops at the first incomplete or invalid frame. */
@@ -89,10 +116,7 @@ function parseFrames(
       return { consumed: at, valid: false };
     if (buffer.length - at - FRAME_HEADER_BYTES < length) return { consumed: at, valid: true };
     const payload = buffer.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-    let crc = crc32(buffer.subarray(at, at + 4));
-    crc = crc32(buffer.subarray(at + 8, at + 16), crc);
-    crc = crc32(payload, crc);
-    if (crc !== storedCrc) return { consumed: at, valid: false };
+    if (frameCrc(buffer, at, payload) !== storedCrc) return { consumed: at, valid: false };
     onFrame(number, basePosition + at, payload);
     at += FRAME_HEADER_BYTES + length;
     number++;
@@ -233,6 +257,7 @@ export class SegmentFiles {
       }
       const { positions, end } = await this.scanFile(handle, file);
       if (end < file.size) {
+        await this.refuseToCutDurableFrames(handle, file, end, file.first + positions.length);
         await handle.truncate(end);
         await handle.sync();
       }
@@ -242,6 +267,32 @@ export class SegmentFiles {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * The bytes after the last valid frame of the last file are a torn tail only if no intact frame
+   * follows the damaged one (numbered after it); otherwise cutting them would drop durable records.
+   */
+  private async refuseToCutDurableFrames(
+    handle: FileHandle,
+    file: SegmentFile,
+    end: number,
+    damaged: number,
+  ): Promise<void> {
+    const rest = Buffer.alloc(file.size - end);
+    const { bytesRead } = await handle.read(rest, 0, rest.length, end);
+    const tail = rest.subarray(0, bytesRead);
+    const framesMax = Math.floor(tail.length / FRAME_HEADER_BYTES);
+    // The damaged frame's own header may be intact: search from the byte after its start.
+    const intact = findIntactFrame(tail.subarray(1), damaged + 1, damaged + framesMax);
+    if (intact === undefined) return;
+    throw new KeelError(
+      "storage",
+      `${file.path}: frame ${damaged} at byte ${end} is corrupt, but frame ${intact.number} at ` +
+        `byte ${end + 1 + intact.at} after it is intact, so the damage is not a torn tail and ` +
+        `cutting it would lose durable records; refusing to recover. Restore the file, or accept ` +
+        `losing frames ${damaged} and later with 'truncate -s ${end} ${file.path}'`,
+    );
   }
 
   /** Reads a whole file, returning frame positions and the end of the last valid frame. */
@@ -274,14 +325,26 @@ export class SegmentFiles {
     return { positions, end: position };
   }
 
-  /** Calls `onFrame` for every frame on disk, oldest first (a log server rebuilding its index). */
+  /**
+   * Calls `onFrame` for every frame on disk, oldest first (a log store rebuilding its index). Damage
+   * in a file other than the last (whose torn tail `open` already cut) cannot be a torn write: every
+   * frame after it was durable, so the scan refuses instead of skipping them.
+   */
   async scan(onFrame: (frame: Frame) => void): Promise<void> {
     for (const file of this.files) {
       const handle = await open(file.path, "r");
       try {
-        const { positions } = await this.scanFile(handle, file, (number, payload) =>
+        const { positions, end } = await this.scanFile(handle, file, (number, payload) =>
           onFrame({ number, payload: new Uint8Array(payload) }),
         );
+        if (end < file.size) {
+          throw new KeelError(
+            "storage",
+            `${file.path}: frame ${file.first + positions.length} at byte ${end} is corrupt or ` +
+              `missing, and ${file.size - end} bytes of durable frames follow it in the file; ` +
+              `refusing to recover. Restore the file from a replica or backup`,
+          );
+        }
         file.positions ??= positions;
       } finally {
         await handle.close();
@@ -483,7 +546,11 @@ export class SegmentFiles {
       const positions = file.positions;
       const index = from - file.first;
       if (index >= positions.length) {
-        throw new KeelError("storage", `${this.dir}: frame ${from} missing from ${file.path}`);
+        throw new KeelError(
+          "storage",
+          `${file.path}: frame ${from} is missing or corrupt (intact frames end at ` +
+            `${file.first + positions.length - 1}); the log cannot be read past it`,
+        );
       }
       // Read whole frames only, at most READ_CHUNK_BYTES unless the first frame alone is larger.
       let count = Math.min(max, positions.length - index);
@@ -504,8 +571,12 @@ export class SegmentFiles {
           if (out.length < count) out.push({ number, payload: new Uint8Array(payload) });
         },
       );
-      if (!valid || out.length === 0) {
-        throw new KeelError("storage", `${this.dir}: corrupt frame ${from} in ${file.path}`);
+      // Bytes after the frames asked for may be damaged (the end of a damaged older file).
+      if ((!valid && out.length < count) || out.length === 0) {
+        throw new KeelError(
+          "storage",
+          `${file.path}: frame ${from + out.length} is corrupt; the log cannot be read past it`,
+        );
       }
       return out;
     } finally {

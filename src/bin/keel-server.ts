@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../adapters/config.js";
 import { AdminApi } from "../adapters/admin_http.js";
+import { dataDirLayout } from "../adapters/data_dir.js";
 import { lockDirectory } from "../adapters/dir_lock.js";
 import { HttpEndpointTransport } from "../adapters/endpoint_transport.js";
 import { FileMetadataStore } from "../adapters/file_metadata_store.js";
@@ -32,8 +33,10 @@ async function run(config: ServerConfig): Promise<void> {
     });
     process.exit(1);
   };
-  const { environment: stores, rebuilt } = await openLmdbEnvironment(join(dataDir, "db"), (error) =>
-    logger.warn("partition store write failed; retrying", { error: error.message }),
+  const layout = dataDirLayout(dataDir);
+  const { environment: stores, rebuilt } = await openLmdbEnvironment(
+    layout.partitionStores,
+    (error) => logger.warn("partition store write failed; retrying", { error: error.message }),
   );
   if (rebuilt)
     logger.warn(
@@ -44,11 +47,11 @@ async function run(config: ServerConfig): Promise<void> {
   const node = new KeelNode(
     { nodeName: config.nodeName, partitions: config.partitions, clusterName: config.clusterName },
     {
-      metadata: FileMetadataStore.open(join(dataDir, "metadata", "metadata.json")),
+      metadata: FileMetadataStore.open(layout.metadataFile),
       loglets: new Map([
         [
           "local",
-          new LocalLogletProvider(join(dataDir, "local-loglet"), { noSync: config.unsafeNoFsync }),
+          new LocalLogletProvider(layout.localLogletRoot, { noSync: config.unsafeNoFsync }),
         ],
       ]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),

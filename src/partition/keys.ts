@@ -20,7 +20,7 @@
  */
 
 import type { PartitionKey } from "../core/brand.js";
-import { toHex } from "../core/bytes.js";
+import { toHex, utf8 } from "../core/bytes.js";
 import { InvocationId } from "../protocol/ids.js";
 
 const hex = (value: bigint | number, width: number): string =>
@@ -85,6 +85,50 @@ export const INBOX_PREFIX = "i/";
 export const promisePrefix = (o: ObjectRef): string => `p/${objectPart(o)}/`;
 export const promiseKey = (o: ObjectRef, name: string): string => `${promisePrefix(o)}${enc(name)}`;
 export const PROMISE_PREFIX = "p/";
+
+/**
+ * The longest key a partition store holds (LMDB's limit with 4 KiB pages). Keys are ASCII, so their
+ * length is their size. Every key the layout builds from user input must fit, or its write would
+ * fail for ever: the edges (ingress, admin, the invoker) check the user-chosen parts first and refuse
+ * what does not fit, so a record never carries one (Restate, on RocksDB, has no such limit).
+ */
+export const STORE_KEY_BYTES_MAX = 1978;
+/** What an object key leaves for the longest per-object suffix: a state key of 256 bytes (hex). */
+const OBJECT_SUFFIX_BYTES_RESERVED = 2 * 256;
+
+/** Why an object key cannot be used (too long once encoded into store keys), if it cannot. */
+export function objectKeyProblem(o: ObjectRef): string | undefined {
+  const size = statePrefix(o).length + OBJECT_SUFFIX_BYTES_RESERVED;
+  if (size <= STORE_KEY_BYTES_MAX) return undefined;
+  return (
+    `the key of ${o.service} is too long: ${utf8(o.key).length} bytes take ` +
+    `${size - OBJECT_SUFFIX_BYTES_RESERVED} of the ${STORE_KEY_BYTES_MAX - OBJECT_SUFFIX_BYTES_RESERVED} ` +
+    `bytes a key may use in the store (non-ASCII characters take three)`
+  );
+}
+
+/** Why a state key of an object cannot be stored (too long), if it cannot. */
+export function stateKeyProblem(o: ObjectRef, key: Uint8Array): string | undefined {
+  return keyProblem(stateKey(o, key), `the state key of ${key.length} bytes`);
+}
+
+/** Why a durable promise name of a workflow cannot be stored (too long), if it cannot. */
+export function promiseNameProblem(o: ObjectRef, name: string): string | undefined {
+  return keyProblem(promiseKey(o, name), `the promise name of ${utf8(name).length} bytes`);
+}
+
+/** Why a named signal of an invocation cannot be stored (too long), if it cannot. */
+export function signalNameProblem(id: InvocationId, name: string): string | undefined {
+  return keyProblem(
+    notificationKey(id, { kind: "namedSignal", name }),
+    `the signal name of ${utf8(name).length} bytes`,
+  );
+}
+
+function keyProblem(key: string, what: string): string | undefined {
+  if (key.length <= STORE_KEY_BYTES_MAX) return undefined;
+  return `${what} is too long: with its object it takes ${key.length} bytes in the store, more than ${STORE_KEY_BYTES_MAX}`;
+}
 
 export const TIMER_PREFIX = "t/";
 export type TimerKind = "sleep" | "delayed" | "cleanup";

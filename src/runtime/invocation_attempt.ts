@@ -11,12 +11,35 @@
 import { concatBytes } from "../core/bytes.js";
 import { describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
-import type { JournalCommand, ResolvedCall, RunProposal, WaitSet } from "../gen/keel/records.js";
+import type {
+  JournalCommand,
+  ResolvedCall,
+  RunProposal,
+  Target,
+  WaitSet,
+} from "../gen/keel/records.js";
 import {
+  AttachInvocationCommandMessage,
   CallCommandMessage,
+  ClearAllStateCommandMessage,
+  ClearStateCommandMessage,
+  CompleteAwakeableCommandMessage,
+  CompletePromiseCommandMessage,
   ErrorMessage,
+  GetEagerStateCommandMessage,
+  GetEagerStateKeysCommandMessage,
+  GetInvocationOutputCommandMessage,
+  GetLazyStateCommandMessage,
+  GetLazyStateKeysCommandMessage,
+  GetPromiseCommandMessage,
   OneWayCallCommandMessage,
+  OutputCommandMessage,
+  PeekPromiseCommandMessage,
   ProposeRunCompletionMessage,
+  RunCommandMessage,
+  SendSignalCommandMessage,
+  SetStateCommandMessage,
+  SleepCommandMessage,
   StartMessage,
   SuspensionMessage,
 } from "../gen/keel/service_protocol.js";
@@ -27,6 +50,7 @@ import {
   isNotification,
   MessageType,
 } from "../protocol/message_types.js";
+import { commandKeyProblem } from "../partition/commands.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 
 /** Non-command effects carry the number of commands the SDK had sent when it sent them. */
@@ -69,6 +93,8 @@ export interface AttemptSetup {
   readonly headers: Record<string, string>;
   readonly protocolVersion: number;
   readonly start: StartMessage;
+  /** The invocation's target: its object names the store keys of its state and promises. */
+  readonly target: Target;
   readonly journal: readonly { messageType: number; raw: Uint8Array }[];
   /** The index the next command from the SDK takes. */
   readonly nextCommandIndex: number;
@@ -90,6 +116,35 @@ export interface AttemptCallbacks {
 }
 
 const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
+
+/**
+ * The commands an SDK may send, with their decoders. A command is journaled only if it decodes:
+ * applying a record must never fail on its content, or the node would stop on it at every replay.
+ */
+interface Decoder {
+  decode(bytes: Uint8Array): unknown;
+}
+const COMMAND_DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
+  [MessageType.OutputCommand, OutputCommandMessage],
+  [MessageType.GetLazyStateCommand, GetLazyStateCommandMessage],
+  [MessageType.SetStateCommand, SetStateCommandMessage],
+  [MessageType.ClearStateCommand, ClearStateCommandMessage],
+  [MessageType.ClearAllStateCommand, ClearAllStateCommandMessage],
+  [MessageType.GetLazyStateKeysCommand, GetLazyStateKeysCommandMessage],
+  [MessageType.GetEagerStateCommand, GetEagerStateCommandMessage],
+  [MessageType.GetEagerStateKeysCommand, GetEagerStateKeysCommandMessage],
+  [MessageType.GetPromiseCommand, GetPromiseCommandMessage],
+  [MessageType.PeekPromiseCommand, PeekPromiseCommandMessage],
+  [MessageType.CompletePromiseCommand, CompletePromiseCommandMessage],
+  [MessageType.SleepCommand, SleepCommandMessage],
+  [MessageType.CallCommand, CallCommandMessage],
+  [MessageType.OneWayCallCommand, OneWayCallCommandMessage],
+  [MessageType.SendSignalCommand, SendSignalCommandMessage],
+  [MessageType.RunCommand, RunCommandMessage],
+  [MessageType.AttachInvocationCommand, AttachInvocationCommandMessage],
+  [MessageType.GetInvocationOutputCommand, GetInvocationOutputCommandMessage],
+  [MessageType.CompleteAwakeableCommand, CompleteAwakeableCommandMessage],
+]);
 
 export class InvocationAttempt {
   private stream: EndpointStream | undefined;
@@ -210,11 +265,17 @@ export class InvocationAttempt {
       if (isCommand(type) || isCustomEntry(type)) {
         if (type === MessageType.InputCommand)
           return { code: 571, message: "the SDK sent an Input command" };
+        const decoder = COMMAND_DECODERS.get(type);
+        if (decoder === undefined && !isCustomEntry(type))
+          return { code: 571, message: `unknown command type 0x${type.toString(16)} from the SDK` };
+        const message = decoder?.decode(payload);
+        const keyProblem = commandKeyProblem(this.setup.target, type, message);
+        if (keyProblem !== undefined) return { code: 400, message: keyProblem };
         const command: JournalCommand = {
           commandIndex: this.nextCommandIndex++,
           messageType: type,
           raw: payload,
-          resolvedCall: this.resolvedCallOf(type, payload),
+          resolvedCall: this.resolvedCallOf(type, message),
         };
         effects.push({ kind: "command", command });
         return undefined;
@@ -301,26 +362,17 @@ export class InvocationAttempt {
     }
   }
 
-  private resolvedCallOf(type: number, payload: Uint8Array): ResolvedCall | undefined {
-    if (type === MessageType.CallCommand) {
-      const call = CallCommandMessage.decode(payload);
-      return this.setup.resolveCall(
-        call.serviceName,
-        call.handlerName,
-        call.key,
-        call.idempotencyKey,
-      );
-    }
-    if (type === MessageType.OneWayCallCommand) {
-      const call = OneWayCallCommandMessage.decode(payload);
-      return this.setup.resolveCall(
-        call.serviceName,
-        call.handlerName,
-        call.key,
-        call.idempotencyKey,
-      );
-    }
-    return undefined;
+  /** `message` is the decoded command of `type`. */
+  private resolvedCallOf(type: number, message: unknown): ResolvedCall | undefined {
+    if (type !== MessageType.CallCommand && type !== MessageType.OneWayCallCommand)
+      return undefined;
+    const call = message as CallCommandMessage | OneWayCallCommandMessage;
+    return this.setup.resolveCall(
+      call.serviceName,
+      call.handlerName,
+      call.key,
+      call.idempotencyKey,
+    );
   }
 
   private onEnd(): void {

@@ -9,8 +9,10 @@ import { fromUtf8, utf8 } from "../core/bytes.js";
 import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
 import {
   CallCommandMessage,
+  GetPromiseCommandMessage,
   InputCommandMessage,
   NotificationMessage,
+  SetStateCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
@@ -128,6 +130,87 @@ describe("invoker", () => {
     assert.equal(endpoint.attempts.length, 3);
     const attached = await node.attach(id, false);
     assert.equal(attached.kind, "notReady", "a paused invocation is not completed");
+    await node.stop();
+  });
+
+  it("fails an attempt whose command does not decode, journals nothing of it, and retries", async () => {
+    // A sleep whose wake-up time needs more than 53 bits, and a SetState cut inside its value:
+    // neither decodes, so applying either would fail at every replay of the log.
+    const hugeSleep = new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    const cutSetState = new Uint8Array([0x0a, 0x01, 0x6b, 0x1a, 0x05, 0x0a, 0x03, 0x61]);
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n <= 2) {
+        attempt.send(
+          n === 1 ? MessageType.SleepCommand : MessageType.SetStateCommand,
+          n === 1 ? hugeSleep : cutSetState,
+        );
+        attempt.closeResponse();
+        return;
+      }
+      attempt.output(`"journal ${attempt.replayed.map((f) => f.type).join(",")}"`);
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 10 }),
+      result: undefined,
+    }));
+    const inv = invocation(node);
+    const result = callAndWait(node, inv);
+    for (let i = 0; i < 5; i++) {
+      await settle();
+      clock.advance(20);
+    }
+    assert.equal(await result, `"journal ${MessageType.InputCommand}"`);
+    assert.equal(endpoint.attempts.length, 3);
+    const info = node.invoker.info(freshInvocationId(inv.target!, inv.invocationId.subarray(8)));
+    assert.equal(info, undefined, "the invocation is done");
+    await node.stop();
+  });
+
+  it("fails an attempt naming a state key or promise too long for the store, and retries", async () => {
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
+      if (n === 1) {
+        const key = new Uint8Array(1500).fill(0x6b);
+        attempt.send(
+          MessageType.SetStateCommand,
+          SetStateCommandMessage.encode({ key, name: "" }).finish(),
+        );
+        attempt.closeResponse();
+        return;
+      }
+      if (n === 2) {
+        const key = "p".repeat(2000);
+        attempt.send(
+          MessageType.GetPromiseCommand,
+          GetPromiseCommandMessage.encode({ key, resultCompletionId: 1, name: "" }).finish(),
+        );
+        attempt.closeResponse();
+        return;
+      }
+      attempt.output(`"journal ${attempt.replayed.map((f) => f.type).join(",")}"`);
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 10 }),
+      result: undefined,
+    }));
+    const inv = invocation(node);
+    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    const result = callAndWait(node, inv);
+    const failures: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await settle();
+      const failure = node.invoker.info(id)?.lastFailure;
+      if (failure !== undefined && !failures.includes(failure.message))
+        failures.push(failure.message);
+      clock.advance(20);
+    }
+    assert.equal(await result, `"journal ${MessageType.InputCommand}"`, "nothing was journaled");
+    assert.equal(endpoint.attempts.length, 3);
+    assert.match(failures[0] ?? "", /state key of 1500 bytes is too long/);
+    assert.match(failures[1] ?? "", /promise name of 2000 bytes is too long/);
     await node.stop();
   });
 

@@ -3,6 +3,8 @@
  * with the same read-your-writes semantics as the LMDB one, a manual clock, and a fixed entropy source.
  */
 
+import { assert } from "../core/assert.js";
+import { STORE_KEY_BYTES_MAX } from "../partition/keys.js";
 import {
   MemoryPartitionStore,
   type PartitionReader,
@@ -25,7 +27,14 @@ export class MemoryStore implements PartitionStore {
     const batch: PartitionTxn & { writes: Writes } = {
       writes,
       get: (k) => (writes.has(k) ? (writes.get(k) ?? undefined) : data.get(k)),
-      put: (k, v) => void writes.set(k, v),
+      put: (k, v) => {
+        // The LMDB store's limit, so that tests in memory catch a key a real store could not hold.
+        assert(
+          k.length <= STORE_KEY_BYTES_MAX,
+          `store key of ${k.length} bytes: ${k.slice(0, 64)}…`,
+        );
+        writes.set(k, v);
+      },
       delete: (k) => void writes.set(k, null),
       scan: (prefix, limit, startAfter) => {
         const view = new MemoryPartitionStore();

@@ -54,7 +54,7 @@ export interface NodeDescription {
   readonly partitions: readonly PartitionDescription[];
 }
 
-const PARTITION_TABLE_KEY = "partition_table";
+export const PARTITION_TABLE_KEY = "partition_table";
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
 

@@ -36,6 +36,7 @@ import { TableReader } from "../partition/tables.js";
 import { InvocationId } from "../protocol/ids.js";
 import type { PartitionTable } from "../protocol/partitioning.js";
 import type { Clock, Logger, PartitionStore } from "./ports.js";
+import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { TimerService } from "./timer_service.js";
 
@@ -196,6 +197,7 @@ export class PartitionProcessor implements PartitionHandle {
     const fsm = new TableReader(this.reader()).fsm();
     this.machine = new PartitionStateMachine(this.partitionId, this.deps.partitionTable, fsm);
     const tail = await this.deps.log.findTail();
+    assertStoreWithinLog(this.partitionId, this.machine.appliedLsn, tail);
     this.role = "follower";
     this.loop = this.applyLoop().catch((error: unknown) => {
       if (this.role !== "stopped") this.deps.onFatal(error);

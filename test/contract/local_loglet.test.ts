@@ -17,6 +17,7 @@ import { LocalLoglet, LocalLogStore } from "../../src/adapters/local_loglet.js";
 import { logletIdOf } from "../../src/log/replicated/types.js";
 import type { Loglet } from "../../src/log/loglet.js";
 import { describeLogletContract } from "./loglet_contract.js";
+import { flipByte, framesOf } from "../support/disk_faults.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-local-loglet-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -114,6 +115,71 @@ describe("local loglet recovery", () => {
     loglet = await LocalLoglet.open(dir);
     assert.deepEqual(await texts(loglet), ["a"]);
     await loglet.close();
+  });
+
+  it("refuses to cut a corrupted frame that intact frames follow in the last file", async () => {
+    const dir = join(root, "corrupt-middle");
+    let loglet = await LocalLoglet.open(dir);
+    for (const text of ["alpha", "beta-beta", "gamma", "delta"]) await loglet.append([bytes(text)]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    const frames = framesOf(file!);
+    assert.equal(frames.length, 4, "one frame per append");
+    const victim = frames[1]!;
+    flipByte(file!, victim.end - 2);
+    const size = statSync(file!).size;
+    await assert.rejects(
+      LocalLoglet.open(dir),
+      (error: Error) =>
+        error.message.includes(`frame ${victim.number} at byte ${victim.at} is corrupt`) &&
+        error.message.includes(`frame ${victim.number + 1}`) &&
+        error.message.includes("refusing to recover"),
+    );
+    assert.equal(statSync(file!).size, size, "nothing was cut");
+    // The operator accepts the loss as the message says; then the log opens with the first append.
+    truncateSync(file!, victim.at);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["alpha"]);
+    await loglet.close();
+  });
+
+  it("cuts a tail of zeros or garbage with no intact frame in it", async () => {
+    const dir = join(root, "garbage-tail");
+    let loglet = await LocalLoglet.open(dir);
+    await loglet.append([bytes("one"), bytes("two")]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    const fd = openSync(file!, "a");
+    writeSync(fd, Buffer.alloc(4096));
+    writeSync(fd, Buffer.from("not a frame, just bytes that a lost write left behind"));
+    closeSync(fd);
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["one", "two"]);
+    assert.equal(await loglet.append([bytes("three")]), 3);
+    await loglet.close();
+  });
+
+  it("refuses to open with a corrupted frame in an older file (open scans every file)", async () => {
+    const dir = join(root, "corrupt-older");
+    const small = { segmentBytesTarget: 100, cacheRecordsMax: 1 };
+    const loglet = await LocalLoglet.open(dir, small);
+    for (const text of ["a", "b", "c"]) await loglet.append([bytes(text.repeat(30))]);
+    await loglet.close();
+    const files = segmentFiles(dir);
+    assert.equal(files.length, 2, "the third append rolled to a new file");
+    const frames = framesOf(files[0]!);
+    assert.equal(frames.length, 2);
+    flipByte(files[0]!, frames[1]!.end - 2);
+    const sizes = files.map((f) => statSync(f).size);
+    await assert.rejects(
+      LocalLoglet.open(dir, small),
+      new RegExp(`frame ${frames[1]!.number} at byte ${frames[1]!.at} is corrupt.*refusing`),
+    );
+    assert.deepEqual(
+      files.map((f) => statSync(f).size),
+      sizes,
+      "nothing was cut",
+    );
   });
 
   it("recovers a last segment file whose header never became durable", async () => {

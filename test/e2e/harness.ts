@@ -55,9 +55,11 @@ async function waitFor(
   check: () => Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
+  gaveUp: () => boolean = () => false,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (gaveUp()) return;
     try {
       if (await check()) return;
     } catch {
@@ -109,6 +111,8 @@ export interface KeelServer {
   stop(): Promise<number | null>;
   /** Starts again on the same base dir and ports. */
   restart(): Promise<void>;
+  /** Resolves with the exit code (or signal) once the process has exited by itself. */
+  exited(): Promise<number | string | null>;
   /** Removes the data directory (after stop). */
   cleanup(): void;
 }
@@ -116,6 +120,9 @@ export interface KeelServer {
 export interface KeelOptions {
   readonly extraArgs?: string[];
   readonly baseDir?: string;
+  /** Options for Node itself, before the script (e.g. `--import` of a fault injector). */
+  readonly nodeArgs?: string[];
+  readonly env?: Record<string, string>;
 }
 
 export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> {
@@ -137,6 +144,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       child = spawn(
         process.execPath,
         [
+          ...(options.nodeArgs ?? []),
           SERVER_BIN,
           "--base-dir",
           baseDir,
@@ -154,7 +162,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           "warn",
           ...(options.extraArgs ?? []),
         ],
-        { stdio: ["ignore", "pipe", "pipe"] },
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },
       );
     } else {
       child = spawn(RESTATE_BIN, ["--no-logo", "--node-name", "n1", "--base-dir", baseDir], {
@@ -170,10 +178,12 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       });
     }
     track(child, kind, output);
+    let failed = false;
     const exited = new Promise<never>((_, reject) =>
-      child.once("exit", (code) =>
-        reject(new Error(`${kind} server exited with ${code} during start:\n${output.join("")}`)),
-      ),
+      child.once("exit", (code) => {
+        failed = true;
+        reject(new Error(`${kind} server exited with ${code} during start:\n${output.join("")}`));
+      }),
     );
     exited.catch(() => undefined);
     await Promise.race([
@@ -183,6 +193,8 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           (await fetch(`http://127.0.0.1:${adminPort}/health`)).ok &&
           (await fetch(`http://127.0.0.1:${ingressPort}/restate/health`)).ok,
         `${kind} server`,
+        30_000,
+        () => failed,
       ),
       exited,
     ]);
@@ -202,6 +214,10 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       await exited;
     },
     stop: () => stopChild(child),
+    exited: () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve(child.exitCode ?? child.signalCode)
+        : new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal))),
     async restart() {
       output.length = 0;
       await launch();

@@ -36,8 +36,13 @@ export class FakeAttempt {
   ) {}
 
   send(type: number, payload: Uint8Array): void {
+    this.sendBytes(encodeFrame(type, payload));
+  }
+
+  /** Raw response bytes, framed or not (fuzzing). */
+  sendBytes(bytes: Uint8Array): void {
     if (this.responseEnded) return;
-    this.handlers.onData(encodeFrame(type, payload));
+    this.handlers.onData(bytes);
   }
 
   output(value: string): void {

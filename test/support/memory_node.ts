@@ -19,9 +19,17 @@ export async function settle(rounds = 20): Promise<void> {
 
 export async function memoryNode(
   endpoint: FakeEndpoint,
-  options: { partitions?: number; concurrencyMax?: number } = {},
+  options: {
+    partitions?: number;
+    concurrencyMax?: number;
+    /** Where a broken invariant goes (default: thrown, failing the test). */
+    onFatal?: (error: unknown) => void;
+  } = {},
 ) {
   const clock = new ManualClock(T0);
+  const metadata = new MemoryMetadataStore();
+  const loglets = new MemoryLogletProvider();
+  const stores: MemoryStore[] = [];
   const node = new KeelNode(
     {
       nodeName: "n1",
@@ -32,21 +40,27 @@ export async function memoryNode(
         : { invokerConcurrencyMax: options.concurrencyMax }),
     },
     {
-      metadata: new MemoryMetadataStore(),
-      loglets: new Map([["memory", new MemoryLogletProvider()]]),
-      initialLoglet: () => ({ provider: "memory", params: "{}" }),
-      openPartitionStore: () => new MemoryStore(),
+      metadata,
+      loglets: new Map([[loglets.name, loglets]]),
+      initialLoglet: () => ({ provider: loglets.name, params: "{}" }),
+      openPartitionStore: () => {
+        const store = new MemoryStore();
+        stores.push(store);
+        return store;
+      },
       transport: endpoint,
       clock,
       entropy: counterEntropy(),
       logger: NO_LOG,
-      onFatal: (error) => {
-        throw error;
-      },
+      onFatal:
+        options.onFatal ??
+        ((error) => {
+          throw error;
+        }),
     },
   );
   await node.start();
-  return { node, clock };
+  return { node, clock, metadata, loglets, stores };
 }
 
 /** A schema with one plain service `Svc` (handlers `h`, `slow`) on a fake deployment. */

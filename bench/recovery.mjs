@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// Recovery benchmark: how long keel-server takes to come back after a SIGKILL with a large store.
+//
+//   node bench/recovery.mjs [--completed 100000] [--inflight 10000] [--repeats 3]
+//
+// Once: register the benchmark's SDK endpoint (bench/services.mjs) with a fresh node, fill its data
+// directory with `completed` finished invocations and `inflight` running ones (recovery_populate.mjs,
+// killed with SIGKILL mid-flight). Then, per repeat, on a fresh copy of that directory: start
+// keel-server and measure from the spawn to
+//   - ingress: GET /restate/health answers (the ingress listens before partitions recover),
+//   - ready:   keel-server prints "Keel is ready" (every partition replayed its log and leads),
+//   - call:    a new call to Bench/noop is answered,
+//   - resumed: the SDK endpoint has run every in-flight invocation to its end,
+//   - completed: the outputs of a random sample of 200 in-flight invocations are readable (then,
+//     untimed, every in-flight invocation's output is checked),
+// and print medians with min..max. Caches are warm (the copy was just written); every process is
+// stopped by PID; everything listens on loopback.
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const SERVER = path.join(ROOT, "dist", "src", "bin", "keel-server.js");
+
+const { values: o } = parseArgs({
+  options: {
+    completed: { type: "string", default: "100000" },
+    inflight: { type: "string", default: "10000" },
+    repeats: { type: "string", default: "3" },
+    "timeout-s": { type: "string", default: "600" },
+  },
+});
+const COMPLETED = Number(o.completed);
+const INFLIGHT = Number(o.inflight);
+const REPEATS = Number(o.repeats);
+const TIMEOUT_MS = Number(o["timeout-s"]) * 1000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (line) => console.log(`[recovery] ${line}`);
+const children = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function start(name, args, env = {}) {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  const output = [];
+  const keep = (chunk) => {
+    output.push(chunk.toString());
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return { child, output, name };
+}
+
+async function stop(proc, signal = "SIGTERM") {
+  const { child } = proc;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function until(what, probe, deadline, everyMs = 10) {
+  for (;;) {
+    if (await probe().catch(() => false)) return Date.now();
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function ok(url, init) {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  await res.arrayBuffer();
+  return res.ok;
+}
+
+function serverArgs(baseDir, ports) {
+  return [SERVER, "--base-dir", baseDir, "--node-name", "n1", "--bind-address", "127.0.0.1",
+    "--ingress-port", String(ports.ingress), "--admin-port", String(ports.admin), "--node-port", String(ports.node), "--log-level", "warn"];
+}
+
+async function stats(statsPort) {
+  const res = await fetch(`http://127.0.0.1:${statsPort}/`, { signal: AbortSignal.timeout(5000) });
+  return res.json();
+}
+
+const COMPLETION_SAMPLE = 200;
+const outputUrl = (ports, id) => `http://127.0.0.1:${ports.ingress}/restate/invocation/${id}/output`;
+
+async function unreadableOutputs(ports, ids) {
+  let next = 0;
+  const missing = [];
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < ids.length) {
+      const id = ids[next++];
+      if (!(await ok(outputUrl(ports, id)).catch(() => false))) missing.push(id);
+    }
+  }));
+  return missing;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const fmt = (xs) => `${median(xs)} ms (${Math.min(...xs)}..${Math.max(...xs)})`;
+
+async function main() {
+  if (!fs.existsSync(SERVER)) throw new Error("dist/ is missing; run `npm run build` first");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-recovery-bench-"));
+  const cleanup = async () => {
+    for (const child of children) child.kill("SIGKILL");
+    fs.rmSync(work, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  try {
+    const ports = { ingress: await freePort(), admin: await freePort(), node: await freePort(), service: await freePort(), stats: await freePort() };
+    const services = start("services", [path.join(HERE, "services.mjs")], {
+      SERVICE_PORT: String(ports.service), STATS_PORT: String(ports.stats), RESTATE_LOGGING: "WARN",
+    });
+    await until("the SDK endpoint", () => stats(ports.stats).then(() => true), Date.now() + 30_000, 50);
+
+    // A fresh node with the endpoint registered, stopped cleanly.
+    const populated = path.join(work, "populated");
+    const first = start("keel-server", serverArgs(populated, ports));
+    await until("keel-server", async () => first.output.join("").includes("Keel is ready"), Date.now() + 60_000, 50);
+    const registered = await fetch(`http://127.0.0.1:${ports.admin}/deployments`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ uri: `http://127.0.0.1:${ports.service}`, force: true }),
+    });
+    if (registered.status !== 201 && registered.status !== 200) throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
+    await stop(first);
+
+    // Fill it, then kill the populating process mid-flight.
+    const idsFile = path.join(work, "inflight-ids.txt");
+    const t0 = Date.now();
+    const filler = start("populate", [path.join(HERE, "recovery_populate.mjs"), path.join(populated, "n1"), String(COMPLETED), String(INFLIGHT), idsFile]);
+    await until("the populated store", async () => {
+      if (filler.child.exitCode !== null) throw new Error(`populate exited: ${filler.output.join("")}`);
+      return filler.output.join("").includes("populated ");
+    }, Date.now() + TIMEOUT_MS, 200);
+    await stop(filler, "SIGKILL");
+    const size = execFileSync("du", ["-sh", populated]).toString().split("\t")[0];
+    log(`populated ${COMPLETED} completed + ${INFLIGHT} in-flight invocations in ${Date.now() - t0} ms (${size} on disk), killed with SIGKILL`);
+    const inflightIds = fs.readFileSync(idsFile, "utf8").split("\n").filter((l) => l !== "");
+
+    const results = { ingress: [], ready: [], call: [], resumed: [], completed: [] };
+    for (let repeat = 1; repeat <= REPEATS; repeat++) {
+      const copy = path.join(work, `run-${repeat}`);
+      fs.cpSync(populated, copy, { recursive: true });
+      fs.rmSync(path.join(copy, "n1", "LOCK"), { force: true });
+      const stepsBefore = (await stats(ports.stats)).steps;
+      const spawnedAt = Date.now();
+      const deadline = spawnedAt + TIMEOUT_MS;
+      const server = start("keel-server", serverArgs(copy, ports));
+      const alive = () => {
+        if (server.child.exitCode !== null) throw new Error(`keel-server exited: ${server.output.join("")}`);
+      };
+      const ingressAt = await until("the ingress", async () => (alive(), ok(`http://127.0.0.1:${ports.ingress}/restate/health`)), deadline);
+      const readyAt = await until("Keel is ready", async () => (alive(), server.output.join("").includes("Keel is ready")), deadline);
+      const callAt = await until("a new call", async () => ok(`http://127.0.0.1:${ports.ingress}/Bench/noop`, {
+        method: "POST", headers: { "content-type": "application/json" }, body: '"probe"',
+      }), deadline);
+      const resumedAt = await until("every in-flight invocation", async () => (alive(), (await stats(ports.stats)).steps - stepsBefore >= INFLIGHT), deadline, 50);
+      // Timed: a random sample of the in-flight invocations has readable outputs.
+      const sample = [...inflightIds].sort(() => Math.random() - 0.5).slice(0, COMPLETION_SAMPLE);
+      for (const id of sample) await until(`the output of ${id}`, () => ok(outputUrl(ports, id)), deadline, 20);
+      const completedAt = Date.now();
+      // Not timed: every one of them has.
+      const missing = await unreadableOutputs(ports, inflightIds);
+      if (missing.length > 0) throw new Error(`${missing.length} in-flight invocations have no output, e.g. ${missing[0]}`);
+      await stop(server);
+      fs.rmSync(copy, { recursive: true, force: true });
+      const row = { ingress: ingressAt - spawnedAt, ready: readyAt - spawnedAt, call: callAt - spawnedAt, resumed: resumedAt - spawnedAt, completed: completedAt - spawnedAt };
+      for (const [k, v] of Object.entries(row)) results[k].push(v);
+      log(`repeat ${repeat}: ingress ${row.ingress} ms, ready ${row.ready} ms, first call ${row.call} ms, all in-flight resumed ${row.resumed} ms, completed ${row.completed} ms (all ${inflightIds.length} outputs verified)`);
+    }
+    await stop(services);
+    const load = os.loadavg()[0].toFixed(2);
+    console.log("");
+    console.log(`Recovery after SIGKILL: ${COMPLETED} completed + ${INFLIGHT} in-flight invocations, 24 partitions; median (min..max) of ${REPEATS}, load ${load} on ${os.cpus().length} cores`);
+    console.log(`  ingress answers          ${fmt(results.ingress)}`);
+    console.log(`  partitions ready         ${fmt(results.ready)}`);
+    console.log(`  first new call answered  ${fmt(results.call)}`);
+    console.log(`  all in-flight resumed    ${fmt(results.resumed)}`);
+    console.log(`  all in-flight completed  ${fmt(results.completed)}  (outputs of a sample of ${COMPLETION_SAMPLE} readable; all verified after)`);
+    fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
+    const out = path.join(HERE, "results", `recovery-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+    fs.writeFileSync(out, JSON.stringify({ completed: COMPLETED, inflight: INFLIGHT, repeats: REPEATS, results }, null, 2));
+    console.log(`  results in ${out}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((error) => {
+  console.error(`recovery bench: ${error.message}`);
+  for (const child of children) child.kill("SIGKILL");
+  process.exit(1);
+});
