@@ -26,8 +26,17 @@ export const limits = {
   applyBatchRecordsMax: 512,
   /** Invocation attempts running at once on a node; more wait in a queue. */
   invokerConcurrencyMax: 1000,
-  /** Timers a partition's timer service keeps in memory; the rest wait in the store. */
-  timersInMemoryMax: 10_000,
+  /**
+   * Timers a partition's timer service keeps in memory (the earliest); the rest wait in the store
+   * and are loaded as these fire. Every retained completion has a cleanup timer, so most partitions
+   * hold more than this.
+   */
+  timersInMemoryMax: 1024,
+  /**
+   * Recent records a local loglet keeps in memory for readers at its tail (the partition's apply
+   * loop reads each batch right after it is appended); older reads go to the files.
+   */
+  logTailCacheRecordsMax: 1024,
   /** Outbox messages a shuffle has in flight at once. */
   shuffleInFlightMax: 256,
   inactivityTimeoutMsDefault: 60_000,

@@ -127,8 +127,8 @@ export class PartitionProcessor implements PartitionHandle {
   private readonly timers: TimerService;
   private readonly shuffle: Shuffle;
   private loop: Promise<void> | undefined;
-  private stopSignal!: Promise<void>;
-  private signalStop!: () => void;
+  /** Wakes the apply loop while it waits for the log's tail (set only while it waits). */
+  private wakeIdleLoop: (() => void) | undefined;
 
   constructor(private readonly deps: ProcessorDeps) {
     this.partitionId = deps.partitionId;
@@ -148,7 +148,6 @@ export class PartitionProcessor implements PartitionHandle {
       deps.clock,
       deps.logger,
     );
-    this.stopSignal = new Promise((resolve) => (this.signalStop = resolve));
   }
 
   get isLeader(): boolean {
@@ -240,7 +239,7 @@ export class PartitionProcessor implements PartitionHandle {
     if (this.role === "stopped") return;
     const wasLeader = this.role === "leader";
     this.role = "stopped";
-    this.signalStop();
+    this.wakeIdleLoop?.();
     if (wasLeader) this.stepDownEffects();
     await this.loop;
     for (const waiter of this.leaderWaiters)
@@ -372,13 +371,17 @@ export class PartitionProcessor implements PartitionHandle {
   // ---- the apply loop ----
 
   private async applyLoop(): Promise<void> {
-    const stopped = this.stopSignal.then(() => "stopped" as const);
     while (this.role !== "stopped") {
       const from = this.machine.appliedLsn + 1;
       const entries = await this.deps.log.read(Lsn(from), limits.applyBatchRecordsMax);
       if (entries.length === 0) {
-        const woke = await Promise.race([this.deps.log.waitForTail(Lsn(from)), stopped]);
-        if (woke === "stopped") return;
+        // Not a race with a promise of the processor's lifetime: every race would leave a reaction
+        // on it, one per idle wait, never collected while the processor runs.
+        await new Promise<void>((resolve, reject) => {
+          this.wakeIdleLoop = resolve;
+          this.deps.log.waitForTail(Lsn(from)).then(() => resolve(), reject);
+        });
+        this.wakeIdleLoop = undefined;
         continue;
       }
       const batch = this.deps.store.beginBatch();
