@@ -109,7 +109,11 @@ export class LocalLogStore {
   loglet(id: LogletId): LocalLoglet {
     let loglet = this.loglets.get(id);
     if (loglet === undefined) {
-      loglet = new LocalLoglet(this, id, this.options.cacheRecordsMax ?? limits.logTailCacheRecordsMax);
+      loglet = new LocalLoglet(
+        this,
+        id,
+        this.options.cacheRecordsMax ?? limits.logTailCacheRecordsMax,
+      );
       this.loglets.set(id, loglet);
     }
     return loglet;
