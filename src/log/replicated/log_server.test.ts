@@ -62,6 +62,25 @@ describe("log server", () => {
     assert.equal(h.status(store(5, 2)), "malformed", "straddles the tail");
   });
 
+  it("regression (seed 1146922652): a late store into a range skipped while writes are in flight is stale", () => {
+    const server = new LogServer(new Map());
+    const statusOf = (effects: LogServerEffect[]): string | undefined => {
+      const reply = effects.find((e) => e.kind === "reply");
+      return reply?.kind === "reply" && reply.response.kind === "stored"
+        ? reply.response.status
+        : undefined;
+    };
+    const writes = (effects: LogServerEffect[]) => effects.filter((e) => e.kind === "write");
+    // [1, 3) is stored and written; [3, 5) is in flight when the server learns that 17 is committed.
+    for (const e of writes(server.onRequest(1, store(1, 2)))) {
+      if (e.kind === "write") server.onWritten(e.write);
+    }
+    assert.equal(writes(server.onRequest(2, store(3, 2))).length, 1);
+    // [17, 19) skips [5, 17), committed elsewhere, while [3, 5) is still being written.
+    assert.equal(writes(server.onRequest(3, store(17, 2, 17))).length, 1);
+    assert.equal(statusOf(server.onRequest(4, store(5, 12, 17))), "stale");
+  });
+
   it("refuses another sequencer's stores", () => {
     const h = new Harness();
     assert.equal(h.status(store(1, 1)), "ok");

@@ -386,7 +386,12 @@ export class LogServer {
     );
   }
 
-  /** A store of a range at or below the staged tail: already held, in flight, or skipped. */
+  /**
+   * A store of a range at or below the staged tail: already held, in flight, or skipped. A skipped
+   * range (the server moved past it to a store below the known global tail, or trimmed it) may lie
+   * above the durable tail while later writes are in flight: it is stale, not malformed (seed
+   * 1146922652).
+   */
   private duplicateStore(
     _effects: LogServerEffect[],
     l: ServerLoglet,
@@ -406,7 +411,6 @@ export class LogServer {
           return;
         }
       }
-      return answer("malformed");
     }
     const held = rangeContaining(l.held, range.first);
     if (held !== undefined && range.end <= held.end) return answer("ok");
