@@ -14,7 +14,7 @@ export const KEEL_SERVER = path.join(ROOT, "dist", "src", "bin", "keel-server.js
 // Server presets (bench.mjs --server NAME): each starts one node with every role on loopback with the server's own
 // defaults, fsync included. {data} is a fresh data directory; the ports are substituted by bench.mjs.
 export const SERVER_CMDS = {
-  restate: `env RESTATE_BIND_ADDRESS=127.0.0.1:{fabric_port} RESTATE_INGRESS__BIND_ADDRESS=127.0.0.1:{ingress_port} ` +
+  restate: `env TMPDIR={data} RESTATE_BIND_ADDRESS=127.0.0.1:{fabric_port} RESTATE_INGRESS__BIND_ADDRESS=127.0.0.1:{ingress_port} ` +
     `RESTATE_ADMIN__BIND_ADDRESS=127.0.0.1:{admin_port} ${RESTATE_BIN} --no-logo --node-name n1 --base-dir {data}`,
   keel: `${process.execPath} ${KEEL_SERVER} --base-dir {data} --node-name n1 --bind-address 127.0.0.1 ` +
     "--ingress-port {ingress_port} --admin-port {admin_port} --node-port {fabric_port} --log-level warn",
