@@ -62,6 +62,7 @@ export interface InvocationTaskInfo {
 
 interface Task {
   readonly id: InvocationId;
+  /** The id's hex form: the tasks' map key (much cheaper to compute than the text form). */
   readonly key: string;
   partition: PartitionHandle;
   state: TaskState;
@@ -117,7 +118,7 @@ export class Invoker implements PartitionInvoker {
   }
 
   info(id: InvocationId): InvocationTaskInfo | undefined {
-    const task = this.tasks.get(id.toString());
+    const task = this.tasks.get(id.hex);
     if (task === undefined) return undefined;
     return {
       inFlight: task.state === "running",
@@ -131,7 +132,7 @@ export class Invoker implements PartitionInvoker {
   }
 
   invoke(partition: PartitionHandle, id: InvocationId): void {
-    const key = id.toString();
+    const key = id.hex;
     const existing = this.tasks.get(key);
     if (existing !== undefined) {
       existing.partition = partition;
@@ -163,17 +164,17 @@ export class Invoker implements PartitionInvoker {
   }
 
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void {
-    this.tasks.get(id.toString())?.attempt?.notify(entryIndex, messageType, raw);
+    this.tasks.get(id.hex)?.attempt?.notify(entryIndex, messageType, raw);
   }
 
   abort(id: InvocationId): void {
-    const task = this.tasks.get(id.toString());
+    const task = this.tasks.get(id.hex);
     if (task === undefined) return;
     this.drop(task);
   }
 
   retryNow(id: InvocationId): void {
-    const task = this.tasks.get(id.toString());
+    const task = this.tasks.get(id.hex);
     if (task?.state !== "backingOff") return;
     task.retryTimer?.();
     task.retryTimer = undefined;
@@ -298,7 +299,7 @@ export class Invoker implements PartitionInvoker {
     const now = this.clock.nowMs();
     const start: StartMessage = {
       id: task.id.bytes,
-      debugId: task.key,
+      debugId: task.id.toString(),
       knownEntries: journal.length,
       stateMap,
       partialState,
@@ -321,7 +322,7 @@ export class Invoker implements PartitionInvoker {
       ...deployment.additionalHeaders,
       "content-type": type,
       accept: type,
-      "x-restate-invocation-id": task.key,
+      "x-restate-invocation-id": task.id.toString(),
       "x-restate-cluster-name": this.options.clusterName ?? "localcluster",
     };
     if (target.key !== "" && isKeyed(target))
@@ -383,7 +384,7 @@ export class Invoker implements PartitionInvoker {
     task.attempt = attempt;
     task.proposalFailed = false;
     this.logger.debug("attempt started", {
-      invocation: task.key,
+      invocation: task.id.toString(),
       journalLength: journal.length,
       deployment: deployment.id,
     });
@@ -430,7 +431,7 @@ export class Invoker implements PartitionInvoker {
         // The log refused (not leader, sealed, disk full): this attempt cannot go on; retry later.
         task.proposalFailed = true;
         this.logger.warn("invoker proposal failed", {
-          invocation: task.key,
+          invocation: task.id.toString(),
           error: describeError(error),
         });
         task.attempt?.failWith({
@@ -445,7 +446,7 @@ export class Invoker implements PartitionInvoker {
 
   private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {
     this.logger.debug("attempt finished", {
-      invocation: task.key,
+      invocation: task.id.toString(),
       outcome: outcome.kind,
       ...(outcome.kind === "failed"
         ? { code: outcome.failure.code, message: outcome.failure.message }
@@ -483,7 +484,7 @@ export class Invoker implements PartitionInvoker {
     task.retriesSinceProgress++;
     const policy = this.policyFor(task);
     this.logger.debug("attempt failed", {
-      invocation: task.key,
+      invocation: task.id.toString(),
       code: failure.code,
       message: failure.message,
       retry: task.retryCount,
@@ -507,7 +508,7 @@ export class Invoker implements PartitionInvoker {
           ])
           .catch((error: unknown) =>
             this.logger.warn("could not record giving up", {
-              invocation: task.key,
+              invocation: task.id.toString(),
               error: describeError(error),
             }),
           ),
@@ -523,7 +524,10 @@ export class Invoker implements PartitionInvoker {
   }
 
   private retryAfter(task: Task, delay: number): void {
-    this.logger.debug("attempt retry scheduled", { invocation: task.key, delayMs: delay });
+    this.logger.debug("attempt retry scheduled", {
+      invocation: task.id.toString(),
+      delayMs: delay,
+    });
     task.state = "backingOff";
     task.nextRetryAtMs = this.clock.nowMs() + delay;
     task.retryTimer = this.clock.setTimer(delay, () => {

@@ -357,7 +357,7 @@ export class PartitionProcessor implements PartitionHandle {
   }
 
   private addWaiter(id: InvocationId, resolve: (result: AttachResult) => void): void {
-    const key = id.toString();
+    const key = id.hex;
     const list = this.waiters.get(key);
     if (list === undefined) this.waiters.set(key, [resolve]);
     else list.push(resolve);
@@ -481,7 +481,7 @@ export class PartitionProcessor implements PartitionHandle {
       case "outbox":
         return this.shuffle.enqueue(action.seq, action.destination, action.message);
       case "completed": {
-        const key = action.invocationId.toString();
+        const key = action.invocationId.hex;
         const list = this.waiters.get(key);
         if (list === undefined) return;
         this.waiters.delete(key);
