@@ -18,7 +18,13 @@ import {
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
-import { memoryNode, settle, testSchema, T0 } from "../../test/support/memory_node.js";
+import {
+  ingressInvocation,
+  memoryNode,
+  settle,
+  testSchema,
+  T0,
+} from "../../test/support/memory_node.js";
 import type { KeelNode } from "./node.js";
 
 let counter = 0;
@@ -34,19 +40,8 @@ function invocation(node: KeelNode): ServiceInvocation {
     handlerType: HandlerType.HANDLER_TYPE_UNSPECIFIED,
   };
   void node;
-  return {
-    invocationId: freshInvocationId(target, uuid).bytes,
-    target,
-    argument: utf8('"x"'),
-    headers: [],
-    source: { kind: { $case: "ingress", value: {} } },
-    responseSink: undefined,
-    idempotencyKey: "",
-    executionTimeMs: 0,
-    completionRetentionMs: 0,
-    journalRetentionMs: 0,
-    wantsResult: true,
-  };
+  return ingressInvocation(target, uuid, { completionRetentionMs: 0, journalRetentionMs: 0 })
+    .invocation;
 }
 
 async function callAndWait(node: KeelNode, inv: ServiceInvocation): Promise<string> {

@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { digestStore } from "../../src/adapters/offline_replay.js";
 import { PartitionId } from "../../src/core/brand.js";
-import { fromUtf8, utf8 } from "../../src/core/bytes.js";
+import { fromUtf8 } from "../../src/core/bytes.js";
 import { describeError } from "../../src/core/errors.js";
 import { seededPrng } from "../../src/core/prng.js";
 import {
@@ -31,14 +31,19 @@ import {
 } from "../../src/gen/keel/records.js";
 import { Bifrost } from "../../src/log/bifrost.js";
 import type { InvocationId } from "../../src/protocol/ids.js";
-import { freshInvocationId } from "../../src/protocol/ids.js";
 import { MemoryStore } from "../../src/runtime/memory_ports.js";
 import type { KeelNode } from "../../src/runtime/node.js";
 import { TableReader } from "../../src/partition/tables.js";
 import { replayPartition } from "../../src/runtime/replay.js";
 import { DEFAULT_RETRY_POLICY, type Schema, type ServiceSchema } from "../../src/schema/schema.js";
 import { FakeEndpoint, type FakeAttempt } from "../support/fake_endpoint.js";
-import { T0, memoryNode, settle } from "../support/memory_node.js";
+import {
+  T0,
+  fakeDeployment,
+  ingressInvocation,
+  memoryNode,
+  settle,
+} from "../support/memory_node.js";
 import { Gen, fuzzSeeds } from "./generate.js";
 import { ProtocolGen, breaksProtocol } from "./protocol_messages.js";
 
@@ -73,20 +78,7 @@ function service(
 }
 
 const SCHEMA: Schema = {
-  deployments: [
-    {
-      id: DEPLOYMENT,
-      uri: "http://fuzz/",
-      protocolType: "BidiStream",
-      useHttp11: false,
-      additionalHeaders: {},
-      metadata: {},
-      createdAtMs: T0,
-      minProtocolVersion: 5,
-      maxProtocolVersion: 6,
-      services: ["Svc", "Obj", "Wf"].map((name) => ({ name, revision: 1 })),
-    },
-  ],
+  deployments: [fakeDeployment(DEPLOYMENT, "http://fuzz/", ["Svc", "Obj", "Wf"])],
   services: [
     service("Svc", "Service", [{ name: "h", public: true }]),
     service("Obj", "VirtualObject", [
@@ -135,23 +127,10 @@ function invocationOf(
   target: Target,
   uuid: Uint8Array,
 ): { id: InvocationId; invocation: ServiceInvocation } {
-  const id = freshInvocationId(target, uuid);
-  return {
-    id,
-    invocation: {
-      invocationId: id.bytes,
-      target,
-      argument: utf8('"x"'),
-      headers: [],
-      source: { kind: { $case: "ingress", value: {} } },
-      responseSink: undefined,
-      idempotencyKey: "",
-      executionTimeMs: 0,
-      completionRetentionMs: 3_600_000,
-      journalRetentionMs: 0,
-      wantsResult: true,
-    },
-  };
+  return ingressInvocation(target, uuid, {
+    completionRetentionMs: 3_600_000,
+    journalRetentionMs: 0,
+  });
 }
 
 interface RoundReport {

@@ -8,7 +8,14 @@ import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
 import { ManualClock, MemoryStore, counterEntropy } from "../../src/runtime/memory_ports.js";
 import { KeelNode } from "../../src/runtime/node.js";
 import { NO_LOG } from "../../src/runtime/ports.js";
-import { DEFAULT_RETRY_POLICY, type Schema } from "../../src/schema/schema.js";
+import { utf8 } from "../../src/core/bytes.js";
+import type { ServiceInvocation, Target } from "../../src/gen/keel/records.js";
+import { freshInvocationId, type InvocationId } from "../../src/protocol/ids.js";
+import {
+  DEFAULT_RETRY_POLICY,
+  type DeploymentSchema,
+  type Schema,
+} from "../../src/schema/schema.js";
 import type { FakeEndpoint } from "./fake_endpoint.js";
 
 export const T0 = 1_800_000_000_000;
@@ -63,26 +70,57 @@ export async function memoryNode(
   return { node, clock, metadata, loglets, stores };
 }
 
+/** A protocol v5–v6 h2 deployment created at T0, serving revision 1 of `services`. */
+export function fakeDeployment(
+  id: string,
+  uri: string,
+  services: readonly string[],
+): DeploymentSchema {
+  return {
+    id,
+    uri,
+    protocolType: "BidiStream",
+    useHttp11: false,
+    additionalHeaders: {},
+    metadata: {},
+    createdAtMs: T0,
+    minProtocolVersion: 5,
+    maxProtocolVersion: 6,
+    services: services.map((name) => ({ name, revision: 1 })),
+  };
+}
+
+/** An ingress call of `target` with the argument `"x"`, waiting for its result. */
+export function ingressInvocation(
+  target: Target,
+  uuid: Uint8Array,
+  retention: { completionRetentionMs: number; journalRetentionMs: number },
+): { id: InvocationId; invocation: ServiceInvocation } {
+  const id = freshInvocationId(target, uuid);
+  return {
+    id,
+    invocation: {
+      invocationId: id.bytes,
+      target,
+      argument: utf8('"x"'),
+      headers: [],
+      source: { kind: { $case: "ingress", value: {} } },
+      responseSink: undefined,
+      idempotencyKey: "",
+      executionTimeMs: 0,
+      ...retention,
+      wantsResult: true,
+    },
+  };
+}
+
 /** A schema with one plain service `Svc` (handlers `h`, `slow`) on a fake deployment. */
 export function testSchema(
   retry: Partial<typeof DEFAULT_RETRY_POLICY> = {},
   timeouts: { inactivityTimeoutMs?: number; abortTimeoutMs?: number } = {},
 ): Schema {
   return {
-    deployments: [
-      {
-        id: "dp_1fake000000000000000000",
-        uri: "http://fake/",
-        protocolType: "BidiStream",
-        useHttp11: false,
-        additionalHeaders: {},
-        metadata: {},
-        createdAtMs: T0,
-        minProtocolVersion: 5,
-        maxProtocolVersion: 6,
-        services: [{ name: "Svc", revision: 1 }],
-      },
-    ],
+    deployments: [fakeDeployment("dp_1fake000000000000000000", "http://fake/", ["Svc"])],
     services: [
       {
         name: "Svc",
