@@ -46,10 +46,23 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 const HEX = "0123456789abcdef";
 
+const HEX_CODES = [...HEX].map((c) => c.charCodeAt(0));
+const hexScratch: number[] = [];
+
 export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const byte of bytes) out += HEX[byte >> 4]! + HEX[byte & 15]!;
-  return out;
+  // One string from char codes: keys of hot maps are built here, and concatenation made a chain
+  // of intermediate strings per byte.
+  if (bytes.length > 4096) {
+    let out = "";
+    for (let at = 0; at < bytes.length; at += 4096) out += toHex(bytes.subarray(at, at + 4096));
+    return out;
+  }
+  hexScratch.length = bytes.length * 2;
+  for (let i = 0; i < bytes.length; i++) {
+    hexScratch[2 * i] = HEX_CODES[bytes[i]! >> 4]!;
+    hexScratch[2 * i + 1] = HEX_CODES[bytes[i]! & 15]!;
+  }
+  return String.fromCharCode(...hexScratch);
 }
 
 export function fromHex(text: string): Uint8Array | undefined {

@@ -40,6 +40,7 @@ import type { Outcome } from "./actions.js";
 import type { ApplyContext } from "./context.js";
 import { timerKey, type NotificationRef, type ObjectRef } from "./keys.js";
 import { applyStateMutation } from "./state_mutation.js";
+import { encodeMessage } from "../protocol/proto_encode.js";
 
 export const KILLED: Failure = { code: 409, message: "killed", metadata: [] };
 export const CANCELED: Failure = { code: 409, message: "canceled", metadata: [] };
@@ -116,11 +117,11 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
     journalRetentionMs: invocation.journalRetentionMs,
     wantsResult: invocation.wantsResult,
   });
-  const input = InputCommandMessage.encode({
+  const input = encodeMessage(InputCommandMessage, {
     headers: invocation.headers,
     value: { content: invocation.argument },
     name: "",
-  }).finish();
+  });
   ctx.tables.putJournalEntry(id, 0, {
     messageType: MessageType.InputCommand,
     raw: input,
@@ -305,7 +306,7 @@ export function appendNotification(
   const ref = notificationRefOf(notification);
   if (ctx.tables.notificationIndex(id, ref) !== undefined) return;
   const index = status.journalLength;
-  const raw = NotificationMessage.encode(notification).finish();
+  const raw = encodeMessage(NotificationMessage, notification);
   ctx.tables.putJournalEntry(id, index, { messageType, raw, appendedAtMs: ctx.nowMs });
   ctx.tables.putNotificationIndex(id, ref, index);
   status.journalLength = index + 1;

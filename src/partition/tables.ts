@@ -38,6 +38,7 @@ import {
   type ObjectRef,
 } from "./keys.js";
 import type { PartitionReader, PartitionTxn } from "./store.js";
+import { encodeMessage } from "../protocol/proto_encode.js";
 
 const u32 = (value: number): Uint8Array => {
   const out = new Uint8Array(4);
@@ -168,13 +169,13 @@ export class Tables extends TableReader {
     for (const key of this.dirtyStatuses) {
       const status = this.statuses.get(key);
       if (status === undefined) this.txn.delete(key);
-      else this.txn.put(key, InvocationStatus.encode(status).finish());
+      else this.txn.put(key, encodeMessage(InvocationStatus, status));
     }
     this.dirtyStatuses.clear();
   }
 
   putFsm(fsm: PartitionFsm): void {
-    this.txn.put(FSM_KEY, PartitionFsm.encode(fsm).finish());
+    this.txn.put(FSM_KEY, encodeMessage(PartitionFsm, fsm));
   }
 
   putStatus(id: InvocationId, status: InvocationStatus): void {
@@ -197,7 +198,7 @@ export class Tables extends TableReader {
   }
 
   putJournalEntry(id: InvocationId, index: number, entry: JournalEntry): void {
-    this.txn.put(journalKey(id, index), JournalEntry.encode(entry).finish());
+    this.txn.put(journalKey(id, index), encodeMessage(JournalEntry, entry));
   }
 
   putNotificationIndex(id: InvocationId, ref: NotificationRef, index: number): void {
@@ -223,7 +224,7 @@ export class Tables extends TableReader {
   }
 
   putLock(o: ObjectRef, id: InvocationId): void {
-    this.txn.put(lockKey(o), VirtualObjectLock.encode({ invocationId: id.bytes }).finish());
+    this.txn.put(lockKey(o), encodeMessage(VirtualObjectLock, { invocationId: id.bytes }));
   }
 
   deleteLock(o: ObjectRef): void {
@@ -231,7 +232,7 @@ export class Tables extends TableReader {
   }
 
   enqueueInbox(o: ObjectRef, seq: number, entry: InboxEntry): void {
-    this.txn.put(inboxKey(o, seq), InboxEntry.encode(entry).finish());
+    this.txn.put(inboxKey(o, seq), encodeMessage(InboxEntry, entry));
   }
 
   deleteInboxEntry(o: ObjectRef, seq: number): void {
@@ -243,7 +244,7 @@ export class Tables extends TableReader {
   }
 
   putPromise(o: ObjectRef, name: string, value: PromiseValue): void {
-    this.txn.put(promiseKey(o, name), PromiseValue.encode(value).finish());
+    this.txn.put(promiseKey(o, name), encodeMessage(PromiseValue, value));
   }
 
   clearPromises(o: ObjectRef): void {
@@ -251,7 +252,7 @@ export class Tables extends TableReader {
   }
 
   putTimer(key: string, timer: Timer): void {
-    this.txn.put(key, Timer.encode(timer).finish());
+    this.txn.put(key, encodeMessage(Timer, timer));
   }
 
   deleteTimer(key: string): void {
@@ -259,7 +260,7 @@ export class Tables extends TableReader {
   }
 
   putOutbox(seq: number, message: OutboxMessage): void {
-    this.txn.put(outboxKey(seq), OutboxMessage.encode(message).finish());
+    this.txn.put(outboxKey(seq), encodeMessage(OutboxMessage, message));
   }
 
   /** Deletes outbox messages with seq ≤ `throughSeq`. */

@@ -25,6 +25,7 @@ import type { Action } from "./actions.js";
 import { PartitionStateMachine } from "./state_machine.js";
 import { MemoryPartitionStore } from "./store.js";
 import { TableReader, emptyFsm } from "./tables.js";
+import { encodeMessage } from "../protocol/proto_encode.js";
 
 export function serviceTarget(service: string, handler: string): Target {
   return {
@@ -86,7 +87,7 @@ export class PartitionScenario {
     this.machine.apply(
       this.store,
       Lsn(this.machine.appliedLsn + 1),
-      Envelope.encode(envelope).finish(),
+      encodeMessage(Envelope, envelope),
       actions,
     );
     return actions;

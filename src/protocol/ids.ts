@@ -7,7 +7,12 @@
  * clients depend on. Awakeable (signal) ids are `sign_1` + base64url(raw id ‖ u32 BE signal index).
  */
 
-import { BASE62_U128_WIDTH, BASE62_U64_WIDTH, decodeBase62, encodeBase62 } from "../core/base62.js";
+import {
+  BASE62_U128_WIDTH,
+  BASE62_U64_WIDTH,
+  decodeBase62,
+  encodeBase62LE,
+} from "../core/base62.js";
 import { PartitionKey } from "../core/brand.js";
 import { hash128 } from "../core/hash.js";
 import {
@@ -17,7 +22,6 @@ import {
   toHex,
   readU32BE,
   readU64BE,
-  readUintLE,
   toBase64Url,
   writeU32BE,
   writeU64BE,
@@ -102,8 +106,8 @@ export class InvocationId {
     if (this.cachedText === undefined) {
       this.cachedText =
         INVOCATION_PREFIX +
-        encodeBase62(readUintLE(this.bytes, 0, 8), BASE62_U64_WIDTH) +
-        encodeBase62(readUintLE(this.bytes, 8, 16), BASE62_U128_WIDTH);
+        encodeBase62LE(this.bytes, 0, 8, BASE62_U64_WIDTH) +
+        encodeBase62LE(this.bytes, 8, 16, BASE62_U128_WIDTH);
     }
     return this.cachedText;
   }
@@ -139,7 +143,7 @@ export function parseAwakeableId(text: string): AwakeableRef | undefined {
 /** Formats a deployment id (`dp_1` + 22 base62 chars) from 16 bytes. */
 export function formatDeploymentId(raw16: Uint8Array): string {
   if (raw16.length !== 16) throw new RangeError("a deployment id has 16 bytes");
-  return DEPLOYMENT_PREFIX + encodeBase62(readUintLE(raw16, 0, 16), BASE62_U128_WIDTH);
+  return DEPLOYMENT_PREFIX + encodeBase62LE(raw16, 0, 16, BASE62_U128_WIDTH);
 }
 
 export function isDeploymentId(text: string): boolean {

@@ -52,6 +52,7 @@ import {
 } from "../protocol/message_types.js";
 import { commandKeyProblem } from "../partition/commands.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
+import { encodeMessage } from "../protocol/proto_encode.js";
 
 /** Non-command effects carry the number of commands the SDK had sent when it sent them. */
 export type AttemptEffect =
@@ -186,7 +187,7 @@ export class InvocationAttempt {
       },
     );
     const frames: Uint8Array[] = [
-      encodeFrame(MessageType.Start, StartMessage.encode(this.setup.start).finish()),
+      encodeFrame(MessageType.Start, encodeMessage(StartMessage, this.setup.start)),
     ];
     for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
     // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.

@@ -39,6 +39,7 @@ import type { Clock, Logger, PartitionStore } from "./ports.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { TimerService } from "./timer_service.js";
+import { encodeMessage } from "../protocol/proto_encode.js";
 
 export type EnvelopeCommand = NonNullable<Envelope["command"]>;
 
@@ -268,13 +269,13 @@ export class PartitionProcessor implements PartitionHandle {
   ): Promise<Lsn> {
     const now = this.deps.clock.nowMs();
     const payloads = commands.map((command, i) =>
-      Envelope.encode({
+      encodeMessage(Envelope, {
         timestampMs: now,
         leaderEpoch: epoch,
         dedup: options.dedup?.[i],
         requestId: options.requestId ?? 0,
         command,
-      }).finish(),
+      }),
     );
     return this.deps.log.append(payloads);
   }
