@@ -11,7 +11,7 @@ import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../adapters/c
 import { AdminApi } from "../adapters/admin_http.js";
 import { dataDirLayout } from "../adapters/data_dir.js";
 import { lockDirectory } from "../adapters/dir_lock.js";
-import { HttpEndpointTransport } from "../adapters/endpoint_transport.js";
+import { WorkerEndpointTransport } from "../adapters/worker_endpoint_transport.js";
 import { FileMetadataStore } from "../adapters/file_metadata_store.js";
 import { listenOn } from "../adapters/http_util.js";
 import { HttpIngress } from "../adapters/ingress_http.js";
@@ -56,7 +56,7 @@ async function run(config: ServerConfig): Promise<void> {
       ]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),
       openPartitionStore: (p) => stores.partition(p),
-      transport: new HttpEndpointTransport(),
+      transport: new WorkerEndpointTransport(logger),
       clock: systemClock,
       entropy: systemEntropy,
       logger,
