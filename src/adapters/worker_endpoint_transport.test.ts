@@ -54,6 +54,17 @@ function collect(): { handlers: EndpointStreamHandlers; done: Promise<Outcome> }
   };
 }
 
+async function withTransport(
+  run: (transport: WorkerEndpointTransport) => Promise<void>,
+): Promise<void> {
+  const transport = new WorkerEndpointTransport(NO_LOG);
+  try {
+    await run(transport);
+  } finally {
+    await transport.close();
+  }
+}
+
 describe("endpoint transport on a worker thread", () => {
   const server = reversingServer();
   let uri = "";
@@ -72,8 +83,7 @@ describe("endpoint transport on a worker thread", () => {
   });
 
   it("carries writes in order, coalesced or not, and answers with headers and body", async () => {
-    const transport = new WorkerEndpointTransport(NO_LOG);
-    try {
+    await withTransport(async (transport) => {
       const runs = Array.from({ length: 50 }, (_, i) => {
         const { handlers, done } = collect();
         const stream = transport.open(request(`/echo/${i}`), handlers);
@@ -94,14 +104,11 @@ describe("endpoint transport on a worker thread", () => {
         assert.equal(outcome.headers["x-restate-server"], "test");
         assert.deepEqual([...outcome.body], [...sent].reverse());
       }
-    } finally {
-      await transport.close();
-    }
+    });
   });
 
   it("reports a refused connection with the error's code", async () => {
-    const transport = new WorkerEndpointTransport(NO_LOG);
-    try {
+    await withTransport(async (transport) => {
       const { handlers, done } = collect();
       const closed = http2.createServer();
       await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
@@ -112,14 +119,11 @@ describe("endpoint transport on a worker thread", () => {
       assert.match(outcome.error?.message ?? "", /ECONNREFUSED/);
       // Node reports it as the pending stream's cancellation, caused by the refused connect.
       assert.equal(typeof (outcome.error as Error & { code?: string }).code, "string");
-    } finally {
-      await transport.close();
-    }
+    });
   });
 
   it("fails the open streams when the worker dies, and starts a new worker for the next stream", async () => {
-    const transport = new WorkerEndpointTransport(NO_LOG);
-    try {
+    await withTransport(async (transport) => {
       const { handlers, done } = collect();
       transport.open(request("/never-ends"), handlers).write(new Uint8Array([1, 2, 3]));
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -134,9 +138,7 @@ describe("endpoint transport on a worker thread", () => {
       const outcome = await next.done;
       assert.equal(outcome.error, undefined);
       assert.deepEqual([...outcome.body], [3, 2, 1]);
-    } finally {
-      await transport.close();
-    }
+    });
   });
 
   it("refuses new streams once closed", async () => {

@@ -9,6 +9,7 @@
  */
 
 import { Worker } from "node:worker_threads";
+import { concatBytes } from "../core/bytes.js";
 import type {
   EndpointRequest,
   EndpointStream,
@@ -104,19 +105,14 @@ export class WorkerEndpointTransport implements EndpointTransport {
     const chunks = handle.pendingWrites.get(stream);
     if (chunks === undefined) return;
     handle.pendingWrites.delete(stream);
-    let bytes: Uint8Array;
-    if (chunks.length === 1) {
-      const only = chunks[0]!;
-      // A view into a larger buffer would be cloned whole: send only its bytes.
-      bytes = only.byteLength === only.buffer.byteLength ? only : only.slice();
-    } else {
-      bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-      let at = 0;
-      for (const c of chunks) {
-        bytes.set(c, at);
-        at += c.length;
-      }
-    }
+    const only = chunks.length === 1 ? chunks[0]! : undefined;
+    // A view into a larger buffer would be cloned whole: send only its bytes.
+    const bytes =
+      only === undefined
+        ? concatBytes(chunks)
+        : only.byteLength === only.buffer.byteLength
+          ? only
+          : only.slice();
     handle.outbound.push({ kind: "write", stream, bytes });
   }
 
