@@ -89,6 +89,7 @@ port.on("message", (batch: ToWorker[]) => {
       case "abort":
         streams.get(message.stream)?.abort();
         streams.delete(message.stream);
+        pendingData.delete(message.stream);
         break;
       case "close":
         void transport.close().finally(() => {

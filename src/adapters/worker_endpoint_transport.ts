@@ -24,11 +24,11 @@ const CLOSE_TIMEOUT_MS = 5_000;
 
 class EndpointError extends Error {
   override readonly name = "EndpointError";
-  constructor(
-    description: WorkerErrorDescription,
-    readonly code: string | undefined = description.code,
-  ) {
+  readonly code: string | undefined;
+
+  constructor(description: WorkerErrorDescription) {
     super(description.message);
+    this.code = description.code;
   }
 }
 
