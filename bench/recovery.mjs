@@ -17,11 +17,11 @@
 // stopped by PID; everything listens on loopback.
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "./lib/shared.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -43,17 +43,6 @@ const TIMEOUT_MS = Number(o["timeout-s"]) * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (line) => console.log(`[recovery] ${line}`);
 const children = new Set();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function start(name, args, env = {}) {
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
@@ -130,7 +119,8 @@ async function main() {
   };
   process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
   try {
-    const ports = { ingress: await freePort(), admin: await freePort(), node: await freePort(), service: await freePort(), stats: await freePort() };
+    const [ingress, admin, node, service, stats] = await freePorts(5);
+    const ports = { ingress, admin, node, service, stats };
     const services = start("services", [path.join(HERE, "services.mjs")], {
       SERVICE_PORT: String(ports.service), STATS_PORT: String(ports.stats), RESTATE_LOGGING: "WARN",
     });

@@ -14,11 +14,11 @@
 // Every child process is tracked by PID and stopped by PID on exit.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "./lib/shared.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -81,17 +81,6 @@ async function stopAll() {
   }
 }
 process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(what, probe, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
@@ -156,9 +145,7 @@ const results = {
 
 let dataDir;
 try {
-  const [ingressPort, adminPort, nodePort, servicePort, statsPort] = await Promise.all(
-    Array.from({ length: 5 }, freePort),
-  );
+  const [ingressPort, adminPort, nodePort, servicePort, statsPort] = await freePorts(5);
   const ingress = `http://127.0.0.1:${ingressPort}`;
   const admin = `http://127.0.0.1:${adminPort}`;
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bench-sql-"));

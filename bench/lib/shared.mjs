@@ -1,4 +1,5 @@
 // Small helpers shared by the orchestrator (bench.mjs), the A/B driver (ab.mjs) and the report scripts.
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,4 +31,17 @@ export function median(xs) {
   const s = xs.filter((x) => x !== null && x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
   if (!s.length) return null;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+// Distinct free loopback ports: all stay bound until every one is read, so the OS cannot hand one out twice.
+export async function freePorts(count) {
+  const servers = Array.from({ length: count }, () => net.createServer());
+  try {
+    return await Promise.all(servers.map((server) => new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve(server.address().port));
+    })));
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => (server.listening ? server.close(resolve) : resolve()))));
+  }
 }

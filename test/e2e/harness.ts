@@ -35,16 +35,40 @@ process.on("exit", () => {
 });
 
 /** A free TCP port on loopback (bound, read, released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/**
+ * Distinct free TCP ports on loopback: every port stays bound until all are read, so the OS cannot hand the
+ * same one out twice (released one by one, two of a server's ports once came back equal).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address();
+              resolve(typeof address === "object" && address !== null ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) =>
+            server.listening ? server.close(() => resolve()) : resolve(),
+          ),
+      ),
+    );
+  }
 }
 
 export function tempDir(prefix: string): string {
@@ -136,7 +160,7 @@ export function startTarget(options: KeelOptions = {}): Promise<KeelServer> {
 
 async function startServer(kind: "keel" | "restate", options: KeelOptions): Promise<KeelServer> {
   const baseDir = options.baseDir ?? tempDir("server");
-  const [ingressPort, adminPort, nodePort] = [await freePort(), await freePort(), await freePort()];
+  let [ingressPort, adminPort, nodePort] = await freePorts(3);
   const output: string[] = [];
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
@@ -201,7 +225,17 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       exited,
     ]);
   };
-  await launch();
+  // Between reading a free port and the server binding it, another process may take it: start again on new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (error) {
+      const portTaken = /already in use|EADDRINUSE|address in use/i.test(String(error));
+      if (!portTaken || attempt === 3) throw error;
+      [ingressPort, adminPort, nodePort] = await freePorts(3);
+    }
+  }
   const server: KeelServer = {
     ingress: `http://127.0.0.1:${ingressPort}`,
     admin: `http://127.0.0.1:${adminPort}`,
