@@ -12,6 +12,7 @@ import { AdminApi } from "../adapters/admin_http.js";
 import { dataDirLayout } from "../adapters/data_dir.js";
 import { lockDirectory } from "../adapters/dir_lock.js";
 import { WorkerEndpointTransport } from "../adapters/worker_endpoint_transport.js";
+import { limitHeapGrowth } from "../adapters/heap_growth.js";
 import { FileMetadataStore } from "../adapters/file_metadata_store.js";
 import { listenOn } from "../adapters/http_util.js";
 import { HttpIngress } from "../adapters/ingress_http.js";
@@ -129,6 +130,7 @@ function handleUnhandledRejections(): void {
 }
 
 function main(): void {
+  limitHeapGrowth();
   handleUnhandledRejections();
   let loaded: ReturnType<typeof loadConfig>;
   try {
