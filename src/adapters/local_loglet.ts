@@ -3,7 +3,7 @@
  * stream of segment files (segment_files.ts) under `<root>`.
  *
  * One stream means one group commit for all partitions: appends of every loglet queued while a flush
- * runs go out together with one `writev` and one `fdatasync`. Each frame holds one append of one
+ * runs go out together in one durable `writev`. Each frame holds one append of one
  * loglet (its records) or a loglet's metadata (sealed, trim point), encoded as a log-store entry
  * (src/log/replicated/store_codec.ts), so a crash never keeps half an append.
  *
