@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import {
+  constants,
   mkdtempSync,
   readdirSync,
+  readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   truncateSync,
@@ -249,6 +252,62 @@ describe("local log store shared by many loglets", () => {
     assert.equal((await store.loglet(ids[0]!).findTail()).offset, 9);
     assert.deepEqual(await store.loglet(ids[2]!).findTail(), { offset: 9, sealed: true });
     assert.equal(await store.loglet(ids[1]!).append([bytes("more")]), 9);
+    await store.close();
+  });
+});
+
+describe("local log store durability", () => {
+  /** The open flags of this process's descriptors on the store's segment files (Linux's fdinfo). */
+  function segmentFileFlags(dir: string): number[] {
+    const flags: number[] = [];
+    for (const fd of readdirSync("/proc/self/fd")) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue; // closed since the listing
+      }
+      if (!target.startsWith(dir) || !target.endsWith(".seg")) continue;
+      const line = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8").match(/^flags:\s+([0-7]+)$/m);
+      flags.push(Number.parseInt(line![1]!, 8));
+    }
+    return flags;
+  }
+
+  it("writes through descriptors opened with O_DSYNC, so a write is durable when it returns", async () => {
+    const dir = join(root, "dsync");
+    const store = await LocalLogStore.open(dir);
+    await store.loglet(logletIdOf(1, 0)).append([bytes("durable")]);
+    const flags = segmentFileFlags(dir);
+    assert.ok(flags.length > 0, "the active segment file is open");
+    for (const f of flags) assert.equal(f & constants.O_DSYNC, constants.O_DSYNC);
+    await store.close();
+
+    const unsafeDir = join(root, "no-sync");
+    const unsafe = await LocalLogStore.open(unsafeDir, { noSync: true });
+    await unsafe.loglet(logletIdOf(1, 0)).append([bytes("not durable")]);
+    for (const f of segmentFileFlags(unsafeDir)) assert.equal(f & constants.O_DSYNC, 0);
+    await unsafe.close();
+  });
+
+  it("writes a flush of more appends than one writev takes as one write, all in order", async () => {
+    const dir = join(root, "wide-flush");
+    let store = await LocalLogStore.open(dir);
+    const loglet = store.loglet(logletIdOf(3, 0));
+    // 900 appends queued in one task: one flush of 1,800 buffers (frame headers and payloads).
+    const offsets = await Promise.all(
+      Array.from({ length: 900 }, (_, i) => loglet.append([bytes(`r-${i}`)])),
+    );
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 900 }, (_, i) => i + 1),
+    );
+    await store.close();
+    store = await LocalLogStore.open(dir);
+    assert.deepEqual(
+      await texts(store.loglet(logletIdOf(3, 0))),
+      Array.from({ length: 900 }, (_, i) => `r-${i}`),
+    );
     await store.close();
   });
 });
