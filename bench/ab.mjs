@@ -153,7 +153,7 @@ function portFree(port) {
     srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
-async function freePorts() {
+async function freePortBlock() {
   for (let k = 0; k < 10; k++) {
     const ports = Object.fromEntries(Object.entries(STANDARD_PORTS).map(([n, p]) => [n, p + k * PORT_STEP]));
     if ((await Promise.all(Object.values(ports).map(portFree))).every(Boolean)) return ports;
@@ -198,7 +198,7 @@ async function stopPid(pid, graceMs) {
 }
 
 async function runBench(run) {
-  const ports = await freePorts();
+  const ports = await freePortBlock();
   if (ports.ingress !== STANDARD_PORTS.ingress) say(`bench: standard ports busy (another server on this machine; its CPU shows as "other tenants"); using ingress ${ports.ingress}`);
   const args = [path.join(HERE, "bench.mjs"), "--label", `${label}-${run.name}`, "--out", run.dir,
     "--workloads", workloads.join(","), "--concurrency", levels.join(","), "--duration", String(D), "--repeats", "1",

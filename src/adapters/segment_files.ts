@@ -10,11 +10,10 @@
  * Durability: appends are queued; one flush at a time writes every queued append with a single
  * `writev` to a file opened with O_DSYNC, so the write returns once its data is durable (group commit:
  * one trip to libuv's thread pool instead of a `writev` and an `fdatasync`, each waiting for a turn of
- * a busy event loop), then resolves them in order. Frame
- * numbers are assigned when a flush starts, so a failed write (disk full) gives its numbers to the next
- * flush and never leaves a hole: the file is cut back to its size before the failed write. A file is
- * rolled only between flushes, when everything before is durable, so a later file never holds frames
- * that an earlier file lost.
+ * a busy event loop), then resolves them in order. Frame numbers are assigned when a flush starts,
+ * so a failed write (disk full) gives its numbers to the next flush and never leaves a hole: the file
+ * is cut back to its size before the failed write. A file is rolled only between flushes, when
+ * everything before is durable, so a later file never holds frames that an earlier file lost.
  *
  * Recovery: the last file is scanned and cut at the first frame that is incomplete or fails its
  * checksum or number check (a torn tail), provided no intact later frame follows it. One flush at a
