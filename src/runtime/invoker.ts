@@ -14,6 +14,7 @@ import { assert } from "../core/assert.js";
 import type { Lsn, PartitionId } from "../core/brand.js";
 import { readU32BE } from "../core/bytes.js";
 import { describeError } from "../core/errors.js";
+import { Fifo } from "../core/fifo.js";
 import { limits } from "../core/limits.js";
 import {
   HandlerType as RecordHandlerType,
@@ -99,7 +100,8 @@ const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
 export class Invoker implements PartitionInvoker {
   private readonly tasks = new Map<string, Task>();
-  private readonly queue: Task[] = [];
+  /** Tasks waiting for a free slot; a dropped task may linger here and is skipped (see `pump`). */
+  private readonly queue = new Fifo<Task>();
   private running = 0;
   private readonly concurrencyMax: number;
 
@@ -185,17 +187,26 @@ export class Invoker implements PartitionInvoker {
   stopPartition(partitionId: PartitionId): void {
     for (const task of [...this.tasks.values()])
       if (task.partition.partitionId === partitionId) this.drop(task);
+    this.forgetDropped();
   }
 
   stopAll(): void {
     for (const task of [...this.tasks.values()]) this.drop(task);
+    this.forgetDropped();
+  }
+
+  private isCurrent(task: Task): boolean {
+    return this.tasks.get(task.key) === task;
+  }
+
+  /** One pass over the queue after dropping many tasks, instead of a search per dropped task. */
+  private forgetDropped(): void {
+    this.queue.removeWhere((task) => !this.isCurrent(task));
   }
 
   private drop(task: Task): void {
     this.tasks.delete(task.key);
     task.retryTimer?.();
-    const queued = this.queue.indexOf(task);
-    if (queued >= 0) this.queue.splice(queued, 1);
     const attempt = task.attempt;
     task.attempt = undefined;
     task.restartRequested = false;
@@ -211,7 +222,7 @@ export class Invoker implements PartitionInvoker {
   private pump(): void {
     while (this.running < this.concurrencyMax && this.queue.length > 0) {
       const task = this.queue.shift()!;
-      if (this.tasks.get(task.key) !== task) continue;
+      if (!this.isCurrent(task)) continue;
       this.running++;
       task.state = "running";
       void this.runAttempt(task);
@@ -223,7 +234,7 @@ export class Invoker implements PartitionInvoker {
       // Fence: the journal must include everything earlier attempts proposed.
       const lsn = await task.lastProposal;
       if (lsn !== undefined) await task.partition.waitForApplied(lsn);
-      if (this.tasks.get(task.key) !== task) return this.release();
+      if (!this.isCurrent(task)) return this.release();
       const started = this.startAttempt(task);
       if (!started) return this.release();
     } catch (error) {
@@ -452,7 +463,7 @@ export class Invoker implements PartitionInvoker {
         ? { code: outcome.failure.code, message: outcome.failure.message }
         : {}),
     });
-    if (this.tasks.get(task.key) !== task) return;
+    if (!this.isCurrent(task)) return;
     switch (outcome.kind) {
       case "ended":
       case "suspended":
@@ -532,7 +543,7 @@ export class Invoker implements PartitionInvoker {
     task.nextRetryAtMs = this.clock.nowMs() + delay;
     task.retryTimer = this.clock.setTimer(delay, () => {
       task.retryTimer = undefined;
-      if (this.tasks.get(task.key) === task) this.enqueue(task);
+      if (this.isCurrent(task)) this.enqueue(task);
     });
   }
 
