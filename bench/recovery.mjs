@@ -119,8 +119,8 @@ async function main() {
   };
   process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
   try {
-    const [ingress, admin, node, service, stats] = await freePorts(5);
-    const ports = { ingress, admin, node, service, stats };
+    const [ingress, admin, node, service, statsPort] = await freePorts(5);
+    const ports = { ingress, admin, node, service, stats: statsPort };
     const services = start("services", [path.join(HERE, "services.mjs")], {
       SERVICE_PORT: String(ports.service), STATS_PORT: String(ports.stats), RESTATE_LOGGING: "WARN",
     });
