@@ -1,0 +1,27 @@
+/**
+ * The benchmark scripts that need nothing beyond this repository run end to end at a tiny size, so a
+ * change that breaks them fails here and not in the next performance session. (The side-by-side
+ * harness needs wrk and the reference server; it is not run here.)
+ */
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+import { DIST } from "./harness.js";
+
+const run = promisify(execFile);
+const BENCH = join(DIST, "..", "bench");
+
+describe("benchmark scripts", () => {
+  it("recovery: populates a node, kills it with SIGKILL, and times its return", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [join(BENCH, "recovery.mjs"), "--completed", "200", "--inflight", "40", "--repeats", "1"],
+      { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    assert.match(stdout, /all 40 outputs verified/);
+    assert.match(stdout, /first new call answered\s+\d+ ms/);
+  });
+});
