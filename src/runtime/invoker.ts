@@ -14,7 +14,6 @@ import { assert } from "../core/assert.js";
 import type { Lsn, PartitionId } from "../core/brand.js";
 import { readU32BE } from "../core/bytes.js";
 import { describeError } from "../core/errors.js";
-import { Fifo } from "../core/fifo.js";
 import { limits } from "../core/limits.js";
 import {
   HandlerType as RecordHandlerType,
@@ -44,7 +43,13 @@ import {
   type AttemptFailure,
   type AttemptOutcome,
 } from "./invocation_attempt.js";
-import type { EnvelopeCommand, PartitionHandle, PartitionInvoker } from "./partition_processor.js";
+import { InvokerQueue, type Lane } from "./invoker_queue.js";
+import type {
+  EnvelopeCommand,
+  InvokeOrigin,
+  PartitionHandle,
+  PartitionInvoker,
+} from "./partition_processor.js";
 import type { Cancel, Clock, EndpointTransport, Logger } from "./ports.js";
 
 type TaskState = "queued" | "running" | "backingOff";
@@ -101,7 +106,7 @@ const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 export class Invoker implements PartitionInvoker {
   private readonly tasks = new Map<string, Task>();
   /** Tasks waiting for a free slot; a dropped task may linger here and is skipped (see `pump`). */
-  private readonly queue = new Fifo<Task>();
+  private readonly queue = new InvokerQueue<Task>();
   private running = 0;
   private readonly concurrencyMax: number;
 
@@ -133,7 +138,7 @@ export class Invoker implements PartitionInvoker {
     };
   }
 
-  invoke(partition: PartitionHandle, id: InvocationId): void {
+  invoke(partition: PartitionHandle, id: InvocationId, origin: InvokeOrigin): void {
     const key = id.hex;
     const existing = this.tasks.get(key);
     if (existing !== undefined) {
@@ -162,7 +167,7 @@ export class Invoker implements PartitionInvoker {
       retryTimer: undefined,
     };
     this.tasks.set(key, task);
-    this.enqueue(task);
+    this.enqueue(task, origin === "takeover" ? "takeover" : "live");
   }
 
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void {
@@ -213,15 +218,16 @@ export class Invoker implements PartitionInvoker {
     attempt?.abort();
   }
 
-  private enqueue(task: Task): void {
+  private enqueue(task: Task, lane: Lane = "live"): void {
     task.state = "queued";
-    this.queue.push(task);
+    this.queue.push(task, lane);
     this.pump();
   }
 
   private pump(): void {
-    while (this.running < this.concurrencyMax && this.queue.length > 0) {
-      const task = this.queue.shift()!;
+    while (this.running < this.concurrencyMax) {
+      const task = this.queue.shift();
+      if (task === undefined) return;
       if (!this.isCurrent(task)) continue;
       this.running++;
       task.state = "running";

@@ -55,8 +55,14 @@ export type AttachResult =
   | { readonly kind: "notReady" };
 
 /** The node-wide invoker as seen by one partition. */
+/**
+ * Why an invocation is handed to the invoker: found running when the partition was taken over
+ * (after a restart or failover, possibly thousands at once), or made runnable by a record just applied.
+ */
+export type InvokeOrigin = "takeover" | "applied";
+
 export interface PartitionInvoker {
-  invoke(partition: PartitionHandle, id: InvocationId): void;
+  invoke(partition: PartitionHandle, id: InvocationId, origin: InvokeOrigin): void;
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void;
   abort(id: InvocationId): void;
   /** Starts the next attempt of a backing-off invocation now. */
@@ -465,7 +471,7 @@ export class PartitionProcessor implements PartitionHandle {
   private execute(action: Exclude<Action, { kind: "leadership" }>): void {
     switch (action.kind) {
       case "invoke":
-        return this.deps.invoker.invoke(this, action.invocationId);
+        return this.deps.invoker.invoke(this, action.invocationId, "applied");
       case "notify":
         return this.deps.invoker.notify(
           action.invocationId,
@@ -531,7 +537,7 @@ export class PartitionProcessor implements PartitionHandle {
     for (const [key] of this.reader().scan(ACTIVE_PREFIX)) {
       const id = invocationIdAfter(ACTIVE_PREFIX, key);
       assert(id !== undefined, `active index key ${key} holds an invocation id`);
-      this.deps.invoker.invoke(this, id);
+      this.deps.invoker.invoke(this, id, "takeover");
     }
     this.timers.start();
     this.shuffle.start();
