@@ -54,13 +54,13 @@ export type AttachResult =
   | { readonly kind: "notFound" }
   | { readonly kind: "notReady" };
 
-/** The node-wide invoker as seen by one partition. */
 /**
  * Why an invocation is handed to the invoker: found running when the partition was taken over
  * (after a restart or failover, possibly thousands at once), or made runnable by a record just applied.
  */
 export type InvokeOrigin = "takeover" | "applied";
 
+/** The node-wide invoker as seen by one partition. */
 export interface PartitionInvoker {
   invoke(partition: PartitionHandle, id: InvocationId, origin: InvokeOrigin): void;
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void;
