@@ -35,11 +35,6 @@ export class Fifo<T> {
     return item;
   }
 
-  /** The oldest item, kept; undefined when empty. */
-  peek(): T | undefined {
-    return this.count === 0 ? undefined : this.slots[this.head];
-  }
-
   /** Removes every item for which `drop` answers true, keeping the order of the rest (linear). */
   removeWhere(drop: (item: T) => boolean): void {
     const kept: T[] = [];
