@@ -12,6 +12,7 @@ export const systemClock: Clock = {
     return () => clearTimeout(timer);
   },
   defer: (run) => queueMicrotask(run),
+  deferAfterIo: (run) => void setImmediate(run),
 };
 
 /** Cryptographic randomness, drawn from the OS 4 KiB at a time (one system call, not one per id). */

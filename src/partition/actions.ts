@@ -35,8 +35,12 @@ export type Outcome =
   | { readonly kind: "rejected"; readonly code: number; readonly message: string };
 
 export type Action =
-  /** Start an attempt (first run, resumption after suspension, or after a leader change). */
-  | { readonly kind: "invoke"; readonly invocationId: InvocationId }
+  /**
+   * Start an attempt (first run, resumption after suspension, or after a leader change). `awaited`:
+   * a caller waits for the result (an ingress call, a call from another invocation); a one-way send
+   * is not awaited.
+   */
+  | { readonly kind: "invoke"; readonly invocationId: InvocationId; readonly awaited: boolean }
   /** A notification was appended to the journal of an invoked invocation: push it to its attempt. */
   | {
       readonly kind: "notify";

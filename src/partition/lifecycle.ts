@@ -69,6 +69,10 @@ export function objectOf(target: Target): ObjectRef {
   return { partitionKey: partitionKeyOf(target.key), service: target.service, key: target.key };
 }
 
+function isAwaited(status: InvocationStatus): boolean {
+  return status.wantsResult || status.responseSinks.length > 0;
+}
+
 function saveStatus(ctx: ApplyContext, id: InvocationId, status: InvocationStatus): void {
   status.modifiedAtMs = ctx.nowMs;
   ctx.tables.putStatus(id, status);
@@ -242,7 +246,7 @@ export function startInvocation(
   if (status.runningAtMs === 0) status.runningAtMs = ctx.nowMs;
   saveStatus(ctx, id, status);
   ctx.tables.setActive(id, true);
-  ctx.actions.push({ kind: "invoke", invocationId: id });
+  ctx.actions.push({ kind: "invoke", invocationId: id, awaited: isAwaited(status) });
 }
 
 /** Appends an entry to the key's inbox; returns its sequence number. */
@@ -332,7 +336,7 @@ export function resume(ctx: ApplyContext, id: InvocationId, status: InvocationSt
   status.waiting = undefined;
   saveStatus(ctx, id, status);
   ctx.tables.setActive(id, true);
-  ctx.actions.push({ kind: "invoke", invocationId: id });
+  ctx.actions.push({ kind: "invoke", invocationId: id, awaited: isAwaited(status) });
 }
 
 /** The SDK suspended awaiting any of `waiting`: resume at once if one is already there. */

@@ -108,6 +108,28 @@ describe("invoker", () => {
     await node.stop();
   });
 
+  it("starts an awaited call before a one-way send applied just ahead of it", async () => {
+    const endpoint = new FakeEndpoint(() => (attempt) => {
+      attempt.output('"done"');
+      attempt.end();
+    });
+    const { node } = await memoryNode(endpoint, { partitions: 1 });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const send = { ...invocation(node), wantsResult: false };
+    const call = invocation(node);
+    const [sendId, callId] = [send, call].map((inv) =>
+      freshInvocationId(inv.target!, inv.invocationId.subarray(8)),
+    );
+    // Proposed in one turn: one log write, one applied batch, the send's record first.
+    const sent = node.submit(send, sendId!.partitionKey, false);
+    const called = node.submit(call, callId!.partitionKey, true);
+    await Promise.all([sent, called]);
+    await settle();
+    const started = endpoint.attempts.map((a) => InvocationId.fromBytes(a.start.id).toString());
+    assert.deepEqual(started, [callId!.toString(), sendId!.toString()]);
+    await node.stop();
+  });
+
   it("pauses the invocation after the last attempt", async () => {
     const endpoint = new FakeEndpoint(() => (attempt) => attempt.error(500, "always"));
     const { node, clock } = await memoryNode(endpoint);

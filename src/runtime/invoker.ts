@@ -87,6 +87,8 @@ interface Task {
   lastServer: string | undefined;
   /** The invocation was resumed while an attempt still ran: run again once it is over. */
   restartRequested: boolean;
+  /** No caller waits for the result (a one-way send): its attempts start after pending I/O. */
+  readonly background: boolean;
   /** The last proposal of the current or previous attempt; the next attempt waits for it. */
   lastProposal: Promise<Lsn | undefined>;
   /** A proposal of the current attempt was refused by the log: the attempt must be retried. */
@@ -109,6 +111,7 @@ export class Invoker implements PartitionInvoker {
   private readonly queue = new InvokerQueue<Task>();
   private running = 0;
   private readonly concurrencyMax: number;
+  private pendingIoTurn: Promise<void> | undefined;
 
   constructor(
     private readonly transport: EndpointTransport,
@@ -162,6 +165,7 @@ export class Invoker implements PartitionInvoker {
       lastDeploymentId: undefined,
       lastServer: undefined,
       restartRequested: false,
+      background: origin === "background",
       lastProposal: Promise.resolve(undefined),
       proposalFailed: false,
       retryTimer: undefined,
@@ -240,6 +244,10 @@ export class Invoker implements PartitionInvoker {
       // Fence: the journal must include everything earlier attempts proposed.
       const lsn = await task.lastProposal;
       if (lsn !== undefined) await task.partition.waitForApplied(lsn);
+      // Starting an attempt costs the main thread a store read, the protocol's first messages and a
+      // post to the endpoint worker: for a one-way send, that waits behind the acknowledgements
+      // and log writes of the same turn.
+      if (task.background) await this.afterPendingIo();
       if (!this.isCurrent(task)) return this.release();
       const started = this.startAttempt(task);
       if (!started) return this.release();
@@ -250,6 +258,17 @@ export class Invoker implements PartitionInvoker {
         failure: { code: 500, message: describeError(error) },
       });
     }
+  }
+
+  /** One check-phase callback for every attempt deferred in a turn. */
+  private afterPendingIo(): Promise<void> {
+    this.pendingIoTurn ??= new Promise((resolve) =>
+      this.clock.deferAfterIo(() => {
+        this.pendingIoTurn = undefined;
+        resolve();
+      }),
+    );
+    return this.pendingIoTurn;
   }
 
   private release(): void {

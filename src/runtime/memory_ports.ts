@@ -92,6 +92,11 @@ export class ManualClock implements Clock {
     queueMicrotask(run);
   }
 
+  /** No I/O here: after what is already queued. */
+  deferAfterIo(run: () => void): void {
+    queueMicrotask(run);
+  }
+
   /** Moves time forward, firing every timer due on the way, in order. */
   advance(ms: number): void {
     const until = this.now + ms;

@@ -56,9 +56,10 @@ export type AttachResult =
 
 /**
  * Why an invocation is handed to the invoker: found running when the partition was taken over
- * (after a restart or failover, possibly thousands at once), or made runnable by a record just applied.
+ * (after a restart or failover, possibly thousands at once), or made runnable by a record just
+ * applied, with a caller waiting for its result ("awaited") or none (a one-way send: "background").
  */
-export type InvokeOrigin = "takeover" | "applied";
+export type InvokeOrigin = "takeover" | "awaited" | "background";
 
 /** The node-wide invoker as seen by one partition. */
 export interface PartitionInvoker {
@@ -471,7 +472,11 @@ export class PartitionProcessor implements PartitionHandle {
   private execute(action: Exclude<Action, { kind: "leadership" }>): void {
     switch (action.kind) {
       case "invoke":
-        return this.deps.invoker.invoke(this, action.invocationId, "applied");
+        return this.deps.invoker.invoke(
+          this,
+          action.invocationId,
+          action.awaited ? "awaited" : "background",
+        );
       case "notify":
         return this.deps.invoker.notify(
           action.invocationId,

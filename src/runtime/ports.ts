@@ -73,6 +73,11 @@ export interface Clock {
   nowMs(): number;
   setTimer(delayMs: number, run: () => void): Cancel;
   defer(run: () => void): void;
+  /**
+   * Runs `run` once the I/O callbacks already due have run (Node's check phase): for work nobody
+   * waits for, so that it does not hold up the acknowledgements and writes of the same turn.
+   */
+  deferAfterIo(run: () => void): void;
 }
 
 export interface Logger {

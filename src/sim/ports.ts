@@ -71,6 +71,10 @@ export class SimClock implements Clock {
     });
   }
 
+  deferAfterIo(run: () => void): void {
+    this.defer(run);
+  }
+
   kill(): void {
     this.alive = false;
   }
