@@ -56,12 +56,17 @@ async function callAndWait(node: KeelNode, inv: ServiceInvocation): Promise<stri
     : `failure ${kind?.$case === "failure" ? kind.value.message : "?"}`;
 }
 
+/** An endpoint whose every attempt outputs "done" and ends. */
+function answeringDone(): FakeEndpoint {
+  return new FakeEndpoint(() => (attempt) => {
+    attempt.output('"done"');
+    attempt.end();
+  });
+}
+
 describe("invoker", () => {
   it("frees every attempt slot: more invocations than the concurrency limit all complete", async () => {
-    const endpoint = new FakeEndpoint(() => (attempt) => {
-      attempt.output('"done"');
-      attempt.end();
-    });
+    const endpoint = answeringDone();
     const { node } = await memoryNode(endpoint, { concurrencyMax: 2 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const results = await Promise.all(
@@ -109,10 +114,7 @@ describe("invoker", () => {
   });
 
   it("starts an awaited call before a one-way send applied just ahead of it", async () => {
-    const endpoint = new FakeEndpoint(() => (attempt) => {
-      attempt.output('"done"');
-      attempt.end();
-    });
+    const endpoint = answeringDone();
     const { node } = await memoryNode(endpoint, { partitions: 1 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const send = { ...invocation(node), wantsResult: false };
