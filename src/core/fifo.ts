@@ -25,6 +25,11 @@ export class Fifo<T> {
     this.count++;
   }
 
+  /** The oldest item, kept; undefined when empty. */
+  peek(): T | undefined {
+    return this.count === 0 ? undefined : this.slots[this.head];
+  }
+
   /** The oldest item, removed; undefined when empty. */
   shift(): T | undefined {
     if (this.count === 0) return undefined;

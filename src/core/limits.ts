@@ -27,6 +27,12 @@ export const limits = {
   /** Invocation attempts running at once on a node; more wait in a queue. */
   invokerConcurrencyMax: 1000,
   /**
+   * Attempts of one-way invocations in their first `invokerBackgroundStartingMs` at once on a node;
+   * more one-way invocations wait (see src/runtime/invoker.ts).
+   */
+  invokerBackgroundStartingMax: 128,
+  invokerBackgroundStartingMs: 1000,
+  /**
    * Timers a partition's timer service keeps in memory (the earliest); the rest wait in the store
    * and are loaded as these fire. Every retained completion has a cleanup timer, so most partitions
    * hold more than this.

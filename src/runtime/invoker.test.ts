@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromUtf8, utf8 } from "../core/bytes.js";
+import { limits } from "../core/limits.js";
 import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
 import {
   CallCommandMessage,
@@ -129,6 +130,46 @@ describe("invoker", () => {
     await settle();
     const started = endpoint.attempts.map((a) => InvocationId.fromBytes(a.start.id).toString());
     assert.deepEqual(started, [callId!.toString(), sendId!.toString()]);
+    await node.stop();
+  });
+
+  it("holds one-way sends past the bound of starting attempts, not calls, until the window passes", async () => {
+    const endpoint = new FakeEndpoint(() => () => undefined);
+    const { node, clock } = await memoryNode(endpoint, { backgroundStartingMax: 2 });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const submit = (inv: ServiceInvocation, awaited: boolean) => {
+      const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+      return node.submit(inv, id.partitionKey, awaited);
+    };
+    for (let i = 0; i < 3; i++) await submit({ ...invocation(node), wantsResult: false }, false);
+    await settle();
+    assert.equal(endpoint.attempts.length, 2, "the third send waits");
+    void submit(invocation(node), true);
+    await settle();
+    assert.equal(endpoint.attempts.length, 3, "a call does not wait behind the sends");
+    clock.advance(limits.invokerBackgroundStartingMs - 1);
+    await settle();
+    assert.equal(endpoint.attempts.length, 3);
+    clock.advance(1);
+    await settle();
+    assert.equal(endpoint.attempts.length, 4, "the first sends left their first window");
+    await node.stop();
+  });
+
+  it("gives the slot of a killed running attempt to the next invocation", async () => {
+    const endpoint = new FakeEndpoint(() => () => undefined);
+    const { node } = await memoryNode(endpoint, { concurrencyMax: 1 });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const [first, second] = [invocation(node), invocation(node)];
+    const firstId = freshInvocationId(first.target!, first.invocationId.subarray(8));
+    const secondId = freshInvocationId(second.target!, second.invocationId.subarray(8));
+    await node.submit(first, firstId.partitionKey, false);
+    await node.submit(second, secondId.partitionKey, false);
+    await settle();
+    assert.equal(endpoint.attempts.length, 1);
+    await node.terminate(firstId, "kill");
+    await settle();
+    assert.equal(endpoint.attempts.length, 2, "the second runs in the freed slot");
     await node.stop();
   });
 

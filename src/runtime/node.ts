@@ -31,6 +31,7 @@ export interface NodeConfig {
   readonly partitions: number;
   readonly clusterName: string;
   readonly invokerConcurrencyMax?: number;
+  readonly invokerBackgroundStartingMax?: number;
 }
 
 export interface NodePorts {
@@ -74,6 +75,8 @@ export class KeelNode {
   ) {
     this.invoker = new Invoker(ports.transport, () => this.schemaIndex, ports.clock, ports.logger, {
       concurrencyMax: config.invokerConcurrencyMax ?? limits.invokerConcurrencyMax,
+      backgroundStartingMax:
+        config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
       clusterName: config.clusterName,
     });
   }

@@ -29,6 +29,7 @@ export async function memoryNode(
   options: {
     partitions?: number;
     concurrencyMax?: number;
+    backgroundStartingMax?: number;
     /** Where a broken invariant goes (default: thrown, failing the test). */
     onFatal?: (error: unknown) => void;
   } = {},
@@ -45,6 +46,9 @@ export async function memoryNode(
       ...(options.concurrencyMax === undefined
         ? {}
         : { invokerConcurrencyMax: options.concurrencyMax }),
+      ...(options.backgroundStartingMax === undefined
+        ? {}
+        : { invokerBackgroundStartingMax: options.backgroundStartingMax }),
     },
     {
       metadata,
