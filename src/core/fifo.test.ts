@@ -18,6 +18,7 @@ describe("Fifo", () => {
         assert.equal(fifo.shift(), model.shift());
       }
       assert.equal(fifo.length, model.length);
+      assert.equal(fifo.peek(), model[0]);
     }
     while (model.length > 0) assert.equal(fifo.shift(), model.shift());
     assert.equal(fifo.shift(), undefined);

@@ -12,10 +12,9 @@
  * One-way invocations start at a bounded pace: at most `invokerBackgroundStartingMax` of their
  * attempts may be in their first `invokerBackgroundStartingMs` at once; more wait in their lane while
  * calls and takeovers go on. A burst of one-way sends otherwise opened up to the whole concurrency
- * bound of streams at once: an SDK endpoint juggling a thousand new invocations spends more CPU on
- * each (in the send benchmark 0.72 cores instead of 0.55 for fewer executions per second), taken
- * from the callers and the ingress on a shared host. Counting only an attempt's first second keeps
- * long-running one-way handlers (an agent waiting on a model for minutes) from holding the bound.
+ * bound of streams at once, and an SDK endpoint juggling that many new invocations spends more CPU
+ * on each (measured in docs/ARCHITECTURE.md, decisions). Counting only an attempt's first window
+ * keeps long-running one-way handlers (an agent waiting on a model for minutes) from holding it.
  */
 
 import { assert } from "../core/assert.js";
