@@ -23,6 +23,10 @@ export interface ServerConfig {
   readonly partitions: number;
   readonly logLevel: LogLevel;
   readonly ingressBodyBytesMax: number;
+  /** Invocation attempts running at once on the node (Restate's `concurrent-invocations-limit`). */
+  readonly concurrentInvocationsLimit: number;
+  /** One-way invocations' attempts in their first second at once (src/runtime/invoker.ts). */
+  readonly oneWayStartingLimit: number;
   /** Benchmarks of upper layers only: skips fdatasync on the log. Never the default. */
   readonly unsafeNoFsync: boolean;
 }
@@ -52,6 +56,16 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
     env: "KEEL_INGRESS_BODY_LIMIT",
     kind: "bytes",
   },
+  concurrentInvocationsLimit: {
+    flag: "concurrent-invocations-limit",
+    env: "KEEL_CONCURRENT_INVOCATIONS_LIMIT",
+    kind: "count",
+  },
+  oneWayStartingLimit: {
+    flag: "one-way-starting-limit",
+    env: "KEEL_ONE_WAY_STARTING_LIMIT",
+    kind: "count",
+  },
   unsafeNoFsync: { flag: "unsafe-no-fsync", env: "KEEL_UNSAFE_NO_FSYNC", kind: "boolean" },
 };
 
@@ -66,6 +80,8 @@ const DEFAULTS: ServerConfig = {
   partitions: limits.partitionsDefault,
   logLevel: "info",
   ingressBodyBytesMax: limits.ingressBodyBytesMax,
+  concurrentInvocationsLimit: limits.invokerConcurrencyMax,
+  oneWayStartingLimit: limits.invokerBackgroundStartingMax,
   unsafeNoFsync: false,
 };
 
@@ -84,6 +100,11 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --partitions N            partitions, fixed when the node is first provisioned (default 24)
   --log-level LEVEL         debug, info, warn or error (default info)
   --ingress-body-limit N    largest request body in bytes (default 33554432)
+  --concurrent-invocations-limit N
+                            invocation attempts running at once (default 1000)
+  --one-way-starting-limit N
+                            attempts of one-way invocations in their first second at
+                            once; more wait, calls do not (default 128)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
   -h, --help                show this help
 `;

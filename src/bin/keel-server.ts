@@ -46,7 +46,13 @@ async function run(config: ServerConfig): Promise<void> {
   const host = config.bindAddress;
   const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const node = new KeelNode(
-    { nodeName: config.nodeName, partitions: config.partitions, clusterName: config.clusterName },
+    {
+      nodeName: config.nodeName,
+      partitions: config.partitions,
+      clusterName: config.clusterName,
+      invokerConcurrencyMax: config.concurrentInvocationsLimit,
+      invokerBackgroundStartingMax: config.oneWayStartingLimit,
+    },
     {
       metadata: FileMetadataStore.open(layout.metadataFile),
       loglets: new Map([
