@@ -35,8 +35,10 @@ const groups = {
   e2e: walk("dist/test/e2e"),
   fuzz: walk("dist/test/fuzz"),
   // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
+  // compat_<area>.test.ts files hold the differences found by running Restate's examples and conformance
+  // scenarios; they run in both groups too.
   reference: walk("dist/test/e2e").filter((f) =>
-    /(semantics|restart|request_response|ingress_client|cli|sql|admin)\.test\.js$/.test(f),
+    /(semantics|restart|request_response|ingress_client|cli|sql|admin|compat_\w+)\.test\.js$/.test(f),
   ),
 };
 const selected = kind === "all" ? ["unit", "contract", "sim", "fuzz", "e2e", "reference"] : [kind];
