@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|reference|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|all] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
 // test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
 // (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
@@ -34,14 +34,20 @@ const groups = {
   sim: walk("dist/test/sim"),
   e2e: walk("dist/test/e2e"),
   fuzz: walk("dist/test/fuzz"),
+  // Hostile and heavy input against real processes (large messages, killer queries, a second owner of
+  // a data directory, damaged logs, a full disk), each case bounded in time.
+  hostile: walk("dist/test/hostile"),
   // The semantic stories again, against the reference Restate server: they encode Restate's behaviour.
   // compat_<area>.test.ts files hold the differences found by running Restate's examples and conformance
   // scenarios; they run in both groups too.
   reference: walk("dist/test/e2e").filter((f) =>
-    /(semantics|restart|request_response|ingress_client|cli|sql|admin|compat_\w+)\.test\.js$/.test(f),
+    /(semantics|restart|request_response|ingress_client|cli|sql|admin|compat_\w+)\.test\.js$/.test(
+      f,
+    ),
   ),
 };
-const selected = kind === "all" ? ["unit", "contract", "sim", "fuzz", "e2e", "reference"] : [kind];
+const selected =
+  kind === "all" ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference"] : [kind];
 let failed = false;
 for (const group of selected) {
   let files = groups[group] ?? [];
@@ -50,7 +56,8 @@ for (const group of selected) {
   console.log(`\n== ${group}: ${files.length} file(s)`);
   // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
   // Fuzz files each spend their time budget: one at a time keeps the total predictable.
-  const concurrency = group === "e2e" || group === "reference" || group === "fuzz" ? "1" : "2";
+  const concurrency =
+    group === "e2e" || group === "hostile" || group === "reference" || group === "fuzz" ? "1" : "2";
   const env = { ...process.env, KEEL_TEST_GROUP: group };
   if (group === "reference") env.KEEL_TEST_TARGET = "restate";
   const result = spawnSync(
