@@ -83,7 +83,11 @@ export class AdminApi {
     };
     const schema = this.schemaRoutes;
     const invocations = this.invocationRoutes;
-    route("GET", "/health", ({ res }) => emptyOk(res));
+    route("GET", "/health", ({ res }) => {
+      const readiness = this.node.readiness();
+      if (readiness.ready) emptyOk(res);
+      else throw new AdminError(503, readiness.reason);
+    });
     route("GET", "/version", ({ res }) => this.version(res));
     route("GET", "/cluster-health", ({ res }) =>
       sendJson(res, 200, {
@@ -305,7 +309,9 @@ export class AdminApi {
     }
   }
 
-  private sqlEngine(): Promise<SqlEngine> {
+  private async sqlEngine(): Promise<SqlEngine> {
+    // The engine reads every partition's store: it is built once the node has opened them all.
+    await this.node.whenOpened();
     this.sql ??= SqlEngine.create(
       {
         partitions: this.node.partitionProcessors,

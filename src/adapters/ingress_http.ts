@@ -332,11 +332,15 @@ export class HttpIngress {
   ): Promise<void> {
     const [area, ...rest] = segments;
     switch (area) {
-      case "health":
+      case "health": {
         if (rest.length !== 0) throw badPath();
-        res.writeHead(200, { "content-length": "0" });
-        res.end();
+        if (req.method !== "GET") throw new IngressError(405, "method not allowed");
+        const readiness = this.node.readiness();
+        if (!readiness.ready) throw new IngressError(503, readiness.reason);
+        // As Restate's: the names of the services the ingress can call.
+        sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => s.name) });
         return;
+      }
       case "a":
       case "awakeables":
         return this.awakeable(req, res, rest);

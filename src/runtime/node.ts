@@ -62,7 +62,7 @@ const LEADER_WAIT_MS_MAX = 10_000;
 export class KeelNode {
   readonly invoker: Invoker;
   private schemaIndex = new SchemaIndex(EMPTY_SCHEMA, 0);
-  private table!: PartitionTable;
+  private table: PartitionTable | undefined;
   private processors: PartitionProcessor[] = [];
   private bifrost!: Bifrost;
   private stores: PartitionStore[] = [];
@@ -82,6 +82,7 @@ export class KeelNode {
   }
 
   get partitionTable(): PartitionTable {
+    if (this.table === undefined) throw new KeelError("unavailable", "the node is starting", true);
     return this.table;
   }
 
@@ -95,17 +96,18 @@ export class KeelNode {
 
   async start(): Promise<void> {
     const { metadata } = this.ports;
-    this.table = new PartitionTable(await this.provisionPartitions());
+    const table = new PartitionTable(await this.provisionPartitions());
+    this.table = table;
     await this.refreshSchema();
     this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
     this.bifrost = new Bifrost(metadata, this.ports.loglets, this.ports.initialLoglet);
-    for (let p = 0; p < this.table.partitionCount; p++) {
+    for (let p = 0; p < table.partitionCount; p++) {
       const partitionId = PartitionId(p);
       const store = this.ports.openPartitionStore(p);
       this.stores.push(store);
       const processor = new PartitionProcessor({
         partitionId,
-        partitionTable: this.table,
+        partitionTable: table,
         nodeName: this.config.nodeName,
         log: await this.bifrost.log(p),
         store,
@@ -121,6 +123,9 @@ export class KeelNode {
       });
       this.processors.push(processor);
     }
+    // Every store is checked against its log before any partition writes to the log: a start that
+    // must refuse (a store ahead of a damaged log) leaves the log files as it found them.
+    for (const processor of this.processors) await processor.recover();
     await Promise.all(this.processors.map((p) => p.start()));
     this.started = true;
   }
@@ -137,6 +142,20 @@ export class KeelNode {
 
   get isReady(): boolean {
     return this.started && this.processors.every((p) => p.isLeader);
+  }
+
+  /** Whether the node can take requests on every partition, and if not, why (for health answers). */
+  readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string } {
+    if (this.isReady) return { ready: true };
+    const led = this.processors.filter((p) => p.isLeader).length;
+    const total = this.table?.partitionCount;
+    return {
+      ready: false,
+      reason:
+        total === undefined
+          ? "the node is starting"
+          : `the node is starting: ${led} of ${total} partitions are ready`,
+    };
   }
 
   /** The partition count is fixed at provisioning; a different configured count is ignored. */
@@ -201,26 +220,57 @@ export class KeelNode {
   }
 
   processorFor(key: PartitionKey): PartitionProcessor {
-    return this.processor(this.table.partitionOf(key));
+    return this.processor(this.partitionTable.partitionOf(key));
   }
 
-  /** Runs `op` on the leader of `key`'s partition, retrying briefly while leadership settles. */
+  /** The processor of `key`'s partition, or undefined while the node has not opened it yet. */
+  private openedProcessorFor(key: PartitionKey): PartitionProcessor | undefined {
+    if (this.table === undefined) return undefined;
+    return this.processors[this.table.partitionOf(key)];
+  }
+
+  /**
+   * Runs `op` on the leader of `key`'s partition. While the node is starting (the partition not yet
+   * opened, or replaying before it leads) and while leadership settles, the request waits, bounded,
+   * rather than fail: a client that calls the moment the ports open is served once the partition is.
+   */
   private async onLeader<T>(
     key: PartitionKey,
     op: (p: PartitionProcessor) => Promise<T>,
   ): Promise<T> {
     const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
     for (;;) {
-      try {
-        return await op(this.processorFor(key));
-      } catch (error) {
-        if (
-          !(error instanceof KeelError && error.code === "not_leader") ||
-          this.ports.clock.nowMs() > deadline
-        )
-          throw error;
-        await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+      const processor = this.openedProcessorFor(key);
+      let refusal: KeelError | undefined;
+      if (processor !== undefined) {
+        try {
+          return await op(processor);
+        } catch (error) {
+          if (!(error instanceof KeelError && error.code === "not_leader")) throw error;
+          refusal = error;
+        }
       }
+      if (this.ports.clock.nowMs() > deadline) {
+        throw (
+          refusal ??
+          new KeelError(
+            "unavailable",
+            `the node is still starting: the partition of this request is not open after ${LEADER_WAIT_MS_MAX} ms`,
+            true,
+          )
+        );
+      }
+      await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+    }
+  }
+
+  /** Resolves once every partition is open (the node has started), or fails after the leader wait. */
+  async whenOpened(): Promise<void> {
+    const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
+    while (this.table === undefined || this.processors.length < this.table.partitionCount) {
+      if (this.ports.clock.nowMs() > deadline)
+        throw new KeelError("unavailable", "the node is still starting", true);
+      await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
     }
   }
 

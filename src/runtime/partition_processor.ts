@@ -199,12 +199,21 @@ export class PartitionProcessor implements PartitionHandle {
     };
   }
 
-  /** Recovers from the store, replays the log to its tail, then claims leadership. */
-  async start(): Promise<void> {
+  /**
+   * Recovers the state machine from the store and checks the store against the log, writing nothing.
+   * Returns the log's tail.
+   */
+  async recover(): Promise<Lsn> {
     const fsm = new TableReader(this.reader()).fsm();
     this.machine = new PartitionStateMachine(this.partitionId, this.deps.partitionTable, fsm);
     const tail = await this.deps.log.findTail();
     assertStoreWithinLog(this.partitionId, this.machine.appliedLsn, tail);
+    return tail;
+  }
+
+  /** Recovers from the store, replays the log to its tail, then claims leadership. */
+  async start(): Promise<void> {
+    const tail = await this.recover();
     this.role = "follower";
     this.loop = this.applyLoop().catch((error: unknown) => {
       if (this.role !== "stopped") this.deps.onFatal(error);

@@ -133,8 +133,8 @@ export interface KeelServer {
   kill9(): Promise<void>;
   /** SIGTERM and wait; returns the exit code. */
   stop(): Promise<number | null>;
-  /** Starts again on the same base dir and ports. */
-  restart(): Promise<void>;
+  /** Starts again on the same base dir and ports (without waiting for ready if told so). */
+  restart(options?: { waitUntilReady?: boolean }): Promise<void>;
   /** Resolves with the exit code (or signal) once the process has exited by itself. */
   exited(): Promise<number | string | null>;
   /** Removes the data directory (after stop). */
@@ -147,6 +147,8 @@ export interface KeelOptions {
   /** Options for Node itself, before the script (e.g. `--import` of a fault injector). */
   readonly nodeArgs?: string[];
   readonly env?: Record<string, string>;
+  /** Resolve as soon as the process is spawned instead of once it reports ready (default true). */
+  readonly waitUntilReady?: boolean;
 }
 
 export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> {
@@ -163,7 +165,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
   let [ingressPort, adminPort, nodePort] = await freePorts(3);
   const output: string[] = [];
   let child: ChildProcess;
-  const launch = async (): Promise<void> => {
+  const launch = async (waitUntilReady = options.waitUntilReady ?? true): Promise<void> => {
     if (kind === "keel") {
       child = spawn(
         process.execPath,
@@ -204,6 +206,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       });
     }
     track(child, kind, output);
+    if (!waitUntilReady) return;
     let failed = false;
     const exited = new Promise<never>((_, reject) =>
       child.once("exit", (code) => {
@@ -254,9 +257,9 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       child.exitCode !== null || child.signalCode !== null
         ? Promise.resolve(child.exitCode ?? child.signalCode)
         : new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal))),
-    async restart() {
+    async restart(restartOptions = {}) {
       output.length = 0;
-      await launch();
+      await launch(restartOptions.waitUntilReady ?? true);
     },
     cleanup() {
       rmSync(baseDir, { recursive: true, force: true });
