@@ -1,46 +1,47 @@
 /**
- * One server per data directory: a LOCK file holding the owner's PID, created exclusively. A lock
- * left by a process that no longer exists (a crash) is taken over.
+ * One process per data directory: an exclusive lock on `<dir>/LOCK`, held by an open file description
+ * for the life of the process (Linux OFD locks via fs-native-extensions; flock on macOS). The kernel
+ * releases it when the process ends, however it ends, and it holds across PID namespaces: two
+ * containers sharing a volume cannot both own the directory, where a PID file could not tell (a PID
+ * from another namespace means nothing here). The file also records the owner's PID, for the message
+ * a refused start prints; it is never unlinked, since a process may be about to lock that very file.
  */
 
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { KeelError } from "../core/errors.js";
+import fsExtensions from "fs-native-extensions";
+import { KeelError, describeError } from "../core/errors.js";
 
-/** True when `pid` runs; a killed process not yet reaped (a zombie) does not count. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-}
-
+/** Locks `dir` for this process or fails saying who holds it; returns the release. */
 export function lockDirectory(dir: string): () => void {
   const path = join(dir, "LOCK");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-        throw new KeelError(
-          "unavailable",
-          `the data directory ${dir} is in use by another keel-server (pid ${owner})`,
-        );
-      }
-      rmSync(path, { force: true });
-    }
+  const fd = openSync(path, "a+");
+  let locked: boolean;
+  try {
+    locked = fsExtensions.tryLock(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw new KeelError(
+      "unavailable",
+      `cannot lock the data directory ${dir}: ${describeError(error)}`,
+    );
   }
-  throw new KeelError("unavailable", `cannot lock the data directory ${dir}`);
+  if (!locked) {
+    closeSync(fd);
+    const owner = readFileSync(path, "utf8").trim();
+    throw new KeelError(
+      "unavailable",
+      `the data directory ${dir} is in use by another process ` +
+        `(${owner === "" ? "its pid is not recorded" : `which recorded pid ${owner}`}); ` +
+        `one data directory has one owner`,
+    );
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    closeSync(fd);
+  };
 }
