@@ -34,7 +34,7 @@ import {
   sliceRecords,
 } from "../log/replicated/store_codec.js";
 import { logletIdOf, type LogletId } from "../log/replicated/types.js";
-import { SegmentFiles, framedBytes } from "./segment_files.js";
+import { SegmentFiles, framedBytes, type DamagedTail } from "./segment_files.js";
 
 export interface LocalLogletOptions {
   /** Roll to a new segment file once the active one is larger than this. */
@@ -43,6 +43,10 @@ export interface LocalLogletOptions {
   readonly cacheRecordsMax?: number;
   /** Skip fdatasync (benchmarks of upper layers only; never the default). */
   readonly noSync?: boolean;
+  /** Told when a torn tail found at open is cut, just before the first write. */
+  readonly onTailCut?: (tail: DamagedTail) => void;
+  /** Take any damage at the end of the last file for a torn tail (the operator accepts the loss). */
+  readonly acceptDamagedTail?: boolean;
 }
 
 const READ_BYTES_MAX = 4 * 1024 * 1024;
@@ -87,6 +91,10 @@ export class LocalLogStore {
         ? {}
         : { segmentBytesTarget: options.segmentBytesTarget }),
       ...(options.noSync === undefined ? {} : { noSync: options.noSync }),
+      ...(options.onTailCut === undefined ? {} : { onTailCut: options.onTailCut }),
+      ...(options.acceptDamagedTail === undefined
+        ? {}
+        : { acceptDamagedTail: options.acceptDamagedTail }),
     });
     const store = new LocalLogStore(dir, files, options);
     await files.scan((frame) => store.recoverFrame(decodeStoreWrite(frame.payload), frame.number));
@@ -103,6 +111,16 @@ export class LocalLogStore {
       this.metaFrames.set(write.logletId, frame);
       loglet.recovered(undefined, write.meta);
     }
+  }
+
+  /** A torn tail recovery found at the end of the stream and has not cut yet (see SegmentFiles). */
+  get damagedTail(): DamagedTail | undefined {
+    return this.files.damagedTail;
+  }
+
+  /** Cuts a torn tail found at open now, rather than before the first write. */
+  cutDamagedTail(): Promise<DamagedTail | undefined> {
+    return this.files.cutDamagedTail();
   }
 
   /** The loglet of one segment of one log (created empty if it has never been written). */
@@ -462,8 +480,13 @@ export class LocalLogletProvider implements LogletProvider {
 
   /** `config.params` carries nothing for local loglets: the loglet follows from log and segment. */
   async open(logId: number, segmentIndex: number, _config: LogletConfig): Promise<Loglet> {
+    return (await this.logStore()).loglet(logletIdOf(logId, segmentIndex));
+  }
+
+  /** The node's write-ahead stream, opened (and recovered) on first use. */
+  logStore(): Promise<LocalLogStore> {
     this.store ??= LocalLogStore.open(join(this.root), this.options);
-    return (await this.store).loglet(logletIdOf(logId, segmentIndex));
+    return this.store;
   }
 
   async close(): Promise<void> {

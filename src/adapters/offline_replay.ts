@@ -5,12 +5,15 @@
  * digest of every partition's tables. Two stores of one partition with equal digests at an equal
  * applied LSN hold exactly the same keys and values.
  *
- * Opening the loglets runs their recovery (a torn tail is cut; damage that is not a torn tail is an
- * error), exactly as a start would. The data directory is locked while the replay runs.
+ * Opening the loglets runs their recovery as a start would (damage that is not a torn tail is an
+ * error) but writes nothing: a torn tail stays in the file. `cutTornTail` cuts it as a start does,
+ * once every partition store is known to lie within its log; `acceptDamagedTail` is the operator's
+ * way past damage a start refuses. The data directory is locked while any of these runs.
  */
 
 import { createHash } from "node:crypto";
 import { PartitionId } from "../core/brand.js";
+import { rmSync } from "node:fs";
 import { KeelError, describeError } from "../core/errors.js";
 import { Bifrost, chainKey } from "../log/bifrost.js";
 import { getJson } from "../metadata/json.js";
@@ -19,12 +22,14 @@ import { PartitionTable } from "../protocol/partitioning.js";
 import { MemoryStore } from "../runtime/memory_ports.js";
 import { PARTITION_TABLE_KEY } from "../runtime/node.js";
 import type { PartitionStore } from "../runtime/ports.js";
-import { replayPartition } from "../runtime/replay.js";
+import { assertStoreWithinLog, replayPartition } from "../runtime/replay.js";
+import { TableReader } from "../partition/tables.js";
 import { dataDirLayout } from "./data_dir.js";
 import { lockDirectory } from "./dir_lock.js";
 import { FileMetadataStore } from "./file_metadata_store.js";
 import { openLmdbEnvironment, type LmdbEnvironment } from "./lmdb_store.js";
 import { LocalLogletProvider } from "./local_loglet.js";
+import type { DamagedTail } from "./segment_files.js";
 
 const DIGEST_PAGE_ENTRIES = 4096;
 
@@ -123,6 +128,65 @@ export async function replayDataDir(
   } finally {
     await environment?.close();
     await bifrost.close();
+    unlock();
+  }
+}
+
+/**
+ * Cuts a torn tail of the node's write-ahead stream as a start would: only once every partition
+ * store is checked to lie within its log (a store that applied records in the damaged frame proves
+ * the frame durable, and the cut is refused). Returns what was cut.
+ */
+export async function cutTornTail(dataDir: string): Promise<DamagedTail | undefined> {
+  const unlock = lockDirectory(dataDir);
+  const layout = dataDirLayout(dataDir);
+  const metadata = FileMetadataStore.open(layout.metadataFile);
+  const provider = new LocalLogletProvider(layout.localLogletRoot);
+  const bifrost = new Bifrost(metadata, new Map([[provider.name, provider]]), (logId) => {
+    throw new KeelError("internal", `cutting a torn tail never creates logs (log ${logId})`);
+  });
+  let environment: LmdbEnvironment | undefined;
+  try {
+    ({ environment } = await openLmdbEnvironment(layout.partitionStores, (error) => {
+      throw error;
+    }));
+    const table = await getJson<{ partitions: number }>(metadata, PARTITION_TABLE_KEY);
+    const partitions = table?.value.partitions ?? 0;
+    for (let p = 0; p < partitions; p++) {
+      if ((await getJson(metadata, chainKey(p))) === undefined) continue;
+      const store = environment.partition(p);
+      try {
+        const applied = new TableReader(store.reader()).fsm().appliedLsn;
+        assertStoreWithinLog(PartitionId(p), applied, await (await bifrost.log(p)).findTail());
+      } finally {
+        await store.close();
+      }
+    }
+    return await (await provider.logStore()).cutDamagedTail();
+  } finally {
+    await environment?.close();
+    await bifrost.close();
+    unlock();
+  }
+}
+
+/**
+ * The operator's way past damage at the end of the write-ahead stream that a start refuses (a
+ * damaged frame that partition stores applied, or that intact frames follow): cuts the last file at
+ * the damage, losing that frame and every later one, and removes the partition stores, which the
+ * next start rebuilds from the logs (possible while logs are never trimmed), so that stores and logs
+ * agree again. Returns what was cut, or undefined if there was no damage (nothing is changed then).
+ */
+export async function acceptDamagedTail(dataDir: string): Promise<DamagedTail | undefined> {
+  const unlock = lockDirectory(dataDir);
+  const layout = dataDirLayout(dataDir);
+  const provider = new LocalLogletProvider(layout.localLogletRoot, { acceptDamagedTail: true });
+  try {
+    const cut = await (await provider.logStore()).cutDamagedTail();
+    if (cut !== undefined) rmSync(layout.partitionStores, { recursive: true, force: true });
+    return cut;
+  } finally {
+    await provider.close();
     unlock();
   }
 }

@@ -15,16 +15,29 @@
  * is cut back to its size before the failed write. A file is rolled only between flushes, when
  * everything before is durable, so a later file never holds frames that an earlier file lost.
  *
- * Recovery: the last file is scanned and cut at the first frame that is incomplete or fails its
- * checksum or number check (a torn tail), provided no intact later frame follows it. One flush at a
- * time writes at the end of the file, so what a crash leaves unfinished is the end of the file; an
- * intact frame after a bad one means records that were durable sit behind the damage, and recovery
- * refuses (a clear error) rather than silently cut them. Older files are verified when read.
+ * Recovery: the last file is scanned up to the first frame that is incomplete or fails its checksum
+ * or number check. One flush at a time writes at the end of the file, so what a crash leaves
+ * unfinished is the end of the file (a torn tail). Damage is a torn tail only if no intact later frame
+ * follows it and the node did not stop cleanly with the file at its current size (a clean stop
+ * records the last file's size in `CLEAN`: every frame then was durable); otherwise recovery refuses
+ * (a clear error) rather than cut durable records. A torn tail is not cut at open: it is cut just
+ * before the first write (or by `cutDamagedTail`), so that a start the layers above refuse (a
+ * partition store that applied records in the damaged frame) leaves the file as it found it.
+ * Older files are verified when read.
  * Garbage: whole files are unlinked once every frame in them is dead (`dropFilesBelow`), never the last.
  */
 
 import { constants } from "node:fs";
-import { open, mkdir, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import {
+  open,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  type FileHandle,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { assert } from "../core/assert.js";
@@ -32,6 +45,8 @@ import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 
 const FILE_MAGIC = Buffer.from("KEELLOG1");
+/** Written at a clean close: the last file's name and size, all of it durable. */
+const CLEAN_FILE = "CLEAN";
 const FILE_HEADER_BYTES = 16;
 export const FRAME_HEADER_BYTES = 16;
 const SEGMENT_FILE_SUFFIX = ".seg";
@@ -44,6 +59,13 @@ export interface SegmentFilesOptions {
   readonly noSync?: boolean;
   /** The number of the first frame when the directory holds no file yet. */
   readonly firstFrameIfEmpty?: number;
+  /** Told when a torn tail found at open is cut (before the first write). */
+  readonly onTailCut?: (tail: DamagedTail) => void;
+  /**
+   * Treat any damage in the last file as a torn tail, even where durable frames are known to sit in
+   * or behind it: the operator accepts losing them (`keel-replay --accept-damaged-tail`).
+   */
+  readonly acceptDamagedTail?: boolean;
 }
 
 interface SegmentFile {
@@ -64,6 +86,21 @@ interface PendingAppend {
 export interface Frame {
   readonly number: number;
   readonly payload: Uint8Array;
+}
+
+/** A damaged end of the last file that recovery judged a torn write, not yet cut. */
+export interface DamagedTail {
+  readonly path: string;
+  /** Where the first damaged frame starts (the file is cut to this size). */
+  readonly at: number;
+  /** The number the first damaged frame would have. */
+  readonly frame: number;
+  /** Bytes from `at` to the end of the file. */
+  readonly bytes: number;
+}
+
+export function describeDamagedTail(tail: DamagedTail): string {
+  return `${tail.path}: frame ${tail.frame} at byte ${tail.at} is damaged (${tail.bytes} bytes to the end of the file)`;
 }
 
 function frameOf(number: number, payload: Uint8Array): Buffer[] {
@@ -200,8 +237,16 @@ export class SegmentFiles {
   /** The running flush loop, if any; resolves when the queue has drained. */
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** A torn tail found at open, cut before the first write. */
+  private pendingCut: DamagedTail | undefined;
+  /** A damaged header of a last file that never held a durable frame: rewritten before the first write. */
+  private pendingHeader: SegmentFile | undefined;
+  /** Whether this process wrote a frame: only a writer records a clean close (readers change nothing). */
+  private wrote = false;
   private readonly segmentBytesTarget: number;
   private readonly noSync: boolean;
+  private readonly onTailCut: ((tail: DamagedTail) => void) | undefined;
+  private readonly acceptDamage: boolean;
 
   private constructor(
     readonly dir: string,
@@ -209,6 +254,8 @@ export class SegmentFiles {
   ) {
     this.segmentBytesTarget = options.segmentBytesTarget ?? limits.segmentBytesTarget;
     this.noSync = options.noSync ?? false;
+    this.onTailCut = options.onTailCut;
+    this.acceptDamage = options.acceptDamagedTail ?? false;
     this.next = options.firstFrameIfEmpty ?? 1;
   }
 
@@ -235,12 +282,16 @@ export class SegmentFiles {
       this.files.push({ first, path, positions: undefined, size: (await stat(path)).size });
     }
     const last = this.files[this.files.length - 1];
-    if (last !== undefined) this.next = await this.scanAndRepairLast(last);
+    if (last !== undefined) this.next = await this.scanLast(last);
   }
 
-  /** Scans the last file, cutting a torn or corrupt tail. Returns the first unwritten number. */
-  private async scanAndRepairLast(file: SegmentFile): Promise<number> {
-    const handle = await open(file.path, "r+");
+  /**
+   * Scans the last file, reading only: a torn tail is noted (cut before the first write), damage that
+   * cannot be a torn write is refused. Returns the first unwritten number.
+   */
+  private async scanLast(file: SegmentFile): Promise<number> {
+    const cleanSize = await this.cleanCloseSize(file);
+    const handle = await open(file.path, "r");
     try {
       const header = Buffer.alloc(FILE_HEADER_BYTES);
       const { bytesRead } = await handle.read(header, 0, FILE_HEADER_BYTES, 0);
@@ -249,52 +300,118 @@ export class SegmentFiles {
         header.subarray(0, 8).equals(FILE_MAGIC) &&
         header.readBigUInt64BE(8) === BigInt(file.first);
       if (!headerValid) {
-        // The file was created but its header never became durable: nothing in it was acknowledged.
-        await handle.truncate(0);
-        await handle.write(this.fileHeader(file.first), 0, FILE_HEADER_BYTES, 0);
-        await handle.sync();
+        // A file is created with its header written and fsynced before any frame: with a damaged
+        // header, the file is one whose creation a crash interrupted, unless durable frames follow.
+        await this.refuseToCutDurableFrames(handle, file, 0, file.first, cleanSize);
+        this.pendingHeader = file;
         file.positions = [];
         file.size = FILE_HEADER_BYTES;
         return file.first;
       }
       const { positions, end } = await this.scanFile(handle, file);
+      const damaged = file.first + positions.length;
       if (end < file.size) {
-        await this.refuseToCutDurableFrames(handle, file, end, file.first + positions.length);
-        await handle.truncate(end);
-        await handle.sync();
+        await this.refuseToCutDurableFrames(handle, file, end, damaged, cleanSize);
+        this.pendingCut = { path: file.path, at: end, frame: damaged, bytes: file.size - end };
       }
       file.positions = positions;
       file.size = end;
-      return file.first + positions.length;
+      return damaged;
     } finally {
       await handle.close();
     }
   }
 
+  /** The size `CLEAN` recorded for `file` if the last stop was clean and left it at its current size. */
+  private async cleanCloseSize(file: SegmentFile): Promise<number | undefined> {
+    let recorded: { file?: unknown; size?: unknown };
+    try {
+      recorded = JSON.parse(await readFile(join(this.dir, CLEAN_FILE), "utf8")) as typeof recorded;
+    } catch {
+      return undefined;
+    }
+    const name = fileName(file.first);
+    return recorded.file === name && recorded.size === file.size ? file.size : undefined;
+  }
+
   /**
-   * The bytes after the last valid frame of the last file are a torn tail only if no intact frame
-   * follows the damaged one (numbered after it); otherwise cutting them would drop durable records.
+   * The bytes from `end` on, in the last file, are a torn tail only if no intact frame follows the
+   * damaged one (numbered after it) and the node did not stop cleanly with the file as it is;
+   * otherwise they held durable records, and cutting them would lose them.
    */
   private async refuseToCutDurableFrames(
     handle: FileHandle,
     file: SegmentFile,
     end: number,
     damaged: number,
+    cleanSize: number | undefined,
   ): Promise<void> {
+    if (file.size <= end || this.acceptDamage) return;
+    const where =
+      end === 0
+        ? `the header of ${file.path} is damaged`
+        : `${file.path}: frame ${damaged} at byte ${end} is corrupt`;
+    if (cleanSize !== undefined) {
+      throw new KeelError(
+        "storage",
+        `${where}, but the node stopped cleanly with the file at ${cleanSize} bytes, so every frame ` +
+          `in it was durable: the damage is not a torn write, and cutting it would lose durable ` +
+          `records; refusing to recover (the file is untouched). Restore the file, or accept ` +
+          `losing frames ${damaged} and later (truncate the file to ${Math.max(end, FILE_HEADER_BYTES)} bytes)`,
+      );
+    }
     const rest = Buffer.alloc(file.size - end);
     const { bytesRead } = await handle.read(rest, 0, rest.length, end);
     const tail = rest.subarray(0, bytesRead);
     const framesMax = Math.floor(tail.length / FRAME_HEADER_BYTES);
-    // The damaged frame's own header may be intact: search from the byte after its start.
-    const intact = findIntactFrame(tail.subarray(1), damaged + 1, damaged + framesMax);
+    // A damaged frame's own header may be intact: search from the byte after its start for frames
+    // after it. Behind a damaged file header, the file's first frame itself counts.
+    const skip = end === 0 ? 0 : 1;
+    const intact = findIntactFrame(tail.subarray(skip), damaged + skip, damaged + framesMax);
     if (intact === undefined) return;
     throw new KeelError(
       "storage",
-      `${file.path}: frame ${damaged} at byte ${end} is corrupt, but frame ${intact.number} at ` +
-        `byte ${end + 1 + intact.at} after it is intact, so the damage is not a torn tail and ` +
-        `cutting it would lose durable records; refusing to recover. Restore the file, or accept ` +
-        `losing frames ${damaged} and later with 'truncate -s ${end} ${file.path}'`,
+      `${where}, but frame ${intact.number} at byte ${end + skip + intact.at} after it is intact, ` +
+        `so the damage is not a torn tail and cutting it would lose durable records; refusing to ` +
+        `recover (the file is untouched). Restore the file, or accept losing frames ${damaged} ` +
+        `and later with 'truncate -s ${Math.max(end, FILE_HEADER_BYTES)} ${file.path}'`,
     );
+  }
+
+  /** The torn tail recovery found in the last file and has not cut yet, if any. */
+  get damagedTail(): DamagedTail | undefined {
+    return this.pendingCut;
+  }
+
+  /**
+   * Cuts the torn tail found at open (and rewrites a damaged header of a file that held no durable
+   * frame). Runs before the first write; returns what it cut.
+   */
+  async cutDamagedTail(): Promise<DamagedTail | undefined> {
+    const header = this.pendingHeader;
+    if (header !== undefined) {
+      const handle = await open(header.path, "r+");
+      try {
+        await handle.truncate(0);
+        await handle.write(this.fileHeader(header.first), 0, FILE_HEADER_BYTES, 0);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      this.pendingHeader = undefined;
+    }
+    const cut = this.pendingCut;
+    if (cut === undefined) return undefined;
+    const handle = await open(cut.path, "r+");
+    try {
+      await handle.truncate(cut.at);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    this.pendingCut = undefined;
+    this.onTailCut?.(cut);
+    return cut;
   }
 
   /** Reads a whole file, returning frame positions and the end of the last valid frame. */
@@ -465,6 +582,7 @@ export class SegmentFiles {
     }
     for (const p of newPositions) positions.push(p);
     file.size = position;
+    this.wrote = true;
     let last = this.next - 1;
     for (const append of batch) {
       last += append.payloads.length;
@@ -493,6 +611,7 @@ export class SegmentFiles {
 
   /** The file the next flush writes to: the last one if it continues at `next` and has room. */
   private async activeFile(): Promise<{ file: SegmentFile; handle: FileHandle }> {
+    await this.cutDamagedTail();
     const continues = (file: SegmentFile): boolean =>
       file.size < this.segmentBytesTarget &&
       file.positions !== undefined &&
@@ -623,6 +742,29 @@ export class SegmentFiles {
     await this.drain();
     if (this.active !== undefined) await this.active.handle.close();
     this.active = undefined;
+    await this.recordCleanClose();
+  }
+
+  /**
+   * Records the last file's size once everything in it is durable, so that damage found within it at
+   * the next open is known not to be a torn write. Skipped while a torn tail is still uncut (the file
+   * is not as the engine would leave it), when sync is off (nothing is known to be durable), and by
+   * a process that only read (offline tools leave the directory as they found it).
+   */
+  private async recordCleanClose(): Promise<void> {
+    const last = this.files[this.files.length - 1];
+    if (last === undefined || this.noSync || !this.wrote) return;
+    try {
+      const { size } = await stat(last.path);
+      if (size !== last.size) return;
+      await writeFileDurably(
+        this.dir,
+        CLEAN_FILE,
+        JSON.stringify({ file: fileName(last.first), size }),
+      );
+    } catch {
+      // A full or failing disk: the next open treats the end of the file as a crash would leave it.
+    }
   }
 }
 

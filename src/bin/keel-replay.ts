@@ -7,19 +7,26 @@
  */
 
 import { parseArgs } from "node:util";
-import { replayDataDir } from "../adapters/offline_replay.js";
+import { acceptDamagedTail, replayDataDir } from "../adapters/offline_replay.js";
+import { describeDamagedTail } from "../adapters/segment_files.js";
 import { describeError } from "../core/errors.js";
 
 const USAGE = `Usage: keel-replay --data-dir DIR [--fresh] [--through P:LSN,...] [--json]
+       keel-replay --data-dir DIR --accept-damaged-tail
 
 Replays the log of the stopped node whose data lives in DIR (<base-dir>/<node-name>) and prints,
 per partition, the store's applied LSN before and after, the log's tail and a digest of the tables.
+Nothing in DIR is written unless --accept-damaged-tail is given.
 
-  --data-dir DIR        the node's data directory
-  --fresh               rebuild every store in memory from LSN 1 (leaves the node's stores alone)
-  --through P:LSN,...   stop partition P at LSN (default: each log's tail)
-  --json                print JSON instead of a table
-  -h, --help            show this help
+  --data-dir DIR          the node's data directory
+  --fresh                 rebuild every store in memory from LSN 1 (leaves the node's stores alone)
+  --through P:LSN,...     stop partition P at LSN (default: each log's tail)
+  --json                  print JSON instead of a table
+  --accept-damaged-tail   repair what a start refuses when the end of the newest log file is damaged
+                          but durable (a partition store applied it, or intact frames follow it):
+                          cut the file at the damage, losing that frame and all after it, and remove
+                          the partition stores, which the next start rebuilds from the logs
+  -h, --help              show this help
 `;
 
 function parseThrough(text: string | undefined): Map<number, number> {
@@ -41,6 +48,7 @@ async function main(): Promise<void> {
       fresh: { type: "boolean", default: false },
       through: { type: "string" },
       json: { type: "boolean", default: false },
+      "accept-damaged-tail": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -50,6 +58,15 @@ async function main(): Promise<void> {
   }
   const dataDir = values["data-dir"];
   if (dataDir === undefined) throw new Error(`--data-dir is required\n\n${USAGE}`);
+  if (values["accept-damaged-tail"]) {
+    const cut = await acceptDamagedTail(dataDir);
+    process.stdout.write(
+      cut === undefined
+        ? "the newest log file ends cleanly: nothing to repair, nothing changed\n"
+        : `cut ${describeDamagedTail(cut)}; removed the partition stores (the next start rebuilds them from the logs)\n`,
+    );
+    return;
+  }
   const through = parseThrough(values.through);
   const replays = await replayDataDir(dataDir, {
     source: values.fresh ? "fresh" : "store",

@@ -18,8 +18,9 @@ import { listenOn } from "../adapters/http_util.js";
 import { HttpIngress } from "../adapters/ingress_http.js";
 import { openLmdbEnvironment } from "../adapters/lmdb_store.js";
 import { LocalLogletProvider } from "../adapters/local_loglet.js";
+import { describeDamagedTail } from "../adapters/segment_files.js";
 import { consoleLogger, systemClock, systemEntropy } from "../adapters/system.js";
-import { describeError } from "../core/errors.js";
+import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 import { KeelNode } from "../runtime/node.js";
 
@@ -43,6 +44,14 @@ async function run(config: ServerConfig): Promise<void> {
     logger.warn(
       "the machine restarted while the partition stores were open; rebuilding them from the logs",
     );
+  const localLoglets = new LocalLogletProvider(layout.localLogletRoot, {
+    noSync: config.unsafeNoFsync,
+    onTailCut: (tail) =>
+      logger.warn(
+        "cut a torn tail of the log: a write the previous process did not finish (never acknowledged)",
+        { damage: describeDamagedTail(tail) },
+      ),
+  });
   const host = config.bindAddress;
   const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const node = new KeelNode(
@@ -55,12 +64,7 @@ async function run(config: ServerConfig): Promise<void> {
     },
     {
       metadata: FileMetadataStore.open(layout.metadataFile),
-      loglets: new Map([
-        [
-          "local",
-          new LocalLogletProvider(layout.localLogletRoot, { noSync: config.unsafeNoFsync }),
-        ],
-      ]),
+      loglets: new Map([["local", localLoglets]]),
       initialLoglet: () => ({ provider: "local", params: "{}" }),
       openPartitionStore: (p) => stores.partition(p),
       transport: new WorkerEndpointTransport(logger),
@@ -111,10 +115,41 @@ async function run(config: ServerConfig): Promise<void> {
     await node.start();
   } catch (error) {
     unlock();
-    throw error;
+    throw await explainRefusedStart(error, localLoglets, dataDir);
   }
   process.stdout.write(
     `Keel is ready: ingress http://${advertised}:${config.ingressPort}/ admin http://${advertised}:${config.adminPort}/ (node ${config.nodeName}, data ${dataDir})\n`,
+  );
+}
+
+/**
+ * A start refused over damaged logs says what to do next: a torn tail left uncut because partition
+ * stores applied records in it (so it was durable), or damage the log itself refused to cut.
+ */
+async function explainRefusedStart(
+  error: unknown,
+  loglets: LocalLogletProvider,
+  dataDir: string,
+): Promise<unknown> {
+  if (!(error instanceof KeelError && error.code === "storage")) return error;
+  const repair =
+    `Restore the file from a backup, or accept losing the damaged frame and every frame after it ` +
+    `with 'keel-replay --data-dir ${dataDir} --accept-damaged-tail' (the partition stores are then ` +
+    `rebuilt from the logs)`;
+  if (/refusing to recover/.test(error.message))
+    return new KeelError("storage", `${error.message}. ${repair}`, false, { cause: error });
+  const damaged = await loglets.logStore().then(
+    (store) => store.damagedTail,
+    () => undefined,
+  );
+  if (damaged === undefined) return error;
+  return new KeelError(
+    "storage",
+    `${error.message}. The newest log file ends in a damaged frame that this start did not cut, ` +
+      `since partition stores applied records in it (it was durable): ` +
+      `${describeDamagedTail(damaged)}; the file is untouched. ${repair}`,
+    false,
+    { cause: error },
   );
 }
 

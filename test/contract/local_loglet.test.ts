@@ -55,6 +55,11 @@ function segmentFiles(dir: string): string[] {
     .map((n) => join(dir, n));
 }
 
+/** Forgets that the loglet's last stop was clean, as if the process had been killed. */
+function crashed(dir: string): void {
+  rmSync(join(dir, "CLEAN"));
+}
+
 async function texts(loglet: Loglet): Promise<string[]> {
   const out: string[] = [];
   for (let at = 1; ;) {
@@ -90,20 +95,51 @@ describe("local loglet recovery", () => {
     await loglet.close();
   });
 
-  it("truncates at a corrupted frame in the last segment file", async () => {
+  it("after a crash, cuts a corrupted last frame, but only before the first write", async () => {
     const dir = join(root, "corrupt");
     let loglet = await LocalLoglet.open(dir);
     await loglet.append([bytes("alpha")]);
     await loglet.append([bytes("beta")]);
     await loglet.append([bytes("gamma")]);
     await loglet.close();
+    crashed(dir);
     const [file] = segmentFiles(dir);
     // Flip a payload byte of the last append ("gamma" sits at the end of the file).
     const fd = openSync(file!, "r+");
     writeSync(fd, Buffer.from("X"), 0, 1, statSync(file!).size - 2);
     closeSync(fd);
+    const damaged = readFileSync(file!);
     loglet = await LocalLoglet.open(dir);
     assert.deepEqual(await texts(loglet), ["alpha", "beta"]);
+    assert.deepEqual(readFileSync(file!), damaged, "opening and reading leave the file as it was");
+    assert.equal(await loglet.append([bytes("gamma-again")]), 3, "the damaged offset is reused");
+    await loglet.close();
+    loglet = await LocalLoglet.open(dir);
+    assert.deepEqual(await texts(loglet), ["alpha", "beta", "gamma-again"]);
+    await loglet.close();
+  });
+
+  it("after a clean stop, refuses to cut a corrupted last frame: every frame was durable", async () => {
+    const dir = join(root, "corrupt-after-clean-stop");
+    let loglet = await LocalLoglet.open(dir);
+    for (const text of ["alpha", "beta", "gamma"]) await loglet.append([bytes(text)]);
+    await loglet.close();
+    const [file] = segmentFiles(dir);
+    const last = framesOf(file!).pop()!;
+    flipByte(file!, last.end - 2);
+    const damaged = readFileSync(file!);
+    await assert.rejects(
+      LocalLoglet.open(dir),
+      (error: Error) =>
+        error.message.includes(`frame ${last.number} at byte ${last.at} is corrupt`) &&
+        error.message.includes("stopped cleanly") &&
+        error.message.includes("refusing to recover"),
+    );
+    assert.deepEqual(readFileSync(file!), damaged, "nothing was cut");
+    // The operator accepts the loss: the damaged frame goes, the rest stays.
+    loglet = await LocalLoglet.open(dir, { acceptDamagedTail: true });
+    assert.deepEqual(await texts(loglet), ["alpha", "beta"]);
+    assert.equal(await loglet.append([bytes("gamma-again")]), 3);
     await loglet.close();
   });
 
@@ -125,6 +161,7 @@ describe("local loglet recovery", () => {
     let loglet = await LocalLoglet.open(dir);
     for (const text of ["alpha", "beta-beta", "gamma", "delta"]) await loglet.append([bytes(text)]);
     await loglet.close();
+    crashed(dir);
     const [file] = segmentFiles(dir);
     const frames = framesOf(file!);
     assert.equal(frames.length, 4, "one frame per append");

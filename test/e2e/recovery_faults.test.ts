@@ -17,7 +17,11 @@ import { randomInt } from "node:crypto";
 import { cpSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { replayDataDir, type PartitionReplay } from "../../src/adapters/offline_replay.js";
+import {
+  cutTornTail,
+  replayDataDir,
+  type PartitionReplay,
+} from "../../src/adapters/offline_replay.js";
 import { seededPrng } from "../../src/core/prng.js";
 import {
   appendBytes,
@@ -136,8 +140,9 @@ describe(`fault injection below the process (seed ${seed}, replay with KEEL_FAUL
     await keel.restart();
     await mixedLoad(keel.ingress, "b", 1200, inFlight);
     await keel.kill9();
-    // Recovering the reference's own loglets once cuts whatever torn tail the kill left, so that
-    // every copy starts from the same, clean log.
+    // Cutting whatever torn tail the kill left (as a start would, before its first write) gives
+    // every copy the same, clean log.
+    await cutTornTail(dataDirOf(reference));
     partitions = (await replayDataDir(dataDirOf(reference), { source: "fresh" })).length;
     console.log(
       `reference: ${partitions} partitions, ${inFlight.sleepers.length} sleepers and ` +

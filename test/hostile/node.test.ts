@@ -1,14 +1,33 @@
 /**
  * Hostile operators and damaged disks, against real keel-server processes: a second server on a data
  * directory that another one owns (also from another PID namespace, as two containers sharing a
- * volume would), ...
+ * volume would); a flipped byte in the newest frame of the log, which partition stores had applied
+ * (the start refuses, leaves the file untouched and says how to go on).
  */
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { DIST, freePorts, startKeel, type KeelServer } from "../e2e/harness.js";
+import { replayDataDir } from "../../src/adapters/offline_replay.js";
+import {
+  DIST,
+  freePorts,
+  postJson,
+  register,
+  startKeel,
+  startServices,
+  type KeelServer,
+  type ServiceEndpoint,
+} from "../e2e/harness.js";
+import {
+  cutFile,
+  flipByte,
+  lastSegmentFile,
+  recordFramesOf,
+  storeAppliedLsns,
+} from "../support/disk_faults.js";
 
 const SERVER_BIN = join(DIST, "src", "bin", "keel-server.js");
 
@@ -72,4 +91,75 @@ describe("one data directory has one owner", () => {
       assert.equal(res.status, 200);
     },
   );
+});
+
+describe("a damaged newest frame that the partition stores applied", () => {
+  let keel: KeelServer | undefined;
+  let services: ServiceEndpoint | undefined;
+  after(async () => {
+    await services?.stop();
+    await keel?.stop();
+    keel?.cleanup();
+  });
+
+  it("refuses to start, leaves the file untouched, and starts after keel-replay --accept-damaged-tail", async () => {
+    keel = await startKeel();
+    services = await startServices();
+    assert.equal((await register(keel.admin, services.url)).status, 201);
+    const keys = Array.from({ length: 24 }, (_, i) => `flip-${i}`);
+    for (let round = 0; round < 3; round++)
+      await Promise.all(keys.map((key) => postJson(`${keel!.ingress}/Counter/${key}/add`, 1)));
+    await keel.kill9();
+
+    const dataDir = join(keel.baseDir, "n1");
+    const file = lastSegmentFile(dataDir);
+    const partitions = (await replayDataDir(dataDir, { source: "fresh" })).length;
+    const applied = await storeAppliedLsns(dataDir, partitions);
+    // The newest frame holding a record some store applied becomes the last frame, then rots.
+    const victim = recordFramesOf(file)
+      .filter((f) => f.first <= applied[f.partition]!)
+      .pop();
+    assert.ok(victim !== undefined, "a store applied records of the newest file");
+    cutFile(file, victim.end);
+    flipByte(file, victim.at + 16 + Math.floor(victim.payload.length / 2));
+    const damaged = readFileSync(file);
+
+    const refusal = await startKeel({ baseDir: keel.baseDir }).then(
+      async (started) => {
+        await started.stop();
+        return "the server started";
+      },
+      (error: unknown) => String(error),
+    );
+    assert.match(refusal, new RegExp(`frame ${victim.number} at byte ${victim.at} is damaged`));
+    assert.match(refusal, /partition \d+: the store has applied LSN/);
+    assert.match(refusal, /the file is untouched/);
+    assert.match(refusal, /keel-replay --data-dir .* --accept-damaged-tail/);
+    assert.deepEqual(readFileSync(file), damaged, "the refused start left the log file as it was");
+
+    const repaired = spawnSync(
+      process.execPath,
+      [join(DIST, "src", "bin", "keel-replay.js"), "--data-dir", dataDir, "--accept-damaged-tail"],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(repaired.status, 0, repaired.stderr);
+    assert.match(repaired.stdout, new RegExp(`cut .*frame ${victim.number} at byte ${victim.at}`));
+    assert.equal(readFileSync(file).length, victim.at, "the file was cut at the damaged frame");
+
+    await keel.restart();
+    // Every counter answers; the ones whose last increments were in the lost frame read less.
+    for (const key of keys) {
+      const res = await postJson(`${keel.ingress}/Counter/${key}/get`, null);
+      assert.equal(res.status, 200, res.text);
+      assert.ok([0, 1, 2, 3].includes(res.json<number>()), res.text);
+    }
+    await keel.stop();
+    const stores = await replayDataDir(dataDir, { source: "store" });
+    const rebuilt = await replayDataDir(dataDir, { source: "fresh" });
+    assert.deepEqual(
+      stores.map((r) => r.digest.sha256),
+      rebuilt.map((r) => r.digest.sha256),
+      "stores and logs agree after the repair",
+    );
+  });
 });
