@@ -254,6 +254,7 @@ export class AdminApi {
       ready: node.ready,
       schema_version: node.schemaVersion,
       running_attempts: node.runningAttempts,
+      storage_problem: node.storageProblem ?? null,
       partitions: node.partitions.map((p) => ({
         id: p.partitionId,
         role: p.role,

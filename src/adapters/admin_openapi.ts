@@ -320,6 +320,10 @@ const SCHEMAS: Record<string, Json> = {
     properties: {
       node: { type: "string" },
       ready: { type: "boolean" },
+      storage_problem: {
+        type: ["string", "null"],
+        description: "Why writes to the node's disk fail now (the last write failed), if they do",
+      },
       partitions: {
         type: "array",
         items: {

@@ -147,6 +147,7 @@ interface NodeStatus {
   ready: boolean;
   keel_version: string;
   running_attempts: number;
+  storage_problem?: string | null;
   partitions: PartitionStatus[];
 }
 
@@ -157,6 +158,8 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
   ctx.out(
     `Node ${status.node} (cluster ${status.cluster_name}, Keel ${status.keel_version}): ${status.ready ? "ready" : "NOT READY"}, ${leaders}/${status.partitions.length} partitions led here, ${status.running_attempts} attempts running\n`,
   );
+  if (typeof status.storage_problem === "string")
+    ctx.out(`Cannot write to its disk: ${status.storage_problem}\n`);
   ctx.out(
     renderTable(
       ["PARTITION", "ROLE", "LEADER", "EPOCH", "APPLIED LSN", "LOG TAIL", "LAG", "TRIM POINT"],

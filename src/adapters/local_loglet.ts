@@ -17,7 +17,8 @@
 import { join } from "node:path";
 import { assert } from "../core/assert.js";
 import { LogletOffset, OFFSET_OLDEST } from "../core/brand.js";
-import { KeelError } from "../core/errors.js";
+import { rm } from "node:fs/promises";
+import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 import type {
   Loglet,
@@ -34,7 +35,7 @@ import {
   sliceRecords,
 } from "../log/replicated/store_codec.js";
 import { logletIdOf, type LogletId } from "../log/replicated/types.js";
-import { SegmentFiles, framedBytes, type DamagedTail } from "./segment_files.js";
+import { SegmentFiles, framedBytes, writeFileDurably, type DamagedTail } from "./segment_files.js";
 
 export interface LocalLogletOptions {
   /** Roll to a new segment file once the active one is larger than this. */
@@ -50,6 +51,9 @@ export interface LocalLogletOptions {
 }
 
 const READ_BYTES_MAX = 4 * 1024 * 1024;
+/** While writes fail, how often a probe checks whether they work again. */
+const WRITE_PROBE_INTERVAL_MS = 1000;
+const WRITE_PROBE_FILE = "WRITE_PROBE";
 
 type QueuedWrite =
   | {
@@ -78,6 +82,8 @@ export class LocalLogStore {
   private flushing: Promise<void> | undefined;
   private collecting: Promise<void> | undefined;
   private closed = false;
+  private writeFailure: KeelError | undefined;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -110,6 +116,38 @@ export class LocalLogStore {
       this.index.applyMeta(write.logletId, write.meta);
       this.metaFrames.set(write.logletId, frame);
       loglet.recovered(undefined, write.meta);
+    }
+  }
+
+  /**
+   * Set while writes fail (disk full, a disk refusing writes); cleared by the next durable write, or
+   * by a probe: an idle node would otherwise report the failure until traffic came, and traffic may
+   * wait for the node to report healthy.
+   */
+  get failure(): KeelError | undefined {
+    return this.writeFailure;
+  }
+
+  private failed(error: unknown): void {
+    this.writeFailure =
+      error instanceof KeelError
+        ? error
+        : new KeelError("storage", `${this.dir}: ${describeError(error)}`, true);
+    this.probeTimer ??= setTimeout(() => void this.probeWrites(), WRITE_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  /** Writes a block to a file beside the segment files; if that works, writes work again. */
+  private async probeWrites(): Promise<void> {
+    this.probeTimer = undefined;
+    if (this.closed || this.writeFailure === undefined) return;
+    try {
+      await writeFileDurably(this.dir, WRITE_PROBE_FILE, new Uint8Array(4096));
+      await rm(join(this.dir, WRITE_PROBE_FILE), { force: true });
+      this.writeFailure = undefined;
+    } catch {
+      this.probeTimer = setTimeout(() => void this.probeWrites(), WRITE_PROBE_INTERVAL_MS);
+      this.probeTimer.unref();
     }
   }
 
@@ -211,9 +249,11 @@ export class LocalLogStore {
     try {
       last = await this.files.append(frames);
     } catch (error) {
+      this.failed(error);
       for (const { write } of planned) write.reject(error);
       return;
     }
+    this.writeFailure = undefined;
     const firstFrame = last - frames.length + 1;
     let trimmed = false;
     planned.forEach(({ write, first }, i) => {
@@ -301,6 +341,7 @@ export class LocalLogStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.probeTimer);
     while (this.flushing !== undefined) await this.flushing;
     await this.files.close();
   }
@@ -472,6 +513,7 @@ export class LocalLoglet implements Loglet {
 export class LocalLogletProvider implements LogletProvider {
   readonly name = "local";
   private store: Promise<LocalLogStore> | undefined;
+  private opened: LocalLogStore | undefined;
 
   constructor(
     private readonly root: string,
@@ -483,14 +525,23 @@ export class LocalLogletProvider implements LogletProvider {
     return (await this.logStore()).loglet(logletIdOf(logId, segmentIndex));
   }
 
+  /** Why the last write to the log failed, while no write has succeeded since. */
+  get failure(): KeelError | undefined {
+    return this.opened?.failure;
+  }
+
   /** The node's write-ahead stream, opened (and recovered) on first use. */
   logStore(): Promise<LocalLogStore> {
-    this.store ??= LocalLogStore.open(join(this.root), this.options);
+    this.store ??= LocalLogStore.open(join(this.root), this.options).then((store) => {
+      this.opened = store;
+      return store;
+    });
     return this.store;
   }
 
   async close(): Promise<void> {
     if (this.store !== undefined) await (await this.store).close();
     this.store = undefined;
+    this.opened = undefined;
   }
 }

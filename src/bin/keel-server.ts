@@ -72,6 +72,7 @@ async function run(config: ServerConfig): Promise<void> {
       entropy: systemEntropy,
       logger,
       onFatal: fatal,
+      storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
     },
   );
   const ingress = new HttpIngress(node, systemEntropy, logger, {

@@ -44,6 +44,8 @@ export interface NodePorts {
   readonly entropy: Entropy;
   readonly logger: Logger;
   readonly onFatal: (error: unknown) => void;
+  /** Why the node cannot write to its disk now (the last write failed), if it cannot. */
+  readonly storageProblem?: () => string | undefined;
 }
 
 export interface NodeDescription {
@@ -52,6 +54,8 @@ export interface NodeDescription {
   readonly ready: boolean;
   readonly schemaVersion: number;
   readonly runningAttempts: number;
+  /** Why writes fail now (disk full, a disk refusing writes), if they do. */
+  readonly storageProblem: string | undefined;
   readonly partitions: readonly PartitionDescription[];
 }
 
@@ -144,8 +148,14 @@ export class KeelNode {
     return this.started && this.processors.every((p) => p.isLeader);
   }
 
-  /** Whether the node can take requests on every partition, and if not, why (for health answers). */
+  /**
+   * Whether the node can take requests on every partition and write them, and if not, why (for
+   * health answers).
+   */
   readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string } {
+    const storageProblem = this.ports.storageProblem?.();
+    if (storageProblem !== undefined)
+      return { ready: false, reason: `the node cannot write to its disk: ${storageProblem}` };
     if (this.isReady) return { ready: true };
     const led = this.processors.filter((p) => p.isLeader).length;
     const total = this.table?.partitionCount;
@@ -353,9 +363,10 @@ export class KeelNode {
     return {
       nodeName: this.config.nodeName,
       clusterName: this.config.clusterName,
-      ready: this.isReady,
+      ready: this.readiness().ready,
       schemaVersion: this.schemaIndex.version,
       runningAttempts: this.invoker.runningAttempts,
+      storageProblem: this.ports.storageProblem?.(),
       partitions: await Promise.all(this.processors.map((p) => p.describe())),
     };
   }

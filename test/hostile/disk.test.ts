@@ -1,6 +1,7 @@
 /**
  * Disk full and a disk that refuses writes, for real. Appends must fail with a clear 503 and a JSON
- * body, nothing acknowledged may be lost, the node stays up, and service resumes once writes work.
+ * body, nothing acknowledged may be lost, the node stays up, its health and `keel status` say that
+ * it cannot write, and service (and health) resume once writes work.
  * - Disk full: keel-server's data lives on a small tmpfs that the test fills up (needs mount, i.e.
  *   root, as in CI; skipped otherwise).
  * - Refused writes: Linux cannot remount a file system read-only while files are open for writing, so
@@ -25,7 +26,7 @@ import {
   tempDir,
   type KeelServer,
   type ServiceEndpoint,
-} from "./harness.js";
+} from "../e2e/harness.js";
 
 function tryRun(command: string, args: string[]): boolean {
   try {
@@ -73,6 +74,35 @@ async function sendUntilRefused(keel: KeelServer, key: string, limit = 400) {
   throw new Error(`the server kept accepting writes after ${limit} sends`);
 }
 
+/** The node is up and answers, but its health (both ports) and status say it cannot write. */
+async function assertHealthSaysCannotWrite(keel: KeelServer, reason: RegExp): Promise<void> {
+  for (const url of [`${keel.ingress}/restate/health`, `${keel.admin}/health`]) {
+    const res = await call(url);
+    assert.equal(res.status, 503, `${url}: ${res.text}`);
+    assert.match(res.json<{ message: string }>().message, /cannot write to its disk/);
+    assert.match(res.text, reason);
+  }
+  const status = (await call(`${keel.admin}/keel/status`)).json<{
+    ready: boolean;
+    storage_problem: string | null;
+  }>();
+  assert.equal(status.ready, false);
+  assert.match(status.storage_problem ?? "", reason);
+}
+
+/** Health says all is well again (writes work). */
+async function assertHealthy(keel: KeelServer): Promise<void> {
+  await eventually(async () => {
+    const ingress = await call(`${keel.ingress}/restate/health`);
+    const admin = await call(`${keel.admin}/health`);
+    return ingress.status === 200 && admin.status === 200 ? true : undefined;
+  }, "health to say the node can write again");
+  const status = (await call(`${keel.admin}/keel/status`)).json<{
+    storage_problem: string | null;
+  }>();
+  assert.equal(status.storage_problem, null);
+}
+
 async function counterValue(keel: KeelServer, key: string): Promise<number> {
   return (await postJson(`${keel.ingress}/Counter/${key}/get`, null)).json<number>();
 }
@@ -116,7 +146,7 @@ describe("disk full", { skip: canMount ? false : "cannot mount a tmpfs here (nee
       1,
       "acknowledged results stay readable",
     );
-    assert.equal((await call(`${keel.ingress}/restate/health`)).status, 200, "the node stays up");
+    await assertHealthSaysCannotWrite(keel, /ENOSPC|no space/i);
 
     rmSync(filler);
     // Every acknowledged send runs once space is back; the refused one left no trace.
@@ -132,6 +162,7 @@ describe("disk full", { skip: canMount ? false : "cannot mount a tmpfs here (nee
     );
     const resumed = await postJson(`${keel.ingress}/Counter/full/add`, 1);
     assert.equal(resumed.json(), acknowledged + 1);
+    await assertHealthy(keel);
 
     await keel.kill9();
     await keel.restart();
@@ -183,21 +214,21 @@ describe(
       let refusal;
       try {
         refusal = await postJson(`${keel.ingress}/Counter/ro/add`, 1);
-        assert.equal(
-          (await call(`${keel.ingress}/restate/health`)).status,
-          200,
-          "the node stays up",
-        );
+        await assertHealthSaysCannotWrite(keel, /EPERM|not permitted/i);
       } finally {
         setImmutable(false);
       }
       assert.equal(refusal.status, 503, refusal.text);
       assert.match(refusal.json<{ message: string }>().message, /EPERM|not permitted/i);
+      // No request has written since: health recovers by itself (a balancer waiting for it to
+      // say so would otherwise never send the traffic that clears it).
+      await assertHealthy(keel);
       const value = await eventually(async () => {
         const res = await postJson(`${keel.ingress}/Counter/ro/add`, 1);
         return res.status === 200 ? res.json<number>() : undefined;
       }, "service after writes work again");
       assert.equal(value, 2);
+      await assertHealthy(keel);
       await keel.kill9();
       await keel.restart();
       assert.equal((await postJson(`${keel.ingress}/Counter/ro/get`, null)).json(), 2);
