@@ -9,7 +9,8 @@
  * (node, partitions, logs), which the `keel` operator CLI reads; `GET /openapi` documents them all.
  */
 
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server as NetServer } from "node:net";
 import { PartitionKey } from "../core/brand.js";
 import { KeelError, describeError } from "../core/errors.js";
 import type { KeelNode } from "../runtime/node.js";
@@ -160,7 +161,7 @@ export class AdminApi {
     return this.routes.map((r) => `${r.method} ${r.path}`);
   }
 
-  listen(port: number, host: string): Promise<Server> {
+  listen(port: number, host: string): Promise<NetServer> {
     return this.http.listen(port, host);
   }
 

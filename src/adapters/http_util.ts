@@ -1,7 +1,14 @@
 /** Small helpers shared by the HTTP edges: bounded body reading, JSON answers, RFC 3339 times. */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Server as NetServer } from "node:net";
+import {
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { KeelError } from "../core/errors.js";
 
 /** Reads the request body, failing with 413 past `limitBytes`. */
@@ -108,9 +115,20 @@ export function listenOn<S extends Server | NetServer>(
   });
 }
 
-/** An HTTP server for one of the node's APIs: listen once, close with its open connections. */
+/** What an HTTP/2 client sends first on a cleartext connection ("prior knowledge", RFC 9113 3.4). */
+const HTTP2_PREFACE_START = Buffer.from("PRI * HTTP/2.0");
+
+/**
+ * An HTTP server for one of the node's APIs, speaking HTTP/1.1 and, on the same port, HTTP/2 with
+ * prior knowledge (h2c, as gRPC-style clients and some proxies use it; Restate's servers take both).
+ * Each connection's first bytes choose the protocol. Listen once; close with its open connections.
+ */
 export class HttpApiServer {
-  private server: Server | undefined;
+  private server: NetServer | undefined;
+  private http1: Server | undefined;
+  private readonly http2Sessions = new Set<Http2Session>();
+  /** Connections whose protocol is not known yet (no byte received). */
+  private readonly undecided = new Set<Socket>();
 
   constructor(
     private readonly what: string,
@@ -118,11 +136,26 @@ export class HttpApiServer {
     private readonly keepAliveTimeoutMs?: number,
   ) {}
 
-  listen(port: number, host: string): Promise<Server> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    if (this.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = this.keepAliveTimeoutMs;
+  async listen(port: number, host: string): Promise<NetServer> {
+    const http1 = createServer((req, res) => void this.handle(req, res));
+    if (this.keepAliveTimeoutMs !== undefined) http1.keepAliveTimeout = this.keepAliveTimeoutMs;
+    // The compatibility API gives handlers request and response objects shaped like HTTP/1's.
+    const http2 = createHttp2Server((req, res) => void this.handle(asHttp1(req), asHttp1(res)));
+    http2.on("session", (session) => {
+      this.http2Sessions.add(session);
+      session.once("close", () => this.http2Sessions.delete(session));
+    });
+    const server = createNetServer((socket) => {
+      this.undecided.add(socket);
+      chooseProtocol(socket, http1, http2, () => this.undecided.delete(socket));
+    });
+    this.http1 = http1;
     this.server = server;
-    return listenOn(server, port, host, this.what);
+    await listenOn(server, port, host, this.what);
+    // The HTTP/1 server never listens itself; this starts its tracking of connections (which
+    // enforces its header and request timeouts and lets close() end them).
+    http1.emit("listening");
+    return server;
   }
 
   async close(): Promise<void> {
@@ -130,7 +163,64 @@ export class HttpApiServer {
     if (server === undefined) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      server.closeAllConnections();
+      this.http1?.closeAllConnections();
+      this.http1?.close();
+      for (const session of this.http2Sessions) session.destroy();
+      for (const socket of this.undecided) socket.destroy();
     });
   }
+}
+
+/**
+ * Hands the connection to HTTP/2 if it opens with the HTTP/2 preface, else to HTTP/1.1. A connection
+ * that sends nothing is closed after the time HTTP/1 gives a client to send its headers.
+ */
+function chooseProtocol(
+  socket: Socket,
+  http1: Server,
+  http2: Http2Server,
+  decided: () => void,
+): void {
+  let seen = Buffer.alloc(0);
+  const onSilence = (): void => {
+    socket.destroy();
+  };
+  socket.setTimeout(http1.headersTimeout, onSilence);
+  socket.once("close", decided);
+  const onData = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const prefix = seen.subarray(0, HTTP2_PREFACE_START.length);
+    if (
+      seen.length < HTTP2_PREFACE_START.length &&
+      HTTP2_PREFACE_START.subarray(0, seen.length).equals(prefix)
+    )
+      return; // Too few bytes to tell yet.
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.off("close", decided);
+    socket.setTimeout(0);
+    socket.off("timeout", onSilence);
+    decided();
+    if (prefix.equals(HTTP2_PREFACE_START)) {
+      // HTTP/2 reads what the socket buffered before it takes the socket over.
+      socket.pause();
+      socket.unshift(seen);
+      http2.emit("connection", socket);
+    } else {
+      // The HTTP/1 parser reads the socket's handle directly, past any buffered bytes: give it the
+      // bytes already read now, before the handle can deliver more (later, in another turn).
+      http1.emit("connection", socket);
+      socket.emit("data", seen);
+    }
+  };
+  const onError = (): void => {
+    socket.destroy();
+  };
+  socket.on("data", onData);
+  socket.on("error", onError);
+}
+
+/** The compatibility API's objects stand in for HTTP/1's in the shared handlers. */
+function asHttp1<T>(value: Http2ServerRequest | Http2ServerResponse): T {
+  return value as unknown as T;
 }

@@ -13,7 +13,8 @@
  * carry `invocation`, with the failure's code as the status.
  */
 
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server as NetServer } from "node:net";
 import { parseDuration } from "../core/duration.js";
 import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
@@ -87,7 +88,7 @@ export class HttpIngress {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
   }
 
-  listen(port: number, host: string): Promise<Server> {
+  listen(port: number, host: string): Promise<NetServer> {
     return this.http.listen(port, host);
   }
 
@@ -524,7 +525,8 @@ function forwardedHeaders(req: IncomingMessage, url: URL): Header[] {
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();
-    if (SKIPPED_HEADERS.has(key)) continue;
+    // HTTP/2 pseudo-headers (":path", ":authority", ...) describe the request, they are not headers.
+    if (SKIPPED_HEADERS.has(key) || key.startsWith(":")) continue;
     out.push({ key, value: raw[i + 1]! });
   }
   return out;

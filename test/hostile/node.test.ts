@@ -2,12 +2,14 @@
  * Hostile operators and damaged disks, against real keel-server processes: a second server on a data
  * directory that another one owns (also from another PID namespace, as two containers sharing a
  * volume would); a flipped byte in the newest frame of the log, which partition stores had applied
- * (the start refuses, leaves the file untouched and says how to go on).
+ * (the start refuses, leaves the file untouched and says how to go on); clients that speak HTTP/2
+ * with prior knowledge (h2c) to the ingress.
  */
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { connect, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { replayDataDir } from "../../src/adapters/offline_replay.js";
@@ -18,6 +20,8 @@ import {
   register,
   startKeel,
   startServices,
+  startStack,
+  type Stack,
   type KeelServer,
   type ServiceEndpoint,
 } from "../e2e/harness.js";
@@ -161,5 +165,62 @@ describe("a damaged newest frame that the partition stores applied", () => {
       rebuilt.map((r) => r.digest.sha256),
       "stores and logs agree after the repair",
     );
+  });
+});
+
+/** One HTTP/2 request on `session`: status and body. */
+function h2Request(
+  session: ClientHttp2Session,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ":method": method,
+      ":path": path,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on("response", (headers) => (status = Number(headers[":status"])));
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => resolve({ status, text: Buffer.concat(chunks).toString() }));
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
+describe("HTTP/2 with prior knowledge on the ingress", () => {
+  let stack: Stack | undefined;
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it("serves h2c calls, sends and health next to HTTP/1.1 on the same port", async () => {
+    stack = await startStack();
+    const session = connect(stack.server.ingress);
+    try {
+      const health = await h2Request(session, "GET", "/restate/health");
+      assert.equal(health.status, 200, health.text);
+      // Several calls multiplexed on one connection, one with a body of a few MiB.
+      const large = "x".repeat(3 * 1024 * 1024);
+      const [greeted, echoed, unknown] = await Promise.all([
+        h2Request(session, "POST", "/Greeter/greet", JSON.stringify("h2")),
+        h2Request(session, "POST", "/Greeter/echo", JSON.stringify(large)),
+        h2Request(session, "POST", "/NoSuchService/greet", JSON.stringify("h2")),
+      ]);
+      assert.equal(greeted.status, 200, greeted.text);
+      assert.equal(JSON.parse(greeted.text), "hello h2!");
+      assert.equal(echoed.status, 200);
+      assert.equal(JSON.parse(echoed.text), large);
+      assert.equal(unknown.status, 404, unknown.text);
+      const sent = await h2Request(session, "POST", "/Greeter/greet/send", JSON.stringify("s"));
+      assert.equal(sent.status, 202, sent.text);
+    } finally {
+      session.close();
+    }
+    const http1 = await postJson(`${stack.server.ingress}/Greeter/greet`, "h1");
+    assert.equal(http1.json(), "hello h1!");
   });
 });
