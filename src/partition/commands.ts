@@ -389,7 +389,9 @@ function oneWayCall(
 ): void {
   const child = childOf(id, command, cmd);
   if (child === undefined) {
-    // Nothing to start; the caller still learns an id so that its journal stays consistent.
+    // Only in logs written before the invoker refused such a command (it now fails the attempt,
+    // which is retried, see `InvocationAttempt.preconditionFailure`): nothing to start; the caller
+    // still learns an id so that its journal stays consistent and replays the same.
     complete(ctx, id, MessageType.CallInvocationIdCompletion, cmd.invocationIdNotificationIdx, {
       $case: "invocationId",
       value: childInvocationId(id, command.commandIndex, {

@@ -78,6 +78,14 @@ export interface AttemptFailure {
   readonly relatedCommandIndex?: number;
   readonly relatedCommandName?: string;
   readonly relatedCommandType?: number;
+  /** Restate's documentation code of the failure (`RT0018`), shown as `last_failure_error_code`. */
+  readonly errorCode?: string;
+}
+
+/** What `resolveCall` answers for a target the current schema cannot take. */
+export interface CallPrecondition {
+  readonly precondition: string;
+  readonly errorCode: string;
 }
 
 export type AttemptOutcome =
@@ -107,7 +115,7 @@ export interface AttemptSetup {
     handler: string,
     key: string,
     idempotencyKey: string | undefined,
-  ) => ResolvedCall;
+  ) => ResolvedCall | CallPrecondition;
 }
 
 export interface AttemptCallbacks {
@@ -272,11 +280,20 @@ export class InvocationAttempt {
         const message = decoder?.decode(payload);
         const keyProblem = commandKeyProblem(this.setup.target, type, message);
         if (keyProblem !== undefined) return { code: 400, message: keyProblem };
+        const resolvedCall = this.resolvedCallOf(type, message);
+        if (resolvedCall !== undefined && "precondition" in resolvedCall)
+          return this.preconditionFailure(type, resolvedCall);
+        // A one-way send has no completion to carry a failure to its sender: it fails the attempt.
+        if (type === MessageType.OneWayCallCommand && resolvedCall?.failure !== undefined)
+          return this.preconditionFailure(type, {
+            precondition: resolvedCall.failure.message,
+            errorCode: "RT0017",
+          });
         const command: JournalCommand = {
           commandIndex: this.nextCommandIndex++,
           messageType: type,
           raw: payload,
-          resolvedCall: this.resolvedCallOf(type, message),
+          resolvedCall,
         };
         effects.push({ kind: "command", command });
         return undefined;
@@ -363,8 +380,24 @@ export class InvocationAttempt {
     }
   }
 
+  /**
+   * A command the schema cannot take fails the attempt before it is journaled (transient, retried by
+   * the retry policy), with Restate's message for a command precondition.
+   */
+  private preconditionFailure(type: number, reason: CallPrecondition): AttemptFailure {
+    const name = type === MessageType.CallCommand ? "Call" : "OneWayCall";
+    return {
+      code: 500,
+      message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: ${reason.precondition}`,
+      errorCode: reason.errorCode,
+    };
+  }
+
   /** `message` is the decoded command of `type`. */
-  private resolvedCallOf(type: number, message: unknown): ResolvedCall | undefined {
+  private resolvedCallOf(
+    type: number,
+    message: unknown,
+  ): ResolvedCall | CallPrecondition | undefined {
     if (type !== MessageType.CallCommand && type !== MessageType.OneWayCallCommand)
       return undefined;
     const call = message as CallCommandMessage | OneWayCallCommandMessage;

@@ -50,6 +50,7 @@ import {
   type AttemptEffect,
   type AttemptFailure,
   type AttemptOutcome,
+  type CallPrecondition,
 } from "./invocation_attempt.js";
 import { InvokerQueue, type Lane } from "./invoker_queue.js";
 import type {
@@ -123,7 +124,7 @@ export interface InvokerOptions {
   readonly clusterName?: string;
 }
 
-const CANNOT_RESOLVE: Failure = { code: 404, message: "", metadata: [] };
+const CANNOT_RESOLVE: Failure = { code: 400, message: "", metadata: [] };
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -675,36 +676,46 @@ export class Invoker implements PartitionInvoker {
     return retryPolicyOf(resolved.service, resolved.handler);
   }
 
-  /** Resolves a Call/OneWayCall target against the schema the moment the SDK issues it. */
+  /**
+   * Resolves a Call/OneWayCall target against the schema the moment the SDK issues it. A target the
+   * schema cannot take (Restate's command preconditions: an unknown service or handler, a key for a
+   * service without keys, an empty idempotency key) fails the attempt instead, and the command is
+   * issued again by the next attempt, against the schema of then: a target registered meanwhile is
+   * called then, exactly once.
+   */
   private resolveCall(
     serviceName: string,
     handlerName: string,
     key: string,
     idempotencyKey: string | undefined,
-  ): ResolvedCall {
+  ): ResolvedCall | CallPrecondition {
+    const resolved = this.schema().handler(serviceName, handlerName);
+    if (resolved === undefined) {
+      return {
+        precondition: `the service handler ${serviceName}/${handlerName} was not found`,
+        errorCode: "RT0018",
+      };
+    }
     const fail = (code: number, message: string): ResolvedCall => ({
       target: undefined,
       completionRetentionMs: 0,
       journalRetentionMs: 0,
       failure: { ...CANNOT_RESOLVE, code, message },
     });
-    const resolved = this.schema().handler(serviceName, handlerName);
-    if (resolved === undefined) {
-      return this.schema().service(serviceName) === undefined
-        ? fail(
-            404,
-            `service '${serviceName}' not found, make sure to register the service before calling it.`,
-          )
-        : fail(
-            404,
-            `the service '${serviceName}' exists, but the handler '${handlerName}' was not found`,
-          );
-    }
     const { service, handler } = resolved;
-    const handlerType = handlerTypeOf(service, handler);
-    if (handlerType === "Workflow" && idempotencyKey !== undefined && idempotencyKey !== "") {
-      return fail(400, "idempotency keys are not allowed on a workflow's run handler");
+    if (key !== "" && service.ty === "Service") {
+      return {
+        precondition: `a key was provided, but the callee '${service.name}' is a Service. Only VirtualObjects or Workflows accept a key`,
+        errorCode: "RT0017",
+      };
     }
+    if (idempotencyKey === "") {
+      return {
+        precondition: "the idempotency key provided in the request is empty",
+        errorCode: "RT0017",
+      };
+    }
+    const handlerType = handlerTypeOf(service, handler);
     const keyProblem =
       service.ty === "Service"
         ? undefined
@@ -737,6 +748,7 @@ export class Invoker implements PartitionInvoker {
     return { target, ...retention, failure: undefined };
   }
 }
+
 
 /** A stable per-invocation seed for the SDK's deterministic random, below 2^53. */
 function seedOf(id: InvocationId): number {
