@@ -9,6 +9,7 @@
  */
 
 import { concatBytes } from "../core/bytes.js";
+import { formatDurationFriendly } from "../core/duration.js";
 import { describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 import type {
@@ -200,7 +201,9 @@ export class InvocationAttempt {
     for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
     // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
     this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
-    if (this.setup.requestResponse) this.closeRequest();
+    // An inactivity timeout of 0 means "suspend at every await", as in Restate: the attempt runs in
+    // request/response mode, so the SDK suspends on whatever the replay does not complete.
+    if (this.setup.requestResponse || this.setup.inactivityTimeoutMs <= 0) this.closeRequest();
     this.touch();
   }
 
@@ -251,6 +254,7 @@ export class InvocationAttempt {
     }
     if (frames.length === 0) return;
     this.touch();
+    if (this.requestClosed) this.armAbortTimer();
     const effects: AttemptEffect[] = [];
     for (const frame of frames) {
       if (this.terminal !== undefined) break;
@@ -434,19 +438,31 @@ export class InvocationAttempt {
     if (this.requestClosed) return;
     this.requestClosed = true;
     this.stream?.end();
+    this.armAbortTimer();
+  }
+
+  /**
+   * Once the request is closed, the SDK must keep answering: the abort timeout runs from the close
+   * and again from every message after it (as Restate's), and 0 aborts at once.
+   */
+  private armAbortTimer(): void {
+    this.abortTimer?.();
     this.abortTimer = this.clock.setTimer(this.setup.abortTimeoutMs, () =>
       this.fail({
-        code: 504,
-        message: `the attempt did not end within the abort timeout (${this.setup.abortTimeoutMs} ms)`,
+        code: 500,
+        message: `the invocation stream was closed after the 'abort timeout' (${formatDurationFriendly(this.setup.abortTimeoutMs)}) fired.`,
+        errorCode: "RT0001",
       }),
     );
   }
 
-  /** Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend. */
+  /**
+   * Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend.
+   * (An inactivity timeout of 0 closes the request after the replay: see `start`.)
+   */
   private touch(): void {
     if (this.requestClosed || this.finished) return;
     this.inactivity?.();
-    if (this.setup.inactivityTimeoutMs <= 0) return;
     this.inactivity = this.clock.setTimer(this.setup.inactivityTimeoutMs, () => {
       if (!this.finished && this.terminal === undefined) this.closeRequest();
     });

@@ -5,8 +5,10 @@
  */
 
 import { PartitionId, type PartitionKey } from "../core/brand.js";
+import { readU32BE } from "../core/bytes.js";
 import { KeelError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
+import { seededPrng } from "../core/prng.js";
 import type { ServiceInvocation } from "../gen/keel/records.js";
 import { TerminationKind } from "../gen/keel/records.js";
 import { Bifrost } from "../log/bifrost.js";
@@ -56,6 +58,13 @@ export interface NodeDescription {
 }
 
 export const PARTITION_TABLE_KEY = "partition_table";
+
+/** A PRNG seed drawn from the entropy port. */
+function entropySeed(entropy: Entropy): number {
+  const bytes = new Uint8Array(4);
+  entropy.fill(bytes);
+  return readU32BE(bytes, 0);
+}
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
 
@@ -78,6 +87,7 @@ export class KeelNode {
       backgroundStartingMax:
         config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
       clusterName: config.clusterName,
+      prng: seededPrng(entropySeed(ports.entropy)),
     });
   }
 

@@ -210,6 +210,35 @@ describe(`5. an inactivity timeout of 0 (${TARGET})`, () => {
   });
 });
 
+describe(`5b. an abort timeout of 0 (${TARGET})`, () => {
+  it("aborts the attempt as soon as its request is closed, and retries", async () => {
+    const patch = (body: Record<string, string>) =>
+      call(admin("/services/InvSemPlain"), {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const patched = await patch({ inactivity_timeout: "0s", abort_timeout: "0s" });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.json<Record<string, unknown>>()["abort_timeout"], "0s");
+    try {
+      const tag = uniq("abort-zero");
+      const { invocationId } = await send("/InvSemPlain/steps", tag);
+      const row = await backingOffWith(invocationId, "abort timeout");
+      assert.equal(
+        row["last_failure"],
+        "[500 Internal] the invocation stream was closed after the 'abort timeout' (0s) fired.",
+      );
+      assert.equal(
+        (await call(admin(`/invocations/${invocationId}/kill`), { method: "PATCH" })).status,
+        200,
+      );
+    } finally {
+      await patch({ inactivity_timeout: "1m", abort_timeout: "10m" });
+    }
+  });
+});
+
 describe(`6. cancelling an invocation before it starts (${TARGET})`, () => {
   it("removes a delayed send; the same idempotency key schedules a fresh one", async () => {
     const tag = uniq("delayed-cancel");
