@@ -52,6 +52,7 @@ import {
   MessageType,
 } from "../protocol/message_types.js";
 import { commandKeyProblem } from "../partition/commands.js";
+import { InvocationId, parseAwakeableId } from "../protocol/ids.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 import { encodeMessage } from "../protocol/proto_encode.js";
 
@@ -284,6 +285,8 @@ export class InvocationAttempt {
         const message = decoder?.decode(payload);
         const keyProblem = commandKeyProblem(this.setup.target, type, message);
         if (keyProblem !== undefined) return { code: 400, message: keyProblem };
+        const idProblem = this.commandIdProblem(type, message);
+        if (idProblem !== undefined) return idProblem;
         const resolvedCall = this.resolvedCallOf(type, message);
         if (resolvedCall !== undefined && "precondition" in resolvedCall)
           return this.preconditionFailure(type, resolvedCall);
@@ -395,6 +398,51 @@ export class InvocationAttempt {
       message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: ${reason.precondition}`,
       errorCode: reason.errorCode,
     };
+  }
+
+  /**
+   * A command naming an invocation or awakeable by an id that does not parse could never reach it:
+   * as in Restate, it fails the attempt instead of being journaled and dropped. Attach and
+   * GetInvocationOutput fail a precondition; SendSignal and CompleteAwakeable do not decode.
+   */
+  private commandIdProblem(type: number, message: unknown): AttemptFailure | undefined {
+    switch (type) {
+      case MessageType.AttachInvocationCommand:
+      case MessageType.GetInvocationOutputCommand: {
+        const { target } = message as
+          AttachInvocationCommandMessage | GetInvocationOutputCommandMessage;
+        if (target?.$case !== "invocationId" || InvocationId.parse(target.value) !== undefined)
+          return undefined;
+        const name =
+          type === MessageType.AttachInvocationCommand ? "AttachInvocation" : "GetInvocationOutput";
+        return {
+          code: 500,
+          message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: invalid invocation id ${target.value}`,
+          errorCode: "RT0017",
+        };
+      }
+      case MessageType.SendSignalCommand: {
+        const { targetInvocationId, signalId } = message as SendSignalCommandMessage;
+        if (InvocationId.parse(targetInvocationId) !== undefined && signalId !== undefined)
+          return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: the SendSignal command names no valid invocation id and signal (${JSON.stringify(targetInvocationId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      case MessageType.CompleteAwakeableCommand: {
+        const { awakeableId } = message as CompleteAwakeableCommandMessage;
+        if (parseAwakeableId(awakeableId) !== undefined) return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: InvalidAwakeableId(${JSON.stringify(awakeableId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      default:
+        return undefined;
+    }
   }
 
   /** `message` is the decoded command of `type`. */

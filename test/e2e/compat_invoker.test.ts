@@ -143,6 +143,63 @@ describe(`1. calls to targets that are not registered (${TARGET})`, () => {
     );
   });
 
+  it("retries a call that gives a Service a key, naming the precondition", async () => {
+    const tag = uniq("keyed-service");
+    const { invocationId } = await send("/InvSemCaller/callTo", {
+      service: "Greeter",
+      handler: "echo",
+      key: "k",
+      tag,
+    });
+    const row = await backingOffWith(invocationId, "Greeter");
+    assert.equal(
+      row["last_failure"],
+      "[500 Internal] cannot process command Command: Call (command index 1) because of a failed precondition: a key was provided, but the callee 'Greeter' is a Service. Only VirtualObjects or Workflows accept a key",
+    );
+    assert.equal(
+      (await call(admin(`/invocations/${invocationId}/kill`), { method: "PATCH" })).status,
+      200,
+    );
+  });
+
+  it("calls a workflow's run with an idempotency key: the key is no obstacle", async () => {
+    const key = uniq("wf-idem");
+    const caller = await send("/InvSemCaller/callTo", {
+      service: "Signup",
+      handler: "run",
+      key,
+      tag: "a@b.c",
+      idempotencyKey: `${key}-idem`,
+    });
+    await eventually(async () => {
+      const res = await postJson(ingress(`/Signup/${key}/stage`), null);
+      return res.json() === "waiting" ? true : undefined;
+    }, "the workflow to run");
+    assert.equal((await postJson(ingress(`/Signup/${key}/click`), "s3cret")).status, 200);
+    assert.equal((await attach(caller.invocationId)).json(), "signed up a@b.c with s3cret");
+  });
+
+  it("retries a handler resolving an awakeable id that is not valid, instead of dropping it", async () => {
+    const { invocationId } = await send("/Awake/resolve", {
+      id: "sign_1notAValidAwakeableId",
+      value: 1,
+    });
+    const row = await eventually(async () => {
+      const r = await invocationRow(invocationId);
+      return r?.["status"] === "backing-off" ? r : undefined;
+    }, "the resolver to back off");
+    // Restate names the decoder's error kind too (`…, TypeMismatch)`); the beginning is the same.
+    assert.match(
+      String(row["last_failure"]),
+      /^\[500 Internal\] cannot decode entry: decoding error: InvalidAwakeableId\("sign_1notAValidAwakeableId"/,
+    );
+    assert.equal(row["last_failure_error_code"], "RT0012");
+    assert.equal(
+      (await call(admin(`/invocations/${invocationId}/kill`), { method: "PATCH" })).status,
+      200,
+    );
+  });
+
   it("stops the late endpoint", async () => {
     await late?.stop();
   });
