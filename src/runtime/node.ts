@@ -18,6 +18,7 @@ import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/
 import type { Outcome } from "../partition/actions.js";
 import { InvocationId } from "../protocol/ids.js";
 import { PartitionTable, partitionKeyOf } from "../protocol/partitioning.js";
+import type { TimeoutDefaults } from "../schema/registration.js";
 import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
 import { Invoker } from "./invoker.js";
 import {
@@ -34,6 +35,8 @@ export interface NodeConfig {
   readonly clusterName: string;
   readonly invokerConcurrencyMax?: number;
   readonly invokerBackgroundStartingMax?: number;
+  /** Timeouts of services whose manifest sets none (the `inactivity-timeout` settings). */
+  readonly timeoutDefaults?: TimeoutDefaults;
 }
 
 export interface NodePorts {

@@ -17,6 +17,7 @@ import {
   sleep,
   sqlRows,
   startServices,
+  startTarget,
   useServerWithServices,
   type ServiceEndpoint,
 } from "./harness.js";
@@ -263,6 +264,31 @@ describe(`5. an inactivity timeout of 0 (${TARGET})`, () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ inactivity_timeout: "1m" }),
       });
+    }
+  });
+});
+
+describe(`5c. the server's default inactivity timeout of 0 (${TARGET})`, () => {
+  it("suspends at every await of services that set no timeout", async () => {
+    const server = await startTarget({
+      extraArgs: ["--inactivity-timeout", "0s"],
+      env: { RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT: "0s" },
+    });
+    const services = await startServices();
+    try {
+      const registered = await register(server.admin, services.url);
+      assert.equal(registered.status, 201, JSON.stringify(registered.body));
+      const described = await call(`${server.admin}/services/InvSemPlain`);
+      assert.equal(described.json<Record<string, unknown>>()["inactivity_timeout"], "0s");
+      const tag = uniq("server-default");
+      const res = await postJson(`${server.ingress}/InvSemPlain/steps`, tag);
+      assert.equal(res.status, 200, res.text);
+      const attempts = readMarkers(services).filter((m) => m === `attempt:${tag}`).length;
+      assert.ok(attempts >= 3, `attempts: ${attempts}`);
+    } finally {
+      await services.stop();
+      await server.stop();
+      server.cleanup();
     }
   });
 });

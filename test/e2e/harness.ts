@@ -198,6 +198,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${ingressPort}`,
           RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${adminPort}`,
           RESTATE_LOG_FILTER: "warn",
+          ...options.env,
           // The reference's invoker spills to a temporary directory; keep it with the test's data.
           TMPDIR: baseDir,
         },
