@@ -54,7 +54,6 @@ const invocationRow = async (id: string) =>
  * block of lines starting with the time.
  */
 function logEvents(text: string): string[] {
-  // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
   return plain.split(/\n(?=\d{4}-\d\d-\d\dT)/);
 }
