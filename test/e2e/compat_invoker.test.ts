@@ -206,10 +206,17 @@ describe(`1. calls to targets that are not registered (${TARGET})`, () => {
 });
 
 describe(`3. kill of a call tree on one partition (${TARGET})`, () => {
-  for (const route of ["PATCH kill", "DELETE mode=kill"] as const) {
-    it(`answers 200 to ${route} although a child had already completed`, async () => {
-      const key = uniq(`tree-${route.split(" ")[0]!}`);
-      const { invocationId } = await send(`/InvSemRoot/${key}/tree`, null);
+  const cases = [
+    { route: "PATCH kill", forget: false },
+    { route: "PATCH kill", forget: true },
+    { route: "DELETE mode=kill", forget: false },
+    { route: "DELETE mode=kill", forget: true },
+  ] as const;
+  for (const { route, forget } of cases) {
+    const child = forget ? "completed and was forgotten" : "had already completed";
+    it(`answers ${route} for the invocation asked for although a child ${child}`, async () => {
+      const key = uniq(`tree-${route.split(" ")[0]!}-${forget}`);
+      const { invocationId } = await send(`/InvSemRoot/${key}/tree`, forget);
       await eventually(
         () => (markers(`tree:${key}:quick first`) > 0 ? true : undefined),
         "the first call to finish",
