@@ -167,6 +167,7 @@ export class SchemaRoutes {
       sdkVersion: discovered.sdkVersion,
       nowMs: Date.now(),
       newDeploymentId: formatDeploymentId(randomBytes(16)),
+      timeoutDefaults: this.node.config.timeoutDefaults,
     };
     const result = await this.node.updateSchema((schema) => {
       const outcome = registerDeployment(schema, request);
@@ -212,6 +213,7 @@ export class SchemaRoutes {
         manifest: discovered.manifest,
         sdkVersion: discovered.sdkVersion,
         overwrite,
+        timeoutDefaults: this.node.config.timeoutDefaults,
       });
       const store = outcome !== undefined && outcome.kind !== "rejected" && !dryRun;
       return { schema: store ? outcome.schema : undefined, result: outcome };

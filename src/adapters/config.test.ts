@@ -13,6 +13,21 @@ describe("keel-server configuration", () => {
     assert.equal(config.oneWayStartingLimit, limits.invokerBackgroundStartingMax);
   });
 
+  it("reads the default inactivity and abort timeouts as durations, 0 included", () => {
+    const defaults = loadConfig([], {}).config;
+    assert.equal(defaults.inactivityTimeoutMs, limits.inactivityTimeoutMsDefault);
+    assert.equal(defaults.abortTimeoutMs, limits.abortTimeoutMsDefault);
+    const zero = loadConfig(["--inactivity-timeout", "0s"], { KEEL_ABORT_TIMEOUT: "PT1M" }).config;
+    assert.equal(zero.inactivityTimeoutMs, 0);
+    assert.equal(zero.abortTimeoutMs, 60_000);
+    assert.throws(
+      () => loadConfig(["--abort-timeout", "soon"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /abort-timeout \(from --abort-timeout\): expected a duration/.test(error.message),
+    );
+  });
+
   it("takes a setting from a flag over the environment over the file", () => {
     const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
     try {

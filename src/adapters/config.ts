@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
+import { parseDuration } from "../core/duration.js";
 import { limits } from "../core/limits.js";
 import type { LogLevel } from "./system.js";
 
@@ -27,6 +28,13 @@ export interface ServerConfig {
   readonly concurrentInvocationsLimit: number;
   /** One-way invocations' attempts in their first second at once (src/runtime/invoker.ts). */
   readonly oneWayStartingLimit: number;
+  /**
+   * Inactivity and abort timeouts of services whose manifest sets none, taken at registration
+   * (Restate's `worker.invoker.inactivity-timeout` and `abort-timeout`). 0 means what it means in
+   * Restate: suspend at every await; abort as soon as the request is closed.
+   */
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
   /** Benchmarks of upper layers only: skips fdatasync on the log. Never the default. */
   readonly unsafeNoFsync: boolean;
 }
@@ -38,7 +46,7 @@ export class ConfigError extends Error {
 interface Setting {
   readonly flag: string;
   readonly env: string;
-  readonly kind: "string" | "port" | "count" | "bytes" | "boolean" | "level";
+  readonly kind: "string" | "port" | "count" | "bytes" | "boolean" | "level" | "duration";
 }
 
 const SETTINGS: Record<keyof ServerConfig, Setting> = {
@@ -66,6 +74,12 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
     env: "KEEL_ONE_WAY_STARTING_LIMIT",
     kind: "count",
   },
+  inactivityTimeoutMs: {
+    flag: "inactivity-timeout",
+    env: "KEEL_INACTIVITY_TIMEOUT",
+    kind: "duration",
+  },
+  abortTimeoutMs: { flag: "abort-timeout", env: "KEEL_ABORT_TIMEOUT", kind: "duration" },
   unsafeNoFsync: { flag: "unsafe-no-fsync", env: "KEEL_UNSAFE_NO_FSYNC", kind: "boolean" },
 };
 
@@ -82,6 +96,8 @@ const DEFAULTS: ServerConfig = {
   ingressBodyBytesMax: limits.ingressBodyBytesMax,
   concurrentInvocationsLimit: limits.invokerConcurrencyMax,
   oneWayStartingLimit: limits.invokerBackgroundStartingMax,
+  inactivityTimeoutMs: limits.inactivityTimeoutMsDefault,
+  abortTimeoutMs: limits.abortTimeoutMsDefault,
   unsafeNoFsync: false,
 };
 
@@ -105,6 +121,11 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --one-way-starting-limit N
                             attempts of one-way invocations in their first second at
                             once; more wait, calls do not (default 128)
+  --inactivity-timeout D    how long an attempt may wait idle before it is asked to
+                            suspend, for services that set none (default 1m; 0s:
+                            suspend at every await)
+  --abort-timeout D         how long a suspending attempt may take to end, for
+                            services that set none (default 10m; 0s: abort at once)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
   -h, --help                show this help
 `;
@@ -141,6 +162,15 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
       if (raw === "true" || raw === "1") return true;
       if (raw === "false" || raw === "0") return false;
       throw new ConfigError(`${where}: expected true or false, found ${JSON.stringify(raw)}`);
+    }
+    case "duration": {
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+        throw new ConfigError(
+          `${where}: expected a duration such as 0s, 500ms, 1m or PT1M, found ${JSON.stringify(raw)}`,
+        );
+      }
+      return ms;
     }
     case "level": {
       if (raw === "debug" || raw === "info" || raw === "warn" || raw === "error") return raw;

@@ -61,6 +61,10 @@ async function run(config: ServerConfig): Promise<void> {
       clusterName: config.clusterName,
       invokerConcurrencyMax: config.concurrentInvocationsLimit,
       invokerBackgroundStartingMax: config.oneWayStartingLimit,
+      timeoutDefaults: {
+        inactivityTimeoutMs: config.inactivityTimeoutMs,
+        abortTimeoutMs: config.abortTimeoutMs,
+      },
     },
     {
       metadata: FileMetadataStore.open(layout.metadataFile),

@@ -51,6 +51,11 @@ export const limits = {
   retryExponentiationFactorDefault: 2,
   retryMaxIntervalMsDefault: 60_000,
   retryMaxAttemptsDefault: 70,
+  /**
+   * A failing invocation's attempts are logged as warnings at most once per this interval (the
+   * others at debug level): Restate warns at every retry, which floods a log when one retries fast.
+   */
+  invokerFailureWarningIntervalMs: 10_000,
   journalRetentionMsDefault: DAY_MS,
   idempotencyRetentionMsDefault: DAY_MS,
   workflowCompletionRetentionMsDefault: DAY_MS,

@@ -201,6 +201,7 @@ export function applyCommand(
     case MessageType.CompleteAwakeableCommand: {
       const cmd = CompleteAwakeableCommandMessage.decode(raw);
       const ref = parseAwakeableId(cmd.awakeableId);
+      // Only in logs written before the invoker refused such a command (`commandIdProblem`).
       if (ref === undefined) return;
       const result: Result =
         cmd.result?.$case === "failure"
@@ -389,7 +390,9 @@ function oneWayCall(
 ): void {
   const child = childOf(id, command, cmd);
   if (child === undefined) {
-    // Nothing to start; the caller still learns an id so that its journal stays consistent.
+    // Only in logs written before the invoker refused such a command (it now fails the attempt,
+    // which is retried, see `InvocationAttempt.preconditionFailure`): nothing to start; the caller
+    // still learns an id so that its journal stays consistent and replays the same.
     complete(ctx, id, MessageType.CallInvocationIdCompletion, cmd.invocationIdNotificationIdx, {
       $case: "invocationId",
       value: childInvocationId(id, command.commandIndex, {
@@ -411,6 +414,7 @@ function oneWayCall(
 
 function sendSignal(ctx: ApplyContext, cmd: SendSignalCommandMessage): void {
   const target = InvocationId.parse(cmd.targetInvocationId);
+  // Only in logs written before the invoker refused such a command (`commandIdProblem`).
   if (target === undefined || cmd.signalId === undefined) return;
   if (cmd.signalId.$case === "idx" && cmd.signalId.value === CANCEL_SIGNAL) {
     route(ctx, target.partitionKey, {

@@ -486,7 +486,7 @@ export function terminateInvocation(
       return reply(ctx, { kind: "alreadyCompleted" });
     case InvocationPhase.INVOCATION_PHASE_INBOXED:
     case InvocationPhase.INVOCATION_PHASE_SCHEDULED:
-      completeInvocation(ctx, id, status, failureResult(failure));
+      dropUnstarted(ctx, id, status, failureResult(failure));
       return reply(ctx, { kind: "done" });
     case InvocationPhase.INVOCATION_PHASE_INVOKED:
     case InvocationPhase.INVOCATION_PHASE_SUSPENDED:
@@ -514,6 +514,31 @@ export function terminateInvocation(
     case InvocationPhase.UNRECOGNIZED:
       assert(false, `invocation ${id.toString()} has an unknown phase`);
   }
+}
+
+/**
+ * Removes an invocation that never started (waiting for its time or in its key's inbox), as Restate
+ * does: its waiters get `result`, and nothing of it remains, so that its id (an idempotency key, a
+ * workflow run) is free for a new invocation. Workflow state and promises are left as they are.
+ */
+function dropUnstarted(
+  ctx: ApplyContext,
+  id: InvocationId,
+  status: InvocationStatus,
+  result: Result,
+): void {
+  const target = status.target!;
+  if (status.phase === InvocationPhase.INVOCATION_PHASE_INBOXED) {
+    if (status.inboxSeq !== 0) ctx.tables.deleteInboxEntry(objectOf(target), status.inboxSeq);
+  } else {
+    assert(status.phase === InvocationPhase.INVOCATION_PHASE_SCHEDULED, "not started");
+    // A later invocation with the same id must not be started by this one's timer.
+    ctx.tables.deleteTimer(timerKey(status.executionTimeMs, "delayed", id));
+  }
+  for (const sink of status.responseSinks) respond(ctx, sink, result);
+  ctx.actions.push({ kind: "completed", invocationId: id, result, target });
+  ctx.tables.deleteStatus(id);
+  ctx.tables.deleteJournal(id);
 }
 
 /** Answers the proposer of the record being applied. */

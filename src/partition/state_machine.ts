@@ -45,6 +45,9 @@ import {
 import { Tables } from "./tables.js";
 import type { PartitionTxn } from "./store.js";
 
+/** The request id of records nobody waits on (the proposer numbers its requests from 1). */
+const NO_REQUEST = 0;
+
 export class PartitionStateMachine {
   private fsm: PartitionFsm;
 
@@ -106,8 +109,12 @@ export class PartitionStateMachine {
       requestId: envelope.requestId,
       partitionId: this.partitionId,
       partitionTable: this.partitionTable,
-      applyLocally: (message) => this.applyMessage(ctx, message),
+      // A message to this partition applies as it would arriving from another one: with no request
+      // to answer. Otherwise its outcome (a killed child that had already completed) would answer
+      // the request of the record that sent it.
+      applyLocally: (message) => this.applyMessage(routed, message),
     };
+    const routed: ApplyContext = { ...ctx, requestId: NO_REQUEST };
     return ctx;
   }
 

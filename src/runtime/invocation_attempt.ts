@@ -9,6 +9,7 @@
  */
 
 import { concatBytes } from "../core/bytes.js";
+import { formatDurationFriendly } from "../core/duration.js";
 import { describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 import type {
@@ -51,6 +52,7 @@ import {
   MessageType,
 } from "../protocol/message_types.js";
 import { commandKeyProblem } from "../partition/commands.js";
+import { InvocationId, parseAwakeableId } from "../protocol/ids.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 import { encodeMessage } from "../protocol/proto_encode.js";
 
@@ -78,6 +80,14 @@ export interface AttemptFailure {
   readonly relatedCommandIndex?: number;
   readonly relatedCommandName?: string;
   readonly relatedCommandType?: number;
+  /** Restate's documentation code of the failure (`RT0018`), shown as `last_failure_error_code`. */
+  readonly errorCode?: string;
+}
+
+/** What `resolveCall` answers for a target the current schema cannot take. */
+export interface CallPrecondition {
+  readonly precondition: string;
+  readonly errorCode: string;
 }
 
 export type AttemptOutcome =
@@ -107,7 +117,7 @@ export interface AttemptSetup {
     handler: string,
     key: string,
     idempotencyKey: string | undefined,
-  ) => ResolvedCall;
+  ) => ResolvedCall | CallPrecondition;
 }
 
 export interface AttemptCallbacks {
@@ -192,7 +202,9 @@ export class InvocationAttempt {
     for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
     // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
     this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
-    if (this.setup.requestResponse) this.closeRequest();
+    // An inactivity timeout of 0 means "suspend at every await", as in Restate: the attempt runs in
+    // request/response mode, so the SDK suspends on whatever the replay does not complete.
+    if (this.setup.requestResponse || this.setup.inactivityTimeoutMs <= 0) this.closeRequest();
     this.touch();
   }
 
@@ -243,6 +255,7 @@ export class InvocationAttempt {
     }
     if (frames.length === 0) return;
     this.touch();
+    if (this.requestClosed) this.armAbortTimer();
     const effects: AttemptEffect[] = [];
     for (const frame of frames) {
       if (this.terminal !== undefined) break;
@@ -272,11 +285,22 @@ export class InvocationAttempt {
         const message = decoder?.decode(payload);
         const keyProblem = commandKeyProblem(this.setup.target, type, message);
         if (keyProblem !== undefined) return { code: 400, message: keyProblem };
+        const idProblem = this.commandIdProblem(type, message);
+        if (idProblem !== undefined) return idProblem;
+        const resolvedCall = this.resolvedCallOf(type, message);
+        if (resolvedCall !== undefined && "precondition" in resolvedCall)
+          return this.preconditionFailure(type, resolvedCall);
+        // A one-way send has no completion to carry a failure to its sender: it fails the attempt.
+        if (type === MessageType.OneWayCallCommand && resolvedCall?.failure !== undefined)
+          return this.preconditionFailure(type, {
+            precondition: resolvedCall.failure.message,
+            errorCode: "RT0017",
+          });
         const command: JournalCommand = {
           commandIndex: this.nextCommandIndex++,
           messageType: type,
           raw: payload,
-          resolvedCall: this.resolvedCallOf(type, message),
+          resolvedCall,
         };
         effects.push({ kind: "command", command });
         return undefined;
@@ -363,8 +387,69 @@ export class InvocationAttempt {
     }
   }
 
+  /**
+   * A command the schema cannot take fails the attempt before it is journaled (transient, retried by
+   * the retry policy), with Restate's message for a command precondition.
+   */
+  private preconditionFailure(type: number, reason: CallPrecondition): AttemptFailure {
+    const name = type === MessageType.CallCommand ? "Call" : "OneWayCall";
+    return {
+      code: 500,
+      message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: ${reason.precondition}`,
+      errorCode: reason.errorCode,
+    };
+  }
+
+  /**
+   * A command naming an invocation or awakeable by an id that does not parse could never reach it:
+   * as in Restate, it fails the attempt instead of being journaled and dropped. Attach and
+   * GetInvocationOutput fail a precondition; SendSignal and CompleteAwakeable do not decode.
+   */
+  private commandIdProblem(type: number, message: unknown): AttemptFailure | undefined {
+    switch (type) {
+      case MessageType.AttachInvocationCommand:
+      case MessageType.GetInvocationOutputCommand: {
+        const { target } = message as
+          AttachInvocationCommandMessage | GetInvocationOutputCommandMessage;
+        if (target?.$case !== "invocationId" || InvocationId.parse(target.value) !== undefined)
+          return undefined;
+        const name =
+          type === MessageType.AttachInvocationCommand ? "AttachInvocation" : "GetInvocationOutput";
+        return {
+          code: 500,
+          message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: invalid invocation id ${target.value}`,
+          errorCode: "RT0017",
+        };
+      }
+      case MessageType.SendSignalCommand: {
+        const { targetInvocationId, signalId } = message as SendSignalCommandMessage;
+        if (InvocationId.parse(targetInvocationId) !== undefined && signalId !== undefined)
+          return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: the SendSignal command names no valid invocation id and signal (${JSON.stringify(targetInvocationId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      case MessageType.CompleteAwakeableCommand: {
+        const { awakeableId } = message as CompleteAwakeableCommandMessage;
+        if (parseAwakeableId(awakeableId) !== undefined) return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: InvalidAwakeableId(${JSON.stringify(awakeableId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      default:
+        return undefined;
+    }
+  }
+
   /** `message` is the decoded command of `type`. */
-  private resolvedCallOf(type: number, message: unknown): ResolvedCall | undefined {
+  private resolvedCallOf(
+    type: number,
+    message: unknown,
+  ): ResolvedCall | CallPrecondition | undefined {
     if (type !== MessageType.CallCommand && type !== MessageType.OneWayCallCommand)
       return undefined;
     const call = message as CallCommandMessage | OneWayCallCommandMessage;
@@ -401,19 +486,31 @@ export class InvocationAttempt {
     if (this.requestClosed) return;
     this.requestClosed = true;
     this.stream?.end();
+    this.armAbortTimer();
+  }
+
+  /**
+   * Once the request is closed, the SDK must keep answering: the abort timeout runs from the close
+   * and again from every message after it (as Restate's), and 0 aborts at once.
+   */
+  private armAbortTimer(): void {
+    this.abortTimer?.();
     this.abortTimer = this.clock.setTimer(this.setup.abortTimeoutMs, () =>
       this.fail({
-        code: 504,
-        message: `the attempt did not end within the abort timeout (${this.setup.abortTimeoutMs} ms)`,
+        code: 500,
+        message: `the invocation stream was closed after the 'abort timeout' (${formatDurationFriendly(this.setup.abortTimeoutMs)}) fired.`,
+        errorCode: "RT0001",
       }),
     );
   }
 
-  /** Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend. */
+  /**
+   * Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend.
+   * (An inactivity timeout of 0 closes the request after the replay: see `start`.)
+   */
   private touch(): void {
     if (this.requestClosed || this.finished) return;
     this.inactivity?.();
-    if (this.setup.inactivityTimeoutMs <= 0) return;
     this.inactivity = this.clock.setTimer(this.setup.inactivityTimeoutMs, () => {
       if (!this.finished && this.terminal === undefined) this.closeRequest();
     });

@@ -19,6 +19,7 @@ import {
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
+import { NO_LOG } from "./ports.js";
 import {
   ingressInvocation,
   memoryNode,
@@ -100,16 +101,17 @@ describe("invoker", () => {
     const result = callAndWait(node, invocation(node));
     await settle();
     assert.equal(endpoint.attempts.length, 1);
-    clock.advance(99);
+    // Each retry waits its interval plus jitter: at least 3 ms, at most 30% of the interval.
+    clock.advance(102);
     await settle();
-    assert.equal(endpoint.attempts.length, 1, "no retry before the initial interval");
-    clock.advance(1);
+    assert.equal(endpoint.attempts.length, 1, "no retry before the initial interval and 3 ms");
+    clock.advance(28);
     await settle();
-    assert.equal(endpoint.attempts.length, 2, "first retry after 100 ms");
-    clock.advance(199);
+    assert.equal(endpoint.attempts.length, 2, "first retry within 100 ms + 30%");
+    clock.advance(202);
     await settle();
     assert.equal(endpoint.attempts.length, 2, "second retry waits twice as long");
-    clock.advance(1);
+    clock.advance(58);
     assert.equal(await result, '"ok after 3"');
     await node.stop();
   });
@@ -307,6 +309,59 @@ describe("invoker", () => {
     await node.stop();
   });
 
+  it("closes the request after the replay when the inactivity timeout is 0 (suspend at every await)", async () => {
+    let endedAtStart: boolean | undefined;
+    const endpoint = new FakeEndpoint(() => (attempt) => {
+      endedAtStart = attempt.requestEnded;
+      attempt.output('"done"');
+      attempt.end();
+    });
+    const { node } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({}, { inactivityTimeoutMs: 0 }),
+      result: undefined,
+    }));
+    assert.equal(await callAndWait(node, invocation(node)), '"done"');
+    assert.equal(endedAtStart, true, "the SDK sees the end of the request with the journal");
+    await node.stop();
+  });
+
+  it("warns about a failing invocation at most once per interval, counting the failures between", async () => {
+    const warnings: { text: string; fields: Record<string, unknown> }[] = [];
+    const logger = {
+      ...NO_LOG,
+      warn: (text: string, fields: Record<string, unknown> = {}) => warnings.push({ text, fields }),
+    };
+    const endpoint = new FakeEndpoint((_request, n) => (attempt) => attempt.error(500, `no ${n}`));
+    const { node, clock } = await memoryNode(endpoint, { logger });
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 1000, exponentiationFactor: 1, maxIntervalMs: 1000 }),
+      result: undefined,
+    }));
+    const inv = invocation(node);
+    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    void node.submit(inv, id.partitionKey, false);
+    await settle();
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!.text, /^Invocation error, retrying in 1s \d+ms\.$/);
+    assert.deepEqual(warnings[0]!.fields, {
+      invocation: id.toString(),
+      target: "Svc/h",
+      attempt: 1,
+      code: 500,
+      message: "no 1",
+      deployment: "dp_1fake000000000000000000",
+    });
+    for (let i = 0; i < 12; i++) {
+      clock.advance(1300);
+      await settle();
+    }
+    assert.ok(endpoint.attempts.length >= 9, `attempts: ${endpoint.attempts.length}`);
+    assert.equal(warnings.length, 2, "one warning per 10 s");
+    assert.equal(warnings[1]!.fields["failuresSinceLastWarning"], 7, JSON.stringify(warnings[1]));
+    await node.stop();
+  });
+
   it("asks an idle attempt to suspend, then aborts it after the abort timeout and retries", async () => {
     const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
       if (n === 1) return; // hangs: never answers, never closes
@@ -329,7 +384,7 @@ describe("invoker", () => {
     assert.equal(endpoint.attempts.length, 1);
     clock.advance(200);
     await settle();
-    clock.advance(10);
+    clock.advance(13);
     assert.equal(await result, '"second attempt"');
     assert.equal(endpoint.attempts.length, 2);
     await node.stop();

@@ -20,9 +20,11 @@
 import { assert } from "../core/assert.js";
 import type { Lsn, PartitionId } from "../core/brand.js";
 import { readU32BE } from "../core/bytes.js";
+import { formatDurationFriendly } from "../core/duration.js";
 import { describeError } from "../core/errors.js";
 import { Fifo } from "../core/fifo.js";
 import { limits } from "../core/limits.js";
+import type { Prng } from "../core/prng.js";
 import {
   HandlerType as RecordHandlerType,
   InvocationPhase,
@@ -43,6 +45,7 @@ import {
   handlerTypeOf,
   retentionOf,
   retryPolicyOf,
+  type RetryPolicy,
   type SchemaIndex,
 } from "../schema/schema.js";
 import {
@@ -50,8 +53,10 @@ import {
   type AttemptEffect,
   type AttemptFailure,
   type AttemptOutcome,
+  type CallPrecondition,
 } from "./invocation_attempt.js";
 import { InvokerQueue, type Lane } from "./invoker_queue.js";
+import { retryDelayMs } from "./retry_delay.js";
 import type {
   EnvelopeCommand,
   InvokeOrigin,
@@ -115,15 +120,21 @@ interface Task {
   /** A proposal of the current attempt was refused by the log: the attempt must be retried. */
   proposalFailed: boolean;
   retryTimer: Cancel | undefined;
+  /** When a failed attempt of this invocation was last logged as a warning (rate-limited). */
+  lastWarnedAtMs: number | undefined;
+  /** Failed attempts since that warning that were logged at debug level only. */
+  failuresNotWarned: number;
 }
 
 export interface InvokerOptions {
   readonly concurrencyMax?: number;
   readonly backgroundStartingMax?: number;
   readonly clusterName?: string;
+  /** Randomness for retry jitter (seeded from the `Entropy` port). */
+  readonly prng: Prng;
 }
 
-const CANNOT_RESOLVE: Failure = { code: 404, message: "", metadata: [] };
+const CANNOT_RESOLVE: Failure = { code: 400, message: "", metadata: [] };
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -146,7 +157,7 @@ export class Invoker implements PartitionInvoker {
     private readonly schema: () => SchemaIndex,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly options: InvokerOptions = {},
+    private readonly options: InvokerOptions,
   ) {
     this.concurrencyMax = options.concurrencyMax ?? limits.invokerConcurrencyMax;
     this.backgroundStartingMax =
@@ -200,6 +211,8 @@ export class Invoker implements PartitionInvoker {
       lastProposal: Promise.resolve(undefined),
       proposalFailed: false,
       retryTimer: undefined,
+      lastWarnedAtMs: undefined,
+      failuresNotWarned: 0,
     };
     this.tasks.set(key, task);
     this.enqueue(task, origin === "takeover" ? "takeover" : undefined);
@@ -601,19 +614,22 @@ export class Invoker implements PartitionInvoker {
       this.tasks.delete(task.key);
       return;
     }
-    if (failure.serverSide === true) return this.retryAfter(task, SERVER_SIDE_RETRY_DELAY_MS);
+    const target = new TableReader(task.partition.reader()).status(task.id)?.target;
+    if (failure.serverSide === true) {
+      const next = `retrying in ${formatDurationFriendly(SERVER_SIDE_RETRY_DELAY_MS)}`;
+      this.warnFailure(task, target, failure, next);
+      return this.retryAfter(task, SERVER_SIDE_RETRY_DELAY_MS);
+    }
     task.retryCount++;
     task.retriesSinceProgress++;
-    const policy = this.policyFor(task);
-    this.logger.debug("attempt failed", {
-      invocation: task.id.toString(),
-      code: failure.code,
-      message: failure.message,
-      retry: task.retryCount,
-    });
+    const policy = this.policyFor(target);
     if (task.retryCount >= policy.maxAttempts) {
       const last: Failure = { code: failure.code, message: failure.message, metadata: [] };
       const kind = policy.onMaxAttempts === "Kill" ? ("failed" as const) : ("paused" as const);
+      // Giving up is always logged: it happens once per invocation.
+      task.lastWarnedAtMs = undefined;
+      const next = kind === "failed" ? "not going to retry" : "pausing the invocation";
+      this.warnFailure(task, target, failure, next);
       this.tasks.delete(task.key);
       void task.lastProposal.then(() =>
         task.partition
@@ -637,12 +653,47 @@ export class Invoker implements PartitionInvoker {
       );
       return;
     }
-    const exponent = Math.max(0, task.retryCount - 1);
-    const backoff = Math.min(
-      policy.initialIntervalMs * policy.exponentiationFactor ** exponent,
-      policy.maxIntervalMs,
-    );
-    this.retryAfter(task, failure.nextRetryDelayMs ?? backoff);
+    // An SDK's own retry delay is taken as it is; the policy's interval gets jitter, as in Restate.
+    const delayMs =
+      failure.nextRetryDelayMs ?? retryDelayMs(policy, task.retryCount, this.options.prng);
+    this.warnFailure(task, target, failure, `retrying in ${formatDurationFriendly(delayMs)}`);
+    this.retryAfter(task, delayMs);
+  }
+
+  /**
+   * Logs a failed attempt as Restate does at its default level: a warning naming the invocation, its
+   * target, the attempt and the failure. At most one warning per invocation per
+   * `invokerFailureWarningIntervalMs`; the failures between two warnings go to the debug level and
+   * are counted in the next warning.
+   */
+  private warnFailure(
+    task: Task,
+    target: Target | undefined,
+    failure: AttemptFailure,
+    next: string,
+  ): void {
+    const now = this.clock.nowMs();
+    const fields: Record<string, unknown> = {
+      invocation: task.id.toString(),
+      ...(target === undefined ? {} : { target: targetText(target) }),
+      attempt: task.attempts,
+      code: failure.code,
+      message: failure.message,
+      ...(failure.errorCode === undefined ? {} : { errorCode: failure.errorCode }),
+      ...(task.lastDeploymentId === undefined ? {} : { deployment: task.lastDeploymentId }),
+    };
+    const quiet =
+      task.lastWarnedAtMs !== undefined &&
+      now - task.lastWarnedAtMs < limits.invokerFailureWarningIntervalMs;
+    if (quiet) {
+      task.failuresNotWarned++;
+      this.logger.debug(`Invocation error, ${next}.`, fields);
+      return;
+    }
+    if (task.failuresNotWarned > 0) fields["failuresSinceLastWarning"] = task.failuresNotWarned;
+    task.failuresNotWarned = 0;
+    task.lastWarnedAtMs = now;
+    this.logger.warn(`Invocation error, ${next}.`, fields);
   }
 
   private retryAfter(task: Task, delay: number): void {
@@ -658,9 +709,7 @@ export class Invoker implements PartitionInvoker {
     });
   }
 
-  private policyFor(task: Task) {
-    const status = new TableReader(task.partition.reader()).status(task.id);
-    const target = status?.target;
+  private policyFor(target: Target | undefined): RetryPolicy {
     const resolved =
       target === undefined ? undefined : this.schema().handler(target.service, target.handler);
     if (resolved === undefined) {
@@ -669,42 +718,52 @@ export class Invoker implements PartitionInvoker {
         exponentiationFactor: limits.retryExponentiationFactorDefault,
         maxAttempts: limits.retryMaxAttemptsDefault,
         maxIntervalMs: limits.retryMaxIntervalMsDefault,
-        onMaxAttempts: "Pause" as const,
+        onMaxAttempts: "Pause",
       };
     }
     return retryPolicyOf(resolved.service, resolved.handler);
   }
 
-  /** Resolves a Call/OneWayCall target against the schema the moment the SDK issues it. */
+  /**
+   * Resolves a Call/OneWayCall target against the schema the moment the SDK issues it. A target the
+   * schema cannot take (Restate's command preconditions: an unknown service or handler, a key for a
+   * service without keys, an empty idempotency key) fails the attempt instead, and the command is
+   * issued again by the next attempt, against the schema of then: a target registered meanwhile is
+   * called then, exactly once.
+   */
   private resolveCall(
     serviceName: string,
     handlerName: string,
     key: string,
     idempotencyKey: string | undefined,
-  ): ResolvedCall {
+  ): ResolvedCall | CallPrecondition {
+    const resolved = this.schema().handler(serviceName, handlerName);
+    if (resolved === undefined) {
+      return {
+        precondition: `the service handler ${serviceName}/${handlerName} was not found`,
+        errorCode: "RT0018",
+      };
+    }
     const fail = (code: number, message: string): ResolvedCall => ({
       target: undefined,
       completionRetentionMs: 0,
       journalRetentionMs: 0,
       failure: { ...CANNOT_RESOLVE, code, message },
     });
-    const resolved = this.schema().handler(serviceName, handlerName);
-    if (resolved === undefined) {
-      return this.schema().service(serviceName) === undefined
-        ? fail(
-            404,
-            `service '${serviceName}' not found, make sure to register the service before calling it.`,
-          )
-        : fail(
-            404,
-            `the service '${serviceName}' exists, but the handler '${handlerName}' was not found`,
-          );
-    }
     const { service, handler } = resolved;
-    const handlerType = handlerTypeOf(service, handler);
-    if (handlerType === "Workflow" && idempotencyKey !== undefined && idempotencyKey !== "") {
-      return fail(400, "idempotency keys are not allowed on a workflow's run handler");
+    if (key !== "" && service.ty === "Service") {
+      return {
+        precondition: `a key was provided, but the callee '${service.name}' is a Service. Only VirtualObjects or Workflows accept a key`,
+        errorCode: "RT0017",
+      };
     }
+    if (idempotencyKey === "") {
+      return {
+        precondition: "the idempotency key provided in the request is empty",
+        errorCode: "RT0017",
+      };
+    }
+    const handlerType = handlerTypeOf(service, handler);
     const keyProblem =
       service.ty === "Service"
         ? undefined
@@ -736,6 +795,13 @@ export class Invoker implements PartitionInvoker {
     );
     return { target, ...retention, failure: undefined };
   }
+}
+
+/** `Svc/handler` or `Obj/key/handler`, as Restate's logs and SQL name targets. */
+function targetText(target: Target): string {
+  return target.serviceType === RecordServiceType.SERVICE_TYPE_SERVICE
+    ? `${target.service}/${target.handler}`
+    : `${target.service}/${target.key}/${target.handler}`;
 }
 
 /** A stable per-invocation seed for the SDK's deterministic random, below 2^53. */

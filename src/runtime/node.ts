@@ -5,8 +5,10 @@
  */
 
 import { PartitionId, type PartitionKey } from "../core/brand.js";
+import { readU32BE } from "../core/bytes.js";
 import { KeelError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
+import { seededPrng } from "../core/prng.js";
 import type { ServiceInvocation } from "../gen/keel/records.js";
 import { TerminationKind } from "../gen/keel/records.js";
 import { Bifrost } from "../log/bifrost.js";
@@ -16,6 +18,7 @@ import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/
 import type { Outcome } from "../partition/actions.js";
 import { InvocationId } from "../protocol/ids.js";
 import { PartitionTable, partitionKeyOf } from "../protocol/partitioning.js";
+import type { TimeoutDefaults } from "../schema/registration.js";
 import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
 import { Invoker } from "./invoker.js";
 import {
@@ -32,6 +35,8 @@ export interface NodeConfig {
   readonly clusterName: string;
   readonly invokerConcurrencyMax?: number;
   readonly invokerBackgroundStartingMax?: number;
+  /** Timeouts of services whose manifest sets none (the `inactivity-timeout` settings). */
+  readonly timeoutDefaults?: TimeoutDefaults;
 }
 
 export interface NodePorts {
@@ -60,6 +65,13 @@ export interface NodeDescription {
 }
 
 export const PARTITION_TABLE_KEY = "partition_table";
+
+/** A PRNG seed drawn from the entropy port. */
+function entropySeed(entropy: Entropy): number {
+  const bytes = new Uint8Array(4);
+  entropy.fill(bytes);
+  return readU32BE(bytes, 0);
+}
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
 
@@ -82,6 +94,7 @@ export class KeelNode {
       backgroundStartingMax:
         config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
       clusterName: config.clusterName,
+      prng: seededPrng(entropySeed(ports.entropy)),
     });
   }
 

@@ -18,6 +18,20 @@ import {
 } from "./schema.js";
 import { limits } from "../core/limits.js";
 
+/**
+ * The server's timeouts for services whose manifest sets none (Restate's
+ * `worker.invoker.inactivity-timeout` and `abort-timeout`), taken at registration.
+ */
+export interface TimeoutDefaults {
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
+}
+
+const LIMIT_TIMEOUTS: TimeoutDefaults = {
+  inactivityTimeoutMs: limits.inactivityTimeoutMsDefault,
+  abortTimeoutMs: limits.abortTimeoutMsDefault,
+};
+
 export interface RegistrationRequest {
   readonly uri: string;
   readonly useHttp11: boolean;
@@ -30,6 +44,7 @@ export interface RegistrationRequest {
   readonly nowMs: number;
   /** The id to give the deployment if it is new. */
   readonly newDeploymentId: string;
+  readonly timeoutDefaults?: TimeoutDefaults | undefined;
 }
 
 export type RegistrationResult =
@@ -64,7 +79,12 @@ function handlerOf(h: ManifestHandler, service: ManifestService): HandlerSchema 
   return out as unknown as HandlerSchema;
 }
 
-function serviceOf(s: ManifestService, deploymentId: string, revision: number): ServiceSchema {
+function serviceOf(
+  s: ManifestService,
+  deploymentId: string,
+  revision: number,
+  timeouts: TimeoutDefaults = LIMIT_TIMEOUTS,
+): ServiceSchema {
   const workflowHandler =
     s.ty === "Workflow" ? s.handlers.find((h) => (h.ty ?? "Workflow") === "Workflow") : undefined;
   return {
@@ -85,8 +105,8 @@ function serviceOf(s: ManifestService, deploymentId: string, revision: number): 
             limits.workflowCompletionRetentionMsDefault,
         }
       : {}),
-    inactivityTimeoutMs: s.inactivityTimeoutMs ?? limits.inactivityTimeoutMsDefault,
-    abortTimeoutMs: s.abortTimeoutMs ?? limits.abortTimeoutMsDefault,
+    inactivityTimeoutMs: s.inactivityTimeoutMs ?? timeouts.inactivityTimeoutMs,
+    abortTimeoutMs: s.abortTimeoutMs ?? timeouts.abortTimeoutMs,
     enableLazyState: s.enableLazyState ?? false,
     retryPolicy: { ...DEFAULT_RETRY_POLICY, ...(s.retryPolicy ?? {}) },
   };
@@ -124,7 +144,12 @@ export function registerDeployment(
   const deploymentId = existing?.id ?? request.newDeploymentId;
   const previousByName = new Map(schema.services.map((s) => [s.name, s]));
   const candidates = request.manifest.services.map((m) =>
-    serviceOf(m, deploymentId, (previousByName.get(m.name)?.revision ?? 0) + 1),
+    serviceOf(
+      m,
+      deploymentId,
+      (previousByName.get(m.name)?.revision ?? 0) + 1,
+      request.timeoutDefaults,
+    ),
   );
 
   if (existing !== undefined) {
@@ -219,6 +244,7 @@ export interface DeploymentUpdate {
   readonly sdkVersion: string | undefined;
   /** Replace the deployment's services with the manifest's (else they must not change). */
   readonly overwrite: boolean;
+  readonly timeoutDefaults?: TimeoutDefaults | undefined;
 }
 
 /**
@@ -242,7 +268,7 @@ export function updateDeployment(
   }
   const previousByName = new Map(schema.services.map((s) => [s.name, s]));
   const candidates = update.manifest.services.map((m) =>
-    serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 0),
+    serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 0, update.timeoutDefaults),
   );
   const current = existing.services.map((ref) => previousByName.get(ref.name));
   // Operators may have changed service options since: only the services' shapes must match.

@@ -200,6 +200,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           RESTATE_INGRESS__BIND_ADDRESS: `127.0.0.1:${ingressPort}`,
           RESTATE_ADMIN__BIND_ADDRESS: `127.0.0.1:${adminPort}`,
           RESTATE_LOG_FILTER: "warn",
+          ...options.env,
           // The reference's invoker spills to a temporary directory; keep it with the test's data.
           TMPDIR: baseDir,
         },
@@ -278,10 +279,17 @@ export interface ServiceEndpoint {
   stop(): Promise<void>;
 }
 
-/** Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process. */
-export async function startServices(options: { http1?: boolean } = {}): Promise<ServiceEndpoint> {
+/**
+ * Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process; `script` names
+ * another endpoint script in dist/test/fixtures, and `markerFile` shares a marker file with another.
+ */
+export async function startServices(
+  options: { http1?: boolean; script?: string; markerFile?: string } = {},
+): Promise<ServiceEndpoint> {
   const port = await freePort();
-  const markerFile = join(tempDir("markers"), "markers.txt");
+  const markerFile = options.markerFile ?? join(tempDir("markers"), "markers.txt");
+  const script =
+    options.script === undefined ? SERVICES_BIN : join(DIST, "test", "fixtures", options.script);
   const output: string[] = [];
   let child: ChildProcess;
   const listening = (): Promise<boolean> =>
@@ -292,7 +300,7 @@ export async function startServices(options: { http1?: boolean } = {}): Promise<
     });
   const launch = async (): Promise<void> => {
     const mode = options.http1 === true ? ["http1"] : [];
-    child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile, ...mode], {
+    child = spawn(process.execPath, [script, String(port), markerFile, ...mode], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RESTATE_LOGGING: "WARN" },
     });

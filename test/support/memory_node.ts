@@ -7,7 +7,7 @@ import { MemoryLogletProvider } from "../../src/log/memory_loglet.js";
 import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
 import { ManualClock, MemoryStore, counterEntropy } from "../../src/runtime/memory_ports.js";
 import { KeelNode } from "../../src/runtime/node.js";
-import { NO_LOG } from "../../src/runtime/ports.js";
+import { NO_LOG, type Logger } from "../../src/runtime/ports.js";
 import { utf8 } from "../../src/core/bytes.js";
 import type { ServiceInvocation, Target } from "../../src/gen/keel/records.js";
 import { freshInvocationId, type InvocationId } from "../../src/protocol/ids.js";
@@ -32,6 +32,7 @@ export async function memoryNode(
     backgroundStartingMax?: number;
     /** Where a broken invariant goes (default: thrown, failing the test). */
     onFatal?: (error: unknown) => void;
+    logger?: Logger;
   } = {},
 ) {
   const clock = new ManualClock(T0);
@@ -62,7 +63,7 @@ export async function memoryNode(
       transport: endpoint,
       clock,
       entropy: counterEntropy(),
-      logger: NO_LOG,
+      logger: options.logger ?? NO_LOG,
       onFatal:
         options.onFatal ??
         ((error) => {
