@@ -170,6 +170,9 @@ describe(`the node says it is ready only when it can serve (${TARGET})`, () => {
       [200],
       `every call made during the restart is served:\n${describeAnswers(gets)}`,
     );
-    assert.ok(gets.every((a) => a.text === "4"), "each counter kept its value");
+    assert.ok(
+      gets.every((a) => a.text === "4"),
+      "each counter kept its value",
+    );
   });
 });
