@@ -11,12 +11,14 @@ import { formatDeploymentId } from "../protocol/ids.js";
 import type { KeelNode } from "../runtime/node.js";
 import { parseManifest, type EndpointManifest } from "../schema/manifest.js";
 import {
+  findDeployment,
   modifyService,
   registerDeployment,
   removeDeployment,
   updateDeployment,
   type RegistrationResult,
 } from "../schema/registration.js";
+import { serviceOpenApi } from "../schema/openapi.js";
 import { deploymentJson, handlerJson, serviceJson } from "../schema/render.js";
 import type { ServiceSchema } from "../schema/schema.js";
 import {
@@ -28,6 +30,7 @@ import {
   missingField,
   noContent,
   parseJsonBody,
+  parseResourceIdParam,
   serviceNotFound,
   stringField,
   stringMap,
@@ -55,11 +58,16 @@ export class SchemaRoutes {
   }
 
   listServices(res: ServerResponse): void {
-    sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => serviceJson(s)) });
+    sendJson(res, 200, { services: this.node.schema().services.map((s) => serviceJson(s)) });
   }
 
   getService(res: ServerResponse, name: string): void {
     sendJson(res, 200, serviceJson(this.service(name)));
+  }
+
+  /** GET /services/{name}/openapi: the service's own OpenAPI document, pointing at the ingress. */
+  serviceOpenApi(res: ServerResponse, name: string, ingressUrl: string): void {
+    sendJson(res, 200, serviceOpenApi(this.service(name), ingressUrl));
   }
 
   listHandlers(res: ServerResponse, name: string): void {
@@ -114,6 +122,7 @@ export class SchemaRoutes {
   }
 
   getDeployment(res: ServerResponse, id: string): void {
+    parseResourceIdParam("deployment", id, "dp");
     sendJson(res, 200, this.detailedDeployment(id));
   }
 
@@ -121,13 +130,12 @@ export class SchemaRoutes {
     const schema = this.node.schema();
     const deployment = schema.deployment(id);
     if (deployment === undefined) throw deploymentNotFound(id);
-    const services = schema.schema.services
-      .filter((s) => s.deploymentId === id)
-      .map((s) => serviceJson(s));
+    const services = schema.servicesOf(id).map((s) => serviceJson(s));
     return deploymentJson(deployment, isoMillis, services);
   }
 
   async deleteDeployment(res: ServerResponse, id: string, url: URL): Promise<void> {
+    parseResourceIdParam("deployment", id, "dp");
     if (url.searchParams.get("force") !== "true") {
       throw new AdminError(
         501,
@@ -155,6 +163,18 @@ export class SchemaRoutes {
     const breaking = booleanField(body["breaking"], "breaking") ?? false;
     const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
     const metadata = stringMap(body["metadata"], "metadata") ?? {};
+    // Without force, an endpoint registered before answers as it is, without asking it again.
+    const known = force
+      ? undefined
+      : findDeployment(this.node.schema().schema, normalizedUri(uriText), additionalHeaders);
+    if (known !== undefined) {
+      return this.answerRegistration(res, apiVersion, {
+        kind: "unchanged",
+        schema: this.node.schema().schema,
+        deployment: known,
+        services: this.node.schema().servicesOf(known.id),
+      });
+    }
     const discovered = await discover(uriText, useHttp11, additionalHeaders);
     const request = {
       uri: discovered.uri,
@@ -173,7 +193,18 @@ export class SchemaRoutes {
       const store = outcome.kind === "created" || outcome.kind === "overwritten";
       return { schema: store && !dryRun ? outcome.schema : undefined, result: outcome };
     });
+    this.answerRegistration(res, apiVersion, result);
+  }
+
+  /** 201 for a new deployment; 200 for an existing one (before API v3: 201 overwritten, 409 unchanged). */
+  private answerRegistration(
+    res: ServerResponse,
+    apiVersion: number,
+    result: RegistrationResult,
+  ): void {
     const accepted = acceptedRegistration(result);
+    if (accepted.kind === "unchanged" && apiVersion < 3)
+      throw new AdminError(409, `deployment ${accepted.deployment.id} already exists`);
     const payload: Record<string, unknown> = {
       id: accepted.deployment.id,
       services: accepted.services.map((s) => serviceJson(s)),
@@ -182,13 +213,16 @@ export class SchemaRoutes {
     };
     if (accepted.deployment.sdkVersion !== undefined)
       payload["sdk_version"] = accepted.deployment.sdkVersion;
-    sendJson(res, accepted.kind === "created" ? 201 : 200, payload, {
+    const created =
+      accepted.kind === "created" || (accepted.kind === "overwritten" && apiVersion < 3);
+    sendJson(res, created ? 201 : 200, payload, {
       location: `deployments/${accepted.deployment.id}`,
     });
   }
 
   /** PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services. */
   async updateDeployment(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    parseResourceIdParam("deployment", id, "dp");
     const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
@@ -237,22 +271,26 @@ function acceptedRegistration(
   return result;
 }
 
-/** Fetches and validates an endpoint's manifest, with Restate's META0003 on every failure. */
-async function discover(
-  uriText: string,
-  useHttp11: boolean,
-  additionalHeaders: Record<string, string>,
-): Promise<Discovered> {
-  let uri: URL;
+/** The endpoint's URI as deployments store it; a 400 if it is not an absolute URI. */
+function normalizedUri(uriText: string): string {
   try {
-    uri = new URL(uriText);
+    return new URL(uriText).toString();
   } catch {
     throw invalidField(
       "uri",
       `The provided uri ${uriText} is not absolute, only absolute URIs can be used.`,
     );
   }
-  const normalized = uri.toString();
+}
+
+/** Fetches and validates an endpoint's manifest, with Restate's META0003 on every failure. */
+async function discover(
+  uriText: string,
+  useHttp11: boolean,
+  additionalHeaders: Record<string, string>,
+): Promise<Discovered> {
+  const normalized = normalizedUri(uriText);
+  const uri = new URL(normalized);
   const unreachable = (reason: string): AdminError =>
     new AdminError(
       500,

@@ -24,10 +24,11 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../gen/keel/records.js";
-import type { Header } from "../gen/keel/service_protocol.js";
+import type { Failure, Header } from "../gen/keel/service_protocol.js";
 import { objectKeyProblem } from "../partition/keys.js";
 import {
   InvocationId,
+  formatUlid,
   freshInvocationId,
   idempotentInvocationId,
   parseAwakeableId,
@@ -212,13 +213,17 @@ export class HttpIngress {
         400,
         `bad delay query parameter '${delayText}': the delay is too long`,
       );
-    const idempotencyKey = headerValue(req, "idempotency-key");
-    if (idempotencyKey !== undefined && idempotencyKey === "")
+    const givenIdempotencyKey = headerValue(req, "idempotency-key");
+    if (givenIdempotencyKey !== undefined && givenIdempotencyKey === "")
       throw new IngressError(400, "the idempotency-key header must not be empty");
     const handlerType = handlerTypeOf(service, handler);
-    if (handlerType === "Workflow" && idempotencyKey !== undefined) {
+    if (handlerType === "Workflow" && givenIdempotencyKey !== undefined) {
       throw new IngressError(400, "idempotency keys are not supported on a workflow's run handler");
     }
+    // As Restate (with its default `controlled-idempotent-sharding`): calls and sends to services
+    // and objects without a key get a fresh one, so every such invocation is idempotent.
+    const idempotencyKey =
+      givenIdempotencyKey ?? (service.ty === "Workflow" ? undefined : this.freshIdempotencyKey());
     const body = await readBody(req, this.bodyBytesMax);
     validateInput(req, handler, body);
 
@@ -267,6 +272,12 @@ export class HttpIngress {
     this.respondResult(res, idText, result, handler, outcome.kind === "previouslyAccepted");
   }
 
+  private freshIdempotencyKey(): string {
+    const random = new Uint8Array(10);
+    this.entropy.fill(random);
+    return formatUlid(Date.now(), random);
+  }
+
   private accepted(
     res: ServerResponse,
     id: string,
@@ -298,15 +309,10 @@ export class HttpIngress {
     const kind = result.kind;
     if (kind?.$case === "failure") {
       const code = kind.value.code >= 400 && kind.value.code < 600 ? kind.value.code : 500;
-      return sendJson(
-        res,
-        code,
-        { code: kind.value.code, message: kind.value.message, source: "invocation" },
-        {
-          ...headers,
-          "x-restate-error-source": "invocation",
-        },
-      );
+      return sendJson(res, code, failureBody(kind.value), {
+        ...headers,
+        "x-restate-error-source": "invocation",
+      });
     }
     const value = kind?.$case === "value" ? kind.value : new Uint8Array(0);
     const contentType =
@@ -547,4 +553,13 @@ export function targetOf(service: ServiceSchema, handler: HandlerSchema, key: st
             ? HandlerType.HANDLER_TYPE_SHARED
             : HandlerType.HANDLER_TYPE_WORKFLOW,
   };
+}
+
+/** A terminal failure as Restate's ingress renders it: metadata only when there is some. */
+function failureBody(failure: Failure): Record<string, unknown> {
+  const body: Record<string, unknown> = { code: failure.code, message: failure.message };
+  if (failure.metadata.length > 0)
+    body["metadata"] = Object.fromEntries(failure.metadata.map((m) => [m.key, m.value]));
+  body["source"] = "invocation";
+  return body;
 }

@@ -275,8 +275,14 @@ export interface ServiceEndpoint {
   stop(): Promise<void>;
 }
 
+export interface ServicesOptions {
+  readonly http1?: boolean;
+  /** Another endpoint script under dist/test/fixtures (default `services.js`) and its extra arguments. */
+  readonly fixture?: { readonly script: string; readonly args: readonly string[] };
+}
+
 /** Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process. */
-export async function startServices(options: { http1?: boolean } = {}): Promise<ServiceEndpoint> {
+export async function startServices(options: ServicesOptions = {}): Promise<ServiceEndpoint> {
   const port = await freePort();
   const markerFile = join(tempDir("markers"), "markers.txt");
   const output: string[] = [];
@@ -288,8 +294,12 @@ export async function startServices(options: { http1?: boolean } = {}): Promise<
       probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
     });
   const launch = async (): Promise<void> => {
-    const mode = options.http1 === true ? ["http1"] : [];
-    child = spawn(process.execPath, [SERVICES_BIN, String(port), markerFile, ...mode], {
+    const script =
+      options.fixture === undefined
+        ? SERVICES_BIN
+        : join(DIST, "test", "fixtures", options.fixture.script);
+    const extra = options.fixture?.args ?? (options.http1 === true ? ["http1"] : []);
+    child = spawn(process.execPath, [script, String(port), markerFile, ...extra], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RESTATE_LOGGING: "WARN" },
     });

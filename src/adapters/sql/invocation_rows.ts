@@ -211,6 +211,7 @@ const ATTEMPT_COLUMNS: Record<string, Extractor> = {
     const last = paused ? s.view.lastFailure : undefined;
     return last === undefined ? undefined : failureText(last);
   },
+  last_failure_error_code: (s) => s.info()?.lastFailure?.restateCode,
   last_failure_related_command_index: (s) => {
     const index = s.info()?.lastFailure?.relatedCommandIndex;
     return index === undefined ? undefined : BigInt(index);
