@@ -267,7 +267,8 @@ export class SchemaRoutes {
 function acceptedRegistration(
   result: RegistrationResult,
 ): Exclude<RegistrationResult, { kind: "rejected" }> {
-  if (result.kind === "rejected") throw new AdminError(result.status, result.message, "META0006");
+  if (result.kind === "rejected")
+    throw new AdminError(result.status, result.message, result.restateCode);
   return result;
 }
 

@@ -193,10 +193,7 @@ export class HttpIngress {
       );
     }
     if (!service.public || !handler.public) {
-      throw new IngressError(
-        400,
-        `the service '${serviceName}' is private, it cannot be invoked from the ingress`,
-      );
+      throw new IngressError(400, "the invoked service is not public");
     }
     const delayText = url.searchParams.get("delay");
     if (delayText !== null && !isSend)

@@ -38,7 +38,8 @@ export function serviceOpenApi(service: ServiceSchema, ingressUrl: string): Json
   const paths: Record<string, Json> = {};
   const schemas: Record<string, unknown> = {};
   for (const handler of service.handlers) {
-    if (!handler.public) continue;
+    // Only the handler's own privacy hides it; a private service's handlers are documented.
+    if (handler.ingressPrivate === true) continue;
     const name = handler.name;
     const requestBody = requestBodyOf(handler, schemas);
     const response = responseOf(handler, schemas);

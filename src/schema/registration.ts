@@ -41,13 +41,19 @@ export type RegistrationResult =
       readonly deployment: DeploymentSchema;
       readonly services: readonly ServiceSchema[];
     }
-  | { readonly kind: "rejected"; readonly status: number; readonly message: string };
+  | {
+      readonly kind: "rejected";
+      readonly status: number;
+      readonly message: string;
+      readonly restateCode: string | null;
+    };
 
 function handlerOf(h: ManifestHandler, service: ManifestService): HandlerSchema {
   const isPrivate = h.ingressPrivate ?? service.ingressPrivate ?? false;
   const out: Record<string, unknown> = { name: h.name };
   if (h.ty !== undefined) out["ty"] = h.ty;
   out["public"] = !isPrivate;
+  if (h.ingressPrivate !== undefined) out["ingressPrivate"] = h.ingressPrivate;
   for (const key of [
     "documentation",
     "metadata",
@@ -148,6 +154,19 @@ export function registerDeployment(
     serviceOf(m, deploymentId, (active.get(m.name)?.revision ?? 0) + 1),
   );
 
+  for (const service of request.manifest.services) {
+    if (service.ingressPrivate !== true) continue;
+    const open = service.handlers.find((h) => h.ingressPrivate === false);
+    if (open !== undefined) {
+      return {
+        kind: "rejected",
+        status: 400,
+        message: `The service ${service.name} is private, but the ${open.name} is explicitly set as public. This is not supported. Please make the service public, and hide the individual handlers`,
+        restateCode: null,
+      };
+    }
+  }
+
   if (!request.force && !request.breaking) {
     for (const candidate of candidates) {
       const previous = active.get(candidate.name);
@@ -156,6 +175,7 @@ export function registerDeployment(
           kind: "rejected",
           status: 409,
           message: `[META0006] detected a new service revision for '${candidate.name}' changing the service type from previous revision. Service type cannot be changed across revisions.`,
+          restateCode: "META0006",
         };
       }
     }
@@ -224,6 +244,7 @@ export function updateDeployment(
       kind: "rejected",
       status: 409,
       message: `The deployment ${clash.id} already uses the URI ${update.uri}`,
+      restateCode: "META0006",
     };
   }
   const current = servicesOfDeployment(schema, deploymentId);
@@ -243,6 +264,7 @@ export function updateDeployment(
       kind: "rejected",
       status: 409,
       message: `The endpoint at ${update.uri} exposes different services than deployment ${deploymentId}; use 'overwrite' to replace them`,
+      restateCode: "META0006",
     };
   }
   const moved: DeploymentSchema = {

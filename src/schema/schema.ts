@@ -54,7 +54,10 @@ export interface HandlerSchema extends HandlerOptions {
   readonly name: string;
   /** Absent for handlers of plain services. */
   readonly ty?: HandlerType;
+  /** Callable from the ingress: neither the handler nor (unless the handler says so) its service is private. */
   readonly public: boolean;
+  /** The handler's own `ingressPrivate` from the manifest, if it set one. */
+  readonly ingressPrivate?: boolean;
 }
 
 export interface ServiceSchema {

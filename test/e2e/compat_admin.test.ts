@@ -249,6 +249,17 @@ describe(`admin API compatibility (${TARGET})`, () => {
       });
     }
 
+    it("refuses ingress calls to private services and handlers in Restate's words", async () => {
+      for (const path of ["/AdminCompatTyped/hidden", "/AdminCompatInternal/ping/send"]) {
+        const res = await ingress(path, null);
+        assert.deepEqual(
+          [res.status, res.json()],
+          [400, { code: 400, message: "the invoked service is not public", source: "ingress" }],
+          path,
+        );
+      }
+    });
+
     it("answers 404 for an unknown service", async () => {
       const res = await admin("GET", "/services/Nope/openapi");
       assert.equal(res.status, 404);
@@ -457,6 +468,16 @@ describe(`admin API compatibility (${TARGET})`, () => {
       assert.equal(dryRun.status, 201);
       assert.deepEqual(revisionsOf(dryRun), [["AdminCompatVersioned", 4]]);
       assert.deepEqual(await activeRevision(), [v1Id, 3], "a dry run changes nothing");
+    });
+
+    it("refuses a private service with a handler explicitly public", async () => {
+      const res = await register((await versionedEndpoint(20)).url);
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.json(), {
+        message:
+          "The service AdminCompatVersioned is private, but the which is explicitly set as public. This is not supported. Please make the service public, and hide the individual handlers",
+        restate_code: null,
+      });
     });
 
     it("falls back to the newest remaining revision when the newest deployment is deleted", async () => {
