@@ -3,6 +3,7 @@
  *
  *   POST|GET /{Service}/{handler}[/send]              plain services
  *   POST|GET /{Object}/{key}/{handler}[/send]         virtual objects and workflows
+ *   POST|GET /restate/call|send/{Service}[/{key}]/{handler}   the same, under Restate 1.7's paths
  *   GET /restate/invocation/{id}/attach|output        by invocation id
  *   GET /restate/invocation/{Svc}[/{key}]/{handler}/{idempotencyKey}/attach|output
  *   GET /restate/workflow/{Wf}/{key}/attach|output
@@ -166,6 +167,8 @@ export class HttpIngress {
     res: ServerResponse,
     segments: string[],
     url: URL,
+    /** For `/restate/call/…` and `/restate/send/…`; the legacy paths end in `/send` to send. */
+    mode?: "call" | "send",
   ): Promise<void> {
     const serviceName = segments[0]!;
     const service = this.node.schema().service(serviceName);
@@ -176,9 +179,9 @@ export class HttpIngress {
       );
     }
     const keyed = service.ty !== "Service";
-    const isSend = segments[segments.length - 1] === "send";
-    const expected = (keyed ? 3 : 2) + (isSend ? 1 : 0);
-    if (segments.length !== expected) throw badPath();
+    const isSend = mode === undefined ? segments[segments.length - 1] === "send" : mode === "send";
+    const expected = (keyed ? 3 : 2) + (isSend && mode === undefined ? 1 : 0);
+    if (segments.length !== expected) throw mode === undefined ? badPath() : badRestatePath();
     const key = keyed ? segments[1]! : "";
     const keyProblem = keyed
       ? objectKeyProblem({ partitionKey: partitionKeyOf(key), service: serviceName, key })
@@ -343,6 +346,12 @@ export class HttpIngress {
       case "a":
       case "awakeables":
         return this.awakeable(req, res, rest);
+      case "call":
+      case "send":
+        if (rest.length < 2 || rest.length > 3) throw badRestatePath();
+        if (req.method !== "GET" && req.method !== "POST")
+          throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
+        return this.invoke(req, res, rest, url, area);
       case "invocation":
         return this.attachByInvocation(req, res, rest);
       case "workflow":
@@ -477,6 +486,14 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new IngressError(400, `bad path segment '${segment}': invalid percent-encoding`);
   }
+}
+
+/** A malformed path under `/restate/call`, `/restate/send` (Restate 1.7's ingress paths). */
+function badRestatePath(): IngressError {
+  return new IngressError(
+    400,
+    "bad path, expected /restate/call/:service/:handler, /restate/send/:service/:handler, /restate/scope/:scope/call/:service/:handler, /restate/attach/:invocation_id, /restate/output/:invocation_id, or /restate/lookup",
+  );
 }
 
 function badPath(): IngressError {

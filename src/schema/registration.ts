@@ -188,7 +188,8 @@ export function registerDeployment(
     useHttp11: request.useHttp11,
     additionalHeaders: request.additionalHeaders,
     metadata: request.metadata,
-    createdAtMs: existing?.createdAtMs ?? request.nowMs,
+    // As in Restate, an overwritten deployment counts as created now.
+    createdAtMs: request.nowMs,
     minProtocolVersion: request.manifest.minProtocolVersion,
     maxProtocolVersion: request.manifest.maxProtocolVersion,
     ...(request.sdkVersion === undefined ? {} : { sdkVersion: request.sdkVersion }),

@@ -260,6 +260,25 @@ describe(`admin API compatibility (${TARGET})`, () => {
       }
     });
 
+    it("serves the call and send paths the documents name", async () => {
+      const called = await ingress("/restate/call/AdminCompatTyped/greet", { name: "doc" });
+      assert.deepEqual([called.status, called.json()], [200, "hello doc"]);
+      const sent = await ingress("/restate/send/AdminCompatTypedObject/doc/put", 7);
+      assert.equal(sent.status, 202);
+      assert.equal(sent.json<{ status: string }>().status, "Accepted");
+      const peeked = await eventually(async () => {
+        const res = await ingress("/restate/call/AdminCompatTypedObject/doc/peek", null);
+        return res.json() === 7 ? res : undefined;
+      }, "the sent value");
+      assert.equal(peeked.status, 200);
+      const tooShort = await ingress("/restate/call/AdminCompatTyped", null);
+      assert.equal(tooShort.status, 400);
+      assert.match(
+        tooShort.json<{ message: string }>().message,
+        /^bad path, expected \/restate\/call\//,
+      );
+    });
+
     it("answers 404 for an unknown service", async () => {
       const res = await admin("GET", "/services/Nope/openapi");
       assert.equal(res.status, 404);
@@ -441,11 +460,17 @@ describe(`admin API compatibility (${TARGET})`, () => {
     });
 
     it("bumps the revisions of an unchanged endpoint registered with force", async () => {
+      const createdAt = async (): Promise<number> =>
+        Date.parse(
+          (await admin("GET", `/deployments/${v1Id}`)).json<{ created_at: string }>().created_at,
+        );
+      const before = await createdAt();
       const forced = await register(v1.url, { force: true });
       assert.equal(forced.status, 200);
       assert.equal(forced.json<{ id: string }>().id, v1Id, "overwritten in place");
       assert.deepEqual(revisionsOf(forced), [["AdminCompatVersioned", 2]]);
       assert.deepEqual(await activeRevision(), [v1Id, 2]);
+      assert.ok((await createdAt()) > before, "an overwritten deployment counts as created anew");
       const out = await cli(["deployments", "register", "--yes", "--force", v1.url]);
       assert.equal(out.code, 0, out.out);
       assert.match(out.out, /SERVICES THAT WILL BE UPDATED/);
