@@ -31,6 +31,7 @@ import {
   noContent,
   parseJsonBody,
   parseResourceIdParam,
+  queryStringError,
   serviceNotFound,
   stringField,
   stringMap,
@@ -136,17 +137,17 @@ export class SchemaRoutes {
 
   async deleteDeployment(res: ServerResponse, id: string, url: URL): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
-    if (url.searchParams.get("force") !== "true") {
-      throw new AdminError(
-        501,
-        "Graceful deployment deletion is not supported yet; use force=true to delete the deployment",
-      );
-    }
+    const force = url.searchParams.get("force");
+    if (force !== null && force !== "true" && force !== "false")
+      throw queryStringError("force", "provided string was not `true` or `false`");
+    // Like Restate: only forced deletion exists; anything else is 501 with an empty body.
+    if (force !== "true") return noContent(res, 501);
     const removed = await this.node.updateSchema((schema) => {
       const next = removeDeployment(schema, id);
       return { schema: next, result: next !== undefined };
     });
-    if (!removed) throw deploymentNotFound(id);
+    if (!removed)
+      throw new AdminError(404, `not found in the schema registry: deployment with id '${id}'`);
     noContent(res, 202);
   }
 

@@ -567,6 +567,32 @@ describe(`admin API compatibility (${TARGET})`, () => {
       }, "invocations to reach the oldest deployment");
     });
 
+    it("deletes a deployment only with force, answering as Restate does", async () => {
+      const unknown = "dp_17KtIj9ZtDgK5P3BwOG8fWq";
+      const graceful = await admin("DELETE", `/deployments/${v1Id}`);
+      assert.deepEqual([graceful.status, graceful.text], [501, ""]);
+      const bad = await admin("DELETE", `/deployments/${v1Id}?force=yes`);
+      assert.deepEqual(
+        [bad.status, bad.text],
+        [
+          400,
+          "Failed to deserialize query string: force: provided string was not `true` or `false`",
+        ],
+      );
+      const missing = await admin("DELETE", `/deployments/${unknown}?force=true`);
+      assert.deepEqual(
+        [missing.status, missing.json()],
+        [
+          404,
+          {
+            message: `not found in the schema registry: deployment with id '${unknown}'`,
+            restate_code: null,
+          },
+        ],
+      );
+      assert.deepEqual(await activeRevision(), [v1Id, 3], "nothing was deleted");
+    });
+
     it("answers a malformed deployment id as Restate's router does", async () => {
       const cases: [string, string][] = [
         ["nope", "bad format"],
