@@ -132,6 +132,8 @@ export class SchemaIndex {
   readonly services: readonly ServiceSchema[];
   private readonly servicesByName: ReadonlyMap<string, ServiceSchema>;
   private readonly deploymentsById: ReadonlyMap<string, DeploymentSchema>;
+  /** Every revision by deployment id, then service name. */
+  private readonly revisions: ReadonlyMap<string, ReadonlyMap<string, ServiceSchema>>;
 
   constructor(
     readonly schema: Schema,
@@ -140,6 +142,16 @@ export class SchemaIndex {
     this.services = activeServices(schema);
     this.servicesByName = new Map(this.services.map((s) => [s.name, s]));
     this.deploymentsById = new Map(schema.deployments.map((d) => [d.id, d]));
+    const revisions = new Map<string, Map<string, ServiceSchema>>();
+    for (const service of schema.services) {
+      let ofDeployment = revisions.get(service.deploymentId);
+      if (ofDeployment === undefined) {
+        ofDeployment = new Map<string, ServiceSchema>();
+        revisions.set(service.deploymentId, ofDeployment);
+      }
+      ofDeployment.set(service.name, service);
+    }
+    this.revisions = revisions;
   }
 
   /** The active revision of a service. */
@@ -149,7 +161,7 @@ export class SchemaIndex {
 
   /** The revisions of the services a deployment exposes. */
   servicesOf(deploymentId: string): ServiceSchema[] {
-    return this.schema.services.filter((s) => s.deploymentId === deploymentId);
+    return [...(this.revisions.get(deploymentId)?.values() ?? [])];
   }
 
   /** A handler as a deployment's own revision of its service defines it. */
@@ -158,9 +170,7 @@ export class SchemaIndex {
     service: string,
     handler: string,
   ): { service: ServiceSchema; handler: HandlerSchema } | undefined {
-    const svc = this.schema.services.find(
-      (s) => s.deploymentId === deploymentId && s.name === service,
-    );
+    const svc = this.revisions.get(deploymentId)?.get(service);
     const h = svc?.handlers.find((x) => x.name === handler);
     return svc === undefined || h === undefined ? undefined : { service: svc, handler: h };
   }
