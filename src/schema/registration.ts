@@ -7,6 +7,8 @@
  * - The same endpoint with `force` overwrites that deployment in place (same id, 200), with new
  *   revisions for all its services, even when nothing changed.
  * - Changing a service's type is a breaking change: it needs `breaking` or `force`.
+ * - Names starting with `restate` or equal to `openapi` are reserved, and a private service may not
+ *   declare a handler public.
  */
 
 import type { EndpointManifest, ManifestHandler, ManifestService } from "./manifest.js";
@@ -154,32 +156,8 @@ export function registerDeployment(
     serviceOf(m, deploymentId, (active.get(m.name)?.revision ?? 0) + 1),
   );
 
-  for (const service of request.manifest.services) {
-    if (service.ingressPrivate !== true) continue;
-    const open = service.handlers.find((h) => h.ingressPrivate === false);
-    if (open !== undefined) {
-      return {
-        kind: "rejected",
-        status: 400,
-        message: `The service ${service.name} is private, but the ${open.name} is explicitly set as public. This is not supported. Please make the service public, and hide the individual handlers`,
-        restateCode: null,
-      };
-    }
-  }
-
-  if (!request.force && !request.breaking) {
-    for (const candidate of candidates) {
-      const previous = active.get(candidate.name);
-      if (previous !== undefined && previous.ty !== candidate.ty) {
-        return {
-          kind: "rejected",
-          status: 409,
-          message: `[META0006] detected a new service revision for '${candidate.name}' changing the service type from previous revision. Service type cannot be changed across revisions.`,
-          restateCode: "META0006",
-        };
-      }
-    }
-  }
+  const problem = serviceProblem(request, active);
+  if (problem !== undefined) return problem;
 
   const deployment: DeploymentSchema = {
     id: deploymentId,
@@ -204,6 +182,50 @@ export function registerDeployment(
     deployment,
     services: candidates,
   };
+}
+
+/** Why Restate would refuse the manifest's services, checked in Restate's order. */
+function serviceProblem(
+  request: RegistrationRequest,
+  active: ReadonlyMap<string, ServiceSchema>,
+): Extract<RegistrationResult, { kind: "rejected" }> | undefined {
+  const reserved = request.manifest.services.find(
+    (s) => s.name.toLowerCase().startsWith("restate") || s.name.toLowerCase() === "openapi",
+  );
+  if (reserved !== undefined) {
+    return {
+      kind: "rejected",
+      status: 400,
+      message: `[META0005] cannot insert/modify service '${reserved.name}' as it contains a reserved name`,
+      restateCode: "META0005",
+    };
+  }
+  for (const service of request.manifest.services) {
+    const previous = active.get(service.name);
+    if (
+      !request.force &&
+      !request.breaking &&
+      previous !== undefined &&
+      previous.ty !== service.ty
+    ) {
+      return {
+        kind: "rejected",
+        status: 409,
+        message: `[META0006] detected a new service revision for '${service.name}' changing the service type from previous revision. Service type cannot be changed across revisions.`,
+        restateCode: "META0006",
+      };
+    }
+    const open = service.handlers.find((h) => h.ingressPrivate === false);
+    if (service.ingressPrivate === true && open !== undefined) {
+      return {
+        kind: "rejected",
+        status: 400,
+        message: `The service ${service.name} is private, but the ${open.name} is explicitly set as public. This is not supported. Please make the service public, and hide the individual handlers`,
+        restateCode: null,
+      };
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -495,6 +495,16 @@ describe(`admin API compatibility (${TARGET})`, () => {
       assert.deepEqual(await activeRevision(), [v1Id, 3], "a dry run changes nothing");
     });
 
+    it("refuses a reserved service name", async () => {
+      const res = await register((await versionedEndpoint(30)).url);
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.json(), {
+        message:
+          "[META0005] cannot insert/modify service 'RestateCompatVersioned' as it contains a reserved name",
+        restate_code: "META0005",
+      });
+    });
+
     it("refuses a private service with a handler explicitly public", async () => {
       const res = await register((await versionedEndpoint(20)).url);
       assert.equal(res.status, 400);
