@@ -6,7 +6,7 @@
 
 import type { ServerResponse } from "node:http";
 import { parseDuration } from "../core/duration.js";
-import { InvocationId } from "../protocol/ids.js";
+import { InvocationId, resourceIdProblem } from "../protocol/ids.js";
 
 export class AdminError extends Error {
   constructor(
@@ -68,6 +68,22 @@ export function parseInvocationId(text: string): InvocationId {
   return id;
 }
 
+/**
+ * Checks the id in a path (`/deployments/{deployment}`): a malformed one is answered as Restate's
+ * HTTP layer answers a path it cannot parse, 400 in plain text.
+ */
+export function parseResourceIdParam(param: string, text: string, prefix: string): string {
+  const problem = resourceIdProblem(text, prefix);
+  if (problem !== undefined)
+    throw new AdminError(
+      400,
+      `Invalid URL: Cannot parse \`${param}\` with value \`${text}\`: ${problem}`,
+      null,
+      true,
+    );
+  return text;
+}
+
 export function parseJsonBody(body: Buffer): Record<string, unknown> {
   let parsed: unknown;
   try {
@@ -81,10 +97,20 @@ export function parseJsonBody(body: Buffer): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-function describeJson(value: unknown): string {
+/** A JSON value as serde names it in its errors (`integer \`1\``, `string "x"`, `map`). */
+export function describeJson(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "sequence";
-  return typeof value === "string" ? `string ${JSON.stringify(value)}` : `${typeof value}`;
+  switch (typeof value) {
+    case "string":
+      return `string ${JSON.stringify(value)}`;
+    case "number":
+      return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
+    case "boolean":
+      return `boolean \`${value}\``;
+    default:
+      return "map";
+  }
 }
 
 export function booleanField(value: unknown, name: string): boolean | undefined {

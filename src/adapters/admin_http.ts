@@ -25,6 +25,7 @@ import {
 import { InvocationRoutes } from "./admin_invocation_routes.js";
 import { keelAdminOpenApi } from "./admin_openapi.js";
 import { SchemaRoutes } from "./admin_schema_routes.js";
+import { SubscriptionRoutes } from "./admin_subscription_routes.js";
 import { HttpApiServer, readBody, sendJson } from "./http_util.js";
 import { SqlEngine, SqlError, type SqlEngineOptions } from "./sql/engine.js";
 import { toArrowStream, toJsonRows } from "./sql/render.js";
@@ -65,6 +66,7 @@ export class AdminApi {
   private readonly routes: Route[] = [];
   private readonly schemaRoutes: SchemaRoutes;
   private readonly invocationRoutes: InvocationRoutes;
+  private readonly subscriptionRoutes: SubscriptionRoutes;
   private sql: Promise<SqlEngine> | undefined;
 
   constructor(
@@ -74,6 +76,7 @@ export class AdminApi {
   ) {
     this.schemaRoutes = new SchemaRoutes(node);
     this.invocationRoutes = new InvocationRoutes(node);
+    this.subscriptionRoutes = new SubscriptionRoutes(node);
     this.defineRoutes();
   }
 
@@ -84,6 +87,7 @@ export class AdminApi {
     };
     const schema = this.schemaRoutes;
     const invocations = this.invocationRoutes;
+    const subscriptions = this.subscriptionRoutes;
     route("GET", "/health", ({ res }) => {
       const readiness = this.node.readiness();
       if (readiness.ready) emptyOk(res);
@@ -115,6 +119,9 @@ export class AdminApi {
     route("GET", "/services/{name}", ({ res, params }) => schema.getService(res, params[0]!));
     route("PATCH", "/services/{name}", ({ req, res, params }) =>
       schema.modifyService(req, res, params[0]!),
+    );
+    route("GET", "/services/{name}/openapi", ({ res, params }) =>
+      schema.serviceOpenApi(res, params[0]!, this.options.ingressUrl),
     );
     route("GET", "/services/{name}/handlers", ({ res, params }) =>
       schema.listHandlers(res, params[0]!),
@@ -151,7 +158,10 @@ export class AdminApi {
       this.deleteInvocation(res, params[0]!, url),
     );
 
-    route("GET", "/subscriptions", ({ res }) => sendJson(res, 200, { subscriptions: [] }));
+    route("GET", "/subscriptions", ({ res }) => subscriptions.list(res));
+    route("POST", "/subscriptions", ({ req }) => subscriptions.create(req));
+    route("GET", "/subscriptions/{id}", ({ params }) => subscriptions.get(params[0]!));
+    route("DELETE", "/subscriptions/{id}", ({ params }) => subscriptions.delete(params[0]!));
     route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }

@@ -31,6 +31,7 @@ const queryParam = (
 const invocationId = pathParam("invocation_id", "Invocation id (`inv_1…`).");
 const serviceName = pathParam("service", "Service name.");
 const deploymentId = pathParam("deployment", "Deployment id (`dp_1…`).");
+const subscriptionId = pathParam("subscription", "Subscription id (`sub_1…`).");
 const deploymentChoice = queryParam(
   "deployment",
   "`Keep` (default), `Latest`, or a deployment id; it must speak the pinned protocol version.",
@@ -161,6 +162,17 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
   },
   {
     method: "get",
+    path: "/services/{service}/openapi",
+    summary:
+      "The service's OpenAPI 3.1 document: its handlers at the ingress, with their JSON schemas",
+    parameters: [serviceName],
+    responses: {
+      "200": ok("OpenAPI document", { type: "object" }),
+      "404": error("No such service"),
+    },
+  },
+  {
+    method: "get",
     path: "/services/{service}/handlers",
     summary: "List a service's handlers",
     parameters: [serviceName],
@@ -266,7 +278,44 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
     method: "get",
     path: "/subscriptions",
     summary: "List Kafka subscriptions (Keel has none)",
+    parameters: [
+      queryParam("sink", "Only subscriptions with this sink URI"),
+      queryParam("source", "Only subscriptions with this source URI"),
+    ],
     responses: { "200": ok("Subscriptions", { type: "object" }) },
+  },
+  {
+    method: "post",
+    path: "/subscriptions",
+    summary:
+      "Create a Kafka subscription: the request is validated, then refused, as Keel has no Kafka clusters",
+    body: json({
+      type: "object",
+      required: ["source", "sink"],
+      properties: {
+        source: { type: "string", description: "`kafka://{cluster}/{topic}`" },
+        sink: { type: "string", description: "`service://{service}/{handler}`" },
+        options: { type: "object", additionalProperties: { type: "string" } },
+      },
+    }),
+    responses: {
+      "400": error("Bad source or sink URI, unknown sink, or unknown Kafka cluster"),
+      "422": ok("The body is not a subscription request"),
+    },
+  },
+  {
+    method: "get",
+    path: "/subscriptions/{subscription}",
+    summary: "Get a Kafka subscription",
+    parameters: [subscriptionId],
+    responses: { "404": error("No such subscription") },
+  },
+  {
+    method: "delete",
+    path: "/subscriptions/{subscription}",
+    summary: "Delete a Kafka subscription",
+    parameters: [subscriptionId],
+    responses: { "404": error("No such subscription") },
   },
   {
     method: "get",

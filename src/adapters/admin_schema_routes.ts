@@ -11,12 +11,14 @@ import { formatDeploymentId } from "../protocol/ids.js";
 import type { KeelNode } from "../runtime/node.js";
 import { parseManifest, type EndpointManifest } from "../schema/manifest.js";
 import {
+  findDeployment,
   modifyService,
   registerDeployment,
   removeDeployment,
   updateDeployment,
   type RegistrationResult,
 } from "../schema/registration.js";
+import { serviceOpenApi } from "../schema/openapi.js";
 import { deploymentJson, handlerJson, serviceJson } from "../schema/render.js";
 import type { ServiceSchema } from "../schema/schema.js";
 import {
@@ -28,6 +30,8 @@ import {
   missingField,
   noContent,
   parseJsonBody,
+  parseResourceIdParam,
+  queryStringError,
   serviceNotFound,
   stringField,
   stringMap,
@@ -55,11 +59,16 @@ export class SchemaRoutes {
   }
 
   listServices(res: ServerResponse): void {
-    sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => serviceJson(s)) });
+    sendJson(res, 200, { services: this.node.schema().services.map((s) => serviceJson(s)) });
   }
 
   getService(res: ServerResponse, name: string): void {
     sendJson(res, 200, serviceJson(this.service(name)));
+  }
+
+  /** GET /services/{name}/openapi: the service's own OpenAPI document, pointing at the ingress. */
+  serviceOpenApi(res: ServerResponse, name: string, ingressUrl: string): void {
+    sendJson(res, 200, serviceOpenApi(this.service(name), ingressUrl));
   }
 
   listHandlers(res: ServerResponse, name: string): void {
@@ -114,6 +123,7 @@ export class SchemaRoutes {
   }
 
   getDeployment(res: ServerResponse, id: string): void {
+    parseResourceIdParam("deployment", id, "dp");
     sendJson(res, 200, this.detailedDeployment(id));
   }
 
@@ -121,24 +131,23 @@ export class SchemaRoutes {
     const schema = this.node.schema();
     const deployment = schema.deployment(id);
     if (deployment === undefined) throw deploymentNotFound(id);
-    const services = schema.schema.services
-      .filter((s) => s.deploymentId === id)
-      .map((s) => serviceJson(s));
+    const services = schema.servicesOf(id).map((s) => serviceJson(s));
     return deploymentJson(deployment, isoMillis, services);
   }
 
   async deleteDeployment(res: ServerResponse, id: string, url: URL): Promise<void> {
-    if (url.searchParams.get("force") !== "true") {
-      throw new AdminError(
-        501,
-        "Graceful deployment deletion is not supported yet; use force=true to delete the deployment",
-      );
-    }
+    parseResourceIdParam("deployment", id, "dp");
+    const force = url.searchParams.get("force");
+    if (force !== null && force !== "true" && force !== "false")
+      throw queryStringError("force", "provided string was not `true` or `false`");
+    // Like Restate: only forced deletion exists; anything else is 501 with an empty body.
+    if (force !== "true") return noContent(res, 501);
     const removed = await this.node.updateSchema((schema) => {
       const next = removeDeployment(schema, id);
       return { schema: next, result: next !== undefined };
     });
-    if (!removed) throw deploymentNotFound(id);
+    if (!removed)
+      throw new AdminError(404, `not found in the schema registry: deployment with id '${id}'`);
     noContent(res, 202);
   }
 
@@ -155,6 +164,18 @@ export class SchemaRoutes {
     const breaking = booleanField(body["breaking"], "breaking") ?? false;
     const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
     const metadata = stringMap(body["metadata"], "metadata") ?? {};
+    // Without force, an endpoint registered before answers as it is, without asking it again.
+    const known = force
+      ? undefined
+      : findDeployment(this.node.schema().schema, normalizedUri(uriText), additionalHeaders);
+    if (known !== undefined) {
+      return this.answerRegistration(res, apiVersion, {
+        kind: "unchanged",
+        schema: this.node.schema().schema,
+        deployment: known,
+        services: this.node.schema().servicesOf(known.id),
+      });
+    }
     const discovered = await discover(uriText, useHttp11, additionalHeaders);
     const request = {
       uri: discovered.uri,
@@ -174,7 +195,18 @@ export class SchemaRoutes {
       const store = outcome.kind === "created" || outcome.kind === "overwritten";
       return { schema: store && !dryRun ? outcome.schema : undefined, result: outcome };
     });
+    this.answerRegistration(res, apiVersion, result);
+  }
+
+  /** 201 for a new deployment; 200 for an existing one (before API v3: 201 overwritten, 409 unchanged). */
+  private answerRegistration(
+    res: ServerResponse,
+    apiVersion: number,
+    result: RegistrationResult,
+  ): void {
     const accepted = acceptedRegistration(result);
+    if (accepted.kind === "unchanged" && apiVersion < 3)
+      throw new AdminError(409, `deployment ${accepted.deployment.id} already exists`);
     const payload: Record<string, unknown> = {
       id: accepted.deployment.id,
       services: accepted.services.map((s) => serviceJson(s)),
@@ -183,13 +215,16 @@ export class SchemaRoutes {
     };
     if (accepted.deployment.sdkVersion !== undefined)
       payload["sdk_version"] = accepted.deployment.sdkVersion;
-    sendJson(res, accepted.kind === "created" ? 201 : 200, payload, {
+    const created =
+      accepted.kind === "created" || (accepted.kind === "overwritten" && apiVersion < 3);
+    sendJson(res, created ? 201 : 200, payload, {
       location: `deployments/${accepted.deployment.id}`,
     });
   }
 
   /** PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services. */
   async updateDeployment(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    parseResourceIdParam("deployment", id, "dp");
     const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
@@ -235,8 +270,21 @@ export class SchemaRoutes {
 function acceptedRegistration(
   result: RegistrationResult,
 ): Exclude<RegistrationResult, { kind: "rejected" }> {
-  if (result.kind === "rejected") throw new AdminError(result.status, result.message, "META0006");
+  if (result.kind === "rejected")
+    throw new AdminError(result.status, result.message, result.restateCode);
   return result;
+}
+
+/** The endpoint's URI as deployments store it; a 400 if it is not an absolute URI. */
+function normalizedUri(uriText: string): string {
+  try {
+    return new URL(uriText).toString();
+  } catch {
+    throw invalidField(
+      "uri",
+      `The provided uri ${uriText} is not absolute, only absolute URIs can be used.`,
+    );
+  }
 }
 
 /** Fetches and validates an endpoint's manifest, with Restate's META0003 on every failure. */
@@ -245,16 +293,8 @@ async function discover(
   useHttp11: boolean,
   additionalHeaders: Record<string, string>,
 ): Promise<Discovered> {
-  let uri: URL;
-  try {
-    uri = new URL(uriText);
-  } catch {
-    throw invalidField(
-      "uri",
-      `The provided uri ${uriText} is not absolute, only absolute URIs can be used.`,
-    );
-  }
-  const normalized = uri.toString();
+  const normalized = normalizedUri(uriText);
+  const uri = new URL(normalized);
   const unreachable = (reason: string): AdminError =>
     new AdminError(
       500,

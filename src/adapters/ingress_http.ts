@@ -3,6 +3,7 @@
  *
  *   POST|GET /{Service}/{handler}[/send]              plain services
  *   POST|GET /{Object}/{key}/{handler}[/send]         virtual objects and workflows
+ *   POST|GET /restate/call|send/{Service}[/{key}]/{handler}   the same, under Restate 1.7's paths
  *   GET /restate/invocation/{id}/attach|output        by invocation id
  *   GET /restate/invocation/{Svc}[/{key}]/{handler}/{idempotencyKey}/attach|output
  *   GET /restate/workflow/{Wf}/{key}/attach|output
@@ -25,10 +26,11 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../gen/keel/records.js";
-import type { Header } from "../gen/keel/service_protocol.js";
+import type { Failure, Header } from "../gen/keel/service_protocol.js";
 import { objectKeyProblem } from "../partition/keys.js";
 import {
   InvocationId,
+  formatUlid,
   freshInvocationId,
   idempotentInvocationId,
   parseAwakeableId,
@@ -166,6 +168,8 @@ export class HttpIngress {
     res: ServerResponse,
     segments: string[],
     url: URL,
+    /** For `/restate/call/…` and `/restate/send/…`; the legacy paths end in `/send` to send. */
+    mode?: "call" | "send",
   ): Promise<void> {
     const serviceName = segments[0]!;
     const service = this.node.schema().service(serviceName);
@@ -176,9 +180,9 @@ export class HttpIngress {
       );
     }
     const keyed = service.ty !== "Service";
-    const isSend = segments[segments.length - 1] === "send";
-    const expected = (keyed ? 3 : 2) + (isSend ? 1 : 0);
-    if (segments.length !== expected) throw badPath();
+    const isSend = mode === undefined ? segments[segments.length - 1] === "send" : mode === "send";
+    const expected = (keyed ? 3 : 2) + (isSend && mode === undefined ? 1 : 0);
+    if (segments.length !== expected) throw mode === undefined ? badPath() : badRestatePath();
     const key = keyed ? segments[1]! : "";
     const keyProblem = keyed
       ? objectKeyProblem({ partitionKey: partitionKeyOf(key), service: serviceName, key })
@@ -193,10 +197,7 @@ export class HttpIngress {
       );
     }
     if (!service.public || !handler.public) {
-      throw new IngressError(
-        400,
-        `the service '${serviceName}' is private, it cannot be invoked from the ingress`,
-      );
+      throw new IngressError(400, "the invoked service is not public");
     }
     const delayText = url.searchParams.get("delay");
     if (delayText !== null && !isSend)
@@ -213,13 +214,17 @@ export class HttpIngress {
         400,
         `bad delay query parameter '${delayText}': the delay is too long`,
       );
-    const idempotencyKey = headerValue(req, "idempotency-key");
-    if (idempotencyKey !== undefined && idempotencyKey === "")
+    const givenIdempotencyKey = headerValue(req, "idempotency-key");
+    if (givenIdempotencyKey !== undefined && givenIdempotencyKey === "")
       throw new IngressError(400, "the idempotency-key header must not be empty");
     const handlerType = handlerTypeOf(service, handler);
-    if (handlerType === "Workflow" && idempotencyKey !== undefined) {
+    if (handlerType === "Workflow" && givenIdempotencyKey !== undefined) {
       throw new IngressError(400, "idempotency keys are not supported on a workflow's run handler");
     }
+    // As Restate (with its default `controlled-idempotent-sharding`): calls and sends to services
+    // and objects without a key get a fresh one, so every such invocation is idempotent.
+    const idempotencyKey =
+      givenIdempotencyKey ?? (service.ty === "Workflow" ? undefined : this.freshIdempotencyKey());
     const body = await readBody(req, this.bodyBytesMax);
     validateInput(req, handler, body);
 
@@ -268,6 +273,12 @@ export class HttpIngress {
     this.respondResult(res, idText, result, handler, outcome.kind === "previouslyAccepted");
   }
 
+  private freshIdempotencyKey(): string {
+    const random = new Uint8Array(10);
+    this.entropy.fill(random);
+    return formatUlid(Date.now(), random);
+  }
+
   private accepted(
     res: ServerResponse,
     id: string,
@@ -299,15 +310,10 @@ export class HttpIngress {
     const kind = result.kind;
     if (kind?.$case === "failure") {
       const code = kind.value.code >= 400 && kind.value.code < 600 ? kind.value.code : 500;
-      return sendJson(
-        res,
-        code,
-        { code: kind.value.code, message: kind.value.message, source: "invocation" },
-        {
-          ...headers,
-          "x-restate-error-source": "invocation",
-        },
-      );
+      return sendJson(res, code, failureBody(kind.value), {
+        ...headers,
+        "x-restate-error-source": "invocation",
+      });
     }
     const value = kind?.$case === "value" ? kind.value : new Uint8Array(0);
     const contentType =
@@ -345,6 +351,12 @@ export class HttpIngress {
       case "a":
       case "awakeables":
         return this.awakeable(req, res, rest);
+      case "call":
+      case "send":
+        if (rest.length < 2 || rest.length > 3) throw badRestatePath();
+        if (req.method !== "GET" && req.method !== "POST")
+          throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
+        return this.invoke(req, res, rest, url, area);
       case "invocation":
         return this.attachByInvocation(req, res, rest);
       case "workflow":
@@ -481,6 +493,14 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/** A malformed path under `/restate/call`, `/restate/send` (Restate 1.7's ingress paths). */
+function badRestatePath(): IngressError {
+  return new IngressError(
+    400,
+    "bad path, expected /restate/call/:service/:handler, /restate/send/:service/:handler, /restate/scope/:scope/call/:service/:handler, /restate/attach/:invocation_id, /restate/output/:invocation_id, or /restate/lookup",
+  );
+}
+
 function badPath(): IngressError {
   return new IngressError(
     400,
@@ -553,4 +573,13 @@ export function targetOf(service: ServiceSchema, handler: HandlerSchema, key: st
             ? HandlerType.HANDLER_TYPE_SHARED
             : HandlerType.HANDLER_TYPE_WORKFLOW,
   };
+}
+
+/** A terminal failure as Restate's ingress renders it: metadata only when there is some. */
+function failureBody(failure: Failure): Record<string, unknown> {
+  const body: Record<string, unknown> = { code: failure.code, message: failure.message };
+  if (failure.metadata.length > 0)
+    body["metadata"] = Object.fromEntries(failure.metadata.map((m) => [m.key, m.value]));
+  body["source"] = "invocation";
+  return body;
 }

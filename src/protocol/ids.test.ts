@@ -6,8 +6,10 @@ import {
   InvocationId,
   formatAwakeableId,
   formatDeploymentId,
+  formatUlid,
   isDeploymentId,
   parseAwakeableId,
+  resourceIdProblem,
 } from "./ids.js";
 
 describe("invocation ids", () => {
@@ -68,5 +70,29 @@ describe("deployment ids", () => {
     assert.ok(isDeploymentId(id));
     assert.ok(isDeploymentId("dp_14fdTQydcVZ05d0M0XXX8yJ"));
     assert.ok(!isDeploymentId("dp_1short"));
+  });
+});
+
+describe("ULIDs", () => {
+  it("encode 48 bits of time and 80 random bits in Crockford base32", () => {
+    // The time of the ULID specification's example, 01ARYZ6S41…
+    assert.equal(formatUlid(1469918176385, new Uint8Array(10)), "01ARYZ6S410000000000000000");
+    assert.equal(formatUlid(0, new Uint8Array(10).fill(255)), "0000000000ZZZZZZZZZZZZZZZZ");
+    assert.throws(() => formatUlid(2 ** 48, new Uint8Array(10)), RangeError);
+  });
+});
+
+describe("resource ids", () => {
+  it("name the problem as Restate does", () => {
+    const dp = formatDeploymentId(new Uint8Array(16).fill(7));
+    assert.equal(resourceIdProblem(dp, "dp"), undefined);
+    assert.equal(resourceIdProblem(`sub_${dp.slice(3)}`, "sub"), undefined);
+    assert.equal(resourceIdProblem(dp, "sub"), "id doesn't match the expected type");
+    assert.equal(resourceIdProblem("nope", "dp"), "bad format");
+    assert.equal(resourceIdProblem("dp_1", "dp"), "bad length");
+    assert.equal(resourceIdProblem(`${dp}x`, "dp"), "bad length");
+    assert.equal(resourceIdProblem(`dp_2${dp.slice(4)}`, "dp"), "unrecognized codec version");
+    assert.equal(resourceIdProblem("xx_1abc", "dp"), "unrecognized resource type: xx");
+    assert.equal(resourceIdProblem(`dp_1${"!".repeat(22)}`, "dp"), "base62 decode error");
   });
 });

@@ -154,6 +154,60 @@ export function isDeploymentId(text: string): boolean {
   );
 }
 
+/** Why a resource id's text (`dp_1…`, `sub_1…`) is not one, in Restate's words. */
+export type ResourceIdProblem =
+  | "bad length"
+  | "bad format"
+  | "base62 decode error"
+  | "unrecognized codec version"
+  | "id doesn't match the expected type"
+  | `unrecognized resource type: ${string}`;
+
+/** The resource types Restate's ids name (the part before `_`). */
+const RESOURCE_TYPES = new Set(["inv", "dp", "sub", "prom", "sign", "snap", "mut", "vq"]);
+
+/**
+ * Checks an id of a resource identified by a 128-bit value (deployments, subscriptions): `<prefix>_1`
+ * then 22 base62 characters. Undefined when it is well formed, else the problem as Restate names it.
+ */
+export function resourceIdProblem(text: string, prefix: string): ResourceIdProblem | undefined {
+  if (text === "") return "bad length";
+  const separator = text.indexOf("_");
+  if (separator < 0) return "bad format";
+  const type = text.slice(0, separator);
+  if (!RESOURCE_TYPES.has(type)) return `unrecognized resource type: ${type}`;
+  const rest = text.slice(separator + 1);
+  if (rest === "") return "bad length";
+  if (rest[0] !== "1") return "unrecognized codec version";
+  if (type !== prefix) return "id doesn't match the expected type";
+  const encoded = rest.slice(1);
+  if (encoded.length < BASE62_U128_WIDTH) return "bad length";
+  const value = decodeBase62(encoded.slice(0, BASE62_U128_WIDTH).replace(/^0+/, "") || "0");
+  if (value === undefined || value >= 1n << 128n) return "base62 decode error";
+  if (encoded.length > BASE62_U128_WIDTH) return "bad length";
+  return undefined;
+}
+
+const CROCKFORD_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * A ULID (26 characters of Crockford base32: 48 bits of milliseconds, then 80 random bits), the
+ * idempotency key Restate's ingress gives requests that carry none.
+ */
+export function formatUlid(timeMs: number, random10: Uint8Array): string {
+  if (!Number.isSafeInteger(timeMs) || timeMs < 0 || timeMs >= 2 ** 48)
+    throw new RangeError(`a ULID's time is 48 bits of milliseconds, got ${timeMs}`);
+  if (random10.length !== 10) throw new RangeError("a ULID has 10 random bytes");
+  let value = BigInt(timeMs);
+  for (const byte of random10) value = (value << 8n) | BigInt(byte);
+  let text = "";
+  for (let i = 0; i < 26; i++) {
+    text = CROCKFORD_BASE32[Number(value & 31n)]! + text;
+    value >>= 5n;
+  }
+  return text;
+}
+
 // ---- deterministic invocation ids ----
 // Keel's own scheme (only the text format must match Restate): a hash of what makes the invocation
 // unique, with the partition key of its target so that it lands where its key's state lives.

@@ -193,7 +193,11 @@ export class InvocationAttempt {
         onData: (chunk) => this.onData(chunk),
         onEnd: () => this.onEnd(),
         onError: (error) =>
-          this.fail({ code: 503, message: `endpoint connection failed: ${describeError(error)}` }),
+          this.fail({
+            code: 503,
+            message: `endpoint connection failed: ${describeError(error)}`,
+            errorCode: "RT0010",
+          }),
       },
     );
     const frames: Uint8Array[] = [
@@ -230,7 +234,11 @@ export class InvocationAttempt {
     const server = headers["x-restate-server"];
     if (typeof server === "string") this.server = server;
     if (status !== 200) {
-      this.fail({ code: status, message: `the endpoint answered HTTP ${status}` });
+      this.fail({
+        code: status,
+        message: `the endpoint answered HTTP ${status}`,
+        errorCode: errorCodeOfStatus(status),
+      });
       return;
     }
     const type = headers["content-type"];
@@ -238,6 +246,7 @@ export class InvocationAttempt {
       this.fail({
         code: 415,
         message: `the endpoint answered content-type ${JSON.stringify(type)}, expected ${contentType(this.setup.protocolVersion)}`,
+        errorCode: PROTOCOL_VIOLATION,
       });
     }
   }
@@ -352,9 +361,11 @@ export class InvocationAttempt {
           return undefined;
         case MessageType.Error: {
           const error = ErrorMessage.decode(payload);
+          const code = error.code === 0 ? 500 : error.code;
           return {
-            code: error.code === 0 ? 500 : error.code,
+            code,
             message: error.message,
+            errorCode: errorCodeOfSdkError(code),
             stacktrace: error.stacktrace,
             ...(error.nextRetryDelay === undefined
               ? {}
@@ -470,7 +481,12 @@ export class InvocationAttempt {
 
   private fail(failure: AttemptFailure): void {
     if (this.finished) return;
-    this.finish({ kind: "failed", failure });
+    // Keel's own protocol checks fail with 571, which Restate documents as RT0012.
+    const coded =
+      failure.errorCode === undefined && failure.code === 571
+        ? { ...failure, errorCode: PROTOCOL_VIOLATION }
+        : failure;
+    this.finish({ kind: "failed", failure: coded });
   }
 
   private finish(outcome: AttemptOutcome): void {
@@ -515,4 +531,22 @@ export class InvocationAttempt {
       if (!this.finished && this.terminal === undefined) this.closeRequest();
     });
   }
+}
+
+const PROTOCOL_VIOLATION = "RT0012";
+
+/** Restate's code for an error the SDK reported: journal mismatch, protocol violation or other. */
+function errorCodeOfSdkError(code: number): string {
+  if (code === 570) return "RT0016";
+  if (code === 571) return PROTOCOL_VIOLATION;
+  return "RT0007";
+}
+
+/** Restate's code for an endpoint that answered with a status other than 200. */
+function errorCodeOfStatus(status: number): string {
+  if (status === 502 || status === 503 || status === 504) return "RT0010";
+  if (status === 429) return "RT0023";
+  if (status === 415) return "RT0015";
+  if (status === 413) return "RT0019";
+  return PROTOCOL_VIOLATION;
 }

@@ -385,8 +385,14 @@ export class Invoker implements PartitionInvoker {
     }
     const target = status.target!;
     const schema = this.schema();
-    const resolved = schema.handler(target.service, target.handler);
-    const deploymentId = status.pinned?.deploymentId ?? resolved?.service.deploymentId;
+    const pinnedTo = status.pinned?.deploymentId;
+    // A pinned invocation runs on its deployment's own revision of the service.
+    const resolved =
+      (pinnedTo === undefined
+        ? undefined
+        : schema.handlerIn(pinnedTo, target.service, target.handler)) ??
+      schema.handler(target.service, target.handler);
+    const deploymentId = pinnedTo ?? resolved?.service.deploymentId;
     const deployment = deploymentId === undefined ? undefined : schema.deployment(deploymentId);
     if (resolved === undefined || deployment === undefined) {
       this.free(slot);
@@ -394,6 +400,7 @@ export class Invoker implements PartitionInvoker {
         kind: "failed",
         failure: {
           code: 404,
+          errorCode: "RT0011",
           message:
             resolved === undefined
               ? `the handler ${target.service}/${target.handler} is not registered`
@@ -413,6 +420,7 @@ export class Invoker implements PartitionInvoker {
         kind: "failed",
         failure: {
           code: 415,
+          errorCode: "RT0013",
           message: `no common service protocol version with deployment ${deployment.id}`,
         },
       });

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseManifest, type EndpointManifest } from "./manifest.js";
-import { registerDeployment, type RegistrationRequest } from "./registration.js";
-import { EMPTY_SCHEMA, type Schema } from "./schema.js";
+import { registerDeployment, removeDeployment, type RegistrationRequest } from "./registration.js";
+import { EMPTY_SCHEMA, SchemaIndex, type Schema } from "./schema.js";
 
 function manifest(handlers: string[], ty = "SERVICE"): EndpointManifest {
   const parsed = parseManifest({
@@ -67,42 +67,73 @@ describe("deployment registration", () => {
     assert.equal(again.deployment.id, "dp_1new00000000000000000");
   });
 
-  it("refuses different services at the same URI without force, overwrites in place with force", () => {
+  it("answers unchanged for a known endpoint without force, overwrites it with new revisions with force", () => {
     const schema = registered(EMPTY_SCHEMA, request(manifest(["greet"])));
     const changed = registerDeployment(schema, request(manifest(["greet", "wave"])));
-    assert.equal(changed.kind, "rejected");
-    assert.ok(changed.kind === "rejected" && changed.status === 409);
-    const forced = registerDeployment(
-      schema,
-      request(manifest(["greet", "wave"]), { force: true }),
-    );
+    assert.equal(changed.kind, "unchanged", "without force, a known endpoint is not looked at");
+    const forced = registerDeployment(schema, request(manifest(["greet"]), { force: true }));
     assert.equal(forced.kind, "overwritten");
     assert.ok(forced.kind === "overwritten");
     assert.equal(forced.deployment.id, "dp_1new00000000000000000", "same id");
-    assert.equal(forced.services[0]!.revision, 2);
+    assert.equal(forced.services[0]!.revision, 2, "even an unchanged service gets a new revision");
+    assert.equal(forced.schema.services.length, 1, "the overwritten revision is gone");
   });
 
-  it("treats a type change or removed handlers as breaking", () => {
+  it("treats only a type change as breaking", () => {
     const schema = registered(EMPTY_SCHEMA, request(manifest(["greet", "wave"])));
     const elsewhere = { uri: "http://other/", newDeploymentId: "dp_1second000000000000000" };
     const removed = registerDeployment(schema, request(manifest(["greet"]), elsewhere));
-    assert.ok(removed.kind === "rejected" && /removes handlers wave/.test(removed.message));
+    assert.equal(removed.kind, "created", "removing handlers is allowed");
     const retyped = registerDeployment(
       schema,
       request(manifest(["greet", "wave"], "VIRTUAL_OBJECT"), elsewhere),
     );
-    assert.ok(retyped.kind === "rejected" && /changes type/.test(retyped.message));
+    assert.ok(retyped.kind === "rejected" && retyped.status === 409);
+    assert.match(retyped.message, /^\[META0006\] .* changing the service type/);
     const allowed = registerDeployment(
       schema,
-      request(manifest(["greet"]), { ...elsewhere, breaking: true }),
+      request(manifest(["greet"], "VIRTUAL_OBJECT"), { ...elsewhere, breaking: true }),
     );
     assert.equal(allowed.kind, "created");
     assert.ok(allowed.kind === "created");
+    const index = new SchemaIndex(allowed.schema, 2);
+    assert.equal(index.service("Greeter")!.deploymentId, "dp_1second000000000000000");
     assert.equal(
-      allowed.schema.services.find((s) => s.name === "Greeter")!.deploymentId,
-      "dp_1second000000000000000",
+      index.service("Greeter")!.revision,
+      2,
       "the new deployment serves new invocations",
     );
+    assert.equal(
+      index.servicesOf("dp_1new00000000000000000")[0]!.revision,
+      1,
+      "the old one keeps its revision",
+    );
+  });
+
+  it("falls back to the highest revision left when the active one's deployment is removed", () => {
+    let schema = registered(EMPTY_SCHEMA, request(manifest(["greet"])));
+    schema = registered(
+      schema,
+      request(manifest(["greet", "wave"]), { uri: "http://b/", newDeploymentId: "dp_1b" }),
+    );
+    schema = registered(
+      schema,
+      request(manifest(["greet"]), { uri: "http://c/", newDeploymentId: "dp_1c" }),
+    );
+    assert.equal(new SchemaIndex(schema, 3).service("Greeter")!.revision, 3);
+    const removed = removeDeployment(schema, "dp_1c")!;
+    const index = new SchemaIndex(removed, 4);
+    assert.equal(index.service("Greeter")!.deploymentId, "dp_1b");
+    assert.equal(index.service("Greeter")!.revision, 2);
+    assert.deepEqual(
+      index.service("Greeter")!.handlers.map((h) => h.name),
+      ["greet", "wave"],
+    );
+    const last = new SchemaIndex(
+      removeDeployment(removeDeployment(removed, "dp_1b")!, "dp_1new00000000000000000")!,
+      5,
+    );
+    assert.equal(last.service("Greeter"), undefined, "no deployment left, no service");
   });
 
   it("rejects manifests it cannot use, saying why", () => {

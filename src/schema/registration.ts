@@ -1,16 +1,20 @@
 /**
  * Registering a deployment: turning a discovered manifest into schema changes, with Restate's rules.
- * - A new endpoint URI creates a deployment (201); each of its services gets revision = previous + 1
- *   and becomes the target of new invocations (in-flight ones stay pinned to their deployment).
- * - The same URI with the same services answers "unchanged" (200) and changes nothing.
- * - The same URI with different services needs `force`, which overwrites it in place (same id).
- * - Changing a service's type, or removing handlers, is a breaking change: it needs `breaking` or
- *   `force`.
+ * - A new endpoint (URI and additional headers) creates a deployment (201); each of its services gets
+ *   a revision one above the service's active revision and becomes the target of new invocations
+ *   (in-flight ones stay pinned to their deployment). Older deployments keep their revisions.
+ * - The same endpoint again answers "unchanged" (200) and changes nothing, whatever it now serves.
+ * - The same endpoint with `force` overwrites that deployment in place (same id, 200), with new
+ *   revisions for all its services, even when nothing changed.
+ * - Changing a service's type is a breaking change: it needs `breaking` or `force`.
+ * - Names starting with `restate` or equal to `openapi` are reserved, and a private service may not
+ *   declare a handler public.
  */
 
 import type { EndpointManifest, ManifestHandler, ManifestService } from "./manifest.js";
 import {
   DEFAULT_RETRY_POLICY,
+  activeServices,
   type DeploymentSchema,
   type HandlerSchema,
   type Schema,
@@ -54,13 +58,19 @@ export type RegistrationResult =
       readonly deployment: DeploymentSchema;
       readonly services: readonly ServiceSchema[];
     }
-  | { readonly kind: "rejected"; readonly status: number; readonly message: string };
+  | {
+      readonly kind: "rejected";
+      readonly status: number;
+      readonly message: string;
+      readonly restateCode: string | null;
+    };
 
 function handlerOf(h: ManifestHandler, service: ManifestService): HandlerSchema {
   const isPrivate = h.ingressPrivate ?? service.ingressPrivate ?? false;
   const out: Record<string, unknown> = { name: h.name };
   if (h.ty !== undefined) out["ty"] = h.ty;
   out["public"] = !isPrivate;
+  if (h.ingressPrivate !== undefined) out["ingressPrivate"] = h.ingressPrivate;
   for (const key of [
     "documentation",
     "metadata",
@@ -112,86 +122,62 @@ function serviceOf(
   };
 }
 
-/** What makes two registrations of a service the same, ignoring ids and revisions. */
-function definition(service: ServiceSchema): string {
-  const { deploymentId: _d, revision: _r, ...rest } = service;
-  return JSON.stringify(rest);
-}
-
 /** A service's name, type and handlers (with their types), in a comparable form. */
 function shape(service: ServiceSchema): string {
   const handlers = service.handlers.map((h) => `${h.name}:${h.ty ?? ""}`).sort();
   return JSON.stringify([service.name, service.ty, handlers]);
 }
 
-function breakingChange(previous: ServiceSchema, next: ServiceSchema): string | undefined {
-  if (previous.ty !== next.ty) {
-    return `the service '${next.name}' changes type from ${previous.ty} to ${next.ty}`;
+function sameHeaders(a: Record<string, string>, b: Record<string, string>): boolean {
+  const lower = (h: Record<string, string>): string =>
+    JSON.stringify(
+      Object.entries(h)
+        .map(([k, v]) => [k.toLowerCase(), v])
+        .sort(),
+    );
+  return lower(a) === lower(b);
+}
+
+/** The deployment registered for an endpoint (the newest, should several share it). */
+export function findDeployment(
+  schema: Schema,
+  uri: string,
+  additionalHeaders: Record<string, string>,
+): DeploymentSchema | undefined {
+  let found: DeploymentSchema | undefined;
+  for (const d of schema.deployments) {
+    if (d.uri !== uri || !sameHeaders(d.additionalHeaders, additionalHeaders)) continue;
+    if (found === undefined || d.createdAtMs >= found.createdAtMs) found = d;
   }
-  const removed = previous.handlers
-    .filter((h) => !next.handlers.some((n) => n.name === h.name))
-    .map((h) => h.name);
-  if (removed.length > 0)
-    return `the service '${next.name}' removes handlers ${removed.join(", ")}`;
-  return undefined;
+  return found;
+}
+
+/** The revisions a deployment exposes, in its own order. */
+export function servicesOfDeployment(schema: Schema, deploymentId: string): ServiceSchema[] {
+  return schema.services.filter((s) => s.deploymentId === deploymentId);
 }
 
 export function registerDeployment(
   schema: Schema,
   request: RegistrationRequest,
 ): RegistrationResult {
-  const existing = schema.deployments.find((d) => d.uri === request.uri);
+  const existing = findDeployment(schema, request.uri, request.additionalHeaders);
+  if (existing !== undefined && !request.force) {
+    return {
+      kind: "unchanged",
+      schema,
+      deployment: existing,
+      services: servicesOfDeployment(schema, existing.id),
+    };
+  }
   const deploymentId = existing?.id ?? request.newDeploymentId;
-  const previousByName = new Map(schema.services.map((s) => [s.name, s]));
+  const active = new Map(activeServices(schema).map((s) => [s.name, s]));
   const candidates = request.manifest.services.map((m) =>
-    serviceOf(
-      m,
-      deploymentId,
-      (previousByName.get(m.name)?.revision ?? 0) + 1,
-      request.timeoutDefaults,
-    ),
+    serviceOf(m, deploymentId, (active.get(m.name)?.revision ?? 0) + 1, request.timeoutDefaults),
   );
 
-  if (existing !== undefined) {
-    const current = existing.services.map((ref) => previousByName.get(ref.name));
-    const unchanged =
-      current.length === candidates.length &&
-      candidates.every((c) => {
-        const now = previousByName.get(c.name);
-        return (
-          now !== undefined && now.deploymentId === existing.id && definition(now) === definition(c)
-        );
-      });
-    if (unchanged) {
-      return {
-        kind: "unchanged",
-        schema,
-        deployment: existing,
-        services: current.filter((s): s is ServiceSchema => s !== undefined),
-      };
-    }
-    if (!request.force) {
-      return {
-        kind: "rejected",
-        status: 409,
-        message: `A deployment with the same URI ${request.uri} already exists with id ${existing.id} and different services. Use 'force' to overwrite it.`,
-      };
-    }
-  }
-
-  if (!request.force && !request.breaking) {
-    for (const candidate of candidates) {
-      const previous = previousByName.get(candidate.name);
-      const reason = previous === undefined ? undefined : breakingChange(previous, candidate);
-      if (reason !== undefined) {
-        return {
-          kind: "rejected",
-          status: 409,
-          message: `${reason}; this is a breaking change, use 'breaking' or 'force' to register it.`,
-        };
-      }
-    }
-  }
+  const problem = serviceProblem(request, active);
+  if (problem !== undefined) return problem;
 
   const deployment: DeploymentSchema = {
     id: deploymentId,
@@ -200,34 +186,72 @@ export function registerDeployment(
     useHttp11: request.useHttp11,
     additionalHeaders: request.additionalHeaders,
     metadata: request.metadata,
-    createdAtMs: existing?.createdAtMs ?? request.nowMs,
+    // As in Restate, an overwritten deployment counts as created now.
+    createdAtMs: request.nowMs,
     minProtocolVersion: request.manifest.minProtocolVersion,
     maxProtocolVersion: request.manifest.maxProtocolVersion,
     ...(request.sdkVersion === undefined ? {} : { sdkVersion: request.sdkVersion }),
     services: candidates.map((s) => ({ name: s.name, revision: s.revision })),
   };
-  const candidateNames = new Set(candidates.map((s) => s.name));
-  // Services the overwritten deployment no longer exposes disappear; others keep their deployment.
-  const keptServices = schema.services.filter(
-    (s) =>
-      !candidateNames.has(s.name) && !(existing !== undefined && s.deploymentId === existing.id),
-  );
-  const services = [...keptServices, ...candidates];
-  const deployments = [
-    ...schema.deployments
-      .filter((d) => d.id !== deploymentId)
-      .map((d) => ({ ...d, services: d.services.filter((ref) => !candidateNames.has(ref.name)) })),
-    deployment,
-  ];
   return {
     kind: existing === undefined ? "created" : "overwritten",
-    schema: { deployments, services },
+    schema: {
+      deployments: [...schema.deployments.filter((d) => d.id !== deploymentId), deployment],
+      services: [...schema.services.filter((s) => s.deploymentId !== deploymentId), ...candidates],
+    },
     deployment,
     services: candidates,
   };
 }
 
-/** Removes a deployment. Its services disappear unless another deployment still provides them. */
+/** Why Restate would refuse the manifest's services, checked in Restate's order. */
+function serviceProblem(
+  request: RegistrationRequest,
+  active: ReadonlyMap<string, ServiceSchema>,
+): Extract<RegistrationResult, { kind: "rejected" }> | undefined {
+  const reserved = request.manifest.services.find(
+    (s) => s.name.toLowerCase().startsWith("restate") || s.name.toLowerCase() === "openapi",
+  );
+  if (reserved !== undefined) {
+    return {
+      kind: "rejected",
+      status: 400,
+      message: `[META0005] cannot insert/modify service '${reserved.name}' as it contains a reserved name`,
+      restateCode: "META0005",
+    };
+  }
+  for (const service of request.manifest.services) {
+    const previous = active.get(service.name);
+    if (
+      !request.force &&
+      !request.breaking &&
+      previous !== undefined &&
+      previous.ty !== service.ty
+    ) {
+      return {
+        kind: "rejected",
+        status: 409,
+        message: `[META0006] detected a new service revision for '${service.name}' changing the service type from previous revision. Service type cannot be changed across revisions.`,
+        restateCode: "META0006",
+      };
+    }
+    const open = service.handlers.find((h) => h.ingressPrivate === false);
+    if (service.ingressPrivate === true && open !== undefined) {
+      return {
+        kind: "rejected",
+        status: 400,
+        message: `The service ${service.name} is private, but the ${open.name} is explicitly set as public. This is not supported. Please make the service public, and hide the individual handlers`,
+        restateCode: null,
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Removes a deployment and its revisions. A service whose active revision it held falls back to
+ * its highest revision left in another deployment, or disappears if there is none.
+ */
 export function removeDeployment(schema: Schema, deploymentId: string): Schema | undefined {
   if (!schema.deployments.some((d) => d.id === deploymentId)) return undefined;
   return {
@@ -264,25 +288,27 @@ export function updateDeployment(
       kind: "rejected",
       status: 409,
       message: `The deployment ${clash.id} already uses the URI ${update.uri}`,
+      restateCode: "META0006",
     };
   }
-  const previousByName = new Map(schema.services.map((s) => [s.name, s]));
+  const current = servicesOfDeployment(schema, deploymentId);
+  const previousByName = new Map(current.map((s) => [s.name, s]));
   const candidates = update.manifest.services.map((m) =>
-    serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 0, update.timeoutDefaults),
+    serviceOf(m, deploymentId, previousByName.get(m.name)?.revision ?? 1, update.timeoutDefaults),
   );
-  const current = existing.services.map((ref) => previousByName.get(ref.name));
   // Operators may have changed service options since: only the services' shapes must match.
   const same =
     current.length === candidates.length &&
     candidates.every((c) => {
       const now = previousByName.get(c.name);
-      return now !== undefined && now.deploymentId === deploymentId && shape(now) === shape(c);
+      return now !== undefined && shape(now) === shape(c);
     });
   if (!same && !update.overwrite) {
     return {
       kind: "rejected",
       status: 409,
       message: `The endpoint at ${update.uri} exposes different services than deployment ${deploymentId}; use 'overwrite' to replace them`,
+      restateCode: "META0006",
     };
   }
   const moved: DeploymentSchema = {
@@ -295,33 +321,30 @@ export function updateDeployment(
     maxProtocolVersion: update.manifest.maxProtocolVersion,
     ...(update.sdkVersion === undefined ? {} : { sdkVersion: update.sdkVersion }),
   };
+  const deployments = schema.deployments.map((d) => (d.id === deploymentId ? moved : d));
   if (same) {
     return {
       kind: "overwritten",
-      schema: {
-        deployments: schema.deployments.map((d) => (d.id === deploymentId ? moved : d)),
-        services: schema.services,
-      },
+      schema: { deployments, services: schema.services },
       deployment: moved,
-      services: current.filter((s): s is ServiceSchema => s !== undefined),
+      services: current,
     };
   }
-  const replaced = registerDeployment(
-    { ...schema, deployments: schema.deployments.map((d) => (d.id === deploymentId ? moved : d)) },
-    {
-      uri: update.uri,
-      useHttp11: update.useHttp11,
-      additionalHeaders: update.additionalHeaders,
-      metadata: existing.metadata,
-      force: true,
-      breaking: true,
-      manifest: update.manifest,
-      sdkVersion: update.sdkVersion,
-      nowMs: existing.createdAtMs,
-      newDeploymentId: deploymentId,
+  // Overwriting replaces the deployment's revisions, keeping the revision number of each service
+  // it already exposed.
+  const replacedDeployment: DeploymentSchema = {
+    ...moved,
+    services: candidates.map((c) => ({ name: c.name, revision: c.revision })),
+  };
+  return {
+    kind: "overwritten",
+    schema: {
+      deployments: schema.deployments.map((d) => (d.id === deploymentId ? replacedDeployment : d)),
+      services: [...schema.services.filter((s) => s.deploymentId !== deploymentId), ...candidates],
     },
-  );
-  return replaced;
+    deployment: replacedDeployment,
+    services: candidates,
+  };
 }
 
 /** The options an operator may change on a service (`PATCH /services/{name}`). */
@@ -340,7 +363,7 @@ export function modifyService(
   name: string,
   change: ServiceOptionsChange,
 ): { schema: Schema; service: ServiceSchema } | string | undefined {
-  const service = schema.services.find((s) => s.name === name);
+  const service = activeServices(schema).find((s) => s.name === name);
   if (service === undefined) return undefined;
   if (change.workflowCompletionRetentionMs !== undefined && service.ty !== "Workflow")
     return "workflow_completion_retention can be set only on workflows";
@@ -362,7 +385,7 @@ export function modifyService(
     ...(change.abortTimeoutMs === undefined ? {} : { abortTimeoutMs: change.abortTimeoutMs }),
   };
   return {
-    schema: { ...schema, services: schema.services.map((s) => (s.name === name ? changed : s)) },
+    schema: { ...schema, services: schema.services.map((s) => (s === service ? changed : s)) },
     service: changed,
   };
 }

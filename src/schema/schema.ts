@@ -5,6 +5,10 @@
  *
  * Effective option values are resolved at registration (manifest value, else the default), so that
  * readers never apply defaults themselves; operators may override service options later.
+ *
+ * As in Restate, every deployment keeps the revisions of the services it exposes; a service's
+ * active revision (the one new invocations use) is its highest revision in any deployment, so
+ * removing the deployment of the active revision falls back to the highest one left.
  */
 
 import { limits } from "../core/limits.js";
@@ -50,7 +54,10 @@ export interface HandlerSchema extends HandlerOptions {
   readonly name: string;
   /** Absent for handlers of plain services. */
   readonly ty?: HandlerType;
+  /** Callable from the ingress: neither the handler nor (unless the handler says so) its service is private. */
   readonly public: boolean;
+  /** The handler's own `ingressPrivate` from the manifest, if it set one. */
+  readonly ingressPrivate?: boolean;
 }
 
 export interface ServiceSchema {
@@ -90,7 +97,19 @@ export interface DeploymentSchema {
 
 export interface Schema {
   readonly deployments: readonly DeploymentSchema[];
+  /** Every deployment's revision of every service it exposes (one per deployment and name). */
   readonly services: readonly ServiceSchema[];
+}
+
+/** The active revision of each service: its highest revision in any deployment. */
+export function activeServices(schema: Schema): ServiceSchema[] {
+  const byName = new Map<string, ServiceSchema>();
+  for (const service of schema.services) {
+    const current = byName.get(service.name);
+    if (current === undefined || current.revision < service.revision)
+      byName.set(service.name, service);
+  }
+  return [...byName.values()];
 }
 
 export const EMPTY_SCHEMA: Schema = { deployments: [], services: [] };
@@ -109,19 +128,51 @@ export const PROTOCOL_VERSION_MAX = 6;
 
 /** Fast lookups over one schema value. */
 export class SchemaIndex {
+  /** The active revisions, in registration order. */
+  readonly services: readonly ServiceSchema[];
   private readonly servicesByName: ReadonlyMap<string, ServiceSchema>;
   private readonly deploymentsById: ReadonlyMap<string, DeploymentSchema>;
+  /** Every revision by deployment id, then service name. */
+  private readonly revisions: ReadonlyMap<string, ReadonlyMap<string, ServiceSchema>>;
 
   constructor(
     readonly schema: Schema,
     readonly version: number,
   ) {
-    this.servicesByName = new Map(schema.services.map((s) => [s.name, s]));
+    this.services = activeServices(schema);
+    this.servicesByName = new Map(this.services.map((s) => [s.name, s]));
     this.deploymentsById = new Map(schema.deployments.map((d) => [d.id, d]));
+    const revisions = new Map<string, Map<string, ServiceSchema>>();
+    for (const service of schema.services) {
+      let ofDeployment = revisions.get(service.deploymentId);
+      if (ofDeployment === undefined) {
+        ofDeployment = new Map<string, ServiceSchema>();
+        revisions.set(service.deploymentId, ofDeployment);
+      }
+      ofDeployment.set(service.name, service);
+    }
+    this.revisions = revisions;
   }
 
+  /** The active revision of a service. */
   service(name: string): ServiceSchema | undefined {
     return this.servicesByName.get(name);
+  }
+
+  /** The revisions of the services a deployment exposes. */
+  servicesOf(deploymentId: string): ServiceSchema[] {
+    return [...(this.revisions.get(deploymentId)?.values() ?? [])];
+  }
+
+  /** A handler as a deployment's own revision of its service defines it. */
+  handlerIn(
+    deploymentId: string,
+    service: string,
+    handler: string,
+  ): { service: ServiceSchema; handler: HandlerSchema } | undefined {
+    const svc = this.revisions.get(deploymentId)?.get(service);
+    const h = svc?.handlers.find((x) => x.name === handler);
+    return svc === undefined || h === undefined ? undefined : { service: svc, handler: h };
   }
 
   handler(

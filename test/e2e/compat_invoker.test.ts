@@ -86,7 +86,7 @@ describe(`1. calls to targets that are not registered (${TARGET})`, () => {
     assert.equal((await invocationRow(invocationId))?.["status"], "backing-off");
     assert.equal(markers(`late:${tag}`), 0);
     late = await startServices({
-      script: "invoker_late_endpoint.js",
+      fixture: { script: "invoker_late_endpoint.js" },
       markerFile: fixture.services.markerFile,
     });
     const registered = await register(fixture.server.admin, late.url);

@@ -279,17 +279,18 @@ export interface ServiceEndpoint {
   stop(): Promise<void>;
 }
 
-/**
- * Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process; `script` names
- * another endpoint script in dist/test/fixtures, and `markerFile` shares a marker file with another.
- */
-export async function startServices(
-  options: { http1?: boolean; script?: string; markerFile?: string } = {},
-): Promise<ServiceEndpoint> {
+export interface ServicesOptions {
+  readonly http1?: boolean;
+  /** Another endpoint script under dist/test/fixtures (default `services.js`) and its extra arguments. */
+  readonly fixture?: { readonly script: string; readonly args?: readonly string[] };
+  /** Share the marker file of another endpoint. */
+  readonly markerFile?: string;
+}
+
+/** Starts the SDK fixture endpoint (test/fixtures/services.ts) in its own process. */
+export async function startServices(options: ServicesOptions = {}): Promise<ServiceEndpoint> {
   const port = await freePort();
   const markerFile = options.markerFile ?? join(tempDir("markers"), "markers.txt");
-  const script =
-    options.script === undefined ? SERVICES_BIN : join(DIST, "test", "fixtures", options.script);
   const output: string[] = [];
   let child: ChildProcess;
   const listening = (): Promise<boolean> =>
@@ -299,8 +300,12 @@ export async function startServices(
       probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
     });
   const launch = async (): Promise<void> => {
-    const mode = options.http1 === true ? ["http1"] : [];
-    child = spawn(process.execPath, [script, String(port), markerFile, ...mode], {
+    const script =
+      options.fixture === undefined
+        ? SERVICES_BIN
+        : join(DIST, "test", "fixtures", options.fixture.script);
+    const extra = options.fixture?.args ?? (options.http1 === true ? ["http1"] : []);
+    child = spawn(process.execPath, [script, String(port), markerFile, ...extra], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RESTATE_LOGGING: "WARN" },
     });

@@ -171,3 +171,11 @@ export function tableDef(name: string): TableDef {
   if (def === undefined) throw new Error(`catalog: no table ${name}`);
   return def;
 }
+
+/** The names of the columns of these types in any table (a name has one type in every table). */
+export function columnNamesOfTypes(types: readonly ColumnType[]): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (const table of CATALOG.values())
+    for (const column of table.columns) if (types.includes(column.type)) names.add(column.name);
+  return names;
+}

@@ -36,6 +36,26 @@ describe("DataFusion to DuckDB dialect", () => {
     assert.equal(translateDialect(unknown), unknown, "unknown types are left to fail clearly");
   });
 
+  it("casts time columns to numbers as milliseconds, as Arrow does", () => {
+    assert.equal(
+      translateDialect(
+        "SELECT CAST(created_at AS BIGINT), TRY_CAST(i.modified_at AS DOUBLE) FROM t i",
+      ),
+      "SELECT CAST(epoch_ms(created_at) AS BIGINT), TRY_CAST(epoch_ms(i.modified_at) AS DOUBLE) FROM t i",
+    );
+    assert.equal(
+      translateDialect("select t.created_at::INT8, completion_retention::bigint from t"),
+      "select epoch_ms(t.created_at)::INT8, epoch_ms(completion_retention)::bigint from t",
+    );
+    assert.equal(
+      translateDialect("select arrow_cast(created_at, 'Int64') from t"),
+      "select CAST(epoch_ms(created_at) AS BIGINT) from t",
+    );
+    const untouched =
+      "select CAST(created_at AS VARCHAR), created_at::TEXT, CAST(x AS BIGINT), CAST(f(created_at) AS BIGINT) from t";
+    assert.equal(translateDialect(untouched), untouched, "other casts and expressions stay");
+  });
+
   it("points information_schema at Keel's copies", () => {
     assert.equal(
       translateDialect(

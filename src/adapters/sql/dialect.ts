@@ -5,9 +5,15 @@
  * - `FIRST_VALUE(x [ORDER BY y])` / `LAST_VALUE(…)` used as aggregates (no `OVER`) → `first(…)` /
  *   `last(…)`; as window functions they stay;
  * - `arrow_cast(expr, 'Int64')` → `CAST(expr AS BIGINT)`;
+ * - a timestamp or duration column cast to a number (`CAST(created_at AS BIGINT)`, `::`, `TRY_CAST`)
+ *   gives its milliseconds, as Arrow's cast of `Timestamp(ms)` / `Duration(ms)` does (DuckDB refuses
+ *   the cast): `CAST(epoch_ms(created_at) AS BIGINT)`. Only column references are recognised, by
+ *   the names of the catalog's time columns; casts of other expressions are left as they are.
  * - `information_schema.columns` / `.tables` → Keel's copies with Restate's type names.
  * DuckDB already accepts `==`, `COUNT(1)`, `LIKE` and the rest of what the CLI sends.
  */
+
+import { columnNamesOfTypes } from "./catalog.js";
 
 export type TokenKind = "space" | "comment" | "string" | "quoted" | "word" | "number" | "punct";
 
@@ -137,6 +143,101 @@ function numericTimeCast(inner: string, name: string, type: string): string | un
   return `CAST(make_timestamp(CAST(${value} AS BIGINT)) AS ${type})`;
 }
 
+/** Columns whose values Arrow casts to numbers as milliseconds. */
+const TIME_COLUMNS: ReadonlySet<string> = columnNamesOfTypes(["ts", "dur"]);
+
+const NUMERIC_TYPES: ReadonlySet<string> = new Set([
+  "tinyint",
+  "smallint",
+  "int",
+  "integer",
+  "bigint",
+  "hugeint",
+  "int1",
+  "int2",
+  "int4",
+  "int8",
+  "long",
+  "short",
+  "signed",
+  "utinyint",
+  "usmallint",
+  "uinteger",
+  "ubigint",
+  "uhugeint",
+  "real",
+  "float",
+  "float4",
+  "float8",
+  "double",
+  "decimal",
+  "numeric",
+]);
+
+/**
+ * If `tokens[from..to)` (significant tokens only) is a reference to a time column, `a.b.created_at`
+ * or `created_at`, its text.
+ */
+function timeColumnReference(
+  tokens: readonly Token[],
+  from: number,
+  to: number,
+): string | undefined {
+  const parts = tokens.slice(from, to).filter(significant);
+  if (parts.length === 0 || parts.length % 2 === 0) return undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const ok = i % 2 === 1 ? part.text === "." : part.kind === "word" || part.kind === "quoted";
+    if (!ok) return undefined;
+  }
+  const last = parts[parts.length - 1]!;
+  const name = last.kind === "quoted" ? last.text.slice(1, -1) : last.text.toLowerCase();
+  return TIME_COLUMNS.has(name) ? parts.map((t) => t.text).join("") : undefined;
+}
+
+/** `CAST(<time column> AS <number type>)` (or `TRY_CAST`) → the same cast of its milliseconds. */
+function rewriteTimeCast(
+  tokens: readonly Token[],
+  keyword: string,
+  open: number,
+): { text: string; end: number } | undefined {
+  const close = matchingParen(tokens, open);
+  if (close < 0) return undefined;
+  let as = -1;
+  for (let i = open + 1; i < close; i++) {
+    const t = tokens[i]!;
+    if (t.text === "(") return undefined;
+    if (t.kind === "word" && t.text.toLowerCase() === "as") {
+      as = i;
+      break;
+    }
+  }
+  if (as < 0) return undefined;
+  const column = timeColumnReference(tokens, open + 1, as);
+  const type = nextSignificant(tokens, as + 1);
+  if (column === undefined || type < 0 || !NUMERIC_TYPES.has(tokens[type]!.text.toLowerCase()))
+    return undefined;
+  const typeText = tokens
+    .slice(as + 1, close)
+    .map((t) => t.text)
+    .join("")
+    .trim();
+  return { text: `${keyword}(epoch_ms(${column}) AS ${typeText})`, end: close };
+}
+
+/**
+ * At `tokens[at]`, the start of `<time column>::<number type>`: the number of tokens the column
+ * reference spans, else undefined.
+ */
+function timeColumnColonCast(tokens: readonly Token[], at: number): number | undefined {
+  let end = at + 1;
+  while (tokens[end]?.text === "." && tokens[end + 1] !== undefined) end += 2;
+  if (timeColumnReference(tokens, at, end) === undefined) return undefined;
+  if (tokens[end]?.text !== ":" || tokens[end + 1]?.text !== ":") return undefined;
+  const type = nextSignificant(tokens, end + 2);
+  return type >= 0 && NUMERIC_TYPES.has(tokens[type]!.text.toLowerCase()) ? end - at : undefined;
+}
+
 export function translateDialect(sql: string): string {
   const tokens = tokenize(sql);
   const out: string[] = [];
@@ -165,6 +266,24 @@ export function translateDialect(sql: string): string {
       const windowed = after >= 0 && tokens[after]!.text.toLowerCase() === "over";
       out.push(windowed ? token.text : word === "first_value" ? "first" : "last");
       continue;
+    } else if ((word === "cast" || word === "try_cast") && opensCall) {
+      const cast = rewriteTimeCast(tokens, token.text, open);
+      if (cast !== undefined) {
+        out.push(cast.text);
+        i = cast.end;
+        continue;
+      }
+    } else if (TIME_COLUMNS.has(word) || tokens[i + 1]?.text === ".") {
+      const span = timeColumnColonCast(tokens, i);
+      if (span !== undefined) {
+        const reference = tokens
+          .slice(i, i + span)
+          .map((t) => t.text)
+          .join("");
+        out.push(`epoch_ms(${reference})`);
+        i += span - 1;
+        continue;
+      }
     } else if (word === "arrow_cast" && opensCall) {
       const cast = rewriteArrowCast(tokens, open);
       if (cast !== undefined) {
@@ -206,5 +325,8 @@ function rewriteArrowCast(
       .map((t) => t.text)
       .join(""),
   );
+  const column = timeColumnReference(tokens, open + 1, comma);
+  if (column !== undefined && NUMERIC_TYPES.has(type.toLowerCase()))
+    return { text: `CAST(epoch_ms(${column}) AS ${type})`, end: close };
   return { text: numericTimeCast(inner, name, type) ?? `CAST(${inner} AS ${type})`, end: close };
 }

@@ -129,7 +129,7 @@ export function tableRows(
         promiseRow(o, decodeURIComponent(o.rest), PromiseValue.decode(value)),
       );
     case "sys_service":
-      return once(source.schema().schema.services.map(serviceRow));
+      return once(source.schema().services.map(serviceRow));
     case "sys_deployment":
       return once(
         source.schema().schema.deployments.map((d) => ({
