@@ -350,6 +350,7 @@ describe("invoker", () => {
       attempt: 1,
       code: 500,
       message: "no 1",
+      errorCode: "RT0007",
       deployment: "dp_1fake000000000000000000",
     });
     for (let i = 0; i < 12; i++) {
