@@ -25,7 +25,6 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Header } from "../gen/keel/service_protocol.js";
-import { objectKeyProblem } from "../partition/keys.js";
 import {
   InvocationId,
   freshInvocationId,
@@ -33,7 +32,6 @@ import {
   parseAwakeableId,
   workflowRunInvocationId,
 } from "../protocol/ids.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { AttachResult } from "../runtime/partition_processor.js";
 import type { KeelNode } from "../runtime/node.js";
 import type { Entropy, Logger } from "../runtime/ports.js";
@@ -179,10 +177,6 @@ export class HttpIngress {
     const expected = (keyed ? 3 : 2) + (isSend ? 1 : 0);
     if (segments.length !== expected) throw badPath();
     const key = keyed ? segments[1]! : "";
-    const keyProblem = keyed
-      ? objectKeyProblem({ partitionKey: partitionKeyOf(key), service: serviceName, key })
-      : undefined;
-    if (keyProblem !== undefined) throw new IngressError(400, keyProblem);
     const handlerName = segments[keyed ? 2 : 1]!;
     const handler = service.handlers.find((h) => h.name === handlerName);
     if (handler === undefined) {

@@ -32,7 +32,6 @@ import {
   SendSignalCommandMessage,
   SetStateCommandMessage,
   SleepCommandMessage,
-  type GetEagerStateCommandMessage,
   type Failure,
   type NotificationMessage,
 } from "../gen/keel/service_protocol.js";
@@ -45,13 +44,7 @@ import {
 } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import type { ApplyContext } from "./context.js";
-import {
-  objectKeyProblem,
-  promiseNameProblem,
-  signalNameProblem,
-  stateKeyProblem,
-  timerKey,
-} from "./keys.js";
+import { timerKey } from "./keys.js";
 import {
   CANCEL_SIGNAL,
   VOID_RESULT,
@@ -516,44 +509,3 @@ export function applyAttach(
 }
 
 export { resultToNotification };
-
-/**
- * Why a command names something the store cannot hold (a state key, promise name or signal name too
- * long for a store key), if it does. The invoker refuses such a command before it is journaled:
- * applying it could never write it. `message` is the decoded command of type `type`.
- */
-export function commandKeyProblem(
-  target: Target,
-  type: number,
-  message: unknown,
-): string | undefined {
-  const object = objectOf(target);
-  switch (type) {
-    case MessageType.GetLazyStateCommand:
-    case MessageType.GetEagerStateCommand:
-    case MessageType.SetStateCommand:
-    case MessageType.ClearStateCommand: {
-      const { key } = message as
-        | GetLazyStateCommandMessage
-        | GetEagerStateCommandMessage
-        | SetStateCommandMessage
-        | ClearStateCommandMessage;
-      return objectKeyProblem(object) ?? stateKeyProblem(object, key);
-    }
-    case MessageType.GetPromiseCommand:
-    case MessageType.PeekPromiseCommand:
-    case MessageType.CompletePromiseCommand: {
-      const { key } = message as
-        GetPromiseCommandMessage | PeekPromiseCommandMessage | CompletePromiseCommandMessage;
-      return objectKeyProblem(object) ?? promiseNameProblem(object, key);
-    }
-    case MessageType.SendSignalCommand: {
-      const { signalId, targetInvocationId } = message as SendSignalCommandMessage;
-      const targetId = InvocationId.parse(targetInvocationId);
-      if (signalId?.$case !== "signalName" || targetId === undefined) return undefined;
-      return signalNameProblem(targetId, signalId.value);
-    }
-    default:
-      return undefined;
-  }
-}

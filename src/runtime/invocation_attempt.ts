@@ -50,7 +50,6 @@ import {
   isNotification,
   MessageType,
 } from "../protocol/message_types.js";
-import { commandKeyProblem } from "../partition/commands.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 import { encodeMessage } from "../protocol/proto_encode.js";
 
@@ -270,8 +269,6 @@ export class InvocationAttempt {
         if (decoder === undefined && !isCustomEntry(type))
           return { code: 571, message: `unknown command type 0x${type.toString(16)} from the SDK` };
         const message = decoder?.decode(payload);
-        const keyProblem = commandKeyProblem(this.setup.target, type, message);
-        if (keyProblem !== undefined) return { code: 400, message: keyProblem };
         const command: JournalCommand = {
           commandIndex: this.nextCommandIndex++,
           messageType: type,

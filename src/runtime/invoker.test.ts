@@ -10,10 +10,8 @@ import { limits } from "../core/limits.js";
 import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
 import {
   CallCommandMessage,
-  GetPromiseCommandMessage,
   InputCommandMessage,
   NotificationMessage,
-  SetStateCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
@@ -225,52 +223,6 @@ describe("invoker", () => {
     assert.equal(endpoint.attempts.length, 3);
     const info = node.invoker.info(freshInvocationId(inv.target!, inv.invocationId.subarray(8)));
     assert.equal(info, undefined, "the invocation is done");
-    await node.stop();
-  });
-
-  it("fails an attempt naming a state key or promise too long for the store, and retries", async () => {
-    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
-      if (n === 1) {
-        const key = new Uint8Array(1500).fill(0x6b);
-        attempt.send(
-          MessageType.SetStateCommand,
-          SetStateCommandMessage.encode({ key, name: "" }).finish(),
-        );
-        attempt.closeResponse();
-        return;
-      }
-      if (n === 2) {
-        const key = "p".repeat(2000);
-        attempt.send(
-          MessageType.GetPromiseCommand,
-          GetPromiseCommandMessage.encode({ key, resultCompletionId: 1, name: "" }).finish(),
-        );
-        attempt.closeResponse();
-        return;
-      }
-      attempt.output(`"journal ${attempt.replayed.map((f) => f.type).join(",")}"`);
-      attempt.end();
-    });
-    const { node, clock } = await memoryNode(endpoint);
-    await node.updateSchema(() => ({
-      schema: testSchema({ initialIntervalMs: 10 }),
-      result: undefined,
-    }));
-    const inv = invocation(node);
-    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
-    const result = callAndWait(node, inv);
-    const failures: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      await settle();
-      const failure = node.invoker.info(id)?.lastFailure;
-      if (failure !== undefined && !failures.includes(failure.message))
-        failures.push(failure.message);
-      clock.advance(20);
-    }
-    assert.equal(await result, `"journal ${MessageType.InputCommand}"`, "nothing was journaled");
-    assert.equal(endpoint.attempts.length, 3);
-    assert.match(failures[0] ?? "", /state key of 1500 bytes is too long/);
-    assert.match(failures[1] ?? "", /promise name of 2000 bytes is too long/);
     await node.stop();
   });
 

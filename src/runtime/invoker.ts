@@ -32,11 +32,9 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
-import { objectKeyProblem } from "../partition/keys.js";
 import { isKeyed, objectOf } from "../partition/lifecycle.js";
 import { TableReader } from "../partition/tables.js";
 import { InvocationId } from "../protocol/ids.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -705,11 +703,6 @@ export class Invoker implements PartitionInvoker {
     if (handlerType === "Workflow" && idempotencyKey !== undefined && idempotencyKey !== "") {
       return fail(400, "idempotency keys are not allowed on a workflow's run handler");
     }
-    const keyProblem =
-      service.ty === "Service"
-        ? undefined
-        : objectKeyProblem({ partitionKey: partitionKeyOf(key), service: service.name, key });
-    if (keyProblem !== undefined) return fail(400, keyProblem);
     const target: Target = {
       service: service.name,
       handler: handler.name,
