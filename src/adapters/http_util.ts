@@ -1,6 +1,12 @@
 /** Small helpers shared by the HTTP edges: bounded body reading, JSON answers, RFC 3339 times. */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
 import type { Server as NetServer } from "node:net";
 import { KeelError } from "../core/errors.js";
 
@@ -116,10 +122,11 @@ export class HttpApiServer {
     private readonly what: string,
     private readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
     private readonly keepAliveTimeoutMs?: number,
+    private readonly options: ServerOptions = {},
   ) {}
 
   listen(port: number, host: string): Promise<Server> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer(this.options, (req, res) => void this.handle(req, res));
     if (this.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = this.keepAliveTimeoutMs;
     this.server = server;
     return listenOn(server, port, host, this.what);

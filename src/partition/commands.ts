@@ -51,6 +51,7 @@ import {
   appendNotification,
   failureResult,
   isKeyed,
+  targetRefOf,
   objectOf,
   registerTimer,
   route,
@@ -305,7 +306,7 @@ function childOf(
   const resolved = command.resolvedCall;
   if (resolved?.target === undefined || resolved.failure !== undefined) return undefined;
   const target = resolved.target;
-  const ref = { service: target.service, handler: target.handler, key: target.key };
+  const ref = targetRefOf(target);
   let childId: InvocationId;
   if (target.handlerType === HandlerType.HANDLER_TYPE_WORKFLOW)
     childId = workflowRunInvocationId(target.service, target.key);
@@ -389,6 +390,7 @@ function oneWayCall(
         service: cmd.serviceName,
         handler: cmd.handlerName,
         key: cmd.key,
+        keyed: cmd.key !== "",
       }).toString(),
     });
     return;
@@ -446,7 +448,12 @@ export function attachTargetId(target: AttachTarget): InvocationId | undefined {
     case "idempotentRequestTarget": {
       const t = target.value;
       return idempotentInvocationId(
-        { service: t.serviceName, handler: t.handlerName, key: t.serviceKey ?? "" },
+        {
+          service: t.serviceName,
+          handler: t.handlerName,
+          key: t.serviceKey ?? "",
+          keyed: t.serviceKey !== undefined,
+        },
         t.idempotencyKey,
       );
     }

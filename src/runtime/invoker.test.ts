@@ -16,6 +16,7 @@ import {
 } from "../gen/keel/service_protocol.js";
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
+import { targetRefOf } from "../partition/lifecycle.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
 import {
   ingressInvocation,
@@ -44,7 +45,7 @@ function invocation(node: KeelNode): ServiceInvocation {
 }
 
 async function callAndWait(node: KeelNode, inv: ServiceInvocation): Promise<string> {
-  const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+  const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
   const { completion } = await node.submit(inv, id.partitionKey, true);
   const result = await completion!;
   assert.equal(result.kind, "completed");
@@ -119,7 +120,7 @@ describe("invoker", () => {
     const send = { ...invocation(node), wantsResult: false };
     const call = invocation(node);
     const [sendId, callId] = [send, call].map((inv) =>
-      freshInvocationId(inv.target!, inv.invocationId.subarray(8)),
+      freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8)),
     );
     // Proposed in one turn: one log write, one applied batch, the send's record first.
     const sent = node.submit(send, sendId!.partitionKey, false);
@@ -136,7 +137,7 @@ describe("invoker", () => {
     const { node, clock } = await memoryNode(endpoint, { backgroundStartingMax: 2 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const submit = (inv: ServiceInvocation, awaited: boolean) => {
-      const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+      const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
       return node.submit(inv, id.partitionKey, awaited);
     };
     for (let i = 0; i < 3; i++) await submit({ ...invocation(node), wantsResult: false }, false);
@@ -159,8 +160,11 @@ describe("invoker", () => {
     const { node } = await memoryNode(endpoint, { concurrencyMax: 1 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const [first, second] = [invocation(node), invocation(node)];
-    const firstId = freshInvocationId(first.target!, first.invocationId.subarray(8));
-    const secondId = freshInvocationId(second.target!, second.invocationId.subarray(8));
+    const firstId = freshInvocationId(targetRefOf(first.target!), first.invocationId.subarray(8));
+    const secondId = freshInvocationId(
+      targetRefOf(second.target!),
+      second.invocationId.subarray(8),
+    );
     await node.submit(first, firstId.partitionKey, false);
     await node.submit(second, secondId.partitionKey, false);
     await settle();
@@ -179,7 +183,7 @@ describe("invoker", () => {
       result: undefined,
     }));
     const inv = invocation(node);
-    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
     await node.submit(inv, id.partitionKey, false);
     for (let i = 0; i < 10; i++) {
       clock.advance(100);
@@ -221,7 +225,9 @@ describe("invoker", () => {
     }
     assert.equal(await result, `"journal ${MessageType.InputCommand}"`);
     assert.equal(endpoint.attempts.length, 3);
-    const info = node.invoker.info(freshInvocationId(inv.target!, inv.invocationId.subarray(8)));
+    const info = node.invoker.info(
+      freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8)),
+    );
     assert.equal(info, undefined, "the invocation is done");
     await node.stop();
   });
@@ -330,7 +336,12 @@ describe("invoker", () => {
       node.partitionTable.partitionOf(id.partitionKey);
     for (;;) {
       const parentId = InvocationId.fromBytes(parent.invocationId);
-      const childId = childInvocationId(parentId, 1, { service: "Svc", handler: "h", key: "" });
+      const childId = childInvocationId(parentId, 1, {
+        service: "Svc",
+        handler: "h",
+        key: "",
+        keyed: false,
+      });
       if (partitionOf(childId) !== partitionOf(parentId)) break;
       parent = invocation(node);
     }

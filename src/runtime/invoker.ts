@@ -122,6 +122,13 @@ export interface InvokerOptions {
 }
 
 const CANNOT_RESOLVE: Failure = { code: 404, message: "", metadata: [] };
+/**
+ * The longest `x-restate-service-key` header sent (the key, percent-encoded). The SDK reads the key
+ * from the Start message; the header only informs proxies. A header near 64 KiB passes Node's HTTP/2
+ * server's default limit on a header list (65,535 bytes) and the SDK refuses the stream: every
+ * attempt would fail. Restate sends the header whatever its size, and such invocations never run.
+ */
+const SERVICE_KEY_HEADER_BYTES_MAX = 16 * 1024;
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -445,8 +452,9 @@ export class Invoker implements PartitionInvoker {
       "x-restate-invocation-id": task.id.toString(),
       "x-restate-cluster-name": this.options.clusterName ?? "localcluster",
     };
-    if (target.key !== "" && isKeyed(target))
-      headers["x-restate-service-key"] = encodeURIComponent(target.key);
+    const keyHeader = isKeyed(target) ? encodeURIComponent(target.key) : undefined;
+    if (keyHeader !== undefined && keyHeader.length <= SERVICE_KEY_HEADER_BYTES_MAX)
+      headers["x-restate-service-key"] = keyHeader;
     const base = new URL(deployment.uri);
     const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
     const path = `${prefix}/invoke/${encodeURIComponent(target.service)}/${encodeURIComponent(target.handler)}`;
