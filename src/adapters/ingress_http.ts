@@ -243,7 +243,7 @@ export class HttpIngress {
       headers: forwardedHeaders(req, requestTarget),
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: idempotencyKey ?? "",
+      idempotencyKey,
       // A delay, even of zero, sets an execution time, which Restate's answer then shows.
       executionTimeMs: delayMs === undefined ? 0 : now + delayMs,
       ...retentionOf(service, handler, idempotencyKey !== undefined),

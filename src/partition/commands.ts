@@ -335,7 +335,8 @@ function childInvocation(
       kind: { $case: "service", value: { invocationId: parent.bytes, target: parentTarget } },
     },
     responseSink: undefined,
-    idempotencyKey: cmd.idempotencyKey ?? "",
+    // Calls from handlers take an empty key as none (childOf).
+    idempotencyKey: cmd.idempotencyKey === "" ? undefined : cmd.idempotencyKey,
     executionTimeMs: 0,
     completionRetentionMs: resolved.completionRetentionMs,
     journalRetentionMs: resolved.journalRetentionMs,

@@ -97,6 +97,15 @@ describe("partition key layout", () => {
     ]);
     assert.notEqual(lockKey(a), lockKey(b));
     assert.notEqual(
+      lockKey(a),
+      lockKey({ ...a, service: "Other" }),
+      "the same key, another service",
+    );
+    // Long object parts are remembered for a while: many objects later, the same answers.
+    const before = lockKey(a);
+    for (let i = 0; i < 100; i++) lockKey(object(`${"z".repeat(3000)}${i}`));
+    assert.equal(lockKey(object("x".repeat(3000))), before);
+    assert.notEqual(
       stateKey(a, new Uint8Array(2000)),
       stateKey(a, new Uint8Array(2000).fill(1)),
       "two long state keys of one object",

@@ -97,7 +97,32 @@ const digestPart = (bytes: Uint8Array): string => `${DIGEST_MARKER}${toHex(sha25
 /** Whether a store key holds a digest in place of a user-chosen part (see `LongKeyedEntry`). */
 export const hasDigest = (storeKey: string): boolean => storeKey.includes(DIGEST_MARKER);
 
+/** Keys at least this long have their object part remembered (shorter ones are cheap to encode). */
+const LONG_KEY_CHARS_MIN = 256;
+const LONG_OBJECT_PARTS_REMEMBERED_MAX = 64;
+/**
+ * The object parts of recently used long keys, by key. Encoding and digesting a key of 60 KB takes
+ * milliseconds, and one command builds several keys of its object. Only a memo: the result is the
+ * same with or without it.
+ */
+const longObjectParts = new Map<
+  string,
+  { readonly service: string; readonly partitionKey: PartitionKey; readonly part: string }
+>();
+
 function objectPart(o: ObjectRef): string {
+  if (o.key.length < LONG_KEY_CHARS_MIN) return encodeObjectPart(o);
+  const known = longObjectParts.get(o.key);
+  if (known !== undefined && known.service === o.service && known.partitionKey === o.partitionKey)
+    return known.part;
+  const part = encodeObjectPart(o);
+  if (longObjectParts.size >= LONG_OBJECT_PARTS_REMEMBERED_MAX)
+    longObjectParts.delete(longObjectParts.keys().next().value!);
+  longObjectParts.set(o.key, { service: o.service, partitionKey: o.partitionKey, part });
+  return part;
+}
+
+function encodeObjectPart(o: ObjectRef): string {
   const plain = `${pkHex(o.partitionKey)}/${enc(o.service)}/${enc(o.key)}`;
   if (plain.length <= OBJECT_PART_BYTES_MAX) return plain;
   // Service names are identifiers, unbounded in length: digested too when even they do not fit.

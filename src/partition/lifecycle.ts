@@ -171,7 +171,7 @@ export function initialStatus(
     target,
     source: undefined,
     responseSinks: [],
-    idempotencyKey: "",
+    idempotencyKey: undefined,
     createdAtMs: ctx.nowMs,
     modifiedAtMs: ctx.nowMs,
     inboxedAtMs: 0,

@@ -120,7 +120,7 @@ export class PartitionScenario {
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: "",
+      idempotencyKey: undefined,
       executionTimeMs: 0,
       completionRetentionMs: 86_400_000,
       journalRetentionMs: 86_400_000,

@@ -219,6 +219,11 @@ describe(`request edges (${TARGET})`, () => {
     assert.equal(again.headers.get("x-restate-id"), first.headers.get("x-restate-id"));
     const sent = await post(`/KeysBox/${key}/add/send`, 1, headers);
     assert.equal(sent.json<{ status: string }>().status, "PreviouslyAccepted");
+    const [row] = await sqlRows(
+      fixture.server.admin,
+      `SELECT idempotency_key FROM sys_invocation WHERE id = '${first.headers.get("x-restate-id") ?? ""}'`,
+    );
+    assert.deepEqual(row, { idempotency_key: "" });
     assert.equal((await post(`/KeysBox/${key}/add`, 1)).json(), 2, "without a key, a new one");
   });
 

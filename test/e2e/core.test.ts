@@ -117,9 +117,15 @@ describe("single-node core", () => {
       }>().message,
       "bad invocation id 'xyz': bad format",
     );
+    // Service names are not percent-decoded (as in Restate): no service '%E0%A4%A'.
     assert.equal(
       (await call(`${fixture.server.ingress}/%E0%A4%A/x`, { method: "POST" })).status,
+      404,
+    );
+    assert.equal(
+      (await call(`${fixture.server.ingress}/Counter/%E0%A4%A/add`, { method: "POST" })).status,
       400,
+      "a key that is not UTF-8 once decoded",
     );
     assert.equal(
       (await call(`${fixture.server.ingress}/Greeter/greet/send?delay=soon`, { method: "POST" }))

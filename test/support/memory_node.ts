@@ -111,7 +111,7 @@ export function ingressInvocation(
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: "",
+      idempotencyKey: undefined,
       executionTimeMs: 0,
       ...retention,
       wantsResult: true,
