@@ -10,10 +10,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { utf8 } from "../core/bytes.js";
 import type { Outcome } from "../partition/actions.js";
-import { objectKeyProblem, stateKeyProblem } from "../partition/keys.js";
 import { TableReader } from "../partition/tables.js";
 import { isDeploymentId, type InvocationId } from "../protocol/ids.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { KeelNode } from "../runtime/node.js";
 import {
   AdminError,
@@ -145,11 +143,6 @@ export class InvocationRoutes {
     if (key === undefined) throw missingField("object_key");
     const version = stringField(body["version"], "version");
     const newState = stateEntries(body["new_state"]);
-    const object = { partitionKey: partitionKeyOf(key), service: serviceName, key };
-    const keyProblem =
-      objectKeyProblem(object) ??
-      newState.map((entry) => stateKeyProblem(object, entry.key)).find((p) => p !== undefined);
-    if (keyProblem !== undefined) throw new AdminError(400, keyProblem);
     const service = this.node.schema().service(serviceName);
     if (service === undefined) {
       // State of a deleted service may still be cleared.

@@ -1,6 +1,12 @@
 /** Small helpers shared by the HTTP edges: bounded body reading, JSON answers, RFC 3339 times. */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
 import {
   createServer as createHttp2Server,
   type Http2Server,
@@ -134,10 +140,11 @@ export class HttpApiServer {
     private readonly what: string,
     private readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
     private readonly keepAliveTimeoutMs?: number,
+    private readonly options: ServerOptions = {},
   ) {}
 
   async listen(port: number, host: string): Promise<NetServer> {
-    const http1 = createServer((req, res) => void this.handle(req, res));
+    const http1 = createServer(this.options, (req, res) => void this.handle(req, res));
     if (this.keepAliveTimeoutMs !== undefined) http1.keepAliveTimeout = this.keepAliveTimeoutMs;
     // The compatibility API gives handlers request and response objects shaped like HTTP/1's.
     const http2 = createHttp2Server((req, res) => void this.handle(asHttp1(req), asHttp1(res)));

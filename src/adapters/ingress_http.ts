@@ -10,11 +10,15 @@
  *   POST /restate/a|awakeables/{id}/resolve|reject
  *   GET /restate/health
  *
+ * Request targets are read as Restate reads them (`ingress_paths.ts`). HTTP/1.1 and HTTP/2 with prior
+ * knowledge are served on the same port (`http_util.ts`).
+ *
  * Errors the ingress raises carry `x-restate-error-source: ingress`; failures of the invocation itself
  * carry `invocation`, with the failure's code as the status.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Http2ServerRequest } from "node:http2";
 import type { Server as NetServer } from "node:net";
 import { parseDuration } from "../core/duration.js";
 import { KeelError, describeError } from "../core/errors.js";
@@ -27,7 +31,7 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Failure, Header } from "../gen/keel/service_protocol.js";
-import { objectKeyProblem } from "../partition/keys.js";
+import { targetRefOf } from "../partition/lifecycle.js";
 import {
   InvocationId,
   formatUlid,
@@ -36,7 +40,6 @@ import {
   parseAwakeableId,
   workflowRunInvocationId,
 } from "../protocol/ids.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { AttachResult } from "../runtime/partition_processor.js";
 import type { KeelNode } from "../runtime/node.js";
 import type { Entropy, Logger } from "../runtime/ports.js";
@@ -47,22 +50,20 @@ import {
   type ServiceSchema,
 } from "../schema/schema.js";
 import { HttpApiServer, isoNanos, isoOffset, readBody, sendJson } from "./http_util.js";
+import {
+  INGRESS_HEAD_BYTES_MAX,
+  INGRESS_TARGET_BYTES_MAX,
+  IngressError,
+  decodeKeySegment,
+  parseIngressTarget,
+  queryParam,
+  type IngressTarget,
+} from "./ingress_paths.js";
 
 const CORS_HEADERS = {
   vary: "origin, access-control-request-method, access-control-request-headers",
   "access-control-allow-credentials": "true",
 };
-
-class IngressError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly source: "ingress" | "invocation" = "ingress",
-    readonly invocationId?: string,
-  ) {
-    super(message);
-  }
-}
 
 const SKIPPED_HEADERS = new Set([
   "connection",
@@ -78,7 +79,17 @@ export interface IngressOptions {
 }
 
 export class HttpIngress {
-  private readonly http = new HttpApiServer("ingress", (req, res) => this.handle(req, res), 65_000);
+  private readonly http = new HttpApiServer(
+    "ingress",
+    (req, res) => this.handle(req, res),
+    65_000,
+    {
+      // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
+      // (keys that long are valid) within the request head; a larger head is answered with 431.
+      requireHostHeader: false,
+      maxHeaderSize: INGRESS_HEAD_BYTES_MAX,
+    },
+  );
   private readonly bodyBytesMax: number;
 
   constructor(
@@ -99,6 +110,11 @@ export class HttpIngress {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Refused by Restate's HTTP parser, before its ingress sees them: no body, no CORS headers.
+    // (HTTP/2 arrives on its own server, with prior knowledge: its requests say 2.0 and are served.)
+    if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest))
+      return refuseRequest(res, 400);
+    if ((req.url ?? "").length > INGRESS_TARGET_BYTES_MAX) return refuseRequest(res, 414);
     try {
       res.setHeader("vary", CORS_HEADERS.vary);
       res.setHeader(
@@ -106,17 +122,10 @@ export class HttpIngress {
         CORS_HEADERS["access-control-allow-credentials"],
       );
       if (req.method === "OPTIONS") return this.preflight(req, res);
-      const url = requestUrl(req.url ?? "/");
-      const segments = url.pathname
-        .split("/")
-        .filter((s) => s !== "")
-        .map(decodeSegment);
-      if (segments[0] === "restate")
-        return await this.handleRestate(req, res, segments.slice(1), url);
-      if (segments.length < 2 || segments.length > 4) throw badPath();
-      if (req.method !== "GET" && req.method !== "POST")
-        throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
-      await this.invoke(req, res, segments, url);
+      const target = parseIngressTarget(req.url ?? "/");
+      const [first, ...rest] = target.segments;
+      if (first === "restate") return await this.handleRestate(req, res, rest, target);
+      await this.invoke(req, res, target);
     } catch (error) {
       this.fail(res, error);
     }
@@ -166,29 +175,22 @@ export class HttpIngress {
   private async invoke(
     req: IncomingMessage,
     res: ServerResponse,
-    segments: string[],
-    url: URL,
+    requestTarget: IngressTarget,
     /** For `/restate/call/…` and `/restate/send/…`; the legacy paths end in `/send` to send. */
     mode?: "call" | "send",
   ): Promise<void> {
-    const serviceName = segments[0]!;
+    const badPath = mode === undefined ? badServicePath : badRestatePath;
+    const [serviceName, ...rest] = requestTarget.segments as [string, ...string[]];
     const service = this.node.schema().service(serviceName);
-    if (service === undefined) {
-      throw new IngressError(
-        404,
-        `service '${serviceName}' not found, make sure to register the service before calling it.`,
-      );
-    }
+    if (service === undefined) throw serviceNotFound(serviceName);
     const keyed = service.ty !== "Service";
-    const isSend = mode === undefined ? segments[segments.length - 1] === "send" : mode === "send";
-    const expected = (keyed ? 3 : 2) + (isSend && mode === undefined ? 1 : 0);
-    if (segments.length !== expected) throw mode === undefined ? badPath() : badRestatePath();
-    const key = keyed ? segments[1]! : "";
-    const keyProblem = keyed
-      ? objectKeyProblem({ partitionKey: partitionKeyOf(key), service: serviceName, key })
-      : undefined;
-    if (keyProblem !== undefined) throw new IngressError(400, keyProblem);
-    const handlerName = segments[keyed ? 2 : 1]!;
+    const keySegment = keyed ? rest.shift() : "";
+    if (keySegment === undefined) throw badPath();
+    const key = decodeKeySegment(keySegment);
+    const [handlerName, last, ...extra] = rest;
+    const lastAllowed = last === undefined || (mode === undefined && last === "send");
+    if (handlerName === undefined || !lastAllowed || extra.length > 0) throw badPath();
+    const isSend = mode === undefined ? last === "send" : mode === "send";
     const handler = service.handlers.find((h) => h.name === handlerName);
     if (handler === undefined) {
       throw new IngressError(
@@ -199,54 +201,62 @@ export class HttpIngress {
     if (!service.public || !handler.public) {
       throw new IngressError(400, "the invoked service is not public");
     }
-    const delayText = url.searchParams.get("delay");
-    if (delayText !== null && !isSend)
-      throw new IngressError(400, "the 'delay' query parameter is only allowed on /send requests");
-    const delayMs = delayText === null ? 0 : parseDuration(delayText);
-    if (delayMs === undefined)
-      throw new IngressError(
-        400,
-        `bad delay query parameter '${delayText}': expected an ISO-8601 or friendly duration`,
-      );
-    // The execution time is stored as integer milliseconds since the epoch.
-    if (!Number.isSafeInteger(Date.now() + delayMs))
-      throw new IngressError(
-        400,
-        `bad delay query parameter '${delayText}': the delay is too long`,
-      );
+    // An empty idempotency key is a key like any other, as in Restate.
     const givenIdempotencyKey = headerValue(req, "idempotency-key");
-    if (givenIdempotencyKey !== undefined && givenIdempotencyKey === "")
-      throw new IngressError(400, "the idempotency-key header must not be empty");
     const handlerType = handlerTypeOf(service, handler);
     if (handlerType === "Workflow" && givenIdempotencyKey !== undefined) {
-      throw new IngressError(400, "idempotency keys are not supported on a workflow's run handler");
+      throw new IngressError(
+        400,
+        "cannot use the idempotency key with workflow handlers. The handler invocation will already be idempotent by the workflow key itself.",
+      );
     }
+    if (req.method !== "GET" && req.method !== "POST") throw methodNotAllowed();
     // As Restate (with its default `controlled-idempotent-sharding`): calls and sends to services
     // and objects without a key get a fresh one, so every such invocation is idempotent.
     const idempotencyKey =
       givenIdempotencyKey ?? (service.ty === "Workflow" ? undefined : this.freshIdempotencyKey());
     const body = await readBody(req, this.bodyBytesMax);
     validateInput(req, handler, body);
+    const delayText = queryParam(requestTarget.query, "delay");
+    const delayMs = delayText === undefined ? undefined : parseDuration(delayText);
+    if (delayText !== undefined && delayMs === undefined)
+      throw new IngressError(
+        400,
+        `bad delay query parameter '${delayText}': expected an ISO-8601 or friendly duration`,
+      );
+    if (delayMs !== undefined && !isSend)
+      throw new IngressError(
+        400,
+        "cannot use the delay query parameter with calls. The delay is supported only with sends",
+      );
+    // The execution time is stored as integer milliseconds since the epoch.
+    if (delayMs !== undefined && !Number.isSafeInteger(Date.now() + delayMs))
+      throw new IngressError(
+        400,
+        `bad delay query parameter '${delayText ?? ""}': the delay is too long`,
+      );
 
     const target = targetOf(service, handler, key);
     let id: InvocationId;
     if (handlerType === "Workflow") id = workflowRunInvocationId(service.name, key);
-    else if (idempotencyKey !== undefined) id = idempotentInvocationId(target, idempotencyKey);
+    else if (idempotencyKey !== undefined)
+      id = idempotentInvocationId(targetRefOf(target), idempotencyKey);
     else {
       const random = new Uint8Array(16);
       this.entropy.fill(random);
-      id = freshInvocationId(target, random);
+      id = freshInvocationId(targetRefOf(target), random);
     }
     const now = Date.now();
     const invocation: ServiceInvocation = {
       invocationId: id.bytes,
       target,
       argument: body,
-      headers: forwardedHeaders(req, url),
+      headers: forwardedHeaders(req, requestTarget),
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: idempotencyKey ?? "",
-      executionTimeMs: delayMs > 0 ? now + delayMs : 0,
+      idempotencyKey,
+      // A delay, even of zero, sets an execution time, which Restate's answer then shows.
+      executionTimeMs: delayMs === undefined ? 0 : now + delayMs,
       ...retentionOf(service, handler, idempotencyKey !== undefined),
       wantsResult: !isSend,
     };
@@ -260,7 +270,10 @@ export class HttpIngress {
       throw new IngressError(500, `unexpected outcome '${outcome.kind}' of the submission`);
     }
     if (isSend) {
-      const executionTime = outcome.kind === "accepted" ? outcome.executionTimeMs : undefined;
+      const executionTime =
+        outcome.kind === "accepted"
+          ? (outcome.executionTimeMs ?? invocation.executionTimeMs)
+          : undefined;
       return this.accepted(
         res,
         idText,
@@ -335,36 +348,34 @@ export class HttpIngress {
     req: IncomingMessage,
     res: ServerResponse,
     segments: string[],
-    url: URL,
+    target: IngressTarget,
   ): Promise<void> {
     const [area, ...rest] = segments;
     switch (area) {
-      case "health": {
-        if (rest.length !== 0) throw badPath();
-        if (req.method !== "GET") throw new IngressError(405, "method not allowed");
-        const readiness = this.node.readiness();
-        if (!readiness.ready) throw new IngressError(503, readiness.reason);
-        // As Restate's: the names of the services the ingress can call.
-        sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => s.name) });
-        return;
-      }
+      case "health":
+        return this.health(req, res);
       case "a":
       case "awakeables":
         return this.awakeable(req, res, rest);
       case "call":
       case "send":
         if (rest.length < 2 || rest.length > 3) throw badRestatePath();
-        if (req.method !== "GET" && req.method !== "POST")
-          throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
-        return this.invoke(req, res, rest, url, area);
+        return this.invoke(req, res, { ...target, segments: rest }, area);
       case "invocation":
         return this.attachByInvocation(req, res, rest);
       case "workflow":
         return this.attachByWorkflow(req, res, rest);
       default:
-        void url;
-        throw new IngressError(404, `unknown path /restate/${segments.join("/")}`);
+        throw new IngressError(404, "not found");
     }
+  }
+
+  private health(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== "GET") throw methodNotAllowed();
+    const readiness = this.node.readiness();
+    if (!readiness.ready) throw new IngressError(503, readiness.reason);
+    // As Restate's: the names of the services the ingress can call.
+    sendJson(res, 200, { services: this.node.schema().schema.services.map((s) => s.name) });
   }
 
   private async awakeable(
@@ -372,16 +383,20 @@ export class HttpIngress {
     res: ServerResponse,
     rest: string[],
   ): Promise<void> {
-    if (rest.length !== 2 || (rest[1] !== "resolve" && rest[1] !== "reject")) throw badPath();
-    if (req.method !== "POST")
-      throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
-    const text = rest[0]!;
+    const [text, action] = rest;
+    if (text === undefined || action === undefined)
+      throw new IngressError(
+        400,
+        "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject",
+      );
+    if (action !== "resolve" && action !== "reject") throw new IngressError(404, "not found");
+    if (req.method !== "POST") throw methodNotAllowed();
     const ref = parseAwakeableId(text);
     if (ref === undefined)
       throw new IngressError(400, `bad awakeable id '${text}': base62 decode error`);
     const body = await readBody(req, this.bodyBytesMax);
     const result: Result =
-      rest[1] === "resolve"
+      action === "resolve"
         ? { kind: { $case: "value", value: body } }
         : {
             kind: {
@@ -394,42 +409,44 @@ export class HttpIngress {
     res.end();
   }
 
+  /** /restate/invocation/{id}/{mode} or /restate/invocation/{svc}[/{key}]/{handler}/{idempotency key}/{mode}. */
   private async attachByInvocation(
     req: IncomingMessage,
     res: ServerResponse,
     rest: string[],
   ): Promise<void> {
-    const mode = rest[rest.length - 1];
-    if (mode !== "attach" && mode !== "output") throw badPath();
-    if (req.method !== "GET" && req.method !== "POST")
-      throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
+    const badPath = (): IngressError =>
+      new IngressError(
+        400,
+        "bad path, expected either /restate/invocation/:invocation_id/output or /restate/invocation/:invocation_id/attach or /restate/invocation/:invocation_target/:idempotency_key/output or /restate/invocation/:invocation_target/:idempotency_key/attach",
+      );
+    const [first, second, third, ...more] = rest;
+    if (first === undefined || second === undefined) throw badPath();
     let id: InvocationId;
     let handler: HandlerSchema | undefined;
-    if (rest.length === 2) {
-      const parsed = InvocationId.parse(rest[0]!);
+    let mode: string | undefined;
+    if (third === undefined) {
+      mode = second;
+      checkAttachMode(req, mode);
+      const parsed = InvocationId.parse(first);
       if (parsed === undefined)
-        throw new IngressError(400, `bad invocation id '${rest[0]!}': bad format`);
+        throw new IngressError(400, `bad invocation id '${first}': bad format`);
       id = parsed;
-    } else if (rest.length === 4 || rest.length === 5) {
-      // {service}[/{key}]/{handler}/{idempotencyKey}
-      const serviceName = rest[0]!;
-      const service = this.node.schema().service(serviceName);
-      if (service === undefined)
-        throw new IngressError(
-          404,
-          `service '${serviceName}' not found, make sure to register the service before calling it.`,
-        );
+    } else {
+      const service = this.node.schema().service(first);
+      if (service === undefined) throw serviceNotFound(first);
       const keyed = service.ty !== "Service";
-      if (rest.length !== (keyed ? 5 : 4)) throw badPath();
-      const key = keyed ? rest[1]! : "";
-      const handlerName = rest[keyed ? 2 : 1]!;
+      const [key, handlerName, idempotencyKey] = keyed
+        ? [decodeKeySegment(second), third, more.shift()]
+        : ["", second, third];
+      mode = more.shift();
+      if (idempotencyKey === undefined || mode === undefined) throw badPath();
+      checkAttachMode(req, mode);
       handler = service.handlers.find((h) => h.name === handlerName);
       id = idempotentInvocationId(
-        { service: serviceName, handler: handlerName, key },
-        rest[rest.length - 2]!,
+        { service: first, handler: handlerName, key, keyed },
+        idempotencyKey,
       );
-    } else {
-      throw badPath();
     }
     const attached = await this.node.attach(id, mode === "attach");
     if (attached.kind === "notFound") {
@@ -444,16 +461,16 @@ export class HttpIngress {
     res: ServerResponse,
     rest: string[],
   ): Promise<void> {
-    if (rest.length !== 3 || (rest[2] !== "attach" && rest[2] !== "output")) throw badPath();
-    if (req.method !== "GET" && req.method !== "POST")
-      throw new IngressError(405, `method ${req.method ?? "?"} not allowed`);
-    const [name, key, mode] = rest as [string, string, string];
-    const service = this.node.schema().service(name);
-    if (service === undefined)
+    const [name, keySegment, mode] = rest;
+    if (name === undefined || keySegment === undefined || mode === undefined)
       throw new IngressError(
-        404,
-        `service '${name}' not found, make sure to register the service before calling it.`,
+        400,
+        "bad path, expected either /restate/workflow/:workflow_name/:workflow_key/output or /restate/workflow/:workflow_name/:workflow_key/attach",
       );
+    const key = decodeKeySegment(keySegment);
+    checkAttachMode(req, mode);
+    const service = this.node.schema().service(name);
+    if (service === undefined) throw serviceNotFound(name);
     if (service.ty !== "Workflow")
       throw new IngressError(400, `the service '${name}' is not a workflow`);
     const id = workflowRunInvocationId(name, key);
@@ -473,24 +490,17 @@ export class HttpIngress {
   }
 }
 
-/**
- * The URL of a request target. An origin-form target is a path even when it starts with `//` (which
- * a URL parser would read as a host); a target no parser accepts is a bad request.
- */
-function requestUrl(target: string): URL {
-  try {
-    return new URL(target.startsWith("/") ? `http://ingress${target}` : target, "http://ingress");
-  } catch {
-    throw new IngressError(400, `bad request target '${target.slice(0, 200)}'`);
-  }
+/** Answers as Restate's HTTP parser does when it cannot take a request: a status, no body, close. */
+function refuseRequest(res: ServerResponse, status: number): void {
+  res.writeHead(status, { connection: "close", "content-length": "0" });
+  res.end();
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new IngressError(400, `bad path segment '${segment}': invalid percent-encoding`);
-  }
+function serviceNotFound(name: string): IngressError {
+  return new IngressError(
+    404,
+    `service '${name}' not found, make sure to register the service before calling it.`,
+  );
 }
 
 /** A malformed path under `/restate/call`, `/restate/send` (Restate 1.7's ingress paths). */
@@ -501,11 +511,21 @@ function badRestatePath(): IngressError {
   );
 }
 
-function badPath(): IngressError {
+function badServicePath(): IngressError {
   return new IngressError(
     400,
     "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler",
   );
+}
+
+function methodNotAllowed(): IngressError {
+  return new IngressError(405, "method not allowed");
+}
+
+/** Attach and output requests: the mode is `attach` or `output`, read with GET. */
+function checkAttachMode(req: IncomingMessage, mode: string): void {
+  if (mode !== "attach" && mode !== "output") throw new IngressError(404, "not found");
+  if (req.method !== "GET") throw methodNotAllowed();
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
@@ -540,8 +560,9 @@ function validateInput(req: IncomingMessage, handler: HandlerSchema, body: Buffe
   }
 }
 
-function forwardedHeaders(req: IncomingMessage, url: URL): Header[] {
-  const out: Header[] = [{ key: "x-restate-ingress-path", value: url.pathname + url.search }];
+function forwardedHeaders(req: IncomingMessage, target: IngressTarget): Header[] {
+  const pathAndQuery = target.query === undefined ? target.path : `${target.path}?${target.query}`;
+  const out: Header[] = [{ key: "x-restate-ingress-path", value: pathAndQuery }];
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase();

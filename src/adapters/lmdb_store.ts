@@ -31,7 +31,13 @@ import {
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeelError, describeError } from "../core/errors.js";
-import { prefixEnd, type PartitionReader, type PartitionTxn } from "../partition/store.js";
+import { assert } from "../core/assert.js";
+import {
+  STORE_KEY_BYTES_MAX,
+  prefixEnd,
+  type PartitionReader,
+  type PartitionTxn,
+} from "../partition/store.js";
 import type { PartitionStore } from "../runtime/ports.js";
 import { writeFileDurably } from "./segment_files.js";
 
@@ -297,7 +303,11 @@ export class LmdbPartitionStore implements PartitionStore {
     const batch: PartitionTxn & { overlay: Overlay } = {
       overlay,
       get: (key) => (overlay.has(key) ? (overlay.get(key) ?? undefined) : this.getCommitted(key)),
-      put: (key, value) => void overlay.set(key, value),
+      put: (key, value) => {
+        // A longer key could never be written: every later write of every partition would wait on it.
+        assert(key.length <= STORE_KEY_BYTES_MAX, `store key of ${key.length} bytes`);
+        overlay.set(key, value);
+      },
       delete: (key) => void overlay.set(key, null),
       scan: (prefix, limit = Number.POSITIVE_INFINITY, startAfter) =>
         this.scanCommitted(prefix, limit, startAfter, overlay),

@@ -15,12 +15,15 @@ describe("durations", () => {
       ["PT1.5S", 1500],
       ["P1D", 86_400_000],
       ["PT1H30M", 5_400_000],
+      ["0", 0],
+      ["0s", 0],
+      ["PT0S", 0],
     ];
     for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
   });
 
   it("reject what is neither", () => {
-    for (const bad of ["", "abc", "10", "5 parsecs", "P", "PT", "1x"])
+    for (const bad of ["", "abc", "10", "00", " 0", "5 parsecs", "P", "PT", "1x"])
       assert.equal(parseDuration(bad), undefined, bad);
   });
 

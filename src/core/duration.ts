@@ -63,6 +63,8 @@ function parseIso(text: string): number | undefined {
 
 /** Parses a friendly or ISO-8601 duration into milliseconds; undefined when it is neither. */
 export function parseDuration(text: string): number | undefined {
+  // A bare zero is the one number without a unit Restate takes.
+  if (text === "0") return 0;
   if (text.trim() === "") return undefined;
   if (/^P/i.test(text.trim())) return parseIso(text);
   if (/^\d+$/.test(text.trim())) return undefined;

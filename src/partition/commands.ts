@@ -32,7 +32,6 @@ import {
   SendSignalCommandMessage,
   SetStateCommandMessage,
   SleepCommandMessage,
-  type GetEagerStateCommandMessage,
   type Failure,
   type NotificationMessage,
 } from "../gen/keel/service_protocol.js";
@@ -45,19 +44,14 @@ import {
 } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import type { ApplyContext } from "./context.js";
-import {
-  objectKeyProblem,
-  promiseNameProblem,
-  signalNameProblem,
-  stateKeyProblem,
-  timerKey,
-} from "./keys.js";
+import { timerKey } from "./keys.js";
 import {
   CANCEL_SIGNAL,
   VOID_RESULT,
   appendNotification,
   failureResult,
   isKeyed,
+  targetRefOf,
   objectOf,
   registerTimer,
   route,
@@ -313,7 +307,7 @@ function childOf(
   const resolved = command.resolvedCall;
   if (resolved?.target === undefined || resolved.failure !== undefined) return undefined;
   const target = resolved.target;
-  const ref = { service: target.service, handler: target.handler, key: target.key };
+  const ref = targetRefOf(target);
   let childId: InvocationId;
   if (target.handlerType === HandlerType.HANDLER_TYPE_WORKFLOW)
     childId = workflowRunInvocationId(target.service, target.key);
@@ -342,7 +336,8 @@ function childInvocation(
       kind: { $case: "service", value: { invocationId: parent.bytes, target: parentTarget } },
     },
     responseSink: undefined,
-    idempotencyKey: cmd.idempotencyKey ?? "",
+    // Calls from handlers take an empty key as none (childOf).
+    idempotencyKey: cmd.idempotencyKey === "" ? undefined : cmd.idempotencyKey,
     executionTimeMs: 0,
     completionRetentionMs: resolved.completionRetentionMs,
     journalRetentionMs: resolved.journalRetentionMs,
@@ -399,6 +394,7 @@ function oneWayCall(
         service: cmd.serviceName,
         handler: cmd.handlerName,
         key: cmd.key,
+        keyed: cmd.key !== "",
       }).toString(),
     });
     return;
@@ -457,7 +453,12 @@ export function attachTargetId(target: AttachTarget): InvocationId | undefined {
     case "idempotentRequestTarget": {
       const t = target.value;
       return idempotentInvocationId(
-        { service: t.serviceName, handler: t.handlerName, key: t.serviceKey ?? "" },
+        {
+          service: t.serviceName,
+          handler: t.handlerName,
+          key: t.serviceKey ?? "",
+          keyed: t.serviceKey !== undefined,
+        },
         t.idempotencyKey,
       );
     }
@@ -520,44 +521,3 @@ export function applyAttach(
 }
 
 export { resultToNotification };
-
-/**
- * Why a command names something the store cannot hold (a state key, promise name or signal name too
- * long for a store key), if it does. The invoker refuses such a command before it is journaled:
- * applying it could never write it. `message` is the decoded command of type `type`.
- */
-export function commandKeyProblem(
-  target: Target,
-  type: number,
-  message: unknown,
-): string | undefined {
-  const object = objectOf(target);
-  switch (type) {
-    case MessageType.GetLazyStateCommand:
-    case MessageType.GetEagerStateCommand:
-    case MessageType.SetStateCommand:
-    case MessageType.ClearStateCommand: {
-      const { key } = message as
-        | GetLazyStateCommandMessage
-        | GetEagerStateCommandMessage
-        | SetStateCommandMessage
-        | ClearStateCommandMessage;
-      return objectKeyProblem(object) ?? stateKeyProblem(object, key);
-    }
-    case MessageType.GetPromiseCommand:
-    case MessageType.PeekPromiseCommand:
-    case MessageType.CompletePromiseCommand: {
-      const { key } = message as
-        GetPromiseCommandMessage | PeekPromiseCommandMessage | CompletePromiseCommandMessage;
-      return objectKeyProblem(object) ?? promiseNameProblem(object, key);
-    }
-    case MessageType.SendSignalCommand: {
-      const { signalId, targetInvocationId } = message as SendSignalCommandMessage;
-      const targetId = InvocationId.parse(targetInvocationId);
-      if (signalId?.$case !== "signalName" || targetId === undefined) return undefined;
-      return signalNameProblem(targetId, signalId.value);
-    }
-    default:
-      return undefined;
-  }
-}

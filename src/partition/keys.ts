@@ -1,7 +1,14 @@
 /**
  * The key layout of a partition store. Every key is ASCII so that JavaScript string order and the
- * store's byte order agree. User-chosen parts (object keys, promise names) are percent-encoded,
- * state keys (bytes) are hex; numbers are fixed-width hex so they sort numerically.
+ * store's byte order agree. User-chosen parts (object keys, promise and signal names) are
+ * percent-encoded, state keys (bytes) are hex; numbers are fixed-width hex so they sort numerically.
+ *
+ * No key is longer than `STORE_KEY_BYTES_MAX`, whatever the user chose: a part that would make it
+ * longer is stored as `#` and the SHA-256 of its bytes (see `DIGEST_MARKER`), and the object-table
+ * entry whose key holds a digest keeps the parts in full in its value (`LongKeyedEntry`, tables.ts).
+ * The object part (`<pk>/<service>/<key>`) is chosen from the object alone, so all keys of one object
+ * share a prefix; inbox sequence numbers and timer times stay plain, so their order holds. Parts that
+ * fit are stored as they always were.
  *
  *   f                                     partition FSM (applied LSN, epoch, sequence counters)
  * Invocations (<inv>) are named by the hex of their raw id bytes (InvocationId.hex).
@@ -19,9 +26,12 @@
  *   d/<source partition>                  dedup: highest sequence applied per source partition
  */
 
+import { assert } from "../core/assert.js";
 import type { PartitionKey } from "../core/brand.js";
 import { toHex, utf8 } from "../core/bytes.js";
+import { sha256 } from "../core/sha256.js";
 import { InvocationId } from "../protocol/ids.js";
+import { STORE_KEY_BYTES_MAX } from "./store.js";
 
 const hex = (value: bigint | number, width: number): string =>
   value.toString(16).padStart(width, "0");
@@ -58,7 +68,7 @@ export function notificationKey(id: InvocationId, ref: NotificationRef): string 
     case "signal":
       return `${notificationPrefix(id)}s${hex(ref.id, 8)}`;
     case "namedSignal":
-      return `${notificationPrefix(id)}n${enc(ref.name)}`;
+      return userPart(`${notificationPrefix(id)}n`, enc(ref.name), utf8(ref.name));
   }
 }
 
@@ -68,11 +78,74 @@ export interface ObjectRef {
   readonly key: string;
 }
 
-const objectPart = (o: ObjectRef): string =>
-  `${pkHex(o.partitionKey)}/${enc(o.service)}/${enc(o.key)}`;
+/**
+ * Starts a user-chosen part stored as its digest: SHA-256 of the part's bytes, in hex. Neither
+ * percent-encoding nor hex ever produces it, so a digest never equals a plain part, and a store key
+ * holds a digest exactly when it contains the marker.
+ */
+export const DIGEST_MARKER = "#";
+const DIGEST_PART_BYTES = DIGEST_MARKER.length + 64;
+/**
+ * The longest plain object part (`<pk>/<service>/<key>`): what leaves a state key of 256 bytes (hex)
+ * room after it. Longer object parts are stored with digests. The bound is the one the edges used to
+ * enforce, so every object part stored before digests existed keeps its encoding.
+ */
+const OBJECT_PART_BYTES_MAX = STORE_KEY_BYTES_MAX - "s//".length - 2 * 256;
+
+const digestPart = (bytes: Uint8Array): string => `${DIGEST_MARKER}${toHex(sha256(bytes))}`;
+
+/** Whether a store key holds a digest in place of a user-chosen part (see `LongKeyedEntry`). */
+export const hasDigest = (storeKey: string): boolean => storeKey.includes(DIGEST_MARKER);
+
+/** Keys at least this long have their object part remembered (shorter ones are cheap to encode). */
+const LONG_KEY_CHARS_MIN = 256;
+const LONG_OBJECT_PARTS_REMEMBERED_MAX = 64;
+/**
+ * The object parts of recently used long keys, by key. Encoding and digesting a key of 60 KB takes
+ * milliseconds, and one command builds several keys of its object. Only a memo: the result is the
+ * same with or without it.
+ */
+const longObjectParts = new Map<
+  string,
+  { readonly service: string; readonly partitionKey: PartitionKey; readonly part: string }
+>();
+
+function objectPart(o: ObjectRef): string {
+  if (o.key.length < LONG_KEY_CHARS_MIN) return encodeObjectPart(o);
+  const known = longObjectParts.get(o.key);
+  if (known !== undefined && known.service === o.service && known.partitionKey === o.partitionKey)
+    return known.part;
+  const part = encodeObjectPart(o);
+  if (longObjectParts.size >= LONG_OBJECT_PARTS_REMEMBERED_MAX)
+    longObjectParts.delete(longObjectParts.keys().next().value!);
+  longObjectParts.set(o.key, { service: o.service, partitionKey: o.partitionKey, part });
+  return part;
+}
+
+function encodeObjectPart(o: ObjectRef): string {
+  const plain = `${pkHex(o.partitionKey)}/${enc(o.service)}/${enc(o.key)}`;
+  if (plain.length <= OBJECT_PART_BYTES_MAX) return plain;
+  // Service names are identifiers, unbounded in length: digested too when even they do not fit.
+  const service =
+    pkHex(o.partitionKey).length + enc(o.service).length + 2 + DIGEST_PART_BYTES <=
+    OBJECT_PART_BYTES_MAX
+      ? enc(o.service)
+      : digestPart(utf8(o.service));
+  return `${pkHex(o.partitionKey)}/${service}/${digestPart(utf8(o.key))}`;
+}
+
+/** `prefix` + `plain`, or `prefix` + the digest of `bytes` when that would not fit a store key. */
+function userPart(prefix: string, plain: string, bytes: Uint8Array): string {
+  const key = prefix + plain;
+  if (key.length <= STORE_KEY_BYTES_MAX) return key;
+  const digested = prefix + digestPart(bytes);
+  assert(digested.length <= STORE_KEY_BYTES_MAX, `store key prefix of ${prefix.length} bytes`);
+  return digested;
+}
 
 export const statePrefix = (o: ObjectRef): string => `s/${objectPart(o)}/`;
-export const stateKey = (o: ObjectRef, key: Uint8Array): string => `${statePrefix(o)}${toHex(key)}`;
+export const stateKey = (o: ObjectRef, key: Uint8Array): string =>
+  userPart(statePrefix(o), toHex(key), key);
 export const STATE_PREFIX = "s/";
 
 export const lockKey = (o: ObjectRef): string => `l/${objectPart(o)}`;
@@ -83,52 +156,9 @@ export const inboxKey = (o: ObjectRef, seq: number): string => `${inboxPrefix(o)
 export const INBOX_PREFIX = "i/";
 
 export const promisePrefix = (o: ObjectRef): string => `p/${objectPart(o)}/`;
-export const promiseKey = (o: ObjectRef, name: string): string => `${promisePrefix(o)}${enc(name)}`;
+export const promiseKey = (o: ObjectRef, name: string): string =>
+  userPart(promisePrefix(o), enc(name), utf8(name));
 export const PROMISE_PREFIX = "p/";
-
-/**
- * The longest key a partition store holds (LMDB's limit with 4 KiB pages). Keys are ASCII, so their
- * length is their size. Every key the layout builds from user input must fit, or its write would
- * fail for ever: the edges (ingress, admin, the invoker) check the user-chosen parts first and refuse
- * what does not fit, so a record never carries one (Restate, on RocksDB, has no such limit).
- */
-export const STORE_KEY_BYTES_MAX = 1978;
-/** What an object key leaves for the longest per-object suffix: a state key of 256 bytes (hex). */
-const OBJECT_SUFFIX_BYTES_RESERVED = 2 * 256;
-
-/** Why an object key cannot be used (too long once encoded into store keys), if it cannot. */
-export function objectKeyProblem(o: ObjectRef): string | undefined {
-  const size = statePrefix(o).length + OBJECT_SUFFIX_BYTES_RESERVED;
-  if (size <= STORE_KEY_BYTES_MAX) return undefined;
-  return (
-    `the key of ${o.service} is too long: ${utf8(o.key).length} bytes take ` +
-    `${size - OBJECT_SUFFIX_BYTES_RESERVED} of the ${STORE_KEY_BYTES_MAX - OBJECT_SUFFIX_BYTES_RESERVED} ` +
-    `bytes a key may use in the store (non-ASCII characters take three)`
-  );
-}
-
-/** Why a state key of an object cannot be stored (too long), if it cannot. */
-export function stateKeyProblem(o: ObjectRef, key: Uint8Array): string | undefined {
-  return keyProblem(stateKey(o, key), `the state key of ${key.length} bytes`);
-}
-
-/** Why a durable promise name of a workflow cannot be stored (too long), if it cannot. */
-export function promiseNameProblem(o: ObjectRef, name: string): string | undefined {
-  return keyProblem(promiseKey(o, name), `the promise name of ${utf8(name).length} bytes`);
-}
-
-/** Why a named signal of an invocation cannot be stored (too long), if it cannot. */
-export function signalNameProblem(id: InvocationId, name: string): string | undefined {
-  return keyProblem(
-    notificationKey(id, { kind: "namedSignal", name }),
-    `the signal name of ${utf8(name).length} bytes`,
-  );
-}
-
-function keyProblem(key: string, what: string): string | undefined {
-  if (key.length <= STORE_KEY_BYTES_MAX) return undefined;
-  return `${what} is too long: with its object it takes ${key.length} bytes in the store, more than ${STORE_KEY_BYTES_MAX}`;
-}
 
 export const TIMER_PREFIX = "t/";
 export type TimerKind = "sleep" | "delayed" | "cleanup";
@@ -152,7 +182,10 @@ export const outboxSeqOf = (key: string): number => parseInt(key.slice(OUTBOX_PR
 
 export const dedupKey = (sourcePartition: number): string => `d/${hex(sourcePartition, 4)}`;
 
-/** Decodes the parts of an object-scoped key (state, lock, inbox, promise) for introspection. */
+/**
+ * The plain parts of an object-table key (state, lock, inbox, promise). A part that starts with
+ * `DIGEST_MARKER` is a digest: the entry's value (a `LongKeyedEntry`) holds it in full.
+ */
 export function parseObjectKey(
   key: string,
 ): { partitionKey: bigint; service: string; key: string; rest: string } | undefined {

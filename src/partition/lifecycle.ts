@@ -33,7 +33,7 @@ import {
   NotificationMessage,
   type Failure,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../protocol/ids.js";
+import { InvocationId, type InvocationTargetRef } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
 import { partitionKeyOf } from "../protocol/partitioning.js";
 import type { Outcome } from "./actions.js";
@@ -54,6 +54,16 @@ export const VOID_RESULT: Result = { kind: { $case: "void", value: {} } };
 
 export function isKeyed(target: Target): boolean {
   return target.serviceType !== ServiceType.SERVICE_TYPE_SERVICE;
+}
+
+/** What an invocation id is derived from (protocol/ids.ts). */
+export function targetRefOf(target: Target): InvocationTargetRef {
+  return {
+    service: target.service,
+    handler: target.handler,
+    key: target.key,
+    keyed: isKeyed(target),
+  };
 }
 
 /** Exclusive object handlers and workflow `run` hold the key's lock while they run. */
@@ -161,7 +171,7 @@ export function initialStatus(
     target,
     source: undefined,
     responseSinks: [],
-    idempotencyKey: "",
+    idempotencyKey: undefined,
     createdAtMs: ctx.nowMs,
     modifiedAtMs: ctx.nowMs,
     inboxedAtMs: 0,

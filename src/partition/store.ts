@@ -2,12 +2,21 @@
  * The partition store contract: what the partition state machine reads and writes, synchronously.
  *
  * A `PartitionTxn` is the view of one apply batch: reads see the committed store plus every write made
- * earlier in the batch (and in batches still being committed). Keys are ASCII strings ordered by byte
- * value; `scan(prefix)` returns entries whose key starts with `prefix`, in key order. Values are bytes.
+ * earlier in the batch (and in batches still being committed). Keys are ASCII strings of at most
+ * `STORE_KEY_BYTES_MAX` bytes, ordered by byte value; `scan(prefix)` returns entries whose key starts
+ * with `prefix`, in key order. Values are bytes.
  * Nothing here is durable by itself: the log is, and the applied LSN is written in the same batch.
  *
  * Implementations: `MemoryPartitionStore` (tests, simulation) and the LMDB store in src/adapters.
  */
+
+import { assert } from "../core/assert.js";
+
+/**
+ * The longest key a partition store holds (LMDB's limit with 4 KiB pages). Keys are ASCII, so their
+ * length is their size. The key layout (keys.ts) never builds a longer one.
+ */
+export const STORE_KEY_BYTES_MAX = 1978;
 
 export interface PartitionReader {
   get(key: string): Uint8Array | undefined;
@@ -35,6 +44,11 @@ export class MemoryPartitionStore implements PartitionTxn {
   }
 
   put(key: string, value: Uint8Array): void {
+    // The LMDB store's limit, so that tests in memory catch a key a real store could not hold.
+    assert(
+      key.length <= STORE_KEY_BYTES_MAX,
+      `store key of ${key.length} bytes: ${key.slice(0, 64)}…`,
+    );
     if (!this.entries.has(key)) this.sorted = undefined;
     this.entries.set(key, value);
   }

@@ -1,13 +1,18 @@
 /**
  * Typed access to a partition's tables over one transaction. Encoding is protobuf throughout
- * (proto/keel/records.proto), so stored bytes are deterministic and versionable.
+ * (proto/keel/records.proto), so stored bytes are deterministic and versionable. Object-table
+ * entries whose store key holds a digest (keys.ts) store a `LongKeyedEntry`; the readers here and the
+ * `decode*Entry` functions (for scans, e.g. SQL) unwrap it, so no other code sees digests.
  */
 
-import { fromHex, readU32BE, writeU32BE } from "../core/bytes.js";
+import { assert } from "../core/assert.js";
+import { PartitionKey } from "../core/brand.js";
+import { compareBytes, fromHex, fromUtf8, readU32BE, utf8, writeU32BE } from "../core/bytes.js";
 import {
   InboxEntry,
   InvocationStatus,
   JournalEntry,
+  LongKeyedEntry,
   OutboxMessage,
   PartitionFsm,
   PromiseValue,
@@ -18,6 +23,7 @@ import { InvocationId } from "../protocol/ids.js";
 import {
   FSM_KEY,
   activeKey,
+  hasDigest,
   dedupKey,
   inboxKey,
   inboxPrefix,
@@ -29,6 +35,7 @@ import {
   outboxKey,
   OUTBOX_PREFIX,
   outboxSeqOf,
+  parseObjectKey,
   promiseKey,
   promisePrefix,
   stateKey,
@@ -56,6 +63,124 @@ const readU64 = (bytes: Uint8Array): number => readU32BE(bytes, 0) * 2 ** 32 + r
 
 export function emptyFsm(): PartitionFsm {
   return PartitionFsm.decode(new Uint8Array(0));
+}
+
+const NO_PART = new Uint8Array(0);
+
+/**
+ * The stored value of an object-table entry (state, lock, inbox, promise): the value itself, or, when
+ * its store key holds a digest of a part too long for a key, a `LongKeyedEntry` naming the parts in
+ * full. `part` is the state key or the promise name's UTF-8 (empty for locks and inbox entries).
+ */
+function storedObjectValue(
+  storeKey: string,
+  o: ObjectRef,
+  part: Uint8Array,
+  value: Uint8Array,
+): Uint8Array {
+  if (!hasDigest(storeKey)) return value;
+  return encodeMessage(LongKeyedEntry, { service: o.service, objectKey: o.key, part, value });
+}
+
+/** An object-table entry read back from its store key and stored value. */
+interface ObjectEntry {
+  readonly object: ObjectRef;
+  /** The plain remainder of the store key after the object part (hex state key, name, seq). */
+  readonly rest: string;
+  /** The parts in full, when the store key holds a digest. */
+  readonly long: LongKeyedEntry | undefined;
+  readonly value: Uint8Array;
+}
+
+function objectEntry(storeKey: string, stored: Uint8Array): ObjectEntry | undefined {
+  const parsed = parseObjectKey(storeKey);
+  if (parsed === undefined) return undefined;
+  if (!hasDigest(storeKey)) {
+    const { partitionKey, service, key, rest } = parsed;
+    return {
+      object: { partitionKey: PartitionKey(partitionKey), service, key },
+      rest,
+      long: undefined,
+      value: stored,
+    };
+  }
+  const long = LongKeyedEntry.decode(stored);
+  return {
+    object: {
+      partitionKey: PartitionKey(parsed.partitionKey),
+      service: long.service,
+      key: long.objectKey,
+    },
+    rest: parsed.rest,
+    long,
+    value: long.value,
+  };
+}
+
+/**
+ * The value stored under `storeKey` for object `o` (and `part`), unwrapped. Asserts that a wrapped
+ * entry is the one asked for: two parts with one digest would be a SHA-256 collision.
+ */
+function objectValue(
+  storeKey: string,
+  o: ObjectRef,
+  stored: Uint8Array,
+  part: Uint8Array = NO_PART,
+): Uint8Array {
+  if (!hasDigest(storeKey)) return stored;
+  const long = LongKeyedEntry.decode(stored);
+  assert(long.service === o.service, `entry ${storeKey} belongs to service ${long.service}`);
+  assert(long.objectKey === o.key, `entry ${storeKey} belongs to another key of ${o.service}`);
+  assert(compareBytes(long.part, part) === 0, `entry ${storeKey} belongs to another name`);
+  return long.value;
+}
+
+/** A state entry (key `s/…`) with its object and its state key in full. */
+export function decodeStateEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; key: Uint8Array; value: Uint8Array } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const key = entry.long?.part ?? fromHex(entry.rest);
+  return key === undefined ? undefined : { object: entry.object, key, value: entry.value };
+}
+
+/** A lock entry (key `l/…`) with its object and holder. */
+export function decodeLockEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; holder: InvocationId } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const holder = InvocationId.fromBytes(VirtualObjectLock.decode(entry.value).invocationId);
+  return { object: entry.object, holder };
+}
+
+/** An inbox entry (key `i/…`) with its object and sequence number. */
+export function decodeInboxEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; seq: number; entry: InboxEntry } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  return {
+    object: entry.object,
+    seq: parseInt(entry.rest, 16),
+    entry: InboxEntry.decode(entry.value),
+  };
+}
+
+/** A durable promise (key `p/…`) with its object and name in full. */
+export function decodePromiseEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; name: string; promise: PromiseValue } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const name =
+    entry.long === undefined ? decodeURIComponent(entry.rest) : fromUtf8(entry.long.part);
+  return { object: entry.object, name, promise: PromiseValue.decode(entry.value) };
 }
 
 /** Read-only table access, usable on any reader (the invoker, SQL scans). */
@@ -95,33 +220,48 @@ export class TableReader {
   }
 
   state(o: ObjectRef, key: Uint8Array): Uint8Array | undefined {
-    return this.reader.get(stateKey(o, key));
+    const storeKey = stateKey(o, key);
+    const stored = this.reader.get(storeKey);
+    if (stored === undefined) return undefined;
+    return objectValue(storeKey, o, stored, key);
   }
 
   /** All state entries of an object, ordered by key bytes. */
   stateEntries(o: ObjectRef): { key: Uint8Array; value: Uint8Array }[] {
-    const prefix = statePrefix(o);
-    return this.reader
-      .scan(prefix)
-      .map(([k, value]) => ({ key: fromHex(k.slice(prefix.length))!, value }));
+    let digested = false;
+    const entries = this.reader.scan(statePrefix(o)).map(([storeKey, stored]) => {
+      digested ||= hasDigest(storeKey);
+      const entry = decodeStateEntry(storeKey, stored);
+      assert(entry !== undefined, `state entry ${storeKey} decodes`);
+      return { key: entry.key, value: entry.value };
+    });
+    // Plain keys sort as their hex, so by key bytes; digests sort by hash.
+    return digested ? entries.sort((a, b) => compareBytes(a.key, b.key)) : entries;
   }
 
   lock(o: ObjectRef): InvocationId | undefined {
-    const raw = this.reader.get(lockKey(o));
-    return raw === undefined
+    const storeKey = lockKey(o);
+    const stored = this.reader.get(storeKey);
+    return stored === undefined
       ? undefined
-      : InvocationId.fromBytes(VirtualObjectLock.decode(raw).invocationId);
+      : InvocationId.fromBytes(
+          VirtualObjectLock.decode(objectValue(storeKey, o, stored)).invocationId,
+        );
   }
 
   /** The oldest entry of an object key's inbox (an invocation or a state edit). */
   inboxHead(o: ObjectRef): { key: string; entry: InboxEntry } | undefined {
     const [first] = this.reader.scan(inboxPrefix(o), 1);
-    return first === undefined ? undefined : { key: first[0], entry: InboxEntry.decode(first[1]) };
+    if (first === undefined) return undefined;
+    const [storeKey, stored] = first;
+    return { key: storeKey, entry: InboxEntry.decode(objectValue(storeKey, o, stored)) };
   }
 
   promise(o: ObjectRef, name: string): PromiseValue | undefined {
-    const raw = this.reader.get(promiseKey(o, name));
-    return raw === undefined ? undefined : PromiseValue.decode(raw);
+    const storeKey = promiseKey(o, name);
+    const stored = this.reader.get(storeKey);
+    if (stored === undefined) return undefined;
+    return PromiseValue.decode(objectValue(storeKey, o, stored, utf8(name)));
   }
 
   timer(key: string): Timer | undefined {
@@ -212,7 +352,8 @@ export class Tables extends TableReader {
   }
 
   putState(o: ObjectRef, key: Uint8Array, value: Uint8Array): void {
-    this.txn.put(stateKey(o, key), value);
+    const storeKey = stateKey(o, key);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, key, value));
   }
 
   deleteState(o: ObjectRef, key: Uint8Array): void {
@@ -224,7 +365,9 @@ export class Tables extends TableReader {
   }
 
   putLock(o: ObjectRef, id: InvocationId): void {
-    this.txn.put(lockKey(o), encodeMessage(VirtualObjectLock, { invocationId: id.bytes }));
+    const storeKey = lockKey(o);
+    const value = encodeMessage(VirtualObjectLock, { invocationId: id.bytes });
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, NO_PART, value));
   }
 
   deleteLock(o: ObjectRef): void {
@@ -232,7 +375,9 @@ export class Tables extends TableReader {
   }
 
   enqueueInbox(o: ObjectRef, seq: number, entry: InboxEntry): void {
-    this.txn.put(inboxKey(o, seq), encodeMessage(InboxEntry, entry));
+    const storeKey = inboxKey(o, seq);
+    const value = encodeMessage(InboxEntry, entry);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, NO_PART, value));
   }
 
   deleteInboxEntry(o: ObjectRef, seq: number): void {
@@ -244,7 +389,9 @@ export class Tables extends TableReader {
   }
 
   putPromise(o: ObjectRef, name: string, value: PromiseValue): void {
-    this.txn.put(promiseKey(o, name), encodeMessage(PromiseValue, value));
+    const storeKey = promiseKey(o, name);
+    const encoded = encodeMessage(PromiseValue, value);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, utf8(name), encoded));
   }
 
   clearPromises(o: ObjectRef): void {

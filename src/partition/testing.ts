@@ -22,6 +22,7 @@ import {
 } from "../protocol/ids.js";
 import { PartitionTable } from "../protocol/partitioning.js";
 import type { Action } from "./actions.js";
+import { targetRefOf } from "./lifecycle.js";
 import { PartitionStateMachine } from "./state_machine.js";
 import { MemoryPartitionStore } from "./store.js";
 import { TableReader, emptyFsm } from "./tables.js";
@@ -101,10 +102,10 @@ export class PartitionScenario {
   newId(target: Target, idempotencyKey = ""): InvocationId {
     if (target.handlerType === HandlerType.HANDLER_TYPE_WORKFLOW)
       return workflowRunInvocationId(target.service, target.key);
-    if (idempotencyKey !== "") return idempotentInvocationId(target, idempotencyKey);
+    if (idempotencyKey !== "") return idempotentInvocationId(targetRefOf(target), idempotencyKey);
     const uuid = new Uint8Array(16);
     uuid[15] = ++this.uuidCounter;
-    return freshInvocationId(target, uuid);
+    return freshInvocationId(targetRefOf(target), uuid);
   }
 
   invocation(
@@ -119,7 +120,7 @@ export class PartitionScenario {
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: "",
+      idempotencyKey: undefined,
       executionTimeMs: 0,
       completionRetentionMs: 86_400_000,
       journalRetentionMs: 86_400_000,

@@ -215,12 +215,14 @@ export function formatUlid(timeMs: number, random10: Uint8Array): string {
 export interface InvocationTargetRef {
   readonly service: string;
   readonly handler: string;
-  /** Empty for services without keys. */
+  /** The object or workflow key; empty for services without keys. */
   readonly key: string;
+  /** Objects and workflows: their key, even the empty one, chooses the partition. */
+  readonly keyed: boolean;
 }
 
 function partitionKeyFor(target: InvocationTargetRef, fallback: string | Uint8Array): PartitionKey {
-  if (target.key !== "") return partitionKeyOf(target.key);
+  if (target.keyed) return partitionKeyOf(target.key);
   return typeof fallback === "string"
     ? partitionKeyOf(fallback)
     : PartitionKey(readU64BE(hash128(["pk", fallback]), 0));

@@ -51,7 +51,6 @@ import {
   isNotification,
   MessageType,
 } from "../protocol/message_types.js";
-import { commandKeyProblem } from "../partition/commands.js";
 import { InvocationId, parseAwakeableId } from "../protocol/ids.js";
 import type { Cancel, Clock, EndpointStream, EndpointTransport } from "./ports.js";
 import { encodeMessage } from "../protocol/proto_encode.js";
@@ -292,19 +291,11 @@ export class InvocationAttempt {
         if (decoder === undefined && !isCustomEntry(type))
           return { code: 571, message: `unknown command type 0x${type.toString(16)} from the SDK` };
         const message = decoder?.decode(payload);
-        const keyProblem = commandKeyProblem(this.setup.target, type, message);
-        if (keyProblem !== undefined) return { code: 400, message: keyProblem };
         const idProblem = this.commandIdProblem(type, message);
         if (idProblem !== undefined) return idProblem;
         const resolvedCall = this.resolvedCallOf(type, message);
         if (resolvedCall !== undefined && "precondition" in resolvedCall)
           return this.preconditionFailure(type, resolvedCall);
-        // A one-way send has no completion to carry a failure to its sender: it fails the attempt.
-        if (type === MessageType.OneWayCallCommand && resolvedCall?.failure !== undefined)
-          return this.preconditionFailure(type, {
-            precondition: resolvedCall.failure.message,
-            errorCode: "RT0017",
-          });
         const command: JournalCommand = {
           commandIndex: this.nextCommandIndex++,
           messageType: type,

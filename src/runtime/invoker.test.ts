@@ -10,14 +10,13 @@ import { limits } from "../core/limits.js";
 import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
 import {
   CallCommandMessage,
-  GetPromiseCommandMessage,
   InputCommandMessage,
   NotificationMessage,
-  SetStateCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
 import { InvocationId, childInvocationId, freshInvocationId } from "../protocol/ids.js";
 import { MessageType } from "../protocol/message_types.js";
+import { targetRefOf } from "../partition/lifecycle.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
 import { NO_LOG } from "./ports.js";
 import {
@@ -47,7 +46,7 @@ function invocation(node: KeelNode): ServiceInvocation {
 }
 
 async function callAndWait(node: KeelNode, inv: ServiceInvocation): Promise<string> {
-  const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+  const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
   const { completion } = await node.submit(inv, id.partitionKey, true);
   const result = await completion!;
   assert.equal(result.kind, "completed");
@@ -123,7 +122,7 @@ describe("invoker", () => {
     const send = { ...invocation(node), wantsResult: false };
     const call = invocation(node);
     const [sendId, callId] = [send, call].map((inv) =>
-      freshInvocationId(inv.target!, inv.invocationId.subarray(8)),
+      freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8)),
     );
     // Proposed in one turn: one log write, one applied batch, the send's record first.
     const sent = node.submit(send, sendId!.partitionKey, false);
@@ -140,7 +139,7 @@ describe("invoker", () => {
     const { node, clock } = await memoryNode(endpoint, { backgroundStartingMax: 2 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const submit = (inv: ServiceInvocation, awaited: boolean) => {
-      const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+      const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
       return node.submit(inv, id.partitionKey, awaited);
     };
     for (let i = 0; i < 3; i++) await submit({ ...invocation(node), wantsResult: false }, false);
@@ -163,8 +162,11 @@ describe("invoker", () => {
     const { node } = await memoryNode(endpoint, { concurrencyMax: 1 });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
     const [first, second] = [invocation(node), invocation(node)];
-    const firstId = freshInvocationId(first.target!, first.invocationId.subarray(8));
-    const secondId = freshInvocationId(second.target!, second.invocationId.subarray(8));
+    const firstId = freshInvocationId(targetRefOf(first.target!), first.invocationId.subarray(8));
+    const secondId = freshInvocationId(
+      targetRefOf(second.target!),
+      second.invocationId.subarray(8),
+    );
     await node.submit(first, firstId.partitionKey, false);
     await node.submit(second, secondId.partitionKey, false);
     await settle();
@@ -183,7 +185,7 @@ describe("invoker", () => {
       result: undefined,
     }));
     const inv = invocation(node);
-    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
     await node.submit(inv, id.partitionKey, false);
     for (let i = 0; i < 10; i++) {
       clock.advance(100);
@@ -225,54 +227,10 @@ describe("invoker", () => {
     }
     assert.equal(await result, `"journal ${MessageType.InputCommand}"`);
     assert.equal(endpoint.attempts.length, 3);
-    const info = node.invoker.info(freshInvocationId(inv.target!, inv.invocationId.subarray(8)));
+    const info = node.invoker.info(
+      freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8)),
+    );
     assert.equal(info, undefined, "the invocation is done");
-    await node.stop();
-  });
-
-  it("fails an attempt naming a state key or promise too long for the store, and retries", async () => {
-    const endpoint = new FakeEndpoint((_request, n) => (attempt) => {
-      if (n === 1) {
-        const key = new Uint8Array(1500).fill(0x6b);
-        attempt.send(
-          MessageType.SetStateCommand,
-          SetStateCommandMessage.encode({ key, name: "" }).finish(),
-        );
-        attempt.closeResponse();
-        return;
-      }
-      if (n === 2) {
-        const key = "p".repeat(2000);
-        attempt.send(
-          MessageType.GetPromiseCommand,
-          GetPromiseCommandMessage.encode({ key, resultCompletionId: 1, name: "" }).finish(),
-        );
-        attempt.closeResponse();
-        return;
-      }
-      attempt.output(`"journal ${attempt.replayed.map((f) => f.type).join(",")}"`);
-      attempt.end();
-    });
-    const { node, clock } = await memoryNode(endpoint);
-    await node.updateSchema(() => ({
-      schema: testSchema({ initialIntervalMs: 10 }),
-      result: undefined,
-    }));
-    const inv = invocation(node);
-    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
-    const result = callAndWait(node, inv);
-    const failures: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      await settle();
-      const failure = node.invoker.info(id)?.lastFailure;
-      if (failure !== undefined && !failures.includes(failure.message))
-        failures.push(failure.message);
-      clock.advance(20);
-    }
-    assert.equal(await result, `"journal ${MessageType.InputCommand}"`, "nothing was journaled");
-    assert.equal(endpoint.attempts.length, 3);
-    assert.match(failures[0] ?? "", /state key of 1500 bytes is too long/);
-    assert.match(failures[1] ?? "", /promise name of 2000 bytes is too long/);
     await node.stop();
   });
 
@@ -339,7 +297,7 @@ describe("invoker", () => {
       result: undefined,
     }));
     const inv = invocation(node);
-    const id = freshInvocationId(inv.target!, inv.invocationId.subarray(8));
+    const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
     void node.submit(inv, id.partitionKey, false);
     await settle();
     assert.equal(warnings.length, 1);
@@ -434,7 +392,12 @@ describe("invoker", () => {
       node.partitionTable.partitionOf(id.partitionKey);
     for (;;) {
       const parentId = InvocationId.fromBytes(parent.invocationId);
-      const childId = childInvocationId(parentId, 1, { service: "Svc", handler: "h", key: "" });
+      const childId = childInvocationId(parentId, 1, {
+        service: "Svc",
+        handler: "h",
+        key: "",
+        keyed: false,
+      });
       if (partitionOf(childId) !== partitionOf(parentId)) break;
       parent = invocation(node);
     }

@@ -34,11 +34,9 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
-import { objectKeyProblem } from "../partition/keys.js";
 import { isKeyed, objectOf } from "../partition/lifecycle.js";
 import { TableReader } from "../partition/tables.js";
 import { InvocationId } from "../protocol/ids.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -134,7 +132,13 @@ export interface InvokerOptions {
   readonly prng: Prng;
 }
 
-const CANNOT_RESOLVE: Failure = { code: 400, message: "", metadata: [] };
+/**
+ * The longest `x-restate-service-key` header sent (the key, percent-encoded). The SDK reads the key
+ * from the Start message; the header only informs proxies. A header near 64 KiB passes Node's HTTP/2
+ * server's default limit on a header list (65,535 bytes) and the SDK refuses the stream: every
+ * attempt would fail. Restate sends the header whatever its size, and such invocations never run.
+ */
+const SERVICE_KEY_HEADER_BYTES_MAX = 16 * 1024;
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -468,8 +472,9 @@ export class Invoker implements PartitionInvoker {
       "x-restate-invocation-id": task.id.toString(),
       "x-restate-cluster-name": this.options.clusterName ?? "localcluster",
     };
-    if (target.key !== "" && isKeyed(target))
-      headers["x-restate-service-key"] = encodeURIComponent(target.key);
+    const keyHeader = isKeyed(target) ? encodeURIComponent(target.key) : undefined;
+    if (keyHeader !== undefined && keyHeader.length <= SERVICE_KEY_HEADER_BYTES_MAX)
+      headers["x-restate-service-key"] = keyHeader;
     const base = new URL(deployment.uri);
     const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
     const path = `${prefix}/invoke/${encodeURIComponent(target.service)}/${encodeURIComponent(target.handler)}`;
@@ -752,12 +757,6 @@ export class Invoker implements PartitionInvoker {
         errorCode: "RT0018",
       };
     }
-    const fail = (code: number, message: string): ResolvedCall => ({
-      target: undefined,
-      completionRetentionMs: 0,
-      journalRetentionMs: 0,
-      failure: { ...CANNOT_RESOLVE, code, message },
-    });
     const { service, handler } = resolved;
     if (key !== "" && service.ty === "Service") {
       return {
@@ -772,11 +771,6 @@ export class Invoker implements PartitionInvoker {
       };
     }
     const handlerType = handlerTypeOf(service, handler);
-    const keyProblem =
-      service.ty === "Service"
-        ? undefined
-        : objectKeyProblem({ partitionKey: partitionKeyOf(key), service: service.name, key });
-    if (keyProblem !== undefined) return fail(400, keyProblem);
     const target: Target = {
       service: service.name,
       handler: handler.name,

@@ -4,9 +4,9 @@
  */
 
 import { assert } from "../core/assert.js";
-import { STORE_KEY_BYTES_MAX } from "../partition/keys.js";
 import {
   MemoryPartitionStore,
+  STORE_KEY_BYTES_MAX,
   type PartitionReader,
   type PartitionTxn,
 } from "../partition/store.js";

@@ -2,6 +2,9 @@
  * The partition store contract (src/partition/store.ts, src/runtime/ports.ts), run against the
  * in-memory reference and the LMDB store: point reads and prefix scans see a batch's own writes and
  * every committed batch, in key order, with deletions applied, before and after the writes land.
+ * Then the partition's tables (src/partition/tables.ts) over each store, with object keys, state
+ * keys, promise and signal names far longer than a store key: each table keeps and returns them in
+ * full, keeps its order, and leaves nothing behind once they are deleted.
  */
 
 import assert from "node:assert/strict";
@@ -10,7 +13,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openLmdbEnvironment, type LmdbEnvironment } from "../../src/adapters/lmdb_store.js";
-import type { PartitionReader } from "../../src/partition/store.js";
+import { PartitionKey } from "../../src/core/brand.js";
+import { utf8 } from "../../src/core/bytes.js";
+import type { InboxEntry } from "../../src/gen/keel/records.js";
+import {
+  INBOX_PREFIX,
+  LOCK_PREFIX,
+  PROMISE_PREFIX,
+  STATE_PREFIX,
+  hasDigest,
+  type ObjectRef,
+} from "../../src/partition/keys.js";
+import { STORE_KEY_BYTES_MAX, type PartitionReader } from "../../src/partition/store.js";
+import {
+  TableReader,
+  Tables,
+  decodeInboxEntry,
+  decodeLockEntry,
+  decodePromiseEntry,
+  decodeStateEntry,
+} from "../../src/partition/tables.js";
+import { InvocationId } from "../../src/protocol/ids.js";
+import { partitionKeyOf } from "../../src/protocol/partitioning.js";
 import { MemoryStore } from "../../src/runtime/memory_ports.js";
 import type { PartitionStore } from "../../src/runtime/ports.js";
 
@@ -76,7 +100,193 @@ function describeStoreContract(name: string, create: () => PartitionStore): void
   });
 }
 
+const objectOf = (key: string, service = "LongKeys"): ObjectRef => ({
+  partitionKey: partitionKeyOf(key),
+  service,
+  key,
+});
+/** 60,000 bytes, as Restate takes them, and a second key differing only in its last character. */
+const LONG = "k".repeat(59_999);
+const long = objectOf(`${LONG}a`);
+const twin = objectOf(`${LONG}b`);
+const short = objectOf("short");
+const idOf = (n: number): InvocationId =>
+  InvocationId.fromParts(PartitionKey(1n), new Uint8Array(16).fill(n));
+const inboxed = (entry: InboxEntry | undefined): string | undefined =>
+  entry?.kind?.$case === "invocationId"
+    ? InvocationId.fromBytes(entry.kind.value).toString()
+    : undefined;
+
+/** Applies `write` in one batch, commits it, waits until it is written; returns a reader. */
+async function writeAndFlush(
+  store: PartitionStore,
+  write: (tables: Tables) => void,
+): Promise<TableReader> {
+  const batch = store.beginBatch();
+  const tables = new Tables(batch);
+  write(tables);
+  tables.flush();
+  store.commit(batch);
+  await store.flushed();
+  return new TableReader(store.reader());
+}
+
+function assertKeysFit(reader: PartitionReader): void {
+  for (const [key] of reader.scan("")) assert.ok(key.length <= STORE_KEY_BYTES_MAX, key);
+}
+
+function describeLongKeyTables(name: string, create: () => PartitionStore): void {
+  describe(`partition tables with long keys: ${name}`, () => {
+    it("state: keeps long object and state keys in full, in key order, and clears them", async () => {
+      const store = create();
+      const stateKeys = [utf8("count"), new Uint8Array(3000).fill(0x61), new Uint8Array(974)];
+      const reader = await writeAndFlush(store, (tables) => {
+        stateKeys.forEach((key, i) => tables.putState(long, key, utf8(`v${i}`)));
+        tables.putState(twin, stateKeys[1]!, utf8("twin"));
+        tables.putState(short, stateKeys[1]!, utf8("short"));
+      });
+      assertKeysFit(store.reader());
+      assert.equal(new TextDecoder().decode(reader.state(long, stateKeys[1]!)), "v1");
+      assert.equal(new TextDecoder().decode(reader.state(twin, stateKeys[1]!)), "twin");
+      assert.equal(new TextDecoder().decode(reader.state(short, stateKeys[1]!)), "short");
+      assert.equal(reader.state(long, new Uint8Array(3000).fill(0x62)), undefined);
+      assert.deepEqual(
+        reader.stateEntries(long).map((e) => [[...e.key].length, text(e.value)]),
+        [
+          [974, "v2"],
+          [3000, "v1"],
+          [5, "v0"],
+        ],
+        "ordered by key bytes",
+      );
+      const scanned = store
+        .reader()
+        .scan(STATE_PREFIX)
+        .map(([key, value]) => decodeStateEntry(key, value)!);
+      assert.deepEqual(
+        scanned.map((e) => `${e.object.key.length}:${e.key.length}:${text(e.value)}`).sort(),
+        ["5:3000:short", "60000:3000:twin", "60000:3000:v1", "60000:5:v0", "60000:974:v2"],
+      );
+      assert.ok(scanned.every((e) => e.object.partitionKey === partitionKeyOf(e.object.key)));
+      await writeAndFlush(store, (tables) => {
+        tables.deleteState(long, stateKeys[1]!);
+        tables.clearState(twin);
+      });
+      assert.deepEqual(
+        new TableReader(store.reader()).stateEntries(long).map((e) => e.key.length),
+        [974, 5],
+      );
+      await writeAndFlush(store, (tables) => tables.clearState(long));
+      assert.deepEqual(keys(store.reader(), STATE_PREFIX).length, 1, "only the short object's");
+      await store.close();
+    });
+
+    it("locks: holds and releases the lock of a long key", async () => {
+      const store = create();
+      const reader = await writeAndFlush(store, (tables) => {
+        tables.putLock(long, idOf(1));
+        tables.putLock(short, idOf(2));
+      });
+      assertKeysFit(store.reader());
+      assert.equal(reader.lock(long)?.toString(), idOf(1).toString());
+      assert.equal(reader.lock(twin), undefined);
+      const locks = store
+        .reader()
+        .scan(LOCK_PREFIX)
+        .map(([key, value]) => decodeLockEntry(key, value)!);
+      assert.deepEqual(locks.map((l) => `${l.object.key.length}:${l.holder.toString()}`).sort(), [
+        `5:${idOf(2).toString()}`,
+        `60000:${idOf(1).toString()}`,
+      ]);
+      await writeAndFlush(store, (tables) => tables.deleteLock(long));
+      assert.deepEqual(keys(store.reader(), LOCK_PREFIX).length, 1);
+      await store.close();
+    });
+
+    it("inbox: a long key's inbox is first in, first out, and empties", async () => {
+      const store = create();
+      const enqueue = (tables: Tables, o: ObjectRef, seq: number): void =>
+        tables.enqueueInbox(o, seq, { kind: { $case: "invocationId", value: idOf(seq).bytes } });
+      const reader = await writeAndFlush(store, (tables) => {
+        for (const seq of [7, 3, 300]) enqueue(tables, long, seq);
+        enqueue(tables, twin, 1);
+      });
+      assertKeysFit(store.reader());
+      const head = reader.inboxHead(long);
+      assert.deepEqual(inboxed(head?.entry), idOf(3).toString(), "the lowest sequence number");
+      assert.ok(hasDigest(head!.key));
+      const entries = store
+        .reader()
+        .scan(INBOX_PREFIX)
+        .map(([key, value]) => decodeInboxEntry(key, value)!);
+      const ofLong = entries.filter((e) => e.object.key === long.key).map((e) => e.seq);
+      assert.deepEqual(ofLong, [3, 7, 300], "in sequence order");
+      await writeAndFlush(store, (tables) => {
+        tables.deleteRaw(head!.key);
+        tables.deleteInboxEntry(long, 300);
+      });
+      assert.equal(
+        inboxed(new TableReader(store.reader()).inboxHead(long)?.entry),
+        idOf(7).toString(),
+      );
+      await writeAndFlush(store, (tables) => {
+        tables.deleteInboxEntry(long, 7);
+        tables.deleteInboxEntry(twin, 1);
+      });
+      assert.deepEqual(keys(store.reader(), INBOX_PREFIX), []);
+      await store.close();
+    });
+
+    it("promises: keeps long names of a long key in full, and clears them", async () => {
+      const store = create();
+      const names = ["click", "n".repeat(5000), "\u4e2d".repeat(1000)];
+      const reader = await writeAndFlush(store, (tables) => {
+        names.forEach((name, i) =>
+          tables.putPromise(long, name, {
+            completed: { kind: { $case: "value", value: utf8(`r${i}`) } },
+            waiters: [],
+          }),
+        );
+        tables.putPromise(short, names[1]!, { completed: undefined, waiters: [] });
+      });
+      assertKeysFit(store.reader());
+      const completed = reader.promise(long, names[1]!)?.completed?.kind;
+      assert.equal(completed?.$case === "value" ? text(completed.value) : undefined, "r1");
+      assert.equal(reader.promise(long, "n".repeat(4999)), undefined);
+      assert.deepEqual(reader.promise(short, names[1]!)?.completed, undefined);
+      const scanned = store
+        .reader()
+        .scan(PROMISE_PREFIX)
+        .map(([key, value]) => decodePromiseEntry(key, value)!);
+      assert.deepEqual(
+        scanned.map((p) => `${p.object.key.length}:${p.name}`).sort(),
+        [`5:${names[1]!}`, ...names.map((n) => `60000:${n}`)].sort(),
+      );
+      await writeAndFlush(store, (tables) => tables.clearPromises(long));
+      assert.equal(keys(store.reader(), PROMISE_PREFIX).length, 1);
+      await store.close();
+    });
+
+    it("named signals: indexes long names and removes them with the journal", async () => {
+      const store = create();
+      const id = idOf(9);
+      const name = "s".repeat(4000);
+      const reader = await writeAndFlush(store, (tables) => {
+        tables.putNotificationIndex(id, { kind: "namedSignal", name }, 4);
+        tables.putNotificationIndex(id, { kind: "namedSignal", name: `${name}!` }, 5);
+      });
+      assertKeysFit(store.reader());
+      assert.equal(reader.notificationIndex(id, { kind: "namedSignal", name }), 4);
+      assert.equal(reader.notificationIndex(id, { kind: "namedSignal", name: `${name}!` }), 5);
+      await writeAndFlush(store, (tables) => tables.deleteJournal(id));
+      assert.deepEqual(keys(store.reader(), "jn/"), []);
+      await store.close();
+    });
+  });
+}
+
 describeStoreContract("memory", () => new MemoryStore());
+describeLongKeyTables("memory", () => new MemoryStore());
 let n = 0;
 const environments: LmdbEnvironment[] = [];
 after(async () => {
@@ -90,6 +300,7 @@ before(async () => {
   environments.push(shared);
 });
 describeStoreContract("lmdb", () => shared!.partition(n++));
+describeLongKeyTables("lmdb", () => shared!.partition(n++));
 
 describe("lmdb environment", () => {
   it("keeps every flushed batch across a clean reopen", async () => {

@@ -96,12 +96,16 @@ describe("ingress fuzz", () => {
     assert.equal(echoed.text, atLimit);
   });
 
-  it("answers 400, not 500, to a target read as a host and to a delay too long to store", async () => {
+  it("answers 4xx, not 500, to a target read as a host and to a delay too long to store", async () => {
     const raw = (target: string): Buffer =>
       Buffer.from(`GET ${target} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`);
-    for (const target of ["//%/Greeter/echo", "/Greeter/echo/send?delay=99999999999999999999d"]) {
+    // Restate trims the outer slashes and finds no service '%'.
+    for (const [target, status] of [
+      ["//%/Greeter/echo", 404],
+      ["/Greeter/echo/send?delay=99999999999999999999d", 400],
+    ] as const) {
       const answer = await sendRaw(port, raw(target), ANSWER_TIMEOUT_MS);
-      assert.equal(answer.status, 400, `${target}: ${answer.head}`);
+      assert.equal(answer.status, status, `${target}: ${answer.head}`);
     }
   });
 

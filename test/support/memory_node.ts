@@ -11,6 +11,7 @@ import { NO_LOG, type Logger } from "../../src/runtime/ports.js";
 import { utf8 } from "../../src/core/bytes.js";
 import type { ServiceInvocation, Target } from "../../src/gen/keel/records.js";
 import { freshInvocationId, type InvocationId } from "../../src/protocol/ids.js";
+import { targetRefOf } from "../../src/partition/lifecycle.js";
 import {
   DEFAULT_RETRY_POLICY,
   type DeploymentSchema,
@@ -101,7 +102,7 @@ export function ingressInvocation(
   uuid: Uint8Array,
   retention: { completionRetentionMs: number; journalRetentionMs: number },
 ): { id: InvocationId; invocation: ServiceInvocation } {
-  const id = freshInvocationId(target, uuid);
+  const id = freshInvocationId(targetRefOf(target), uuid);
   return {
     id,
     invocation: {
@@ -111,7 +112,7 @@ export function ingressInvocation(
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
-      idempotencyKey: "",
+      idempotencyKey: undefined,
       executionTimeMs: 0,
       ...retention,
       wantsResult: true,

@@ -142,7 +142,7 @@ const STATUS_COLUMNS: Record<string, Extractor> = {
   target_service_key: (s) => (isService(s) ? undefined : s.view.target.key),
   target_handler_name: (s) => s.view.target.handler,
   target_service_ty: (s) => SERVICE_TY[s.view.target.serviceType],
-  idempotency_key: (s) => s.view.idempotencyKey || undefined,
+  idempotency_key: (s) => s.view.idempotencyKey,
   invoked_by: invokedBy,
   invoked_by_service_name: (s) => caller(s)?.target?.service,
   invoked_by_id: (s) => caller(s)?.id,

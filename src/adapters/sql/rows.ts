@@ -9,13 +9,8 @@
  * not computed when they are costly (invocation columns, see `invocation_rows.ts`; journal JSON).
  */
 
-import { fromUtf8Strict } from "../../core/bytes.js";
-import {
-  InboxEntry,
-  JournalEntry,
-  PromiseValue,
-  VirtualObjectLock,
-} from "../../gen/keel/records.js";
+import { fromUtf8Strict, toHex } from "../../core/bytes.js";
+import { JournalEntry, type PromiseValue } from "../../gen/keel/records.js";
 import {
   INBOX_PREFIX,
   JOURNAL_PREFIX,
@@ -25,10 +20,16 @@ import {
   STATUS_PREFIX,
   invocationIdAfter,
   journalPrefix,
-  parseObjectKey,
   statePrefix,
   statusKey,
+  type ObjectRef,
 } from "../../partition/keys.js";
+import {
+  decodeInboxEntry,
+  decodeLockEntry,
+  decodePromiseEntry,
+  decodeStateEntry,
+} from "../../partition/tables.js";
 import type { PartitionReader } from "../../partition/store.js";
 import { NotificationMessage } from "../../gen/keel/service_protocol.js";
 import { InvocationId } from "../../protocol/ids.js";
@@ -103,31 +104,30 @@ export function tableRows(
     case "state":
       return stateRows(source, needs, budget);
     case "sys_inbox":
-      return objectRows(source, INBOX_PREFIX, budget, (o, value) => {
-        const entry = InboxEntry.decode(value);
-        if (entry.kind?.$case !== "invocationId") return undefined;
+      return objectRows(source, INBOX_PREFIX, budget, (key, value) => {
+        const inbox = decodeInboxEntry(key, value);
+        const kind = inbox?.entry.kind;
+        if (inbox === undefined || kind?.$case !== "invocationId") return undefined;
         return {
-          partition_key: o.partitionKey,
-          service_name: o.service,
-          service_key: o.key,
-          id: InvocationId.fromBytes(entry.kind.value).toString(),
+          ...objectColumns(inbox.object),
+          id: InvocationId.fromBytes(kind.value).toString(),
           // Keel numbers inbox entries from 1, Restate from 0.
-          sequence_number: BigInt(parseInt(o.rest, 16) - 1),
+          sequence_number: BigInt(inbox.seq - 1),
         };
       });
     case "sys_keyed_service_status":
-      return objectRows(source, LOCK_PREFIX, budget, (o, value) => ({
-        partition_key: o.partitionKey,
-        service_name: o.service,
-        service_key: o.key,
-        invocation_id: InvocationId.fromBytes(
-          VirtualObjectLock.decode(value).invocationId,
-        ).toString(),
-      }));
+      return objectRows(source, LOCK_PREFIX, budget, (key, value) => {
+        const lock = decodeLockEntry(key, value);
+        if (lock === undefined) return undefined;
+        return { ...objectColumns(lock.object), invocation_id: lock.holder.toString() };
+      });
     case "sys_promise":
-      return objectRows(source, PROMISE_PREFIX, budget, (o, value) =>
-        promiseRow(o, decodeURIComponent(o.rest), PromiseValue.decode(value)),
-      );
+      return objectRows(source, PROMISE_PREFIX, budget, (key, value) => {
+        const entry = decodePromiseEntry(key, value);
+        return entry === undefined
+          ? undefined
+          : promiseRow(entry.object, entry.name, entry.promise);
+      });
     case "sys_service":
       return once(source.schema().services.map(serviceRow));
     case "sys_deployment":
@@ -317,26 +317,21 @@ function callTargetOf(
 
 // ---- keyed tables ----
 
-interface ObjectKeyParts {
-  partitionKey: bigint;
-  service: string;
-  key: string;
-  rest: string;
+function objectColumns(o: ObjectRef): Row {
+  return { partition_key: o.partitionKey, service_name: o.service, service_key: o.key };
 }
 
 async function* objectRows(
   source: SqlSource,
   prefix: string,
   budget: ScanBudget,
-  build: (o: ObjectKeyParts, value: Uint8Array) => Row | undefined,
+  build: (storeKey: string, value: Uint8Array) => Row | undefined,
 ): AsyncGenerator<Row[]> {
   for (const partition of source.partitions) {
     for await (const chunk of scanChunks(() => partition.reader(), prefix, budget)) {
       const rows: Row[] = [];
       for (const [key, value] of chunk) {
-        const parts = parseObjectKey(key);
-        if (parts === undefined) continue;
-        const row = build(parts, value);
+        const row = build(key, value);
         if (row !== undefined) rows.push(row);
       }
       yield rows;
@@ -344,25 +339,18 @@ async function* objectRows(
   }
 }
 
-function stateRow(o: ObjectKeyParts, value: Uint8Array): Row {
-  const keyBytes = hexBytes(o.rest);
-  const key = fromUtf8Strict(keyBytes) ?? o.rest;
+function stateRow(storeKey: string, stored: Uint8Array): Row | undefined {
+  const entry = decodeStateEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const { key, value } = entry;
   return {
-    partition_key: o.partitionKey,
-    service_name: o.service,
-    service_key: o.key,
-    key,
-    key_length: BigInt(keyBytes.length),
+    ...objectColumns(entry.object),
+    key: fromUtf8Strict(key) ?? toHex(key),
+    key_length: BigInt(key.length),
     value_utf8: fromUtf8Strict(value),
     value,
     value_length: BigInt(value.length),
   };
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /** State rows, narrowed to one partition and key prefix when the query names service and key. */
@@ -384,17 +372,20 @@ async function* stateRows(
       if (partition === undefined) continue;
       const prefix = statePrefix({ partitionKey, service, key });
       for await (const chunk of scanChunks(() => partition.reader(), prefix, budget)) {
-        yield chunk.map(([k, value]) => stateRow(parseObjectKey(k)!, value));
+        const rows: Row[] = [];
+        for (const [k, value] of chunk) {
+          const row = stateRow(k, value);
+          if (row !== undefined) rows.push(row);
+        }
+        yield rows;
       }
     }
   }
 }
 
-function promiseRow(o: ObjectKeyParts, name: string, promise: PromiseValue): Row {
+function promiseRow(o: ObjectRef, name: string, promise: PromiseValue): Row {
   const row: Row = {
-    partition_key: o.partitionKey,
-    service_name: o.service,
-    service_key: o.key,
+    ...objectColumns(o),
     key: name,
     completed: promise.completed !== undefined,
   };

@@ -44,5 +44,8 @@ describe("lazy invocation status view", () => {
     assert.deepEqual(view.lastFailure, status.lastFailure);
     assert.equal(view.journalPurged, true);
     assert.equal(new StatusView(new Uint8Array(0)).phase, InvocationPhase.INVOCATION_PHASE_INBOXED);
+    assert.equal(new StatusView(new Uint8Array(0)).idempotencyKey, undefined, "no key");
+    const emptyKey = InvocationStatus.encode({ ...status, idempotencyKey: "" }).finish();
+    assert.equal(new StatusView(emptyKey).idempotencyKey, "", "the empty key is a key");
   });
 });

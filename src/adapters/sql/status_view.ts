@@ -121,9 +121,10 @@ export class StatusView {
     return raw === undefined ? undefined : Source.decode(raw);
   }
 
-  get idempotencyKey(): string {
+  /** Undefined when the invocation has none; an empty key is a key. */
+  get idempotencyKey(): string | undefined {
     const raw = this.sub(FIELD.idempotencyKey);
-    return raw === undefined ? "" : textDecoder.decode(raw);
+    return raw === undefined ? undefined : textDecoder.decode(raw);
   }
 
   get pinned(): PinnedDeployment | undefined {
