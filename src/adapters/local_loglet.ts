@@ -120,9 +120,10 @@ export class LocalLogStore {
   }
 
   /**
-   * Set while writes fail (disk full, a disk refusing writes); cleared by the next durable write, or
-   * by a probe: an idle node would otherwise report the failure until traffic came, and traffic may
-   * wait for the node to report healthy.
+   * Set once a write failed (disk full, a disk refusing writes), until a probe writes a fresh block
+   * beside the segment files: small appends may still fit in the last page of a full disk, so a
+   * successful append proves little, and an idle node must not wait for traffic (which may wait for
+   * the node to report healthy) to learn that writes work again.
    */
   get failure(): KeelError | undefined {
     return this.writeFailure;
@@ -253,7 +254,6 @@ export class LocalLogStore {
       for (const { write } of planned) write.reject(error);
       return;
     }
-    this.writeFailure = undefined;
     const firstFrame = last - frames.length + 1;
     let trimmed = false;
     planned.forEach(({ write, first }, i) => {
