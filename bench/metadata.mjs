@@ -31,7 +31,7 @@ if (!existsSync(NODE_BIN)) {
   console.error("bench/metadata: build first (npx tsc -p tsconfig.json)");
   process.exit(2);
 }
-const { connectMetadataStore } = await import("../dist/src/adapters/metadata_node.js");
+const { connectMetadataStore } = await import("../dist/src/metadata-server/io/metadata_node.js");
 const { PreconditionFailed, MUST_NOT_EXIST, matchesVersion } =
   await import("../dist/src/metadata/store.js");
 

@@ -7,8 +7,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { acceptDamagedTail, replayDataDir } from "../adapters/offline_replay.js";
-import { describeDamagedTail } from "../adapters/segment_files.js";
+import { acceptDamagedTail, replayDataDir } from "../worker/io/offline_replay.js";
+import { describeDamagedTail } from "../platform/io/segment_files.js";
 import { describeError } from "../core/errors.js";
 
 const USAGE = `Usage: keel-replay --data-dir DIR [--fresh] [--through P:LSN,...] [--json]

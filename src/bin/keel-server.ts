@@ -7,22 +7,22 @@
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../adapters/config.js";
-import { AdminApi } from "../adapters/admin_http.js";
-import { dataDirLayout } from "../adapters/data_dir.js";
-import { lockDirectory } from "../adapters/dir_lock.js";
-import { WorkerEndpointTransport } from "../adapters/worker_endpoint_transport.js";
-import { FileMetadataStore } from "../adapters/file_metadata_store.js";
-import { limitHeapGrowth } from "../adapters/heap_growth.js";
-import { listenOn } from "../adapters/http_util.js";
-import { HttpIngress } from "../adapters/ingress_http.js";
-import { openLmdbEnvironment } from "../adapters/lmdb_store.js";
-import { LocalLogletProvider } from "../adapters/local_loglet.js";
-import { describeDamagedTail } from "../adapters/segment_files.js";
-import { consoleLogger, systemClock, systemEntropy } from "../adapters/system.js";
+import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../node/io/config.js";
+import { AdminApi } from "../admin/io/admin_http.js";
+import { dataDirLayout } from "../node/io/data_dir.js";
+import { lockDirectory } from "../node/io/dir_lock.js";
+import { WorkerEndpointTransport } from "../invoker/io/worker_endpoint_transport.js";
+import { FileMetadataStore } from "../metadata/io/file_metadata_store.js";
+import { limitHeapGrowth } from "../platform/io/heap_growth.js";
+import { listenOn } from "../platform/io/http_util.js";
+import { HttpIngress } from "../ingress/io/ingress_http.js";
+import { openLmdbEnvironment } from "../partition-store/io/lmdb_store.js";
+import { LocalLogletProvider } from "../bifrost/local/io/local_loglet.js";
+import { describeDamagedTail } from "../platform/io/segment_files.js";
+import { consoleLogger, systemClock, systemEntropy } from "../platform/io/system.js";
 import { KeelError, describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
-import { KeelNode } from "../runtime/node.js";
+import { KeelNode } from "../node/node.js";
 
 async function run(config: ServerConfig): Promise<void> {
   const dataDir = join(config.baseDir, config.nodeName);

@@ -20,7 +20,7 @@ import {
   sqlCommand,
   statusCommand,
   type CliContext,
-} from "../adapters/keel_cli.js";
+} from "../cli/io/keel_cli.js";
 
 const USAGE = `Usage: keel <command> [options]
 

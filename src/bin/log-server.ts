@@ -14,14 +14,14 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { systemClock } from "../adapters/system.js";
-import { FileLogServerStore } from "../adapters/file_log_store.js";
-import { readNumberFile, writeFileDurably } from "../adapters/segment_files.js";
-import { DEFAULT_NODE_PORT, TcpTransport, type PeerAddress } from "../adapters/tcp_transport.js";
+import { systemClock } from "../platform/io/system.js";
+import { FileLogServerStore } from "../log-server/io/file_log_store.js";
+import { readNumberFile, writeFileDurably } from "../platform/io/segment_files.js";
+import { DEFAULT_NODE_PORT, TcpTransport, type PeerAddress } from "../net/io/tcp_transport.js";
 import { generationalNodeId, NodeId } from "../core/node_id.js";
 import { seededPrng } from "../core/prng.js";
-import { DEFAULT_LOGLET_LIMITS } from "../log/replicated/limits.js";
-import { LogletNode } from "../runtime/loglet_node.js";
+import { DEFAULT_LOGLET_LIMITS } from "../bifrost/replicated/limits.js";
+import { LogletNode } from "../bifrost/replicated/loglet_node.js";
 import { mkdir } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 

@@ -28,7 +28,7 @@ export const limits = {
   invokerConcurrencyMax: 1000,
   /**
    * Attempts of one-way invocations in their first `invokerBackgroundStartingMs` at once on a node;
-   * more one-way invocations wait (see src/runtime/invoker.ts).
+   * more one-way invocations wait (see src/invoker/invoker.ts).
    */
   invokerBackgroundStartingMax: 128,
   invokerBackgroundStartingMs: 1000,

@@ -9,7 +9,7 @@
  * - `delete` likewise; a deleted key reads as undefined and may be created again.
  * - `subscribe` calls the listener after each change of the key that this store observes.
  *
- * Providers: `memory` (tests, simulation), `local` (one node, a durable file; src/adapters),
+ * Providers: `memory` (tests, simulation), `local` (one node, a durable file; src/metadata/io),
  * `replicated` (a Raft group; later). One contract suite checks them all.
  */
 

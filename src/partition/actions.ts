@@ -6,7 +6,7 @@
 
 import type { PartitionId } from "../core/brand.js";
 import type { OutboxMessage, Result, Target } from "../gen/keel/records.js";
-import type { InvocationId } from "../protocol/ids.js";
+import type { InvocationId } from "../core/ids.js";
 
 /** The answer to a proposal that carried a request id (ingress submissions, admin operations). */
 export type Outcome =

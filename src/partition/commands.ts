@@ -41,10 +41,10 @@ import {
   idempotentInvocationId,
   parseAwakeableId,
   workflowRunInvocationId,
-} from "../protocol/ids.js";
-import { MessageType } from "../protocol/message_types.js";
+} from "../core/ids.js";
+import { MessageType } from "../service-protocol/message_types.js";
 import type { ApplyContext } from "./context.js";
-import { timerKey } from "./keys.js";
+import { timerKey } from "../partition-store/keys.js";
 import {
   CANCEL_SIGNAL,
   VOID_RESULT,

@@ -6,9 +6,9 @@
 
 import type { PartitionId } from "../core/brand.js";
 import type { OutboxMessage, PartitionFsm } from "../gen/keel/records.js";
-import type { PartitionTable } from "../protocol/partitioning.js";
+import type { PartitionTable } from "../core/partitioning.js";
 import type { Action } from "./actions.js";
-import type { Tables } from "./tables.js";
+import type { Tables } from "../partition-store/tables.js";
 
 export interface ApplyContext {
   readonly tables: Tables;

@@ -33,14 +33,14 @@ import {
   NotificationMessage,
   type Failure,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId, type InvocationTargetRef } from "../protocol/ids.js";
-import { MessageType } from "../protocol/message_types.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
+import { InvocationId, type InvocationTargetRef } from "../core/ids.js";
+import { MessageType } from "../service-protocol/message_types.js";
+import { partitionKeyOf } from "../core/partitioning.js";
 import type { Outcome } from "./actions.js";
 import type { ApplyContext } from "./context.js";
-import { timerKey, type NotificationRef, type ObjectRef } from "./keys.js";
+import { timerKey, type NotificationRef, type ObjectRef } from "../partition-store/keys.js";
 import { applyStateMutation } from "./state_mutation.js";
-import { encodeMessage } from "../protocol/proto_encode.js";
+import { encodeMessage } from "../wire/proto_encode.js";
 
 export const KILLED: Failure = { code: 409, message: "killed", metadata: [] };
 export const CANCELED: Failure = { code: 409, message: "canceled", metadata: [] };
@@ -56,7 +56,7 @@ export function isKeyed(target: Target): boolean {
   return target.serviceType !== ServiceType.SERVICE_TYPE_SERVICE;
 }
 
-/** What an invocation id is derived from (protocol/ids.ts). */
+/** What an invocation id is derived from (core/ids.ts). */
 export function targetRefOf(target: Target): InvocationTargetRef {
   return {
     service: target.service,

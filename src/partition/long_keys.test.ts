@@ -19,8 +19,8 @@ import {
   SendSignalCommandMessage,
   SetStateCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import type { InvocationId } from "../protocol/ids.js";
-import { MessageType } from "../protocol/message_types.js";
+import type { InvocationId } from "../core/ids.js";
+import { MessageType } from "../service-protocol/message_types.js";
 import type { Action } from "./actions.js";
 import {
   PartitionScenario,

@@ -14,9 +14,9 @@ import {
   SetStateCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../protocol/ids.js";
-import { MessageType } from "../protocol/message_types.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
+import { InvocationId } from "../core/ids.js";
+import { MessageType } from "../service-protocol/message_types.js";
+import { partitionKeyOf } from "../core/partitioning.js";
 import type { Action, Outcome } from "./actions.js";
 import { stateVersion } from "./state_mutation.js";
 import {

@@ -34,9 +34,9 @@ import {
   RunCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../protocol/ids.js";
-import { MessageType, isCommand } from "../protocol/message_types.js";
-import { partitionKeyOf } from "../protocol/partitioning.js";
+import { InvocationId } from "../core/ids.js";
+import { MessageType, isCommand } from "../service-protocol/message_types.js";
+import { partitionKeyOf } from "../core/partitioning.js";
 import type { ApplyContext } from "./context.js";
 import {
   enqueue,

@@ -18,7 +18,7 @@ import {
   SetStateCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import { MessageType } from "../protocol/message_types.js";
+import { MessageType } from "../service-protocol/message_types.js";
 import type { Action } from "./actions.js";
 import {
   PartitionScenario,
@@ -27,7 +27,7 @@ import {
   serviceTarget,
   workflowTarget,
 } from "./testing.js";
-import type { InvocationId } from "../protocol/ids.js";
+import type { InvocationId } from "../core/ids.js";
 
 const output = (text: string): Uint8Array =>
   OutputCommandMessage.encode({

@@ -19,9 +19,9 @@ import {
   type OutboxMessage,
   type PartitionFsm,
 } from "../gen/keel/records.js";
-import { InvocationId } from "../protocol/ids.js";
-import { MessageType } from "../protocol/message_types.js";
-import type { PartitionTable } from "../protocol/partitioning.js";
+import { InvocationId } from "../core/ids.js";
+import { MessageType } from "../service-protocol/message_types.js";
+import type { PartitionTable } from "../core/partitioning.js";
 import type { Action } from "./actions.js";
 import { applyAttach, applyCommand, resultToNotification } from "./commands.js";
 import type { ApplyContext } from "./context.js";
@@ -42,8 +42,8 @@ import {
   restartAsNew,
   resumeInvocation,
 } from "./operator_commands.js";
-import { Tables } from "./tables.js";
-import type { PartitionTxn } from "./store.js";
+import { Tables } from "../partition-store/tables.js";
+import type { PartitionTxn } from "../partition-store/store.js";
 
 /** The request id of records nobody waits on (the proposer numbers its requests from 1). */
 const NO_REQUEST = 0;

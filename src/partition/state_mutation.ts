@@ -12,7 +12,7 @@ import { compareBytes, toBase64Url, writeU64BE } from "../core/bytes.js";
 import { Sha256 } from "../core/sha256.js";
 import type { PatchState } from "../gen/keel/records.js";
 import type { ApplyContext } from "./context.js";
-import type { ObjectRef } from "./keys.js";
+import type { ObjectRef } from "../partition-store/keys.js";
 
 export interface StateEntryBytes {
   readonly key: Uint8Array;

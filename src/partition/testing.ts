@@ -14,19 +14,15 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../gen/keel/records.js";
-import type { InvocationId } from "../protocol/ids.js";
-import {
-  freshInvocationId,
-  idempotentInvocationId,
-  workflowRunInvocationId,
-} from "../protocol/ids.js";
-import { PartitionTable } from "../protocol/partitioning.js";
+import type { InvocationId } from "../core/ids.js";
+import { freshInvocationId, idempotentInvocationId, workflowRunInvocationId } from "../core/ids.js";
+import { PartitionTable } from "../core/partitioning.js";
 import type { Action } from "./actions.js";
 import { targetRefOf } from "./lifecycle.js";
 import { PartitionStateMachine } from "./state_machine.js";
-import { MemoryPartitionStore } from "./store.js";
-import { TableReader, emptyFsm } from "./tables.js";
-import { encodeMessage } from "../protocol/proto_encode.js";
+import { MemoryPartitionStore } from "../partition-store/store.js";
+import { TableReader, emptyFsm } from "../partition-store/tables.js";
+import { encodeMessage } from "../wire/proto_encode.js";
 
 export function serviceTarget(service: string, handler: string): Target {
   return {

@@ -13,12 +13,19 @@ import { assert } from "../core/assert.js";
 import type { LogletOffset } from "../core/brand.js";
 import { generationalNodeId, NodeId } from "../core/node_id.js";
 import { seededPrng } from "../core/prng.js";
-import type { LogletEntry, LogletTail } from "../log/loglet.js";
-import { DEFAULT_LOGLET_LIMITS, type ReplicatedLogletLimits } from "../log/replicated/limits.js";
-import { parseLocation, type NodeLocation, type Topology } from "../log/replicated/replication.js";
-import type { SequencerOptions } from "../log/replicated/sequencer.js";
-import type { LogletId, LogletParams } from "../log/replicated/types.js";
-import { LogletNode, type LogletObserver, type Result } from "../runtime/loglet_node.js";
+import type { LogletEntry, LogletTail } from "../bifrost/loglet.js";
+import {
+  DEFAULT_LOGLET_LIMITS,
+  type ReplicatedLogletLimits,
+} from "../bifrost/replicated/limits.js";
+import {
+  parseLocation,
+  type NodeLocation,
+  type Topology,
+} from "../bifrost/replicated/replication.js";
+import type { SequencerOptions } from "../bifrost/replicated/sequencer.js";
+import type { LogletId, LogletParams } from "../bifrost/replicated/types.js";
+import { LogletNode, type LogletObserver, type Result } from "../bifrost/replicated/loglet_node.js";
 import { SimDisk } from "./disk.js";
 import { SimNetwork, type NetworkFaults } from "./network.js";
 import {

@@ -36,8 +36,8 @@ import {
   checkLogletLimits,
   DEFAULT_LOGLET_LIMITS,
   type ReplicatedLogletLimits,
-} from "../log/replicated/limits.js";
-import { selectNodeset } from "../log/replicated/nodeset.js";
+} from "../bifrost/replicated/limits.js";
+import { selectNodeset } from "../bifrost/replicated/nodeset.js";
 import {
   copiesOf,
   formatReplication,
@@ -45,8 +45,8 @@ import {
   parseReplication,
   shuffled,
   type ReplicationProperty,
-} from "../log/replicated/replication.js";
-import { logletIdOf, type LogletId, type LogletParams } from "../log/replicated/types.js";
+} from "../bifrost/replicated/replication.js";
+import { logletIdOf, type LogletId, type LogletParams } from "../bifrost/replicated/types.js";
 import { SIM_COMPONENTS, type SimRunResult } from "./components.js";
 import { LogletCluster, type SimNode } from "./loglet_cluster.js";
 import { SimLogStore, simPayload, simText } from "./ports.js";

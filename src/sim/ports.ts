@@ -1,5 +1,5 @@
 /**
- * The simulator's twins of the runtime ports (src/runtime/ports.ts): a clock, a node transport and a
+ * The simulator's twins of the runtime ports (src/platform/ports.ts): a clock, a node transport and a
  * log-server store, all driven by the seeded `SimScheduler`, so a whole cluster runs in one process
  * and a seed replays exactly.
  *
@@ -15,15 +15,15 @@ import { assert } from "../core/assert.js";
 import { fromUtf8, utf8 } from "../core/bytes.js";
 import { murmur3x86_128 } from "../core/hash.js";
 import type { NodeId } from "../core/node_id.js";
-import type { RecoveredLoglet, StoreWrite } from "../log/replicated/log_server.js";
-import type { StoredRecord } from "../log/replicated/messages.js";
+import type { RecoveredLoglet, StoreWrite } from "../log-server/log_server.js";
+import type { StoredRecord } from "../bifrost/replicated/messages.js";
 import {
   decodeStoreWrite,
   encodeStoreWrite,
   InMemoryLogStoreIndex,
-} from "../log/replicated/store_codec.js";
-import type { LogletId } from "../log/replicated/types.js";
-import { ByteReader, ByteWriter } from "../protocol/binary.js";
+} from "../log-server/store_codec.js";
+import type { LogletId } from "../bifrost/replicated/types.js";
+import { ByteReader, ByteWriter } from "../wire/binary.js";
 import type {
   Cancel,
   Clock,
@@ -31,7 +31,7 @@ import type {
   NodeTransport,
   RequestOutcome,
   ServiceHandler,
-} from "../runtime/ports.js";
+} from "../platform/ports.js";
 import type { SimDisk } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import type { SimScheduler } from "./scheduler.js";

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { FileMetadataStore } from "../../src/adapters/file_metadata_store.js";
+import { FileMetadataStore } from "../../src/metadata/io/file_metadata_store.js";
 import { MUST_NOT_EXIST } from "../../src/metadata/store.js";
 import { describeMetadataStoreContract } from "./metadata_store_contract.js";
 

@@ -16,9 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LogletOffset } from "../../src/core/brand.js";
-import { LocalLoglet, LocalLogStore } from "../../src/adapters/local_loglet.js";
-import { logletIdOf } from "../../src/log/replicated/types.js";
-import type { Loglet } from "../../src/log/loglet.js";
+import { LocalLoglet, LocalLogStore } from "../../src/bifrost/local/io/local_loglet.js";
+import { logletIdOf } from "../../src/bifrost/replicated/types.js";
+import type { Loglet } from "../../src/bifrost/loglet.js";
 import { describeLogletContract } from "./loglet_contract.js";
 import { flipByte, framesOf } from "../support/disk_faults.js";
 

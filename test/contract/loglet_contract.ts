@@ -1,5 +1,5 @@
 /**
- * The loglet contract suite (see src/log/loglet.ts). Every provider runs it through
+ * The loglet contract suite (see src/bifrost/loglet.ts). Every provider runs it through
  * `describeLogletContract(name, factory)`; a provider passes only if all of it passes.
  */
 
@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LogletOffset } from "../../src/core/brand.js";
 import { KeelError } from "../../src/core/errors.js";
-import type { Loglet, LogletEntry } from "../../src/log/loglet.js";
+import type { Loglet, LogletEntry } from "../../src/bifrost/loglet.js";
 
 export interface LogletHarness {
   /** A fresh, empty loglet. */

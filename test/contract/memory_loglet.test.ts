@@ -1,4 +1,4 @@
-import { MemoryLoglet } from "../../src/log/memory_loglet.js";
+import { MemoryLoglet } from "../../src/bifrost/memory_loglet.js";
 import { describeLogletContract } from "./loglet_contract.js";
 
 describeLogletContract("memory", {

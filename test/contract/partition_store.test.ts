@@ -1,8 +1,8 @@
 /**
- * The partition store contract (src/partition/store.ts, src/runtime/ports.ts), run against the
+ * The partition store contract (src/partition-store/store.ts, src/platform/ports.ts), run against the
  * in-memory reference and the LMDB store: point reads and prefix scans see a batch's own writes and
  * every committed batch, in key order, with deletions applied, before and after the writes land.
- * Then the partition's tables (src/partition/tables.ts) over each store, with object keys, state
+ * Then the partition's tables (src/partition-store/tables.ts) over each store, with object keys, state
  * keys, promise and signal names far longer than a store key: each table keeps and returns them in
  * full, keeps its order, and leaves nothing behind once they are deleted.
  */
@@ -12,7 +12,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { openLmdbEnvironment, type LmdbEnvironment } from "../../src/adapters/lmdb_store.js";
+import {
+  openLmdbEnvironment,
+  type LmdbEnvironment,
+} from "../../src/partition-store/io/lmdb_store.js";
 import { PartitionKey } from "../../src/core/brand.js";
 import { utf8 } from "../../src/core/bytes.js";
 import type { InboxEntry } from "../../src/gen/keel/records.js";
@@ -23,8 +26,8 @@ import {
   STATE_PREFIX,
   hasDigest,
   type ObjectRef,
-} from "../../src/partition/keys.js";
-import { STORE_KEY_BYTES_MAX, type PartitionReader } from "../../src/partition/store.js";
+} from "../../src/partition-store/keys.js";
+import { STORE_KEY_BYTES_MAX, type PartitionReader } from "../../src/partition-store/store.js";
 import {
   TableReader,
   Tables,
@@ -32,11 +35,11 @@ import {
   decodeLockEntry,
   decodePromiseEntry,
   decodeStateEntry,
-} from "../../src/partition/tables.js";
-import { InvocationId } from "../../src/protocol/ids.js";
-import { partitionKeyOf } from "../../src/protocol/partitioning.js";
-import { MemoryStore } from "../../src/runtime/memory_ports.js";
-import type { PartitionStore } from "../../src/runtime/ports.js";
+} from "../../src/partition-store/tables.js";
+import { InvocationId } from "../../src/core/ids.js";
+import { partitionKeyOf } from "../../src/core/partitioning.js";
+import { MemoryStore } from "../../src/platform/memory_ports.js";
+import type { PartitionStore } from "../../src/platform/ports.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-store-"));
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

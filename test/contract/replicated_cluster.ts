@@ -6,17 +6,21 @@
  */
 
 import { after } from "node:test";
-import { systemClock } from "../../src/adapters/system.js";
+import { systemClock } from "../../src/platform/io/system.js";
 import { generationalNodeId, NodeId } from "../../src/core/node_id.js";
 import { seededPrng } from "../../src/core/prng.js";
-import type { Loglet } from "../../src/log/loglet.js";
-import { DEFAULT_LOGLET_LIMITS } from "../../src/log/replicated/limits.js";
-import type { RecoveredLoglet } from "../../src/log/replicated/log_server.js";
-import { parseReplication } from "../../src/log/replicated/replication.js";
-import { formatLogletParams, logletIdOf, type LogletId } from "../../src/log/replicated/types.js";
-import { LogletNode } from "../../src/runtime/loglet_node.js";
-import type { LogServerStore, NodeTransport } from "../../src/runtime/ports.js";
-import { ReplicatedLogletProvider } from "../../src/runtime/replicated_loglet.js";
+import type { Loglet } from "../../src/bifrost/loglet.js";
+import { DEFAULT_LOGLET_LIMITS } from "../../src/bifrost/replicated/limits.js";
+import type { RecoveredLoglet } from "../../src/log-server/log_server.js";
+import { parseReplication } from "../../src/bifrost/replicated/replication.js";
+import {
+  formatLogletParams,
+  logletIdOf,
+  type LogletId,
+} from "../../src/bifrost/replicated/types.js";
+import { LogletNode } from "../../src/bifrost/replicated/loglet_node.js";
+import type { LogServerStore, NodeTransport } from "../../src/platform/ports.js";
+import { ReplicatedLogletProvider } from "../../src/bifrost/replicated/provider.js";
 import { describeLogletContract } from "./loglet_contract.js";
 
 const NODES = [1, 2, 3];

@@ -1,9 +1,9 @@
 /** The loglet contract for the replicated provider in memory: in-process transport, memory stores. */
 
-import { systemClock } from "../../src/adapters/system.js";
-import { InProcessNetwork } from "../../src/adapters/in_process_transport.js";
+import { systemClock } from "../../src/platform/io/system.js";
+import { InProcessNetwork } from "../../src/net/io/in_process_transport.js";
 import { NodeId } from "../../src/core/node_id.js";
-import { MemoryLogServerStore } from "../../src/runtime/memory_log_store.js";
+import { MemoryLogServerStore } from "../../src/log-server/memory_log_store.js";
 import { describeOn } from "./replicated_cluster.js";
 
 const network = new InProcessNetwork();

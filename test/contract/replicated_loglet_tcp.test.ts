@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
-import { FileLogServerStore } from "../../src/adapters/file_log_store.js";
-import { TcpTransport } from "../../src/adapters/tcp_transport.js";
+import { FileLogServerStore } from "../../src/log-server/io/file_log_store.js";
+import { TcpTransport } from "../../src/net/io/tcp_transport.js";
 import { NodeId } from "../../src/core/node_id.js";
 import { describeOn } from "./replicated_cluster.js";
 

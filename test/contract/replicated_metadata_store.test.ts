@@ -6,11 +6,11 @@
  */
 
 import { seededPrng } from "../../src/core/prng.js";
-import { DEFAULT_CLIENT_LIMITS, MetadataClientCore } from "../../src/metadata/client.js";
-import { bootstrapState } from "../../src/metadata/raft/bootstrap.js";
-import { DEFAULT_RAFT_LIMITS } from "../../src/metadata/raft/config.js";
-import { MemberId } from "../../src/metadata/raft/types.js";
-import { ReplicatedMetadataStore } from "../../src/runtime/replicated_metadata_store.js";
+import { DEFAULT_CLIENT_LIMITS, MetadataClientCore } from "../../src/metadata-server/client.js";
+import { bootstrapState } from "../../src/metadata-server/raft/bootstrap.js";
+import { DEFAULT_RAFT_LIMITS } from "../../src/metadata-server/raft/config.js";
+import { MemberId } from "../../src/metadata-server/raft/types.js";
+import { ReplicatedMetadataStore } from "../../src/metadata-server/replicated_store.js";
 import { SimMetadataCluster, memberAddress } from "../../src/sim/metadata/cluster.js";
 import { SimNetwork } from "../../src/sim/network.js";
 import { SimScheduler } from "../../src/sim/scheduler.js";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { PartitionKey } from "../../src/core/brand.js";
-import { InvocationId } from "../../src/protocol/ids.js";
+import { InvocationId } from "../../src/core/ids.js";
 import {
   TARGET,
   call,

@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Version } from "../../src/core/brand.js";
-import { connectMetadataStore } from "../../src/adapters/metadata_node.js";
+import { connectMetadataStore } from "../../src/metadata-server/io/metadata_node.js";
 import { MUST_NOT_EXIST, PreconditionFailed, matchesVersion } from "../../src/metadata/store.js";
-import type { ReplicatedMetadataStore } from "../../src/runtime/replicated_metadata_store.js";
+import type { ReplicatedMetadataStore } from "../../src/metadata-server/replicated_store.js";
 
 const TICK_MS = 20;
 const PORTS = [25122, 25123, 25124];

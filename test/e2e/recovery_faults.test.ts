@@ -21,7 +21,7 @@ import {
   cutTornTail,
   replayDataDir,
   type PartitionReplay,
-} from "../../src/adapters/offline_replay.js";
+} from "../../src/worker/io/offline_replay.js";
 import { seededPrng } from "../../src/core/prng.js";
 import {
   appendBytes,

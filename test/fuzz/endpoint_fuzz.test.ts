@@ -16,12 +16,12 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { replayDataDir } from "../../src/adapters/offline_replay.js";
+import { replayDataDir } from "../../src/worker/io/offline_replay.js";
 import { seededPrng } from "../../src/core/prng.js";
 import { OutputCommandMessage, EndMessage } from "../../src/gen/keel/service_protocol.js";
-import { encodeFrame } from "../../src/protocol/framing.js";
-import { InvocationId } from "../../src/protocol/ids.js";
-import { MessageType } from "../../src/protocol/message_types.js";
+import { encodeFrame } from "../../src/service-protocol/framing.js";
+import { InvocationId } from "../../src/core/ids.js";
+import { MessageType } from "../../src/service-protocol/message_types.js";
 import {
   call,
   postJson,

@@ -18,7 +18,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { digestStore } from "../../src/adapters/offline_replay.js";
+import { digestStore } from "../../src/worker/io/offline_replay.js";
 import { PartitionId } from "../../src/core/brand.js";
 import { fromUtf8 } from "../../src/core/bytes.js";
 import { describeError } from "../../src/core/errors.js";
@@ -29,12 +29,12 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../../src/gen/keel/records.js";
-import { Bifrost } from "../../src/log/bifrost.js";
-import type { InvocationId } from "../../src/protocol/ids.js";
-import { MemoryStore } from "../../src/runtime/memory_ports.js";
-import type { KeelNode } from "../../src/runtime/node.js";
-import { TableReader } from "../../src/partition/tables.js";
-import { replayPartition } from "../../src/runtime/replay.js";
+import { Bifrost } from "../../src/bifrost/bifrost.js";
+import type { InvocationId } from "../../src/core/ids.js";
+import { MemoryStore } from "../../src/platform/memory_ports.js";
+import type { KeelNode } from "../../src/node/node.js";
+import { TableReader } from "../../src/partition-store/tables.js";
+import { replayPartition } from "../../src/worker/replay.js";
 import { DEFAULT_RETRY_POLICY, type Schema, type ServiceSchema } from "../../src/schema/schema.js";
 import { FakeEndpoint, type FakeAttempt } from "../support/fake_endpoint.js";
 import {

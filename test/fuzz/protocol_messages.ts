@@ -34,10 +34,10 @@ import {
   SuspensionMessage,
   type Failure,
 } from "../../src/gen/keel/service_protocol.js";
-import { encodeFrame } from "../../src/protocol/framing.js";
-import type { InvocationId } from "../../src/protocol/ids.js";
-import { formatAwakeableId } from "../../src/protocol/ids.js";
-import { MessageType, isNotification } from "../../src/protocol/message_types.js";
+import { encodeFrame } from "../../src/service-protocol/framing.js";
+import type { InvocationId } from "../../src/core/ids.js";
+import { formatAwakeableId } from "../../src/core/ids.js";
+import { MessageType, isNotification } from "../../src/service-protocol/message_types.js";
 import type { Gen } from "./generate.js";
 import { concat } from "./generate.js";
 

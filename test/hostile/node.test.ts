@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { connect, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { replayDataDir } from "../../src/adapters/offline_replay.js";
+import { replayDataDir } from "../../src/worker/io/offline_replay.js";
 import {
   DIST,
   freePorts,

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NodeId } from "../../src/core/node_id.js";
-import type { LogletEntry } from "../../src/log/loglet.js";
-import { parseReplication } from "../../src/log/replicated/replication.js";
-import { logletIdOf, type LogletParams } from "../../src/log/replicated/types.js";
+import type { LogletEntry } from "../../src/bifrost/loglet.js";
+import { parseReplication } from "../../src/bifrost/replicated/replication.js";
+import { logletIdOf, type LogletParams } from "../../src/bifrost/replicated/types.js";
 import { LogletCluster } from "../../src/sim/loglet_cluster.js";
 import { RELIABLE_NETWORK } from "../../src/sim/network.js";
 import { simPayload, simText } from "../../src/sim/ports.js";

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_RAFT_LIMITS } from "../../src/metadata/raft/config.js";
+import { DEFAULT_RAFT_LIMITS } from "../../src/metadata-server/raft/config.js";
 import { runMetadataSimulation, type Parameters } from "../../src/sim/metadata/simulation.js";
 
 const CHURN_PROFILE: Partial<Parameters> = {

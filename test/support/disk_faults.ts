@@ -3,7 +3,7 @@
  * node's write-ahead stream (one stream for every partition's local loglet) and its frames, append
  * torn or corrupt frames, cut files, flip bytes, and read each partition store's applied LSN without
  * replaying anything. The frame format is re-implemented here from its description in
- * src/adapters/segment_files.ts (an independent reader, so a test does not trust the code it checks);
+ * src/platform/io/segment_files.ts (an independent reader, so a test does not trust the code it checks);
  * frame payloads (which loglet, which records) are decoded with the log-store codec.
  */
 
@@ -18,10 +18,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { dataDirLayout } from "../../src/adapters/data_dir.js";
-import { openLmdbEnvironment } from "../../src/adapters/lmdb_store.js";
-import { decodeStoreWrite } from "../../src/log/replicated/store_codec.js";
-import { TableReader } from "../../src/partition/tables.js";
+import { dataDirLayout } from "../../src/node/io/data_dir.js";
+import { openLmdbEnvironment } from "../../src/partition-store/io/lmdb_store.js";
+import { decodeStoreWrite } from "../../src/log-server/store_codec.js";
+import { TableReader } from "../../src/partition-store/tables.js";
 
 const FILE_HEADER_BYTES = 16;
 const FRAME_HEADER_BYTES = 16;

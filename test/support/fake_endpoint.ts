@@ -5,8 +5,8 @@
  * the request stream has ended (unless the script says otherwise).
  */
 
-import { FrameDecoder, encodeFrame, type Frame } from "../../src/protocol/framing.js";
-import { MessageType } from "../../src/protocol/message_types.js";
+import { FrameDecoder, encodeFrame, type Frame } from "../../src/service-protocol/framing.js";
+import { MessageType } from "../../src/service-protocol/message_types.js";
 import {
   EndMessage,
   ErrorMessage,
@@ -19,7 +19,7 @@ import type {
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../../src/runtime/ports.js";
+} from "../../src/platform/ports.js";
 
 export class FakeAttempt {
   start!: StartMessage;

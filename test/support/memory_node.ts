@@ -3,14 +3,14 @@
  * metadata, a manual clock) and a fake SDK endpoint: fast, deterministic tests of the runtime.
  */
 
-import { MemoryLogletProvider } from "../../src/log/memory_loglet.js";
+import { MemoryLogletProvider } from "../../src/bifrost/memory_loglet.js";
 import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
-import { ManualClock, MemoryStore, counterEntropy } from "../../src/runtime/memory_ports.js";
-import { KeelNode } from "../../src/runtime/node.js";
-import { NO_LOG, type Logger } from "../../src/runtime/ports.js";
+import { ManualClock, MemoryStore, counterEntropy } from "../../src/platform/memory_ports.js";
+import { KeelNode } from "../../src/node/node.js";
+import { NO_LOG, type Logger } from "../../src/platform/ports.js";
 import { utf8 } from "../../src/core/bytes.js";
 import type { ServiceInvocation, Target } from "../../src/gen/keel/records.js";
-import { freshInvocationId, type InvocationId } from "../../src/protocol/ids.js";
+import { freshInvocationId, type InvocationId } from "../../src/core/ids.js";
 import { targetRefOf } from "../../src/partition/lifecycle.js";
 import {
   DEFAULT_RETRY_POLICY,

@@ -6,8 +6,8 @@
  * back from the log, so that batch's records are durable while the store never sees them.
  */
 
-import { LmdbPartitionStore } from "../../src/adapters/lmdb_store.js";
-import type { PartitionTxn } from "../../src/partition/store.js";
+import { LmdbPartitionStore } from "../../src/partition-store/io/lmdb_store.js";
+import type { PartitionTxn } from "../../src/partition-store/store.js";
 
 const allowed = Number(process.env["KEEL_FAULT_COMMITS_ALLOWED"] ?? "0");
 let remaining: number | undefined;

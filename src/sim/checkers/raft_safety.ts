@@ -14,9 +14,14 @@
 
 import { toHex } from "../../core/bytes.js";
 import { hash128 } from "../../core/hash.js";
-import type { MemberObserver } from "../../metadata/member.js";
-import type { RaftStatus } from "../../metadata/raft/raft.js";
-import { LogIndex, type Entry, type MemberId, type Term } from "../../metadata/raft/types.js";
+import type { MemberObserver } from "../../metadata-server/member.js";
+import type { RaftStatus } from "../../metadata-server/raft/raft.js";
+import {
+  LogIndex,
+  type Entry,
+  type MemberId,
+  type Term,
+} from "../../metadata-server/raft/types.js";
 
 export interface MemberView {
   readonly id: MemberId;

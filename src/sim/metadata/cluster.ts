@@ -9,13 +9,13 @@
  */
 
 import { seededPrng, type Prng } from "../../core/prng.js";
-import { MetadataMember, type MemberObserver } from "../../metadata/member.js";
-import type { RaftLimits, TestOnlyFaults } from "../../metadata/raft/config.js";
-import type { RaftRecovered } from "../../metadata/raft/raft.js";
-import { MemberId } from "../../metadata/raft/types.js";
-import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata/state_machine.js";
-import { MetadataMemberDriver } from "../../runtime/metadata_member_driver.js";
-import type { MetadataTransport, Ticker } from "../../runtime/metadata_ports.js";
+import { MetadataMember, type MemberObserver } from "../../metadata-server/member.js";
+import type { RaftLimits, TestOnlyFaults } from "../../metadata-server/raft/config.js";
+import type { RaftRecovered } from "../../metadata-server/raft/raft.js";
+import { MemberId } from "../../metadata-server/raft/types.js";
+import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata-server/state_machine.js";
+import { MetadataMemberDriver } from "../../metadata-server/member_driver.js";
+import type { MetadataTransport, Ticker } from "../../metadata-server/ports.js";
 import type { MemberView } from "../checkers/raft_safety.js";
 import { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";

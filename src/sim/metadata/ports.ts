@@ -1,5 +1,5 @@
 /**
- * The simulator's twins of the metadata store's ports (src/runtime/metadata_ports.ts): a transport
+ * The simulator's twins of the metadata store's ports (src/metadata-server/ports.ts): a transport
  * over SimNetwork that encodes every envelope (so the codec runs under simulation too), a ticker on
  * the SimScheduler, and Raft storage on a SimDisk that uses the production on-disk format and
  * planner, so crashes with lost and torn writes exercise the real recovery code.
@@ -10,14 +10,14 @@
 
 import { concatBytes } from "../../core/bytes.js";
 import { assert } from "../../core/assert.js";
-import type { RaftRecovered } from "../../metadata/raft/raft.js";
+import type { RaftRecovered } from "../../metadata-server/raft/raft.js";
 import {
   StoragePlanner,
   recoverStorage,
   type PersistWork,
-} from "../../metadata/raft/storage_format.js";
-import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../metadata/wire.js";
-import type { MetadataTransport, RaftStorage, Ticker } from "../../runtime/metadata_ports.js";
+} from "../../metadata-server/raft/storage_format.js";
+import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../metadata-server/wire.js";
+import type { MetadataTransport, RaftStorage, Ticker } from "../../metadata-server/ports.js";
 import type { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";
 import type { SimScheduler } from "../scheduler.js";

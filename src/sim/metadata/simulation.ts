@@ -19,23 +19,23 @@ import {
   MetadataClientCore,
   type Completion,
   type Outcome,
-} from "../../metadata/client.js";
-import type { MetadataMember } from "../../metadata/member.js";
-import { bootstrapState } from "../../metadata/raft/bootstrap.js";
+} from "../../metadata-server/client.js";
+import type { MetadataMember } from "../../metadata-server/member.js";
+import { bootstrapState } from "../../metadata-server/raft/bootstrap.js";
 import {
   DEFAULT_RAFT_LIMITS,
   type RaftLimits,
   type TestOnlyFaults,
-} from "../../metadata/raft/config.js";
-import { isMember, isVoter } from "../../metadata/raft/membership.js";
-import { MemberId, type Membership } from "../../metadata/raft/types.js";
+} from "../../metadata-server/raft/config.js";
+import { isMember, isVoter } from "../../metadata-server/raft/membership.js";
+import { MemberId, type Membership } from "../../metadata-server/raft/types.js";
 import {
   ANY_VERSION,
   MUST_NOT_EXIST,
   matchesVersion,
   type Precondition,
 } from "../../metadata/store.js";
-import { MetadataClientDriver } from "../../runtime/metadata_client_driver.js";
+import { MetadataClientDriver } from "../../metadata-server/client_driver.js";
 import {
   checkLinearizable,
   describeOperation,

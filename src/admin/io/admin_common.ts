@@ -1,0 +1,158 @@
+/**
+ * What the admin API's route modules share: the error every handler throws for an expected failure
+ * (rendered in Restate's shape, `{"message", "restate_code"}`), body and field parsing that turns bad
+ * input into a 400 naming the field, and Restate's wording of common errors.
+ */
+
+import type { ServerResponse } from "node:http";
+import { parseDuration } from "../../core/duration.js";
+import { InvocationId, resourceIdProblem } from "../../core/ids.js";
+
+export class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly restateCode: string | null = null,
+    /** Rendered as a text/plain body, as Restate's HTTP layer answers malformed requests. */
+    readonly plainText = false,
+  ) {
+    super(message);
+  }
+}
+
+/** A body that is JSON but not the expected shape: Restate answers 422 in plain text. */
+export function bodyError(reason: string): AdminError {
+  return new AdminError(
+    422,
+    `Failed to deserialize the JSON body into the target type: ${reason}`,
+    null,
+    true,
+  );
+}
+
+export function missingField(name: string): AdminError {
+  return bodyError(`missing field \`${name}\``);
+}
+
+/** A malformed query string: Restate answers 400 in plain text. */
+export function queryStringError(name: string, reason: string): AdminError {
+  return new AdminError(400, `Failed to deserialize query string: ${name}: ${reason}`, null, true);
+}
+
+/** Restate's `InvalidFieldError`. */
+export function invalidField(field: string, reason: string): AdminError {
+  return new AdminError(400, `The request field '${field}' is invalid. Reason: ${reason}`);
+}
+
+/** Restate's `InvalidQueryParameterError`. */
+export function invalidQueryParameter(name: string, reason: string): AdminError {
+  return new AdminError(400, `The query parameter '${name}' is invalid. Reason: ${reason}`);
+}
+
+export function serviceNotFound(name: string): AdminError {
+  return new AdminError(404, `The requested service '${name}' does not exist`);
+}
+
+export function deploymentNotFound(id: string): AdminError {
+  return new AdminError(404, `The requested deployment '${id}' does not exist`);
+}
+
+export function invocationNotFound(id: string): AdminError {
+  return new AdminError(404, `The requested invocation '${id}' does not exist`);
+}
+
+export function parseInvocationId(text: string): InvocationId {
+  const id = InvocationId.parse(text);
+  if (id === undefined)
+    throw invalidField("invocation_id", `'${text}' is not a valid invocation id`);
+  return id;
+}
+
+/**
+ * Checks the id in a path (`/deployments/{deployment}`): a malformed one is answered as Restate's
+ * HTTP layer answers a path it cannot parse, 400 in plain text.
+ */
+export function parseResourceIdParam(param: string, text: string, prefix: string): string {
+  const problem = resourceIdProblem(text, prefix);
+  if (problem !== undefined)
+    throw new AdminError(
+      400,
+      `Invalid URL: Cannot parse \`${param}\` with value \`${text}\`: ${problem}`,
+      null,
+      true,
+    );
+  return text;
+}
+
+export function parseJsonBody(body: Buffer): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : "invalid JSON";
+    throw new AdminError(400, `Failed to parse the request body as JSON: ${reason}`, null, true);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw bodyError(`invalid type: ${describeJson(parsed)}, expected a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+/** A JSON value as serde names it in its errors (`integer \`1\``, `string "x"`, `map`). */
+export function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "sequence";
+  switch (typeof value) {
+    case "string":
+      return `string ${JSON.stringify(value)}`;
+    case "number":
+      return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
+    case "boolean":
+      return `boolean \`${value}\``;
+    default:
+      return "map";
+  }
+}
+
+export function booleanField(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean")
+    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a boolean`);
+  return value;
+}
+
+export function stringField(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string")
+    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a string`);
+  return value;
+}
+
+export function stringMap(value: unknown, name: string): Record<string, string> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (
+    typeof value !== "object" ||
+    Array.isArray(value) ||
+    !Object.values(value).every((v) => typeof v === "string")
+  ) {
+    throw bodyError(`${name}: expected a map of strings`);
+  }
+  return value as Record<string, string>;
+}
+
+/** A duration in Restate's friendly (`2m`, `1 day`) or ISO 8601 (`PT2M`) form, in milliseconds. */
+export function durationField(value: unknown, name: string): number | undefined {
+  const text = stringField(value, name);
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    throw bodyError(
+      `${name}: '${text}' is neither a friendly duration (for example "5 hours") nor ISO 8601 ("PT5H")`,
+    );
+  }
+  return ms;
+}
+
+export function noContent(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "content-length": "0" });
+  res.end();
+}

@@ -1,0 +1,348 @@
+/**
+ * The admin API (port 9070), under Restate's paths: unversioned and with the `/v2`–`/v4` prefixes the
+ * official CLI uses after `GET /version`. Errors use Restate's shape, `{"message", "restate_code"}`
+ * (`/query` errors carry only `message`, as Restate's do). Bad input gets a 4xx naming what was wrong;
+ * nothing a client sends can crash the node.
+ *
+ * `GET /version` reports the Restate version whose API Keel implements (clients choose their
+ * queries by it) and Keel's own version beside it. Keel adds one route of its own, `GET /keel/status`
+ * (node, partitions, logs), which the `keel` operator CLI reads; `GET /openapi` documents them all.
+ */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server as NetServer } from "node:net";
+import { PartitionKey } from "../../core/brand.js";
+import { KeelError, describeError } from "../../core/errors.js";
+import type { KeelNode } from "../../node/node.js";
+import type { Logger } from "../../platform/ports.js";
+import {
+  AdminError,
+  missingField,
+  parseInvocationId,
+  parseJsonBody,
+  stringField,
+} from "./admin_common.js";
+import { InvocationRoutes } from "./invocation_routes.js";
+import { keelAdminOpenApi } from "../openapi.js";
+import { SchemaRoutes } from "./schema_routes.js";
+import { SubscriptionRoutes } from "./subscription_routes.js";
+import { HttpApiServer, readBody, sendJson } from "../../platform/io/http_util.js";
+import { SqlEngine, SqlError, type SqlEngineOptions } from "../../query/io/engine.js";
+import { toArrowStream, toJsonRows } from "../../query/io/render.js";
+
+export const KEEL_VERSION = "0.1.0";
+/** The Restate release whose wire behaviour Keel implements; clients pick features by it. */
+export const RESTATE_COMPATIBLE_VERSION = "1.7.12";
+
+const ADMIN_API_VERSION_MIN = 2;
+const ADMIN_API_VERSION_MAX = 4;
+const QUERY_BODY_BYTES_MAX = 1024 * 1024;
+const ARROW_STREAM = "application/vnd.apache.arrow.stream";
+
+interface RouteContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly params: string[];
+  readonly url: URL;
+  readonly apiVersion: number;
+}
+
+type Handler = (ctx: RouteContext) => Promise<void> | void;
+
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly pattern: RegExp;
+  readonly handler: Handler;
+}
+
+export interface AdminOptions {
+  readonly ingressUrl: string;
+  readonly sql?: Partial<SqlEngineOptions>;
+}
+
+export class AdminApi {
+  private readonly http = new HttpApiServer("admin", (req, res) => this.handle(req, res));
+  private readonly routes: Route[] = [];
+  private readonly schemaRoutes: SchemaRoutes;
+  private readonly invocationRoutes: InvocationRoutes;
+  private readonly subscriptionRoutes: SubscriptionRoutes;
+  private sql: Promise<SqlEngine> | undefined;
+
+  constructor(
+    private readonly node: KeelNode,
+    private readonly logger: Logger,
+    private readonly options: AdminOptions,
+  ) {
+    this.schemaRoutes = new SchemaRoutes(node);
+    this.invocationRoutes = new InvocationRoutes(node);
+    this.subscriptionRoutes = new SubscriptionRoutes(node);
+    this.defineRoutes();
+  }
+
+  private defineRoutes(): void {
+    const route = (method: string, path: string, handler: Handler): void => {
+      const pattern = new RegExp(`^${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}/?$`);
+      this.routes.push({ method, path, pattern, handler });
+    };
+    const schema = this.schemaRoutes;
+    const invocations = this.invocationRoutes;
+    const subscriptions = this.subscriptionRoutes;
+    route("GET", "/health", ({ res }) => {
+      const readiness = this.node.readiness();
+      if (readiness.ready) emptyOk(res);
+      else throw new AdminError(503, readiness.reason);
+    });
+    route("GET", "/version", ({ res }) => this.version(res));
+    route("GET", "/cluster-health", ({ res }) =>
+      sendJson(res, 200, {
+        cluster_name: this.node.config.clusterName,
+        metadata_cluster_health: { members: [1] },
+      }),
+    );
+    route("GET", "/openapi", ({ res }) => sendJson(res, 200, keelAdminOpenApi(KEEL_VERSION)));
+    route("GET", "/keel/status", async ({ res }) => sendJson(res, 200, await this.status()));
+
+    route("GET", "/deployments", ({ res }) => schema.listDeployments(res));
+    route("POST", "/deployments", ({ req, res, apiVersion }) =>
+      schema.register(req, res, apiVersion),
+    );
+    route("GET", "/deployments/{id}", ({ res, params }) => schema.getDeployment(res, params[0]!));
+    route("PATCH", "/deployments/{id}", ({ req, res, params }) =>
+      schema.updateDeployment(req, res, params[0]!),
+    );
+    route("DELETE", "/deployments/{id}", ({ res, params, url }) =>
+      schema.deleteDeployment(res, params[0]!, url),
+    );
+
+    route("GET", "/services", ({ res }) => schema.listServices(res));
+    route("GET", "/services/{name}", ({ res, params }) => schema.getService(res, params[0]!));
+    route("PATCH", "/services/{name}", ({ req, res, params }) =>
+      schema.modifyService(req, res, params[0]!),
+    );
+    route("GET", "/services/{name}/openapi", ({ res, params }) =>
+      schema.serviceOpenApi(res, params[0]!, this.options.ingressUrl),
+    );
+    route("GET", "/services/{name}/handlers", ({ res, params }) =>
+      schema.listHandlers(res, params[0]!),
+    );
+    route("GET", "/services/{name}/handlers/{handler}", ({ res, params }) =>
+      schema.getHandler(res, params[0]!, params[1]!),
+    );
+    route("POST", "/services/{name}/state", ({ req, res, params }) =>
+      invocations.patchState(req, res, params[0]!),
+    );
+
+    route("PATCH", "/invocations/{id}/cancel", ({ res, params }) =>
+      invocations.terminate(res, params[0]!, "cancel"),
+    );
+    route("PATCH", "/invocations/{id}/kill", ({ res, params }) =>
+      invocations.terminate(res, params[0]!, "kill"),
+    );
+    route("PATCH", "/invocations/{id}/purge", ({ res, params }) =>
+      invocations.purge(res, params[0]!, false),
+    );
+    route("PATCH", "/invocations/{id}/purge-journal", ({ res, params }) =>
+      invocations.purge(res, params[0]!, true),
+    );
+    route("PATCH", "/invocations/{id}/pause", ({ res, params }) =>
+      invocations.pause(res, params[0]!),
+    );
+    route("PATCH", "/invocations/{id}/resume", ({ res, params, url }) =>
+      invocations.resume(res, params[0]!, url),
+    );
+    route("PATCH", "/invocations/{id}/restart-as-new", ({ res, params, url }) =>
+      invocations.restartAsNew(res, params[0]!, url),
+    );
+    route("DELETE", "/invocations/{id}", ({ res, params, url }) =>
+      this.deleteInvocation(res, params[0]!, url),
+    );
+
+    route("GET", "/subscriptions", ({ res }) => subscriptions.list(res));
+    route("POST", "/subscriptions", ({ req }) => subscriptions.create(req));
+    route("GET", "/subscriptions/{id}", ({ params }) => subscriptions.get(params[0]!));
+    route("DELETE", "/subscriptions/{id}", ({ params }) => subscriptions.delete(params[0]!));
+    route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
+    route("POST", "/query", ({ req, res }) => this.query(req, res));
+  }
+
+  /** Every route as `METHOD /path/{param}` (the OpenAPI document must list the same). */
+  describeRoutes(): string[] {
+    return this.routes.map((r) => `${r.method} ${r.path}`);
+  }
+
+  listen(port: number, host: string): Promise<NetServer> {
+    return this.http.listen(port, host);
+  }
+
+  async close(): Promise<void> {
+    const sql = this.sql;
+    this.sql = undefined;
+    if (sql !== undefined) (await sql.catch(() => undefined))?.close();
+    await this.http.close();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? "/", "http://admin");
+      let path = url.pathname;
+      let apiVersion = ADMIN_API_VERSION_MAX;
+      const versioned = /^\/v(\d+)(\/.*)?$/.exec(path);
+      if (versioned !== null) {
+        apiVersion = Number(versioned[1]);
+        if (apiVersion < ADMIN_API_VERSION_MIN || apiVersion > ADMIN_API_VERSION_MAX) {
+          const text = `Unsupported Admin API version V${apiVersion}. This server supports versions between V${ADMIN_API_VERSION_MIN} and V${ADMIN_API_VERSION_MAX}.`;
+          res.writeHead(400, {
+            "content-type": "text/plain; charset=utf-8",
+            "content-length": Buffer.byteLength(text),
+          });
+          res.end(text);
+          return;
+        }
+        path = versioned[2] ?? "/";
+      }
+      const method = req.method ?? "GET";
+      let matchedPath = false;
+      for (const route of this.routes) {
+        const match = route.pattern.exec(path);
+        if (match === null) continue;
+        matchedPath = true;
+        if (route.method !== method) continue;
+        const params = match.slice(1).map((p) => decodeURIComponent(p));
+        await route.handler({ req, res, params, url, apiVersion });
+        return;
+      }
+      // Like Restate's HTTP layer: unknown paths and methods get an empty answer.
+      emptyAnswer(res, matchedPath ? 405 : 404);
+    } catch (error) {
+      this.fail(res, error);
+    }
+  }
+
+  private fail(res: ServerResponse, error: unknown): void {
+    if (error instanceof AdminError && error.plainText) {
+      res.writeHead(error.status, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(error.message),
+      });
+      res.end(error.message);
+      return;
+    }
+    if (error instanceof AdminError)
+      return sendJson(res, error.status, {
+        message: error.message,
+        restate_code: error.restateCode,
+      });
+    if (error instanceof KeelError)
+      return sendJson(res, error.status, { message: error.message, restate_code: null });
+    this.logger.error("admin request failed", { error: describeError(error) });
+    sendJson(res, 500, { message: describeError(error), restate_code: null });
+  }
+
+  private version(res: ServerResponse): void {
+    sendJson(res, 200, {
+      version: RESTATE_COMPATIBLE_VERSION,
+      min_admin_api_version: ADMIN_API_VERSION_MIN,
+      max_admin_api_version: ADMIN_API_VERSION_MAX,
+      ingress_endpoint: this.options.ingressUrl,
+      features: {
+        protocol_v7: false,
+        vqueues: false,
+        scoped_virtual_objects: false,
+        kafka_scope: false,
+      },
+      keel_version: KEEL_VERSION,
+    });
+  }
+
+  private async status(): Promise<Record<string, unknown>> {
+    const node = await this.node.describe();
+    return {
+      keel_version: KEEL_VERSION,
+      restate_compatible_version: RESTATE_COMPATIBLE_VERSION,
+      node: node.nodeName,
+      cluster_name: node.clusterName,
+      ready: node.ready,
+      schema_version: node.schemaVersion,
+      running_attempts: node.runningAttempts,
+      storage_problem: node.storageProblem ?? null,
+      partitions: node.partitions.map((p) => ({
+        id: p.partitionId,
+        role: p.role,
+        leader: p.leaderNode === "" ? null : p.leaderNode,
+        epoch: p.epoch,
+        applied_lsn: p.appliedLsn,
+        log_tail: p.logTail,
+        trim_point: p.trimPoint,
+        segments: p.segments,
+        timers: p.timers,
+      })),
+    };
+  }
+
+  /** The deprecated `DELETE /invocations/{id}?mode=Cancel|Kill|Purge`: 202 like Restate's. */
+  private async deleteInvocation(res: ServerResponse, text: string, url: URL): Promise<void> {
+    const mode = (url.searchParams.get("mode") ?? "Cancel").toLowerCase();
+    const id = parseInvocationId(text);
+    const outcome =
+      mode === "purge"
+        ? await this.node.purge(id, false)
+        : await this.node.terminate(id, mode === "kill" ? "kill" : "cancel");
+    if (outcome.kind === "notFound")
+      throw new AdminError(404, `The requested invocation '${text}' does not exist`);
+    res.writeHead(202, { "content-length": "0" });
+    res.end();
+  }
+
+  /** POST /query: JSON rows when asked for `application/json`, else an Arrow IPC stream. */
+  private async query(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parseJsonBody(await readBody(req, QUERY_BODY_BYTES_MAX));
+    const sql = stringField(body["query"], "query");
+    if (sql === undefined) throw missingField("query");
+    const json = String(req.headers.accept ?? "").includes("application/json");
+    try {
+      const engine = await this.sqlEngine();
+      const result = await engine.query(sql);
+      if (json) {
+        const text = toJsonRows(result);
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(text),
+        });
+        res.end(text);
+      } else {
+        const bytes = toArrowStream(result);
+        res.writeHead(200, { "content-type": ARROW_STREAM, "content-length": bytes.byteLength });
+        res.end(bytes);
+      }
+    } catch (error) {
+      if (!(error instanceof SqlError)) throw error;
+      sendJson(res, error.status, { message: error.message });
+    }
+  }
+
+  private async sqlEngine(): Promise<SqlEngine> {
+    // The engine reads every partition's store: it is built once the node has opened them all.
+    await this.node.whenOpened();
+    this.sql ??= SqlEngine.create(
+      {
+        partitions: this.node.partitionProcessors,
+        schema: () => this.node.schema(),
+        invocationInfo: (id) => this.node.invoker.info(id),
+        partitionOf: (key) => this.node.partitionTable.partitionOf(PartitionKey(key)),
+        restateVersion: RESTATE_COMPATIBLE_VERSION,
+      },
+      this.options.sql,
+    );
+    return this.sql;
+  }
+}
+
+function emptyOk(res: ServerResponse): void {
+  emptyAnswer(res, 200);
+}
+
+function emptyAnswer(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "content-length": "0" });
+  res.end();
+}

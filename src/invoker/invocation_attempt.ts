@@ -1,0 +1,548 @@
+/**
+ * One attempt of an invocation: an HTTP request to the service endpoint speaking the service protocol.
+ * It sends Start and the stored journal, then turns every message from the SDK into a proposal (a
+ * command to journal, a run result, a suspension, the end) and pushes newly applied notifications to
+ * the SDK. It decides nothing durable itself: the partition applies what it proposes.
+ *
+ * The attempt ends in exactly one way: `ended` (End after Output), `suspended`, or `failed` (an
+ * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
+ */
+
+import { concatBytes } from "../core/bytes.js";
+import { formatDurationFriendly } from "../core/duration.js";
+import { describeError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import type {
+  JournalCommand,
+  ResolvedCall,
+  RunProposal,
+  Target,
+  WaitSet,
+} from "../gen/keel/records.js";
+import {
+  AttachInvocationCommandMessage,
+  CallCommandMessage,
+  ClearAllStateCommandMessage,
+  ClearStateCommandMessage,
+  CompleteAwakeableCommandMessage,
+  CompletePromiseCommandMessage,
+  ErrorMessage,
+  GetEagerStateCommandMessage,
+  GetEagerStateKeysCommandMessage,
+  GetInvocationOutputCommandMessage,
+  GetLazyStateCommandMessage,
+  GetLazyStateKeysCommandMessage,
+  GetPromiseCommandMessage,
+  OneWayCallCommandMessage,
+  OutputCommandMessage,
+  PeekPromiseCommandMessage,
+  ProposeRunCompletionMessage,
+  RunCommandMessage,
+  SendSignalCommandMessage,
+  SetStateCommandMessage,
+  SleepCommandMessage,
+  StartMessage,
+  SuspensionMessage,
+} from "../gen/keel/service_protocol.js";
+import {
+  FrameDecoder,
+  FrameTooLarge,
+  encodeFrame,
+  type Frame,
+} from "../service-protocol/framing.js";
+import {
+  isCommand,
+  isCustomEntry,
+  isNotification,
+  MessageType,
+} from "../service-protocol/message_types.js";
+import { InvocationId, parseAwakeableId } from "../core/ids.js";
+import type { Cancel, Clock, EndpointStream, EndpointTransport } from "../platform/ports.js";
+import { encodeMessage } from "../wire/proto_encode.js";
+
+/** Non-command effects carry the number of commands the SDK had sent when it sent them. */
+export type AttemptEffect =
+  | { readonly kind: "command"; readonly command: JournalCommand }
+  | {
+      readonly kind: "runCompletion";
+      readonly proposal: RunProposal;
+      readonly afterCommandCount: number;
+    }
+  | { readonly kind: "suspended"; readonly waiting: WaitSet; readonly afterCommandCount: number }
+  | { readonly kind: "end"; readonly afterCommandCount: number };
+
+export interface AttemptFailure {
+  /**
+   * The server, not the service, failed (the log refused a proposal): the attempt is retried after a
+   * short fixed delay and does not count against the service's retry policy.
+   */
+  readonly serverSide?: boolean;
+  readonly code: number;
+  readonly message: string;
+  readonly stacktrace?: string;
+  readonly nextRetryDelayMs?: number;
+  readonly relatedCommandIndex?: number;
+  readonly relatedCommandName?: string;
+  readonly relatedCommandType?: number;
+  /** Restate's documentation code of the failure (`RT0018`), shown as `last_failure_error_code`. */
+  readonly errorCode?: string;
+}
+
+/** What `resolveCall` answers for a target the current schema cannot take. */
+export interface CallPrecondition {
+  readonly precondition: string;
+  readonly errorCode: string;
+}
+
+export type AttemptOutcome =
+  | { readonly kind: "ended" }
+  | { readonly kind: "suspended" }
+  | { readonly kind: "failed"; readonly failure: AttemptFailure }
+  | { readonly kind: "aborted" };
+
+export interface AttemptSetup {
+  readonly uri: string;
+  readonly useHttp11: boolean;
+  readonly requestResponse: boolean;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly protocolVersion: number;
+  readonly start: StartMessage;
+  /** The invocation's target: its object names the store keys of its state and promises. */
+  readonly target: Target;
+  readonly journal: readonly { messageType: number; raw: Uint8Array }[];
+  /** The index the next command from the SDK takes. */
+  readonly nextCommandIndex: number;
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
+  /** Resolves Call/OneWayCall targets against the current schema. */
+  readonly resolveCall: (
+    service: string,
+    handler: string,
+    key: string,
+    idempotencyKey: string | undefined,
+  ) => ResolvedCall | CallPrecondition;
+}
+
+export interface AttemptCallbacks {
+  /** Effects in the order the SDK sent them; the invoker proposes them in that order. */
+  onEffects(effects: AttemptEffect[]): void;
+  onFinished(outcome: AttemptOutcome): void;
+}
+
+const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
+
+/**
+ * The commands an SDK may send, with their decoders. A command is journaled only if it decodes:
+ * applying a record must never fail on its content, or the node would stop on it at every replay.
+ */
+interface Decoder {
+  decode(bytes: Uint8Array): unknown;
+}
+const COMMAND_DECODERS: ReadonlyMap<number, Decoder> = new Map<number, Decoder>([
+  [MessageType.OutputCommand, OutputCommandMessage],
+  [MessageType.GetLazyStateCommand, GetLazyStateCommandMessage],
+  [MessageType.SetStateCommand, SetStateCommandMessage],
+  [MessageType.ClearStateCommand, ClearStateCommandMessage],
+  [MessageType.ClearAllStateCommand, ClearAllStateCommandMessage],
+  [MessageType.GetLazyStateKeysCommand, GetLazyStateKeysCommandMessage],
+  [MessageType.GetEagerStateCommand, GetEagerStateCommandMessage],
+  [MessageType.GetEagerStateKeysCommand, GetEagerStateKeysCommandMessage],
+  [MessageType.GetPromiseCommand, GetPromiseCommandMessage],
+  [MessageType.PeekPromiseCommand, PeekPromiseCommandMessage],
+  [MessageType.CompletePromiseCommand, CompletePromiseCommandMessage],
+  [MessageType.SleepCommand, SleepCommandMessage],
+  [MessageType.CallCommand, CallCommandMessage],
+  [MessageType.OneWayCallCommand, OneWayCallCommandMessage],
+  [MessageType.SendSignalCommand, SendSignalCommandMessage],
+  [MessageType.RunCommand, RunCommandMessage],
+  [MessageType.AttachInvocationCommand, AttachInvocationCommandMessage],
+  [MessageType.GetInvocationOutputCommand, GetInvocationOutputCommandMessage],
+  [MessageType.CompleteAwakeableCommand, CompleteAwakeableCommandMessage],
+]);
+
+export class InvocationAttempt {
+  private stream: EndpointStream | undefined;
+  private readonly decoder = new FrameDecoder(limits.protocolMessageBytesMax);
+  private nextCommandIndex: number;
+  private readonly journalLengthAtStart: number;
+  private finished = false;
+  private terminal: "ended" | "suspended" | undefined;
+  private requestClosed = false;
+  private inactivity: Cancel | undefined;
+  private abortTimer: Cancel | undefined;
+  server: string | undefined;
+
+  constructor(
+    private readonly setup: AttemptSetup,
+    private readonly transport: EndpointTransport,
+    private readonly clock: Clock,
+    private readonly callbacks: AttemptCallbacks,
+  ) {
+    this.nextCommandIndex = setup.nextCommandIndex;
+    this.journalLengthAtStart = setup.journal.length;
+  }
+
+  start(): void {
+    this.stream = this.transport.open(
+      {
+        uri: this.setup.uri,
+        useHttp11: this.setup.useHttp11,
+        requestResponse: this.setup.requestResponse,
+        path: this.setup.path,
+        headers: this.setup.headers,
+      },
+      {
+        onResponse: (status, headers) => this.onResponse(status, headers),
+        onData: (chunk) => this.onData(chunk),
+        onEnd: () => this.onEnd(),
+        onError: (error) =>
+          this.fail({
+            code: 503,
+            message: `endpoint connection failed: ${describeError(error)}`,
+            errorCode: "RT0010",
+          }),
+      },
+    );
+    const frames: Uint8Array[] = [
+      encodeFrame(MessageType.Start, encodeMessage(StartMessage, this.setup.start)),
+    ];
+    for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
+    // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
+    this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
+    // An inactivity timeout of 0 means "suspend at every await", as in Restate: the attempt runs in
+    // request/response mode, so the SDK suspends on whatever the replay does not complete.
+    if (this.setup.requestResponse || this.setup.inactivityTimeoutMs <= 0) this.closeRequest();
+    this.touch();
+  }
+
+  /** A notification appended after this attempt started: push it (bidirectional streams only). */
+  notify(entryIndex: number, messageType: number, raw: Uint8Array): void {
+    if (this.finished || this.requestClosed || entryIndex < this.journalLengthAtStart) return;
+    this.stream?.write(encodeFrame(messageType, raw));
+    this.touch();
+  }
+
+  /** Ends the attempt as failed for a reason outside the stream (the log refused its proposal). */
+  failWith(failure: AttemptFailure): void {
+    this.fail(failure);
+  }
+
+  /** Stops the attempt at once (the invocation was killed or the partition lost its leader). */
+  abort(): void {
+    if (this.finished) return;
+    this.finish({ kind: "aborted" });
+  }
+
+  private onResponse(status: number, headers: Record<string, string | string[] | undefined>): void {
+    const server = headers["x-restate-server"];
+    if (typeof server === "string") this.server = server;
+    if (status !== 200) {
+      this.fail({
+        code: status,
+        message: `the endpoint answered HTTP ${status}`,
+        errorCode: errorCodeOfStatus(status),
+      });
+      return;
+    }
+    const type = headers["content-type"];
+    if (type !== contentType(this.setup.protocolVersion)) {
+      this.fail({
+        code: 415,
+        message: `the endpoint answered content-type ${JSON.stringify(type)}, expected ${contentType(this.setup.protocolVersion)}`,
+        errorCode: PROTOCOL_VIOLATION,
+      });
+    }
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.finished) return;
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      const message =
+        error instanceof FrameTooLarge ? error.message : `malformed frame: ${describeError(error)}`;
+      this.fail({ code: 571, message });
+      return;
+    }
+    if (frames.length === 0) return;
+    this.touch();
+    if (this.requestClosed) this.armAbortTimer();
+    const effects: AttemptEffect[] = [];
+    for (const frame of frames) {
+      if (this.terminal !== undefined) break;
+      const failure = this.handleFrame(frame, effects);
+      if (failure !== undefined) {
+        if (effects.length > 0) this.callbacks.onEffects(effects);
+        this.fail(failure);
+        return;
+      }
+    }
+    if (effects.length > 0) this.callbacks.onEffects(effects);
+    // The SDK closes its response only after the request stream ends: end ours and finish now.
+    if (this.terminal !== undefined) this.finish({ kind: this.terminal });
+  }
+
+  /** Turns one frame into effects; returns a failure for anything that breaks the protocol. */
+  private handleFrame(frame: Frame, effects: AttemptEffect[]): AttemptFailure | undefined {
+    const type = frame.type;
+    const payload = frame.payload.slice();
+    try {
+      if (isCommand(type) || isCustomEntry(type)) {
+        if (type === MessageType.InputCommand)
+          return { code: 571, message: "the SDK sent an Input command" };
+        const decoder = COMMAND_DECODERS.get(type);
+        if (decoder === undefined && !isCustomEntry(type))
+          return { code: 571, message: `unknown command type 0x${type.toString(16)} from the SDK` };
+        const message = decoder?.decode(payload);
+        const idProblem = this.commandIdProblem(type, message);
+        if (idProblem !== undefined) return idProblem;
+        const resolvedCall = this.resolvedCallOf(type, message);
+        if (resolvedCall !== undefined && "precondition" in resolvedCall)
+          return this.preconditionFailure(type, resolvedCall);
+        const command: JournalCommand = {
+          commandIndex: this.nextCommandIndex++,
+          messageType: type,
+          raw: payload,
+          resolvedCall,
+        };
+        effects.push({ kind: "command", command });
+        return undefined;
+      }
+      if (isNotification(type) || type === MessageType.SignalNotification) {
+        return { code: 571, message: `the SDK sent a notification (type 0x${type.toString(16)})` };
+      }
+      switch (type) {
+        case MessageType.ProposeRunCompletion: {
+          const proposal = ProposeRunCompletionMessage.decode(payload);
+          const result = proposal.result;
+          effects.push({
+            kind: "runCompletion",
+            afterCommandCount: this.nextCommandIndex,
+            proposal: {
+              completionId: proposal.resultCompletionId,
+              result:
+                result?.$case === "failure"
+                  ? { kind: { $case: "failure", value: result.value } }
+                  : {
+                      kind: {
+                        $case: "value",
+                        value: result?.$case === "value" ? result.value : new Uint8Array(0),
+                      },
+                    },
+            },
+          });
+          return undefined;
+        }
+        case MessageType.Suspension: {
+          const suspension = SuspensionMessage.decode(payload);
+          if (suspension.awaitingOn !== undefined)
+            return { code: 571, message: "v7 suspension on a v5/v6 stream" };
+          this.terminal = "suspended";
+          effects.push({
+            kind: "suspended",
+            afterCommandCount: this.nextCommandIndex,
+            waiting: {
+              completions: suspension.waitingCompletions,
+              signals: suspension.waitingSignals,
+              namedSignals: suspension.waitingNamedSignals,
+            },
+          });
+          return undefined;
+        }
+        case MessageType.End:
+          this.terminal = "ended";
+          effects.push({ kind: "end", afterCommandCount: this.nextCommandIndex });
+          return undefined;
+        case MessageType.Error: {
+          const error = ErrorMessage.decode(payload);
+          const code = error.code === 0 ? 500 : error.code;
+          return {
+            code,
+            message: error.message,
+            errorCode: errorCodeOfSdkError(code),
+            stacktrace: error.stacktrace,
+            ...(error.nextRetryDelay === undefined
+              ? {}
+              : { nextRetryDelayMs: error.nextRetryDelay }),
+            ...(error.relatedCommandIndex === undefined
+              ? {}
+              : { relatedCommandIndex: error.relatedCommandIndex }),
+            ...(error.relatedCommandName === undefined
+              ? {}
+              : { relatedCommandName: error.relatedCommandName }),
+            ...(error.relatedCommandType === undefined
+              ? {}
+              : { relatedCommandType: error.relatedCommandType }),
+          };
+        }
+        case MessageType.AwaitingOn:
+        case MessageType.CommandAck:
+          return undefined;
+        default:
+          return {
+            code: 571,
+            message: `unexpected message type 0x${type.toString(16)} from the SDK`,
+          };
+      }
+    } catch (error) {
+      return {
+        code: 571,
+        message: `undecodable message of type 0x${type.toString(16)}: ${describeError(error)}`,
+      };
+    }
+  }
+
+  /**
+   * A command the schema cannot take fails the attempt before it is journaled (transient, retried by
+   * the retry policy), with Restate's message for a command precondition.
+   */
+  private preconditionFailure(type: number, reason: CallPrecondition): AttemptFailure {
+    const name = type === MessageType.CallCommand ? "Call" : "OneWayCall";
+    return {
+      code: 500,
+      message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: ${reason.precondition}`,
+      errorCode: reason.errorCode,
+    };
+  }
+
+  /**
+   * A command naming an invocation or awakeable by an id that does not parse could never reach it:
+   * as in Restate, it fails the attempt instead of being journaled and dropped. Attach and
+   * GetInvocationOutput fail a precondition; SendSignal and CompleteAwakeable do not decode.
+   */
+  private commandIdProblem(type: number, message: unknown): AttemptFailure | undefined {
+    switch (type) {
+      case MessageType.AttachInvocationCommand:
+      case MessageType.GetInvocationOutputCommand: {
+        const { target } = message as
+          AttachInvocationCommandMessage | GetInvocationOutputCommandMessage;
+        if (target?.$case !== "invocationId" || InvocationId.parse(target.value) !== undefined)
+          return undefined;
+        const name =
+          type === MessageType.AttachInvocationCommand ? "AttachInvocation" : "GetInvocationOutput";
+        return {
+          code: 500,
+          message: `cannot process command Command: ${name} (command index ${this.nextCommandIndex}) because of a failed precondition: invalid invocation id ${target.value}`,
+          errorCode: "RT0017",
+        };
+      }
+      case MessageType.SendSignalCommand: {
+        const { targetInvocationId, signalId } = message as SendSignalCommandMessage;
+        if (InvocationId.parse(targetInvocationId) !== undefined && signalId !== undefined)
+          return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: the SendSignal command names no valid invocation id and signal (${JSON.stringify(targetInvocationId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      case MessageType.CompleteAwakeableCommand: {
+        const { awakeableId } = message as CompleteAwakeableCommandMessage;
+        if (parseAwakeableId(awakeableId) !== undefined) return undefined;
+        return {
+          code: 500,
+          message: `cannot decode entry: decoding error: InvalidAwakeableId(${JSON.stringify(awakeableId)})`,
+          errorCode: "RT0012",
+        };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** `message` is the decoded command of `type`. */
+  private resolvedCallOf(
+    type: number,
+    message: unknown,
+  ): ResolvedCall | CallPrecondition | undefined {
+    if (type !== MessageType.CallCommand && type !== MessageType.OneWayCallCommand)
+      return undefined;
+    const call = message as CallCommandMessage | OneWayCallCommandMessage;
+    return this.setup.resolveCall(
+      call.serviceName,
+      call.handlerName,
+      call.key,
+      call.idempotencyKey,
+    );
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    if (this.terminal !== undefined) this.finish({ kind: this.terminal });
+    else
+      this.fail({ code: 500, message: "the endpoint closed the stream without End or Suspension" });
+  }
+
+  private fail(failure: AttemptFailure): void {
+    if (this.finished) return;
+    // Keel's own protocol checks fail with 571, which Restate documents as RT0012.
+    const coded =
+      failure.errorCode === undefined && failure.code === 571
+        ? { ...failure, errorCode: PROTOCOL_VIOLATION }
+        : failure;
+    this.finish({ kind: "failed", failure: coded });
+  }
+
+  private finish(outcome: AttemptOutcome): void {
+    this.finished = true;
+    this.inactivity?.();
+    this.abortTimer?.();
+    if (outcome.kind !== "ended" && outcome.kind !== "suspended") this.stream?.abort();
+    else if (!this.requestClosed) this.stream?.end();
+    this.callbacks.onFinished(outcome);
+  }
+
+  private closeRequest(): void {
+    if (this.requestClosed) return;
+    this.requestClosed = true;
+    this.stream?.end();
+    this.armAbortTimer();
+  }
+
+  /**
+   * Once the request is closed, the SDK must keep answering: the abort timeout runs from the close
+   * and again from every message after it (as Restate's), and 0 aborts at once.
+   */
+  private armAbortTimer(): void {
+    this.abortTimer?.();
+    this.abortTimer = this.clock.setTimer(this.setup.abortTimeoutMs, () =>
+      this.fail({
+        code: 500,
+        message: `the invocation stream was closed after the 'abort timeout' (${formatDurationFriendly(this.setup.abortTimeoutMs)}) fired.`,
+        errorCode: "RT0001",
+      }),
+    );
+  }
+
+  /**
+   * Any message either way resets the inactivity timer; when it fires, the SDK is asked to suspend.
+   * (An inactivity timeout of 0 closes the request after the replay: see `start`.)
+   */
+  private touch(): void {
+    if (this.requestClosed || this.finished) return;
+    this.inactivity?.();
+    this.inactivity = this.clock.setTimer(this.setup.inactivityTimeoutMs, () => {
+      if (!this.finished && this.terminal === undefined) this.closeRequest();
+    });
+  }
+}
+
+const PROTOCOL_VIOLATION = "RT0012";
+
+/** Restate's code for an error the SDK reported: journal mismatch, protocol violation or other. */
+function errorCodeOfSdkError(code: number): string {
+  if (code === 570) return "RT0016";
+  if (code === 571) return PROTOCOL_VIOLATION;
+  return "RT0007";
+}
+
+/** Restate's code for an endpoint that answered with a status other than 200. */
+function errorCodeOfStatus(status: number): string {
+  if (status === 502 || status === 503 || status === 504) return "RT0010";
+  if (status === 429) return "RT0023";
+  if (status === 415) return "RT0015";
+  if (status === 413) return "RT0019";
+  return PROTOCOL_VIOLATION;
+}

@@ -1,0 +1,150 @@
+/**
+ * The file-backed store of a log server: every loglet of the node in one segment-file engine
+ * (segment_files.ts), one frame per write (a batch of records, or a loglet's metadata, encoded by
+ * store_codec.ts). One ordered stream means one durable write per group commit for all loglets, and
+ * writes complete in the order they were issued — the log server relies on both.
+ *
+ * The index (which frame holds which batch, each loglet's latest metadata) lives in memory and is
+ * rebuilt at open by scanning every file. A batch is one frame, so a crash never keeps half of one.
+ *
+ * Garbage: after a trim, the oldest frame still needed is the oldest live batch or the oldest
+ * latest-metadata frame; metadata frames older than every live batch are written again (the latest
+ * issued version, so replay order stays right), then whole files below that frame are unlinked.
+ */
+
+import { describeError, KeelError } from "../../core/errors.js";
+import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../log_server.js";
+import type { StoredRecord } from "../../bifrost/replicated/messages.js";
+import { decodeStoreWrite, encodeStoreWrite, LogStoreIndex, sliceRecords } from "../store_codec.js";
+import type { LogletId } from "../../bifrost/replicated/types.js";
+import type { LogServerStore } from "../../platform/ports.js";
+import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/segment_files.js";
+
+export class FileLogServerStore implements LogServerStore {
+  /** Batches located by the frame that holds them. */
+  private readonly index = new LogStoreIndex<number>();
+  /** Frame of each loglet's latest durable metadata. */
+  private readonly metaFrames = new Map<LogletId, number>();
+  /** Latest metadata issued per loglet (durable or not): what a rewrite must carry. */
+  private readonly issuedMeta = new Map<LogletId, LogletMeta>();
+  private collecting = false;
+  private failed: Error | undefined;
+
+  private constructor(private readonly files: SegmentFiles) {}
+
+  static async open(
+    dir: string,
+    options: Omit<SegmentFilesOptions, "firstFrameIfEmpty"> = {},
+  ): Promise<{ store: FileLogServerStore; recovered: Map<LogletId, RecoveredLoglet> }> {
+    const files = await SegmentFiles.open(dir, options);
+    const store = new FileLogServerStore(files);
+    await files.scan((frame) => {
+      const write = decodeStoreWrite(frame.payload);
+      store.apply(write, frame.number);
+      if (write.kind === "meta") store.issuedMeta.set(write.logletId, write.meta);
+    });
+    return { store, recovered: store.index.recovered() };
+  }
+
+  private apply(write: StoreWrite, frame: number): void {
+    if (write.kind === "records") {
+      this.index.applyRecords(write.logletId, write.first, write.payloads.length, frame);
+    } else {
+      this.index.applyMeta(write.logletId, write.meta);
+      this.metaFrames.set(
+        write.logletId,
+        Math.max(this.metaFrames.get(write.logletId) ?? 0, frame),
+      );
+    }
+  }
+
+  write(write: StoreWrite, done: (error: Error | undefined) => void): void {
+    if (this.failed !== undefined) return done(this.failed);
+    const trims =
+      write.kind === "meta" &&
+      write.meta.trimPoint > (this.issuedMeta.get(write.logletId)?.trimPoint ?? 0);
+    if (write.kind === "meta") this.issuedMeta.set(write.logletId, write.meta);
+    this.files.append([encodeStoreWrite(write)]).then(
+      (frame) => {
+        this.apply(write, frame);
+        done(undefined);
+        if (trims) this.collectGarbage();
+      },
+      (error: unknown) => {
+        this.failed = error instanceof Error ? error : new Error(describeError(error));
+        done(this.failed);
+      },
+    );
+  }
+
+  read(
+    logletId: LogletId,
+    from: number,
+    toExclusive: number,
+    recordsMax: number,
+    bytesMax: number,
+    done: (result: readonly StoredRecord[] | Error) => void,
+  ): void {
+    this.readBatches(logletId, from, toExclusive, recordsMax, bytesMax).then(
+      done,
+      (error: unknown) => done(error instanceof Error ? error : new Error(describeError(error))),
+    );
+  }
+
+  private async readBatches(
+    logletId: LogletId,
+    from: number,
+    toExclusive: number,
+    recordsMax: number,
+    bytesMax: number,
+  ): Promise<StoredRecord[]> {
+    const batches: { first: number; payloads: readonly Uint8Array[] }[] = [];
+    let records = 0;
+    let bytes = 0;
+    for (const batch of this.index.batchesFrom(logletId, from, toExclusive)) {
+      const [frame] = await this.files.read(batch.location, 1);
+      const write = decodeStoreWrite(frame!.payload);
+      if (write.kind !== "records" || write.logletId !== logletId || write.first !== batch.first) {
+        throw new KeelError(
+          "storage",
+          `log store: frame ${batch.location} should hold ${logletId} at ${batch.first}`,
+        );
+      }
+      batches.push(write);
+      records += write.payloads.length;
+      for (const p of write.payloads) bytes += p.length;
+      if (records >= recordsMax || bytes >= bytesMax) break;
+    }
+    return sliceRecords(batches, from, toExclusive, recordsMax, bytesMax);
+  }
+
+  private collectGarbage(): void {
+    if (this.collecting) return;
+    this.collecting = true;
+    this.collect()
+      .catch((error: unknown) => {
+        this.failed = error instanceof Error ? error : new Error(describeError(error));
+      })
+      .finally(() => (this.collecting = false));
+  }
+
+  private async collect(): Promise<void> {
+    let oldestBatch = this.files.tail;
+    for (const frame of this.index.liveLocations()) oldestBatch = Math.min(oldestBatch, frame);
+    for (const [id, frame] of [...this.metaFrames]) {
+      if (frame >= oldestBatch) continue;
+      const meta = this.issuedMeta.get(id)!;
+      const rewritten = await this.files.append([
+        encodeStoreWrite({ kind: "meta", logletId: id, meta }),
+      ]);
+      this.metaFrames.set(id, Math.max(this.metaFrames.get(id) ?? 0, rewritten));
+    }
+    let oldest = oldestBatch;
+    for (const frame of this.metaFrames.values()) oldest = Math.min(oldest, frame);
+    await this.files.dropFilesBelow(oldest);
+  }
+
+  async close(): Promise<void> {
+    await this.files.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Composition of a metadata-server member and of metadata clients on real I/O: TCP transport, file
+ * storage with fsync, Node timers, a PRNG seeded from the OS. Used by src/bin/keel-metadata-node.ts
+ * and meant for keel-server (its `metadata-server` role and every node's metadata client).
+ *
+ * Start-up of a member (see src/metadata-server/provisioning.ts for the rules):
+ * - it has Raft state on disk → restart: recover and run; register to bump the generation.
+ * - `autoProvision` → write the provisioned state (plain id 1) and run.
+ * - `join` seeds → register by name (plain id), start empty, ask the leader to add it until it votes.
+ */
+
+import { randomInt } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join as joinPath } from "node:path";
+import { seededPrng } from "../../core/prng.js";
+import { DEFAULT_CLIENT_LIMITS, MetadataClientCore, type ClientLimits } from "../client.js";
+import { MetadataMember } from "../member.js";
+import { provisionedState, registerNode, type NodeIdentity } from "../provisioning.js";
+import { DEFAULT_RAFT_LIMITS, type RaftLimits } from "../raft/config.js";
+import { isMember } from "../raft/membership.js";
+import { recoveredMembership } from "../raft/bootstrap.js";
+import { MemberId } from "../raft/types.js";
+import { DEFAULT_STATE_MACHINE_LIMITS } from "../state_machine.js";
+import { MetadataMemberDriver } from "../member_driver.js";
+import { ReplicatedMetadataStore } from "../replicated_store.js";
+import { writeFileDurably } from "../../platform/io/segment_files.js";
+import { nodeTicker } from "../../platform/io/node_ticker.js";
+import { FileRaftStorage } from "./raft_file_storage.js";
+import { TcpMetadataTransport } from "./raft_transport.js";
+
+const NODE_MARKER_FILE = "metadata-node.json";
+
+export interface MetadataNodeOptions {
+  readonly clusterName: string;
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenHost: string;
+  readonly listenPort: number;
+  readonly autoProvision: boolean;
+  /** Addresses (host:port) of members of an existing cluster, to join it. */
+  readonly join: readonly string[];
+  readonly tickMs: number;
+  readonly snapshotIntervalEntries: number;
+  readonly raftLimits?: RaftLimits;
+  readonly log?: (line: string) => void;
+  /** The member's storage failed: the default exits the process (a supervisor restarts it). */
+  readonly onFatal?: (error: Error) => void;
+}
+
+export interface RunningMetadataNode {
+  readonly memberId: MemberId;
+  readonly address: string;
+  readonly driver: MetadataMemberDriver;
+  /** The node's own metadata client (linearizable store), connected to the cluster. */
+  readonly store: ReplicatedMetadataStore;
+  stop(): Promise<void>;
+}
+
+interface NodeMarker {
+  readonly clusterName: string;
+  readonly plainId: number;
+}
+
+/** The metadata client's tick: its limits (DEFAULT_CLIENT_LIMITS) count in these. */
+export const CLIENT_TICK_MS = 10;
+
+/** A metadata client for this process, reaching the cluster through `seeds` (host:port). */
+export function connectMetadataStore(
+  name: string,
+  seeds: readonly string[],
+  tickMs = CLIENT_TICK_MS,
+  limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
+): ReplicatedMetadataStore {
+  const transport = TcpMetadataTransport.client(name);
+  const core = new MetadataClientCore(
+    transport.address,
+    seeds,
+    limits,
+    seededPrng(randomInt(2 ** 31)),
+  );
+  return new ReplicatedMetadataStore(core, transport, nodeTicker, tickMs);
+}
+
+async function readMarker(dir: string): Promise<NodeMarker | undefined> {
+  try {
+    return JSON.parse(await readFile(joinPath(dir, NODE_MARKER_FILE), "utf8")) as NodeMarker;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+export async function startMetadataNode(
+  options: MetadataNodeOptions,
+): Promise<RunningMetadataNode> {
+  const log = options.log ?? (() => {});
+  const address = `${options.listenHost}:${options.listenPort}`;
+  const identity: NodeIdentity = { name: options.name, address, roles: ["metadata-server"] };
+  // Our own address last: while joining, it is not a member yet.
+  const seeds = [...options.join, address];
+  const store = connectMetadataStore(options.name, seeds);
+  await mkdir(options.dataDir, { recursive: true });
+  let marker = await readMarker(options.dataDir);
+  let created = false;
+  if (marker === undefined || !(await FileRaftStorage.exists(options.dataDir))) {
+    if (options.autoProvision) {
+      await FileRaftStorage.provision(
+        options.dataDir,
+        provisionedState(options.clusterName, identity),
+      );
+      marker = { clusterName: options.clusterName, plainId: 1 };
+      created = true;
+      log(`provisioned cluster '${options.clusterName}' with ${options.name} as member 1`);
+    } else if (options.join.length > 0) {
+      const record = await registerNode(store, options.clusterName, identity);
+      marker = { clusterName: options.clusterName, plainId: record.plainId };
+      created = true;
+      log(`registered ${options.name} as member ${record.plainId}; joining`);
+    } else {
+      throw new Error(
+        `${options.dataDir} holds no metadata state: start with --auto-provision (on exactly one node) or --join`,
+      );
+    }
+    await writeFileDurably(options.dataDir, NODE_MARKER_FILE, JSON.stringify(marker));
+  }
+  if (marker.clusterName !== options.clusterName) {
+    throw new Error(`${options.dataDir} belongs to cluster '${marker.clusterName}'`);
+  }
+  const memberId = MemberId(marker.plainId);
+  const { storage, recovered } = await FileRaftStorage.open(options.dataDir);
+  const transport = await TcpMetadataTransport.listen(options.listenHost, options.listenPort);
+  const member = new MetadataMember(
+    {
+      id: memberId,
+      address,
+      raftLimits: options.raftLimits ?? DEFAULT_RAFT_LIMITS,
+      stateLimits: DEFAULT_STATE_MACHINE_LIMITS,
+      snapshotIntervalEntries: options.snapshotIntervalEntries,
+    },
+    recovered,
+    seededPrng(randomInt(2 ** 31)),
+  );
+  const driver = new MetadataMemberDriver(
+    member,
+    transport,
+    storage,
+    nodeTicker,
+    options.tickMs,
+    (error) => {
+      log(`metadata member stopped: ${error.message}`);
+      process.exit(70); // Storage can no longer be trusted: crash and let the supervisor restart us.
+    },
+  );
+  driver.start();
+  log(`member ${memberId} listening on ${address}`);
+  if (!isMember(recoveredMembership(recovered), memberId)) {
+    // Never yet a member (a fresh join, or a join interrupted by a crash): ask until we vote.
+    await store.join(memberId, address);
+    log(`member ${memberId} is a voter`);
+  }
+  if (!created) {
+    // A restart: record the new incarnation (in the background; the cluster may be recovering).
+    void registerNode(store, options.clusterName, identity).then(
+      (record) => log(`generation ${record.generation}`),
+      (error: unknown) => log(`could not bump the generation yet: ${String(error)}`),
+    );
+  }
+  return {
+    memberId,
+    address,
+    driver,
+    store,
+    stop: async () => {
+      driver.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The `local` metadata store: the in-memory store made durable in one file. Every change rewrites the
+ * file atomically (write a temporary file, fsync, rename, fsync the directory) before it is
+ * acknowledged; changes are serialized. Fine for metadata, which changes rarely.
+ */
+
+import { mkdirSync, readFileSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Version } from "../../core/brand.js";
+import { KeelError } from "../../core/errors.js";
+import { MemoryMetadataStore } from "../memory_store.js";
+import type { Precondition, VersionedValue } from "../store.js";
+
+interface FileFormat {
+  readonly format: "keel-metadata-v1";
+  readonly entries: { key: string; version: number; value: string }[];
+}
+
+export class FileMetadataStore extends MemoryMetadataStore {
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly path: string,
+    initial: [string, VersionedValue][],
+  ) {
+    super(initial);
+  }
+
+  static open(path: string): FileMetadataStore {
+    mkdirSync(dirname(path), { recursive: true });
+    let initial: [string, VersionedValue][] = [];
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    if (text !== undefined) {
+      let parsed: FileFormat;
+      try {
+        parsed = JSON.parse(text) as FileFormat;
+      } catch (error) {
+        throw new KeelError(
+          "storage",
+          `metadata file ${path} is not valid JSON: ${(error as Error).message}`,
+        );
+      }
+      if (parsed.format !== "keel-metadata-v1")
+        throw new KeelError("storage", `metadata file ${path} has an unknown format`);
+      initial = parsed.entries.map((e) => [
+        e.key,
+        { value: Buffer.from(e.value, "base64"), version: Version(e.version) },
+      ]);
+    }
+    return new FileMetadataStore(path, initial);
+  }
+
+  override put(key: string, value: Uint8Array, precondition: Precondition): Promise<Version> {
+    return this.serialized(() => this.applyPut(key, value, precondition));
+  }
+
+  override delete(key: string, precondition: Precondition): Promise<void> {
+    return this.serialized(() => this.applyDelete(key, precondition));
+  }
+
+  /** Applies in memory, persists, then answers; a failed write rolls the change back. */
+  private serialized<T>(change: () => T): Promise<T> {
+    const run = this.writing.then(async () => {
+      const before = this.snapshot();
+      const result = change();
+      try {
+        await this.persist();
+      } catch (error) {
+        this.entries.clear();
+        for (const [k, v] of before) this.entries.set(k, v);
+        throw new KeelError(
+          "storage",
+          `cannot persist metadata to ${this.path}: ${(error as Error).message}`,
+          true,
+          { cause: error },
+        );
+      }
+      return result;
+    });
+    this.writing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async persist(): Promise<void> {
+    const content: FileFormat = {
+      format: "keel-metadata-v1",
+      entries: this.snapshot().map(([key, v]) => ({
+        key,
+        version: v.version,
+        value: Buffer.from(v.value).toString("base64"),
+      })),
+    };
+    const tmp = `${this.path}.tmp`;
+    const handle = await open(tmp, "w");
+    try {
+      await handle.writeFile(JSON.stringify(content));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, this.path);
+    const dir = await open(dirname(this.path), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { limits } from "../../core/limits.js";
+import { ConfigError, loadConfig } from "./config.js";
+
+describe("keel-server configuration", () => {
+  it("defaults the invoker's bounds to the limits", () => {
+    const { config } = loadConfig([], {});
+    assert.equal(config.concurrentInvocationsLimit, limits.invokerConcurrencyMax);
+    assert.equal(config.oneWayStartingLimit, limits.invokerBackgroundStartingMax);
+  });
+
+  it("reads the default inactivity and abort timeouts as durations, 0 included", () => {
+    const defaults = loadConfig([], {}).config;
+    assert.equal(defaults.inactivityTimeoutMs, limits.inactivityTimeoutMsDefault);
+    assert.equal(defaults.abortTimeoutMs, limits.abortTimeoutMsDefault);
+    const zero = loadConfig(["--inactivity-timeout", "0s"], { KEEL_ABORT_TIMEOUT: "PT1M" }).config;
+    assert.equal(zero.inactivityTimeoutMs, 0);
+    assert.equal(zero.abortTimeoutMs, 60_000);
+    assert.throws(
+      () => loadConfig(["--abort-timeout", "soon"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /abort-timeout \(from --abort-timeout\): expected a duration/.test(error.message),
+    );
+  });
+
+  it("takes a setting from a flag over the environment over the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
+    try {
+      const file = join(dir, "keel.toml");
+      writeFileSync(file, "concurrent-invocations-limit = 300\none-way-starting-limit = 16\n");
+      const fromFile = loadConfig(["--config", file], {}).config;
+      assert.equal(fromFile.concurrentInvocationsLimit, 300);
+      assert.equal(fromFile.oneWayStartingLimit, 16);
+      const env = { KEEL_CONCURRENT_INVOCATIONS_LIMIT: "200" };
+      assert.equal(loadConfig(["--config", file], env).config.concurrentInvocationsLimit, 200);
+      const flagged = loadConfig(
+        [
+          "--config",
+          file,
+          "--concurrent-invocations-limit",
+          "100",
+          "--one-way-starting-limit",
+          "8",
+        ],
+        env,
+      ).config;
+      assert.equal(flagged.concurrentInvocationsLimit, 100);
+      assert.equal(flagged.oneWayStartingLimit, 8);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the setting, the source and what is allowed for a bad value", () => {
+    assert.throws(
+      () => loadConfig(["--one-way-starting-limit", "0"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message ===
+          'one-way-starting-limit (from --one-way-starting-limit): expected an integer from 1 to 65535, found "0"',
+    );
+    assert.throws(
+      () => loadConfig([], { KEEL_CONCURRENT_INVOCATIONS_LIMIT: "many" }),
+      /concurrent-invocations-limit \(from KEEL_CONCURRENT_INVOCATIONS_LIMIT\): expected an integer/,
+    );
+  });
+});

@@ -1,0 +1,253 @@
+/**
+ * keel-server configuration: command-line flags, a TOML file (`--config FILE`) and `KEEL_*`
+ * environment variables, with that precedence (flags win). Every bad value is reported with the
+ * setting's name, where it came from, what was found and what is allowed.
+ */
+
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parse as parseToml } from "smol-toml";
+import { parseDuration } from "../../core/duration.js";
+import { limits } from "../../core/limits.js";
+import type { LogLevel } from "../../platform/io/system.js";
+
+export interface ServerConfig {
+  readonly baseDir: string;
+  readonly nodeName: string;
+  readonly clusterName: string;
+  readonly bindAddress: string;
+  readonly ingressPort: number;
+  readonly adminPort: number;
+  readonly nodePort: number;
+  readonly partitions: number;
+  readonly logLevel: LogLevel;
+  readonly ingressBodyBytesMax: number;
+  /** Invocation attempts running at once on the node (Restate's `concurrent-invocations-limit`). */
+  readonly concurrentInvocationsLimit: number;
+  /** One-way invocations' attempts in their first second at once (src/invoker/invoker.ts). */
+  readonly oneWayStartingLimit: number;
+  /**
+   * Inactivity and abort timeouts of services whose manifest sets none, taken at registration
+   * (Restate's `worker.invoker.inactivity-timeout` and `abort-timeout`). 0 means what it means in
+   * Restate: suspend at every await; abort as soon as the request is closed.
+   */
+  readonly inactivityTimeoutMs: number;
+  readonly abortTimeoutMs: number;
+  /** Benchmarks of upper layers only: skips fdatasync on the log. Never the default. */
+  readonly unsafeNoFsync: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+interface Setting {
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: "string" | "port" | "count" | "bytes" | "boolean" | "level" | "duration";
+}
+
+const SETTINGS: Record<keyof ServerConfig, Setting> = {
+  baseDir: { flag: "base-dir", env: "KEEL_BASE_DIR", kind: "string" },
+  nodeName: { flag: "node-name", env: "KEEL_NODE_NAME", kind: "string" },
+  clusterName: { flag: "cluster-name", env: "KEEL_CLUSTER_NAME", kind: "string" },
+  bindAddress: { flag: "bind-address", env: "KEEL_BIND_ADDRESS", kind: "string" },
+  ingressPort: { flag: "ingress-port", env: "KEEL_INGRESS_PORT", kind: "port" },
+  adminPort: { flag: "admin-port", env: "KEEL_ADMIN_PORT", kind: "port" },
+  nodePort: { flag: "node-port", env: "KEEL_NODE_PORT", kind: "port" },
+  partitions: { flag: "partitions", env: "KEEL_PARTITIONS", kind: "count" },
+  logLevel: { flag: "log-level", env: "KEEL_LOG_LEVEL", kind: "level" },
+  ingressBodyBytesMax: {
+    flag: "ingress-body-limit",
+    env: "KEEL_INGRESS_BODY_LIMIT",
+    kind: "bytes",
+  },
+  concurrentInvocationsLimit: {
+    flag: "concurrent-invocations-limit",
+    env: "KEEL_CONCURRENT_INVOCATIONS_LIMIT",
+    kind: "count",
+  },
+  oneWayStartingLimit: {
+    flag: "one-way-starting-limit",
+    env: "KEEL_ONE_WAY_STARTING_LIMIT",
+    kind: "count",
+  },
+  inactivityTimeoutMs: {
+    flag: "inactivity-timeout",
+    env: "KEEL_INACTIVITY_TIMEOUT",
+    kind: "duration",
+  },
+  abortTimeoutMs: { flag: "abort-timeout", env: "KEEL_ABORT_TIMEOUT", kind: "duration" },
+  unsafeNoFsync: { flag: "unsafe-no-fsync", env: "KEEL_UNSAFE_NO_FSYNC", kind: "boolean" },
+};
+
+const DEFAULTS: ServerConfig = {
+  baseDir: "keel-data",
+  nodeName: hostname().replace(/[^A-Za-z0-9._-]/g, "-") || "keel",
+  clusterName: "localcluster",
+  bindAddress: "0.0.0.0",
+  ingressPort: 8080,
+  adminPort: 9070,
+  nodePort: 5122,
+  partitions: limits.partitionsDefault,
+  logLevel: "info",
+  ingressBodyBytesMax: limits.ingressBodyBytesMax,
+  concurrentInvocationsLimit: limits.invokerConcurrencyMax,
+  oneWayStartingLimit: limits.invokerBackgroundStartingMax,
+  inactivityTimeoutMs: limits.inactivityTimeoutMsDefault,
+  abortTimeoutMs: limits.abortTimeoutMsDefault,
+  unsafeNoFsync: false,
+};
+
+export const USAGE = `Usage: keel-server [options]
+
+Starts a Keel node with every role (ingress, admin, worker, log, metadata) on one machine.
+
+Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
+  --base-dir DIR            data directory (default ./keel-data); data lives in DIR/<node-name>
+  --node-name NAME          this node's name (default: the host name)
+  --ingress-port N          HTTP ingress port (default 8080)
+  --admin-port N            admin API port (default 9070)
+  --node-port N             node-to-node port (default 5122)
+  --bind-address ADDR       address to listen on (default 0.0.0.0)
+  --cluster-name NAME       cluster name (default localcluster)
+  --partitions N            partitions, fixed when the node is first provisioned (default 24)
+  --log-level LEVEL         debug, info, warn or error (default info)
+  --ingress-body-limit N    largest request body in bytes (default 33554432)
+  --concurrent-invocations-limit N
+                            invocation attempts running at once (default 1000)
+  --one-way-starting-limit N
+                            attempts of one-way invocations in their first second at
+                            once; more wait, calls do not (default 128)
+  --inactivity-timeout D    how long an attempt may wait idle before it is asked to
+                            suspend, for services that set none (default 1m; 0s:
+                            suspend at every await)
+  --abort-timeout D         how long a suspending attempt may take to end, for
+                            services that set none (default 10m; 0s: abort at once)
+  --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
+  -h, --help                show this help
+`;
+
+function parseValue(setting: Setting, raw: unknown, source: string): unknown {
+  const where = `${setting.flag} (from ${source})`;
+  switch (setting.kind) {
+    case "string": {
+      if (typeof raw !== "string" || raw.trim() === "")
+        throw new ConfigError(
+          `${where}: expected a non-empty string, found ${JSON.stringify(raw)}`,
+        );
+      return raw;
+    }
+    case "port":
+    case "count":
+    case "bytes": {
+      const n =
+        typeof raw === "number"
+          ? raw
+          : typeof raw === "string" && /^\d+$/.test(raw.trim())
+            ? Number(raw)
+            : NaN;
+      const max = setting.kind === "port" ? 65_535 : setting.kind === "count" ? 65_535 : 2 ** 31;
+      if (!Number.isInteger(n) || n < 1 || n > max) {
+        throw new ConfigError(
+          `${where}: expected an integer from 1 to ${max}, found ${JSON.stringify(raw)}`,
+        );
+      }
+      return n;
+    }
+    case "boolean": {
+      if (typeof raw === "boolean") return raw;
+      if (raw === "true" || raw === "1") return true;
+      if (raw === "false" || raw === "0") return false;
+      throw new ConfigError(`${where}: expected true or false, found ${JSON.stringify(raw)}`);
+    }
+    case "duration": {
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+        throw new ConfigError(
+          `${where}: expected a duration such as 0s, 500ms, 1m or PT1M, found ${JSON.stringify(raw)}`,
+        );
+      }
+      return ms;
+    }
+    case "level": {
+      if (raw === "debug" || raw === "info" || raw === "warn" || raw === "error") return raw;
+      throw new ConfigError(
+        `${where}: expected debug, info, warn or error, found ${JSON.stringify(raw)}`,
+      );
+    }
+  }
+}
+
+/** Parses argv and the environment into a config; throws ConfigError with a clear message. */
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { config: ServerConfig; help: boolean } {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    config: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  };
+  for (const setting of Object.values(SETTINGS))
+    options[setting.flag] = { type: setting.kind === "boolean" ? "boolean" : "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
+  }
+  if (values["help"] === true) return { config: DEFAULTS, help: true };
+
+  let file: Record<string, unknown> = {};
+  const configPath = (values["config"] as string | undefined) ?? env["KEEL_CONFIG"];
+  if (configPath !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(configPath, "utf8");
+    } catch (error) {
+      throw new ConfigError(
+        `cannot read the config file ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+    try {
+      file = parseToml(text);
+    } catch (error) {
+      throw new ConfigError(
+        `the config file ${configPath} is not valid TOML: ${(error as Error).message.split("\n")[0]}`,
+      );
+    }
+    const known = new Set(Object.values(SETTINGS).map((s) => s.flag));
+    for (const key of Object.keys(file)) {
+      if (!known.has(key))
+        throw new ConfigError(
+          `the config file ${configPath} has an unknown setting '${key}'; known settings: ${[...known].join(", ")}`,
+        );
+    }
+  }
+
+  const config: Record<string, unknown> = { ...DEFAULTS };
+  for (const [name, setting] of Object.entries(SETTINGS)) {
+    const fromFlag = values[setting.flag];
+    const fromEnv = env[setting.env];
+    const fromFile = file[setting.flag];
+    if (fromFlag !== undefined) config[name] = parseValue(setting, fromFlag, `--${setting.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== "")
+      config[name] = parseValue(setting, fromEnv, setting.env);
+    else if (fromFile !== undefined) config[name] = parseValue(setting, fromFile, configPath!);
+  }
+  const result = config as unknown as ServerConfig;
+  if (!/^[A-Za-z0-9._-]+$/.test(result.nodeName)) {
+    throw new ConfigError(
+      `node-name: expected letters, digits, '.', '_' or '-', found ${JSON.stringify(result.nodeName)}`,
+    );
+  }
+  const ports = [result.ingressPort, result.adminPort, result.nodePort];
+  if (new Set(ports).size !== ports.length) {
+    throw new ConfigError(
+      `ingress-port, admin-port and node-port must differ, found ${ports.join(", ")}`,
+    );
+  }
+  return { config: { ...result, baseDir: resolve(result.baseDir) }, help: false };
+}

@@ -1,0 +1,415 @@
+/**
+ * One Keel node with every role of the single-node default: the log (Bifrost over the configured
+ * loglet providers), a partition processor per partition (all led here), the invoker, and the API the
+ * ingress and admin edges call. Built from ports only, so tests and the simulator can build it too.
+ */
+
+import { PartitionId, type PartitionKey } from "../core/brand.js";
+import { readU32BE } from "../core/bytes.js";
+import { KeelError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import { seededPrng } from "../core/prng.js";
+import type { ServiceInvocation } from "../gen/keel/records.js";
+import { TerminationKind } from "../gen/keel/records.js";
+import { Bifrost } from "../bifrost/bifrost.js";
+import type { LogletConfig, LogletProvider } from "../bifrost/loglet.js";
+import { getJson, putJson } from "../metadata/json.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
+import type { Outcome } from "../partition/actions.js";
+import { InvocationId } from "../core/ids.js";
+import { PartitionTable, partitionKeyOf } from "../core/partitioning.js";
+import type { TimeoutDefaults } from "../schema/registration.js";
+import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
+import { Invoker } from "../invoker/invoker.js";
+import {
+  PartitionProcessor,
+  type AttachResult,
+  type EnvelopeCommand,
+  type PartitionDescription,
+} from "../worker/partition_processor.js";
+import type {
+  Clock,
+  EndpointTransport,
+  Entropy,
+  Logger,
+  PartitionStore,
+} from "../platform/ports.js";
+
+export interface NodeConfig {
+  readonly nodeName: string;
+  readonly partitions: number;
+  readonly clusterName: string;
+  readonly invokerConcurrencyMax?: number;
+  readonly invokerBackgroundStartingMax?: number;
+  /** Timeouts of services whose manifest sets none (the `inactivity-timeout` settings). */
+  readonly timeoutDefaults?: TimeoutDefaults;
+}
+
+export interface NodePorts {
+  readonly metadata: MetadataStore;
+  readonly loglets: ReadonlyMap<string, LogletProvider>;
+  readonly initialLoglet: (logId: number) => LogletConfig;
+  readonly openPartitionStore: (partitionId: number) => PartitionStore;
+  readonly transport: EndpointTransport;
+  readonly clock: Clock;
+  readonly entropy: Entropy;
+  readonly logger: Logger;
+  readonly onFatal: (error: unknown) => void;
+  /** Why the node cannot write to its disk now (the last write failed), if it cannot. */
+  readonly storageProblem?: () => string | undefined;
+}
+
+export interface NodeDescription {
+  readonly nodeName: string;
+  readonly clusterName: string;
+  readonly ready: boolean;
+  readonly schemaVersion: number;
+  readonly runningAttempts: number;
+  /** Why writes fail now (disk full, a disk refusing writes), if they do. */
+  readonly storageProblem: string | undefined;
+  readonly partitions: readonly PartitionDescription[];
+}
+
+export const PARTITION_TABLE_KEY = "partition_table";
+
+/** A PRNG seed drawn from the entropy port. */
+function entropySeed(entropy: Entropy): number {
+  const bytes = new Uint8Array(4);
+  entropy.fill(bytes);
+  return readU32BE(bytes, 0);
+}
+const LEADER_RETRY_MS = 25;
+const LEADER_WAIT_MS_MAX = 10_000;
+
+export class KeelNode {
+  readonly invoker: Invoker;
+  private schemaIndex = new SchemaIndex(EMPTY_SCHEMA, 0);
+  private table: PartitionTable | undefined;
+  private processors: PartitionProcessor[] = [];
+  private bifrost!: Bifrost;
+  private stores: PartitionStore[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private started = false;
+
+  constructor(
+    readonly config: NodeConfig,
+    readonly ports: NodePorts,
+  ) {
+    this.invoker = new Invoker(ports.transport, () => this.schemaIndex, ports.clock, ports.logger, {
+      concurrencyMax: config.invokerConcurrencyMax ?? limits.invokerConcurrencyMax,
+      backgroundStartingMax:
+        config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
+      clusterName: config.clusterName,
+      prng: seededPrng(entropySeed(ports.entropy)),
+    });
+  }
+
+  get partitionTable(): PartitionTable {
+    if (this.table === undefined) throw new KeelError("unavailable", "the node is starting", true);
+    return this.table;
+  }
+
+  get partitionProcessors(): readonly PartitionProcessor[] {
+    return this.processors;
+  }
+
+  schema(): SchemaIndex {
+    return this.schemaIndex;
+  }
+
+  async start(): Promise<void> {
+    const { metadata } = this.ports;
+    const table = new PartitionTable(await this.provisionPartitions());
+    this.table = table;
+    await this.refreshSchema();
+    this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
+    this.bifrost = new Bifrost(metadata, this.ports.loglets, this.ports.initialLoglet);
+    for (let p = 0; p < table.partitionCount; p++) {
+      const partitionId = PartitionId(p);
+      const store = this.ports.openPartitionStore(p);
+      this.stores.push(store);
+      const processor = new PartitionProcessor({
+        partitionId,
+        partitionTable: table,
+        nodeName: this.config.nodeName,
+        log: await this.bifrost.log(p),
+        store,
+        metadata,
+        clock: this.ports.clock,
+        logger: this.ports.logger,
+        invoker: this.invoker,
+        shuffleTransport: {
+          deliver: (source, destination, messages) =>
+            this.processor(destination).acceptShuffled(source, messages),
+        },
+        onFatal: this.ports.onFatal,
+      });
+      this.processors.push(processor);
+    }
+    // Every store is checked against its log before any partition writes to the log: a start that
+    // must refuse (a store ahead of a damaged log) leaves the log files as it found them.
+    for (const processor of this.processors) await processor.recover();
+    await Promise.all(this.processors.map((p) => p.start()));
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.invoker.stopAll();
+    await Promise.all(this.processors.map((p) => p.stop()));
+    await Promise.all(this.stores.map((s) => s.close()));
+    await this.bifrost?.close();
+    await this.ports.transport.close();
+    this.started = false;
+  }
+
+  get isReady(): boolean {
+    return this.started && this.processors.every((p) => p.isLeader);
+  }
+
+  /**
+   * Whether the node can take requests on every partition and write them, and if not, why (for
+   * health answers).
+   */
+  readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string } {
+    const storageProblem = this.ports.storageProblem?.();
+    if (storageProblem !== undefined)
+      return { ready: false, reason: `the node cannot write to its disk: ${storageProblem}` };
+    if (this.isReady) return { ready: true };
+    const led = this.processors.filter((p) => p.isLeader).length;
+    const total = this.table?.partitionCount;
+    return {
+      ready: false,
+      reason:
+        total === undefined
+          ? "the node is starting"
+          : `the node is starting: ${led} of ${total} partitions are ready`,
+    };
+  }
+
+  /** The partition count is fixed at provisioning; a different configured count is ignored. */
+  private async provisionPartitions(): Promise<number> {
+    const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
+    if (stored !== undefined) {
+      if (stored.value.partitions !== this.config.partitions) {
+        this.ports.logger.warn(
+          "the partition count is fixed at provisioning; using the stored one",
+          {
+            stored: stored.value.partitions,
+            configured: this.config.partitions,
+          },
+        );
+      }
+      return stored.value.partitions;
+    }
+    await putJson(
+      this.ports.metadata,
+      PARTITION_TABLE_KEY,
+      { partitions: this.config.partitions },
+      MUST_NOT_EXIST,
+    );
+    return this.config.partitions;
+  }
+
+  private async refreshSchema(): Promise<void> {
+    const stored = await getJson<Schema>(this.ports.metadata, SCHEMA_KEY);
+    if (stored === undefined) return;
+    if (stored.version > this.schemaIndex.version)
+      this.schemaIndex = new SchemaIndex(stored.value, stored.version);
+  }
+
+  /** Changes the schema with compare-and-swap, retrying on concurrent changes. */
+  async updateSchema<T>(
+    change: (schema: Schema) => { schema: Schema | undefined; result: T },
+  ): Promise<T> {
+    for (;;) {
+      const stored = await getJson<Schema>(this.ports.metadata, SCHEMA_KEY);
+      const current = stored?.value ?? EMPTY_SCHEMA;
+      const { schema, result } = change(current);
+      if (schema === undefined) return result;
+      try {
+        await putJson(
+          this.ports.metadata,
+          SCHEMA_KEY,
+          schema,
+          stored === undefined ? MUST_NOT_EXIST : matchesVersion(stored.version),
+        );
+        await this.refreshSchema();
+        return result;
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+      }
+    }
+  }
+
+  processor(partitionId: number): PartitionProcessor {
+    const processor = this.processors[partitionId];
+    if (processor === undefined) throw new KeelError("internal", `no partition ${partitionId}`);
+    return processor;
+  }
+
+  processorFor(key: PartitionKey): PartitionProcessor {
+    return this.processor(this.partitionTable.partitionOf(key));
+  }
+
+  /** The processor of `key`'s partition, or undefined while the node has not opened it yet. */
+  private openedProcessorFor(key: PartitionKey): PartitionProcessor | undefined {
+    if (this.table === undefined) return undefined;
+    return this.processors[this.table.partitionOf(key)];
+  }
+
+  /**
+   * Runs `op` on the leader of `key`'s partition. While the node is starting (the partition not yet
+   * opened, or replaying before it leads) and while leadership settles, the request waits, bounded,
+   * rather than fail: a client that calls the moment the ports open is served once the partition is.
+   */
+  private async onLeader<T>(
+    key: PartitionKey,
+    op: (p: PartitionProcessor) => Promise<T>,
+  ): Promise<T> {
+    const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
+    for (;;) {
+      const processor = this.openedProcessorFor(key);
+      let refusal: KeelError | undefined;
+      if (processor !== undefined) {
+        try {
+          return await op(processor);
+        } catch (error) {
+          if (!(error instanceof KeelError && error.code === "not_leader")) throw error;
+          refusal = error;
+        }
+      }
+      if (this.ports.clock.nowMs() > deadline) {
+        throw (
+          refusal ??
+          new KeelError(
+            "unavailable",
+            `the node is still starting: the partition of this request is not open after ${LEADER_WAIT_MS_MAX} ms`,
+            true,
+          )
+        );
+      }
+      await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+    }
+  }
+
+  /** Resolves once every partition is open (the node has started), or fails after the leader wait. */
+  async whenOpened(): Promise<void> {
+    const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
+    while (this.table === undefined || this.processors.length < this.table.partitionCount) {
+      if (this.ports.clock.nowMs() > deadline)
+        throw new KeelError("unavailable", "the node is still starting", true);
+      await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+    }
+  }
+
+  submit(
+    invocation: ServiceInvocation,
+    key: PartitionKey,
+    awaitResult: boolean,
+  ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
+    return this.onLeader(key, (p) => p.submit(invocation, awaitResult));
+  }
+
+  attach(id: InvocationId, block: boolean): Promise<AttachResult> {
+    return this.onLeader(id.partitionKey, (p) => p.attach(id, block));
+  }
+
+  request(key: PartitionKey, command: EnvelopeCommand): Promise<Outcome> {
+    return this.onLeader(key, async (p) => (await p.request(command)).outcome);
+  }
+
+  terminate(id: InvocationId, kind: "cancel" | "kill"): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "terminate",
+      value: {
+        invocationId: id.bytes,
+        kind:
+          kind === "kill"
+            ? TerminationKind.TERMINATION_KIND_KILL
+            : TerminationKind.TERMINATION_KIND_CANCEL,
+      },
+    });
+  }
+
+  pause(id: InvocationId): Promise<Outcome> {
+    return this.request(id.partitionKey, { $case: "pause", value: { invocationId: id.bytes } });
+  }
+
+  /** Resumes a paused or suspended invocation (optionally on another deployment), or retries now. */
+  resume(id: InvocationId, deploymentId: string): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "resume",
+      value: { invocationId: id.bytes, deploymentId },
+    });
+  }
+
+  /** Restarts a completed invocation under a new id in the same partition. */
+  restartAsNew(
+    id: InvocationId,
+    copyPrefixUpToIndex: number,
+    deploymentId: string,
+  ): Promise<Outcome> {
+    const uuid = new Uint8Array(16);
+    this.ports.entropy.fill(uuid);
+    const newId = InvocationId.fromParts(id.partitionKey, uuid);
+    return this.request(id.partitionKey, {
+      $case: "restartAsNew",
+      value: {
+        invocationId: id.bytes,
+        newInvocationId: newId.bytes,
+        copyPrefixUpToIndex,
+        deploymentId,
+      },
+    });
+  }
+
+  /** Replaces the state of an object or workflow key (queued behind its lock holder). */
+  patchState(
+    service: string,
+    key: string,
+    newState: readonly { key: Uint8Array; value: Uint8Array }[],
+    expectedVersion: string | undefined,
+  ): Promise<Outcome> {
+    return this.request(partitionKeyOf(key), {
+      $case: "patchState",
+      value: { service, key, newState: [...newState], expectedVersion: expectedVersion ?? "" },
+    });
+  }
+
+  /** The node and every partition as an operator sees them. */
+  async describe(): Promise<NodeDescription> {
+    return {
+      nodeName: this.config.nodeName,
+      clusterName: this.config.clusterName,
+      ready: this.readiness().ready,
+      schemaVersion: this.schemaIndex.version,
+      runningAttempts: this.invoker.runningAttempts,
+      storageProblem: this.ports.storageProblem?.(),
+      partitions: await Promise.all(this.processors.map((p) => p.describe())),
+    };
+  }
+
+  purge(id: InvocationId, journalOnly: boolean): Promise<Outcome> {
+    return this.request(id.partitionKey, {
+      $case: "purge",
+      value: { invocationId: id.bytes, journalOnly },
+    });
+  }
+
+  /** Resolves an awakeable: appends the signal to its invocation. */
+  async notifySignal(
+    id: InvocationId,
+    signalIndex: number,
+    result: NonNullable<Extract<EnvelopeCommand, { $case: "notifySignal" }>["value"]["result"]>,
+  ): Promise<void> {
+    await this.onLeader(id.partitionKey, (p) =>
+      p.propose([
+        {
+          $case: "notifySignal",
+          value: { invocationId: id.bytes, signalId: { $case: "idx", value: signalIndex }, result },
+        },
+      ]),
+    );
+  }
+}

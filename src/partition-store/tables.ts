@@ -1,0 +1,424 @@
+/**
+ * Typed access to a partition's tables over one transaction. Encoding is protobuf throughout
+ * (proto/keel/records.proto), so stored bytes are deterministic and versionable. Object-table
+ * entries whose store key holds a digest (keys.ts) store a `LongKeyedEntry`; the readers here and the
+ * `decode*Entry` functions (for scans, e.g. SQL) unwrap it, so no other code sees digests.
+ */
+
+import { assert } from "../core/assert.js";
+import { PartitionKey } from "../core/brand.js";
+import { compareBytes, fromHex, fromUtf8, readU32BE, utf8, writeU32BE } from "../core/bytes.js";
+import {
+  InboxEntry,
+  InvocationStatus,
+  JournalEntry,
+  LongKeyedEntry,
+  OutboxMessage,
+  PartitionFsm,
+  PromiseValue,
+  Timer,
+  VirtualObjectLock,
+} from "../gen/keel/records.js";
+import { InvocationId } from "../core/ids.js";
+import {
+  FSM_KEY,
+  activeKey,
+  hasDigest,
+  dedupKey,
+  inboxKey,
+  inboxPrefix,
+  journalKey,
+  journalPrefix,
+  lockKey,
+  notificationKey,
+  notificationPrefix,
+  outboxKey,
+  OUTBOX_PREFIX,
+  outboxSeqOf,
+  parseObjectKey,
+  promiseKey,
+  promisePrefix,
+  stateKey,
+  statePrefix,
+  statusKey,
+  type NotificationRef,
+  type ObjectRef,
+} from "./keys.js";
+import type { PartitionReader, PartitionTxn } from "./store.js";
+import { encodeMessage } from "../wire/proto_encode.js";
+
+const u32 = (value: number): Uint8Array => {
+  const out = new Uint8Array(4);
+  writeU32BE(out, 0, value);
+  return out;
+};
+
+const u64 = (value: number): Uint8Array => {
+  const out = new Uint8Array(8);
+  writeU32BE(out, 0, Math.floor(value / 2 ** 32));
+  writeU32BE(out, 4, value >>> 0);
+  return out;
+};
+const readU64 = (bytes: Uint8Array): number => readU32BE(bytes, 0) * 2 ** 32 + readU32BE(bytes, 4);
+
+export function emptyFsm(): PartitionFsm {
+  return PartitionFsm.decode(new Uint8Array(0));
+}
+
+const NO_PART = new Uint8Array(0);
+
+/**
+ * The stored value of an object-table entry (state, lock, inbox, promise): the value itself, or, when
+ * its store key holds a digest of a part too long for a key, a `LongKeyedEntry` naming the parts in
+ * full. `part` is the state key or the promise name's UTF-8 (empty for locks and inbox entries).
+ */
+function storedObjectValue(
+  storeKey: string,
+  o: ObjectRef,
+  part: Uint8Array,
+  value: Uint8Array,
+): Uint8Array {
+  if (!hasDigest(storeKey)) return value;
+  return encodeMessage(LongKeyedEntry, { service: o.service, objectKey: o.key, part, value });
+}
+
+/** An object-table entry read back from its store key and stored value. */
+interface ObjectEntry {
+  readonly object: ObjectRef;
+  /** The plain remainder of the store key after the object part (hex state key, name, seq). */
+  readonly rest: string;
+  /** The parts in full, when the store key holds a digest. */
+  readonly long: LongKeyedEntry | undefined;
+  readonly value: Uint8Array;
+}
+
+function objectEntry(storeKey: string, stored: Uint8Array): ObjectEntry | undefined {
+  const parsed = parseObjectKey(storeKey);
+  if (parsed === undefined) return undefined;
+  if (!hasDigest(storeKey)) {
+    const { partitionKey, service, key, rest } = parsed;
+    return {
+      object: { partitionKey: PartitionKey(partitionKey), service, key },
+      rest,
+      long: undefined,
+      value: stored,
+    };
+  }
+  const long = LongKeyedEntry.decode(stored);
+  return {
+    object: {
+      partitionKey: PartitionKey(parsed.partitionKey),
+      service: long.service,
+      key: long.objectKey,
+    },
+    rest: parsed.rest,
+    long,
+    value: long.value,
+  };
+}
+
+/**
+ * The value stored under `storeKey` for object `o` (and `part`), unwrapped. Asserts that a wrapped
+ * entry is the one asked for: two parts with one digest would be a SHA-256 collision.
+ */
+function objectValue(
+  storeKey: string,
+  o: ObjectRef,
+  stored: Uint8Array,
+  part: Uint8Array = NO_PART,
+): Uint8Array {
+  if (!hasDigest(storeKey)) return stored;
+  const long = LongKeyedEntry.decode(stored);
+  assert(long.service === o.service, `entry ${storeKey} belongs to service ${long.service}`);
+  assert(long.objectKey === o.key, `entry ${storeKey} belongs to another key of ${o.service}`);
+  assert(compareBytes(long.part, part) === 0, `entry ${storeKey} belongs to another name`);
+  return long.value;
+}
+
+/** A state entry (key `s/…`) with its object and its state key in full. */
+export function decodeStateEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; key: Uint8Array; value: Uint8Array } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const key = entry.long?.part ?? fromHex(entry.rest);
+  return key === undefined ? undefined : { object: entry.object, key, value: entry.value };
+}
+
+/** A lock entry (key `l/…`) with its object and holder. */
+export function decodeLockEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; holder: InvocationId } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const holder = InvocationId.fromBytes(VirtualObjectLock.decode(entry.value).invocationId);
+  return { object: entry.object, holder };
+}
+
+/** An inbox entry (key `i/…`) with its object and sequence number. */
+export function decodeInboxEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; seq: number; entry: InboxEntry } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  return {
+    object: entry.object,
+    seq: parseInt(entry.rest, 16),
+    entry: InboxEntry.decode(entry.value),
+  };
+}
+
+/** A durable promise (key `p/…`) with its object and name in full. */
+export function decodePromiseEntry(
+  storeKey: string,
+  stored: Uint8Array,
+): { object: ObjectRef; name: string; promise: PromiseValue } | undefined {
+  const entry = objectEntry(storeKey, stored);
+  if (entry === undefined) return undefined;
+  const name =
+    entry.long === undefined ? decodeURIComponent(entry.rest) : fromUtf8(entry.long.part);
+  return { object: entry.object, name, promise: PromiseValue.decode(entry.value) };
+}
+
+/** Read-only table access, usable on any reader (the invoker, SQL scans). */
+export class TableReader {
+  constructor(protected readonly reader: PartitionReader) {}
+
+  fsm(): PartitionFsm {
+    const raw = this.reader.get(FSM_KEY);
+    return raw === undefined ? emptyFsm() : PartitionFsm.decode(raw);
+  }
+
+  status(id: InvocationId): InvocationStatus | undefined {
+    const raw = this.reader.get(statusKey(id));
+    return raw === undefined ? undefined : InvocationStatus.decode(raw);
+  }
+
+  journalEntry(id: InvocationId, index: number): JournalEntry | undefined {
+    const raw = this.reader.get(journalKey(id, index));
+    return raw === undefined ? undefined : JournalEntry.decode(raw);
+  }
+
+  /** The journal entries 0..length-1, asserting none is missing. */
+  journal(id: InvocationId, length: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (let i = 0; i < length; i++) {
+      const entry = this.journalEntry(id, i);
+      if (entry === undefined)
+        throw new Error(`journal of ${id.toString()} has no entry ${i} (length ${length})`);
+      out.push(entry);
+    }
+    return out;
+  }
+
+  notificationIndex(id: InvocationId, ref: NotificationRef): number | undefined {
+    const raw = this.reader.get(notificationKey(id, ref));
+    return raw === undefined ? undefined : readU32BE(raw, 0);
+  }
+
+  state(o: ObjectRef, key: Uint8Array): Uint8Array | undefined {
+    const storeKey = stateKey(o, key);
+    const stored = this.reader.get(storeKey);
+    if (stored === undefined) return undefined;
+    return objectValue(storeKey, o, stored, key);
+  }
+
+  /** All state entries of an object, ordered by key bytes. */
+  stateEntries(o: ObjectRef): { key: Uint8Array; value: Uint8Array }[] {
+    let digested = false;
+    const entries = this.reader.scan(statePrefix(o)).map(([storeKey, stored]) => {
+      digested ||= hasDigest(storeKey);
+      const entry = decodeStateEntry(storeKey, stored);
+      assert(entry !== undefined, `state entry ${storeKey} decodes`);
+      return { key: entry.key, value: entry.value };
+    });
+    // Plain keys sort as their hex, so by key bytes; digests sort by hash.
+    return digested ? entries.sort((a, b) => compareBytes(a.key, b.key)) : entries;
+  }
+
+  lock(o: ObjectRef): InvocationId | undefined {
+    const storeKey = lockKey(o);
+    const stored = this.reader.get(storeKey);
+    return stored === undefined
+      ? undefined
+      : InvocationId.fromBytes(
+          VirtualObjectLock.decode(objectValue(storeKey, o, stored)).invocationId,
+        );
+  }
+
+  /** The oldest entry of an object key's inbox (an invocation or a state edit). */
+  inboxHead(o: ObjectRef): { key: string; entry: InboxEntry } | undefined {
+    const [first] = this.reader.scan(inboxPrefix(o), 1);
+    if (first === undefined) return undefined;
+    const [storeKey, stored] = first;
+    return { key: storeKey, entry: InboxEntry.decode(objectValue(storeKey, o, stored)) };
+  }
+
+  promise(o: ObjectRef, name: string): PromiseValue | undefined {
+    const storeKey = promiseKey(o, name);
+    const stored = this.reader.get(storeKey);
+    if (stored === undefined) return undefined;
+    return PromiseValue.decode(objectValue(storeKey, o, stored, utf8(name)));
+  }
+
+  timer(key: string): Timer | undefined {
+    const raw = this.reader.get(key);
+    return raw === undefined ? undefined : Timer.decode(raw);
+  }
+
+  outbox(limit: number, startAfterSeq?: number): { seq: number; message: OutboxMessage }[] {
+    const after = startAfterSeq === undefined ? undefined : outboxKey(startAfterSeq);
+    return this.reader
+      .scan(OUTBOX_PREFIX, limit, after)
+      .map(([k, v]) => ({ seq: outboxSeqOf(k), message: OutboxMessage.decode(v) }));
+  }
+
+  dedupSeq(sourcePartition: number): number | undefined {
+    const raw = this.reader.get(dedupKey(sourcePartition));
+    return raw === undefined ? undefined : readU64(raw);
+  }
+}
+
+/**
+ * Read-write table access for the state machine, for the application of one record. Invocation
+ * statuses are decoded once and encoded once per record: `status()` hands out a working copy that
+ * later reads of the same invocation share, `putStatus` marks it to be written, and `flush()` (at the
+ * end of the record) encodes every marked status. A copy changed but never put is not written.
+ */
+export class Tables extends TableReader {
+  private readonly statuses = new Map<string, InvocationStatus | undefined>();
+  private readonly dirtyStatuses = new Set<string>();
+
+  constructor(private readonly txn: PartitionTxn) {
+    super(txn);
+  }
+
+  override status(id: InvocationId): InvocationStatus | undefined {
+    const key = statusKey(id);
+    if (this.statuses.has(key)) return this.statuses.get(key);
+    const status = super.status(id);
+    this.statuses.set(key, status);
+    return status;
+  }
+
+  /** Writes every status put during this record. */
+  flush(): void {
+    for (const key of this.dirtyStatuses) {
+      const status = this.statuses.get(key);
+      if (status === undefined) this.txn.delete(key);
+      else this.txn.put(key, encodeMessage(InvocationStatus, status));
+    }
+    this.dirtyStatuses.clear();
+  }
+
+  putFsm(fsm: PartitionFsm): void {
+    this.txn.put(FSM_KEY, encodeMessage(PartitionFsm, fsm));
+  }
+
+  putStatus(id: InvocationId, status: InvocationStatus): void {
+    const key = statusKey(id);
+    this.statuses.set(key, status);
+    this.dirtyStatuses.add(key);
+  }
+
+  deleteStatus(id: InvocationId): void {
+    const key = statusKey(id);
+    this.statuses.set(key, undefined);
+    this.dirtyStatuses.add(key);
+    this.txn.delete(activeKey(id));
+  }
+
+  /** Marks whether the invocation is in the invoked phase (a new leader re-invokes those). */
+  setActive(id: InvocationId, active: boolean): void {
+    if (active) this.txn.put(activeKey(id), new Uint8Array(0));
+    else this.txn.delete(activeKey(id));
+  }
+
+  putJournalEntry(id: InvocationId, index: number, entry: JournalEntry): void {
+    this.txn.put(journalKey(id, index), encodeMessage(JournalEntry, entry));
+  }
+
+  putNotificationIndex(id: InvocationId, ref: NotificationRef, index: number): void {
+    this.txn.put(notificationKey(id, ref), u32(index));
+  }
+
+  /** Removes the journal and its notification index. */
+  deleteJournal(id: InvocationId): void {
+    for (const [key] of this.txn.scan(journalPrefix(id))) this.txn.delete(key);
+    for (const [key] of this.txn.scan(notificationPrefix(id))) this.txn.delete(key);
+  }
+
+  putState(o: ObjectRef, key: Uint8Array, value: Uint8Array): void {
+    const storeKey = stateKey(o, key);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, key, value));
+  }
+
+  deleteState(o: ObjectRef, key: Uint8Array): void {
+    this.txn.delete(stateKey(o, key));
+  }
+
+  clearState(o: ObjectRef): void {
+    for (const [key] of this.txn.scan(statePrefix(o))) this.txn.delete(key);
+  }
+
+  putLock(o: ObjectRef, id: InvocationId): void {
+    const storeKey = lockKey(o);
+    const value = encodeMessage(VirtualObjectLock, { invocationId: id.bytes });
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, NO_PART, value));
+  }
+
+  deleteLock(o: ObjectRef): void {
+    this.txn.delete(lockKey(o));
+  }
+
+  enqueueInbox(o: ObjectRef, seq: number, entry: InboxEntry): void {
+    const storeKey = inboxKey(o, seq);
+    const value = encodeMessage(InboxEntry, entry);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, NO_PART, value));
+  }
+
+  deleteInboxEntry(o: ObjectRef, seq: number): void {
+    this.txn.delete(inboxKey(o, seq));
+  }
+
+  deleteRaw(key: string): void {
+    this.txn.delete(key);
+  }
+
+  putPromise(o: ObjectRef, name: string, value: PromiseValue): void {
+    const storeKey = promiseKey(o, name);
+    const encoded = encodeMessage(PromiseValue, value);
+    this.txn.put(storeKey, storedObjectValue(storeKey, o, utf8(name), encoded));
+  }
+
+  clearPromises(o: ObjectRef): void {
+    for (const [key] of this.txn.scan(promisePrefix(o))) this.txn.delete(key);
+  }
+
+  putTimer(key: string, timer: Timer): void {
+    this.txn.put(key, encodeMessage(Timer, timer));
+  }
+
+  deleteTimer(key: string): void {
+    this.txn.delete(key);
+  }
+
+  putOutbox(seq: number, message: OutboxMessage): void {
+    this.txn.put(outboxKey(seq), encodeMessage(OutboxMessage, message));
+  }
+
+  /** Deletes outbox messages with seq ≤ `throughSeq`. */
+  truncateOutbox(throughSeq: number): void {
+    for (const [key] of this.txn.scan(OUTBOX_PREFIX)) {
+      if (outboxSeqOf(key) > throughSeq) break;
+      this.txn.delete(key);
+    }
+  }
+
+  putDedupSeq(sourcePartition: number, seq: number): void {
+    this.txn.put(dedupKey(sourcePartition), u64(seq));
+  }
+}

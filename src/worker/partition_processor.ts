@@ -1,0 +1,604 @@
+/**
+ * The driver of one partition: it reads the partition's log in order, applies each batch of records
+ * to the state machine inside one store batch (the applied LSN travels with it), and, when this node
+ * leads the partition, carries out the actions: invocations, timers, the shuffle, answers to waiters.
+ *
+ * Leadership is taken through the log: the candidate bumps the partition's epoch in the metadata store
+ * (compare-and-swap) and appends AnnounceLeader(epoch); it becomes leader when it applies its own
+ * announcement, and steps down when it applies a newer one. Every record it proposes carries its epoch,
+ * so a deposed leader's stragglers are dropped by every replica.
+ *
+ * Nothing is acknowledged before the record carrying it is durable: outcomes and completions are only
+ * produced by applying records read back from the log.
+ */
+
+import { assert } from "../core/assert.js";
+import { Lsn, type PartitionId, type PartitionKey } from "../core/brand.js";
+import { KeelError, describeError } from "../core/errors.js";
+import { limits } from "../core/limits.js";
+import {
+  Envelope,
+  InvocationPhase,
+  type Dedup,
+  type OutboxMessage,
+  type Result,
+  type ServiceInvocation,
+  type Target,
+} from "../gen/keel/records.js";
+import type { VirtualLog } from "../bifrost/bifrost.js";
+import { getJson, putJson } from "../metadata/json.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
+import type { Action, Outcome } from "../partition/actions.js";
+import { ACTIVE_PREFIX, invocationIdAfter } from "../partition-store/keys.js";
+import { PartitionStateMachine } from "../partition/state_machine.js";
+import type { PartitionReader } from "../partition-store/store.js";
+import { TableReader } from "../partition-store/tables.js";
+import { InvocationId } from "../core/ids.js";
+import type { PartitionTable } from "../core/partitioning.js";
+import type { Clock, Logger, PartitionStore } from "../platform/ports.js";
+import { assertStoreWithinLog } from "./replay.js";
+import { Shuffle, type ShuffleTransport } from "./shuffle.js";
+import { TimerService } from "./timer_service.js";
+import { encodeMessage } from "../wire/proto_encode.js";
+
+export type EnvelopeCommand = NonNullable<Envelope["command"]>;
+
+/** What a waiter learns about an invocation it attaches to. */
+export type AttachResult =
+  | {
+      readonly kind: "completed";
+      readonly result: Result;
+      readonly target: Target | undefined;
+      readonly retainedUntilMs: number;
+    }
+  | { readonly kind: "notFound" }
+  | { readonly kind: "notReady" };
+
+/**
+ * Why an invocation is handed to the invoker: found running when the partition was taken over
+ * (after a restart or failover, possibly thousands at once), or made runnable by a record just
+ * applied, with a caller waiting for its result ("awaited") or none (a one-way send: "background").
+ */
+export type InvokeOrigin = "takeover" | "awaited" | "background";
+
+/** The node-wide invoker as seen by one partition. */
+export interface PartitionInvoker {
+  invoke(partition: PartitionHandle, id: InvocationId, origin: InvokeOrigin): void;
+  notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void;
+  abort(id: InvocationId): void;
+  /** Starts the next attempt of a backing-off invocation now. */
+  retryNow(id: InvocationId): void;
+  stopPartition(partitionId: PartitionId): void;
+}
+
+/** What the invoker needs from the partition that owns an invocation. */
+export interface PartitionHandle {
+  readonly partitionId: PartitionId;
+  reader(): PartitionReader;
+  /** Proposes records as the current leader; rejects when not leader. */
+  propose(commands: EnvelopeCommand[]): Promise<Lsn>;
+  /** Resolves once the record at `lsn` has been applied. */
+  waitForApplied(lsn: Lsn): Promise<void>;
+  readonly isLeader: boolean;
+}
+
+export interface ProcessorDeps {
+  readonly partitionId: PartitionId;
+  readonly partitionTable: PartitionTable;
+  readonly nodeName: string;
+  readonly log: VirtualLog;
+  readonly store: PartitionStore;
+  readonly metadata: MetadataStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly invoker: PartitionInvoker;
+  readonly shuffleTransport: ShuffleTransport;
+  /** A broken invariant or storage failure: the node must stop (and restart to replay the log). */
+  readonly onFatal: (error: unknown) => void;
+}
+
+type Role = "starting" | "follower" | "candidate" | "leader" | "stopped";
+
+export interface PartitionDescription {
+  readonly partitionId: number;
+  readonly role: Role;
+  readonly epoch: number;
+  readonly leaderNode: string;
+  readonly appliedLsn: number;
+  /** The first unwritten LSN of the partition's log. */
+  readonly logTail: number;
+  readonly trimPoint: number;
+  readonly segments: number;
+  readonly timers: number;
+}
+
+interface PendingRequest {
+  lsn: number | undefined;
+  resolve(outcome: Outcome): void;
+  reject(error: unknown): void;
+  awaitResult: boolean;
+  completion?: Promise<AttachResult>;
+}
+
+const epochKey = (partitionId: number): string => `partitions/${partitionId}/epoch`;
+
+export class PartitionProcessor implements PartitionHandle {
+  readonly partitionId: PartitionId;
+  private role: Role = "starting";
+  private machine!: PartitionStateMachine;
+  private claimedEpoch = 0;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly waiters = new Map<string, ((result: AttachResult) => void)[]>();
+  private readonly appliedWaiters: { lsn: number; resolve: () => void }[] = [];
+  private leaderWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly timers: TimerService;
+  private readonly shuffle: Shuffle;
+  private loop: Promise<void> | undefined;
+  /** Wakes the apply loop while it waits for the log's tail (set only while it waits). */
+  private wakeIdleLoop: (() => void) | undefined;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.partitionId = deps.partitionId;
+    this.timers = new TimerService(
+      deps.clock,
+      () => this.reader(),
+      (keys) => this.fireTimers(keys),
+    );
+    this.shuffle = new Shuffle(
+      deps.partitionId,
+      () => this.reader(),
+      (message) => deps.partitionTable.partitionOf(destinationKey(message)),
+      deps.shuffleTransport,
+      async (through) => {
+        await this.propose([{ $case: "truncateOutbox", value: { throughSeq: through } }]);
+      },
+      deps.clock,
+      deps.logger,
+    );
+  }
+
+  get isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  get appliedLsn(): number {
+    return this.machine?.appliedLsn ?? 0;
+  }
+
+  get epoch(): number {
+    return this.machine?.leaderEpoch ?? 0;
+  }
+
+  status(): { partitionId: number; role: Role; epoch: number; appliedLsn: number; timers: number } {
+    return {
+      partitionId: this.partitionId,
+      role: this.role,
+      epoch: this.epoch,
+      appliedLsn: this.appliedLsn,
+      timers: this.timers.size,
+    };
+  }
+
+  reader(): PartitionReader {
+    return this.deps.store.reader();
+  }
+
+  /** What an operator sees of this partition: leadership, applied LSN and its log. */
+  async describe(): Promise<PartitionDescription> {
+    return {
+      partitionId: this.partitionId,
+      role: this.role,
+      epoch: this.epoch,
+      leaderNode: this.machine?.leaderNode ?? "",
+      appliedLsn: this.appliedLsn,
+      logTail: await this.deps.log.findTail(),
+      trimPoint: await this.deps.log.trimPoint(),
+      segments: this.deps.log.chain.segments.length,
+      timers: this.timers.size,
+    };
+  }
+
+  /**
+   * Recovers the state machine from the store and checks the store against the log, writing nothing.
+   * Returns the log's tail.
+   */
+  async recover(): Promise<Lsn> {
+    const fsm = new TableReader(this.reader()).fsm();
+    this.machine = new PartitionStateMachine(this.partitionId, this.deps.partitionTable, fsm);
+    const tail = await this.deps.log.findTail();
+    assertStoreWithinLog(this.partitionId, this.machine.appliedLsn, tail);
+    return tail;
+  }
+
+  /** Recovers from the store, replays the log to its tail, then claims leadership. */
+  async start(): Promise<void> {
+    const tail = await this.recover();
+    this.role = "follower";
+    this.loop = this.applyLoop().catch((error: unknown) => {
+      if (this.role !== "stopped") this.deps.onFatal(error);
+    });
+    if (tail > 1) await this.waitForApplied(Lsn(tail - 1));
+    await this.claimLeadership();
+  }
+
+  /** Takes the next epoch and announces it through the log; resolves once this node leads. */
+  async claimLeadership(): Promise<void> {
+    this.role = "candidate";
+    const key = epochKey(this.partitionId);
+    for (;;) {
+      const current = await getJson<{ epoch: number; node: string }>(this.deps.metadata, key);
+      const epoch = Math.max(current?.value.epoch ?? 0, this.machine.leaderEpoch) + 1;
+      try {
+        await putJson(
+          this.deps.metadata,
+          key,
+          { epoch, node: this.deps.nodeName },
+          current === undefined ? MUST_NOT_EXIST : matchesVersion(current.version),
+        );
+        this.claimedEpoch = epoch;
+        break;
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+      }
+    }
+    const becameLeader = new Promise<void>((resolve, reject) =>
+      this.leaderWaiters.push({ resolve, reject }),
+    );
+    await this.append(
+      [{ $case: "announceLeader", value: { epoch: this.claimedEpoch, node: this.deps.nodeName } }],
+      0,
+    );
+    await becameLeader;
+  }
+
+  async stop(): Promise<void> {
+    if (this.role === "stopped") return;
+    const wasLeader = this.role === "leader";
+    this.role = "stopped";
+    this.wakeIdleLoop?.();
+    if (wasLeader) this.stepDownEffects();
+    await this.loop;
+    for (const waiter of this.leaderWaiters)
+      waiter.reject(new KeelError("unavailable", "partition processor stopped", true));
+    this.leaderWaiters = [];
+  }
+
+  // ---- proposals ----
+
+  propose(
+    commands: EnvelopeCommand[],
+    options: { requestId?: number; dedup?: Dedup[] } = {},
+  ): Promise<Lsn> {
+    if (this.role !== "leader") {
+      return Promise.reject(
+        new KeelError("not_leader", `partition ${this.partitionId} is not led by this node`, true),
+      );
+    }
+    return this.append(commands, this.claimedEpoch, options);
+  }
+
+  private append(
+    commands: EnvelopeCommand[],
+    epoch: number,
+    options: { requestId?: number; dedup?: Dedup[] } = {},
+  ): Promise<Lsn> {
+    const now = this.deps.clock.nowMs();
+    const payloads = commands.map((command, i) =>
+      encodeMessage(Envelope, {
+        timestampMs: now,
+        leaderEpoch: epoch,
+        dedup: options.dedup?.[i],
+        requestId: options.requestId ?? 0,
+        command,
+      }),
+    );
+    return this.deps.log.append(payloads);
+  }
+
+  /** Proposes a command whose application answers with an outcome. */
+  request(
+    command: EnvelopeCommand,
+    awaitResult = false,
+  ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
+    const requestId = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const entry: PendingRequest = {
+        lsn: undefined,
+        awaitResult,
+        resolve: (outcome) =>
+          resolve(
+            entry.completion === undefined
+              ? { outcome }
+              : { outcome, completion: entry.completion },
+          ),
+        reject,
+      };
+      this.pending.set(requestId, entry);
+      this.propose([command], { requestId }).then(
+        (lsn) => {
+          entry.lsn = lsn;
+          this.expireUnanswered();
+        },
+        (error: unknown) => {
+          this.pending.delete(requestId);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** Submits a new invocation; with `awaitResult` the completion promise answers once it completes. */
+  submit(
+    invocation: ServiceInvocation,
+    awaitResult: boolean,
+  ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
+    return this.request({ $case: "invoke", value: invocation }, awaitResult);
+  }
+
+  /** Appends messages shuffled from another partition, with their dedup tags, in order. */
+  async acceptShuffled(
+    source: PartitionId,
+    messages: { seq: number; message: OutboxMessage }[],
+  ): Promise<void> {
+    const commands = messages.map(({ message }) => message.command as EnvelopeCommand);
+    await this.propose(commands, {
+      dedup: messages.map(({ seq }) => ({ sourcePartition: source, seq })),
+    });
+  }
+
+  /** Waits for (block) or reads (no block) the result of an invocation of this partition. */
+  attach(id: InvocationId, block: boolean): Promise<AttachResult> {
+    if (this.role !== "leader") {
+      return Promise.reject(
+        new KeelError("not_leader", `partition ${this.partitionId} is not led by this node`, true),
+      );
+    }
+    const status = new TableReader(this.reader()).status(id);
+    if (status === undefined) return Promise.resolve({ kind: "notFound" });
+    if (
+      status.phase === InvocationPhase.INVOCATION_PHASE_COMPLETED &&
+      status.result !== undefined
+    ) {
+      const retainedUntilMs =
+        status.completionRetentionMs > 0 ? status.completedAtMs + status.completionRetentionMs : 0;
+      return Promise.resolve({
+        kind: "completed",
+        result: status.result,
+        target: status.target,
+        retainedUntilMs,
+      });
+    }
+    if (!block) return Promise.resolve({ kind: "notReady" });
+    return new Promise((resolve) => this.addWaiter(id, resolve));
+  }
+
+  private addWaiter(id: InvocationId, resolve: (result: AttachResult) => void): void {
+    const key = id.hex;
+    const list = this.waiters.get(key);
+    if (list === undefined) this.waiters.set(key, [resolve]);
+    else list.push(resolve);
+  }
+
+  waitForApplied(lsn: Lsn): Promise<void> {
+    if (this.appliedLsn >= lsn) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
+  }
+
+  // ---- the apply loop ----
+
+  private async applyLoop(): Promise<void> {
+    while (this.role !== "stopped") {
+      const from = this.machine.appliedLsn + 1;
+      const entries = await this.deps.log.read(Lsn(from), limits.applyBatchRecordsMax);
+      if (entries.length === 0) {
+        // Not a race with a promise of the processor's lifetime: every race would leave a reaction
+        // on it, one per idle wait, never collected while the processor runs.
+        await new Promise<void>((resolve, reject) => {
+          this.wakeIdleLoop = resolve;
+          this.deps.log.waitForTail(Lsn(from)).then(() => resolve(), reject);
+        });
+        this.wakeIdleLoop = undefined;
+        continue;
+      }
+      const batch = this.deps.store.beginBatch();
+      const actions: Action[] = [];
+      for (const entry of entries) {
+        if (entry.kind === "trimGap") {
+          throw new KeelError(
+            "storage",
+            `partition ${this.partitionId}: log trimmed at ${entry.from}..${entry.to} before it was applied (needs a snapshot)`,
+          );
+        }
+        this.machine.apply(batch, entry.lsn, entry.payload, actions);
+      }
+      this.deps.store.commit(batch);
+      this.handleActions(actions);
+      this.wakeAppliedWaiters();
+      this.expireUnanswered();
+    }
+  }
+
+  private wakeAppliedWaiters(): void {
+    const applied = this.appliedLsn;
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.appliedWaiters[i]!;
+      if (waiter.lsn <= applied) {
+        this.appliedWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Requests whose record was applied without an outcome were fenced off: tell the proposer. */
+  private expireUnanswered(): void {
+    const applied = this.appliedLsn;
+    for (const [requestId, entry] of this.pending) {
+      if (entry.lsn !== undefined && entry.lsn <= applied) {
+        this.pending.delete(requestId);
+        entry.reject(
+          new KeelError(
+            "not_leader",
+            `partition ${this.partitionId}: the request was not applied (leadership changed)`,
+            true,
+          ),
+        );
+      }
+    }
+  }
+
+  private handleActions(actions: Action[]): void {
+    for (let i = 0; i < actions.length; i++) {
+      const action = actions[i]!;
+      if (action.kind === "leadership") {
+        if (
+          action.epoch === this.claimedEpoch &&
+          action.node === this.deps.nodeName &&
+          this.role === "candidate"
+        ) {
+          this.becomeLeader();
+          // Everything the remaining actions of this batch ask for was just re-derived from the store.
+          for (const rest of actions.slice(i + 1))
+            if (rest.kind === "leadership") this.handleActions([rest]);
+          return;
+        }
+        if (this.role === "leader" || this.role === "candidate") this.stepDown(action.epoch);
+        continue;
+      }
+      if (this.role !== "leader") continue;
+      try {
+        this.execute(action);
+      } catch (error) {
+        this.deps.logger.error("action failed", {
+          partition: this.partitionId,
+          action: action.kind,
+          error: describeError(error),
+        });
+      }
+    }
+  }
+
+  private execute(action: Exclude<Action, { kind: "leadership" }>): void {
+    switch (action.kind) {
+      case "invoke":
+        return this.deps.invoker.invoke(
+          this,
+          action.invocationId,
+          action.awaited ? "awaited" : "background",
+        );
+      case "notify":
+        return this.deps.invoker.notify(
+          action.invocationId,
+          action.entryIndex,
+          action.messageType,
+          action.raw,
+        );
+      case "abort":
+        return this.deps.invoker.abort(action.invocationId);
+      case "retryNow":
+        return this.deps.invoker.retryNow(action.invocationId);
+      case "registerTimer":
+        return this.timers.add(action.key, action.wakeAtMs);
+      case "outbox":
+        return this.shuffle.enqueue(action.seq, action.destination, action.message);
+      case "completed": {
+        const key = action.invocationId.hex;
+        const list = this.waiters.get(key);
+        if (list === undefined) return;
+        this.waiters.delete(key);
+        // Requests that waited for the completion get no `idempotency-expires`, as in Restate: the
+        // header only tells a later request that found the result retained.
+        for (const resolve of list)
+          resolve({
+            kind: "completed",
+            result: action.result,
+            target: action.target,
+            retainedUntilMs: 0,
+          });
+        return;
+      }
+      case "outcome":
+        return this.answer(action.requestId, action.outcome);
+    }
+  }
+
+  private answer(requestId: number, outcome: Outcome): void {
+    const entry = this.pending.get(requestId);
+    if (entry === undefined) return;
+    this.pending.delete(requestId);
+    if (
+      entry.awaitResult &&
+      (outcome.kind === "accepted" || outcome.kind === "previouslyAccepted")
+    ) {
+      // Registered now, in the same step that applied the submission: the completion cannot be missed.
+      const id = outcome.invocationId;
+      entry.completion = this.attach(id, true).then((result) =>
+        result.kind === "notFound"
+          ? Promise.reject(new KeelError("not_found", `invocation ${id.toString()} vanished`))
+          : result,
+      );
+      entry.completion.catch(() => undefined);
+    }
+    entry.resolve(outcome);
+  }
+
+  private becomeLeader(): void {
+    this.role = "leader";
+    this.deps.logger.debug("partition leader", {
+      partition: this.partitionId,
+      epoch: this.claimedEpoch,
+    });
+    for (const [key] of this.reader().scan(ACTIVE_PREFIX)) {
+      const id = invocationIdAfter(ACTIVE_PREFIX, key);
+      assert(id !== undefined, `active index key ${key} holds an invocation id`);
+      this.deps.invoker.invoke(this, id, "takeover");
+    }
+    this.timers.start();
+    this.shuffle.start();
+    for (const waiter of this.leaderWaiters) waiter.resolve();
+    this.leaderWaiters = [];
+  }
+
+  private stepDown(epoch: number): void {
+    this.deps.logger.info("partition leadership lost", { partition: this.partitionId, epoch });
+    this.role = "follower";
+    this.stepDownEffects();
+    for (const waiter of this.leaderWaiters)
+      waiter.reject(new KeelError("not_leader", "another node took the leadership", true));
+    this.leaderWaiters = [];
+  }
+
+  private stepDownEffects(): void {
+    this.deps.invoker.stopPartition(this.partitionId);
+    this.timers.stop();
+    this.shuffle.stop();
+    const lost = new KeelError("not_leader", `partition ${this.partitionId} lost its leader`, true);
+    for (const entry of this.pending.values()) entry.reject(lost);
+    this.pending.clear();
+    for (const list of this.waiters.values())
+      for (const resolve of list) resolve({ kind: "notReady" });
+    this.waiters.clear();
+  }
+
+  private async fireTimers(keys: string[]): Promise<void> {
+    await this.propose(
+      keys.map((timerKey) => ({ $case: "timerFired" as const, value: { timerKey } })),
+    );
+  }
+}
+
+/** The partition key a shuffled message is addressed to. */
+export function destinationKey(message: OutboxMessage): PartitionKey {
+  const command = message.command;
+  assert(command !== undefined, "an outbox message has a command");
+  switch (command.$case) {
+    case "invoke":
+      return InvocationId.fromBytes(command.value.invocationId).partitionKey;
+    case "invocationResponse":
+      return InvocationId.fromBytes(command.value.sink!.invocationId).partitionKey;
+    case "notifySignal":
+    case "terminate":
+    case "attach":
+      return InvocationId.fromBytes(command.value.invocationId).partitionKey;
+  }
+}
