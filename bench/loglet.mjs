@@ -18,16 +18,16 @@ import { parseArgs } from "node:util";
 import { createInterface } from "node:readline";
 
 const dist = new URL("../dist/src/", import.meta.url);
-const { TcpTransport } = await import(new URL("adapters/tcp_transport.js", dist).href);
-const { LocalLoglet } = await import(new URL("adapters/local_loglet.js", dist).href);
-const { systemClock } = await import(new URL("adapters/system.js", dist).href);
-const { LogletNode } = await import(new URL("runtime/loglet_node.js", dist).href);
-const { ReplicatedLoglet } = await import(new URL("runtime/replicated_loglet.js", dist).href);
+const { TcpTransport } = await import(new URL("net/io/tcp_transport.js", dist).href);
+const { LocalLoglet } = await import(new URL("bifrost/local/io/local_loglet.js", dist).href);
+const { systemClock } = await import(new URL("platform/io/system.js", dist).href);
+const { LogletNode } = await import(new URL("bifrost/replicated/loglet_node.js", dist).href);
+const { ReplicatedLoglet } = await import(new URL("bifrost/replicated/provider.js", dist).href);
 const { generationalNodeId, NodeId } = await import(new URL("core/node_id.js", dist).href);
 const { seededPrng } = await import(new URL("core/prng.js", dist).href);
-const { DEFAULT_LOGLET_LIMITS } = await import(new URL("log/replicated/limits.js", dist).href);
-const { parseReplication } = await import(new URL("log/replicated/replication.js", dist).href);
-const { logletIdOf } = await import(new URL("log/replicated/types.js", dist).href);
+const { DEFAULT_LOGLET_LIMITS } = await import(new URL("bifrost/replicated/limits.js", dist).href);
+const { parseReplication } = await import(new URL("bifrost/replicated/replication.js", dist).href);
+const { logletIdOf } = await import(new URL("bifrost/replicated/types.js", dist).href);
 
 const { values } = parseArgs({
   options: {

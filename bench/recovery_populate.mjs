@@ -13,17 +13,17 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (p) => import(path.join(ROOT, "dist", "src", p));
-const { dataDirLayout } = await dist("adapters/data_dir.js");
-const { FileMetadataStore } = await dist("adapters/file_metadata_store.js");
-const { LocalLogletProvider } = await dist("adapters/local_loglet.js");
-const { openLmdbEnvironment } = await dist("adapters/lmdb_store.js");
-const { systemClock, systemEntropy } = await dist("adapters/system.js");
-const { targetOf } = await dist("adapters/ingress_http.js");
-const { KeelNode } = await dist("runtime/node.js");
-const { NO_LOG } = await dist("runtime/ports.js");
-const { freshInvocationId } = await dist("protocol/ids.js");
-const { encodeFrame } = await dist("protocol/framing.js");
-const { MessageType } = await dist("protocol/message_types.js");
+const { dataDirLayout } = await dist("node/io/data_dir.js");
+const { FileMetadataStore } = await dist("metadata/io/file_metadata_store.js");
+const { LocalLogletProvider } = await dist("bifrost/local/io/local_loglet.js");
+const { openLmdbEnvironment } = await dist("partition-store/io/lmdb_store.js");
+const { systemClock, systemEntropy } = await dist("platform/io/system.js");
+const { targetOf } = await dist("ingress/io/ingress_http.js");
+const { KeelNode } = await dist("node/node.js");
+const { NO_LOG } = await dist("platform/ports.js");
+const { freshInvocationId } = await dist("core/ids.js");
+const { encodeFrame } = await dist("service-protocol/framing.js");
+const { MessageType } = await dist("service-protocol/message_types.js");
 const { retentionOf } = await dist("schema/schema.js");
 const { OutputCommandMessage, EndMessage } = await dist("gen/keel/service_protocol.js");
 
