@@ -208,7 +208,7 @@ export class HttpIngress {
         `bad delay query parameter '${delayText}': expected an ISO-8601 or friendly duration`,
       );
     // The execution time is stored as integer milliseconds since the epoch.
-    if (!Number.isSafeInteger(Date.now() + delayMs))
+    if (!Number.isSafeInteger(this.node.ports.clock.nowMs() + delayMs))
       throw new IngressError(
         400,
         `bad delay query parameter '${delayText}': the delay is too long`,
@@ -232,7 +232,8 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(target, random);
     }
-    const now = Date.now();
+    // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
+    const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {
       invocationId: id.bytes,
       target,

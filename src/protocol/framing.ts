@@ -80,4 +80,12 @@ export class FrameDecoder {
   get bufferedBytes(): number {
     return this.pendingBytes;
   }
+
+  /** Removes and returns the bytes that do not yet form a whole frame. */
+  takeBuffered(): Uint8Array {
+    const rest = concatBytes(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return rest;
+  }
 }
