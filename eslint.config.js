@@ -70,6 +70,8 @@ export default tseslint.config(
       "node_modules/**",
       "bench/**",
       "scripts/**",
+      // A separate project, with its own dependencies (tested by test/e2e/testkit_package.test.ts).
+      "examples/**",
       "eslint.config.js",
     ],
   },
