@@ -81,7 +81,10 @@ export class FrameDecoder {
     return this.pendingBytes;
   }
 
-  /** Removes and returns the bytes that do not yet form a whole frame. */
+  /**
+   * Removes and returns the bytes not yet returned as whole frames (after a FrameTooLarge, every
+   * byte since the last frame returned).
+   */
   takeBuffered(): Uint8Array {
     const rest = concatBytes(this.pending);
     this.pending = [];

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OneWayCallCommandMessage, SleepCommandMessage } from "../gen/keel/service_protocol.js";
+import { concatBytes } from "../core/bytes.js";
+import { FrameDecoder, encodeFrame } from "../protocol/framing.js";
+import { MessageType } from "../protocol/message_types.js";
 import { encodeMessage } from "../protocol/proto_encode.js";
-import { shiftTimeField } from "./handler_clock.js";
+import type { EndpointStreamHandlers, EndpointTransport } from "../runtime/ports.js";
+import { HandlerClockTransport, shiftTimeField } from "./handler_clock.js";
 
 describe("shiftTimeField", () => {
   it("moves a sleep's wake-up time and keeps its other fields", () => {
@@ -46,5 +50,72 @@ describe("shiftTimeField", () => {
     const shifted = shiftTimeField(withUnknown, 1, 500);
     assert.deepEqual([...shifted.subarray(shifted.length - 4)], [...unknownField]);
     assert.equal(SleepCommandMessage.decode(shifted).wakeUpTime, 1500);
+  });
+});
+
+describe("HandlerClockTransport", () => {
+  /** Opens a stream through the transport; returns what the SDK "sends" and what the node gets. */
+  function stream(offsetMs: number) {
+    let sdk: EndpointStreamHandlers | undefined;
+    const inner: EndpointTransport = {
+      open: (_request, handlers) => {
+        sdk = handlers;
+        return { write: () => undefined, end: () => undefined, abort: () => undefined };
+      },
+      close: () => Promise.resolve(),
+    };
+    const received: Uint8Array[] = [];
+    let ended = false;
+    new HandlerClockTransport(inner, () => offsetMs).open(
+      { uri: "http://x", useHttp11: false, requestResponse: false, path: "/", headers: {} },
+      {
+        onResponse: () => undefined,
+        onData: (chunk) => received.push(chunk),
+        onEnd: () => (ended = true),
+        onError: () => undefined,
+      },
+    );
+    return {
+      send: (bytes: Uint8Array) => sdk!.onData(bytes),
+      end: () => sdk!.onEnd(),
+      received,
+      ended: () => ended,
+    };
+  }
+
+  it("shifts a sleep split across chunks and passes other frames through", () => {
+    const s = stream(1000);
+    const sleep = encodeFrame(
+      MessageType.SleepCommand,
+      encodeMessage(SleepCommandMessage, { wakeUpTime: 5000, resultCompletionId: 1, name: "" }),
+    );
+    const other = encodeFrame(MessageType.OutputCommand, Uint8Array.of(1, 2, 3));
+    const bytes = concatBytes([other, sleep]);
+    // Cut inside the first frame's header, inside the sleep's header and inside its payload.
+    const cuts = [0, 3, 9, 14, bytes.length];
+    for (let i = 1; i < cuts.length; i++) s.send(bytes.subarray(cuts[i - 1], cuts[i]));
+    const frames = new FrameDecoder(1 << 20).push(concatBytes(s.received));
+    assert.equal(frames.length, 2);
+    assert.deepEqual([...frames[0]!.payload], [1, 2, 3]);
+    assert.equal(SleepCommandMessage.decode(frames[1]!.payload).wakeUpTime, 6000);
+  });
+
+  it("hands a truncated last frame and an oversized one on as they came", () => {
+    const truncated = stream(1000);
+    const sleep = encodeFrame(
+      MessageType.SleepCommand,
+      encodeMessage(SleepCommandMessage, { wakeUpTime: 5000, resultCompletionId: 1, name: "" }),
+    );
+    truncated.send(sleep.subarray(0, 6));
+    truncated.end();
+    assert.deepEqual([...concatBytes(truncated.received)], [...sleep.subarray(0, 6)]);
+    assert.equal(truncated.ended(), true);
+
+    const oversized = stream(1000);
+    const header = Uint8Array.of(0x04, 0x0c, 0, 0, 0x7f, 0xff, 0xff, 0xff, 9, 9);
+    oversized.send(header.subarray(0, 5));
+    oversized.send(header.subarray(5));
+    oversized.send(Uint8Array.of(7));
+    assert.deepEqual([...concatBytes(oversized.received)], [...header, 7]);
   });
 });

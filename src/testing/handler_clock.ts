@@ -39,15 +39,15 @@ export class HandlerClockTransport implements EndpointTransport {
     return this.inner.open(request, {
       onResponse: (status, headers) => handlers.onResponse(status, headers),
       onData: (chunk) => {
-        // Bytes the framing cannot follow (a declared length past the limit) go on untouched:
-        // the invoker reports them as it would without this transport.
+        // Bytes the framing cannot follow (a declared length past the limit) go on untouched,
+        // from the last whole frame on: the invoker reports them as it would without this transport.
         if (undecodable) return handlers.onData(chunk);
         let out: Uint8Array[];
         try {
           out = frames.push(chunk).map((f) => encodeFrame(f.type, this.shift(f), f.flags));
         } catch {
           undecodable = true;
-          return handlers.onData(chunk);
+          return handlers.onData(frames.takeBuffered());
         }
         for (const frame of out) handlers.onData(frame);
       },
