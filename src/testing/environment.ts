@@ -85,6 +85,7 @@ export class RestateTestEnvironment {
     let baseDir: string | undefined;
     let server: RunningNodeServer | undefined;
     let environment: RestateTestEnvironment | undefined;
+    let fatalWhileStarting: unknown;
     try {
       baseDir = await mkdtemp(join(tmpdir(), "keel-testkit-"));
       const logLevel = options.logLevel ?? "warn";
@@ -110,8 +111,12 @@ export class RestateTestEnvironment {
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),
         wrapTransport: (transport) => new HandlerClockTransport(transport, () => clock.offsetMs),
-        onFatal: (error) => environment?.onFatal(error),
+        onFatal: (error) => {
+          if (environment === undefined) fatalWhileStarting ??= error;
+          else environment.onFatal(error);
+        },
       });
+      if (fatalWhileStarting !== undefined) throw asError(fatalWhileStarting);
       environment = new RestateTestEnvironment(endpoint, server, clock, baseDir);
       await environment.whenReady();
       await register(server.adminUrl, endpoint.url);
@@ -154,10 +159,7 @@ export class RestateTestEnvironment {
       await rm(this.baseDir, { recursive: true, force: true });
     })();
     return this.stopping.then(() => {
-      if (this.fatal === undefined) return;
-      throw this.fatal instanceof Error
-        ? this.fatal
-        : new Error(`the test node failed: ${describeError(this.fatal)}`);
+      if (this.fatal !== undefined) throw asError(this.fatal);
     });
   }
 
@@ -178,6 +180,12 @@ export class RestateTestEnvironment {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
+}
+
+function asError(fatal: unknown): Error {
+  return fatal instanceof Error
+    ? fatal
+    : new Error(`the test node failed: ${describeError(fatal)}`);
 }
 
 /** The SDK options of the endpoint, with the kit's own settings applied. */
