@@ -73,6 +73,8 @@ export default tseslint.config(
       "node_modules/**",
       "bench/**",
       "scripts/**",
+      // A separate project, with its own dependencies (tested by test/e2e/testkit_package.test.ts).
+      "examples/**",
       "eslint.config.js",
     ],
   },
@@ -119,7 +121,8 @@ export default tseslint.config(
     // Everything under src/ is pure but the `io/` folders, the composition roots and generated code.
     files: ["src/**/*.ts"],
     // Unit tests sit beside their sources and need node:test and node:assert.
-    ignores: ["**/*.test.ts", "src/**/io/**", "src/bin/**", "src/gen/**"],
+    // The test kit (src/testing) composes a whole node inside a user's test, as bin/ does.
+    ignores: ["**/*.test.ts", "src/**/io/**", "src/bin/**", "src/testing/**", "src/gen/**"],
     rules: {
       "no-restricted-imports": ["error", pureImportBan],
       "no-restricted-globals": [

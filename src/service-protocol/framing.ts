@@ -80,4 +80,15 @@ export class FrameDecoder {
   get bufferedBytes(): number {
     return this.pendingBytes;
   }
+
+  /**
+   * Removes and returns the bytes not yet returned as whole frames (after a FrameTooLarge, every
+   * byte since the last frame returned).
+   */
+  takeBuffered(): Uint8Array {
+    const rest = concatBytes(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return rest;
+  }
 }

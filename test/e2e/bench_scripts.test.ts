@@ -1,7 +1,8 @@
 /**
  * The benchmark scripts that need nothing beyond this repository run end to end at a tiny size, so a
  * change that breaks them fails here and not in the next performance session. (The side-by-side
- * harness needs wrk and the reference server; it is not run here.)
+ * harness needs wrk; it is not run here. The test-kit start-up script runs the reference server,
+ * which `npm ci` installs.)
  */
 
 import assert from "node:assert/strict";
@@ -23,5 +24,16 @@ describe("benchmark scripts", () => {
     );
     assert.match(stdout, /all 40 outputs verified/);
     assert.match(stdout, /first new call answered\s+\d+ ms/);
+  });
+
+  it("testkit start-up: times the test kit and the reference server to their first call", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [join(BENCH, "testkit_startup.mjs"), "--repeats", "1"],
+      { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    for (const variant of ["kit", "kit-24", "restate", "restate-4"])
+      assert.match(stdout, new RegExp(`repeat 1 ${variant}\\s+first call after \\d+ ms`));
+    assert.match(stdout, /ratio restate \/ kit \(first call, from spawn\): [\d.]+x/);
   });
 });

@@ -236,7 +236,7 @@ export class HttpIngress {
         "cannot use the delay query parameter with calls. The delay is supported only with sends",
       );
     // The execution time is stored as integer milliseconds since the epoch.
-    if (delayMs !== undefined && !Number.isSafeInteger(Date.now() + delayMs))
+    if (delayMs !== undefined && !Number.isSafeInteger(this.node.ports.clock.nowMs() + delayMs))
       throw new IngressError(
         400,
         `bad delay query parameter '${delayText ?? ""}': the delay is too long`,
@@ -252,7 +252,8 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(targetRefOf(target), random);
     }
-    const now = Date.now();
+    // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
+    const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {
       invocationId: id.bytes,
       target,
@@ -295,7 +296,7 @@ export class HttpIngress {
   private freshIdempotencyKey(): string {
     const random = new Uint8Array(10);
     this.entropy.fill(random);
-    return formatUlid(Date.now(), random);
+    return formatUlid(this.node.ports.clock.nowMs(), random);
   }
 
   private accepted(

@@ -1,0 +1,207 @@
+/**
+ * One Keel node with its HTTP edges, composed from the adapters: the data directory (locked), the
+ * LMDB partition stores, the local loglets, the file metadata store, the endpoint transport, the
+ * runtime node, the ingress and the admin API. `keel-server` runs it as a process; the test kit
+ * (`src/testing`) runs it inside a user's test process, so nothing here may exit the process: a
+ * fatal error goes to the caller's `onFatal`, a refused start is thrown, and `stop()` releases every
+ * port, file handle and thread it took.
+ */
+
+import { mkdirSync } from "node:fs";
+import { createServer, type AddressInfo, type Server as NetServer } from "node:net";
+import { join } from "node:path";
+import type { ServerConfig } from "./config.js";
+import { AdminApi } from "../../admin/io/admin_http.js";
+import { dataDirLayout } from "./data_dir.js";
+import { lockDirectory } from "./dir_lock.js";
+import { FileMetadataStore } from "../../metadata/io/file_metadata_store.js";
+import { listenOn } from "../../platform/io/http_util.js";
+import { HttpIngress } from "../../ingress/io/ingress_http.js";
+import { openLmdbEnvironment } from "../../partition-store/io/lmdb_store.js";
+import { LocalLogletProvider } from "../../bifrost/local/io/local_loglet.js";
+import { describeDamagedTail } from "../../platform/io/segment_files.js";
+import { consoleLogger, systemClock, systemEntropy } from "../../platform/io/system.js";
+import { WorkerEndpointTransport } from "../../invoker/io/worker_endpoint_transport.js";
+import { KeelError } from "../../core/errors.js";
+import { KeelNode } from "../node.js";
+import type { Clock, EndpointTransport, Logger } from "../../platform/ports.js";
+
+export interface NodeServerOptions {
+  /** Ports may be 0: the system picks free ones, and the running server reports them. */
+  readonly config: ServerConfig;
+  /** A broken invariant inside the node (the node must not go on). */
+  readonly onFatal: (error: unknown) => void;
+  /** Time of the node (default: the system clock). */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Wraps the transport to the services' endpoints (default: used as it is). */
+  readonly wrapTransport?: (transport: EndpointTransport) => EndpointTransport;
+  /** Listen on the node-to-node port (a single node has no peers: keel-server only reserves it). */
+  readonly reserveNodePort?: boolean;
+}
+
+export interface RunningNodeServer {
+  readonly node: KeelNode;
+  readonly dataDir: string;
+  /** The host and ports clients reach the node at (a wildcard bind address is given as loopback). */
+  readonly advertisedHost: string;
+  readonly ingressPort: number;
+  readonly adminPort: number;
+  readonly ingressUrl: string;
+  readonly adminUrl: string;
+  readonly logger: Logger;
+  /** Closes the edges, stops the node, closes the stores and unlocks the directory. */
+  stop(): Promise<void>;
+}
+
+/** Opens the data directory and serves the node; the partitions are open when it resolves. */
+export async function startNodeServer(options: NodeServerOptions): Promise<RunningNodeServer> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const dataDir = join(config.baseDir, config.nodeName);
+  mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDirectory(dataDir);
+  const logger = options.logger ?? consoleLogger(config.logLevel, config.nodeName);
+  const layout = dataDirLayout(dataDir);
+  let stores: Awaited<ReturnType<typeof openLmdbEnvironment>>["environment"];
+  try {
+    const opened = await openLmdbEnvironment(layout.partitionStores, (error) =>
+      logger.warn("partition store write failed; retrying", { error: error.message }),
+    );
+    stores = opened.environment;
+    if (opened.rebuilt)
+      logger.warn(
+        "the machine restarted while the partition stores were open; rebuilding them from the logs",
+      );
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const localLoglets = new LocalLogletProvider(layout.localLogletRoot, {
+    noSync: config.unsafeNoFsync,
+    onTailCut: (tail) =>
+      logger.warn(
+        "cut a torn tail of the log: a write the previous process did not finish (never acknowledged)",
+        { damage: describeDamagedTail(tail) },
+      ),
+  });
+  const host = config.bindAddress;
+  const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const transport = new WorkerEndpointTransport(logger);
+  const node = new KeelNode(
+    {
+      nodeName: config.nodeName,
+      partitions: config.partitions,
+      clusterName: config.clusterName,
+      invokerConcurrencyMax: config.concurrentInvocationsLimit,
+      invokerBackgroundStartingMax: config.oneWayStartingLimit,
+      timeoutDefaults: {
+        inactivityTimeoutMs: config.inactivityTimeoutMs,
+        abortTimeoutMs: config.abortTimeoutMs,
+      },
+    },
+    {
+      metadata: FileMetadataStore.open(layout.metadataFile),
+      loglets: new Map([["local", localLoglets]]),
+      initialLoglet: () => ({ provider: "local", params: "{}" }),
+      openPartitionStore: (p) => stores.partition(p),
+      transport: options.wrapTransport?.(transport) ?? transport,
+      clock,
+      entropy: systemEntropy,
+      logger,
+      onFatal: options.onFatal,
+      storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
+    },
+  );
+  const ingress = new HttpIngress(node, systemEntropy, logger, {
+    bodyBytesMax: config.ingressBodyBytesMax,
+  });
+  // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
+  let admin: AdminApi | undefined;
+  // The node port is reserved for node-to-node traffic; a single node has no peers to talk to yet.
+  const nodePort =
+    options.reserveNodePort === true ? createServer((socket) => socket.destroy()) : undefined;
+  const closeEdges = async (): Promise<void> => {
+    await Promise.allSettled([
+      ingress.close(),
+      admin?.close(),
+      nodePort === undefined ? undefined : new Promise((r) => nodePort.close(r)),
+    ]);
+  };
+
+  let ingressPort: number;
+  let adminPort: number;
+  try {
+    if (nodePort !== undefined) await listenOn(nodePort, config.nodePort, host, "node");
+    ingressPort = boundPort(await ingress.listen(config.ingressPort, host));
+    const ingressUrl = `http://${advertisedHost}:${ingressPort}/`;
+    admin = new AdminApi(node, logger, { ingressUrl });
+    adminPort = boundPort(await admin.listen(config.adminPort, host));
+    logger.info("starting partitions", { partitions: config.partitions, dataDir });
+    await node.start();
+  } catch (error) {
+    const explained = await explainRefusedStart(error, localLoglets, dataDir);
+    await closeEdges();
+    await node.stop().catch(() => undefined);
+    await stores.close().catch(() => undefined);
+    unlock();
+    throw explained;
+  }
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await closeEdges();
+      await node.stop();
+      await stores.close();
+      unlock();
+    })();
+    return stopped;
+  };
+  return {
+    node,
+    dataDir,
+    advertisedHost,
+    ingressPort,
+    adminPort,
+    ingressUrl: `http://${advertisedHost}:${ingressPort}`,
+    adminUrl: `http://${advertisedHost}:${adminPort}`,
+    logger,
+    stop,
+  };
+}
+
+function boundPort(server: NetServer): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * A start refused over damaged logs says what to do next: a torn tail left uncut because partition
+ * stores applied records in it (so it was durable), or damage the log itself refused to cut.
+ */
+async function explainRefusedStart(
+  error: unknown,
+  loglets: LocalLogletProvider,
+  dataDir: string,
+): Promise<unknown> {
+  if (!(error instanceof KeelError && error.code === "storage")) return error;
+  const repair =
+    `Restore the file from a backup, or accept losing the damaged frame and every frame after it ` +
+    `with 'keel-replay --data-dir ${dataDir} --accept-damaged-tail' (the partition stores are then ` +
+    `rebuilt from the logs)`;
+  if (/refusing to recover/.test(error.message))
+    return new KeelError("storage", `${error.message}. ${repair}`, false, { cause: error });
+  const damaged = await loglets.logStore().then(
+    (store) => store.damagedTail,
+    () => undefined,
+  );
+  if (damaged === undefined) return error;
+  return new KeelError(
+    "storage",
+    `${error.message}. The newest log file ends in a damaged frame that this start did not cut, ` +
+      `since partition stores applied records in it (it was durable): ` +
+      `${describeDamagedTail(damaged)}; the file is untouched. ${repair}`,
+    false,
+    { cause: error },
+  );
+}
