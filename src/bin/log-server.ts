@@ -22,6 +22,7 @@ import { generationalNodeId, NodeId } from "../core/node_id.js";
 import { seededPrng } from "../core/prng.js";
 import { DEFAULT_LOGLET_LIMITS } from "../bifrost/replicated/limits.js";
 import { LogletNode } from "../bifrost/replicated/loglet_node.js";
+import { LogServerNode } from "../log-server/server_node.js";
 import { mkdir } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 
@@ -61,23 +62,29 @@ async function main(): Promise<void> {
     peers: () => peers,
   });
   const { store, recovered } = await FileLogServerStore.open(join(values.data, "log-store"));
+  const self = generationalNodeId(node, generation);
+  const logServer = new LogServerNode({
+    self,
+    transport,
+    store,
+    recovered,
+    onStoreFailure: (error) => {
+      console.error(`log-server ${node}: ${error.message}`);
+      process.exit(1);
+    },
+  });
+  // Sequencers of loglets that name this node run here too.
   const loglet = new LogletNode({
-    self: generationalNodeId(node, generation),
+    self,
     transport,
     clock: systemClock,
     prng: seededPrng(randomInt(0, 2 ** 32)),
     topology: new Map(),
     limits: DEFAULT_LOGLET_LIMITS,
-    logServer: { store, recovered },
-    observer: {
-      onStoreFailure: (error) => {
-        console.error(`log-server ${node}: ${error.message}`);
-        process.exit(1);
-      },
-    },
   });
   const stop = (): void => {
     loglet.shutdown();
+    logServer.shutdown();
     void transport
       .close()
       .then(() => store.close())

@@ -57,7 +57,8 @@ import {
   MessageType,
 } from "../service-protocol/message_types.js";
 import { InvocationId, parseAwakeableId } from "../core/ids.js";
-import type { Cancel, Clock, EndpointStream, EndpointTransport } from "../platform/ports.js";
+import type { Cancel, Clock } from "../platform/ports.js";
+import type { EndpointStream, EndpointTransport } from "./endpoint.js";
 import { encodeMessage } from "../wire/proto_encode.js";
 
 /** Non-command effects carry the number of commands the SDK had sent when it sent them. */

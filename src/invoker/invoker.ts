@@ -61,7 +61,8 @@ import type {
   PartitionHandle,
   PartitionInvoker,
 } from "../worker/partition_processor.js";
-import type { Cancel, Clock, EndpointTransport, Logger } from "../platform/ports.js";
+import type { Cancel, Clock, Logger } from "../platform/ports.js";
+import type { EndpointTransport } from "./endpoint.js";
 
 type TaskState = "queued" | "running" | "backingOff";
 

@@ -9,7 +9,7 @@ import type {
   LogServerResponse,
   LogletMessage,
 } from "../bifrost/replicated/messages.js";
-import { decodeStoreWrite, encodeStoreWrite } from "./store_codec.js";
+import { decodeStoreWrite, encodeStoreWrite } from "../bifrost/loglet_store.js";
 import { logletIdOf, type Ballot } from "../bifrost/replicated/types.js";
 
 const ID = logletIdOf(1, 0);

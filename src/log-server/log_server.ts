@@ -21,10 +21,9 @@
  */
 
 import { assert, assertNever } from "../core/assert.js";
-import { sameIncarnation, type GenerationalNodeId } from "../core/node_id.js";
+import { sameIncarnation } from "../core/node_id.js";
 import type {
   AcceptRequest,
-  AcceptedTail,
   GetRecordsRequest,
   LogServerNotice,
   LogServerRequest,
@@ -40,49 +39,15 @@ import {
   compareBallots,
   dropBelow,
   rangeContaining,
-  type Ballot,
   type LogletId,
   type OffsetRange,
 } from "../bifrost/replicated/types.js";
-
-/** What a log server persists about one loglet besides its records. */
-export interface LogletMeta {
-  readonly sequencer: GenerationalNodeId | undefined;
-  readonly sealed: boolean;
-  readonly trimPoint: number;
-  /** A lower bound of the committed tail; persisted lazily (with other metadata), never required. */
-  readonly knownGlobalTail: number;
-  readonly promised: Ballot | undefined;
-  readonly accepted: AcceptedTail | undefined;
-  readonly chosenTail: number | undefined;
-}
-
-export const EMPTY_META: LogletMeta = {
-  sequencer: undefined,
-  sealed: false,
-  trimPoint: 0,
-  knownGlobalTail: 1,
-  promised: undefined,
-  accepted: undefined,
-  chosenTail: undefined,
-};
-
-/** One write to the node's log store. A batch of records is written atomically. */
-export type StoreWrite =
-  | {
-      readonly kind: "records";
-      readonly logletId: LogletId;
-      readonly first: number;
-      readonly payloads: readonly Uint8Array[];
-    }
-  | { readonly kind: "meta"; readonly logletId: LogletId; readonly meta: LogletMeta };
-
-/** What the store found on disk for one loglet when the node started. */
-export interface RecoveredLoglet {
-  readonly meta: LogletMeta | undefined;
-  /** Durable batches, ascending, each `[first, end)` as it was stored. */
-  readonly batches: readonly OffsetRange[];
-}
+import {
+  EMPTY_META,
+  type LogletMeta,
+  type RecoveredLoglet,
+  type StoreWrite,
+} from "../bifrost/loglet_store.js";
 
 export type LogServerEffect =
   | { readonly kind: "reply"; readonly reply: number; readonly response: LogServerResponse }

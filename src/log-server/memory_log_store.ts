@@ -5,11 +5,12 @@
  * real store's group commit.
  */
 
-import type { RecoveredLoglet, StoreWrite } from "./log_server.js";
+import type { RecoveredLoglet, StoreWrite } from "../bifrost/loglet_store.js";
 import type { StoredRecord } from "../bifrost/replicated/messages.js";
-import { InMemoryLogStoreIndex } from "./store_codec.js";
+import { InMemoryLogStoreIndex } from "../bifrost/loglet_store.js";
 import type { LogletId } from "../bifrost/replicated/types.js";
-import type { Clock, LogServerStore } from "../platform/ports.js";
+import type { Clock } from "../platform/ports.js";
+import type { LogServerStore } from "./store.js";
 
 export class MemoryLogServerStore implements LogServerStore {
   private readonly index = new InMemoryLogStoreIndex();

@@ -16,10 +16,13 @@ import { ByteReader, ByteWriter, DecodeError } from "../wire/binary.js";
 
 /** Service tags: one per protocol carried between nodes. Never renumber. */
 export const NodeService = {
+  /** Replicated loglets' sequencers (appends, tails). */
   loglet: 1,
   metadata: 2,
   partition: 3,
   ingress: 4,
+  /** Log servers (stores, seals, reads of replicated loglets). */
+  logServer: 5,
 } as const;
 
 export type EnvelopeKind = "hello" | "message" | "request" | "response";

@@ -27,13 +27,9 @@ import {
   type EnvelopeCommand,
   type PartitionDescription,
 } from "../worker/partition_processor.js";
-import type {
-  Clock,
-  EndpointTransport,
-  Entropy,
-  Logger,
-  PartitionStore,
-} from "../platform/ports.js";
+import type { Clock, Entropy, Logger } from "../platform/ports.js";
+import type { EndpointTransport } from "../invoker/endpoint.js";
+import type { PartitionStore } from "../partition-store/store.js";
 
 export interface NodeConfig {
   readonly nodeName: string;

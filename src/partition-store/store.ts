@@ -90,3 +90,20 @@ export class MemoryPartitionStore implements PartitionTxn {
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The partition store port: synchronous reads, batches applied in order and committed off the hot
+ * path. Contract: reads see every committed batch, including those still being written; batches are
+ * written in commit order; durability comes from the log, not from the store.
+ */
+export interface PartitionStore {
+  /** Reads see every committed batch, including those still being written. */
+  reader(): PartitionReader;
+  /** A write batch; its writes become visible to `reader()` when it is committed. */
+  beginBatch(): PartitionTxn;
+  /** Commits the batch (atomically, without waiting for durability: the log is the source of truth). */
+  commit(batch: PartitionTxn): void;
+  /** Resolves once every committed batch is written. */
+  flushed(): Promise<void>;
+  close(): Promise<void>;
+}

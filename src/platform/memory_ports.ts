@@ -1,70 +1,9 @@
 /**
- * In-memory implementations of the runtime's ports, for tests and the simulator: a partition store
- * with the same read-your-writes semantics as the LMDB one, a manual clock, and a fixed entropy source.
+ * In-memory implementations of the platform's ports, for tests and the simulator: a manual clock and
+ * a fixed entropy source (the in-memory partition store is src/partition-store/memory_store.ts).
  */
 
-import { assert } from "../core/assert.js";
-import {
-  MemoryPartitionStore,
-  STORE_KEY_BYTES_MAX,
-  type PartitionReader,
-  type PartitionTxn,
-} from "../partition-store/store.js";
-import type { Cancel, Clock, Entropy, PartitionStore } from "./ports.js";
-
-type Writes = Map<string, Uint8Array | null>;
-
-export class MemoryStore implements PartitionStore {
-  readonly data = new MemoryPartitionStore();
-
-  reader(): PartitionReader {
-    return this.data;
-  }
-
-  beginBatch(): PartitionTxn {
-    const writes: Writes = new Map();
-    const data = this.data;
-    const batch: PartitionTxn & { writes: Writes } = {
-      writes,
-      get: (k) => (writes.has(k) ? (writes.get(k) ?? undefined) : data.get(k)),
-      put: (k, v) => {
-        // The LMDB store's limit, so that tests in memory catch a key a real store could not hold.
-        assert(
-          k.length <= STORE_KEY_BYTES_MAX,
-          `store key of ${k.length} bytes: ${k.slice(0, 64)}…`,
-        );
-        writes.set(k, v);
-      },
-      delete: (k) => void writes.set(k, null),
-      scan: (prefix, limit, startAfter) => {
-        const view = new MemoryPartitionStore();
-        for (const [k, v] of data.scan(prefix)) view.put(k, v);
-        for (const [k, v] of writes) {
-          if (!k.startsWith(prefix)) continue;
-          if (v === null) view.delete(k);
-          else view.put(k, v);
-        }
-        return view.scan(prefix, limit, startAfter);
-      },
-    };
-    return batch;
-  }
-
-  commit(batch: PartitionTxn): void {
-    for (const [k, v] of (batch as PartitionTxn & { writes: Writes }).writes) {
-      if (v === null) this.data.delete(k);
-      else this.data.put(k, v);
-    }
-  }
-
-  flushed(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import type { Cancel, Clock, Entropy } from "./ports.js";
 
 /** A clock that moves only when told to; timers fire in order as it passes them. */
 export class ManualClock implements Clock {

@@ -26,6 +26,7 @@ import {
 import type { SequencerOptions } from "../bifrost/replicated/sequencer.js";
 import type { LogletId, LogletParams } from "../bifrost/replicated/types.js";
 import { LogletNode, type LogletObserver, type Result } from "../bifrost/replicated/loglet_node.js";
+import { LogServerNode } from "../log-server/server_node.js";
 import { SimDisk } from "./disk.js";
 import { SimNetwork, type NetworkFaults } from "./network.js";
 import {
@@ -45,7 +46,10 @@ export interface LogletClusterOptions {
   readonly disk: SimDiskLatency;
   readonly limits?: ReplicatedLogletLimits;
   readonly sequencerOptions?: SequencerOptions;
-  readonly observer?: (node: NodeId) => LogletObserver;
+  readonly observer?: (node: NodeId) => LogletObserver & {
+    /** The node's log store failed; its log server has stopped. */
+    onStoreFailure?(error: Error): void;
+  };
 }
 
 export interface SimNode {
@@ -54,6 +58,7 @@ export interface SimNode {
   readonly disk: SimDisk;
   alive: boolean;
   loglet: LogletNode;
+  logServer: LogServerNode;
   store: SimLogStore;
   transport: SimTransport;
   clock: SimClock;
@@ -132,20 +137,28 @@ export class LogletCluster {
     const { store, recovered } = SimLogStore.open(node.disk, this.scheduler, this.options.disk);
     const clock = new SimClock(this.scheduler);
     const transport = new SimTransport(this.network, this.scheduler, node.id, node.generation);
+    const self = generationalNodeId(node.id, node.generation);
+    const observer = this.options.observer?.(node.id);
+    const logServer = new LogServerNode({
+      self,
+      transport,
+      store,
+      recovered,
+      onStoreFailure: (error) => observer?.onStoreFailure?.(error),
+    });
     const loglet = new LogletNode({
-      self: generationalNodeId(node.id, node.generation),
+      self,
       transport,
       clock,
       prng: seededPrng(this.scheduler.prng.nextU32()),
       topology: this.topology,
       limits: this.limits,
-      logServer: { store, recovered },
-      ...(this.options.observer === undefined ? {} : { observer: this.options.observer(node.id) }),
+      ...(observer === undefined ? {} : { observer }),
       ...(this.options.sequencerOptions === undefined
         ? {}
         : { sequencerOptions: this.options.sequencerOptions }),
     });
-    Object.assign(node, { store, clock, transport, loglet, alive: true });
+    Object.assign(node, { store, clock, transport, loglet, logServer, alive: true });
     for (const params of this.opened.values()) loglet.open(params);
   }
 
@@ -155,6 +168,7 @@ export class LogletCluster {
     if (!node.alive) return;
     node.alive = false;
     node.loglet.shutdown();
+    node.logServer.shutdown();
     node.transport.kill();
     node.clock.kill();
     node.store.kill();

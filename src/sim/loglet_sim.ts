@@ -623,7 +623,7 @@ class LogletSimulation {
       }
       if (offset < range.end) {
         for (const node of this.cluster.alive()) {
-          const state = node.loglet.inspectLogServer()?.inspect(segment.params.logletId);
+          const state = node.logServer.inspect().inspect(segment.params.logletId);
           this.trace(
             `node ${node.id} holds ${JSON.stringify(state?.held)} durable tail ${state?.durableTail} trim ${state?.meta.trimPoint}`,
           );

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { utf8 } from "../core/bytes.js";
 import { NodeId } from "../core/node_id.js";
 import { logletIdOf } from "../bifrost/replicated/types.js";
-import type { RequestOutcome } from "../platform/ports.js";
+import type { RequestOutcome } from "../net/transport.js";
 import { SimDisk } from "./disk.js";
 import { SimNetwork } from "./network.js";
 import { SimLogStore, SimTransport, type SimPacket } from "./ports.js";

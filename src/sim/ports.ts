@@ -15,23 +15,18 @@ import { assert } from "../core/assert.js";
 import { fromUtf8, utf8 } from "../core/bytes.js";
 import { murmur3x86_128 } from "../core/hash.js";
 import type { NodeId } from "../core/node_id.js";
-import type { RecoveredLoglet, StoreWrite } from "../log-server/log_server.js";
+import type { RecoveredLoglet, StoreWrite } from "../bifrost/loglet_store.js";
 import type { StoredRecord } from "../bifrost/replicated/messages.js";
 import {
   decodeStoreWrite,
   encodeStoreWrite,
   InMemoryLogStoreIndex,
-} from "../log-server/store_codec.js";
+} from "../bifrost/loglet_store.js";
 import type { LogletId } from "../bifrost/replicated/types.js";
 import { ByteReader, ByteWriter } from "../wire/binary.js";
-import type {
-  Cancel,
-  Clock,
-  LogServerStore,
-  NodeTransport,
-  RequestOutcome,
-  ServiceHandler,
-} from "../platform/ports.js";
+import type { Cancel, Clock } from "../platform/ports.js";
+import type { LogServerStore } from "../log-server/store.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../net/transport.js";
 import type { SimDisk } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import type { SimScheduler } from "./scheduler.js";

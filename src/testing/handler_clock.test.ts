@@ -5,7 +5,7 @@ import { concatBytes } from "../core/bytes.js";
 import { FrameDecoder, encodeFrame } from "../service-protocol/framing.js";
 import { MessageType } from "../service-protocol/message_types.js";
 import { encodeMessage } from "../wire/proto_encode.js";
-import type { EndpointStreamHandlers, EndpointTransport } from "../platform/ports.js";
+import type { EndpointStreamHandlers, EndpointTransport } from "../invoker/endpoint.js";
 import { HandlerClockTransport, shiftTimeField } from "./handler_clock.js";
 
 describe("shiftTimeField", () => {

@@ -20,7 +20,7 @@ import type {
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../platform/ports.js";
+} from "../invoker/endpoint.js";
 
 /** Field numbers of the absolute times the SDK sets (service protocol v5/v6). */
 const SLEEP_WAKE_UP_TIME_FIELD = 1;

@@ -16,7 +16,7 @@ import type { Action } from "../partition/actions.js";
 import { PartitionStateMachine } from "../partition/state_machine.js";
 import { TableReader } from "../partition-store/tables.js";
 import type { PartitionTable } from "../core/partitioning.js";
-import type { PartitionStore } from "../platform/ports.js";
+import type { PartitionStore } from "../partition-store/store.js";
 
 /**
  * A store that has applied records the log no longer holds cannot be recovered by replay: the log

@@ -38,8 +38,8 @@ import {
 } from "../../src/partition-store/tables.js";
 import { InvocationId } from "../../src/core/ids.js";
 import { partitionKeyOf } from "../../src/core/partitioning.js";
-import { MemoryStore } from "../../src/platform/memory_ports.js";
-import type { PartitionStore } from "../../src/platform/ports.js";
+import { MemoryStore } from "../../src/partition-store/memory_store.js";
+import type { PartitionStore } from "../../src/partition-store/store.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-store-"));
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

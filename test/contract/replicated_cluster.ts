@@ -11,7 +11,7 @@ import { generationalNodeId, NodeId } from "../../src/core/node_id.js";
 import { seededPrng } from "../../src/core/prng.js";
 import type { Loglet } from "../../src/bifrost/loglet.js";
 import { DEFAULT_LOGLET_LIMITS } from "../../src/bifrost/replicated/limits.js";
-import type { RecoveredLoglet } from "../../src/log-server/log_server.js";
+import type { RecoveredLoglet } from "../../src/bifrost/loglet_store.js";
 import { parseReplication } from "../../src/bifrost/replicated/replication.js";
 import {
   formatLogletParams,
@@ -19,7 +19,9 @@ import {
   type LogletId,
 } from "../../src/bifrost/replicated/types.js";
 import { LogletNode } from "../../src/bifrost/replicated/loglet_node.js";
-import type { LogServerStore, NodeTransport } from "../../src/platform/ports.js";
+import { LogServerNode } from "../../src/log-server/server_node.js";
+import type { LogServerStore } from "../../src/log-server/store.js";
+import type { NodeTransport } from "../../src/net/transport.js";
 import { ReplicatedLogletProvider } from "../../src/bifrost/replicated/provider.js";
 import { describeLogletContract } from "./loglet_contract.js";
 
@@ -35,7 +37,7 @@ export interface Backend {
 }
 
 class Cluster {
-  private readonly nodes = new Map<number, LogletNode>();
+  private readonly nodes = new Map<number, { loglet: LogletNode; logServer: LogServerNode }>();
   private readonly generations = new Map<number, number>();
   private segment = 0;
   provider!: ReplicatedLogletProvider;
@@ -46,28 +48,36 @@ class Cluster {
     const generation = (this.generations.get(node) ?? 0) + 1;
     this.generations.set(node, generation);
     const { store, recovered } = await this.backend.store(node);
+    const self = generationalNodeId(node, generation);
+    const transport = await this.backend.transport(node, generation);
+    const logServer = new LogServerNode({ self, transport, store, recovered });
     const loglet = new LogletNode({
-      self: generationalNodeId(node, generation),
-      transport: await this.backend.transport(node, generation),
+      self,
+      transport,
       clock: systemClock,
       prng: seededPrng(node * 1000 + generation),
       topology: new Map(),
       limits: LIMITS,
-      logServer: { store, recovered },
     });
-    this.nodes.set(node, loglet);
+    this.nodes.set(node, { loglet, logServer });
     if (node === 1) this.provider = new ReplicatedLogletProvider(loglet);
   }
 
+  private shutdown(node: number): void {
+    const running = this.nodes.get(node);
+    running?.loglet.shutdown();
+    running?.logServer.shutdown();
+  }
+
   async restart(node: number): Promise<void> {
-    this.nodes.get(node)?.shutdown();
+    this.shutdown(node);
     await this.backend.stop(node);
     await this.start(node);
   }
 
   async stopAll(): Promise<void> {
     for (const node of NODES) {
-      this.nodes.get(node)?.shutdown();
+      this.shutdown(node);
       await this.backend.stop(node);
     }
   }

@@ -31,7 +31,7 @@ import {
 } from "../../src/gen/keel/records.js";
 import { Bifrost } from "../../src/bifrost/bifrost.js";
 import type { InvocationId } from "../../src/core/ids.js";
-import { MemoryStore } from "../../src/platform/memory_ports.js";
+import { MemoryStore } from "../../src/partition-store/memory_store.js";
 import type { KeelNode } from "../../src/node/node.js";
 import { TableReader } from "../../src/partition-store/tables.js";
 import { replayPartition } from "../../src/worker/replay.js";

@@ -39,7 +39,7 @@ const texts = (entries: readonly LogletEntry[]): string[] =>
 function holders(cluster: LogletCluster, params: LogletParams, offset: number): number[] {
   const out: number[] = [];
   for (const node of cluster.alive()) {
-    const state = node.loglet.inspectLogServer()?.inspect(params.logletId);
+    const state = node.logServer.inspect().inspect(params.logletId);
     if (state?.held.some((r) => r.first <= offset && offset < r.end)) out.push(node.id);
   }
   return out;

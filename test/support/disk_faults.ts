@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { dataDirLayout } from "../../src/node/io/data_dir.js";
 import { openLmdbEnvironment } from "../../src/partition-store/io/lmdb_store.js";
-import { decodeStoreWrite } from "../../src/log-server/store_codec.js";
+import { decodeStoreWrite } from "../../src/bifrost/loglet_store.js";
 import { TableReader } from "../../src/partition-store/tables.js";
 
 const FILE_HEADER_BYTES = 16;

@@ -19,7 +19,7 @@ import type {
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../../src/platform/ports.js";
+} from "../../src/invoker/endpoint.js";
 
 export class FakeAttempt {
   start!: StartMessage;

@@ -5,7 +5,8 @@
 
 import { MemoryLogletProvider } from "../../src/bifrost/memory_loglet.js";
 import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
-import { ManualClock, MemoryStore, counterEntropy } from "../../src/platform/memory_ports.js";
+import { ManualClock, counterEntropy } from "../../src/platform/memory_ports.js";
+import { MemoryStore } from "../../src/partition-store/memory_store.js";
 import { KeelNode } from "../../src/node/node.js";
 import { NO_LOG, type Logger } from "../../src/platform/ports.js";
 import { utf8 } from "../../src/core/bytes.js";

@@ -1,11 +1,12 @@
 /**
- * The replicated-loglet driver of one node: it pumps the pure machines of src/bifrost/replicated and src/log-server through
- * the node's ports (transport, clock, log store) and offers callback-style loglet operations that the
- * `ReplicatedLoglet` handle (replicated_loglet.ts) and the simulator build on.
+ * The replicated-loglet driver of one node: it pumps the pure machines of this folder (sequencer,
+ * tail coordinator, readers) through the node's ports (transport, clock) and offers callback-style
+ * loglet operations that the `ReplicatedLoglet` handle (provider.ts) and the simulator build on.
  *
- * It hosts, per node: the log server (when the node has a store), the sequencer of every opened
- * loglet whose params name this very incarnation, at most one tail coordinator per loglet, and the
- * readers and broadcasts of operations in progress. Every message is a `NodeService.loglet` envelope.
+ * It hosts, per node: the sequencer of every opened loglet whose params name this very incarnation,
+ * at most one tail coordinator per loglet, and the readers and broadcasts of operations in progress.
+ * It serves appends and tail queries (`NodeService.loglet`); what it asks of log servers goes to
+ * their role (`NodeService.logServer`, src/log-server/server_node.ts).
  *
  * Invariants:
  * - A sequencer exists only on the incarnation named in the loglet's params and lives as long as the
@@ -13,13 +14,11 @@
  * - The known tail this node reports only grows, and never exceeds a tail that was committed (by
  *   its sequencer, or decided by a seal).
  * - After `shutdown` (or a crash in the simulator) no callback of this node runs again.
- * - A failed store write stops the log server for good (it answers nothing more): the process must
- *   restart and recover from what is durable.
  */
 
 import { assert, assertNever } from "../../core/assert.js";
 import { LogletOffset } from "../../core/brand.js";
-import { describeError, KeelError } from "../../core/errors.js";
+import { KeelError } from "../../core/errors.js";
 import type { GenerationalNodeId, NodeId } from "../../core/node_id.js";
 import { sameIncarnation } from "../../core/node_id.js";
 import type { Prng } from "../../core/prng.js";
@@ -28,24 +27,19 @@ import { decodeLogletMessage, encodeLogletMessage } from "./codec.js";
 import type { Outcome, RequestEffect } from "./effects.js";
 import { checkLogletLimits, type ReplicatedLogletLimits } from "./limits.js";
 import {
-  LogServer,
-  type LogServerEffect,
-  type RecoveredLoglet,
-} from "../../log-server/log_server.js";
-import type { LogServerNotice, LogletMessage, SequencerStatus } from "./messages.js";
+  serviceOfLogletMessage,
+  type LogServerNotice,
+  type LogletMessage,
+  type SequencerStatus,
+} from "./messages.js";
 import { Broadcast, Reader } from "./reader.js";
 import { isFMajority, isWriteQuorum, type Topology } from "./replication.js";
 import { Sequencer, type SequencerEffect, type SequencerOptions } from "./sequencer.js";
 import { TailCoordinator, type CoordinatorEffect } from "./tail_coordinator.js";
 import { formatLogletParams, type LogletId, type LogletParams } from "./types.js";
 import { NodeService } from "../../net/envelope.js";
-import type {
-  Cancel,
-  Clock,
-  LogServerStore,
-  NodeTransport,
-  RequestOutcome,
-} from "../../platform/ports.js";
+import type { Cancel, Clock } from "../../platform/ports.js";
+import type { NodeTransport, RequestOutcome } from "../../net/transport.js";
 
 export type Result<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: KeelError };
@@ -63,8 +57,6 @@ export interface LogletObserver {
   onDecided?(logletId: LogletId, tail: number): void;
   /** Something only a protocol bug can cause. */
   onAnomaly?(description: string): void;
-  /** The log store failed; the log server of this node has stopped. */
-  onStoreFailure?(error: Error): void;
 }
 
 export interface LogletNodeConfig {
@@ -74,11 +66,6 @@ export interface LogletNodeConfig {
   readonly prng: Prng;
   readonly topology: Topology;
   readonly limits: ReplicatedLogletLimits;
-  /** Present on nodes with the log-server role. */
-  readonly logServer?: {
-    readonly store: LogServerStore;
-    readonly recovered: ReadonlyMap<LogletId, RecoveredLoglet>;
-  };
   readonly observer?: LogletObserver;
   readonly sequencerOptions?: SequencerOptions;
 }
@@ -106,10 +93,6 @@ interface LogletSlot {
 
 export class LogletNode {
   private readonly loglets = new Map<LogletId, LogletSlot>();
-  private readonly logServer: LogServer | undefined;
-  private readonly replies = new Map<number, (payload: Uint8Array) => void>();
-  private nextReply = 1;
-  private storeFailed = false;
   private stopped = false;
   private ticks = 0;
   private cancelTick: Cancel | undefined;
@@ -120,9 +103,9 @@ export class LogletNode {
     this.self = config.self;
     this.limits = checkLogletLimits(config.limits);
     assert(config.transport.self === config.self.node, "the transport speaks for this node");
-    if (config.logServer !== undefined) this.logServer = new LogServer(config.logServer.recovered);
     config.transport.serve(NodeService.loglet, {
-      onMessage: (from, payload) => this.onMessage(from, payload),
+      // Sequencers take requests only; notices go to log servers.
+      onMessage: () => undefined,
       onRequest: (from, payload, respond) => this.onRequest(from, payload, respond),
     });
     this.armTick();
@@ -168,11 +151,6 @@ export class LogletNode {
       tailWaiters: [],
       polling: false,
     });
-  }
-
-  /** Read-only view for tests and the simulator's checkers. */
-  inspectLogServer(): LogServer | undefined {
-    return this.logServer;
   }
 
   // ---- operations ----
@@ -416,7 +394,7 @@ export class LogletNode {
   ): void {
     this.config.transport.request(
       to,
-      NodeService.loglet,
+      serviceOfLogletMessage(request),
       encodeLogletMessage(request),
       timeoutTicks * this.limits.tickMs,
       (result: RequestOutcome) => {
@@ -440,7 +418,7 @@ export class LogletNode {
   }
 
   private notify(to: NodeId, notice: LogServerNotice): void {
-    this.config.transport.send(to, NodeService.loglet, encodeLogletMessage(notice));
+    this.config.transport.send(to, NodeService.logServer, encodeLogletMessage(notice));
   }
 
   private runBroadcast<K extends LogletMessage["kind"]>(
@@ -638,17 +616,6 @@ export class LogletNode {
       return; // a malformed request gets no answer; the peer times out
     }
     switch (message.kind) {
-      case "store":
-      case "prepare":
-      case "accept":
-      case "getRecords":
-      case "getInfo":
-      case "trim": {
-        if (this.logServer === undefined || this.storeFailed) return;
-        const token = this.nextReply++;
-        this.replies.set(token, respond);
-        return this.applyServer(this.logServer.onRequest(token, message));
-      }
       case "append":
         return this.serveAppend(message.logletId, message.payloads, respond);
       case "getTail": {
@@ -667,6 +634,13 @@ export class LogletNode {
         );
         return;
       }
+      case "store":
+      case "prepare":
+      case "accept":
+      case "getRecords":
+      case "getInfo":
+      case "trim":
+        return; // requests for log servers (src/log-server/server_node.ts)
       case "release":
       case "decided":
       case "stored":
@@ -707,66 +681,6 @@ export class LogletNode {
       if (result.ok) return answer("ok", result.value);
       answer(result.error.code === "sealed" ? "sealed" : "unavailable", 0);
     });
-  }
-
-  private onMessage(_from: NodeId, payload: Uint8Array): void {
-    if (this.stopped || this.logServer === undefined || this.storeFailed) return;
-    let message: LogletMessage;
-    try {
-      message = decodeLogletMessage(payload);
-    } catch {
-      return;
-    }
-    if (message.kind === "release" || message.kind === "decided") {
-      this.applyServer(this.logServer.onNotice(message));
-    }
-  }
-
-  private applyServer(effects: LogServerEffect[]): void {
-    const server = this.logServer;
-    const store = this.config.logServer?.store;
-    assert(server !== undefined && store !== undefined, "log server effects need a log server");
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case "reply": {
-          const respond = this.replies.get(effect.reply);
-          this.replies.delete(effect.reply);
-          respond?.(encodeLogletMessage(effect.response));
-          break;
-        }
-        case "write":
-          store.write(effect.op, (error) => {
-            if (this.stopped || this.storeFailed) return;
-            if (error !== undefined) return this.failStore(error);
-            this.applyServer(server.onWritten(effect.write));
-          });
-          break;
-        case "read":
-          store.read(
-            effect.logletId,
-            effect.from,
-            effect.toExclusive,
-            effect.recordsMax,
-            effect.bytesMax,
-            (result) => {
-              if (this.stopped || this.storeFailed) return;
-              // A failed read answers "not here"; the reader asks another server.
-              this.applyServer(server.onRead(effect.read, result instanceof Error ? [] : result));
-            },
-          );
-          break;
-        default:
-          assertNever(effect, "log server effect");
-      }
-    }
-  }
-
-  private failStore(error: Error): void {
-    this.storeFailed = true;
-    this.replies.clear();
-    this.config.observer?.onStoreFailure?.(
-      new Error(`log store of node ${this.self.node} failed: ${describeError(error)}`),
-    );
   }
 
   // ---- internals: time ----

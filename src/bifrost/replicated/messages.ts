@@ -10,6 +10,7 @@
  */
 
 import type { GenerationalNodeId } from "../../core/node_id.js";
+import { NodeService } from "../../net/envelope.js";
 import type { Ballot, LogletId, OffsetRange } from "./types.js";
 
 export interface RequestHeader {
@@ -217,3 +218,10 @@ export type SequencerResponse = AppendedResponse | TailResponse;
 
 export type LogletMessage =
   LogServerRequest | LogServerNotice | LogServerResponse | SequencerRequest | SequencerResponse;
+
+/** The node service that takes `message`: the sequencer of its loglet, or log servers. */
+export function serviceOfLogletMessage(message: LogletMessage): number {
+  return message.kind === "append" || message.kind === "getTail"
+    ? NodeService.loglet
+    : NodeService.logServer;
+}

@@ -13,7 +13,7 @@ import type {
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../../platform/ports.js";
+} from "../endpoint.js";
 
 interface PooledSession {
   readonly session: http2.ClientHttp2Session;

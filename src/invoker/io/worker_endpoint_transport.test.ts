@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { NO_LOG, type EndpointStreamHandlers } from "../../platform/ports.js";
+import { NO_LOG } from "../../platform/ports.js";
+import { type EndpointStreamHandlers } from "../endpoint.js";
 import { WorkerEndpointTransport } from "./worker_endpoint_transport.js";
 
 /** An h2c server that answers each request with its whole body reversed, after the request ends. */

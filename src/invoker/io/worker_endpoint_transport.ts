@@ -15,8 +15,8 @@ import type {
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-  Logger,
-} from "../../platform/ports.js";
+} from "../endpoint.js";
+import type { Logger } from "../../platform/ports.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
 import { OutboundBatch } from "./worker_batch.js";
 

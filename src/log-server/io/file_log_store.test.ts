@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fromUtf8, utf8 } from "../../core/bytes.js";
 import { generationalNodeId } from "../../core/node_id.js";
-import { EMPTY_META, type StoreWrite } from "../log_server.js";
+import { EMPTY_META, type StoreWrite } from "../../bifrost/loglet_store.js";
 import type { StoredRecord } from "../../bifrost/replicated/messages.js";
 import { logletIdOf } from "../../bifrost/replicated/types.js";
 import { FileLogServerStore } from "./file_log_store.js";

@@ -13,11 +13,16 @@
  */
 
 import { describeError, KeelError } from "../../core/errors.js";
-import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../log_server.js";
+import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../../bifrost/loglet_store.js";
 import type { StoredRecord } from "../../bifrost/replicated/messages.js";
-import { decodeStoreWrite, encodeStoreWrite, LogStoreIndex, sliceRecords } from "../store_codec.js";
+import {
+  decodeStoreWrite,
+  encodeStoreWrite,
+  LogStoreIndex,
+  sliceRecords,
+} from "../../bifrost/loglet_store.js";
 import type { LogletId } from "../../bifrost/replicated/types.js";
-import type { LogServerStore } from "../../platform/ports.js";
+import type { LogServerStore } from "../store.js";
 import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/segment_files.js";
 
 export class FileLogServerStore implements LogServerStore {

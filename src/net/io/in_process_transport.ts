@@ -6,7 +6,7 @@
  */
 
 import type { NodeId } from "../../core/node_id.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../../platform/ports.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../transport.js";
 
 export class InProcessNetwork {
   private readonly endpoints = new Map<NodeId, InProcessTransport>();

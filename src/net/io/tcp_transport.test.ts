@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromUtf8, utf8 } from "../../core/bytes.js";
 import { NodeId } from "../../core/node_id.js";
-import type { RequestOutcome, ServiceHandler } from "../../platform/ports.js";
+import type { RequestOutcome, ServiceHandler } from "../transport.js";
 import { TcpTransport, type PeerAddress } from "./tcp_transport.js";
 
 const SERVICE = 9;

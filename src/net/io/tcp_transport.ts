@@ -28,7 +28,7 @@ import {
   EnvelopeDecoder,
   type Envelope,
 } from "../envelope.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../../platform/ports.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../transport.js";
 
 export interface PeerAddress {
   readonly host: string;

@@ -24,7 +24,8 @@ import { consoleLogger, systemClock, systemEntropy } from "../../platform/io/sys
 import { WorkerEndpointTransport } from "../../invoker/io/worker_endpoint_transport.js";
 import { KeelError } from "../../core/errors.js";
 import { KeelNode } from "../node.js";
-import type { Clock, EndpointTransport, Logger } from "../../platform/ports.js";
+import type { Clock, Logger } from "../../platform/ports.js";
+import type { EndpointTransport } from "../../invoker/endpoint.js";
 
 export interface NodeServerOptions {
   /** Ports may be 0: the system picks free ones, and the running server reports them. */

@@ -38,7 +38,7 @@ import {
   type PartitionReader,
   type PartitionTxn,
 } from "../store.js";
-import type { PartitionStore } from "../../platform/ports.js";
+import type { PartitionStore } from "../store.js";
 import { writeFileDurably } from "../../platform/io/segment_files.js";
 
 /** null marks a deletion inside an overlay. */

@@ -27,13 +27,13 @@ import type {
   LogletProvider,
   LogletTail,
 } from "../../loglet.js";
-import { EMPTY_META, type LogletMeta, type StoreWrite } from "../../../log-server/log_server.js";
+import { EMPTY_META, type LogletMeta, type StoreWrite } from "../../loglet_store.js";
 import {
   decodeStoreWrite,
   encodeStoreWrite,
   LogStoreIndex,
   sliceRecords,
-} from "../../../log-server/store_codec.js";
+} from "../../loglet_store.js";
 import { logletIdOf, type LogletId } from "../../replicated/types.js";
 import {
   SegmentFiles,

@@ -1,23 +1,57 @@
 /**
- * The durable form of a log server's writes: one entry per `StoreWrite` (a batch of records, or a
- * loglet's metadata). Both log-server stores — the file-backed one (src/log-server/io) and the simulated one
- * (src/sim) — frame these entries in their own files and replay them in order at start-up with
- * `LogStoreIndex`, which is also the single place that decides what recovery finds.
+ * How loglets are stored: one entry per `StoreWrite` (a batch of records, or a loglet's metadata).
+ * The local loglet's segment files (bifrost/local) and the log servers' stores (the file-backed one in
+ * src/log-server/io and the simulated one in src/sim) frame these entries in their own files and
+ * replay them in order at start-up with `LogStoreIndex`, which is also the single place that decides
+ * what recovery finds.
  *
  * Entry: `u8 kind` (1 records, 2 meta) | loglet id | fields. Never renumber a kind.
  */
 
 import { assert, assertNever } from "../core/assert.js";
-import { generationalNodeId, NodeId } from "../core/node_id.js";
+import { generationalNodeId, NodeId, type GenerationalNodeId } from "../core/node_id.js";
 import { ByteReader, ByteWriter, DecodeError } from "../wire/binary.js";
-import type { LogletMeta, RecoveredLoglet, StoreWrite } from "./log_server.js";
-import type { StoredRecord } from "../bifrost/replicated/messages.js";
-import {
-  parseLogletId,
-  type Ballot,
-  type LogletId,
-  type OffsetRange,
-} from "../bifrost/replicated/types.js";
+import type { AcceptedTail, StoredRecord } from "./replicated/messages.js";
+import { parseLogletId, type Ballot, type LogletId, type OffsetRange } from "./replicated/types.js";
+
+/** What a log server persists about one loglet besides its records. */
+export interface LogletMeta {
+  readonly sequencer: GenerationalNodeId | undefined;
+  readonly sealed: boolean;
+  readonly trimPoint: number;
+  /** A lower bound of the committed tail; persisted lazily (with other metadata), never required. */
+  readonly knownGlobalTail: number;
+  readonly promised: Ballot | undefined;
+  readonly accepted: AcceptedTail | undefined;
+  readonly chosenTail: number | undefined;
+}
+
+export const EMPTY_META: LogletMeta = {
+  sequencer: undefined,
+  sealed: false,
+  trimPoint: 0,
+  knownGlobalTail: 1,
+  promised: undefined,
+  accepted: undefined,
+  chosenTail: undefined,
+};
+
+/** One write to the node's log store. A batch of records is written atomically. */
+export type StoreWrite =
+  | {
+      readonly kind: "records";
+      readonly logletId: LogletId;
+      readonly first: number;
+      readonly payloads: readonly Uint8Array[];
+    }
+  | { readonly kind: "meta"; readonly logletId: LogletId; readonly meta: LogletMeta };
+
+/** What the store found on disk for one loglet when the node started. */
+export interface RecoveredLoglet {
+  readonly meta: LogletMeta | undefined;
+  /** Durable batches, ascending, each `[first, end)` as it was stored. */
+  readonly batches: readonly OffsetRange[];
+}
 
 const RECORDS = 1;
 const META = 2;
