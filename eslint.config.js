@@ -1,6 +1,7 @@
 // Lint rules, including the layering of docs/ARCHITECTURE.md: code under src/ is pure (no Node, no
 // clocks, no randomness, no I/O libraries) except in `io/` folders and the composition roots in
 // src/bin; pure code never imports from an `io/` folder.
+import path from "node:path";
 import tseslint from "typescript-eslint";
 import importX from "eslint-plugin-import-x";
 
@@ -65,6 +66,53 @@ const determinismBans = [
   { name: "performance", message: "time is an input" },
 ];
 
+/**
+ * Folders talk through their entry modules: code in src/<folder> imports another folder only from
+ * its `index.ts` (pure surface) or `io/index.ts` (Node surface), never from its files. Tests may
+ * reach inside.
+ */
+const folderSurfaces = {
+  meta: {
+    type: "problem",
+    messages: { deep: "{{target}} is inside {{folder}}: import it from {{entry}}" },
+  },
+  create(context) {
+    const src = path.join(import.meta.dirname, "src");
+    const file = context.filename;
+    if (!file.startsWith(src + path.sep) || file.endsWith(".test.ts")) return {};
+    const surfaceOf = (abs) => {
+      const parts = path.relative(src, abs).split(path.sep);
+      return parts.includes("io") ? `${parts[0]}/io` : parts[0];
+    };
+    const own = surfaceOf(file);
+    const check = (source) => {
+      if (source?.type !== "Literal" || typeof source.value !== "string") return;
+      if (!source.value.startsWith(".")) return;
+      const target = path.resolve(path.dirname(file), source.value).replace(/\.js$/, ".ts");
+      if (!target.startsWith(src + path.sep)) return;
+      const folder = surfaceOf(target);
+      if (folder === own || folder === "gen") return;
+      const entry = path.join(src, folder, "index.ts");
+      if (target === entry) return;
+      context.report({
+        node: source,
+        messageId: "deep",
+        data: {
+          target: path.relative(src, target),
+          folder,
+          entry: path.relative(import.meta.dirname, entry),
+        },
+      });
+    };
+    return {
+      ImportDeclaration: (node) => check(node.source),
+      ImportExpression: (node) => check(node.source),
+      ExportNamedDeclaration: (node) => check(node.source),
+      ExportAllDeclaration: (node) => check(node.source),
+    };
+  },
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -83,7 +131,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { "import-x": importX },
+    plugins: { "import-x": importX, keel: { rules: { "folder-surfaces": folderSurfaces } } },
     rules: {
       "@typescript-eslint/no-floating-promises": [
         "error",
@@ -115,6 +163,7 @@ export default tseslint.config(
       ],
       eqeqeq: ["error", "always"],
       "import-x/no-cycle": ["error", { maxDepth: 12 }],
+      "keel/folder-surfaces": "error",
     },
   },
   {

@@ -17,7 +17,7 @@
  *   trim gap for trimmed offsets.
  */
 
-import type { LogletOffset } from "../core/brand.js";
+import type { LogletOffset } from "../core/index.js";
 
 export interface LogletTail {
   /** The first unwritten offset. */

@@ -8,9 +8,9 @@
  * Entry: `u8 kind` (1 records, 2 meta) | loglet id | fields. Never renumber a kind.
  */
 
-import { assert, assertNever } from "../core/assert.js";
-import { generationalNodeId, NodeId, type GenerationalNodeId } from "../core/node_id.js";
-import { ByteReader, ByteWriter, DecodeError } from "../wire/binary.js";
+import { assert, assertNever } from "../core/index.js";
+import { generationalNodeId, NodeId, type GenerationalNodeId } from "../core/index.js";
+import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 import type { AcceptedTail, StoredRecord } from "./replicated/messages.js";
 import { parseLogletId, type Ballot, type LogletId, type OffsetRange } from "./replicated/types.js";
 

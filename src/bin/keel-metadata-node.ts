@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startMetadataNode } from "../metadata-server/io/metadata_node.js";
+import { startMetadataNode } from "../metadata-server/io/index.js";
 
 function parseHostPort(text: string): { host: string; port: number } {
   const separator = text.lastIndexOf(":");

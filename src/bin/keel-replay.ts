@@ -7,9 +7,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { acceptDamagedTail, replayDataDir } from "../worker/io/offline_replay.js";
-import { describeDamagedTail } from "../platform/io/segment_files.js";
-import { describeError } from "../core/errors.js";
+import { acceptDamagedTail, replayDataDir } from "../worker/io/index.js";
+import { describeDamagedTail } from "../platform/io/index.js";
+import { describeError } from "../core/index.js";
 
 const USAGE = `Usage: keel-replay --data-dir DIR [--fresh] [--through P:LSN,...] [--json]
        keel-replay --data-dir DIR --accept-damaged-tail

@@ -4,12 +4,12 @@
  * Composition root: wires the adapters (files, LMDB, HTTP) into the runtime node.
  */
 
-import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../node/io/config.js";
-import { limitHeapGrowth } from "../platform/io/heap_growth.js";
-import { startNodeServer } from "../node/io/node_server.js";
-import { consoleLogger } from "../platform/io/system.js";
-import { describeError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
+import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../node/io/index.js";
+import { limitHeapGrowth } from "../platform/io/index.js";
+import { startNodeServer } from "../node/io/index.js";
+import { consoleLogger } from "../platform/io/index.js";
+import { describeError } from "../core/index.js";
+import { limits } from "../core/index.js";
 
 async function run(config: ServerConfig): Promise<void> {
   const logger = consoleLogger(config.logLevel, config.nodeName);

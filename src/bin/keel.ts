@@ -20,7 +20,7 @@ import {
   sqlCommand,
   statusCommand,
   type CliContext,
-} from "../cli/io/keel_cli.js";
+} from "../cli/io/index.js";
 
 const USAGE = `Usage: keel <command> [options]
 

@@ -14,15 +14,15 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { systemClock } from "../platform/io/system.js";
-import { FileLogServerStore } from "../log-server/io/file_log_store.js";
-import { readNumberFile, writeFileDurably } from "../platform/io/segment_files.js";
-import { DEFAULT_NODE_PORT, TcpTransport, type PeerAddress } from "../net/io/tcp_transport.js";
-import { generationalNodeId, NodeId } from "../core/node_id.js";
-import { seededPrng } from "../core/prng.js";
-import { DEFAULT_LOGLET_LIMITS } from "../bifrost/replicated/limits.js";
-import { LogletNode } from "../bifrost/replicated/loglet_node.js";
-import { LogServerNode } from "../log-server/server_node.js";
+import { systemClock } from "../platform/io/index.js";
+import { FileLogServerStore } from "../log-server/io/index.js";
+import { readNumberFile, writeFileDurably } from "../platform/io/index.js";
+import { DEFAULT_NODE_PORT, TcpTransport, type PeerAddress } from "../net/io/index.js";
+import { generationalNodeId, NodeId } from "../core/index.js";
+import { seededPrng } from "../core/index.js";
+import { DEFAULT_LOGLET_LIMITS } from "../bifrost/index.js";
+import { LogletNode } from "../bifrost/index.js";
+import { LogServerNode } from "../log-server/index.js";
 import { mkdir } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 

@@ -10,8 +10,7 @@
 
 import { randomInt } from "node:crypto";
 import { parseArgs } from "node:util";
-import { SIM_COMPONENTS } from "../sim/components.js";
-import "../sim/registry.js";
+import { SIM_COMPONENTS } from "../sim/index.js";
 
 function main(): number {
   const { values } = parseArgs({

@@ -8,10 +8,10 @@
  * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
  */
 
-import { concatBytes } from "../core/bytes.js";
-import { formatDurationFriendly } from "../core/duration.js";
-import { describeError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
+import { concatBytes } from "../core/index.js";
+import { formatDurationFriendly } from "../core/index.js";
+import { describeError } from "../core/index.js";
+import { limits } from "../core/index.js";
 import type {
   JournalCommand,
   ResolvedCall,
@@ -44,22 +44,17 @@ import {
   StartMessage,
   SuspensionMessage,
 } from "../gen/keel/service_protocol.js";
-import {
-  FrameDecoder,
-  FrameTooLarge,
-  encodeFrame,
-  type Frame,
-} from "../service-protocol/framing.js";
+import { FrameDecoder, FrameTooLarge, encodeFrame, type Frame } from "../service-protocol/index.js";
 import {
   isCommand,
   isCustomEntry,
   isNotification,
   MessageType,
-} from "../service-protocol/message_types.js";
-import { InvocationId, parseAwakeableId } from "../core/ids.js";
-import type { Cancel, Clock } from "../platform/ports.js";
+} from "../service-protocol/index.js";
+import { InvocationId, parseAwakeableId } from "../core/index.js";
+import type { Cancel, Clock } from "../platform/index.js";
 import type { EndpointStream, EndpointTransport } from "./endpoint.js";
-import { encodeMessage } from "../wire/proto_encode.js";
+import { encodeMessage } from "../wire/index.js";
 
 /** Non-command effects carry the number of commands the SDK had sent when it sent them. */
 export type AttemptEffect =

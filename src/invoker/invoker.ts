@@ -17,14 +17,14 @@
  * keeps long-running one-way handlers (an agent waiting on a model for minutes) from holding it.
  */
 
-import { assert } from "../core/assert.js";
-import type { Lsn, PartitionId } from "../core/brand.js";
-import { readU32BE } from "../core/bytes.js";
-import { formatDurationFriendly } from "../core/duration.js";
-import { describeError } from "../core/errors.js";
-import { Fifo } from "../core/fifo.js";
-import { limits } from "../core/limits.js";
-import type { Prng } from "../core/prng.js";
+import { assert } from "../core/index.js";
+import type { Lsn, PartitionId } from "../core/index.js";
+import { readU32BE } from "../core/index.js";
+import { formatDurationFriendly } from "../core/index.js";
+import { describeError } from "../core/index.js";
+import { Fifo } from "../core/index.js";
+import { limits } from "../core/index.js";
+import type { Prng } from "../core/index.js";
 import {
   HandlerType as RecordHandlerType,
   InvocationPhase,
@@ -34,9 +34,9 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
-import { isKeyed, objectOf } from "../partition/lifecycle.js";
-import { TableReader } from "../partition-store/tables.js";
-import { InvocationId } from "../core/ids.js";
+import { isKeyed, objectOf } from "../partition/index.js";
+import { TableReader } from "../partition-store/index.js";
+import { InvocationId } from "../core/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -45,7 +45,7 @@ import {
   retryPolicyOf,
   type RetryPolicy,
   type SchemaIndex,
-} from "../schema/schema.js";
+} from "../schema/index.js";
 import {
   InvocationAttempt,
   type AttemptEffect,
@@ -60,8 +60,8 @@ import type {
   InvokeOrigin,
   PartitionHandle,
   PartitionInvoker,
-} from "../worker/partition_processor.js";
-import type { Cancel, Clock, Logger } from "../platform/ports.js";
+} from "../worker/index.js";
+import type { Cancel, Clock, Logger } from "../platform/index.js";
 import type { EndpointTransport } from "./endpoint.js";
 
 type TaskState = "queued" | "running" | "backingOff";

@@ -9,7 +9,7 @@
  * first in, first out.
  */
 
-import { Fifo } from "../core/fifo.js";
+import { Fifo } from "../core/index.js";
 
 export type Lane = "takeover" | "awaited" | "background";
 

@@ -5,9 +5,9 @@
  * seeds (from the `Entropy` port in production), never from `Math.random`.
  */
 
-import { assert } from "../core/assert.js";
-import type { Prng } from "../core/prng.js";
-import type { RetryPolicy } from "../schema/schema.js";
+import { assert } from "../core/index.js";
+import type { Prng } from "../core/index.js";
+import type { RetryPolicy } from "../schema/index.js";
 
 /** Restate's `DEFAULT_JITTER_MULTIPLIER`: jitter adds at most this share of the interval. */
 export const RETRY_JITTER_SHARE_MAX = 0.3;

@@ -20,8 +20,8 @@
  * - **The chosen tail never changes**: a second, different chosen tail is a bug and asserts.
  */
 
-import { assert, assertNever } from "../core/assert.js";
-import { sameIncarnation } from "../core/node_id.js";
+import { assert, assertNever } from "../core/index.js";
+import { sameIncarnation } from "../core/index.js";
 import type {
   AcceptRequest,
   GetRecordsRequest,
@@ -33,7 +33,7 @@ import type {
   StoreRequest,
   StoreStatus,
   TrimRequest,
-} from "../bifrost/replicated/messages.js";
+} from "../bifrost/index.js";
 import {
   addRange,
   compareBallots,
@@ -41,13 +41,13 @@ import {
   rangeContaining,
   type LogletId,
   type OffsetRange,
-} from "../bifrost/replicated/types.js";
+} from "../bifrost/index.js";
 import {
   EMPTY_META,
   type LogletMeta,
   type RecoveredLoglet,
   type StoreWrite,
-} from "../bifrost/loglet_store.js";
+} from "../bifrost/index.js";
 
 export type LogServerEffect =
   | { readonly kind: "reply"; readonly reply: number; readonly response: LogServerResponse }

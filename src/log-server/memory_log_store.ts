@@ -5,11 +5,11 @@
  * real store's group commit.
  */
 
-import type { RecoveredLoglet, StoreWrite } from "../bifrost/loglet_store.js";
-import type { StoredRecord } from "../bifrost/replicated/messages.js";
-import { InMemoryLogStoreIndex } from "../bifrost/loglet_store.js";
-import type { LogletId } from "../bifrost/replicated/types.js";
-import type { Clock } from "../platform/ports.js";
+import type { RecoveredLoglet, StoreWrite } from "../bifrost/index.js";
+import type { StoredRecord } from "../bifrost/index.js";
+import { InMemoryLogStoreIndex } from "../bifrost/index.js";
+import type { LogletId } from "../bifrost/index.js";
+import type { Clock } from "../platform/index.js";
 import type { LogServerStore } from "./store.js";
 
 export class MemoryLogServerStore implements LogServerStore {

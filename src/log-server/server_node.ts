@@ -10,15 +10,15 @@
  *   restart and recover from what is durable. After `shutdown` no callback runs again.
  */
 
-import { assert, assertNever } from "../core/assert.js";
-import { describeError } from "../core/errors.js";
-import type { GenerationalNodeId, NodeId } from "../core/node_id.js";
-import type { RecoveredLoglet } from "../bifrost/loglet_store.js";
-import { decodeLogletMessage, encodeLogletMessage } from "../bifrost/replicated/codec.js";
-import type { LogletMessage } from "../bifrost/replicated/messages.js";
-import type { LogletId } from "../bifrost/replicated/types.js";
-import { NodeService } from "../net/envelope.js";
-import type { NodeTransport } from "../net/transport.js";
+import { assert, assertNever } from "../core/index.js";
+import { describeError } from "../core/index.js";
+import type { GenerationalNodeId, NodeId } from "../core/index.js";
+import type { RecoveredLoglet } from "../bifrost/index.js";
+import { decodeLogletMessage, encodeLogletMessage } from "../bifrost/index.js";
+import type { LogletMessage } from "../bifrost/index.js";
+import type { LogletId } from "../bifrost/index.js";
+import { NodeService } from "../net/index.js";
+import type { NodeTransport } from "../net/index.js";
 import { LogServer, type LogServerEffect } from "./log_server.js";
 import type { LogServerStore } from "./store.js";
 

@@ -14,12 +14,12 @@
  * and `ackedBelow` never passes an unanswered write's number.
  */
 
-import { assert, assertNever } from "../core/assert.js";
-import { bytesEqual } from "../core/bytes.js";
-import type { Prng } from "../core/prng.js";
+import { assert, assertNever } from "../core/index.js";
+import { bytesEqual } from "../core/index.js";
+import type { Prng } from "../core/index.js";
 import type { WriteOp, WriteResult } from "./commands.js";
 import type { MemberId } from "./raft/types.js";
-import type { VersionedValue } from "../metadata/store.js";
+import type { VersionedValue } from "../metadata/index.js";
 import type { ClientRequest, Envelope, MemberStatus, ServerResponse } from "./wire.js";
 import type { Outgoing } from "./member.js";
 

@@ -9,11 +9,11 @@
  * `ackedBelow` tells the state machine which results the client no longer needs.
  */
 
-import type { Version } from "../core/brand.js";
-import { Version as toVersion } from "../core/brand.js";
-import { assertNever } from "../core/assert.js";
+import type { Version } from "../core/index.js";
+import { Version as toVersion } from "../core/index.js";
+import { assertNever } from "../core/index.js";
 import { CodecError, Decoder, Encoder, RAFT_CODEC_FORMAT } from "./raft/codec.js";
-import type { Precondition } from "../metadata/store.js";
+import type { Precondition } from "../metadata/index.js";
 
 export type WriteOp =
   | {

@@ -6,7 +6,7 @@
  * Invariant: `member.persisted(batch)` is called exactly once per batch, after its work is durable.
  */
 
-import { assert } from "../core/assert.js";
+import { assert } from "../core/index.js";
 import type { MemberBatch, MetadataMember, Outgoing } from "./member.js";
 import type { MetadataTransport, RaftStorage, Ticker } from "./ports.js";
 

@@ -15,9 +15,9 @@
  * address, roles); the cluster controller's richer model can extend the same JSON value.
  */
 
-import { assert } from "../core/assert.js";
-import { fromUtf8, utf8 } from "../core/bytes.js";
-import { Version } from "../core/brand.js";
+import { assert } from "../core/index.js";
+import { fromUtf8, utf8 } from "../core/index.js";
+import { Version } from "../core/index.js";
 import { bootstrapState } from "./raft/bootstrap.js";
 import type { RaftRecovered } from "./raft/raft.js";
 import { MemberId } from "./raft/types.js";
@@ -27,7 +27,7 @@ import {
   PreconditionFailed,
   matchesVersion,
   type MetadataStore,
-} from "../metadata/store.js";
+} from "../metadata/index.js";
 
 export const NODES_CONFIG_KEY = "nodes_config";
 

@@ -9,9 +9,9 @@
  * blindly retrying it could apply it twice (retry with a precondition instead).
  */
 
-import { AssertionFailure } from "../core/assert.js";
-import type { Version } from "../core/brand.js";
-import { KeelError } from "../core/errors.js";
+import { AssertionFailure } from "../core/index.js";
+import type { Version } from "../core/index.js";
+import { KeelError } from "../core/index.js";
 import type { ClientOp, MetadataClientCore, Outcome } from "./client.js";
 import type { MemberId } from "./raft/types.js";
 import {
@@ -19,7 +19,7 @@ import {
   type MetadataStore,
   type Precondition,
   type VersionedValue,
-} from "../metadata/store.js";
+} from "../metadata/index.js";
 import type { MemberStatus } from "./wire.js";
 import { MetadataClientDriver } from "./client_driver.js";
 import type { MetadataTransport, Ticker } from "./ports.js";

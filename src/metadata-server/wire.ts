@@ -8,8 +8,8 @@
  * requests it no longer waits for (the network may duplicate and delay them).
  */
 
-import { assertNever } from "../core/assert.js";
-import { Version } from "../core/brand.js";
+import { assertNever } from "../core/index.js";
+import { Version } from "../core/index.js";
 import {
   decodeCommand,
   encodeCommand,
@@ -27,7 +27,7 @@ import {
   writeRaftMessage,
 } from "./raft/codec.js";
 import { LogIndex, MemberId, Term, type RaftMessage, type Role } from "./raft/types.js";
-import type { VersionedValue } from "../metadata/store.js";
+import type { VersionedValue } from "../metadata/index.js";
 
 export type ClientRequest =
   | { readonly kind: "get"; readonly key: string }

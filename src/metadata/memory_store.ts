@@ -3,7 +3,7 @@
  * persists its snapshot after each change, the replicated one applies committed Raft entries to it.
  */
 
-import { Version } from "../core/brand.js";
+import { Version } from "../core/index.js";
 import {
   PreconditionFailed,
   preconditionHolds,

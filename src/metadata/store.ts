@@ -13,8 +13,8 @@
  * `replicated` (a Raft group; later). One contract suite checks them all.
  */
 
-import type { Version } from "../core/brand.js";
-import { KeelError } from "../core/errors.js";
+import type { Version } from "../core/index.js";
+import { KeelError } from "../core/index.js";
 
 export type Precondition =
   | { readonly kind: "none" }

@@ -11,8 +11,8 @@
  * limit, so a confused or hostile peer cannot make a node buffer without bound.
  */
 
-import { concatBytes, readU32BE, writeU32BE } from "../core/bytes.js";
-import { ByteReader, ByteWriter, DecodeError } from "../wire/binary.js";
+import { concatBytes, readU32BE, writeU32BE } from "../core/index.js";
+import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 
 /** Service tags: one per protocol carried between nodes. Never renumber. */
 export const NodeService = {

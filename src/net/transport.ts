@@ -8,7 +8,7 @@
  * `send` is best effort. Handlers are never called synchronously from `send`/`request`.
  */
 
-import type { NodeId } from "../core/node_id.js";
+import type { NodeId } from "../core/index.js";
 
 export type RequestOutcome =
   | { readonly ok: true; readonly payload: Uint8Array }

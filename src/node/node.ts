@@ -4,32 +4,32 @@
  * ingress and admin edges call. Built from ports only, so tests and the simulator can build it too.
  */
 
-import { PartitionId, type PartitionKey } from "../core/brand.js";
-import { readU32BE } from "../core/bytes.js";
-import { KeelError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
-import { seededPrng } from "../core/prng.js";
+import { PartitionId, type PartitionKey } from "../core/index.js";
+import { readU32BE } from "../core/index.js";
+import { KeelError } from "../core/index.js";
+import { limits } from "../core/index.js";
+import { seededPrng } from "../core/index.js";
 import type { ServiceInvocation } from "../gen/keel/records.js";
 import { TerminationKind } from "../gen/keel/records.js";
-import { Bifrost } from "../bifrost/bifrost.js";
-import type { LogletConfig, LogletProvider } from "../bifrost/loglet.js";
-import { getJson, putJson } from "../metadata/json.js";
-import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
-import type { Outcome } from "../partition/actions.js";
-import { InvocationId } from "../core/ids.js";
-import { PartitionTable, partitionKeyOf } from "../core/partitioning.js";
-import type { TimeoutDefaults } from "../schema/registration.js";
-import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/schema.js";
-import { Invoker } from "../invoker/invoker.js";
+import { Bifrost } from "../bifrost/index.js";
+import type { LogletConfig, LogletProvider } from "../bifrost/index.js";
+import { getJson, putJson } from "../metadata/index.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/index.js";
+import type { Outcome } from "../partition/index.js";
+import { InvocationId } from "../core/index.js";
+import { PartitionTable, partitionKeyOf } from "../core/index.js";
+import type { TimeoutDefaults } from "../schema/index.js";
+import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/index.js";
+import { Invoker } from "../invoker/index.js";
 import {
   PartitionProcessor,
   type AttachResult,
   type EnvelopeCommand,
   type PartitionDescription,
-} from "../worker/partition_processor.js";
-import type { Clock, Entropy, Logger } from "../platform/ports.js";
-import type { EndpointTransport } from "../invoker/endpoint.js";
-import type { PartitionStore } from "../partition-store/store.js";
+} from "../worker/index.js";
+import type { Clock, Entropy, Logger } from "../platform/index.js";
+import type { EndpointTransport } from "../invoker/index.js";
+import type { PartitionStore } from "../partition-store/index.js";
 
 export interface NodeConfig {
   readonly nodeName: string;

@@ -26,11 +26,11 @@
  *   d/<source partition>                  dedup: highest sequence applied per source partition
  */
 
-import { assert } from "../core/assert.js";
-import type { PartitionKey } from "../core/brand.js";
-import { toHex, utf8 } from "../core/bytes.js";
-import { sha256 } from "../core/sha256.js";
-import { InvocationId } from "../core/ids.js";
+import { assert } from "../core/index.js";
+import type { PartitionKey } from "../core/index.js";
+import { toHex, utf8 } from "../core/index.js";
+import { sha256 } from "../core/index.js";
+import { InvocationId } from "../core/index.js";
 import { STORE_KEY_BYTES_MAX } from "./store.js";
 
 const hex = (value: bigint | number, width: number): string =>

@@ -3,7 +3,7 @@
  * the LMDB store (io/lmdb_store.ts), over a `MemoryPartitionStore`.
  */
 
-import { assert } from "../core/assert.js";
+import { assert } from "../core/index.js";
 import {
   MemoryPartitionStore,
   STORE_KEY_BYTES_MAX,

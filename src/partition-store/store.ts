@@ -10,7 +10,7 @@
  * Implementations: `MemoryPartitionStore` (tests, simulation) and the LMDB store in src/partition-store/io.
  */
 
-import { assert } from "../core/assert.js";
+import { assert } from "../core/index.js";
 
 /**
  * The longest key a partition store holds (LMDB's limit with 4 KiB pages). Keys are ASCII, so their

@@ -5,9 +5,9 @@
  * `decode*Entry` functions (for scans, e.g. SQL) unwrap it, so no other code sees digests.
  */
 
-import { assert } from "../core/assert.js";
-import { PartitionKey } from "../core/brand.js";
-import { compareBytes, fromHex, fromUtf8, readU32BE, utf8, writeU32BE } from "../core/bytes.js";
+import { assert } from "../core/index.js";
+import { PartitionKey } from "../core/index.js";
+import { compareBytes, fromHex, fromUtf8, readU32BE, utf8, writeU32BE } from "../core/index.js";
 import {
   InboxEntry,
   InvocationStatus,
@@ -19,7 +19,7 @@ import {
   Timer,
   VirtualObjectLock,
 } from "../gen/keel/records.js";
-import { InvocationId } from "../core/ids.js";
+import { InvocationId } from "../core/index.js";
 import {
   FSM_KEY,
   activeKey,
@@ -45,7 +45,7 @@ import {
   type ObjectRef,
 } from "./keys.js";
 import type { PartitionReader, PartitionTxn } from "./store.js";
-import { encodeMessage } from "../wire/proto_encode.js";
+import { encodeMessage } from "../wire/index.js";
 
 const u32 = (value: number): Uint8Array => {
   const out = new Uint8Array(4);

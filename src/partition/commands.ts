@@ -4,9 +4,9 @@
  * journaled. Completions produced here are appended as notifications to the invocation's journal.
  */
 
-import { assert } from "../core/assert.js";
-import { PartitionKey } from "../core/brand.js";
-import { compareBytes } from "../core/bytes.js";
+import { assert } from "../core/index.js";
+import { PartitionKey } from "../core/index.js";
+import { compareBytes } from "../core/index.js";
 import {
   HandlerType,
   InvocationPhase,
@@ -41,10 +41,10 @@ import {
   idempotentInvocationId,
   parseAwakeableId,
   workflowRunInvocationId,
-} from "../core/ids.js";
-import { MessageType } from "../service-protocol/message_types.js";
+} from "../core/index.js";
+import { MessageType } from "../service-protocol/index.js";
 import type { ApplyContext } from "./context.js";
-import { timerKey } from "../partition-store/keys.js";
+import { timerKey } from "../partition-store/index.js";
 import {
   CANCEL_SIGNAL,
   VOID_RESULT,

@@ -12,8 +12,8 @@
  * - a notification id appears at most once in a journal.
  */
 
-import { assert } from "../core/assert.js";
-import type { PartitionKey } from "../core/brand.js";
+import { assert } from "../core/index.js";
+import type { PartitionKey } from "../core/index.js";
 import {
   HandlerType,
   InvocationPhase,
@@ -33,14 +33,14 @@ import {
   NotificationMessage,
   type Failure,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId, type InvocationTargetRef } from "../core/ids.js";
-import { MessageType } from "../service-protocol/message_types.js";
-import { partitionKeyOf } from "../core/partitioning.js";
+import { InvocationId, type InvocationTargetRef } from "../core/index.js";
+import { MessageType } from "../service-protocol/index.js";
+import { partitionKeyOf } from "../core/index.js";
 import type { Outcome } from "./actions.js";
 import type { ApplyContext } from "./context.js";
-import { timerKey, type NotificationRef, type ObjectRef } from "../partition-store/keys.js";
+import { timerKey, type NotificationRef, type ObjectRef } from "../partition-store/index.js";
 import { applyStateMutation } from "./state_mutation.js";
-import { encodeMessage } from "../wire/proto_encode.js";
+import { encodeMessage } from "../wire/index.js";
 
 export const KILLED: Failure = { code: 409, message: "killed", metadata: [] };
 export const CANCELED: Failure = { code: 409, message: "canceled", metadata: [] };

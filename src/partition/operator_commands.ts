@@ -34,9 +34,9 @@ import {
   RunCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../core/ids.js";
-import { MessageType, isCommand } from "../service-protocol/message_types.js";
-import { partitionKeyOf } from "../core/partitioning.js";
+import { InvocationId } from "../core/index.js";
+import { MessageType, isCommand } from "../service-protocol/index.js";
+import { partitionKeyOf } from "../core/index.js";
 import type { ApplyContext } from "./context.js";
 import {
   enqueue,

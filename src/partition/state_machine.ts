@@ -10,8 +10,8 @@
  *   highest seq applied from that source is dropped, which makes delivery exactly-once.
  */
 
-import { assert, assertNever } from "../core/assert.js";
-import type { Lsn, PartitionId } from "../core/brand.js";
+import { assert, assertNever } from "../core/index.js";
+import type { Lsn, PartitionId } from "../core/index.js";
 import {
   Envelope,
   InvocationPhase,
@@ -19,9 +19,9 @@ import {
   type OutboxMessage,
   type PartitionFsm,
 } from "../gen/keel/records.js";
-import { InvocationId } from "../core/ids.js";
-import { MessageType } from "../service-protocol/message_types.js";
-import type { PartitionTable } from "../core/partitioning.js";
+import { InvocationId } from "../core/index.js";
+import { MessageType } from "../service-protocol/index.js";
+import type { PartitionTable } from "../core/index.js";
 import type { Action } from "./actions.js";
 import { applyAttach, applyCommand, resultToNotification } from "./commands.js";
 import type { ApplyContext } from "./context.js";
@@ -42,8 +42,8 @@ import {
   restartAsNew,
   resumeInvocation,
 } from "./operator_commands.js";
-import { Tables } from "../partition-store/tables.js";
-import type { PartitionTxn } from "../partition-store/store.js";
+import { Tables } from "../partition-store/index.js";
+import type { PartitionTxn } from "../partition-store/index.js";
 
 /** The request id of records nobody waits on (the proposer numbers its requests from 1). */
 const NO_REQUEST = 0;

@@ -10,9 +10,9 @@
  */
 
 import { InvocationPhase, ServiceType, type Target, type WaitSet } from "../gen/keel/records.js";
-import { InvocationId } from "../core/ids.js";
-import { journalEntryTypeName } from "../service-protocol/message_types.js";
-import type { InvocationTaskInfo } from "../invoker/invoker.js";
+import { InvocationId } from "../core/index.js";
+import { journalEntryTypeName } from "../service-protocol/index.js";
+import type { InvocationTaskInfo } from "../invoker/index.js";
 import type { Row } from "./catalog.js";
 import { StatusView } from "./status_view.js";
 

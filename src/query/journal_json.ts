@@ -6,7 +6,7 @@
  * journal and the schema, through `JournalContext`.
  */
 
-import { fromUtf8 } from "../core/bytes.js";
+import { fromUtf8 } from "../core/index.js";
 import {
   AttachInvocationCommandMessage,
   CallCommandMessage,
@@ -32,7 +32,7 @@ import {
   type Failure,
   type Header,
 } from "../gen/keel/service_protocol.js";
-import { MessageType, entryShortName, isCommand } from "../service-protocol/message_types.js";
+import { MessageType, entryShortName, isCommand } from "../service-protocol/index.js";
 
 type Json = unknown;
 

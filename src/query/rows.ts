@@ -9,7 +9,7 @@
  * not computed when they are costly (invocation columns, see `invocation_rows.ts`; journal JSON).
  */
 
-import { fromUtf8Strict, toHex } from "../core/bytes.js";
+import { fromUtf8Strict, toHex } from "../core/index.js";
 import { JournalEntry, type PromiseValue } from "../gen/keel/records.js";
 import {
   INBOX_PREFIX,
@@ -23,25 +23,25 @@ import {
   statePrefix,
   statusKey,
   type ObjectRef,
-} from "../partition-store/keys.js";
+} from "../partition-store/index.js";
 import {
   decodeInboxEntry,
   decodeLockEntry,
   decodePromiseEntry,
   decodeStateEntry,
-} from "../partition-store/tables.js";
-import type { PartitionReader } from "../partition-store/store.js";
+} from "../partition-store/index.js";
+import type { PartitionReader } from "../partition-store/index.js";
 import { NotificationMessage } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../core/ids.js";
-import { MessageType, journalEntryTypeName } from "../service-protocol/message_types.js";
-import { partitionKeyOf } from "../core/partitioning.js";
-import type { InvocationTaskInfo } from "../invoker/invoker.js";
+import { InvocationId } from "../core/index.js";
+import { MessageType, journalEntryTypeName } from "../service-protocol/index.js";
+import { partitionKeyOf } from "../core/index.js";
+import type { InvocationTaskInfo } from "../invoker/index.js";
 import {
   handlerTypeOf,
   retentionOf,
   type SchemaIndex,
   type ServiceSchema,
-} from "../schema/schema.js";
+} from "../schema/index.js";
 import { tableDef, type Row } from "./catalog.js";
 import { invocationRowBuilder, type InvocationTable } from "./invocation_rows.js";
 import { renderJournalEntry, type CallTarget, type JournalContext } from "./journal_json.js";

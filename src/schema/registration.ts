@@ -20,7 +20,7 @@ import {
   type Schema,
   type ServiceSchema,
 } from "./schema.js";
-import { limits } from "../core/limits.js";
+import { limits } from "../core/index.js";
 
 /**
  * The server's timeouts for services whose manifest sets none (Restate's

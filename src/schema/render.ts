@@ -3,7 +3,7 @@
  * snake_case fields, durations in the friendly form (`1d`, `500ms`), timestamps with nanoseconds.
  */
 
-import { formatDurationFriendly } from "../core/duration.js";
+import { formatDurationFriendly } from "../core/index.js";
 import type { DeploymentSchema, HandlerSchema, RetryPolicy, ServiceSchema } from "./schema.js";
 
 type Json = Record<string, unknown>;

@@ -11,7 +11,7 @@
  * removing the deployment of the active revision falls back to the highest one left.
  */
 
-import { limits } from "../core/limits.js";
+import { limits } from "../core/index.js";
 
 export const SCHEMA_KEY = "schema";
 

@@ -4,7 +4,7 @@
  * chunk boundaries are arbitrary, so the decoder buffers and splits.
  */
 
-import { concatBytes } from "../core/bytes.js";
+import { concatBytes } from "../core/index.js";
 
 export const FRAME_HEADER_BYTES = 8;
 /** v7: the SDK asks for an ack of a run proposal. Keel negotiates v6 at most, where it must be 0. */

@@ -4,7 +4,7 @@
  * the unsynced appends (a torn write), as a real disk may.
  */
 
-import type { Prng } from "../core/prng.js";
+import type { Prng } from "../core/index.js";
 
 interface SimFile {
   synced: Uint8Array;

@@ -9,24 +9,17 @@
  * old incarnation sequenced has no sequencer any more and must be sealed.
  */
 
-import { assert } from "../core/assert.js";
-import type { LogletOffset } from "../core/brand.js";
-import { generationalNodeId, NodeId } from "../core/node_id.js";
-import { seededPrng } from "../core/prng.js";
-import type { LogletEntry, LogletTail } from "../bifrost/loglet.js";
-import {
-  DEFAULT_LOGLET_LIMITS,
-  type ReplicatedLogletLimits,
-} from "../bifrost/replicated/limits.js";
-import {
-  parseLocation,
-  type NodeLocation,
-  type Topology,
-} from "../bifrost/replicated/replication.js";
-import type { SequencerOptions } from "../bifrost/replicated/sequencer.js";
-import type { LogletId, LogletParams } from "../bifrost/replicated/types.js";
-import { LogletNode, type LogletObserver, type Result } from "../bifrost/replicated/loglet_node.js";
-import { LogServerNode } from "../log-server/server_node.js";
+import { assert } from "../core/index.js";
+import type { LogletOffset } from "../core/index.js";
+import { generationalNodeId, NodeId } from "../core/index.js";
+import { seededPrng } from "../core/index.js";
+import type { LogletEntry, LogletTail } from "../bifrost/index.js";
+import { DEFAULT_LOGLET_LIMITS, type ReplicatedLogletLimits } from "../bifrost/index.js";
+import { parseLocation, type NodeLocation, type Topology } from "../bifrost/index.js";
+import type { SequencerOptions } from "../bifrost/index.js";
+import type { LogletId, LogletParams } from "../bifrost/index.js";
+import { LogletNode, type LogletObserver, type Result } from "../bifrost/index.js";
+import { LogServerNode } from "../log-server/index.js";
 import { SimDisk } from "./disk.js";
 import { SimNetwork, type NetworkFaults } from "./network.js";
 import {

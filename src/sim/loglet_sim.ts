@@ -28,16 +28,16 @@
  * - no assertion fails anywhere and no protocol anomaly is reported.
  */
 
-import { AssertionFailure } from "../core/assert.js";
-import { describeError } from "../core/errors.js";
-import type { NodeId } from "../core/node_id.js";
-import { seededPrng, type Prng } from "../core/prng.js";
+import { AssertionFailure } from "../core/index.js";
+import { describeError } from "../core/index.js";
+import type { NodeId } from "../core/index.js";
+import { seededPrng, type Prng } from "../core/index.js";
 import {
   checkLogletLimits,
   DEFAULT_LOGLET_LIMITS,
   type ReplicatedLogletLimits,
-} from "../bifrost/replicated/limits.js";
-import { selectNodeset } from "../bifrost/replicated/nodeset.js";
+} from "../bifrost/index.js";
+import { selectNodeset } from "../bifrost/index.js";
 import {
   copiesOf,
   formatReplication,
@@ -45,8 +45,8 @@ import {
   parseReplication,
   shuffled,
   type ReplicationProperty,
-} from "../bifrost/replicated/replication.js";
-import { logletIdOf, type LogletId, type LogletParams } from "../bifrost/replicated/types.js";
+} from "../bifrost/index.js";
+import { logletIdOf, type LogletId, type LogletParams } from "../bifrost/index.js";
 import { SIM_COMPONENTS, type SimRunResult } from "./components.js";
 import { LogletCluster, type SimNode } from "./loglet_cluster.js";
 import { SimLogStore, simPayload, simText } from "./ports.js";

@@ -11,22 +11,18 @@
  * still duplicate one-way messages and responses) and reorders freely.
  */
 
-import { assert } from "../core/assert.js";
-import { fromUtf8, utf8 } from "../core/bytes.js";
-import { murmur3x86_128 } from "../core/hash.js";
-import type { NodeId } from "../core/node_id.js";
-import type { RecoveredLoglet, StoreWrite } from "../bifrost/loglet_store.js";
-import type { StoredRecord } from "../bifrost/replicated/messages.js";
-import {
-  decodeStoreWrite,
-  encodeStoreWrite,
-  InMemoryLogStoreIndex,
-} from "../bifrost/loglet_store.js";
-import type { LogletId } from "../bifrost/replicated/types.js";
-import { ByteReader, ByteWriter } from "../wire/binary.js";
-import type { Cancel, Clock } from "../platform/ports.js";
-import type { LogServerStore } from "../log-server/store.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../net/transport.js";
+import { assert } from "../core/index.js";
+import { fromUtf8, utf8 } from "../core/index.js";
+import { murmur3x86_128 } from "../core/index.js";
+import type { NodeId } from "../core/index.js";
+import type { RecoveredLoglet, StoreWrite } from "../bifrost/index.js";
+import type { StoredRecord } from "../bifrost/index.js";
+import { decodeStoreWrite, encodeStoreWrite, InMemoryLogStoreIndex } from "../bifrost/index.js";
+import type { LogletId } from "../bifrost/index.js";
+import { ByteReader, ByteWriter } from "../wire/index.js";
+import type { Cancel, Clock } from "../platform/index.js";
+import type { LogServerStore } from "../log-server/index.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../net/index.js";
 import type { SimDisk } from "./disk.js";
 import type { SimNetwork } from "./network.js";
 import type { SimScheduler } from "./scheduler.js";

@@ -4,8 +4,8 @@
  * seed replays exactly. Nothing here touches real time.
  */
 
-import { assert } from "../core/assert.js";
-import { seededPrng, type Prng } from "../core/prng.js";
+import { assert } from "../core/index.js";
+import { seededPrng, type Prng } from "../core/index.js";
 
 interface ScheduledEvent {
   readonly at: number;

@@ -7,7 +7,7 @@
  * process alive.
  */
 
-import type { Cancel, Clock } from "../platform/ports.js";
+import type { Cancel, Clock } from "../platform/index.js";
 
 interface PendingTimer {
   readonly deadlineMs: number;

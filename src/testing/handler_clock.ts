@@ -12,15 +12,15 @@
  */
 
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { limits } from "../core/limits.js";
-import { FrameDecoder, encodeFrame } from "../service-protocol/framing.js";
-import { MessageType } from "../service-protocol/message_types.js";
+import { limits } from "../core/index.js";
+import { FrameDecoder, encodeFrame } from "../service-protocol/index.js";
+import { MessageType } from "../service-protocol/index.js";
 import type {
   EndpointRequest,
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../invoker/endpoint.js";
+} from "../invoker/index.js";
 
 /** Field numbers of the absolute times the SDK sets (service protocol v5/v6). */
 const SLEEP_WAKE_UP_TIME_FIELD = 1;

@@ -8,4 +8,4 @@ import "./polyfill.js";
 export { RestateTestEnvironment, type TestEnvironmentOptions } from "./environment.js";
 export { StateProxy } from "./state.js";
 export { EnvironmentClock, type TestDuration } from "./timers.js";
-export type { LogLevel } from "../platform/io/system.js";
+export type { LogLevel } from "../platform/io/index.js";

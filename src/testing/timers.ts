@@ -5,9 +5,9 @@
  * (an attempt's inactivity timeout, a retry's back-off), as a jump of the wall clock would.
  */
 
-import { parseDuration } from "../core/duration.js";
-import { TIMER_PREFIX, timerWakeAt } from "../partition-store/keys.js";
-import type { KeelNode } from "../node/node.js";
+import { parseDuration } from "../core/index.js";
+import { TIMER_PREFIX, timerWakeAt } from "../partition-store/index.js";
+import type { KeelNode } from "../node/index.js";
 import type { TestClock } from "./clock.js";
 
 /** Milliseconds, text (`"1 day"`, `"90s"`, `"PT1H"`) or the SDK's `{ days, hours, … }`. */

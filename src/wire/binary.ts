@@ -5,7 +5,7 @@
  * instead of reading past the end, so malformed input from a peer never becomes an assertion failure.
  */
 
-import { fromUtf8Strict, readU32BE, utf8, writeU32BE } from "../core/bytes.js";
+import { fromUtf8Strict, readU32BE, utf8, writeU32BE } from "../core/index.js";
 
 export class DecodeError extends Error {
   override readonly name = "DecodeError";

@@ -12,10 +12,10 @@
  * produced by applying records read back from the log.
  */
 
-import { assert } from "../core/assert.js";
-import { Lsn, type PartitionId, type PartitionKey } from "../core/brand.js";
-import { KeelError, describeError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
+import { assert } from "../core/index.js";
+import { Lsn, type PartitionId, type PartitionKey } from "../core/index.js";
+import { KeelError, describeError } from "../core/index.js";
+import { limits } from "../core/index.js";
 import {
   Envelope,
   InvocationPhase,
@@ -25,22 +25,22 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../gen/keel/records.js";
-import type { VirtualLog } from "../bifrost/bifrost.js";
-import { getJson, putJson } from "../metadata/json.js";
-import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/store.js";
-import type { Action, Outcome } from "../partition/actions.js";
-import { ACTIVE_PREFIX, invocationIdAfter } from "../partition-store/keys.js";
-import { PartitionStateMachine } from "../partition/state_machine.js";
-import type { PartitionReader } from "../partition-store/store.js";
-import { TableReader } from "../partition-store/tables.js";
-import { InvocationId } from "../core/ids.js";
-import type { PartitionTable } from "../core/partitioning.js";
-import type { Clock, Logger } from "../platform/ports.js";
-import type { PartitionStore } from "../partition-store/store.js";
+import type { VirtualLog } from "../bifrost/index.js";
+import { getJson, putJson } from "../metadata/index.js";
+import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/index.js";
+import type { Action, Outcome } from "../partition/index.js";
+import { ACTIVE_PREFIX, invocationIdAfter } from "../partition-store/index.js";
+import { PartitionStateMachine } from "../partition/index.js";
+import type { PartitionReader } from "../partition-store/index.js";
+import { TableReader } from "../partition-store/index.js";
+import { InvocationId } from "../core/index.js";
+import type { PartitionTable } from "../core/index.js";
+import type { Clock, Logger } from "../platform/index.js";
+import type { PartitionStore } from "../partition-store/index.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { TimerService } from "./timer_service.js";
-import { encodeMessage } from "../wire/proto_encode.js";
+import { encodeMessage } from "../wire/index.js";
 
 export type EnvelopeCommand = NonNullable<Envelope["command"]>;
 

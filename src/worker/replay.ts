@@ -8,15 +8,15 @@
  * digest of a recovered store with that of a store rebuilt from LSN 1.
  */
 
-import { Lsn, type PartitionId } from "../core/brand.js";
-import { KeelError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
-import type { VirtualLog } from "../bifrost/bifrost.js";
-import type { Action } from "../partition/actions.js";
-import { PartitionStateMachine } from "../partition/state_machine.js";
-import { TableReader } from "../partition-store/tables.js";
-import type { PartitionTable } from "../core/partitioning.js";
-import type { PartitionStore } from "../partition-store/store.js";
+import { Lsn, type PartitionId } from "../core/index.js";
+import { KeelError } from "../core/index.js";
+import { limits } from "../core/index.js";
+import type { VirtualLog } from "../bifrost/index.js";
+import type { Action } from "../partition/index.js";
+import { PartitionStateMachine } from "../partition/index.js";
+import { TableReader } from "../partition-store/index.js";
+import type { PartitionTable } from "../core/index.js";
+import type { PartitionStore } from "../partition-store/index.js";
 
 /**
  * A store that has applied records the log no longer holds cannot be recovered by replay: the log

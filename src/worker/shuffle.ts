@@ -7,13 +7,13 @@
  * delivered. A new leader resends everything still in the outbox; duplicates are dropped downstream.
  */
 
-import type { PartitionId } from "../core/brand.js";
-import { describeError } from "../core/errors.js";
-import { limits } from "../core/limits.js";
+import type { PartitionId } from "../core/index.js";
+import { describeError } from "../core/index.js";
+import { limits } from "../core/index.js";
 import type { OutboxMessage } from "../gen/keel/records.js";
-import { TableReader } from "../partition-store/tables.js";
-import type { PartitionReader } from "../partition-store/store.js";
-import type { Clock, Logger } from "../platform/ports.js";
+import { TableReader } from "../partition-store/index.js";
+import type { PartitionReader } from "../partition-store/index.js";
+import type { Clock, Logger } from "../platform/index.js";
 
 export interface ShuffleTransport {
   /** Appends the messages, in order, to the destination's log; resolves once durable. */

@@ -9,10 +9,10 @@
  * `horizon` is undefined, every stored timer is.
  */
 
-import { limits } from "../core/limits.js";
-import { TIMER_PREFIX, timerWakeAt } from "../partition-store/keys.js";
-import type { PartitionReader } from "../partition-store/store.js";
-import type { Cancel, Clock } from "../platform/ports.js";
+import { limits } from "../core/index.js";
+import { TIMER_PREFIX, timerWakeAt } from "../partition-store/index.js";
+import type { PartitionReader } from "../partition-store/index.js";
+import type { Cancel, Clock } from "../platform/index.js";
 
 /** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */
 const ARM_DELAY_MS_MAX = 3_600_000;

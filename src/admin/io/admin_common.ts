@@ -5,8 +5,8 @@
  */
 
 import type { ServerResponse } from "node:http";
-import { parseDuration } from "../../core/duration.js";
-import { InvocationId, resourceIdProblem } from "../../core/ids.js";
+import { parseDuration } from "../../core/index.js";
+import { InvocationId, resourceIdProblem } from "../../core/index.js";
 
 export class AdminError extends Error {
   constructor(

@@ -11,10 +11,10 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server as NetServer } from "node:net";
-import { PartitionKey } from "../../core/brand.js";
-import { KeelError, describeError } from "../../core/errors.js";
-import type { KeelNode } from "../../node/node.js";
-import type { Logger } from "../../platform/ports.js";
+import { PartitionKey } from "../../core/index.js";
+import { KeelError, describeError } from "../../core/index.js";
+import type { KeelNode } from "../../node/index.js";
+import type { Logger } from "../../platform/index.js";
 import {
   AdminError,
   missingField,
@@ -23,11 +23,11 @@ import {
   stringField,
 } from "./admin_common.js";
 import { InvocationRoutes } from "./invocation_routes.js";
-import { keelAdminOpenApi } from "../openapi.js";
+import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
-import { HttpApiServer, readBody, sendJson } from "../../platform/io/http_util.js";
-import type { SqlEngine, SqlEngineOptions } from "../../query/io/engine.js";
+import { HttpApiServer, readBody, sendJson } from "../../platform/io/index.js";
+import type { SqlEngine, SqlEngineOptions } from "../../query/io/index.js";
 
 export const KEEL_VERSION = "0.1.0";
 /** The Restate release whose wire behaviour Keel implements; clients pick features by it. */
@@ -43,7 +43,7 @@ const ARROW_STREAM = "application/vnd.apache.arrow.stream";
  * (about 0.4 s of 0.8 s here), which a node or a test that never queries need not pay.
  */
 const loadSql = () =>
-  Promise.all([import("../../query/io/engine.js"), import("../../query/io/render.js")]);
+  Promise.all([import("../../query/io/index.js"), import("../../query/io/index.js")]);
 
 interface RouteContext {
   readonly req: IncomingMessage;

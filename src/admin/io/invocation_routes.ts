@@ -8,11 +8,11 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { utf8 } from "../../core/bytes.js";
-import type { Outcome } from "../../partition/actions.js";
-import { TableReader } from "../../partition-store/tables.js";
-import { isDeploymentId, type InvocationId } from "../../core/ids.js";
-import type { KeelNode } from "../../node/node.js";
+import { utf8 } from "../../core/index.js";
+import type { Outcome } from "../../partition/index.js";
+import { TableReader } from "../../partition-store/index.js";
+import { isDeploymentId, type InvocationId } from "../../core/index.js";
+import type { KeelNode } from "../../node/index.js";
 import {
   AdminError,
   bodyError,
@@ -26,7 +26,7 @@ import {
   serviceNotFound,
   stringField,
 } from "./admin_common.js";
-import { readBody, sendJson } from "../../platform/io/http_util.js";
+import { readBody, sendJson } from "../../platform/io/index.js";
 
 const STATE_BODY_BYTES_MAX = 32 * 1024 * 1024;
 

@@ -6,10 +6,10 @@
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { describeError } from "../../core/errors.js";
-import { formatDeploymentId } from "../../core/ids.js";
-import type { KeelNode } from "../../node/node.js";
-import { parseManifest, type EndpointManifest } from "../../schema/manifest.js";
+import { describeError } from "../../core/index.js";
+import { formatDeploymentId } from "../../core/index.js";
+import type { KeelNode } from "../../node/index.js";
+import { parseManifest, type EndpointManifest } from "../../schema/index.js";
 import {
   findDeployment,
   modifyService,
@@ -17,10 +17,10 @@ import {
   removeDeployment,
   updateDeployment,
   type RegistrationResult,
-} from "../../schema/registration.js";
-import { serviceOpenApi } from "../../schema/openapi.js";
-import { deploymentJson, handlerJson, serviceJson } from "../../schema/render.js";
-import type { ServiceSchema } from "../../schema/schema.js";
+} from "../../schema/index.js";
+import { serviceOpenApi } from "../../schema/index.js";
+import { deploymentJson, handlerJson, serviceJson } from "../../schema/index.js";
+import type { ServiceSchema } from "../../schema/index.js";
 import {
   AdminError,
   booleanField,
@@ -36,8 +36,8 @@ import {
   stringField,
   stringMap,
 } from "./admin_common.js";
-import { fetchDiscovery } from "../../invoker/io/endpoint_transport.js";
-import { isoMillis, readBody, sendJson } from "../../platform/io/http_util.js";
+import { fetchDiscovery } from "../../invoker/io/index.js";
+import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
 
 const ADMIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
 

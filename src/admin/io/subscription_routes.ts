@@ -6,7 +6,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { KeelNode } from "../../node/node.js";
+import type { KeelNode } from "../../node/index.js";
 import {
   AdminError,
   bodyError,
@@ -15,7 +15,7 @@ import {
   parseJsonBody,
   parseResourceIdParam,
 } from "./admin_common.js";
-import { readBody, sendJson } from "../../platform/io/http_util.js";
+import { readBody, sendJson } from "../../platform/io/index.js";
 
 const SUBSCRIPTION_BODY_BYTES_MAX = 1024 * 1024;
 

@@ -7,9 +7,9 @@
  * drivers treat such input as a failed request.
  */
 
-import { assertNever } from "../../core/assert.js";
-import { generationalNodeId, NodeId, type GenerationalNodeId } from "../../core/node_id.js";
-import { ByteReader, ByteWriter, DecodeError } from "../../wire/binary.js";
+import { assertNever } from "../../core/index.js";
+import { generationalNodeId, NodeId, type GenerationalNodeId } from "../../core/index.js";
+import { ByteReader, ByteWriter, DecodeError } from "../../wire/index.js";
 import {
   SEQUENCER_STATUSES,
   STORE_STATUSES,

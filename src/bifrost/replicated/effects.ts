@@ -5,7 +5,7 @@
  * response to its request is the transport's job, so messages need no request ids of their own.
  */
 
-import type { NodeId } from "../../core/node_id.js";
+import type { NodeId } from "../../core/index.js";
 import type { LogServerNotice, LogletMessage } from "./messages.js";
 
 export interface RequestEffect<Q extends LogletMessage = LogletMessage> {

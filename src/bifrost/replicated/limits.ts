@@ -4,7 +4,7 @@
  * limits are asserted by `checkLogletLimits`, once, where the limits are built.
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 
 export interface ReplicatedLogletLimits {
   /** Wall (or virtual) milliseconds per tick; only drivers use it, to arm the tick timer. */

@@ -16,12 +16,12 @@
  * - After `shutdown` (or a crash in the simulator) no callback of this node runs again.
  */
 
-import { assert, assertNever } from "../../core/assert.js";
-import { LogletOffset } from "../../core/brand.js";
-import { KeelError } from "../../core/errors.js";
-import type { GenerationalNodeId, NodeId } from "../../core/node_id.js";
-import { sameIncarnation } from "../../core/node_id.js";
-import type { Prng } from "../../core/prng.js";
+import { assert, assertNever } from "../../core/index.js";
+import { LogletOffset } from "../../core/index.js";
+import { KeelError } from "../../core/index.js";
+import type { GenerationalNodeId, NodeId } from "../../core/index.js";
+import { sameIncarnation } from "../../core/index.js";
+import type { Prng } from "../../core/index.js";
 import type { LogletEntry, LogletTail } from "../loglet.js";
 import { decodeLogletMessage, encodeLogletMessage } from "./codec.js";
 import type { Outcome, RequestEffect } from "./effects.js";
@@ -37,9 +37,9 @@ import { isFMajority, isWriteQuorum, type Topology } from "./replication.js";
 import { Sequencer, type SequencerEffect, type SequencerOptions } from "./sequencer.js";
 import { TailCoordinator, type CoordinatorEffect } from "./tail_coordinator.js";
 import { formatLogletParams, type LogletId, type LogletParams } from "./types.js";
-import { NodeService } from "../../net/envelope.js";
-import type { Cancel, Clock } from "../../platform/ports.js";
-import type { NodeTransport, RequestOutcome } from "../../net/transport.js";
+import { NodeService } from "../../net/index.js";
+import type { Cancel, Clock } from "../../platform/index.js";
+import type { NodeTransport, RequestOutcome } from "../../net/index.js";
 
 export type Result<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: KeelError };

@@ -9,8 +9,8 @@
  * Encoding: codec.ts.
  */
 
-import type { GenerationalNodeId } from "../../core/node_id.js";
-import { NodeService } from "../../net/envelope.js";
+import type { GenerationalNodeId } from "../../core/index.js";
+import { NodeService } from "../../net/index.js";
 import type { Ballot, LogletId, OffsetRange } from "./types.js";
 
 export interface RequestHeader {

@@ -12,8 +12,8 @@
  *   whose nodeset cannot satisfy its property would accept no append).
  */
 
-import type { NodeId } from "../../core/node_id.js";
-import type { Prng } from "../../core/prng.js";
+import type { NodeId } from "../../core/index.js";
+import type { Prng } from "../../core/index.js";
 import {
   copiesOf,
   domainOf,

@@ -18,9 +18,9 @@
  * single scope.
  */
 
-import { assert } from "../../core/assert.js";
-import type { NodeId } from "../../core/node_id.js";
-import type { Prng } from "../../core/prng.js";
+import { assert } from "../../core/index.js";
+import type { NodeId } from "../../core/index.js";
+import type { Prng } from "../../core/index.js";
 
 export type Scope = "region" | "zone" | "node";
 /** Widest first: the order in which spreads and nodesets are balanced. */

@@ -30,9 +30,9 @@
  * it, and the known global tail is never advanced past records that are not yet chosen.
  */
 
-import { assert } from "../../core/assert.js";
-import type { GenerationalNodeId, NodeId } from "../../core/node_id.js";
-import type { Prng } from "../../core/prng.js";
+import { assert } from "../../core/index.js";
+import type { GenerationalNodeId, NodeId } from "../../core/index.js";
+import type { Prng } from "../../core/index.js";
 import { expectResponse, type NoticeEffect, type Outcome, type RequestEffect } from "./effects.js";
 import type { ReplicatedLogletLimits } from "./limits.js";
 import type {

@@ -9,14 +9,14 @@
  * - Offset ranges are half-open: `[first, end)`.
  */
 
-import { assert } from "../../core/assert.js";
-import type { Brand } from "../../core/brand.js";
+import { assert } from "../../core/index.js";
+import type { Brand } from "../../core/index.js";
 import {
   formatGenerationalNodeId,
   NodeId,
   parseGenerationalNodeId,
   type GenerationalNodeId,
-} from "../../core/node_id.js";
+} from "../../core/index.js";
 import { parseReplication, replicationToJson, type ReplicationProperty } from "./replication.js";
 
 export type LogletId = Brand<string, "LogletId">;

@@ -7,7 +7,7 @@
  * 1 the server refused or failed the request, 2 bad usage, 3 the server cannot be reached.
  */
 
-import { describeError } from "../../core/errors.js";
+import { describeError } from "../../core/index.js";
 
 export class CliError extends Error {
   constructor(

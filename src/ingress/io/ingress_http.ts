@@ -20,9 +20,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Http2ServerRequest } from "node:http2";
 import type { Server as NetServer } from "node:net";
-import { parseDuration } from "../../core/duration.js";
-import { KeelError, describeError } from "../../core/errors.js";
-import { limits } from "../../core/limits.js";
+import { parseDuration } from "../../core/index.js";
+import { KeelError, describeError } from "../../core/index.js";
+import { limits } from "../../core/index.js";
 import {
   HandlerType,
   ServiceType,
@@ -31,7 +31,7 @@ import {
   type Target,
 } from "../../gen/keel/records.js";
 import type { Failure, Header } from "../../gen/keel/service_protocol.js";
-import { targetRefOf } from "../../partition/lifecycle.js";
+import { targetRefOf } from "../../partition/index.js";
 import {
   InvocationId,
   formatUlid,
@@ -39,23 +39,17 @@ import {
   idempotentInvocationId,
   parseAwakeableId,
   workflowRunInvocationId,
-} from "../../core/ids.js";
-import type { AttachResult } from "../../worker/partition_processor.js";
-import type { KeelNode } from "../../node/node.js";
-import type { Entropy, Logger } from "../../platform/ports.js";
+} from "../../core/index.js";
+import type { AttachResult } from "../../worker/index.js";
+import type { KeelNode } from "../../node/index.js";
+import type { Entropy, Logger } from "../../platform/index.js";
 import {
   handlerTypeOf,
   retentionOf,
   type HandlerSchema,
   type ServiceSchema,
-} from "../../schema/schema.js";
-import {
-  HttpApiServer,
-  isoNanos,
-  isoOffset,
-  readBody,
-  sendJson,
-} from "../../platform/io/http_util.js";
+} from "../../schema/index.js";
+import { HttpApiServer, isoNanos, isoOffset, readBody, sendJson } from "../../platform/io/index.js";
 import {
   INGRESS_HEAD_BYTES_MAX,
   INGRESS_TARGET_BYTES_MAX,
@@ -64,7 +58,7 @@ import {
   parseIngressTarget,
   queryParam,
   type IngressTarget,
-} from "../paths.js";
+} from "../index.js";
 
 const CORS_HEADERS = {
   vary: "origin, access-control-request-method, access-control-request-headers",

@@ -7,13 +7,13 @@
 
 import http from "node:http";
 import http2 from "node:http2";
-import { limits } from "../../core/limits.js";
+import { limits } from "../../core/index.js";
 import type {
   EndpointRequest,
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../endpoint.js";
+} from "../index.js";
 
 interface PooledSession {
   readonly session: http2.ClientHttp2Session;

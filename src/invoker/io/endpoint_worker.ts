@@ -5,8 +5,8 @@
  */
 
 import { parentPort } from "node:worker_threads";
-import { concatBytes } from "../../core/bytes.js";
-import type { EndpointStream } from "../endpoint.js";
+import { concatBytes } from "../../core/index.js";
+import type { EndpointStream } from "../index.js";
 import type { FromWorker, ToWorker } from "./endpoint_worker_messages.js";
 import { HttpEndpointTransport } from "./endpoint_transport.js";
 import { OutboundBatch } from "./worker_batch.js";

@@ -4,7 +4,7 @@
  * one event-loop turn goes as one message, so a busy turn costs one structured clone, not dozens.
  */
 
-import type { EndpointRequest } from "../endpoint.js";
+import type { EndpointRequest } from "../index.js";
 
 export type ToWorker =
   | { readonly kind: "open"; readonly stream: number; readonly request: EndpointRequest }

@@ -9,14 +9,14 @@
  */
 
 import { Worker } from "node:worker_threads";
-import { concatBytes } from "../../core/bytes.js";
+import { concatBytes } from "../../core/index.js";
 import type {
   EndpointRequest,
   EndpointStream,
   EndpointStreamHandlers,
   EndpointTransport,
-} from "../endpoint.js";
-import type { Logger } from "../../platform/ports.js";
+} from "../index.js";
+import type { Logger } from "../../platform/index.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
 import { OutboundBatch } from "./worker_batch.js";
 

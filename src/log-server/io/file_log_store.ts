@@ -12,18 +12,18 @@
  * issued version, so replay order stays right), then whole files below that frame are unlinked.
  */
 
-import { describeError, KeelError } from "../../core/errors.js";
-import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../../bifrost/loglet_store.js";
-import type { StoredRecord } from "../../bifrost/replicated/messages.js";
+import { describeError, KeelError } from "../../core/index.js";
+import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../../bifrost/index.js";
+import type { StoredRecord } from "../../bifrost/index.js";
 import {
   decodeStoreWrite,
   encodeStoreWrite,
   LogStoreIndex,
   sliceRecords,
-} from "../../bifrost/loglet_store.js";
-import type { LogletId } from "../../bifrost/replicated/types.js";
-import type { LogServerStore } from "../store.js";
-import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/segment_files.js";
+} from "../../bifrost/index.js";
+import type { LogletId } from "../../bifrost/index.js";
+import type { LogServerStore } from "../index.js";
+import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/index.js";
 
 export class FileLogServerStore implements LogServerStore {
   /** Batches located by the frame that holds them. */

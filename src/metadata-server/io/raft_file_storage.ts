@@ -12,12 +12,12 @@
 
 import { open, mkdir, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { concatBytes } from "../../core/bytes.js";
-import { KeelError, describeError } from "../../core/errors.js";
-import type { RaftRecovered } from "../raft/raft.js";
-import { StoragePlanner, recoverStorage, type PersistWork } from "../raft/storage_format.js";
-import type { RaftStorage } from "../ports.js";
-import { writeFileDurably } from "../../platform/io/segment_files.js";
+import { concatBytes } from "../../core/index.js";
+import { KeelError, describeError } from "../../core/index.js";
+import type { RaftRecovered } from "../index.js";
+import { StoragePlanner, recoverStorage, type PersistWork } from "../index.js";
+import type { RaftStorage } from "../index.js";
+import { writeFileDurably } from "../../platform/io/index.js";
 
 export const RAFT_SNAPSHOT_FILE = "raft-snapshot";
 export const RAFT_LOG_FILE = "raft-log";

@@ -5,7 +5,7 @@
  * membership change, receiving the snapshot from the leader.
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 import { decodeMembership } from "./codec.js";
 import { assertMembershipValid } from "./membership.js";
 import type { RaftRecovered } from "./raft.js";

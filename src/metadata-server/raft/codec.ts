@@ -9,8 +9,8 @@
  */
 
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { assert, assertNever } from "../../core/assert.js";
-import { KeelError } from "../../core/errors.js";
+import { assert, assertNever } from "../../core/index.js";
+import { KeelError } from "../../core/index.js";
 import {
   LogIndex,
   MemberId,

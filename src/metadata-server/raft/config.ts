@@ -4,7 +4,7 @@
  * asserts the relationships between the limits once, when a member is created.
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 import type { MemberId } from "./types.js";
 
 export interface RaftLimits {

@@ -15,7 +15,7 @@
  *   snapshot's; truncating a membership entry reverts to the previous one.
  */
 
-import { assert, defined } from "../../core/assert.js";
+import { assert, defined } from "../../core/index.js";
 import { decodeMembership } from "./codec.js";
 import {
   INDEX_ZERO,

@@ -6,7 +6,7 @@
  * entry of its own term. Every member uses the latest membership in its log, committed or not.
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 import type { Membership, MemberId } from "./types.js";
 
 export type MembershipChange =

@@ -11,7 +11,7 @@
  * at or above next − (entries in flight).
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 import { LogIndex } from "./types.js";
 
 export type ProgressState = "probe" | "replicate" | "snapshot";

@@ -4,7 +4,7 @@
  * that true across consecutive memberships (a majority of n and a majority of n ± 1 intersect).
  */
 
-import { assert } from "../../core/assert.js";
+import { assert } from "../../core/index.js";
 import { LogIndex, type MemberId } from "./types.js";
 
 /** The smallest number of voters that forms a majority of `voterCount`. */

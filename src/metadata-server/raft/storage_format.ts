@@ -21,10 +21,10 @@
  * leave only after the sync).
  */
 
-import { assert } from "../../core/assert.js";
-import { readU32BE, writeU32BE } from "../../core/bytes.js";
-import { KeelError } from "../../core/errors.js";
-import { murmur3x86_128 } from "../../core/hash.js";
+import { assert } from "../../core/index.js";
+import { readU32BE, writeU32BE } from "../../core/index.js";
+import { KeelError } from "../../core/index.js";
+import { murmur3x86_128 } from "../../core/index.js";
 import {
   Decoder,
   Encoder,

@@ -10,7 +10,7 @@
  * - Messages are plain data. Whoever carries them may drop, delay, duplicate and reorder them.
  */
 
-import type { Brand } from "../../core/brand.js";
+import type { Brand } from "../../core/index.js";
 
 /** A Raft term. Grows by one per election; every message and entry carries one. */
 export type Term = Brand<number, "RaftTerm">;

@@ -5,8 +5,8 @@
  * to the old endpoint's requests never reach the new one.
  */
 
-import type { NodeId } from "../../core/node_id.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../transport.js";
+import type { NodeId } from "../../core/index.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../index.js";
 
 export class InProcessNetwork {
   private readonly endpoints = new Map<NodeId, InProcessTransport>();

@@ -19,16 +19,16 @@
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomInt } from "node:crypto";
-import { assert } from "../../core/assert.js";
-import type { NodeId } from "../../core/node_id.js";
+import { assert } from "../../core/index.js";
+import type { NodeId } from "../../core/index.js";
 import {
   decodeHello,
   encodeEnvelope,
   encodeHello,
   EnvelopeDecoder,
   type Envelope,
-} from "../envelope.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../transport.js";
+} from "../index.js";
+import type { NodeTransport, RequestOutcome, ServiceHandler } from "../index.js";
 
 export interface PeerAddress {
   readonly host: string;

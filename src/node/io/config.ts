@@ -9,9 +9,9 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { parseDuration } from "../../core/duration.js";
-import { limits } from "../../core/limits.js";
-import type { LogLevel } from "../../platform/io/system.js";
+import { parseDuration } from "../../core/index.js";
+import { limits } from "../../core/index.js";
+import type { LogLevel } from "../../platform/io/index.js";
 
 export interface ServerConfig {
   readonly baseDir: string;

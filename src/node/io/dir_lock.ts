@@ -10,7 +10,7 @@
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import fsExtensions from "fs-native-extensions";
-import { KeelError, describeError } from "../../core/errors.js";
+import { KeelError, describeError } from "../../core/index.js";
 
 /** Locks `dir` for this process or fails saying who holds it; returns the release. */
 export function lockDirectory(dir: string): () => void {

@@ -11,21 +11,21 @@ import { mkdirSync } from "node:fs";
 import { createServer, type AddressInfo, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import type { ServerConfig } from "./config.js";
-import { AdminApi } from "../../admin/io/admin_http.js";
+import { AdminApi } from "../../admin/io/index.js";
 import { dataDirLayout } from "./data_dir.js";
 import { lockDirectory } from "./dir_lock.js";
-import { FileMetadataStore } from "../../metadata/io/file_metadata_store.js";
-import { listenOn } from "../../platform/io/http_util.js";
-import { HttpIngress } from "../../ingress/io/ingress_http.js";
-import { openLmdbEnvironment } from "../../partition-store/io/lmdb_store.js";
-import { LocalLogletProvider } from "../../bifrost/local/io/local_loglet.js";
-import { describeDamagedTail } from "../../platform/io/segment_files.js";
-import { consoleLogger, systemClock, systemEntropy } from "../../platform/io/system.js";
-import { WorkerEndpointTransport } from "../../invoker/io/worker_endpoint_transport.js";
-import { KeelError } from "../../core/errors.js";
-import { KeelNode } from "../node.js";
-import type { Clock, Logger } from "../../platform/ports.js";
-import type { EndpointTransport } from "../../invoker/endpoint.js";
+import { FileMetadataStore } from "../../metadata/io/index.js";
+import { listenOn } from "../../platform/io/index.js";
+import { HttpIngress } from "../../ingress/io/index.js";
+import { openLmdbEnvironment } from "../../partition-store/io/index.js";
+import { LocalLogletProvider } from "../../bifrost/io/index.js";
+import { describeDamagedTail } from "../../platform/io/index.js";
+import { consoleLogger, systemClock, systemEntropy } from "../../platform/io/index.js";
+import { WorkerEndpointTransport } from "../../invoker/io/index.js";
+import { KeelError } from "../../core/index.js";
+import { KeelNode } from "../index.js";
+import type { Clock, Logger } from "../../platform/index.js";
+import type { EndpointTransport } from "../../invoker/index.js";
 
 export interface NodeServerOptions {
   /** Ports may be 0: the system picks free ones, and the running server reports them. */

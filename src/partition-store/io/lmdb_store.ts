@@ -30,16 +30,16 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
-import { KeelError, describeError } from "../../core/errors.js";
-import { assert } from "../../core/assert.js";
+import { KeelError, describeError } from "../../core/index.js";
+import { assert } from "../../core/index.js";
 import {
   STORE_KEY_BYTES_MAX,
   prefixEnd,
   type PartitionReader,
   type PartitionTxn,
-} from "../store.js";
-import type { PartitionStore } from "../store.js";
-import { writeFileDurably } from "../../platform/io/segment_files.js";
+} from "../index.js";
+import type { PartitionStore } from "../index.js";
+import { writeFileDurably } from "../../platform/io/index.js";
 
 /** null marks a deletion inside an overlay. */
 type Overlay = Map<string, Uint8Array | null>;

@@ -15,7 +15,7 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { KeelError } from "../../core/errors.js";
+import { KeelError } from "../../core/index.js";
 
 /** Reads the request body, failing with 413 past `limitBytes`. */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 /** The real clock, entropy and logger behind the runtime's ports. */
 
 import { randomFillSync } from "node:crypto";
-import type { Clock, Entropy, Logger } from "../ports.js";
+import type { Clock, Entropy, Logger } from "../index.js";
 
 /** Wall-clock time and Node timers; timers are unref'd so a pending one never keeps a process alive. */
 export const systemClock: Clock = {

@@ -56,7 +56,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from "@duckdb/node-api";
-import { toHex } from "../../core/bytes.js";
+import { toHex } from "../../core/index.js";
 
 export interface QueryResult {
   readonly columns: readonly { readonly name: string; readonly type: DuckDBType }[];

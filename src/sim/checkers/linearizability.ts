@@ -18,9 +18,9 @@
  * every event happens in one total order, so "A returned before B was called" is exact.
  */
 
-import { assert } from "../../core/assert.js";
-import { Version } from "../../core/brand.js";
-import { preconditionHolds, type Precondition } from "../../metadata/store.js";
+import { assert } from "../../core/index.js";
+import { Version } from "../../core/index.js";
+import { preconditionHolds, type Precondition } from "../../metadata/index.js";
 
 export type RegisterInput =
   | { readonly kind: "get" }

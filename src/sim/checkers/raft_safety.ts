@@ -12,16 +12,11 @@
  * The checker reads members through a narrow view, so it works on any driver of the pure machines.
  */
 
-import { toHex } from "../../core/bytes.js";
-import { hash128 } from "../../core/hash.js";
-import type { MemberObserver } from "../../metadata-server/member.js";
-import type { RaftStatus } from "../../metadata-server/raft/raft.js";
-import {
-  LogIndex,
-  type Entry,
-  type MemberId,
-  type Term,
-} from "../../metadata-server/raft/types.js";
+import { toHex } from "../../core/index.js";
+import { hash128 } from "../../core/index.js";
+import type { MemberObserver } from "../../metadata-server/index.js";
+import type { RaftStatus } from "../../metadata-server/index.js";
+import { LogIndex, type Entry, type MemberId, type Term } from "../../metadata-server/index.js";
 
 export interface MemberView {
   readonly id: MemberId;

@@ -8,14 +8,14 @@
  * survives crashes, minus what was not synced.
  */
 
-import { seededPrng, type Prng } from "../../core/prng.js";
-import { MetadataMember, type MemberObserver } from "../../metadata-server/member.js";
-import type { RaftLimits, TestOnlyFaults } from "../../metadata-server/raft/config.js";
-import type { RaftRecovered } from "../../metadata-server/raft/raft.js";
-import { MemberId } from "../../metadata-server/raft/types.js";
-import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata-server/state_machine.js";
-import { MetadataMemberDriver } from "../../metadata-server/member_driver.js";
-import type { MetadataTransport, Ticker } from "../../metadata-server/ports.js";
+import { seededPrng, type Prng } from "../../core/index.js";
+import { MetadataMember, type MemberObserver } from "../../metadata-server/index.js";
+import type { RaftLimits, TestOnlyFaults } from "../../metadata-server/index.js";
+import type { RaftRecovered } from "../../metadata-server/index.js";
+import { MemberId } from "../../metadata-server/index.js";
+import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata-server/index.js";
+import { MetadataMemberDriver } from "../../metadata-server/index.js";
+import type { MetadataTransport, Ticker } from "../../metadata-server/index.js";
 import type { MemberView } from "../checkers/raft_safety.js";
 import { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";

@@ -8,16 +8,12 @@
  * and a persist completes (sync, then `done`) only after a simulated disk latency.
  */
 
-import { concatBytes } from "../../core/bytes.js";
-import { assert } from "../../core/assert.js";
-import type { RaftRecovered } from "../../metadata-server/raft/raft.js";
-import {
-  StoragePlanner,
-  recoverStorage,
-  type PersistWork,
-} from "../../metadata-server/raft/storage_format.js";
-import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../metadata-server/wire.js";
-import type { MetadataTransport, RaftStorage, Ticker } from "../../metadata-server/ports.js";
+import { concatBytes } from "../../core/index.js";
+import { assert } from "../../core/index.js";
+import type { RaftRecovered } from "../../metadata-server/index.js";
+import { StoragePlanner, recoverStorage, type PersistWork } from "../../metadata-server/index.js";
+import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../metadata-server/index.js";
+import type { MetadataTransport, RaftStorage, Ticker } from "../../metadata-server/index.js";
 import type { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";
 import type { SimScheduler } from "../scheduler.js";

@@ -10,32 +10,32 @@
  * network heals, every client completes a read (liveness) and the members' states converge.
  */
 
-import { assert } from "../../core/assert.js";
-import { fromUtf8, toHex, utf8 } from "../../core/bytes.js";
-import { Version } from "../../core/brand.js";
-import { seededPrng, type Prng } from "../../core/prng.js";
+import { assert } from "../../core/index.js";
+import { fromUtf8, toHex, utf8 } from "../../core/index.js";
+import { Version } from "../../core/index.js";
+import { seededPrng, type Prng } from "../../core/index.js";
 import {
   DEFAULT_CLIENT_LIMITS,
   MetadataClientCore,
   type Completion,
   type Outcome,
-} from "../../metadata-server/client.js";
-import type { MetadataMember } from "../../metadata-server/member.js";
-import { bootstrapState } from "../../metadata-server/raft/bootstrap.js";
+} from "../../metadata-server/index.js";
+import type { MetadataMember } from "../../metadata-server/index.js";
+import { bootstrapState } from "../../metadata-server/index.js";
 import {
   DEFAULT_RAFT_LIMITS,
   type RaftLimits,
   type TestOnlyFaults,
-} from "../../metadata-server/raft/config.js";
-import { isMember, isVoter } from "../../metadata-server/raft/membership.js";
-import { MemberId, type Membership } from "../../metadata-server/raft/types.js";
+} from "../../metadata-server/index.js";
+import { isMember, isVoter } from "../../metadata-server/index.js";
+import { MemberId, type Membership } from "../../metadata-server/index.js";
 import {
   ANY_VERSION,
   MUST_NOT_EXIST,
   matchesVersion,
   type Precondition,
-} from "../../metadata/store.js";
-import { MetadataClientDriver } from "../../metadata-server/client_driver.js";
+} from "../../metadata/index.js";
+import { MetadataClientDriver } from "../../metadata-server/index.js";
 import {
   checkLinearizable,
   describeOperation,

@@ -12,24 +12,24 @@
  */
 
 import { createHash } from "node:crypto";
-import { PartitionId } from "../../core/brand.js";
+import { PartitionId } from "../../core/index.js";
 import { rmSync } from "node:fs";
-import { KeelError, describeError } from "../../core/errors.js";
-import { Bifrost, chainKey } from "../../bifrost/bifrost.js";
-import { getJson } from "../../metadata/json.js";
-import type { PartitionReader } from "../../partition-store/store.js";
-import { PartitionTable } from "../../core/partitioning.js";
-import { MemoryStore } from "../../partition-store/memory_store.js";
-import { PARTITION_TABLE_KEY } from "../../node/node.js";
-import type { PartitionStore } from "../../partition-store/store.js";
-import { assertStoreWithinLog, replayPartition } from "../replay.js";
-import { TableReader } from "../../partition-store/tables.js";
-import { dataDirLayout } from "../../node/io/data_dir.js";
-import { lockDirectory } from "../../node/io/dir_lock.js";
-import { FileMetadataStore } from "../../metadata/io/file_metadata_store.js";
-import { openLmdbEnvironment, type LmdbEnvironment } from "../../partition-store/io/lmdb_store.js";
-import { LocalLogletProvider } from "../../bifrost/local/io/local_loglet.js";
-import type { DamagedTail } from "../../platform/io/segment_files.js";
+import { KeelError, describeError } from "../../core/index.js";
+import { Bifrost, chainKey } from "../../bifrost/index.js";
+import { getJson } from "../../metadata/index.js";
+import type { PartitionReader } from "../../partition-store/index.js";
+import { PartitionTable } from "../../core/index.js";
+import { MemoryStore } from "../../partition-store/index.js";
+import { PARTITION_TABLE_KEY } from "../../node/index.js";
+import type { PartitionStore } from "../../partition-store/index.js";
+import { assertStoreWithinLog, replayPartition } from "../index.js";
+import { TableReader } from "../../partition-store/index.js";
+import { dataDirLayout } from "../../node/io/index.js";
+import { lockDirectory } from "../../node/io/index.js";
+import { FileMetadataStore } from "../../metadata/io/index.js";
+import { openLmdbEnvironment, type LmdbEnvironment } from "../../partition-store/io/index.js";
+import { LocalLogletProvider } from "../../bifrost/io/index.js";
+import type { DamagedTail } from "../../platform/io/index.js";
 
 const DIGEST_PAGE_ENTRIES = 4096;
 

@@ -15,32 +15,21 @@
  */
 
 import { join } from "node:path";
-import { assert } from "../../../core/assert.js";
-import { LogletOffset, OFFSET_OLDEST } from "../../../core/brand.js";
+import { assert } from "../../../core/index.js";
+import { LogletOffset, OFFSET_OLDEST } from "../../../core/index.js";
 import { rm } from "node:fs/promises";
-import { KeelError, describeError } from "../../../core/errors.js";
-import { limits } from "../../../core/limits.js";
-import type {
-  Loglet,
-  LogletConfig,
-  LogletEntry,
-  LogletProvider,
-  LogletTail,
-} from "../../loglet.js";
-import { EMPTY_META, type LogletMeta, type StoreWrite } from "../../loglet_store.js";
-import {
-  decodeStoreWrite,
-  encodeStoreWrite,
-  LogStoreIndex,
-  sliceRecords,
-} from "../../loglet_store.js";
-import { logletIdOf, type LogletId } from "../../replicated/types.js";
+import { KeelError, describeError } from "../../../core/index.js";
+import { limits } from "../../../core/index.js";
+import type { Loglet, LogletConfig, LogletEntry, LogletProvider, LogletTail } from "../../index.js";
+import { EMPTY_META, type LogletMeta, type StoreWrite } from "../../index.js";
+import { decodeStoreWrite, encodeStoreWrite, LogStoreIndex, sliceRecords } from "../../index.js";
+import { logletIdOf, type LogletId } from "../../index.js";
 import {
   SegmentFiles,
   framedBytes,
   writeFileDurably,
   type DamagedTail,
-} from "../../../platform/io/segment_files.js";
+} from "../../../platform/io/index.js";
 
 export interface LocalLogletOptions {
   /** Roll to a new segment file once the active one is larger than this. */

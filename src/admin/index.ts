@@ -1,0 +1,5 @@
+/**
+ * The admin API's own OpenAPI document. The server is in io/.
+ */
+
+export { keelAdminOpenApi } from "./openapi.js";

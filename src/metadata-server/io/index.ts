@@ -1,0 +1,6 @@
+/**
+ * Metadata members for real processes: Raft storage on files with fsync, the metadata TCP
+ * transport, and starting a member or connecting a client.
+ */
+
+export { startMetadataNode } from "./metadata_node.js";

@@ -1,0 +1,6 @@
+/**
+ * One Keel node composed from ports: the log, a partition processor per partition, the invoker,
+ * readiness and the operations the ingress and admin API call.
+ */
+
+export { KeelNode, PARTITION_TABLE_KEY } from "./node.js";

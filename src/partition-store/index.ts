@@ -1,0 +1,35 @@
+/**
+ * The partition store: its contract (synchronous reads, ordered batches written off the hot
+ * path, durability from the log), the key layout (long user-chosen parts by digest), typed tables, and
+ * the in-memory store. LMDB is in io/.
+ */
+
+export {
+  ACTIVE_PREFIX,
+  INBOX_PREFIX,
+  JOURNAL_PREFIX,
+  LOCK_PREFIX,
+  PROMISE_PREFIX,
+  STATE_PREFIX,
+  STATUS_PREFIX,
+  TIMER_PREFIX,
+  invocationIdAfter,
+  journalPrefix,
+  statePrefix,
+  statusKey,
+  timerKey,
+  timerWakeAt,
+} from "./keys.js";
+export type { NotificationRef, ObjectRef } from "./keys.js";
+export { MemoryStore } from "./memory_store.js";
+export { MemoryPartitionStore, STORE_KEY_BYTES_MAX, prefixEnd } from "./store.js";
+export type { PartitionReader, PartitionStore, PartitionTxn } from "./store.js";
+export {
+  TableReader,
+  Tables,
+  decodeInboxEntry,
+  decodeLockEntry,
+  decodePromiseEntry,
+  decodeStateEntry,
+  emptyFsm,
+} from "./tables.js";

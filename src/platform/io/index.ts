@@ -1,0 +1,28 @@
+/**
+ * Node implementations of the platform: the system clock, entropy and console logger, the
+ * node ticker, heap-growth settings, HTTP helpers shared by the ingress and admin servers (HTTP/1.1 and
+ * h2c on one port), and the segment-file engine with durable writes (frames with checksums, group
+ * commit, torn-tail recovery) that the local loglet and the log servers' stores are built on.
+ */
+
+export { limitHeapGrowth } from "./heap_growth.js";
+export {
+  HttpApiServer,
+  isoMillis,
+  isoNanos,
+  isoOffset,
+  listenOn,
+  readBody,
+  sendJson,
+} from "./http_util.js";
+export { nodeTicker } from "./node_ticker.js";
+export {
+  SegmentFiles,
+  describeDamagedTail,
+  framedBytes,
+  readNumberFile,
+  writeFileDurably,
+} from "./segment_files.js";
+export type { DamagedTail, SegmentFilesOptions } from "./segment_files.js";
+export { consoleLogger, systemClock, systemEntropy } from "./system.js";
+export type { LogLevel } from "./system.js";

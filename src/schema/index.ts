@@ -1,0 +1,28 @@
+/**
+ * Deployments, services and handlers: manifests from endpoint discovery, registration with
+ * revisions, retry policies and retention, the OpenAPI of a service, and the admin API's JSON views.
+ */
+
+export { parseManifest } from "./manifest.js";
+export type { EndpointManifest } from "./manifest.js";
+export { serviceOpenApi } from "./openapi.js";
+export {
+  findDeployment,
+  modifyService,
+  registerDeployment,
+  removeDeployment,
+  updateDeployment,
+} from "./registration.js";
+export type { RegistrationResult, TimeoutDefaults } from "./registration.js";
+export { deploymentJson, handlerJson, serviceJson } from "./render.js";
+export {
+  EMPTY_SCHEMA,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  SCHEMA_KEY,
+  SchemaIndex,
+  handlerTypeOf,
+  retentionOf,
+  retryPolicyOf,
+} from "./schema.js";
+export type { HandlerSchema, RetryPolicy, Schema, ServiceSchema } from "./schema.js";

@@ -1,0 +1,16 @@
+/**
+ * The partition processor: the apply loop over a partition's log, leadership through the log
+ * (epochs, AnnounceLeader), proposals and their waiters, durable timers, the shuffle between
+ * partitions, and offline replay without leadership.
+ */
+
+export { PartitionProcessor } from "./partition_processor.js";
+export type {
+  AttachResult,
+  EnvelopeCommand,
+  InvokeOrigin,
+  PartitionDescription,
+  PartitionHandle,
+  PartitionInvoker,
+} from "./partition_processor.js";
+export { assertStoreWithinLog, replayPartition } from "./replay.js";
