@@ -164,6 +164,7 @@ export default tseslint.config(
       eqeqeq: ["error", "always"],
       "import-x/no-cycle": ["error", { maxDepth: 12 }],
       "keel/folder-surfaces": "error",
+      "import-x/no-duplicates": ["error", { "prefer-inline": true }],
     },
   },
   {

@@ -9,11 +9,14 @@
  * offset - 1 within a segment.
  */
 
-import { assert } from "../core/index.js";
-import { LogletOffset, Lsn, type Version } from "../core/index.js";
-import { KeelError } from "../core/index.js";
-import { getJson, putJson } from "../metadata/index.js";
-import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/index.js";
+import { assert, LogletOffset, Lsn, type Version, KeelError } from "../core/index.js";
+import {
+  getJson,
+  putJson,
+  MUST_NOT_EXIST,
+  matchesVersion,
+  type MetadataStore,
+} from "../metadata/index.js";
 import type { Loglet, LogletConfig, LogletProvider } from "./loglet.js";
 
 export interface SegmentConfig {

@@ -8,8 +8,13 @@
  * Entry: `u8 kind` (1 records, 2 meta) | loglet id | fields. Never renumber a kind.
  */
 
-import { assert, assertNever } from "../core/index.js";
-import { generationalNodeId, NodeId, type GenerationalNodeId } from "../core/index.js";
+import {
+  assert,
+  assertNever,
+  generationalNodeId,
+  NodeId,
+  type GenerationalNodeId,
+} from "../core/index.js";
 import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 import type { AcceptedTail, StoredRecord } from "./replicated/messages.js";
 import { parseLogletId, type Ballot, type LogletId, type OffsetRange } from "./replicated/types.js";

@@ -3,8 +3,7 @@
  * simulator. "Durable" means "stored in this object".
  */
 
-import { LogletOffset, OFFSET_OLDEST } from "../core/index.js";
-import { KeelError } from "../core/index.js";
+import { LogletOffset, OFFSET_OLDEST, KeelError } from "../core/index.js";
 import type { Loglet, LogletConfig, LogletEntry, LogletProvider, LogletTail } from "./loglet.js";
 
 export class MemoryLoglet implements Loglet {

@@ -4,12 +4,15 @@
  * Composition root: wires the adapters (files, LMDB, HTTP) into the runtime node.
  */
 
-import { ConfigError, USAGE, loadConfig, type ServerConfig } from "../node/io/index.js";
-import { limitHeapGrowth } from "../platform/io/index.js";
-import { startNodeServer } from "../node/io/index.js";
-import { consoleLogger } from "../platform/io/index.js";
-import { describeError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import {
+  ConfigError,
+  USAGE,
+  loadConfig,
+  type ServerConfig,
+  startNodeServer,
+} from "../node/io/index.js";
+import { limitHeapGrowth, consoleLogger } from "../platform/io/index.js";
+import { describeError, limits } from "../core/index.js";
 
 async function run(config: ServerConfig): Promise<void> {
   const logger = consoleLogger(config.logLevel, config.nodeName);

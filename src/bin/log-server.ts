@@ -14,14 +14,11 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { systemClock } from "../platform/io/index.js";
+import { systemClock, readNumberFile, writeFileDurably } from "../platform/io/index.js";
 import { FileLogServerStore } from "../log-server/io/index.js";
-import { readNumberFile, writeFileDurably } from "../platform/io/index.js";
 import { DEFAULT_NODE_PORT, TcpTransport, type PeerAddress } from "../net/io/index.js";
-import { generationalNodeId, NodeId } from "../core/index.js";
-import { seededPrng } from "../core/index.js";
-import { DEFAULT_LOGLET_LIMITS } from "../bifrost/index.js";
-import { LogletNode } from "../bifrost/index.js";
+import { generationalNodeId, NodeId, seededPrng } from "../core/index.js";
+import { DEFAULT_LOGLET_LIMITS, LogletNode } from "../bifrost/index.js";
 import { LogServerNode } from "../log-server/index.js";
 import { mkdir } from "node:fs/promises";
 import { randomInt } from "node:crypto";

@@ -8,10 +8,14 @@
  * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
  */
 
-import { concatBytes } from "../core/index.js";
-import { formatDurationFriendly } from "../core/index.js";
-import { describeError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import {
+  concatBytes,
+  formatDurationFriendly,
+  describeError,
+  limits,
+  InvocationId,
+  parseAwakeableId,
+} from "../core/index.js";
 import type {
   JournalCommand,
   ResolvedCall,
@@ -44,14 +48,16 @@ import {
   StartMessage,
   SuspensionMessage,
 } from "../gen/keel/service_protocol.js";
-import { FrameDecoder, FrameTooLarge, encodeFrame, type Frame } from "../service-protocol/index.js";
 import {
+  FrameDecoder,
+  FrameTooLarge,
+  encodeFrame,
+  type Frame,
   isCommand,
   isCustomEntry,
   isNotification,
   MessageType,
 } from "../service-protocol/index.js";
-import { InvocationId, parseAwakeableId } from "../core/index.js";
 import type { Cancel, Clock } from "../platform/index.js";
 import type { EndpointStream, EndpointTransport } from "./endpoint.js";
 import { encodeMessage } from "../wire/index.js";

@@ -17,14 +17,18 @@
  * keeps long-running one-way handlers (an agent waiting on a model for minutes) from holding it.
  */
 
-import { assert } from "../core/index.js";
-import type { Lsn, PartitionId } from "../core/index.js";
-import { readU32BE } from "../core/index.js";
-import { formatDurationFriendly } from "../core/index.js";
-import { describeError } from "../core/index.js";
-import { Fifo } from "../core/index.js";
-import { limits } from "../core/index.js";
-import type { Prng } from "../core/index.js";
+import {
+  assert,
+  type Lsn,
+  type PartitionId,
+  readU32BE,
+  formatDurationFriendly,
+  describeError,
+  Fifo,
+  limits,
+  type Prng,
+  InvocationId,
+} from "../core/index.js";
 import {
   HandlerType as RecordHandlerType,
   InvocationPhase,
@@ -36,7 +40,6 @@ import {
 import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
 import { isKeyed, objectOf } from "../partition/index.js";
 import { TableReader } from "../partition-store/index.js";
-import { InvocationId } from "../core/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,

@@ -5,8 +5,7 @@
  * seeds (from the `Entropy` port in production), never from `Math.random`.
  */
 
-import { assert } from "../core/index.js";
-import type { Prng } from "../core/index.js";
+import { assert, type Prng } from "../core/index.js";
 import type { RetryPolicy } from "../schema/index.js";
 
 /** Restate's `DEFAULT_JITTER_MULTIPLIER`: jitter adds at most this share of the interval. */

@@ -20,29 +20,24 @@
  * - **The chosen tail never changes**: a second, different chosen tail is a bug and asserts.
  */
 
-import { assert, assertNever } from "../core/index.js";
-import { sameIncarnation } from "../core/index.js";
-import type {
-  AcceptRequest,
-  GetRecordsRequest,
-  LogServerNotice,
-  LogServerRequest,
-  LogServerResponse,
-  PrepareRequest,
-  ServerHeader,
-  StoreRequest,
-  StoreStatus,
-  TrimRequest,
-} from "../bifrost/index.js";
+import { assert, assertNever, sameIncarnation } from "../core/index.js";
 import {
+  type AcceptRequest,
+  type GetRecordsRequest,
+  type LogServerNotice,
+  type LogServerRequest,
+  type LogServerResponse,
+  type PrepareRequest,
+  type ServerHeader,
+  type StoreRequest,
+  type StoreStatus,
+  type TrimRequest,
   addRange,
   compareBallots,
   dropBelow,
   rangeContaining,
   type LogletId,
   type OffsetRange,
-} from "../bifrost/index.js";
-import {
   EMPTY_META,
   type LogletMeta,
   type RecoveredLoglet,

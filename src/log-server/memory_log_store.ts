@@ -5,10 +5,13 @@
  * real store's group commit.
  */
 
-import type { RecoveredLoglet, StoreWrite } from "../bifrost/index.js";
-import type { StoredRecord } from "../bifrost/index.js";
-import { InMemoryLogStoreIndex } from "../bifrost/index.js";
-import type { LogletId } from "../bifrost/index.js";
+import {
+  type RecoveredLoglet,
+  type StoreWrite,
+  type StoredRecord,
+  InMemoryLogStoreIndex,
+  type LogletId,
+} from "../bifrost/index.js";
 import type { Clock } from "../platform/index.js";
 import type { LogServerStore } from "./store.js";
 

@@ -10,15 +10,21 @@
  *   restart and recover from what is durable. After `shutdown` no callback runs again.
  */
 
-import { assert, assertNever } from "../core/index.js";
-import { describeError } from "../core/index.js";
-import type { GenerationalNodeId, NodeId } from "../core/index.js";
-import type { RecoveredLoglet } from "../bifrost/index.js";
-import { decodeLogletMessage, encodeLogletMessage } from "../bifrost/index.js";
-import type { LogletMessage } from "../bifrost/index.js";
-import type { LogletId } from "../bifrost/index.js";
-import { NodeService } from "../net/index.js";
-import type { NodeTransport } from "../net/index.js";
+import {
+  assert,
+  assertNever,
+  describeError,
+  type GenerationalNodeId,
+  type NodeId,
+} from "../core/index.js";
+import {
+  type RecoveredLoglet,
+  decodeLogletMessage,
+  encodeLogletMessage,
+  type LogletMessage,
+  type LogletId,
+} from "../bifrost/index.js";
+import { NodeService, type NodeTransport } from "../net/index.js";
 import { LogServer, type LogServerEffect } from "./log_server.js";
 import type { LogServerStore } from "./store.js";
 

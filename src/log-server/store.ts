@@ -6,9 +6,7 @@
  * `done` is called without an error; a batch of records is written atomically.
  */
 
-import type { StoredRecord } from "../bifrost/index.js";
-import type { LogletId } from "../bifrost/index.js";
-import type { StoreWrite } from "../bifrost/index.js";
+import { type StoredRecord, type LogletId, type StoreWrite } from "../bifrost/index.js";
 
 /** The durable store of one log server (all its loglets). */
 export interface LogServerStore {

@@ -14,9 +14,7 @@
  * and `ackedBelow` never passes an unanswered write's number.
  */
 
-import { assert, assertNever } from "../core/index.js";
-import { bytesEqual } from "../core/index.js";
-import type { Prng } from "../core/index.js";
+import { assert, assertNever, bytesEqual, type Prng } from "../core/index.js";
 import type { WriteOp, WriteResult } from "./commands.js";
 import type { MemberId } from "./raft/types.js";
 import type { VersionedValue } from "../metadata/index.js";

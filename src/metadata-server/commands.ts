@@ -9,9 +9,7 @@
  * `ackedBelow` tells the state machine which results the client no longer needs.
  */
 
-import type { Version } from "../core/index.js";
-import { Version as toVersion } from "../core/index.js";
-import { assertNever } from "../core/index.js";
+import { type Version, Version as toVersion, assertNever } from "../core/index.js";
 import { CodecError, Decoder, Encoder, RAFT_CODEC_FORMAT } from "./raft/codec.js";
 import type { Precondition } from "../metadata/index.js";
 

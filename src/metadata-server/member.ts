@@ -13,8 +13,7 @@
  * - Messages whose answers promise durable state leave only after persisting (Raft's rule).
  */
 
-import { assert, assertNever } from "../core/index.js";
-import type { Prng } from "../core/index.js";
+import { assert, assertNever, type Prng } from "../core/index.js";
 import { encodeCommand, type CommandResult } from "./commands.js";
 import type { RaftLimits, TestOnlyFaults } from "./raft/config.js";
 import { isLearner, isVoter, type MembershipChange } from "./raft/membership.js";

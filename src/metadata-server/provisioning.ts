@@ -15,9 +15,7 @@
  * address, roles); the cluster controller's richer model can extend the same JSON value.
  */
 
-import { assert } from "../core/index.js";
-import { fromUtf8, utf8 } from "../core/index.js";
-import { Version } from "../core/index.js";
+import { assert, fromUtf8, utf8, Version } from "../core/index.js";
 import { bootstrapState } from "./raft/bootstrap.js";
 import type { RaftRecovered } from "./raft/raft.js";
 import { MemberId } from "./raft/types.js";

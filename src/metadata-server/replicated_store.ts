@@ -9,9 +9,7 @@
  * blindly retrying it could apply it twice (retry with a precondition instead).
  */
 
-import { AssertionFailure } from "../core/index.js";
-import type { Version } from "../core/index.js";
-import { KeelError } from "../core/index.js";
+import { AssertionFailure, type Version, KeelError } from "../core/index.js";
 import type { ClientOp, MetadataClientCore, Outcome } from "./client.js";
 import type { MemberId } from "./raft/types.js";
 import {

@@ -12,8 +12,7 @@
  * per session; a session's remembered results are all numbered at or above its `ackedBelow`.
  */
 
-import { assert, AssertionFailure } from "../core/index.js";
-import { Version } from "../core/index.js";
+import { assert, AssertionFailure, Version } from "../core/index.js";
 import {
   decodeCommand,
   readWriteResult,
@@ -22,10 +21,14 @@ import {
   type WriteOp,
   type WriteResult,
 } from "./commands.js";
-import { MemoryMetadataStore } from "../metadata/index.js";
+import {
+  MemoryMetadataStore,
+  PreconditionFailed,
+  type Precondition,
+  type VersionedValue,
+} from "../metadata/index.js";
 import { Decoder, Encoder, RAFT_CODEC_FORMAT } from "./raft/codec.js";
 import type { LogIndex } from "./raft/types.js";
-import { PreconditionFailed, type Precondition, type VersionedValue } from "../metadata/index.js";
 
 export interface StateMachineLimits {
   /** Client sessions remembered at most; the least recently active one is forgotten first. */

@@ -8,8 +8,7 @@
  * requests it no longer waits for (the network may duplicate and delay them).
  */
 
-import { assertNever } from "../core/index.js";
-import { Version } from "../core/index.js";
+import { assertNever, Version } from "../core/index.js";
 import {
   decodeCommand,
   encodeCommand,

@@ -1,7 +1,6 @@
 /** Typed JSON values on top of the byte-valued metadata store. */
 
-import type { Version } from "../core/index.js";
-import { fromUtf8, utf8 } from "../core/index.js";
+import { type Version, fromUtf8, utf8 } from "../core/index.js";
 import type { MetadataStore, Precondition } from "./store.js";
 
 export interface Versioned<T> {

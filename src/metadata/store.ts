@@ -13,8 +13,7 @@
  * `replicated` (a Raft group; later). One contract suite checks them all.
  */
 
-import type { Version } from "../core/index.js";
-import { KeelError } from "../core/index.js";
+import { type Version, KeelError } from "../core/index.js";
 
 export type Precondition =
   | { readonly kind: "none" }

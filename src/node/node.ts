@@ -4,23 +4,35 @@
  * ingress and admin edges call. Built from ports only, so tests and the simulator can build it too.
  */
 
-import { PartitionId, type PartitionKey } from "../core/index.js";
-import { readU32BE } from "../core/index.js";
-import { KeelError } from "../core/index.js";
-import { limits } from "../core/index.js";
-import { seededPrng } from "../core/index.js";
-import type { ServiceInvocation } from "../gen/keel/records.js";
-import { TerminationKind } from "../gen/keel/records.js";
-import { Bifrost } from "../bifrost/index.js";
-import type { LogletConfig, LogletProvider } from "../bifrost/index.js";
-import { getJson, putJson } from "../metadata/index.js";
-import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/index.js";
+import {
+  PartitionId,
+  type PartitionKey,
+  readU32BE,
+  KeelError,
+  limits,
+  seededPrng,
+  InvocationId,
+  PartitionTable,
+  partitionKeyOf,
+} from "../core/index.js";
+import { type ServiceInvocation, TerminationKind } from "../gen/keel/records.js";
+import { Bifrost, type LogletConfig, type LogletProvider } from "../bifrost/index.js";
+import {
+  getJson,
+  putJson,
+  MUST_NOT_EXIST,
+  matchesVersion,
+  type MetadataStore,
+} from "../metadata/index.js";
 import type { Outcome } from "../partition/index.js";
-import { InvocationId } from "../core/index.js";
-import { PartitionTable, partitionKeyOf } from "../core/index.js";
-import type { TimeoutDefaults } from "../schema/index.js";
-import { EMPTY_SCHEMA, SCHEMA_KEY, SchemaIndex, type Schema } from "../schema/index.js";
-import { Invoker } from "../invoker/index.js";
+import {
+  type TimeoutDefaults,
+  EMPTY_SCHEMA,
+  SCHEMA_KEY,
+  SchemaIndex,
+  type Schema,
+} from "../schema/index.js";
+import { Invoker, type EndpointTransport } from "../invoker/index.js";
 import {
   PartitionProcessor,
   type AttachResult,
@@ -28,7 +40,6 @@ import {
   type PartitionDescription,
 } from "../worker/index.js";
 import type { Clock, Entropy, Logger } from "../platform/index.js";
-import type { EndpointTransport } from "../invoker/index.js";
 import type { PartitionStore } from "../partition-store/index.js";
 
 export interface NodeConfig {

@@ -26,11 +26,7 @@
  *   d/<source partition>                  dedup: highest sequence applied per source partition
  */
 
-import { assert } from "../core/index.js";
-import type { PartitionKey } from "../core/index.js";
-import { toHex, utf8 } from "../core/index.js";
-import { sha256 } from "../core/index.js";
-import { InvocationId } from "../core/index.js";
+import { assert, type PartitionKey, toHex, utf8, sha256, InvocationId } from "../core/index.js";
 import { STORE_KEY_BYTES_MAX } from "./store.js";
 
 const hex = (value: bigint | number, width: number): string =>

@@ -5,9 +5,17 @@
  * `decode*Entry` functions (for scans, e.g. SQL) unwrap it, so no other code sees digests.
  */
 
-import { assert } from "../core/index.js";
-import { PartitionKey } from "../core/index.js";
-import { compareBytes, fromHex, fromUtf8, readU32BE, utf8, writeU32BE } from "../core/index.js";
+import {
+  assert,
+  PartitionKey,
+  compareBytes,
+  fromHex,
+  fromUtf8,
+  readU32BE,
+  utf8,
+  writeU32BE,
+  InvocationId,
+} from "../core/index.js";
 import {
   InboxEntry,
   InvocationStatus,
@@ -19,7 +27,6 @@ import {
   Timer,
   VirtualObjectLock,
 } from "../gen/keel/records.js";
-import { InvocationId } from "../core/index.js";
 import {
   FSM_KEY,
   activeKey,

@@ -4,9 +4,8 @@
  * (invoked invocations, timers, outbox) from the store, so losing actions on failover loses nothing.
  */
 
-import type { PartitionId } from "../core/index.js";
+import { type PartitionId, type InvocationId } from "../core/index.js";
 import type { OutboxMessage, Result, Target } from "../gen/keel/records.js";
-import type { InvocationId } from "../core/index.js";
 
 /** The answer to a proposal that carried a request id (ingress submissions, admin operations). */
 export type Outcome =

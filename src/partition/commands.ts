@@ -4,9 +4,16 @@
  * journaled. Completions produced here are appended as notifications to the invocation's journal.
  */
 
-import { assert } from "../core/index.js";
-import { PartitionKey } from "../core/index.js";
-import { compareBytes } from "../core/index.js";
+import {
+  assert,
+  PartitionKey,
+  compareBytes,
+  InvocationId,
+  childInvocationId,
+  idempotentInvocationId,
+  parseAwakeableId,
+  workflowRunInvocationId,
+} from "../core/index.js";
 import {
   HandlerType,
   InvocationPhase,
@@ -35,13 +42,6 @@ import {
   type Failure,
   type NotificationMessage,
 } from "../gen/keel/service_protocol.js";
-import {
-  InvocationId,
-  childInvocationId,
-  idempotentInvocationId,
-  parseAwakeableId,
-  workflowRunInvocationId,
-} from "../core/index.js";
 import { MessageType } from "../service-protocol/index.js";
 import type { ApplyContext } from "./context.js";
 import { timerKey } from "../partition-store/index.js";

@@ -4,9 +4,8 @@
  * identity. Lifecycle and command handlers receive it; none keeps it beyond the call.
  */
 
-import type { PartitionId } from "../core/index.js";
+import { type PartitionId, type PartitionTable } from "../core/index.js";
 import type { OutboxMessage, PartitionFsm } from "../gen/keel/records.js";
-import type { PartitionTable } from "../core/index.js";
 import type { Action } from "./actions.js";
 import type { Tables } from "../partition-store/index.js";
 

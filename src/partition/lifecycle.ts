@@ -12,8 +12,13 @@
  * - a notification id appears at most once in a journal.
  */
 
-import { assert } from "../core/index.js";
-import type { PartitionKey } from "../core/index.js";
+import {
+  assert,
+  type PartitionKey,
+  InvocationId,
+  type InvocationTargetRef,
+  partitionKeyOf,
+} from "../core/index.js";
 import {
   HandlerType,
   InvocationPhase,
@@ -33,9 +38,7 @@ import {
   NotificationMessage,
   type Failure,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId, type InvocationTargetRef } from "../core/index.js";
 import { MessageType } from "../service-protocol/index.js";
-import { partitionKeyOf } from "../core/index.js";
 import type { Outcome } from "./actions.js";
 import type { ApplyContext } from "./context.js";
 import { timerKey, type NotificationRef, type ObjectRef } from "../partition-store/index.js";

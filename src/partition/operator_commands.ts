@@ -34,9 +34,8 @@ import {
   RunCommandMessage,
   SleepCommandMessage,
 } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../core/index.js";
+import { InvocationId, partitionKeyOf } from "../core/index.js";
 import { MessageType, isCommand } from "../service-protocol/index.js";
-import { partitionKeyOf } from "../core/index.js";
 import type { ApplyContext } from "./context.js";
 import {
   enqueue,

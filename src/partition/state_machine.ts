@@ -10,8 +10,14 @@
  *   highest seq applied from that source is dropped, which makes delivery exactly-once.
  */
 
-import { assert, assertNever } from "../core/index.js";
-import type { Lsn, PartitionId } from "../core/index.js";
+import {
+  assert,
+  assertNever,
+  type Lsn,
+  type PartitionId,
+  InvocationId,
+  type PartitionTable,
+} from "../core/index.js";
 import {
   Envelope,
   InvocationPhase,
@@ -19,9 +25,7 @@ import {
   type OutboxMessage,
   type PartitionFsm,
 } from "../gen/keel/records.js";
-import { InvocationId } from "../core/index.js";
 import { MessageType } from "../service-protocol/index.js";
-import type { PartitionTable } from "../core/index.js";
 import type { Action } from "./actions.js";
 import { applyAttach, applyCommand, resultToNotification } from "./commands.js";
 import type { ApplyContext } from "./context.js";
@@ -42,8 +46,7 @@ import {
   restartAsNew,
   resumeInvocation,
 } from "./operator_commands.js";
-import { Tables } from "../partition-store/index.js";
-import type { PartitionTxn } from "../partition-store/index.js";
+import { Tables, type PartitionTxn } from "../partition-store/index.js";
 
 /** The request id of records nobody waits on (the proposer numbers its requests from 1). */
 const NO_REQUEST = 0;

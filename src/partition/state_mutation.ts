@@ -8,8 +8,7 @@
  * over `u64_be(i) ‖ 0x01 ‖ key ‖ 0x02 ‖ value ‖ 0x03` for each entry i, in base64url without padding.
  */
 
-import { compareBytes, toBase64Url, writeU64BE } from "../core/index.js";
-import { Sha256 } from "../core/index.js";
+import { compareBytes, toBase64Url, writeU64BE, Sha256 } from "../core/index.js";
 import type { PatchState } from "../gen/keel/records.js";
 import type { ApplyContext } from "./context.js";
 import type { ObjectRef } from "../partition-store/index.js";

@@ -3,8 +3,16 @@
  * would, applies them to an in-memory store and returns the actions. Used by the scenario tests.
  */
 
-import { Lsn, PartitionId } from "../core/index.js";
-import { utf8 } from "../core/index.js";
+import {
+  Lsn,
+  PartitionId,
+  utf8,
+  type InvocationId,
+  freshInvocationId,
+  idempotentInvocationId,
+  workflowRunInvocationId,
+  PartitionTable,
+} from "../core/index.js";
 import {
   Envelope,
   HandlerType,
@@ -14,18 +22,10 @@ import {
   type ServiceInvocation,
   type Target,
 } from "../gen/keel/records.js";
-import type { InvocationId } from "../core/index.js";
-import {
-  freshInvocationId,
-  idempotentInvocationId,
-  workflowRunInvocationId,
-} from "../core/index.js";
-import { PartitionTable } from "../core/index.js";
 import type { Action } from "./actions.js";
 import { targetRefOf } from "./lifecycle.js";
 import { PartitionStateMachine } from "./state_machine.js";
-import { MemoryPartitionStore } from "../partition-store/index.js";
-import { TableReader, emptyFsm } from "../partition-store/index.js";
+import { MemoryPartitionStore, TableReader, emptyFsm } from "../partition-store/index.js";
 import { encodeMessage } from "../wire/index.js";
 
 export function serviceTarget(service: string, handler: string): Target {

@@ -9,7 +9,7 @@
  * not computed when they are costly (invocation columns, see `invocation_rows.ts`; journal JSON).
  */
 
-import { fromUtf8Strict, toHex } from "../core/index.js";
+import { fromUtf8Strict, toHex, InvocationId, partitionKeyOf } from "../core/index.js";
 import { JournalEntry, type PromiseValue } from "../gen/keel/records.js";
 import {
   INBOX_PREFIX,
@@ -23,18 +23,14 @@ import {
   statePrefix,
   statusKey,
   type ObjectRef,
-} from "../partition-store/index.js";
-import {
   decodeInboxEntry,
   decodeLockEntry,
   decodePromiseEntry,
   decodeStateEntry,
+  type PartitionReader,
 } from "../partition-store/index.js";
-import type { PartitionReader } from "../partition-store/index.js";
 import { NotificationMessage } from "../gen/keel/service_protocol.js";
-import { InvocationId } from "../core/index.js";
 import { MessageType, journalEntryTypeName } from "../service-protocol/index.js";
-import { partitionKeyOf } from "../core/index.js";
 import type { InvocationTaskInfo } from "../invoker/index.js";
 import {
   handlerTypeOf,

@@ -9,16 +9,28 @@
  * old incarnation sequenced has no sequencer any more and must be sealed.
  */
 
-import { assert } from "../core/index.js";
-import type { LogletOffset } from "../core/index.js";
-import { generationalNodeId, NodeId } from "../core/index.js";
-import { seededPrng } from "../core/index.js";
-import type { LogletEntry, LogletTail } from "../bifrost/index.js";
-import { DEFAULT_LOGLET_LIMITS, type ReplicatedLogletLimits } from "../bifrost/index.js";
-import { parseLocation, type NodeLocation, type Topology } from "../bifrost/index.js";
-import type { SequencerOptions } from "../bifrost/index.js";
-import type { LogletId, LogletParams } from "../bifrost/index.js";
-import { LogletNode, type LogletObserver, type Result } from "../bifrost/index.js";
+import {
+  assert,
+  type LogletOffset,
+  generationalNodeId,
+  NodeId,
+  seededPrng,
+} from "../core/index.js";
+import {
+  type LogletEntry,
+  type LogletTail,
+  DEFAULT_LOGLET_LIMITS,
+  type ReplicatedLogletLimits,
+  parseLocation,
+  type NodeLocation,
+  type Topology,
+  type SequencerOptions,
+  type LogletId,
+  type LogletParams,
+  LogletNode,
+  type LogletObserver,
+  type Result,
+} from "../bifrost/index.js";
 import { LogServerNode } from "../log-server/index.js";
 import { SimDisk } from "./disk.js";
 import { SimNetwork, type NetworkFaults } from "./network.js";

@@ -28,25 +28,28 @@
  * - no assertion fails anywhere and no protocol anomaly is reported.
  */
 
-import { AssertionFailure } from "../core/index.js";
-import { describeError } from "../core/index.js";
-import type { NodeId } from "../core/index.js";
-import { seededPrng, type Prng } from "../core/index.js";
+import {
+  AssertionFailure,
+  describeError,
+  type NodeId,
+  seededPrng,
+  type Prng,
+} from "../core/index.js";
 import {
   checkLogletLimits,
   DEFAULT_LOGLET_LIMITS,
   type ReplicatedLogletLimits,
-} from "../bifrost/index.js";
-import { selectNodeset } from "../bifrost/index.js";
-import {
+  selectNodeset,
   copiesOf,
   formatReplication,
   isWriteQuorum,
   parseReplication,
   shuffled,
   type ReplicationProperty,
+  logletIdOf,
+  type LogletId,
+  type LogletParams,
 } from "../bifrost/index.js";
-import { logletIdOf, type LogletId, type LogletParams } from "../bifrost/index.js";
 import { SIM_COMPONENTS, type SimRunResult } from "./components.js";
 import { LogletCluster, type SimNode } from "./loglet_cluster.js";
 import { SimLogStore, simPayload, simText } from "./ports.js";

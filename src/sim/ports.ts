@@ -11,14 +11,16 @@
  * still duplicate one-way messages and responses) and reorders freely.
  */
 
-import { assert } from "../core/index.js";
-import { fromUtf8, utf8 } from "../core/index.js";
-import { murmur3x86_128 } from "../core/index.js";
-import type { NodeId } from "../core/index.js";
-import type { RecoveredLoglet, StoreWrite } from "../bifrost/index.js";
-import type { StoredRecord } from "../bifrost/index.js";
-import { decodeStoreWrite, encodeStoreWrite, InMemoryLogStoreIndex } from "../bifrost/index.js";
-import type { LogletId } from "../bifrost/index.js";
+import { assert, fromUtf8, utf8, murmur3x86_128, type NodeId } from "../core/index.js";
+import {
+  type RecoveredLoglet,
+  type StoreWrite,
+  type StoredRecord,
+  decodeStoreWrite,
+  encodeStoreWrite,
+  InMemoryLogStoreIndex,
+  type LogletId,
+} from "../bifrost/index.js";
 import { ByteReader, ByteWriter } from "../wire/index.js";
 import type { Cancel, Clock } from "../platform/index.js";
 import type { LogServerStore } from "../log-server/index.js";

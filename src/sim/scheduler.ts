@@ -4,8 +4,7 @@
  * seed replays exactly. Nothing here touches real time.
  */
 
-import { assert } from "../core/index.js";
-import { seededPrng, type Prng } from "../core/index.js";
+import { assert, seededPrng, type Prng } from "../core/index.js";
 
 interface ScheduledEvent {
   readonly at: number;

@@ -13,13 +13,13 @@
  */
 
 import "./polyfill.js";
-import { createEndpointHandler } from "@restatedev/restate-sdk";
-import type {
-  EndpointOptions,
-  TypedState,
-  UntypedState,
-  VirtualObjectDefinition,
-  WorkflowDefinition,
+import {
+  createEndpointHandler,
+  type EndpointOptions,
+  type TypedState,
+  type UntypedState,
+  type VirtualObjectDefinition,
+  type WorkflowDefinition,
 } from "@restatedev/restate-sdk";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Http2Server, type Http2Session } from "node:http2";
@@ -28,8 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNodeServer, type RunningNodeServer } from "../node/io/index.js";
 import { consoleLogger, type LogLevel } from "../platform/io/index.js";
-import { describeError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import { describeError, limits } from "../core/index.js";
 import { TestClock } from "./clock.js";
 import { HandlerClockTransport } from "./handler_clock.js";
 import { StateProxy } from "./state.js";

@@ -13,8 +13,7 @@
 
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { limits } from "../core/index.js";
-import { FrameDecoder, encodeFrame } from "../service-protocol/index.js";
-import { MessageType } from "../service-protocol/index.js";
+import { FrameDecoder, encodeFrame, MessageType } from "../service-protocol/index.js";
 import type {
   EndpointRequest,
   EndpointStream,

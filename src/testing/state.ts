@@ -5,8 +5,12 @@
  * test moves between the two unchanged.
  */
 
-import { serde as sdkSerde } from "@restatedev/restate-sdk";
-import type { Serde, TypedState, UntypedState } from "@restatedev/restate-sdk";
+import {
+  serde as sdkSerde,
+  type Serde,
+  type TypedState,
+  type UntypedState,
+} from "@restatedev/restate-sdk";
 
 type ValueOf<
   TState extends TypedState,

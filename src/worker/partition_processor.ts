@@ -12,10 +12,17 @@
  * produced by applying records read back from the log.
  */
 
-import { assert } from "../core/index.js";
-import { Lsn, type PartitionId, type PartitionKey } from "../core/index.js";
-import { KeelError, describeError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import {
+  assert,
+  Lsn,
+  type PartitionId,
+  type PartitionKey,
+  KeelError,
+  describeError,
+  limits,
+  InvocationId,
+  type PartitionTable,
+} from "../core/index.js";
 import {
   Envelope,
   InvocationPhase,
@@ -26,17 +33,22 @@ import {
   type Target,
 } from "../gen/keel/records.js";
 import type { VirtualLog } from "../bifrost/index.js";
-import { getJson, putJson } from "../metadata/index.js";
-import { MUST_NOT_EXIST, matchesVersion, type MetadataStore } from "../metadata/index.js";
-import type { Action, Outcome } from "../partition/index.js";
-import { ACTIVE_PREFIX, invocationIdAfter } from "../partition-store/index.js";
-import { PartitionStateMachine } from "../partition/index.js";
-import type { PartitionReader } from "../partition-store/index.js";
-import { TableReader } from "../partition-store/index.js";
-import { InvocationId } from "../core/index.js";
-import type { PartitionTable } from "../core/index.js";
+import {
+  getJson,
+  putJson,
+  MUST_NOT_EXIST,
+  matchesVersion,
+  type MetadataStore,
+} from "../metadata/index.js";
+import { type Action, type Outcome, PartitionStateMachine } from "../partition/index.js";
+import {
+  ACTIVE_PREFIX,
+  invocationIdAfter,
+  type PartitionReader,
+  TableReader,
+  type PartitionStore,
+} from "../partition-store/index.js";
 import type { Clock, Logger } from "../platform/index.js";
-import type { PartitionStore } from "../partition-store/index.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { TimerService } from "./timer_service.js";

@@ -8,15 +8,10 @@
  * digest of a recovered store with that of a store rebuilt from LSN 1.
  */
 
-import { Lsn, type PartitionId } from "../core/index.js";
-import { KeelError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import { Lsn, type PartitionId, KeelError, limits, type PartitionTable } from "../core/index.js";
 import type { VirtualLog } from "../bifrost/index.js";
-import type { Action } from "../partition/index.js";
-import { PartitionStateMachine } from "../partition/index.js";
-import { TableReader } from "../partition-store/index.js";
-import type { PartitionTable } from "../core/index.js";
-import type { PartitionStore } from "../partition-store/index.js";
+import { type Action, PartitionStateMachine } from "../partition/index.js";
+import { TableReader, type PartitionStore } from "../partition-store/index.js";
 
 /**
  * A store that has applied records the log no longer holds cannot be recovered by replay: the log

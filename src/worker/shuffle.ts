@@ -7,12 +7,9 @@
  * delivered. A new leader resends everything still in the outbox; duplicates are dropped downstream.
  */
 
-import type { PartitionId } from "../core/index.js";
-import { describeError } from "../core/index.js";
-import { limits } from "../core/index.js";
+import { type PartitionId, describeError, limits } from "../core/index.js";
 import type { OutboxMessage } from "../gen/keel/records.js";
-import { TableReader } from "../partition-store/index.js";
-import type { PartitionReader } from "../partition-store/index.js";
+import { TableReader, type PartitionReader } from "../partition-store/index.js";
 import type { Clock, Logger } from "../platform/index.js";
 
 export interface ShuffleTransport {

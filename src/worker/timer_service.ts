@@ -10,8 +10,7 @@
  */
 
 import { limits } from "../core/index.js";
-import { TIMER_PREFIX, timerWakeAt } from "../partition-store/index.js";
-import type { PartitionReader } from "../partition-store/index.js";
+import { TIMER_PREFIX, timerWakeAt, type PartitionReader } from "../partition-store/index.js";
 import type { Cancel, Clock } from "../platform/index.js";
 
 /** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */

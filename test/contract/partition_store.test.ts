@@ -27,7 +27,11 @@ import {
   hasDigest,
   type ObjectRef,
 } from "../../src/partition-store/keys.js";
-import { STORE_KEY_BYTES_MAX, type PartitionReader } from "../../src/partition-store/store.js";
+import {
+  STORE_KEY_BYTES_MAX,
+  type PartitionReader,
+  type PartitionStore,
+} from "../../src/partition-store/store.js";
 import {
   TableReader,
   Tables,
@@ -39,7 +43,6 @@ import {
 import { InvocationId } from "../../src/core/ids.js";
 import { partitionKeyOf } from "../../src/core/partitioning.js";
 import { MemoryStore } from "../../src/partition-store/memory_store.js";
-import type { PartitionStore } from "../../src/partition-store/store.js";
 
 const root = mkdtempSync(join(tmpdir(), "keel-store-"));
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

@@ -35,11 +35,9 @@ import {
   type Failure,
 } from "../../src/gen/keel/service_protocol.js";
 import { encodeFrame } from "../../src/service-protocol/framing.js";
-import type { InvocationId } from "../../src/core/ids.js";
-import { formatAwakeableId } from "../../src/core/ids.js";
+import { type InvocationId, formatAwakeableId } from "../../src/core/ids.js";
 import { MessageType, isNotification } from "../../src/service-protocol/message_types.js";
-import type { Gen } from "./generate.js";
-import { concat } from "./generate.js";
+import { type Gen, concat } from "./generate.js";
 
 interface Codec<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

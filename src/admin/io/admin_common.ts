@@ -5,8 +5,7 @@
  */
 
 import type { ServerResponse } from "node:http";
-import { parseDuration } from "../../core/index.js";
-import { InvocationId, resourceIdProblem } from "../../core/index.js";
+import { parseDuration, InvocationId, resourceIdProblem } from "../../core/index.js";
 
 export class AdminError extends Error {
   constructor(

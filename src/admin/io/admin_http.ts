@@ -11,8 +11,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server as NetServer } from "node:net";
-import { PartitionKey } from "../../core/index.js";
-import { KeelError, describeError } from "../../core/index.js";
+import { PartitionKey, KeelError, describeError } from "../../core/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Logger } from "../../platform/index.js";
 import {

@@ -8,10 +8,9 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { utf8 } from "../../core/index.js";
+import { utf8, isDeploymentId, type InvocationId } from "../../core/index.js";
 import type { Outcome } from "../../partition/index.js";
 import { TableReader } from "../../partition-store/index.js";
-import { isDeploymentId, type InvocationId } from "../../core/index.js";
 import type { KeelNode } from "../../node/index.js";
 import {
   AdminError,

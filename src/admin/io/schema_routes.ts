@@ -6,21 +6,23 @@
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { describeError } from "../../core/index.js";
-import { formatDeploymentId } from "../../core/index.js";
+import { describeError, formatDeploymentId } from "../../core/index.js";
 import type { KeelNode } from "../../node/index.js";
-import { parseManifest, type EndpointManifest } from "../../schema/index.js";
 import {
+  parseManifest,
+  type EndpointManifest,
   findDeployment,
   modifyService,
   registerDeployment,
   removeDeployment,
   updateDeployment,
   type RegistrationResult,
+  serviceOpenApi,
+  deploymentJson,
+  handlerJson,
+  serviceJson,
+  type ServiceSchema,
 } from "../../schema/index.js";
-import { serviceOpenApi } from "../../schema/index.js";
-import { deploymentJson, handlerJson, serviceJson } from "../../schema/index.js";
-import type { ServiceSchema } from "../../schema/index.js";
 import {
   AdminError,
   booleanField,

@@ -7,8 +7,12 @@
  * drivers treat such input as a failed request.
  */
 
-import { assertNever } from "../../core/index.js";
-import { generationalNodeId, NodeId, type GenerationalNodeId } from "../../core/index.js";
+import {
+  assertNever,
+  generationalNodeId,
+  NodeId,
+  type GenerationalNodeId,
+} from "../../core/index.js";
 import { ByteReader, ByteWriter, DecodeError } from "../../wire/index.js";
 import {
   SEQUENCER_STATUSES,

@@ -16,12 +16,16 @@
  * - After `shutdown` (or a crash in the simulator) no callback of this node runs again.
  */
 
-import { assert, assertNever } from "../../core/index.js";
-import { LogletOffset } from "../../core/index.js";
-import { KeelError } from "../../core/index.js";
-import type { GenerationalNodeId, NodeId } from "../../core/index.js";
-import { sameIncarnation } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import {
+  assert,
+  assertNever,
+  LogletOffset,
+  KeelError,
+  type GenerationalNodeId,
+  type NodeId,
+  sameIncarnation,
+  type Prng,
+} from "../../core/index.js";
 import type { LogletEntry, LogletTail } from "../loglet.js";
 import { decodeLogletMessage, encodeLogletMessage } from "./codec.js";
 import type { Outcome, RequestEffect } from "./effects.js";
@@ -37,9 +41,8 @@ import { isFMajority, isWriteQuorum, type Topology } from "./replication.js";
 import { Sequencer, type SequencerEffect, type SequencerOptions } from "./sequencer.js";
 import { TailCoordinator, type CoordinatorEffect } from "./tail_coordinator.js";
 import { formatLogletParams, type LogletId, type LogletParams } from "./types.js";
-import { NodeService } from "../../net/index.js";
+import { NodeService, type NodeTransport, type RequestOutcome } from "../../net/index.js";
 import type { Cancel, Clock } from "../../platform/index.js";
-import type { NodeTransport, RequestOutcome } from "../../net/index.js";
 
 export type Result<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: KeelError };

@@ -12,8 +12,7 @@
  *   whose nodeset cannot satisfy its property would accept no append).
  */
 
-import type { NodeId } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { type NodeId, type Prng } from "../../core/index.js";
 import {
   copiesOf,
   domainOf,

@@ -9,8 +9,7 @@
  * "unavailable", …).
  */
 
-import type { LogletOffset } from "../../core/index.js";
-import { describeError, KeelError } from "../../core/index.js";
+import { type LogletOffset, describeError, KeelError } from "../../core/index.js";
 import type { Loglet, LogletConfig, LogletEntry, LogletProvider, LogletTail } from "../loglet.js";
 import { logletIdOf, parseLogletParams, type LogletParams } from "./types.js";
 import type { LogletNode, Result } from "./loglet_node.js";

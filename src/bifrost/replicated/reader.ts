@@ -13,9 +13,7 @@
  * predicate (trim: a write quorum; trim point and tail info: an f-majority).
  */
 
-import { assert } from "../../core/index.js";
-import type { NodeId } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { assert, type NodeId, type Prng } from "../../core/index.js";
 import { expectResponse, type Outcome, type RequestEffect } from "./effects.js";
 import type { ReplicatedLogletLimits } from "./limits.js";
 import type { GetRecordsRequest, LogletMessage, StoredRecord } from "./messages.js";

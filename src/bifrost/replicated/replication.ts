@@ -18,9 +18,7 @@
  * single scope.
  */
 
-import { assert } from "../../core/index.js";
-import type { NodeId } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { assert, type NodeId, type Prng } from "../../core/index.js";
 
 export type Scope = "region" | "zone" | "node";
 /** Widest first: the order in which spreads and nodesets are balanced. */

@@ -25,9 +25,7 @@
  *   exactly which of them made it. Every committed batch ends at or below that tail (asserted).
  */
 
-import { assert } from "../../core/index.js";
-import type { GenerationalNodeId, NodeId } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { assert, type GenerationalNodeId, type NodeId, type Prng } from "../../core/index.js";
 import { expectResponse, type NoticeEffect, type Outcome, type RequestEffect } from "./effects.js";
 import type { ReplicatedLogletLimits } from "./limits.js";
 import type { StoreRequest } from "./messages.js";

@@ -30,9 +30,7 @@
  * it, and the known global tail is never advanced past records that are not yet chosen.
  */
 
-import { assert } from "../../core/index.js";
-import type { GenerationalNodeId, NodeId } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { assert, type GenerationalNodeId, type NodeId, type Prng } from "../../core/index.js";
 import { expectResponse, type NoticeEffect, type Outcome, type RequestEffect } from "./effects.js";
 import type { ReplicatedLogletLimits } from "./limits.js";
 import type {

@@ -9,9 +9,9 @@
  * - Offset ranges are half-open: `[first, end)`.
  */
 
-import { assert } from "../../core/index.js";
-import type { Brand } from "../../core/index.js";
 import {
+  assert,
+  type Brand,
   formatGenerationalNodeId,
   NodeId,
   parseGenerationalNodeId,

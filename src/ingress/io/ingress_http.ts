@@ -20,9 +20,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Http2ServerRequest } from "node:http2";
 import type { Server as NetServer } from "node:net";
-import { parseDuration } from "../../core/index.js";
-import { KeelError, describeError } from "../../core/index.js";
-import { limits } from "../../core/index.js";
+import {
+  parseDuration,
+  KeelError,
+  describeError,
+  limits,
+  InvocationId,
+  formatUlid,
+  freshInvocationId,
+  idempotentInvocationId,
+  parseAwakeableId,
+  workflowRunInvocationId,
+} from "../../core/index.js";
 import {
   HandlerType,
   ServiceType,
@@ -32,14 +41,6 @@ import {
 } from "../../gen/keel/records.js";
 import type { Failure, Header } from "../../gen/keel/service_protocol.js";
 import { targetRefOf } from "../../partition/index.js";
-import {
-  InvocationId,
-  formatUlid,
-  freshInvocationId,
-  idempotentInvocationId,
-  parseAwakeableId,
-  workflowRunInvocationId,
-} from "../../core/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";

@@ -13,15 +13,17 @@
  */
 
 import { describeError, KeelError } from "../../core/index.js";
-import type { LogletMeta, RecoveredLoglet, StoreWrite } from "../../bifrost/index.js";
-import type { StoredRecord } from "../../bifrost/index.js";
 import {
+  type LogletMeta,
+  type RecoveredLoglet,
+  type StoreWrite,
+  type StoredRecord,
   decodeStoreWrite,
   encodeStoreWrite,
   LogStoreIndex,
   sliceRecords,
+  type LogletId,
 } from "../../bifrost/index.js";
-import type { LogletId } from "../../bifrost/index.js";
 import type { LogServerStore } from "../index.js";
 import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/index.js";
 

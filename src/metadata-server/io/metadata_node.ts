@@ -13,18 +13,24 @@ import { randomInt } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { seededPrng } from "../../core/index.js";
-import { DEFAULT_CLIENT_LIMITS, MetadataClientCore, type ClientLimits } from "../index.js";
-import { MetadataMember } from "../index.js";
-import { provisionedState, registerNode, type NodeIdentity } from "../index.js";
-import { DEFAULT_RAFT_LIMITS, type RaftLimits } from "../index.js";
-import { isMember } from "../index.js";
-import { recoveredMembership } from "../index.js";
-import { MemberId } from "../index.js";
-import { DEFAULT_STATE_MACHINE_LIMITS } from "../index.js";
-import { MetadataMemberDriver } from "../index.js";
-import { ReplicatedMetadataStore } from "../index.js";
-import { writeFileDurably } from "../../platform/io/index.js";
-import { nodeTicker } from "../../platform/io/index.js";
+import {
+  DEFAULT_CLIENT_LIMITS,
+  MetadataClientCore,
+  type ClientLimits,
+  MetadataMember,
+  provisionedState,
+  registerNode,
+  type NodeIdentity,
+  DEFAULT_RAFT_LIMITS,
+  type RaftLimits,
+  isMember,
+  recoveredMembership,
+  MemberId,
+  DEFAULT_STATE_MACHINE_LIMITS,
+  MetadataMemberDriver,
+  ReplicatedMetadataStore,
+} from "../index.js";
+import { writeFileDurably, nodeTicker } from "../../platform/io/index.js";
 import { FileRaftStorage } from "./raft_file_storage.js";
 import { TcpMetadataTransport } from "./raft_transport.js";
 

@@ -12,11 +12,14 @@
 
 import { open, mkdir, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { concatBytes } from "../../core/index.js";
-import { KeelError, describeError } from "../../core/index.js";
-import type { RaftRecovered } from "../index.js";
-import { StoragePlanner, recoverStorage, type PersistWork } from "../index.js";
-import type { RaftStorage } from "../index.js";
+import { concatBytes, KeelError, describeError } from "../../core/index.js";
+import {
+  type RaftRecovered,
+  StoragePlanner,
+  recoverStorage,
+  type PersistWork,
+  type RaftStorage,
+} from "../index.js";
 import { writeFileDurably } from "../../platform/io/index.js";
 
 export const RAFT_SNAPSHOT_FILE = "raft-snapshot";

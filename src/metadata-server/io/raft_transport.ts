@@ -14,9 +14,13 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { readU32BE, writeU32BE } from "../../core/index.js";
-import { CodecError } from "../index.js";
-import { decodeEnvelope, encodeEnvelope, type Envelope } from "../index.js";
-import type { MetadataTransport } from "../index.js";
+import {
+  CodecError,
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  type MetadataTransport,
+} from "../index.js";
 
 /** A frame larger than this is refused (and the connection closed). */
 export const METADATA_FRAME_BYTES_MAX = 64 * 1024 * 1024;

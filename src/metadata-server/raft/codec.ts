@@ -9,8 +9,7 @@
  */
 
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { assert, assertNever } from "../../core/index.js";
-import { KeelError } from "../../core/index.js";
+import { assert, assertNever, KeelError } from "../../core/index.js";
 import {
   LogIndex,
   MemberId,

@@ -25,8 +25,7 @@
  * leadership transfer by catching the target up and sending it timeoutNow.
  */
 
-import { assert, assertNever } from "../../core/index.js";
-import type { Prng } from "../../core/index.js";
+import { assert, assertNever, type Prng } from "../../core/index.js";
 import { encodeMembership } from "./codec.js";
 import { validateRaftConfig, type RaftConfig, type RaftLimits } from "./config.js";
 import { RaftLog, type PendingSnapshot } from "./log.js";

@@ -21,10 +21,7 @@
  * leave only after the sync).
  */
 
-import { assert } from "../../core/index.js";
-import { readU32BE, writeU32BE } from "../../core/index.js";
-import { KeelError } from "../../core/index.js";
-import { murmur3x86_128 } from "../../core/index.js";
+import { assert, readU32BE, writeU32BE, KeelError, murmur3x86_128 } from "../../core/index.js";
 import {
   Decoder,
   Encoder,

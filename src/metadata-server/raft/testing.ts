@@ -5,9 +5,7 @@
  * a test delivers them, so every interleaving a test wants can be written down.
  */
 
-import { assert, defined } from "../../core/index.js";
-import { fromUtf8, utf8 } from "../../core/index.js";
-import { seededPrng } from "../../core/index.js";
+import { assert, defined, fromUtf8, utf8, seededPrng } from "../../core/index.js";
 import { bootstrapState } from "./bootstrap.js";
 import { DEFAULT_RAFT_LIMITS, type RaftLimits, type TestOnlyFaults } from "./config.js";
 import { Raft, type RaftRecovered, type Ready } from "./raft.js";

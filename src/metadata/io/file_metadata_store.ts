@@ -7,10 +7,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { Version } from "../../core/index.js";
-import { KeelError } from "../../core/index.js";
-import { MemoryMetadataStore } from "../index.js";
-import type { Precondition, VersionedValue } from "../index.js";
+import { Version, KeelError } from "../../core/index.js";
+import { MemoryMetadataStore, type Precondition, type VersionedValue } from "../index.js";
 
 interface FileFormat {
   readonly format: "keel-metadata-v1";

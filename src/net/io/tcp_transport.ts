@@ -19,16 +19,17 @@
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomInt } from "node:crypto";
-import { assert } from "../../core/index.js";
-import type { NodeId } from "../../core/index.js";
+import { assert, type NodeId } from "../../core/index.js";
 import {
   decodeHello,
   encodeEnvelope,
   encodeHello,
   EnvelopeDecoder,
   type Envelope,
+  type NodeTransport,
+  type RequestOutcome,
+  type ServiceHandler,
 } from "../index.js";
-import type { NodeTransport, RequestOutcome, ServiceHandler } from "../index.js";
 
 export interface PeerAddress {
   readonly host: string;

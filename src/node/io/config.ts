@@ -9,8 +9,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { parseDuration } from "../../core/index.js";
-import { limits } from "../../core/index.js";
+import { parseDuration, limits } from "../../core/index.js";
 import type { LogLevel } from "../../platform/io/index.js";
 
 export interface ServerConfig {

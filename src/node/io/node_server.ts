@@ -15,12 +15,16 @@ import { AdminApi } from "../../admin/io/index.js";
 import { dataDirLayout } from "./data_dir.js";
 import { lockDirectory } from "./dir_lock.js";
 import { FileMetadataStore } from "../../metadata/io/index.js";
-import { listenOn } from "../../platform/io/index.js";
+import {
+  listenOn,
+  describeDamagedTail,
+  consoleLogger,
+  systemClock,
+  systemEntropy,
+} from "../../platform/io/index.js";
 import { HttpIngress } from "../../ingress/io/index.js";
 import { openLmdbEnvironment } from "../../partition-store/io/index.js";
 import { LocalLogletProvider } from "../../bifrost/io/index.js";
-import { describeDamagedTail } from "../../platform/io/index.js";
-import { consoleLogger, systemClock, systemEntropy } from "../../platform/io/index.js";
 import { WorkerEndpointTransport } from "../../invoker/io/index.js";
 import { KeelError } from "../../core/index.js";
 import { KeelNode } from "../index.js";

@@ -30,15 +30,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
-import { KeelError, describeError } from "../../core/index.js";
-import { assert } from "../../core/index.js";
+import { KeelError, describeError, assert } from "../../core/index.js";
 import {
   STORE_KEY_BYTES_MAX,
   prefixEnd,
   type PartitionReader,
   type PartitionTxn,
+  type PartitionStore,
 } from "../index.js";
-import type { PartitionStore } from "../index.js";
 import { writeFileDurably } from "../../platform/io/index.js";
 
 /** null marks a deletion inside an overlay. */

@@ -40,9 +40,7 @@ import {
 } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { assert } from "../../core/index.js";
-import { KeelError, describeError } from "../../core/index.js";
-import { limits } from "../../core/index.js";
+import { assert, KeelError, describeError, limits } from "../../core/index.js";
 
 const FILE_MAGIC = Buffer.from("KEELLOG1");
 /** Written at a clean close: the last file's name and size, all of it durable. */

@@ -17,8 +17,7 @@
 
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
-import { toHex } from "../../core/index.js";
-import { describeError } from "../../core/index.js";
+import { toHex, describeError } from "../../core/index.js";
 import {
   CATALOG,
   DUCKDB_TYPE,
@@ -26,11 +25,16 @@ import {
   tableDef,
   type Column,
   type ColumnType,
+  INFORMATION_SCHEMA_TABLES,
+  translateDialect,
+  planQuery,
+  type TableNeeds,
+  tableRows,
+  type Row,
+  type ScanBudget,
+  type SqlSource,
 } from "../index.js";
-import { INFORMATION_SCHEMA_TABLES, translateDialect } from "../index.js";
-import { planQuery, type TableNeeds } from "../index.js";
 import type { QueryResult } from "./render.js";
-import { tableRows, type Row, type ScanBudget, type SqlSource } from "../index.js";
 
 export interface SqlEngineOptions {
   readonly queryTimeoutMs: number;

@@ -18,8 +18,7 @@
  * every event happens in one total order, so "A returned before B was called" is exact.
  */
 
-import { assert } from "../../core/index.js";
-import { Version } from "../../core/index.js";
+import { assert, Version } from "../../core/index.js";
 import { preconditionHolds, type Precondition } from "../../metadata/index.js";
 
 export type RegisterInput =

@@ -12,11 +12,15 @@
  * The checker reads members through a narrow view, so it works on any driver of the pure machines.
  */
 
-import { toHex } from "../../core/index.js";
-import { hash128 } from "../../core/index.js";
-import type { MemberObserver } from "../../metadata-server/index.js";
-import type { RaftStatus } from "../../metadata-server/index.js";
-import { LogIndex, type Entry, type MemberId, type Term } from "../../metadata-server/index.js";
+import { toHex, hash128 } from "../../core/index.js";
+import {
+  type MemberObserver,
+  type RaftStatus,
+  LogIndex,
+  type Entry,
+  type MemberId,
+  type Term,
+} from "../../metadata-server/index.js";
 
 export interface MemberView {
   readonly id: MemberId;

@@ -9,13 +9,18 @@
  */
 
 import { seededPrng, type Prng } from "../../core/index.js";
-import { MetadataMember, type MemberObserver } from "../../metadata-server/index.js";
-import type { RaftLimits, TestOnlyFaults } from "../../metadata-server/index.js";
-import type { RaftRecovered } from "../../metadata-server/index.js";
-import { MemberId } from "../../metadata-server/index.js";
-import { DEFAULT_STATE_MACHINE_LIMITS } from "../../metadata-server/index.js";
-import { MetadataMemberDriver } from "../../metadata-server/index.js";
-import type { MetadataTransport, Ticker } from "../../metadata-server/index.js";
+import {
+  MetadataMember,
+  type MemberObserver,
+  type RaftLimits,
+  type TestOnlyFaults,
+  type RaftRecovered,
+  MemberId,
+  DEFAULT_STATE_MACHINE_LIMITS,
+  MetadataMemberDriver,
+  type MetadataTransport,
+  type Ticker,
+} from "../../metadata-server/index.js";
 import type { MemberView } from "../checkers/raft_safety.js";
 import { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";

@@ -8,12 +8,19 @@
  * and a persist completes (sync, then `done`) only after a simulated disk latency.
  */
 
-import { concatBytes } from "../../core/index.js";
-import { assert } from "../../core/index.js";
-import type { RaftRecovered } from "../../metadata-server/index.js";
-import { StoragePlanner, recoverStorage, type PersistWork } from "../../metadata-server/index.js";
-import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../metadata-server/index.js";
-import type { MetadataTransport, RaftStorage, Ticker } from "../../metadata-server/index.js";
+import { concatBytes, assert } from "../../core/index.js";
+import {
+  type RaftRecovered,
+  StoragePlanner,
+  recoverStorage,
+  type PersistWork,
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  type MetadataTransport,
+  type RaftStorage,
+  type Ticker,
+} from "../../metadata-server/index.js";
 import type { SimDisk } from "../disk.js";
 import type { SimNetwork } from "../network.js";
 import type { SimScheduler } from "../scheduler.js";

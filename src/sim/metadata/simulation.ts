@@ -10,32 +10,29 @@
  * network heals, every client completes a read (liveness) and the members' states converge.
  */
 
-import { assert } from "../../core/index.js";
-import { fromUtf8, toHex, utf8 } from "../../core/index.js";
-import { Version } from "../../core/index.js";
-import { seededPrng, type Prng } from "../../core/index.js";
+import { assert, fromUtf8, toHex, utf8, Version, seededPrng, type Prng } from "../../core/index.js";
 import {
   DEFAULT_CLIENT_LIMITS,
   MetadataClientCore,
   type Completion,
   type Outcome,
-} from "../../metadata-server/index.js";
-import type { MetadataMember } from "../../metadata-server/index.js";
-import { bootstrapState } from "../../metadata-server/index.js";
-import {
+  type MetadataMember,
+  bootstrapState,
   DEFAULT_RAFT_LIMITS,
   type RaftLimits,
   type TestOnlyFaults,
+  isMember,
+  isVoter,
+  MemberId,
+  type Membership,
+  MetadataClientDriver,
 } from "../../metadata-server/index.js";
-import { isMember, isVoter } from "../../metadata-server/index.js";
-import { MemberId, type Membership } from "../../metadata-server/index.js";
 import {
   ANY_VERSION,
   MUST_NOT_EXIST,
   matchesVersion,
   type Precondition,
 } from "../../metadata/index.js";
-import { MetadataClientDriver } from "../../metadata-server/index.js";
 import {
   checkLinearizable,
   describeOperation,

@@ -12,20 +12,19 @@
  */
 
 import { createHash } from "node:crypto";
-import { PartitionId } from "../../core/index.js";
+import { PartitionId, KeelError, describeError, PartitionTable } from "../../core/index.js";
 import { rmSync } from "node:fs";
-import { KeelError, describeError } from "../../core/index.js";
 import { Bifrost, chainKey } from "../../bifrost/index.js";
 import { getJson } from "../../metadata/index.js";
-import type { PartitionReader } from "../../partition-store/index.js";
-import { PartitionTable } from "../../core/index.js";
-import { MemoryStore } from "../../partition-store/index.js";
+import {
+  type PartitionReader,
+  MemoryStore,
+  type PartitionStore,
+  TableReader,
+} from "../../partition-store/index.js";
 import { PARTITION_TABLE_KEY } from "../../node/index.js";
-import type { PartitionStore } from "../../partition-store/index.js";
 import { assertStoreWithinLog, replayPartition } from "../index.js";
-import { TableReader } from "../../partition-store/index.js";
-import { dataDirLayout } from "../../node/io/index.js";
-import { lockDirectory } from "../../node/io/index.js";
+import { dataDirLayout, lockDirectory } from "../../node/io/index.js";
 import { FileMetadataStore } from "../../metadata/io/index.js";
 import { openLmdbEnvironment, type LmdbEnvironment } from "../../partition-store/io/index.js";
 import { LocalLogletProvider } from "../../bifrost/io/index.js";

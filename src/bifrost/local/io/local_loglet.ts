@@ -15,15 +15,31 @@
  */
 
 import { join } from "node:path";
-import { assert } from "../../../core/index.js";
-import { LogletOffset, OFFSET_OLDEST } from "../../../core/index.js";
+import {
+  assert,
+  LogletOffset,
+  OFFSET_OLDEST,
+  KeelError,
+  describeError,
+  limits,
+} from "../../../core/index.js";
 import { rm } from "node:fs/promises";
-import { KeelError, describeError } from "../../../core/index.js";
-import { limits } from "../../../core/index.js";
-import type { Loglet, LogletConfig, LogletEntry, LogletProvider, LogletTail } from "../../index.js";
-import { EMPTY_META, type LogletMeta, type StoreWrite } from "../../index.js";
-import { decodeStoreWrite, encodeStoreWrite, LogStoreIndex, sliceRecords } from "../../index.js";
-import { logletIdOf, type LogletId } from "../../index.js";
+import {
+  type Loglet,
+  type LogletConfig,
+  type LogletEntry,
+  type LogletProvider,
+  type LogletTail,
+  EMPTY_META,
+  type LogletMeta,
+  type StoreWrite,
+  decodeStoreWrite,
+  encodeStoreWrite,
+  LogStoreIndex,
+  sliceRecords,
+  logletIdOf,
+  type LogletId,
+} from "../../index.js";
 import {
   SegmentFiles,
   framedBytes,
