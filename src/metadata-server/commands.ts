@@ -10,7 +10,8 @@
  */
 
 import { type Version, Version as toVersion, assertNever } from "../core/index.js";
-import { CodecError, Decoder, Encoder, RAFT_CODEC_FORMAT } from "./raft/codec.js";
+import { RAFT_CODEC_FORMAT } from "./raft/codec.js";
+import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 import type { Precondition } from "../metadata/index.js";
 
 export type WriteOp =
@@ -43,53 +44,53 @@ export type WriteResult =
 export type CommandResult =
   { readonly kind: "sessionOpened"; readonly sessionId: number } | WriteResult;
 
-export function writePrecondition(out: Encoder, precondition: Precondition): void {
+export function writePrecondition(out: ByteWriter, precondition: Precondition): void {
   switch (precondition.kind) {
     case "none":
-      out.number(0);
+      out.u53(0);
       return;
     case "mustNotExist":
-      out.number(1);
+      out.u53(1);
       return;
     case "matchesVersion":
-      out.number(2).number(precondition.version);
+      out.u53(2).u53(precondition.version);
       return;
     default:
       assertNever(precondition, "precondition");
   }
 }
 
-export function readPrecondition(input: Decoder): Precondition {
-  const kind = input.number();
+export function readPrecondition(input: ByteReader): Precondition {
+  const kind = input.u53();
   if (kind === 0) return { kind: "none" };
   if (kind === 1) return { kind: "mustNotExist" };
-  if (kind === 2) return { kind: "matchesVersion", version: toVersion(input.number()) };
-  throw new CodecError(`precondition of unknown kind ${kind}`);
+  if (kind === 2) return { kind: "matchesVersion", version: toVersion(input.u53()) };
+  throw new DecodeError(`precondition of unknown kind ${kind}`);
 }
 
-export function writeWriteOp(out: Encoder, op: WriteOp): void {
-  out.number(op.kind === "put" ? 0 : 1).text(op.key);
+export function writeWriteOp(out: ByteWriter, op: WriteOp): void {
+  out.u53(op.kind === "put" ? 0 : 1).string(op.key);
   writePrecondition(out, op.precondition);
   if (op.kind === "put") out.bytes(op.value);
 }
 
-export function readWriteOp(input: Decoder): WriteOp {
-  const kind = input.number();
-  const key = input.text();
+export function readWriteOp(input: ByteReader): WriteOp {
+  const kind = input.u53();
+  const key = input.string();
   const precondition = readPrecondition(input);
   if (kind === 0) return { kind: "put", key, precondition, value: input.bytes() };
   if (kind === 1) return { kind: "delete", key, precondition };
-  throw new CodecError(`write of unknown kind ${kind}`);
+  throw new DecodeError(`write of unknown kind ${kind}`);
 }
 
 export function encodeCommand(command: Command): Uint8Array {
-  const out = new Encoder().number(RAFT_CODEC_FORMAT);
+  const out = new ByteWriter().u32(RAFT_CODEC_FORMAT);
   switch (command.kind) {
     case "openSession":
-      out.number(0);
+      out.u53(0);
       break;
     case "write":
-      out.number(1).number(command.sessionId).number(command.seq).number(command.ackedBelow);
+      out.u53(1).u53(command.sessionId).u53(command.seq).u53(command.ackedBelow);
       writeWriteOp(out, command.op);
       break;
     default:
@@ -99,56 +100,56 @@ export function encodeCommand(command: Command): Uint8Array {
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {
-  const input = new Decoder(bytes, "metadata command");
-  input.format(RAFT_CODEC_FORMAT);
-  const kind = input.number();
+  const input = new ByteReader(bytes, "metadata command");
+  input.version(RAFT_CODEC_FORMAT);
+  const kind = input.u53();
   let command: Command;
   if (kind === 0) {
     command = { kind: "openSession" };
   } else if (kind === 1) {
-    const sessionId = input.number();
-    const seq = input.number();
-    const ackedBelow = input.number();
+    const sessionId = input.u53();
+    const seq = input.u53();
+    const ackedBelow = input.u53();
     command = { kind: "write", sessionId, seq, ackedBelow, op: readWriteOp(input) };
   } else {
-    throw new CodecError(`command of unknown kind ${kind}`);
+    throw new DecodeError(`command of unknown kind ${kind}`);
   }
-  input.done();
+  input.end();
   return command;
 }
 
 const NO_VERSION = 0;
 
-export function writeWriteResult(out: Encoder, result: WriteResult): void {
+export function writeWriteResult(out: ByteWriter, result: WriteResult): void {
   switch (result.kind) {
     case "put":
-      out.number(0).number(result.version);
+      out.u53(0).u53(result.version);
       return;
     case "deleted":
-      out.number(1);
+      out.u53(1);
       return;
     case "preconditionFailed":
-      out.number(2).number(result.currentVersion ?? NO_VERSION);
+      out.u53(2).u53(result.currentVersion ?? NO_VERSION);
       return;
     case "sessionExpired":
-      out.number(3);
+      out.u53(3);
       return;
     default:
       assertNever(result, "write result");
   }
 }
 
-export function readWriteResult(input: Decoder): WriteResult {
-  const kind = input.number();
-  if (kind === 0) return { kind: "put", version: toVersion(input.number()) };
+export function readWriteResult(input: ByteReader): WriteResult {
+  const kind = input.u53();
+  if (kind === 0) return { kind: "put", version: toVersion(input.u53()) };
   if (kind === 1) return { kind: "deleted" };
   if (kind === 2) {
-    const version = input.number();
+    const version = input.u53();
     return {
       kind: "preconditionFailed",
       currentVersion: version === NO_VERSION ? undefined : toVersion(version),
     };
   }
   if (kind === 3) return { kind: "sessionExpired" };
-  throw new CodecError(`write result of unknown kind ${kind}`);
+  throw new DecodeError(`write result of unknown kind ${kind}`);
 }

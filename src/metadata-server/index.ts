@@ -15,7 +15,6 @@ export type { MetadataTransport, RaftStorage, Ticker } from "./ports.js";
 export { provisionedState, registerNode } from "./provisioning.js";
 export type { NodeIdentity } from "./provisioning.js";
 export { bootstrapState, recoveredMembership } from "./raft/bootstrap.js";
-export { CodecError } from "./raft/codec.js";
 export { DEFAULT_RAFT_LIMITS } from "./raft/config.js";
 export type { RaftLimits, TestOnlyFaults } from "./raft/config.js";
 export { isMember, isVoter } from "./raft/membership.js";

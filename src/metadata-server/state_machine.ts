@@ -27,7 +27,8 @@ import {
   type Precondition,
   type VersionedValue,
 } from "../metadata/index.js";
-import { Decoder, Encoder, RAFT_CODEC_FORMAT } from "./raft/codec.js";
+import { RAFT_CODEC_FORMAT } from "./raft/codec.js";
+import { ByteReader, ByteWriter } from "../wire/index.js";
 import type { LogIndex } from "./raft/types.js";
 
 export interface StateMachineLimits {
@@ -146,15 +147,15 @@ export class MetadataStateMachine extends MemoryMetadataStore {
 
   /** The whole state (values and sessions) as bytes, for a Raft snapshot. */
   encodeSnapshot(): Uint8Array {
-    const out = new Encoder().number(RAFT_CODEC_FORMAT);
+    const out = new ByteWriter().u32(RAFT_CODEC_FORMAT);
     const values = this.snapshot();
-    out.number(values.length);
-    for (const [key, { value, version }] of values) out.text(key).bytes(value).number(version);
-    out.number(this.sessions.size);
+    out.count(values.length);
+    for (const [key, { value, version }] of values) out.string(key).bytes(value).u53(version);
+    out.count(this.sessions.size);
     for (const [id, session] of this.sessions) {
-      out.number(id).number(session.ackedBelow).number(session.results.size);
+      out.u53(id).u53(session.ackedBelow).count(session.results.size);
       for (const [seq, result] of session.results) {
-        out.number(seq);
+        out.u53(seq);
         writeWriteResult(out, result);
       }
     }
@@ -166,22 +167,22 @@ export class MetadataStateMachine extends MemoryMetadataStore {
     this.entries.clear();
     this.sessions = new Map();
     if (bytes.length === 0) return;
-    const input = new Decoder(bytes, "metadata snapshot");
-    input.format(RAFT_CODEC_FORMAT);
+    const input = new ByteReader(bytes, "metadata snapshot");
+    input.version(RAFT_CODEC_FORMAT);
     for (let n = input.count(); n > 0; n--) {
-      const key = input.text();
+      const key = input.string();
       const value = input.bytes();
-      this.entries.set(key, { value, version: Version(input.number()) });
+      this.entries.set(key, { value, version: Version(input.u53()) });
     }
     for (let n = input.count(); n > 0; n--) {
-      const id = input.number();
-      const session: Session = { ackedBelow: input.number(), results: new Map() };
+      const id = input.u53();
+      const session: Session = { ackedBelow: input.u53(), results: new Map() };
       for (let r = input.count(); r > 0; r--) {
-        const seq = input.number();
+        const seq = input.u53();
         session.results.set(seq, readWriteResult(input));
       }
       this.sessions.set(id, session);
     }
-    input.done();
+    input.end();
   }
 }

@@ -17,14 +17,8 @@ import {
   type Command,
   type WriteResult,
 } from "./commands.js";
-import {
-  CodecError,
-  Decoder,
-  Encoder,
-  RAFT_CODEC_FORMAT,
-  readRaftMessage,
-  writeRaftMessage,
-} from "./raft/codec.js";
+import { RAFT_CODEC_FORMAT, readRaftMessage, writeRaftMessage } from "./raft/codec.js";
+import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 import { LogIndex, MemberId, Term, type RaftMessage, type Role } from "./raft/types.js";
 import type { VersionedValue } from "../metadata/index.js";
 
@@ -83,11 +77,11 @@ const RESPONSE_KINDS: readonly ServerResponse["kind"][] = [
 ];
 const ROLES: readonly Role[] = ["follower", "preCandidate", "candidate", "leader"];
 
-function writeRequest(out: Encoder, request: ClientRequest): void {
-  out.number(REQUEST_KINDS.indexOf(request.kind));
+function writeRequest(out: ByteWriter, request: ClientRequest): void {
+  out.u53(REQUEST_KINDS.indexOf(request.kind));
   switch (request.kind) {
     case "get":
-      out.text(request.key);
+      out.string(request.key);
       return;
     case "status":
       return;
@@ -95,56 +89,55 @@ function writeRequest(out: Encoder, request: ClientRequest): void {
       out.bytes(encodeCommand(request.command));
       return;
     case "join":
-      out.number(request.member).text(request.address);
+      out.u53(request.member).string(request.address);
       return;
     default:
       assertNever(request, "client request");
   }
 }
 
-function readRequest(input: Decoder): ClientRequest {
-  const kind = REQUEST_KINDS[input.number()];
-  if (kind === undefined) throw new CodecError("client request of unknown kind");
+function readRequest(input: ByteReader): ClientRequest {
+  const kind = REQUEST_KINDS[input.u53()];
+  if (kind === undefined) throw new DecodeError("client request of unknown kind");
   switch (kind) {
     case "get":
-      return { kind, key: input.text() };
+      return { kind, key: input.string() };
     case "status":
       return { kind };
     case "propose":
       return { kind, command: decodeCommand(input.bytes()) };
     case "join":
-      return { kind, member: MemberId(input.number()), address: input.text() };
+      return { kind, member: MemberId(input.u53()), address: input.string() };
   }
 }
 
-function writeIds(out: Encoder, ids: readonly MemberId[]): void {
-  out.number(ids.length);
-  for (const id of ids) out.number(id);
+function writeIds(out: ByteWriter, ids: readonly MemberId[]): void {
+  out.count(ids.length);
+  for (const id of ids) out.u53(id);
 }
 
-function readIds(input: Decoder): MemberId[] {
+function readIds(input: ByteReader): MemberId[] {
   const ids: MemberId[] = [];
-  for (let n = input.count(); n > 0; n--) ids.push(MemberId(input.number()));
+  for (let n = input.count(); n > 0; n--) ids.push(MemberId(input.u53()));
   return ids;
 }
 
-function writeResponse(out: Encoder, response: ServerResponse): void {
-  out.number(RESPONSE_KINDS.indexOf(response.kind));
+function writeResponse(out: ByteWriter, response: ServerResponse): void {
+  out.u53(RESPONSE_KINDS.indexOf(response.kind));
   switch (response.kind) {
     case "notLeader":
-      out.number(response.leader).text(response.leaderAddress);
+      out.u53(response.leader).string(response.leaderAddress);
       return;
     case "retry":
     case "joinPending":
-      out.text(response.reason);
+      out.string(response.reason);
       return;
     case "value":
-      out.flag(response.value !== undefined);
-      if (response.value !== undefined)
-        out.bytes(response.value.value).number(response.value.version);
+      out.bool(response.value !== undefined);
+      if (response.value !== undefined) out.bytes(response.value.value).u53(response.value.version);
       return;
     case "sessionOpened":
-      out.number(response.sessionId);
+      out.u53(response.sessionId);
       return;
     case "writeResult":
       writeWriteResult(out, response.result);
@@ -153,8 +146,8 @@ function writeResponse(out: Encoder, response: ServerResponse): void {
       return;
     case "status": {
       const s = response.status;
-      out.number(s.member).number(ROLES.indexOf(s.role)).number(s.term).number(s.leader);
-      out.number(s.commit).number(s.applied);
+      out.u53(s.member).u53(ROLES.indexOf(s.role)).u53(s.term).u53(s.leader);
+      out.u53(s.commit).u53(s.applied);
       writeIds(out, s.voters);
       writeIds(out, s.learners);
       return;
@@ -164,34 +157,34 @@ function writeResponse(out: Encoder, response: ServerResponse): void {
   }
 }
 
-function readResponse(input: Decoder): ServerResponse {
-  const kind = RESPONSE_KINDS[input.number()];
-  if (kind === undefined) throw new CodecError("server response of unknown kind");
+function readResponse(input: ByteReader): ServerResponse {
+  const kind = RESPONSE_KINDS[input.u53()];
+  if (kind === undefined) throw new DecodeError("server response of unknown kind");
   switch (kind) {
     case "notLeader":
-      return { kind, leader: MemberId(input.number()), leaderAddress: input.text() };
+      return { kind, leader: MemberId(input.u53()), leaderAddress: input.string() };
     case "retry":
     case "joinPending":
-      return { kind, reason: input.text() };
+      return { kind, reason: input.string() };
     case "value": {
-      if (!input.flag()) return { kind, value: undefined };
+      if (!input.bool()) return { kind, value: undefined };
       const value = input.bytes();
-      return { kind, value: { value, version: Version(input.number()) } };
+      return { kind, value: { value, version: Version(input.u53()) } };
     }
     case "sessionOpened":
-      return { kind, sessionId: input.number() };
+      return { kind, sessionId: input.u53() };
     case "writeResult":
       return { kind, result: readWriteResult(input) };
     case "joined":
       return { kind };
     case "status": {
-      const member = MemberId(input.number());
-      const role = ROLES[input.number()];
-      if (role === undefined) throw new CodecError("status: unknown role");
-      const term = Term(input.number());
-      const leader = MemberId(input.number());
-      const commit = LogIndex(input.number());
-      const applied = LogIndex(input.number());
+      const member = MemberId(input.u53());
+      const role = ROLES[input.u53()];
+      if (role === undefined) throw new DecodeError("status: unknown role");
+      const term = Term(input.u53());
+      const leader = MemberId(input.u53());
+      const commit = LogIndex(input.u53());
+      const applied = LogIndex(input.u53());
       const voters = readIds(input);
       const learners = readIds(input);
       return {
@@ -203,19 +196,19 @@ function readResponse(input: Decoder): ServerResponse {
 }
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  const out = new Encoder().number(RAFT_CODEC_FORMAT).text(envelope.from);
+  const out = new ByteWriter().u32(RAFT_CODEC_FORMAT).string(envelope.from);
   const message = envelope.message;
   switch (message.kind) {
     case "raft":
-      out.number(0);
+      out.u53(0);
       writeRaftMessage(out, message.message);
       break;
     case "request":
-      out.number(1).number(message.requestId);
+      out.u53(1).u53(message.requestId);
       writeRequest(out, message.request);
       break;
     case "response":
-      out.number(2).number(message.requestId);
+      out.u53(2).u53(message.requestId);
       writeResponse(out, message.response);
       break;
     default:
@@ -224,21 +217,21 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return out.finish();
 }
 
-/** Decodes an envelope; throws CodecError on anything malformed (drop the message then). */
+/** Decodes an envelope; throws DecodeError on anything malformed (drop the message then). */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
-  const input = new Decoder(bytes, "metadata envelope");
-  input.format(RAFT_CODEC_FORMAT);
-  const from = input.text();
-  const kind = input.number();
+  const input = new ByteReader(bytes, "metadata envelope");
+  input.version(RAFT_CODEC_FORMAT);
+  const from = input.string();
+  const kind = input.u53();
   let message: MetadataMessage;
   if (kind === 0) message = { kind: "raft", message: readRaftMessage(input) };
   else if (kind === 1) {
-    const requestId = input.number();
+    const requestId = input.u53();
     message = { kind: "request", requestId, request: readRequest(input) };
   } else if (kind === 2) {
-    const requestId = input.number();
+    const requestId = input.u53();
     message = { kind: "response", requestId, response: readResponse(input) };
-  } else throw new CodecError(`metadata message of unknown kind ${kind}`);
-  input.done();
+  } else throw new DecodeError(`metadata message of unknown kind ${kind}`);
+  input.end();
   return { from, message };
 }

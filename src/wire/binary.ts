@@ -1,14 +1,18 @@
 /**
- * A small deterministic binary writer and reader for hand-written wire formats (node-to-node
- * messages). Big-endian fixed-width integers; unsigned integers up to 2^53 − 1 are written as u64;
- * byte strings and text carry a u32 length. The reader checks every bound and throws DecodeError
- * instead of reading past the end, so malformed input from a peer never becomes an assertion failure.
+ * Keel's one binary codec for its hand-written formats: node-to-node messages (the envelope, the
+ * replicated loglet's and the metadata store's protocols), log-store entries and Raft's storage.
+ * Big-endian fixed-width integers; unsigned integers up to 2^53 − 1 are written as u64; byte strings
+ * and text carry a u32 length. The reader checks every bound and throws DecodeError instead of
+ * reading past the end, so malformed input from a peer or a damaged file never becomes an assertion
+ * failure: it is an expected outcome, not a bug.
  */
 
-import { fromUtf8Strict, readU32BE, utf8, writeU32BE } from "../core/index.js";
+import { KeelError, fromUtf8Strict, readU32BE, utf8, writeU32BE } from "../core/index.js";
 
-export class DecodeError extends Error {
-  override readonly name = "DecodeError";
+export class DecodeError extends KeelError {
+  constructor(message: string) {
+    super("bad_request", message);
+  }
 }
 
 const INITIAL_BYTES = 256;
@@ -61,6 +65,11 @@ export class ByteWriter {
     return this.u32(value >>> 0);
   }
 
+  /** The number of items that follow (read back with `ByteReader.count`). */
+  count(value: number): this {
+    return this.u32(value);
+  }
+
   bytes(value: Uint8Array): this {
     this.u32(value.length);
     this.reserve(value.length);
@@ -81,12 +90,16 @@ export class ByteWriter {
 export class ByteReader {
   private at = 0;
 
-  constructor(private readonly source: Uint8Array) {}
+  /** `what` names the input in errors ("raft message", "log-store entry"). */
+  constructor(
+    private readonly source: Uint8Array,
+    private readonly what = "message",
+  ) {}
 
   private need(bytes: number, what: string): void {
     if (this.at + bytes > this.source.length) {
       throw new DecodeError(
-        `truncated input: ${what} needs ${bytes} bytes at ${this.at}, only ${this.source.length - this.at} left`,
+        `${this.what}: truncated input: ${what} needs ${bytes} bytes at ${this.at}, only ${this.source.length - this.at} left`,
       );
     }
   }
@@ -138,10 +151,27 @@ export class ByteReader {
     return text;
   }
 
+  /** A count of items that take at least `bytesPerItemMin` each: refused if the rest cannot hold them. */
+  count(bytesPerItemMin = 1): number {
+    const count = this.u32();
+    if (count * bytesPerItemMin > this.source.length - this.at) {
+      throw new DecodeError(`${this.what}: count ${count} exceeds the remaining bytes`);
+    }
+    return count;
+  }
+
+  /** Reads a format or version tag and refuses any other than `expected`. */
+  version(expected: number): void {
+    const found = this.u32();
+    if (found !== expected) {
+      throw new DecodeError(`${this.what}: format ${found}, expected ${expected}`);
+    }
+  }
+
   /** Asserts that the whole input was consumed. */
   end(): void {
     if (this.at !== this.source.length) {
-      throw new DecodeError(`${this.source.length - this.at} trailing bytes after the message`);
+      throw new DecodeError(`${this.what}: ${this.source.length - this.at} trailing bytes`);
     }
   }
 }

@@ -14,13 +14,8 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { readU32BE, writeU32BE } from "../../core/index.js";
-import {
-  CodecError,
-  decodeEnvelope,
-  encodeEnvelope,
-  type Envelope,
-  type MetadataTransport,
-} from "../index.js";
+import { DecodeError } from "../../wire/index.js";
+import { decodeEnvelope, encodeEnvelope, type Envelope, type MetadataTransport } from "../index.js";
 
 /** A frame larger than this is refused (and the connection closed). */
 export const METADATA_FRAME_BYTES_MAX = 64 * 1024 * 1024;
@@ -48,7 +43,8 @@ class FrameReader {
     let at = 0;
     while (joined.length - at >= 4) {
       const length = readU32BE(joined, at);
-      if (length > METADATA_FRAME_BYTES_MAX) throw new CodecError(`frame of ${length} bytes`);
+      if (length > METADATA_FRAME_BYTES_MAX)
+        throw new DecodeError(`metadata frame of ${length} bytes`);
       if (joined.length - at - 4 < length) break;
       onFrame(joined.subarray(at + 4, at + 4 + length));
       at += 4 + length;

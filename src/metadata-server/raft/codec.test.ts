@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CodecError, Decoder, Encoder, readRaftMessage, writeRaftMessage } from "./codec.js";
+import { readRaftMessage, writeRaftMessage } from "./codec.js";
+import { ByteReader, ByteWriter, DecodeError } from "../../wire/binary.js";
 import { LogIndex, MemberId, Term, type RaftMessage } from "./types.js";
 
 function roundTrip(message: RaftMessage): RaftMessage {
-  const out = new Encoder();
+  const out = new ByteWriter();
   writeRaftMessage(out, message);
-  const input = new Decoder(out.finish(), "test");
+  const input = new ByteReader(out.finish(), "test");
   const decoded = readRaftMessage(input);
-  input.done();
+  input.end();
   return decoded;
 }
 
@@ -60,14 +61,14 @@ describe("raft codec", () => {
     for (const message of messages) assert.deepEqual(roundTrip(message), message);
   });
 
-  it("rejects truncated and padded input with a CodecError", () => {
-    const out = new Encoder();
+  it("rejects truncated and padded input with a DecodeError", () => {
+    const out = new ByteWriter();
     writeRaftMessage(out, { ...base, kind: "heartbeat", commit: LogIndex(8), readRound: 1 });
     const bytes = out.finish();
-    assert.throws(() => readRaftMessage(new Decoder(bytes.slice(0, 3), "cut")), CodecError);
-    const padded = new Decoder(new Uint8Array([...bytes, 0]), "padded");
+    assert.throws(() => readRaftMessage(new ByteReader(bytes.slice(0, 3), "cut")), DecodeError);
+    const padded = new ByteReader(new Uint8Array([...bytes, 0]), "padded");
     readRaftMessage(padded);
-    assert.throws(() => padded.done(), CodecError);
-    assert.throws(() => readRaftMessage(new Decoder(new Uint8Array([99]), "kind")), CodecError);
+    assert.throws(() => padded.end(), DecodeError);
+    assert.throws(() => readRaftMessage(new ByteReader(new Uint8Array([99]), "kind")), DecodeError);
   });
 });

@@ -23,8 +23,6 @@
 
 import { assert, readU32BE, writeU32BE, KeelError, murmur3x86_128 } from "../../core/index.js";
 import {
-  Decoder,
-  Encoder,
   RAFT_CODEC_FORMAT,
   readEntry,
   readHardState,
@@ -33,6 +31,7 @@ import {
   writeHardState,
   writeSnapshot,
 } from "./codec.js";
+import { ByteReader, ByteWriter } from "../../wire/index.js";
 import type { RaftRecovered } from "./raft.js";
 import {
   EMPTY_HARD_STATE,
@@ -87,15 +86,15 @@ function readFrames(bytes: Uint8Array): { payloads: Uint8Array[]; validBytes: nu
 }
 
 export function encodeLogRecord(record: LogRecord): Uint8Array {
-  const out = new Encoder().number(RAFT_CODEC_FORMAT);
+  const out = new ByteWriter().u32(RAFT_CODEC_FORMAT);
   switch (record.kind) {
     case "hardState":
-      out.number(RECORD_HARD_STATE);
+      out.u53(RECORD_HARD_STATE);
       writeHardState(out, record.hardState);
       break;
     case "entries":
       assert(record.entries.length > 0, "an entries record is not empty");
-      out.number(RECORD_ENTRIES).number(record.entries.length);
+      out.u53(RECORD_ENTRIES).count(record.entries.length);
       for (const entry of record.entries) writeEntry(out, entry);
       break;
   }
@@ -103,9 +102,9 @@ export function encodeLogRecord(record: LogRecord): Uint8Array {
 }
 
 function decodeLogRecord(payload: Uint8Array): LogRecord {
-  const input = new Decoder(payload, "raft log record");
-  input.format(RAFT_CODEC_FORMAT);
-  const kind = input.number();
+  const input = new ByteReader(payload, "raft log record");
+  input.version(RAFT_CODEC_FORMAT);
+  const kind = input.u53();
   let record: LogRecord;
   if (kind === RECORD_HARD_STATE) {
     record = { kind: "hardState", hardState: readHardState(input) };
@@ -116,7 +115,7 @@ function decodeLogRecord(payload: Uint8Array): LogRecord {
   } else {
     throw new KeelError("storage", `raft log record of unknown kind ${kind}`);
   }
-  input.done();
+  input.end();
   return record;
 }
 
@@ -132,7 +131,7 @@ export function encodeReadyRecords(
 }
 
 export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
-  const out = new Encoder().number(RAFT_CODEC_FORMAT).number(RECORD_SNAPSHOT);
+  const out = new ByteWriter().u32(RAFT_CODEC_FORMAT).u53(RECORD_SNAPSHOT);
   writeSnapshot(out, snapshot);
   return frame(out.finish());
 }
@@ -144,13 +143,13 @@ function decodeSnapshotFile(bytes: Uint8Array): Snapshot {
     // The snapshot file is replaced atomically: damage here is not a torn write.
     throw new KeelError("storage", "the raft snapshot file is damaged");
   }
-  const input = new Decoder(payload, "raft snapshot");
-  input.format(RAFT_CODEC_FORMAT);
-  if (input.number() !== RECORD_SNAPSHOT) {
+  const input = new ByteReader(payload, "raft snapshot");
+  input.version(RAFT_CODEC_FORMAT);
+  if (input.u53() !== RECORD_SNAPSHOT) {
     throw new KeelError("storage", "the raft snapshot file holds no snapshot");
   }
   const snapshot = readSnapshot(input);
-  input.done();
+  input.end();
   return snapshot;
 }
 
