@@ -11,7 +11,7 @@
  * still duplicate one-way messages and responses) and reorders freely.
  */
 
-import { assert, fromUtf8, utf8, murmur3x86_128, type NodeId } from "../core/index.js";
+import { assert, fromUtf8, utf8, type NodeId } from "../core/index.js";
 import {
   type RecoveredLoglet,
   type StoreWrite,
@@ -21,7 +21,14 @@ import {
   InMemoryLogStoreIndex,
   type LogletId,
 } from "../bifrost/index.js";
-import { ByteReader, ByteWriter } from "../wire/index.js";
+import {
+  FILE_HEADER_BYTES,
+  encodeFrame,
+  fileHeader,
+  fileHeaderMatches,
+  judgeLastFile,
+  parseFrames,
+} from "../wire/index.js";
 import type { Cancel, Clock } from "../platform/index.js";
 import type { LogServerStore } from "../log-server/index.js";
 import type { NodeTransport, RequestOutcome, ServiceHandler } from "../net/index.js";
@@ -184,8 +191,9 @@ export class SimTransport implements NodeTransport {
 }
 
 const SEGMENT_BYTES_TARGET = 16 * 1024;
-const FRAME_HEADER_BYTES = 8;
 const SEGMENT_PREFIX = "logstore/";
+/** A frame claiming more than this is damage (the simulator's entries are small). */
+const SIM_FRAME_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface SimDiskLatency {
   readonly syncMinMs: number;
@@ -193,28 +201,43 @@ export interface SimDiskLatency {
   readonly readMaxMs: number;
 }
 
+const segmentName = (first: number): string =>
+  `${SEGMENT_PREFIX}${String(first).padStart(20, "0")}`;
+
 /**
- * A log-server store on a `SimDisk`: entries framed as `u32 length | u32 checksum | entry` in
- * rolled segment files, group-committed (one sync for every write issued since the last one).
- * Recovery replays the files in order and cuts the log at the first torn or corrupt frame.
+ * A log-server store on a `SimDisk`, in production's format and with production's recovery
+ * decisions (src/wire/frames.ts): numbered frames in segment files named by their first frame, a
+ * file's header synced before any frame, group commit (one sync for every write issued since the
+ * last one), files rolled only when everything is synced. At open, every older file must read whole
+ * and the last file's end is judged: a torn tail is cut just before the first write, as production
+ * does; damage that is not a torn tail (which a simulated disk cannot produce) is a broken invariant.
  */
 export class SimLogStore implements LogServerStore {
   private alive = true;
   private readonly index = new InMemoryLogStoreIndex();
   private segment: string;
-  private segmentBytes = 0;
-  private segmentCount: number;
+  private segmentBytes: number;
+  /** The number of the next frame. */
+  private next: number;
   private readonly unsynced: ((error: Error | undefined) => void)[] = [];
   private flushArmed = false;
+  /** Set at open for a torn tail of the last file: its new content, written before the first frame. */
+  private pendingCut: { name: string; content: Uint8Array } | undefined;
 
   private constructor(
     private readonly disk: SimDisk,
     private readonly scheduler: SimScheduler,
     private readonly latency: SimDiskLatency,
-    segmentCount: number,
+    last: { name: string; size: number; next: number } | undefined,
   ) {
-    this.segmentCount = segmentCount;
-    this.segment = this.roll();
+    this.next = last?.next ?? 1;
+    if (last === undefined) {
+      this.segment = this.roll();
+      this.segmentBytes = FILE_HEADER_BYTES;
+    } else {
+      this.segment = last.name;
+      this.segmentBytes = last.size;
+    }
   }
 
   /** Opens the store, replaying what the disk kept. */
@@ -225,24 +248,43 @@ export class SimLogStore implements LogServerStore {
   ): { store: SimLogStore; recovered: Map<LogletId, RecoveredLoglet> } {
     const names = disk.names().filter((n) => n.startsWith(SEGMENT_PREFIX));
     const writes: StoreWrite[] = [];
-    let torn = false;
-    for (const name of names) {
-      if (torn) {
-        disk.remove(name); // nothing after a torn frame counts
-        continue;
-      }
+    let last: { name: string; size: number; next: number } | undefined;
+    let cut: { name: string; content: Uint8Array } | undefined;
+    names.forEach((name, i) => {
+      const first = Number(name.slice(SEGMENT_PREFIX.length));
       const content = disk.read(name) ?? new Uint8Array(0);
-      const { entries, validBytes } = parseFrames(content);
-      writes.push(...entries);
-      if (validBytes < content.length) {
-        // A torn tail: cut it so that new frames follow valid ones.
-        disk.write(name, content.slice(0, validBytes));
-        disk.sync(name);
-        torn = true;
+      if (i < names.length - 1) {
+        assert(fileHeaderMatches(content, first), `${name}: an older file's header is intact`);
+        const { consumed } = parseFrames(
+          content.subarray(FILE_HEADER_BYTES),
+          first,
+          FILE_HEADER_BYTES,
+          SIM_FRAME_BYTES_MAX,
+          (_number, _position, payload) => writes.push(decodeStoreWrite(payload)),
+        );
+        assert(
+          FILE_HEADER_BYTES + consumed === content.length,
+          `${name}: an older file reads whole`,
+        );
+        return;
       }
-    }
-    const kept = disk.names().filter((n) => n.startsWith(SEGMENT_PREFIX)).length;
-    const store = new SimLogStore(disk, scheduler, latency, kept);
+      const judged = judgeLastFile(content, first, SIM_FRAME_BYTES_MAX);
+      assert(judged.kind !== "damaged", `${name}: damage that is not a torn tail`);
+      for (const frame of judged.frames) writes.push(decodeStoreWrite(frame.payload));
+      if (judged.kind === "torn") {
+        cut = {
+          name,
+          content: judged.headerDamaged ? fileHeader(first) : content.slice(0, judged.end),
+        };
+      }
+      last = {
+        name,
+        size: judged.kind === "torn" && judged.headerDamaged ? FILE_HEADER_BYTES : judged.end,
+        next: first + judged.frames.length,
+      };
+    });
+    const store = new SimLogStore(disk, scheduler, latency, last);
+    store.pendingCut = cut;
     for (const write of writes) store.index.apply(write);
     return { store, recovered: store.index.recovered() };
   }
@@ -253,16 +295,18 @@ export class SimLogStore implements LogServerStore {
 
   write(write: StoreWrite, done: (error: Error | undefined) => void): void {
     if (!this.alive) return;
-    const entry = encodeStoreWrite(write);
-    const frame = new Uint8Array(FRAME_HEADER_BYTES + entry.length);
-    const header = new ByteWriter().u32(entry.length).u32(checksum(entry)).finish();
-    frame.set(header, 0);
-    frame.set(entry, FRAME_HEADER_BYTES);
+    if (this.pendingCut !== undefined) {
+      this.disk.write(this.pendingCut.name, this.pendingCut.content);
+      this.disk.sync(this.pendingCut.name);
+      this.pendingCut = undefined;
+    }
     // Roll only when everything written is synced: then a later file never holds data that an
-    // earlier file lost in a crash, and recovery's "stop at the first bad frame" keeps a prefix.
+    // earlier file lost in a crash, and only the last file can end torn.
     if (this.segmentBytes > SEGMENT_BYTES_TARGET && this.unsynced.length === 0) {
       this.segment = this.roll();
+      this.segmentBytes = FILE_HEADER_BYTES;
     }
+    const frame = encodeFrame(this.next++, encodeStoreWrite(write));
     this.disk.append(this.segment, frame);
     this.segmentBytes += frame.length;
     this.index.apply(write);
@@ -285,10 +329,12 @@ export class SimLogStore implements LogServerStore {
     });
   }
 
+  /** Starts a new file at the next frame, its header synced first (as production creates files). */
   private roll(): string {
-    this.segmentCount++;
-    this.segmentBytes = 0;
-    return `${SEGMENT_PREFIX}${String(this.segmentCount).padStart(8, "0")}`;
+    const name = segmentName(this.next);
+    this.disk.write(name, fileHeader(this.next));
+    this.disk.sync(name);
+    return name;
   }
 
   private armFlush(): void {
@@ -305,26 +351,6 @@ export class SimLogStore implements LogServerStore {
       for (const done of this.unsynced.splice(0)) done(undefined);
     });
   }
-}
-
-function checksum(bytes: Uint8Array): number {
-  return murmur3x86_128(bytes)[0] >>> 0;
-}
-
-function parseFrames(content: Uint8Array): { entries: StoreWrite[]; validBytes: number } {
-  const entries: StoreWrite[] = [];
-  let at = 0;
-  while (content.length - at >= FRAME_HEADER_BYTES) {
-    const header = new ByteReader(content.subarray(at, at + FRAME_HEADER_BYTES));
-    const length = header.u32();
-    const sum = header.u32();
-    if (content.length - at - FRAME_HEADER_BYTES < length) break;
-    const entry = content.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-    if (checksum(entry) !== sum) break;
-    entries.push(decodeStoreWrite(entry));
-    at += FRAME_HEADER_BYTES + length;
-  }
-  return { entries, validBytes: at };
 }
 
 /** Text helpers for simulated payloads. */

@@ -6,3 +6,15 @@
 
 export { ByteReader, ByteWriter, DecodeError } from "./binary.js";
 export { encodeMessage } from "./proto_encode.js";
+export {
+  FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  encodeFrame,
+  fileHeader,
+  fileHeaderMatches,
+  findIntactFrame,
+  frameHeader,
+  judgeLastFile,
+  parseFrames,
+} from "./frames.js";
+export type { LastFileJudgement, RecoveredFrame } from "./frames.js";

@@ -6,22 +6,22 @@
  * Two files:
  * - the snapshot file holds one frame with the latest snapshot. It is replaced atomically (write a
  *   temporary file, sync, rename), so it is either the old or the new snapshot, never a mix.
- * - the log file is a sequence of frames, appended and synced per ready. A frame is
- *   `u32 payload length | u32 checksum | payload`; a payload is a hard state or a run of entries.
+ * - the log file is a sequence of frames in Keel's one frame format (src/wire/frames.ts), appended
+ *   and synced per ready; a payload is a hard state or a run of entries.
  *   A run of entries replaces every entry at or after its first index (Raft's truncation).
  *   After a snapshot is persisted, the log file is rewritten (atomically) with only the hard state
  *   and the entries after the snapshot.
  *
  * Write order inside one ready: snapshot file (if any), then in the log file the hard state, then
- * the entries, then one sync. A crash may tear the last frames: recovery keeps the longest valid
- * prefix of frames, and the member then rewrites the log file from what it recovered (so a torn
- * tail never sits in front of new frames). Because the hard state is written before the entries, a torn write never leaves
+ * the entries, then one sync. A crash may tear the last frames: recovery keeps the frames before the
+ * torn tail (and refuses damage that is not one), and the member then rewrites the log file from
+ * what it recovered (so a torn tail never sits in front of new frames). Because the hard state is written before the entries, a torn write never leaves
  * entries of a term newer than the recovered term; the recovered commit index is clamped to the
  * recovered log (a commit that names lost entries was never acknowledged to anyone: acknowledgements
  * leave only after the sync).
  */
 
-import { assert, readU32BE, writeU32BE, KeelError, murmur3x86_128 } from "../../core/index.js";
+import { assert, concatBytes, KeelError } from "../../core/index.js";
 import {
   RAFT_CODEC_FORMAT,
   readEntry,
@@ -31,7 +31,13 @@ import {
   writeHardState,
   writeSnapshot,
 } from "./codec.js";
-import { ByteReader, ByteWriter } from "../../wire/index.js";
+import {
+  ByteReader,
+  ByteWriter,
+  encodeFrame,
+  fileHeader,
+  judgeLastFile,
+} from "../../wire/index.js";
 import type { RaftRecovered } from "./raft.js";
 import {
   EMPTY_HARD_STATE,
@@ -42,7 +48,6 @@ import {
   type Snapshot,
 } from "./types.js";
 
-const FRAME_HEADER_BYTES = 8;
 /** A frame claiming more than this is damage, not data. */
 export const STORAGE_FRAME_BYTES_MAX = 256 * 1024 * 1024;
 
@@ -53,37 +58,6 @@ const RECORD_SNAPSHOT = 3;
 export type LogRecord =
   | { readonly kind: "hardState"; readonly hardState: HardState }
   | { readonly kind: "entries"; readonly entries: readonly Entry[] };
-
-function checksum(payload: Uint8Array): number {
-  return murmur3x86_128(payload, payload.length)[0];
-}
-
-function frame(payload: Uint8Array): Uint8Array {
-  assert(
-    payload.length <= STORAGE_FRAME_BYTES_MAX,
-    `frame of ${payload.length} bytes is too large`,
-  );
-  const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  writeU32BE(out, 0, payload.length);
-  writeU32BE(out, 4, checksum(payload));
-  out.set(payload, FRAME_HEADER_BYTES);
-  return out;
-}
-
-/** Splits bytes into the payloads of valid frames; stops at the first torn or damaged frame. */
-function readFrames(bytes: Uint8Array): { payloads: Uint8Array[]; validBytes: number } {
-  const payloads: Uint8Array[] = [];
-  let at = 0;
-  while (bytes.length - at >= FRAME_HEADER_BYTES) {
-    const length = readU32BE(bytes, at);
-    if (length > STORAGE_FRAME_BYTES_MAX || bytes.length - at - FRAME_HEADER_BYTES < length) break;
-    const payload = bytes.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-    if (checksum(payload) !== readU32BE(bytes, at + 4)) break;
-    payloads.push(payload);
-    at += FRAME_HEADER_BYTES + length;
-  }
-  return { payloads, validBytes: at };
-}
 
 export function encodeLogRecord(record: LogRecord): Uint8Array {
   const out = new ByteWriter().u32(RAFT_CODEC_FORMAT);
@@ -98,7 +72,7 @@ export function encodeLogRecord(record: LogRecord): Uint8Array {
       for (const entry of record.entries) writeEntry(out, entry);
       break;
   }
-  return frame(out.finish());
+  return out.finish();
 }
 
 function decodeLogRecord(payload: Uint8Array): LogRecord {
@@ -119,27 +93,16 @@ function decodeLogRecord(payload: Uint8Array): LogRecord {
   return record;
 }
 
-/** The bytes to append to the log file for one ready: hard state first, then entries. */
-export function encodeReadyRecords(
-  hardState: HardState | undefined,
-  entries: readonly Entry[],
-): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  if (hardState !== undefined) out.push(encodeLogRecord({ kind: "hardState", hardState }));
-  if (entries.length > 0) out.push(encodeLogRecord({ kind: "entries", entries }));
-  return out;
-}
-
 export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
   const out = new ByteWriter().u32(RAFT_CODEC_FORMAT).u53(RECORD_SNAPSHOT);
   writeSnapshot(out, snapshot);
-  return frame(out.finish());
+  return concatBytes([fileHeader(1), encodeFrame(1, out.finish())]);
 }
 
 function decodeSnapshotFile(bytes: Uint8Array): Snapshot {
-  const { payloads, validBytes } = readFrames(bytes);
-  const payload = payloads[0];
-  if (payload === undefined || payloads.length !== 1 || validBytes !== bytes.length) {
+  const judged = judgeLastFile(bytes, 1, STORAGE_FRAME_BYTES_MAX);
+  const payload = judged.kind === "intact" ? judged.frames[0]?.payload : undefined;
+  if (payload === undefined || judged.kind !== "intact" || judged.frames.length !== 1) {
     // The snapshot file is replaced atomically: damage here is not a torn write.
     throw new KeelError("storage", "the raft snapshot file is damaged");
   }
@@ -159,7 +122,7 @@ export function recoverStorage(
   logBytes: Uint8Array | undefined,
 ): RaftRecovered {
   const snapshot = snapshotBytes === undefined ? EMPTY_SNAPSHOT : decodeSnapshotFile(snapshotBytes);
-  const { payloads } = readFrames(logBytes ?? new Uint8Array(0));
+  const payloads = logPayloads(logBytes);
   let hardState = EMPTY_HARD_STATE;
   let entries: Entry[] = [];
   for (const payload of payloads) {
@@ -180,6 +143,24 @@ export function recoverStorage(
   const commit = LogIndex(Math.min(Math.max(hardState.commit, snapshot.index), lastIndex));
   const term = hardState.term >= snapshot.term ? hardState.term : snapshot.term;
   return { hardState: { ...hardState, term, commit }, snapshot, entries };
+}
+
+/**
+ * The records of the log file. It is written whole (atomically) at every open and after snapshots,
+ * then appended to: a crash can tear only its last appends, which are cut (a torn tail); damage that
+ * intact frames follow, or a damaged header, means durable entries are gone, and the member refuses
+ * to start rather than forget what it voted for or acknowledged.
+ */
+function logPayloads(bytes: Uint8Array | undefined): Uint8Array[] {
+  if (bytes === undefined) return [];
+  const judged = judgeLastFile(bytes, 1, STORAGE_FRAME_BYTES_MAX);
+  if (judged.kind === "intact") return judged.frames.map((f) => f.payload);
+  if (judged.kind === "torn" && !judged.headerDamaged) return judged.frames.map((f) => f.payload);
+  const where = judged.headerDamaged
+    ? "its header is damaged"
+    : `frame ${judged.damagedFrame} at byte ${judged.end} is corrupt`;
+  const why = judged.kind === "damaged" ? `, but ${judged.reason}` : "";
+  throw new KeelError("storage", `the raft log file: ${where}${why}; refusing to recover`);
 }
 
 /**
@@ -224,6 +205,8 @@ export class StoragePlanner {
   private hardState: HardState;
   private snapshot: Snapshot;
   private entries: Entry[];
+  /** The number of the next frame of the log file (frames are numbered from 1 in each rewrite). */
+  private nextFrame = 1;
 
   constructor(recovered: RaftRecovered) {
     this.hardState = recovered.hardState;
@@ -233,7 +216,19 @@ export class StoragePlanner {
 
   /** The whole log file, written from scratch (on open, and after a snapshot). */
   logFile(): Uint8Array[] {
-    return encodeReadyRecords(this.hardState, this.entries);
+    this.nextFrame = 1;
+    return [fileHeader(1), ...this.records(this.hardState, this.entries)];
+  }
+
+  /** The frames to append for one ready: hard state first, then entries. */
+  private records(hardState: HardState | undefined, entries: readonly Entry[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const frame = (record: LogRecord): void => {
+      out.push(encodeFrame(this.nextFrame++, encodeLogRecord(record)));
+    };
+    if (hardState !== undefined) frame({ kind: "hardState", hardState });
+    if (entries.length > 0) frame({ kind: "entries", entries });
+    return out;
   }
 
   plan(work: PersistWork): StorageWrites {
@@ -254,7 +249,7 @@ export class StoragePlanner {
       assert(first.index <= last + 1, `entry ${first.index} leaves a gap after ${last}`);
       this.entries = this.entries.filter((e) => e.index < first.index).concat(work.entries);
     }
-    const logAppend = encodeReadyRecords(work.hardState, work.entries);
+    const logAppend = this.records(work.hardState, work.entries);
     return { snapshotFile, logRewrite, logAppend };
   }
 }

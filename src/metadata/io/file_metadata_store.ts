@@ -5,10 +5,10 @@
  */
 
 import { mkdirSync, readFileSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { Version, KeelError } from "../../core/index.js";
 import { MemoryMetadataStore, type Precondition, type VersionedValue } from "../index.js";
+import { writeFileDurably } from "../../platform/io/index.js";
 
 interface FileFormat {
   readonly format: "keel-metadata-v1";
@@ -97,20 +97,6 @@ export class FileMetadataStore extends MemoryMetadataStore {
         value: Buffer.from(v.value).toString("base64"),
       })),
     };
-    const tmp = `${this.path}.tmp`;
-    const handle = await open(tmp, "w");
-    try {
-      await handle.writeFile(JSON.stringify(content));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.path);
-    const dir = await open(dirname(this.path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileDurably(dirname(this.path), basename(this.path), JSON.stringify(content));
   }
 }

@@ -16,13 +16,8 @@ export {
   sendJson,
 } from "./http_util.js";
 export { nodeTicker } from "./node_ticker.js";
-export {
-  SegmentFiles,
-  describeDamagedTail,
-  framedBytes,
-  readNumberFile,
-  writeFileDurably,
-} from "./segment_files.js";
+export { SegmentFiles, describeDamagedTail, framedBytes } from "./segment_files.js";
+export { fsyncDir, readNumberFile, writeFileDurably } from "./durable_files.js";
 export type { DamagedTail, SegmentFilesOptions } from "./segment_files.js";
 export { consoleLogger, systemClock, systemEntropy } from "./system.js";
 export type { LogLevel } from "./system.js";

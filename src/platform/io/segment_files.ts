@@ -28,25 +28,21 @@
  */
 
 import { constants } from "node:fs";
-import {
-  open,
-  mkdir,
-  readFile,
-  readdir,
-  rename,
-  rm,
-  stat,
-  type FileHandle,
-} from "node:fs/promises";
+import { open, mkdir, readFile, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { assert, KeelError, describeError, limits } from "../../core/index.js";
+import { fsyncDir, writeFileDurably } from "./durable_files.js";
+import {
+  FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  fileHeader,
+  frameHeader,
+  judgeLastFile,
+  parseFrames,
+} from "../../wire/index.js";
 
-const FILE_MAGIC = Buffer.from("KEELLOG1");
 /** Written at a clean close: the last file's name and size, all of it durable. */
 const CLEAN_FILE = "CLEAN";
-const FILE_HEADER_BYTES = 16;
-export const FRAME_HEADER_BYTES = 16;
 const SEGMENT_FILE_SUFFIX = ".seg";
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -101,66 +97,6 @@ export function describeDamagedTail(tail: DamagedTail): string {
   return `${tail.path}: frame ${tail.frame} at byte ${tail.at} is damaged (${tail.bytes} bytes to the end of the file)`;
 }
 
-function frameOf(number: number, payload: Uint8Array): Buffer[] {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  header.writeUInt32BE(payload.length, 0);
-  header.writeBigUInt64BE(BigInt(number), 8);
-  header.writeUInt32BE(frameCrc(header, 0, payload), 4);
-  return [header, Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
-}
-
-/** The checksum of the frame at `at`: over its length, its number and its payload. */
-function frameCrc(buffer: Buffer, at: number, payload: Uint8Array): number {
-  const crc = crc32(buffer.subarray(at + 8, at + 16), crc32(buffer.subarray(at, at + 4)));
-  return crc32(payload, crc);
-}
-
-/**
- * The first complete frame with a matching checksum and a number in `[numberMin, numberMax]` that
- * starts anywhere in `buffer` (byte by byte: after damage, frame boundaries are unknown).
- */
-function findIntactFrame(
-  buffer: Buffer,
-  numberMin: number,
-  numberMax: number,
-): { number: number; at: number } | undefined {
-  for (let at = 0; buffer.length - at >= FRAME_HEADER_BYTES; at++) {
-    const length = buffer.readUInt32BE(at);
-    if (length > limits.logRecordBytesMax || buffer.length - at - FRAME_HEADER_BYTES < length)
-      continue;
-    const number = buffer.readUInt32BE(at + 8) * 2 ** 32 + buffer.readUInt32BE(at + 12);
-    if (number < numberMin || number > numberMax) continue;
-    const payload = buffer.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-    if (frameCrc(buffer, at, payload) === buffer.readUInt32BE(at + 4)) return { number, at };
-  }
-  return undefined;
-}
-
-/** Parses frames from `buffer`; stops at the first incomplete or invalid frame. */
-function parseFrames(
-  buffer: Buffer,
-  expected: number,
-  basePosition: number,
-  onFrame: (number: number, position: number, payload: Buffer) => void,
-): { consumed: number; valid: boolean } {
-  let at = 0;
-  let number = expected;
-  while (buffer.length - at >= FRAME_HEADER_BYTES) {
-    const length = buffer.readUInt32BE(at);
-    const storedCrc = buffer.readUInt32BE(at + 4);
-    const frameNumber = buffer.readBigUInt64BE(at + 8);
-    if (length > limits.logRecordBytesMax || frameNumber !== BigInt(number))
-      return { consumed: at, valid: false };
-    if (buffer.length - at - FRAME_HEADER_BYTES < length) return { consumed: at, valid: true };
-    const payload = buffer.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-    if (frameCrc(buffer, at, payload) !== storedCrc) return { consumed: at, valid: false };
-    onFrame(number, basePosition + at, payload);
-    at += FRAME_HEADER_BYTES + length;
-    number++;
-  }
-  return { consumed: at, valid: true };
-}
-
 /** The bytes `payloads` take once framed, or the error for a payload over the record limit. */
 export function framedBytes(payloads: readonly Uint8Array[]): number | KeelError {
   let bytes = 0;
@@ -174,53 +110,6 @@ export function framedBytes(payloads: readonly Uint8Array[]): number | KeelError
     bytes += payload.length + FRAME_HEADER_BYTES;
   }
   return bytes;
-}
-
-export async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Replaces `dir/name` with `content` atomically and durably (temp file, fsync, rename, fsync dir). */
-export async function writeFileDurably(
-  dir: string,
-  name: string,
-  content: string | Uint8Array,
-): Promise<void> {
-  const tmp = join(dir, `${name}.tmp`);
-  const handle = await open(tmp, "w");
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, join(dir, name));
-  await fsyncDir(dir);
-}
-
-/** Reads a file holding one non-negative integer; undefined when the file does not exist. */
-export async function readNumberFile(path: string): Promise<number | undefined> {
-  try {
-    const handle = await open(path, "r");
-    try {
-      const text = (await handle.readFile("utf8")).trim();
-      const value = Number(text);
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw new KeelError("storage", `${path}: expected a non-negative integer, found '${text}'`);
-      }
-      return value;
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
 }
 
 const fileName = (first: number): string =>
@@ -284,40 +173,60 @@ export class SegmentFiles {
   }
 
   /**
-   * Scans the last file, reading only: a torn tail is noted (cut before the first write), damage that
-   * cannot be a torn write is refused. Returns the first unwritten number.
+   * Reads the last file whole and judges its end (src/wire/frames.ts), writing nothing: a torn tail
+   * is noted (cut before the first write), damage that cannot be a torn write is refused. Returns
+   * the first unwritten number.
    */
   private async scanLast(file: SegmentFile): Promise<number> {
     const cleanSize = await this.cleanCloseSize(file);
-    const handle = await open(file.path, "r");
-    try {
-      const header = Buffer.alloc(FILE_HEADER_BYTES);
-      const { bytesRead } = await handle.read(header, 0, FILE_HEADER_BYTES, 0);
-      const headerValid =
-        bytesRead === FILE_HEADER_BYTES &&
-        header.subarray(0, 8).equals(FILE_MAGIC) &&
-        header.readBigUInt64BE(8) === BigInt(file.first);
-      if (!headerValid) {
-        // A file is created with its header written and fsynced before any frame: with a damaged
-        // header, the file is one whose creation a crash interrupted, unless durable frames follow.
-        await this.refuseToCutDurableFrames(handle, file, 0, file.first, cleanSize);
+    const bytes = new Uint8Array(await readFile(file.path));
+    file.size = bytes.length;
+    const judged = judgeLastFile(bytes, file.first, limits.logRecordBytesMax, cleanSize);
+    if (judged.kind === "damaged" && !this.acceptDamage) {
+      const where = judged.headerDamaged
+        ? `the header of ${file.path} is damaged`
+        : `${file.path}: frame ${judged.damagedFrame} at byte ${judged.end} is corrupt`;
+      const keep = Math.max(judged.end, FILE_HEADER_BYTES);
+      throw new KeelError(
+        "storage",
+        `${where}, but ${judged.reason}, and cutting it would lose durable records; refusing to ` +
+          `recover (the file is untouched). Restore the file, or accept losing frames ` +
+          `${judged.damagedFrame} and later with 'truncate -s ${keep} ${file.path}'`,
+      );
+    }
+    const frames = judged.kind === "damaged" ? [] : judged.frames;
+    if (judged.kind !== "intact") {
+      if (judged.headerDamaged) {
+        // A file is created with its header written and synced before any frame: with a damaged
+        // header and no durable frame behind it, a crash interrupted its creation.
         this.pendingHeader = file;
         file.positions = [];
         file.size = FILE_HEADER_BYTES;
         return file.first;
       }
-      const { positions, end } = await this.scanFile(handle, file);
-      const damaged = file.first + positions.length;
-      if (end < file.size) {
-        await this.refuseToCutDurableFrames(handle, file, end, damaged, cleanSize);
-        this.pendingCut = { path: file.path, at: end, frame: damaged, bytes: file.size - end };
-      }
-      file.positions = positions;
-      file.size = end;
-      return damaged;
-    } finally {
-      await handle.close();
+      this.pendingCut = {
+        path: file.path,
+        at: judged.end,
+        frame: judged.damagedFrame,
+        bytes: file.size - judged.end,
+      };
     }
+    if (judged.kind === "damaged") {
+      // Accepted damage: the frames before it stay.
+      const kept: number[] = [];
+      parseFrames(
+        bytes.subarray(FILE_HEADER_BYTES),
+        file.first,
+        FILE_HEADER_BYTES,
+        limits.logRecordBytesMax,
+        (_number, position) => kept.push(position),
+      );
+      file.positions = kept;
+    } else {
+      file.positions = frames.map((f) => f.position);
+    }
+    file.size = judged.end;
+    return file.first + kept(file).length;
   }
 
   /** The size `CLEAN` recorded for `file` if the last stop was clean and left it at its current size. */
@@ -330,50 +239,6 @@ export class SegmentFiles {
     }
     const name = fileName(file.first);
     return recorded.file === name && recorded.size === file.size ? file.size : undefined;
-  }
-
-  /**
-   * The bytes from `end` on, in the last file, are a torn tail only if no intact frame follows the
-   * damaged one (numbered after it) and the node did not stop cleanly with the file as it is;
-   * otherwise they held durable records, and cutting them would lose them.
-   */
-  private async refuseToCutDurableFrames(
-    handle: FileHandle,
-    file: SegmentFile,
-    end: number,
-    damaged: number,
-    cleanSize: number | undefined,
-  ): Promise<void> {
-    if (file.size <= end || this.acceptDamage) return;
-    const where =
-      end === 0
-        ? `the header of ${file.path} is damaged`
-        : `${file.path}: frame ${damaged} at byte ${end} is corrupt`;
-    if (cleanSize !== undefined) {
-      throw new KeelError(
-        "storage",
-        `${where}, but the node stopped cleanly with the file at ${cleanSize} bytes, so every frame ` +
-          `in it was durable: the damage is not a torn write, and cutting it would lose durable ` +
-          `records; refusing to recover (the file is untouched). Restore the file, or accept ` +
-          `losing frames ${damaged} and later (truncate the file to ${Math.max(end, FILE_HEADER_BYTES)} bytes)`,
-      );
-    }
-    const rest = Buffer.alloc(file.size - end);
-    const { bytesRead } = await handle.read(rest, 0, rest.length, end);
-    const tail = rest.subarray(0, bytesRead);
-    const framesMax = Math.floor(tail.length / FRAME_HEADER_BYTES);
-    // A damaged frame's own header may be intact: search from the byte after its start for frames
-    // after it. Behind a damaged file header, the file's first frame itself counts.
-    const skip = end === 0 ? 0 : 1;
-    const intact = findIntactFrame(tail.subarray(skip), damaged + skip, damaged + framesMax);
-    if (intact === undefined) return;
-    throw new KeelError(
-      "storage",
-      `${where}, but frame ${intact.number} at byte ${end + skip + intact.at} after it is intact, ` +
-        `so the damage is not a torn tail and cutting it would lose durable records; refusing to ` +
-        `recover (the file is untouched). Restore the file, or accept losing frames ${damaged} ` +
-        `and later with 'truncate -s ${Math.max(end, FILE_HEADER_BYTES)} ${file.path}'`,
-    );
   }
 
   /** The torn tail recovery found in the last file and has not cut yet, if any. */
@@ -391,7 +256,7 @@ export class SegmentFiles {
       const handle = await open(header.path, "r+");
       try {
         await handle.truncate(0);
-        await handle.write(this.fileHeader(header.first), 0, FILE_HEADER_BYTES, 0);
+        await handle.write(bufferOf(fileHeader(header.first)), 0, FILE_HEADER_BYTES, 0);
         await handle.sync();
       } finally {
         await handle.close();
@@ -430,11 +295,17 @@ export class SegmentFiles {
         carry.length === 0
           ? chunk.subarray(0, bytesRead)
           : Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
-      const { consumed, valid } = parseFrames(buffer, expected, position, (number, at, payload) => {
-        positions.push(at);
-        expected = number + 1;
-        onFrame?.(number, payload);
-      });
+      const { consumed, valid } = parseFrames(
+        buffer,
+        expected,
+        position,
+        limits.logRecordBytesMax,
+        (number, at, payload) => {
+          positions.push(at);
+          expected = number + 1;
+          onFrame?.(number, Buffer.from(payload.buffer, payload.byteOffset, payload.length));
+        },
+      );
       position += consumed;
       carry = Buffer.from(buffer.subarray(consumed));
       if (!valid) return { positions, end: position };
@@ -467,13 +338,6 @@ export class SegmentFiles {
         await handle.close();
       }
     }
-  }
-
-  private fileHeader(first: number): Buffer {
-    const header = Buffer.alloc(FILE_HEADER_BYTES);
-    FILE_MAGIC.copy(header, 0);
-    header.writeBigUInt64BE(BigInt(first), 8);
-    return header;
   }
 
   // ---- appends ----
@@ -553,8 +417,7 @@ export class SegmentFiles {
     let position = file.size;
     for (const append of batch) {
       for (const payload of append.payloads) {
-        const frame = frameOf(number, payload);
-        buffers.push(frame[0]!, frame[1]!);
+        buffers.push(bufferOf(frameHeader(number, payload)), bufferOf(payload));
         newPositions.push(position);
         position += FRAME_HEADER_BYTES + payload.length;
         number++;
@@ -638,7 +501,7 @@ export class SegmentFiles {
     };
     const handle = await open(file.path, this.appendFlags | constants.O_CREAT | constants.O_TRUNC);
     try {
-      await handle.write(this.fileHeader(file.first), 0, FILE_HEADER_BYTES, 0);
+      await handle.write(bufferOf(fileHeader(file.first)), 0, FILE_HEADER_BYTES, 0);
       await handle.sync();
       await fsyncDir(this.dir);
     } catch (error) {
@@ -695,6 +558,7 @@ export class SegmentFiles {
         buffer.subarray(0, bytesRead),
         from,
         start,
+        limits.logRecordBytesMax,
         (number, _position, payload) => {
           if (out.length < count) out.push({ number, payload: new Uint8Array(payload) });
         },
@@ -790,4 +654,14 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], position: number)
     }
     pending = rest;
   }
+}
+
+/** A view of `bytes` as a Buffer (no copy), as Node's file APIs take. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function kept(file: SegmentFile): number[] {
+  assert(file.positions !== undefined, "a scanned file knows its frames");
+  return file.positions;
 }

@@ -1,0 +1,56 @@
+/**
+ * The one way Keel replaces a small file durably (temporary file, fsync, rename, fsync of the
+ * directory), and reads a file holding one number: for state that must survive a crash whole or not
+ * at all (metadata, generations, clean-close records, store states).
+ */
+
+import { open, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { KeelError } from "../../core/index.js";
+
+export async function fsyncDir(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Replaces `dir/name` with `content` atomically and durably (temp file, fsync, rename, fsync dir). */
+export async function writeFileDurably(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+): Promise<void> {
+  const tmp = join(dir, `${name}.tmp`);
+  const handle = await open(tmp, "w");
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, join(dir, name));
+  await fsyncDir(dir);
+}
+
+/** Reads a file holding one non-negative integer; undefined when the file does not exist. */
+export async function readNumberFile(path: string): Promise<number | undefined> {
+  try {
+    const handle = await open(path, "r");
+    try {
+      const text = (await handle.readFile("utf8")).trim();
+      const value = Number(text);
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new KeelError("storage", `${path}: expected a non-negative integer, found '${text}'`);
+      }
+      return value;
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
