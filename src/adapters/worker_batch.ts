@@ -9,17 +9,21 @@
  */
 export class OutboundBatch<T> {
   private messages: T[] = [];
+  /** Buffers that move to the other thread with the batch instead of being copied. */
+  private transfer: ArrayBuffer[] = [];
   private scheduled = false;
   /** Runs just before a batch is posted, to add what was held back for coalescing. */
   beforeFlush: (() => void) | undefined;
 
   constructor(
-    private readonly post: (batch: T[]) => void,
+    private readonly post: (batch: T[], transfer: ArrayBuffer[]) => void,
     private readonly flushAfter: "task" | "turn",
   ) {}
 
-  push(message: T): void {
+  /** `moved` buffers go to the other thread: they must not be used on this one afterwards. */
+  push(message: T, moved?: ArrayBuffer): void {
     this.messages.push(message);
+    if (moved !== undefined) this.transfer.push(moved);
     this.schedule();
   }
 
@@ -35,7 +39,27 @@ export class OutboundBatch<T> {
     this.beforeFlush?.();
     if (this.messages.length === 0) return;
     const batch = this.messages;
+    const transfer = this.transfer;
     this.messages = [];
-    this.post(batch);
+    this.transfer = [];
+    this.post(batch, transfer);
   }
+}
+
+/**
+ * Buffers at least this large move to the other thread rather than being copied: a copy of a large
+ * message costs its size again on both threads until collected. Smaller ones are copied, which is
+ * cheaper than detaching them.
+ */
+const MOVE_BYTES_MIN = 64 * 1024;
+
+/** The buffer of `bytes` if it is worth moving (large, and `bytes` covers all of it). */
+export function movable(bytes: Uint8Array): ArrayBuffer | undefined {
+  const buffer = bytes.buffer;
+  return bytes.byteLength >= MOVE_BYTES_MIN &&
+    buffer instanceof ArrayBuffer &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === buffer.byteLength
+    ? buffer
+    : undefined;
 }

@@ -18,7 +18,7 @@ import type {
   Logger,
 } from "../runtime/ports.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
-import { OutboundBatch } from "./worker_batch.js";
+import { OutboundBatch, movable } from "./worker_batch.js";
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -112,8 +112,9 @@ export class WorkerEndpointTransport implements EndpointTransport {
         ? concatBytes(chunks)
         : only.byteLength === only.buffer.byteLength
           ? only
-          : only.slice();
-    handle.outbound.push({ kind: "write", stream, bytes });
+          : new Uint8Array(only);
+    // The stream owns what it was given (see EndpointStream.write): a large buffer moves.
+    handle.outbound.push({ kind: "write", stream, bytes }, movable(bytes));
   }
 
   private worker(): WorkerHandle {
@@ -123,7 +124,10 @@ export class WorkerEndpointTransport implements EndpointTransport {
     worker.unref();
     const handle: WorkerHandle = {
       worker,
-      outbound: new OutboundBatch<ToWorker>((batch) => worker.postMessage(batch), "task"),
+      outbound: new OutboundBatch<ToWorker>(
+        (batch, transfer) => worker.postMessage(batch, transfer),
+        "task",
+      ),
       pendingWrites: new Map(),
     };
     handle.outbound.beforeFlush = () => {
