@@ -43,7 +43,13 @@ import {
   StartMessage,
   SuspensionMessage,
 } from "../gen/keel/service_protocol.js";
-import { FrameDecoder, FrameTooLarge, encodeFrame, type Frame } from "../protocol/framing.js";
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameTooLarge,
+  encodeFrame,
+  type Frame,
+} from "../protocol/framing.js";
 import {
   isCommand,
   isCustomEntry,
@@ -73,6 +79,11 @@ export interface AttemptFailure {
   readonly serverSide?: boolean;
   readonly code: number;
   readonly message: string;
+  /**
+   * False when another attempt would fail the same way (a message to the SDK over
+   * `attemptMessageBytesMax`): the invocation is paused (or killed, as its retry policy says) at once.
+   */
+  readonly retryable?: false;
   readonly stacktrace?: string;
   readonly nextRetryDelayMs?: number;
   readonly relatedCommandIndex?: number;
@@ -117,6 +128,16 @@ export interface AttemptCallbacks {
 }
 
 const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
+
+/** The failure for a message Keel must not send to an SDK (see `limits.attemptMessageBytesMax`). */
+function tooLargeToSend(payloadBytes: number, what: string): AttemptFailure | undefined {
+  if (payloadBytes <= limits.attemptMessageBytesMax) return undefined;
+  return {
+    code: 500,
+    retryable: false,
+    message: `${what} has ${payloadBytes} bytes, more than the ${limits.attemptMessageBytesMax} bytes Keel sends to a service in one message; the invocation cannot run`,
+  };
+}
 
 /**
  * The commands an SDK may send, with their decoders. A command is journaled only if it decodes:
@@ -170,6 +191,24 @@ export class InvocationAttempt {
   }
 
   start(): void {
+    const startFrame = encodeFrame(
+      MessageType.Start,
+      encodeMessage(StartMessage, this.setup.start),
+    );
+    const oversized =
+      tooLargeToSend(startFrame.length - FRAME_HEADER_BYTES, "the Start message") ??
+      this.setup.journal
+        .map((entry, index) =>
+          tooLargeToSend(
+            entry.raw.length,
+            `journal entry ${index} (type 0x${entry.messageType.toString(16)})`,
+          ),
+        )
+        .find((failure) => failure !== undefined);
+    if (oversized !== undefined) {
+      this.fail(oversized);
+      return;
+    }
     this.stream = this.transport.open(
       {
         uri: this.setup.uri,
@@ -186,9 +225,7 @@ export class InvocationAttempt {
           this.fail({ code: 503, message: `endpoint connection failed: ${describeError(error)}` }),
       },
     );
-    const frames: Uint8Array[] = [
-      encodeFrame(MessageType.Start, encodeMessage(StartMessage, this.setup.start)),
-    ];
+    const frames: Uint8Array[] = [startFrame];
     for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
     // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
     this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
@@ -199,6 +236,14 @@ export class InvocationAttempt {
   /** A notification appended after this attempt started: push it (bidirectional streams only). */
   notify(entryIndex: number, messageType: number, raw: Uint8Array): void {
     if (this.finished || this.requestClosed || entryIndex < this.journalLengthAtStart) return;
+    const oversized = tooLargeToSend(
+      raw.length,
+      `journal entry ${entryIndex} (type 0x${messageType.toString(16)})`,
+    );
+    if (oversized !== undefined) {
+      this.fail(oversized);
+      return;
+    }
     this.stream?.write(encodeFrame(messageType, raw));
     this.touch();
   }
@@ -261,7 +306,12 @@ export class InvocationAttempt {
   /** Turns one frame into effects; returns a failure for anything that breaks the protocol. */
   private handleFrame(frame: Frame, effects: AttemptEffect[]): AttemptFailure | undefined {
     const type = frame.type;
-    const payload = frame.payload.slice();
+    // A small frame is copied out of its chunk, which it must not keep alive; a large one is most
+    // of its buffer already (the decoder joined its chunks for it).
+    const payload =
+      frame.payload.length * 2 >= frame.payload.buffer.byteLength
+        ? frame.payload
+        : frame.payload.slice();
     try {
       if (isCommand(type) || isCustomEntry(type)) {
         if (type === MessageType.InputCommand)
