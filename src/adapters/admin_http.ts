@@ -26,7 +26,6 @@ import { keelAdminOpenApi } from "./admin_openapi.js";
 import { SchemaRoutes } from "./admin_schema_routes.js";
 import { HttpApiServer, readBody, sendJson } from "./http_util.js";
 import { SqlEngine, SqlError, type SqlEngineOptions } from "./sql/engine.js";
-import { toArrowStream, toJsonRows } from "./sql/render.js";
 
 export const KEEL_VERSION = "0.1.0";
 /** The Restate release whose wire behaviour Keel implements; clients pick features by it. */
@@ -286,19 +285,12 @@ export class AdminApi {
     const json = String(req.headers.accept ?? "").includes("application/json");
     try {
       const engine = await this.sqlEngine();
-      const result = await engine.query(sql);
-      if (json) {
-        const text = toJsonRows(result);
-        res.writeHead(200, {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(text),
-        });
-        res.end(text);
-      } else {
-        const bytes = toArrowStream(result);
-        res.writeHead(200, { "content-type": ARROW_STREAM, "content-length": bytes.byteLength });
-        res.end(bytes);
-      }
+      const { body } = await engine.query(sql, json ? "json" : "arrow");
+      res.writeHead(200, {
+        "content-type": json ? "application/json" : ARROW_STREAM,
+        "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+      });
+      res.end(body);
     } catch (error) {
       if (!(error instanceof SqlError)) throw error;
       sendJson(res, error.status, { message: error.message });
