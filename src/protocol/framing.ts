@@ -68,7 +68,7 @@ export class FrameDecoder {
         0;
       if (length > this.payloadBytesMax) {
         throw new FrameTooLarge(
-          `message of type 0x${type.toString(16)} declares ${length} bytes, the limit is ${this.payloadBytesMax}`,
+          `a message of type 0x${type.toString(16)} has ${length} bytes, more than the limit of ${this.payloadBytesMax}`,
         );
       }
       if (buffer.length - at - FRAME_HEADER_BYTES < length) {

@@ -281,9 +281,13 @@ export class InvocationAttempt {
     try {
       frames = this.decoder.push(chunk);
     } catch (error) {
-      const message =
-        error instanceof FrameTooLarge ? error.message : `malformed frame: ${describeError(error)}`;
-      this.fail({ code: 571, message });
+      // Restate reports an over-large message as an internal error (500, RT0003), not a protocol
+      // violation: the SDK did nothing wrong, the message is larger than the server takes.
+      this.fail(
+        error instanceof FrameTooLarge
+          ? { code: 500, message: `message size limit: ${error.message}` }
+          : { code: 571, message: `malformed frame: ${describeError(error)}` },
+      );
       return;
     }
     if (frames.length === 0) return;
