@@ -9,7 +9,7 @@ import { concatBytes } from "../core/bytes.js";
 import type { EndpointStream } from "../runtime/ports.js";
 import type { FromWorker, ToWorker } from "./endpoint_worker_messages.js";
 import { HttpEndpointTransport } from "./endpoint_transport.js";
-import { OutboundBatch, movable } from "./worker_batch.js";
+import { OutboundBatch, packForCrossing } from "./worker_batch.js";
 
 const port = parentPort;
 if (port === null) throw new Error("endpoint_worker.js runs only as a worker thread");
@@ -30,7 +30,7 @@ function flushData(stream: number): void {
   // A chunk from the socket is a view into a larger buffer: copy, or the clone copies it all (a
   // Buffer's `slice` is a view, hence the constructor).
   const bytes = chunks.length === 1 ? new Uint8Array(chunks[0]!) : concatBytes(chunks);
-  outbound.push({ kind: "data", stream, bytes }, movable(bytes));
+  outbound.push({ kind: "data", stream, bytes }, packForCrossing([bytes]).moved);
 }
 
 outbound.beforeFlush = () => {
@@ -81,9 +81,11 @@ port.on("message", (batch: ToWorker[]) => {
       case "open":
         open(message.stream, message.request);
         break;
-      case "write":
-        streams.get(message.stream)?.write(message.bytes);
+      case "write": {
+        const handle = streams.get(message.stream);
+        for (const part of message.parts) handle?.write(part);
         break;
+      }
       case "end":
         streams.get(message.stream)?.end();
         break;

@@ -1,3 +1,5 @@
+import { concatBytes } from "../core/bytes.js";
+
 /**
  * Messages for another thread, collected and posted as one array: a postMessage costs a structured
  * clone and a wake-up of the other thread, so a burst of messages should pay for it once.
@@ -21,9 +23,9 @@ export class OutboundBatch<T> {
   ) {}
 
   /** `moved` buffers go to the other thread: they must not be used on this one afterwards. */
-  push(message: T, moved?: ArrayBuffer): void {
+  push(message: T, moved: readonly ArrayBuffer[] = []): void {
     this.messages.push(message);
-    if (moved !== undefined) this.transfer.push(moved);
+    for (const buffer of moved) this.transfer.push(buffer);
     this.schedule();
   }
 
@@ -54,7 +56,7 @@ export class OutboundBatch<T> {
 const MOVE_BYTES_MIN = 64 * 1024;
 
 /** The buffer of `bytes` if it is worth moving (large, and `bytes` covers all of it). */
-export function movable(bytes: Uint8Array): ArrayBuffer | undefined {
+function movable(bytes: Uint8Array): ArrayBuffer | undefined {
   const buffer = bytes.buffer;
   return bytes.byteLength >= MOVE_BYTES_MIN &&
     buffer instanceof ArrayBuffer &&
@@ -62,4 +64,40 @@ export function movable(bytes: Uint8Array): ArrayBuffer | undefined {
     bytes.byteLength === buffer.byteLength
     ? buffer
     : undefined;
+}
+
+/**
+ * Buffers owned by this thread, ready to cross: runs of small or partial ones joined into one
+ * buffer each (a view would carry its whole underlying buffer along), large whole ones kept as they
+ * are and listed in `moved`, so crossing copies none of them.
+ */
+export function packForCrossing(buffers: readonly Uint8Array[]): {
+  parts: Uint8Array[];
+  moved: ArrayBuffer[];
+} {
+  const parts: Uint8Array[] = [];
+  const moved: ArrayBuffer[] = [];
+  let run: Uint8Array[] = [];
+  const endRun = (): void => {
+    if (run.length === 0) return;
+    const only = run.length === 1 ? run[0]! : undefined;
+    const whole = only !== undefined && only.byteLength === only.buffer.byteLength;
+    const joined = whole ? only : concatBytes(run);
+    parts.push(joined);
+    const buffer = movable(joined);
+    if (buffer !== undefined) moved.push(buffer);
+    run = [];
+  };
+  for (const bytes of buffers) {
+    const buffer = movable(bytes);
+    if (buffer === undefined) {
+      run.push(bytes);
+      continue;
+    }
+    endRun();
+    parts.push(bytes);
+    moved.push(buffer);
+  }
+  endRun();
+  return { parts, moved };
 }

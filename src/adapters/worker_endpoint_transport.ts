@@ -9,7 +9,6 @@
  */
 
 import { Worker } from "node:worker_threads";
-import { concatBytes } from "../core/bytes.js";
 import type {
   EndpointRequest,
   EndpointStream,
@@ -18,7 +17,7 @@ import type {
   Logger,
 } from "../runtime/ports.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
-import { OutboundBatch, movable } from "./worker_batch.js";
+import { OutboundBatch, packForCrossing } from "./worker_batch.js";
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -105,16 +104,9 @@ export class WorkerEndpointTransport implements EndpointTransport {
     const chunks = handle.pendingWrites.get(stream);
     if (chunks === undefined) return;
     handle.pendingWrites.delete(stream);
-    const only = chunks.length === 1 ? chunks[0]! : undefined;
-    // A view into a larger buffer would be cloned whole: send only its bytes.
-    const bytes =
-      only === undefined
-        ? concatBytes(chunks)
-        : only.byteLength === only.buffer.byteLength
-          ? only
-          : new Uint8Array(only);
-    // The stream owns what it was given (see EndpointStream.write): a large buffer moves.
-    handle.outbound.push({ kind: "write", stream, bytes }, movable(bytes));
+    // The stream owns what it was given (see EndpointStream.write): large buffers move.
+    const { parts, moved } = packForCrossing(chunks);
+    handle.outbound.push({ kind: "write", stream, parts }, moved);
   }
 
   private worker(): WorkerHandle {

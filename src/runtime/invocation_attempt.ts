@@ -8,7 +8,6 @@
  * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
  */
 
-import { concatBytes } from "../core/bytes.js";
 import { describeError } from "../core/errors.js";
 import { limits } from "../core/limits.js";
 import type {
@@ -181,7 +180,7 @@ export class InvocationAttempt {
   server: string | undefined;
 
   constructor(
-    private readonly setup: AttemptSetup,
+    private setup: AttemptSetup,
     private readonly transport: EndpointTransport,
     private readonly clock: Clock,
     private readonly callbacks: AttemptCallbacks,
@@ -225,10 +224,13 @@ export class InvocationAttempt {
           this.fail({ code: 503, message: `endpoint connection failed: ${describeError(error)}` }),
       },
     );
-    const frames: Uint8Array[] = [startFrame];
-    for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
-    // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
-    this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
+    // Start and the replay in one turn: the transport sends small frames as one piece and moves
+    // large ones to its thread without joining (copying) them.
+    this.stream.write(startFrame);
+    for (const entry of this.setup.journal)
+      this.stream.write(encodeFrame(entry.messageType, entry.raw));
+    // The attempt no longer needs the replayed entries or the eager state: let them go.
+    this.setup = { ...this.setup, journal: [], start: { ...this.setup.start, stateMap: [] } };
     if (this.setup.requestResponse) this.closeRequest();
     this.touch();
   }
