@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import {
   TARGET,
@@ -216,4 +217,62 @@ describe(`large messages and heavy queries (${TARGET})`, () => {
     const [count] = await sqlRows(stack.server.admin, "SELECT count(*) AS n FROM sys_service");
     assert.ok(Number(count?.["n"]) > 0, "a normal query right after works");
   });
+
+  it(
+    "fails the queries of a SQL process that died, with a clear error, and starts a new one",
+    {
+      // The reference runs queries inside its own process; Keel's SQL process is Keel's design.
+      skip: TARGET === "restate" ? "Keel's SQL process" : false,
+    },
+    async () => {
+      const heavy = fetch(`${stack.server.admin}/query`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query: "SELECT repeat('a', 100000000) AS s FROM range(50)" }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      // While DuckDB builds its gigabytes, the SQL process is killed, as the kernel would.
+      const sqlProcess = await eventually(() => {
+        const [pid] = childrenOf(stack.server.pid).filter(
+          (child) => cmdline(child).includes("sql_process") && rssMb(child) > 300,
+        );
+        return pid;
+      }, "the SQL process to grow");
+      process.kill(sqlProcess, "SIGKILL");
+      const res = await heavy;
+      assert.equal(res.status, 500);
+      assert.match(((await res.json()) as { message: string }).message, /SQL process stopped/);
+      const [count] = await sqlRows(stack.server.admin, "SELECT count(*) AS n FROM sys_service");
+      assert.ok(Number(count?.["n"]) > 0, "the next query gets a new SQL process");
+    },
+  );
 });
+
+/** Linux: the processes `pid` started. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter((s) => s !== "")
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match === null ? 0 : Number(match[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}

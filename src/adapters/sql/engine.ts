@@ -172,13 +172,15 @@ export class SqlEngine {
     readonly options: SqlEngineOptions,
   ) {}
 
-  static async create(
+  static create(
     source: SqlSource,
     options: Partial<SqlEngineOptions> = {},
   ): Promise<SqlEngine> {
     const engine = new SqlEngine(source, { ...SQL_ENGINE_DEFAULTS, ...options });
-    await engine.sqlProcess();
-    return engine;
+    // Started now so the first query does not wait for it; a start that fails is retried by the
+    // next query rather than failing every query from then on.
+    engine.sqlProcess().catch(() => undefined);
+    return Promise.resolve(engine);
   }
 
   close(): void {
