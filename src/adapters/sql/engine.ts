@@ -172,10 +172,7 @@ export class SqlEngine {
     readonly options: SqlEngineOptions,
   ) {}
 
-  static create(
-    source: SqlSource,
-    options: Partial<SqlEngineOptions> = {},
-  ): Promise<SqlEngine> {
+  static create(source: SqlSource, options: Partial<SqlEngineOptions> = {}): Promise<SqlEngine> {
     const engine = new SqlEngine(source, { ...SQL_ENGINE_DEFAULTS, ...options });
     // Started now so the first query does not wait for it; a start that fails is retried by the
     // next query rather than failing every query from then on.
