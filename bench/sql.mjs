@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { rssKB } from "./lib/proc.mjs";
 import { freePorts } from "./lib/shared.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -144,16 +145,43 @@ const results = {
 };
 
 let dataDir;
+let serverPid;
+
+/** Peak RSS (MB) of the node and of its children (the SQL process) while `during` runs. */
+async function withRss(during) {
+  const peak = { node_mb: 0, children_mb: 0 };
+  const childrenOf = (pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const sample = () => {
+    peak.node_mb = Math.max(peak.node_mb, (rssKB(serverPid) ?? 0) / 1024);
+    const children = childrenOf(serverPid).reduce((sum, pid) => sum + (rssKB(pid) ?? 0), 0) / 1024;
+    peak.children_mb = Math.max(peak.children_mb, children);
+  };
+  const timer = setInterval(sample, 250);
+  try {
+    return { result: await during(), peak };
+  } finally {
+    clearInterval(timer);
+    sample();
+  }
+}
+const throughput = (run) => run.ok / (run.duration_us / 1e6);
+
 try {
   const [ingressPort, adminPort, nodePort, servicePort, statsPort] = await freePorts(5);
   const ingress = `http://127.0.0.1:${ingressPort}`;
   const admin = `http://127.0.0.1:${adminPort}`;
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bench-sql-"));
-  startChild("keel-server", [
+  serverPid = startChild("keel-server", [
     SERVER, "--base-dir", dataDir, "--node-name", "n1", "--bind-address", "127.0.0.1",
     "--ingress-port", String(ingressPort), "--admin-port", String(adminPort),
     "--node-port", String(nodePort), "--log-level", "warn",
-  ]);
+  ]).pid;
   startChild("service", [path.join(HERE, "services.mjs")], {
     SERVICE_PORT: String(servicePort), STATS_PORT: String(statsPort), RESTATE_LOGGING: "WARN",
   });
@@ -194,7 +222,7 @@ try {
   const load = { path: "/Bench/noop", body: '"x"', concurrency: Number(o.concurrency), duration: Number(o.duration) };
   await loadgen(ingress, { ...load, duration: 3 }); // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
-    const alone = await loadgen(ingress, load);
+    const { result: alone, peak: aloneRss } = await withRss(() => loadgen(ingress, load));
     log(`round ${round}: load alone p50=${ms(alone.lat_us.p50)} ms p99=${ms(alone.lat_us.p99)} ms (${alone.ok} ok)`);
     const timings = Object.fromEntries(Object.keys(QUERIES).map((name) => [name, []]));
     let running = true;
@@ -207,7 +235,7 @@ try {
         }
       }
     })();
-    const during = await loadgen(ingress, load);
+    const { result: during, peak: duringRss } = await withRss(() => loadgen(ingress, load));
     running = false;
     await querying;
     const ratio = during.lat_us.p99 / Math.max(1, alone.lat_us.p99);
@@ -222,7 +250,19 @@ try {
     );
     for (const [name, s] of Object.entries(queryStats))
       log(`round ${round}:   ${name}: ${s.runs} runs, median ${s.median_ms.toFixed(0)} ms, max ${s.max_ms.toFixed(0)} ms`);
-    results.rounds.push({ alone, during, p99_ratio: ratio, queries: queryStats });
+    const throughputRatio = throughput(during) / Math.max(1e-9, throughput(alone));
+    log(
+      `round ${round}: throughput during/alone ${throughputRatio.toFixed(2)}; peak RSS node ${aloneRss.node_mb.toFixed(0)} -> ${duringRss.node_mb.toFixed(0)} MB, SQL process ${duringRss.children_mb.toFixed(0)} MB`,
+    );
+    results.rounds.push({
+      alone,
+      during,
+      p99_ratio: ratio,
+      throughput_ratio: throughputRatio,
+      rss_alone: aloneRss,
+      rss_during: duringRss,
+      queries: queryStats,
+    });
   }
   results.host.loadavg_end = os.loadavg();
   const ratios = results.rounds.map((r) => r.p99_ratio);
@@ -245,10 +285,11 @@ try {
         .join(", ") +
       ".",
     "",
-    "| round | p50 alone | p99 alone | p50 during | p99 during | p99 ratio | " + Object.keys(QUERIES).map((q) => `${q} median / max`).join(" | ") + " |",
-    "|---|---|---|---|---|---|" + Object.keys(QUERIES).map(() => "---").join("|") + "|",
+    "| round | p50 alone | p99 alone | p50 during | p99 during | p99 ratio | throughput during / alone | peak RSS node alone / during | peak RSS SQL process | " + Object.keys(QUERIES).map((q) => `${q} median / max`).join(" | ") + " |",
+    "|---|---|---|---|---|---|---|---|---|" + Object.keys(QUERIES).map(() => "---").join("|") + "|",
     ...results.rounds.map((r, i) =>
       `| ${i + 1} | ${ms(r.alone.lat_us.p50)} ms | ${ms(r.alone.lat_us.p99)} ms | ${ms(r.during.lat_us.p50)} ms | ${ms(r.during.lat_us.p99)} ms | ${r.p99_ratio.toFixed(2)} | ` +
+        `${r.throughput_ratio.toFixed(2)} | ${r.rss_alone.node_mb.toFixed(0)} / ${r.rss_during.node_mb.toFixed(0)} MB | ${r.rss_during.children_mb.toFixed(0)} MB | ` +
         Object.values(r.queries).map((q) => `${q.median_ms.toFixed(0)} / ${q.max_ms.toFixed(0)} ms (${q.runs})`).join(" | ") + " |",
     ),
     "",

@@ -10,10 +10,27 @@ const DAY_MS = 86_400_000;
 
 export const limits = {
   partitionsDefault: 24,
-  /** Largest request body the ingress accepts (configurable; Restate's default message limit). */
+  /**
+   * Keel's message limit (Restate's `networking.message-size-limit`): the largest request body the
+   * ingress accepts, and the base of the protocol limits below. The docs' table of limits
+   * (docs/ARCHITECTURE.md, "Limits") says what happens beyond each.
+   */
+  messageBytesMax: 32 * MiB,
+  /** Largest request body the ingress accepts by default (configurable, up to `messageBytesMax`). */
   ingressBodyBytesMax: 32 * MiB,
-  /** Largest single service-protocol message accepted from an SDK. */
-  protocolMessageBytesMax: 32 * MiB,
+  /**
+   * Largest service-protocol message accepted from an SDK: a command, a run result, the output
+   * (Restate's `worker.invoker.message-size-limit`: the message limit plus a quarter MiB of room).
+   * A larger one fails the attempt, which is retried by the service's policy.
+   */
+  protocolMessageBytesMax: 32 * MiB + 256 * 1024,
+  /**
+   * Largest message Keel sends to an SDK in one attempt: Start with its eager state, a journal entry,
+   * a notification. Whatever the edges admit fits (a body with its headers, a state value, a result
+   * the SDK sent); anything larger pauses the invocation at once, as Restate does when a message
+   * exceeds its per-invocation memory bound: retrying could not help.
+   */
+  attemptMessageBytesMax: 33 * MiB,
   /** Largest log record. A journal entry must fit with its envelope. */
   logRecordBytesMax: 48 * MiB,
   /** A local loglet segment is rolled once it grows past this size. */
@@ -43,6 +60,11 @@ export const limits = {
    * loop reads each batch right after it is appended); older reads go to the files.
    */
   logTailCacheRecordsMax: 1024,
+  /**
+   * Bytes of those records at most (the newest record stays however large): a burst of large
+   * messages must not stay in memory (24 partitions held 24 records of 30 MiB each).
+   */
+  logTailCacheBytesMax: 4 * MiB,
   /** Outbox messages a shuffle has in flight at once. */
   shuffleInFlightMax: 256,
   inactivityTimeoutMsDefault: 60_000,
@@ -59,10 +81,34 @@ export const limits = {
   journalRetentionMsDefault: DAY_MS,
   idempotencyRetentionMsDefault: DAY_MS,
   workflowCompletionRetentionMsDefault: DAY_MS,
-  /** Eager state larger than this is not sent in Start; the SDK then reads lazily. */
+  /**
+   * State sent eagerly with Start, in bytes of keys and values (Restate's default
+   * `eager-state-size-limit`): entries are sent in key order while they fit; with any left out, the
+   * state is marked partial and the SDK reads the rest lazily.
+   */
   eagerStateBytesMax: 32 * MiB,
   /** HTTP/2 streams per connection to a deployment before another connection is opened. */
   endpointStreamsPerConnectionMax: 128,
+  /**
+   * Request bytes one stream to an endpoint may have queued in its HTTP/2 session; the rest waits
+   * on the endpoint worker until the endpoint reads. Node counts queued bytes against the session's
+   * memory, and a session over it fails every stream on it (NGHTTP2_ENHANCE_YOUR_CALM).
+   */
+  endpointWriteAheadBytes: 256 * 1024,
+  /** Largest piece of a request body handed to a stream at once. */
+  endpointWriteChunkBytes: 64 * 1024,
+  /**
+   * Memory Node lets one HTTP/2 session to an endpoint use (its default is 10 MB): every stream's
+   * write-ahead plus header tables and frames in flight, with room to spare.
+   */
+  endpointSessionMemoryBytesMax: 64 * MiB,
+  /**
+   * Flow-control windows Keel grants an endpoint for its responses (Restate's service client uses
+   * the same): the SDK's server queues what it cannot send yet, and its session refuses new streams
+   * while more than 10 MB wait, so a large message must reach Keel quickly.
+   */
+  endpointStreamWindowBytes: 2 * MiB,
+  endpointConnectionWindowBytes: 5 * MiB,
   endpointConnectTimeoutMs: 10_000,
   discoveryTimeoutMs: 30_000,
   shutdownTimeoutMs: 20_000,
@@ -72,9 +118,26 @@ assert(
   limits.protocolMessageBytesMax < limits.logRecordBytesMax,
   "a journal entry must fit a record",
 );
+assert(limits.ingressBodyBytesMax <= limits.messageBytesMax, "the ingress admits messages");
+assert(
+  limits.messageBytesMax < limits.protocolMessageBytesMax &&
+    limits.protocolMessageBytesMax < limits.attemptMessageBytesMax,
+  "what an SDK may send, Keel may send back: a state value, a result, an output",
+);
+assert(limits.eagerStateBytesMax <= limits.messageBytesMax, "eager state fits Start");
+assert(limits.attemptMessageBytesMax < limits.logRecordBytesMax, "an entry fits a record");
 assert(
   limits.logRecordBytesMax <= limits.groupCommitBytesMax * 4,
   "records fit a few group commits",
+);
+assert(
+  limits.endpointWriteAheadBytes * limits.endpointStreamsPerConnectionMax <
+    limits.endpointSessionMemoryBytesMax,
+  "the write-ahead of every stream fits an HTTP/2 session's memory",
+);
+assert(
+  limits.endpointWriteChunkBytes <= limits.endpointWriteAheadBytes,
+  "a chunk fits the write-ahead",
 );
 assert(limits.abortTimeoutMsDefault > limits.inactivityTimeoutMsDefault, "abort after inactivity");
 assert(limits.retryMaxIntervalMsDefault >= limits.retryInitialIntervalMsDefault, "retry bounds");

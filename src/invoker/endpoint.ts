@@ -5,6 +5,10 @@
 
 /** An open invocation stream to a service endpoint (one attempt). */
 export interface EndpointStream {
+  /**
+   * Queues request bytes. The stream owns `bytes` from here on (a transport may move the buffer to
+   * another thread): pass a buffer nothing else uses.
+   */
   write(bytes: Uint8Array): void;
   /** Closes the request side; the response may go on. */
   end(): void;

@@ -9,7 +9,6 @@
  */
 
 import {
-  concatBytes,
   formatDurationFriendly,
   describeError,
   limits,
@@ -49,6 +48,7 @@ import {
   SuspensionMessage,
 } from "../gen/keel/service_protocol.js";
 import {
+  FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameTooLarge,
   encodeFrame,
@@ -81,6 +81,11 @@ export interface AttemptFailure {
   readonly serverSide?: boolean;
   readonly code: number;
   readonly message: string;
+  /**
+   * False when another attempt would fail the same way (a message to the SDK over
+   * `attemptMessageBytesMax`): the invocation is paused (or killed, as its retry policy says) at once.
+   */
+  readonly retryable?: false;
   readonly stacktrace?: string;
   readonly nextRetryDelayMs?: number;
   readonly relatedCommandIndex?: number;
@@ -134,6 +139,16 @@ export interface AttemptCallbacks {
 
 const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
 
+/** The failure for a message Keel must not send to an SDK (see `limits.attemptMessageBytesMax`). */
+function tooLargeToSend(payloadBytes: number, what: string): AttemptFailure | undefined {
+  if (payloadBytes <= limits.attemptMessageBytesMax) return undefined;
+  return {
+    code: 500,
+    retryable: false,
+    message: `${what} has ${payloadBytes} bytes, more than the ${limits.attemptMessageBytesMax} bytes Keel sends to a service in one message; the invocation cannot run`,
+  };
+}
+
 /**
  * The commands an SDK may send, with their decoders. A command is journaled only if it decodes:
  * applying a record must never fail on its content, or the node would stop on it at every replay.
@@ -176,7 +191,7 @@ export class InvocationAttempt {
   server: string | undefined;
 
   constructor(
-    private readonly setup: AttemptSetup,
+    private setup: AttemptSetup,
     private readonly transport: EndpointTransport,
     private readonly clock: Clock,
     private readonly callbacks: AttemptCallbacks,
@@ -186,6 +201,24 @@ export class InvocationAttempt {
   }
 
   start(): void {
+    const startFrame = encodeFrame(
+      MessageType.Start,
+      encodeMessage(StartMessage, this.setup.start),
+    );
+    const oversized =
+      tooLargeToSend(startFrame.length - FRAME_HEADER_BYTES, "the Start message") ??
+      this.setup.journal
+        .map((entry, index) =>
+          tooLargeToSend(
+            entry.raw.length,
+            `journal entry ${index} (type 0x${entry.messageType.toString(16)})`,
+          ),
+        )
+        .find((failure) => failure !== undefined);
+    if (oversized !== undefined) {
+      this.fail(oversized);
+      return;
+    }
     this.stream = this.transport.open(
       {
         uri: this.setup.uri,
@@ -206,12 +239,13 @@ export class InvocationAttempt {
           }),
       },
     );
-    const frames: Uint8Array[] = [
-      encodeFrame(MessageType.Start, encodeMessage(StartMessage, this.setup.start)),
-    ];
-    for (const entry of this.setup.journal) frames.push(encodeFrame(entry.messageType, entry.raw));
-    // One write for Start and the whole replay: one HTTP/2 DATA frame instead of one per entry.
-    this.stream.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
+    // Start and the replay in one turn: the transport sends small frames as one piece and moves
+    // large ones to its thread without joining (copying) them.
+    this.stream.write(startFrame);
+    for (const entry of this.setup.journal)
+      this.stream.write(encodeFrame(entry.messageType, entry.raw));
+    // The attempt no longer needs the replayed entries or the eager state: let them go.
+    this.setup = { ...this.setup, journal: [], start: { ...this.setup.start, stateMap: [] } };
     // An inactivity timeout of 0 means "suspend at every await", as in Restate: the attempt runs in
     // request/response mode, so the SDK suspends on whatever the replay does not complete.
     if (this.setup.requestResponse || this.setup.inactivityTimeoutMs <= 0) this.closeRequest();
@@ -221,6 +255,14 @@ export class InvocationAttempt {
   /** A notification appended after this attempt started: push it (bidirectional streams only). */
   notify(entryIndex: number, messageType: number, raw: Uint8Array): void {
     if (this.finished || this.requestClosed || entryIndex < this.journalLengthAtStart) return;
+    const oversized = tooLargeToSend(
+      raw.length,
+      `journal entry ${entryIndex} (type 0x${messageType.toString(16)})`,
+    );
+    if (oversized !== undefined) {
+      this.fail(oversized);
+      return;
+    }
     this.stream?.write(encodeFrame(messageType, raw));
     this.touch();
   }
@@ -263,9 +305,13 @@ export class InvocationAttempt {
     try {
       frames = this.decoder.push(chunk);
     } catch (error) {
-      const message =
-        error instanceof FrameTooLarge ? error.message : `malformed frame: ${describeError(error)}`;
-      this.fail({ code: 571, message });
+      // Restate reports an over-large message as an internal error (500, RT0003), not a protocol
+      // violation: the SDK did nothing wrong, the message is larger than the server takes.
+      this.fail(
+        error instanceof FrameTooLarge
+          ? { code: 500, message: `message size limit: ${error.message}` }
+          : { code: 571, message: `malformed frame: ${describeError(error)}` },
+      );
       return;
     }
     if (frames.length === 0) return;
@@ -289,7 +335,12 @@ export class InvocationAttempt {
   /** Turns one frame into effects; returns a failure for anything that breaks the protocol. */
   private handleFrame(frame: Frame, effects: AttemptEffect[]): AttemptFailure | undefined {
     const type = frame.type;
-    const payload = frame.payload.slice();
+    // A small frame is copied out of its chunk, which it must not keep alive; a large one is most
+    // of its buffer already (the decoder joined its chunks for it).
+    const payload =
+      frame.payload.length * 2 >= frame.payload.buffer.byteLength
+        ? frame.payload
+        : frame.payload.slice();
     try {
       if (isCommand(type) || isCustomEntry(type)) {
         if (type === MessageType.InputCommand)

@@ -7,7 +7,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromUtf8, utf8 } from "../core/bytes.js";
 import { limits } from "../core/limits.js";
-import { HandlerType, ServiceType, type ServiceInvocation } from "../gen/keel/records.js";
+import {
+  HandlerType,
+  InvocationPhase,
+  ServiceType,
+  type ServiceInvocation,
+} from "../gen/keel/records.js";
 import {
   CallCommandMessage,
   InputCommandMessage,
@@ -17,6 +22,7 @@ import {
 import { InvocationId, childInvocationId, freshInvocationId } from "../core/ids.js";
 import { MessageType } from "../service-protocol/message_types.js";
 import { targetRefOf } from "../partition/lifecycle.js";
+import { TableReader } from "../partition-store/tables.js";
 import { FakeEndpoint } from "../../test/support/fake_endpoint.js";
 import { NO_LOG } from "../platform/ports.js";
 import {
@@ -194,6 +200,28 @@ describe("invoker", () => {
     assert.equal(endpoint.attempts.length, 3);
     const attached = await node.attach(id, false);
     assert.equal(attached.kind, "notReady", "a paused invocation is not completed");
+    await node.stop();
+  });
+
+  it("pauses at once, without a stream, an invocation with an entry over the bound of a message to a service", async () => {
+    const endpoint = answeringDone();
+    const { node, clock } = await memoryNode(endpoint);
+    await node.updateSchema(() => ({
+      schema: testSchema({ initialIntervalMs: 10, maxAttempts: 5 }),
+      result: undefined,
+    }));
+    const inv = { ...invocation(node), argument: new Uint8Array(limits.attemptMessageBytesMax) };
+    const id = freshInvocationId(targetRefOf(inv.target!), inv.invocationId.subarray(8));
+    await node.submit(inv, id.partitionKey, false);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(100);
+      await settle();
+    }
+    assert.equal(endpoint.attempts.length, 0, "no attempt reached the endpoint");
+    const partition = node.partitionProcessors[node.partitionTable.partitionOf(id.partitionKey)]!;
+    const status = new TableReader(partition.reader()).status(id);
+    assert.equal(status?.phase, InvocationPhase.INVOCATION_PHASE_PAUSED);
+    assert.match(status?.lastFailure?.message ?? "", /journal entry 0 .* bytes, more than/);
     await node.stop();
   });
 

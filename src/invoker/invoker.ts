@@ -438,13 +438,17 @@ export class Invoker implements PartitionInvoker {
     const journal = tables.journal(task.id, status.journalLength);
     const lazy = handler.enableLazyState ?? service.enableLazyState;
     let partialState = !isKeyed(target) || lazy;
-    let stateMap: StartMessage["stateMap"] = [];
+    const stateMap: StartMessage["stateMap"] = [];
     if (!partialState) {
-      stateMap = tables.stateEntries(objectOf(target));
-      const bytes = stateMap.reduce((n, e) => n + e.key.length + e.value.length, 0);
-      if (bytes > limits.eagerStateBytesMax) {
-        partialState = true;
-        stateMap = [];
+      // As much as fits, in key order (as Restate sends it); the SDK reads the rest lazily.
+      let bytes = 0;
+      for (const entry of tables.stateEntries(objectOf(target))) {
+        bytes += entry.key.length + entry.value.length;
+        if (bytes > limits.eagerStateBytesMax) {
+          partialState = true;
+          break;
+        }
+        stateMap.push(entry);
       }
     }
     const now = this.clock.nowMs();
@@ -640,7 +644,7 @@ export class Invoker implements PartitionInvoker {
     task.retryCount++;
     task.retriesSinceProgress++;
     const policy = this.policyFor(target);
-    if (task.retryCount >= policy.maxAttempts) {
+    if (task.retryCount >= policy.maxAttempts || failure.retryable === false) {
       const last: Failure = { code: failure.code, message: failure.message, metadata: [] };
       const kind = policy.onMaxAttempts === "Kill" ? ("failed" as const) : ("paused" as const);
       // Giving up is always logged: it happens once per invocation.

@@ -11,3 +11,10 @@ export { planQuery } from "./plan.js";
 export type { TableNeeds } from "./plan.js";
 export { tableRows } from "./rows.js";
 export type { Row, ScanBudget, SqlSource } from "./rows.js";
+export type {
+  RenderedResult,
+  ResultFormat,
+  SqlOperation,
+  SqlReply,
+  SqlRequest,
+} from "./sql_messages.js";

@@ -26,6 +26,28 @@ describe("service protocol framing", () => {
     }
   });
 
+  it("joins a large frame once all its chunks arrived, keeping what follows it", () => {
+    const large = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 255);
+    const all = new Uint8Array([
+      ...encodeFrame(0x0400, large),
+      ...encodeFrame(0x0003, new Uint8Array([5])),
+    ]);
+    const decoder = new FrameDecoder(1 << 21);
+    const frames = [];
+    for (let i = 0; i < all.length; i += 1000) {
+      const got = decoder.push(all.subarray(i, i + 1000));
+      if (i + 1000 < large.length) assert.equal(got.length, 0, "nothing before the frame is whole");
+      frames.push(...got);
+    }
+    assert.deepEqual(
+      frames.map((f) => f.type),
+      [0x0400, 0x0003],
+    );
+    assert.deepEqual(frames[0]!.payload, large);
+    assert.deepEqual([...frames[1]!.payload], [5]);
+    assert.equal(decoder.bufferedBytes, 0);
+  });
+
   it("encodes the header big-endian with type, flags and length", () => {
     const frame = encodeFrame(0x0005, new Uint8Array(2), 0x8000);
     assert.deepEqual([...frame.subarray(0, 8)], [0x00, 0x05, 0x80, 0x00, 0, 0, 0, 2]);

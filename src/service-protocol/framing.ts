@@ -39,6 +39,12 @@ export class FrameTooLarge extends Error {
 export class FrameDecoder {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  /**
+   * Bytes the next frame needs before anything can be decoded: its header, then its whole length.
+   * Chunks are joined only once that many arrived, so a large message costs one copy, not one per
+   * chunk.
+   */
+  private awaitedBytes = FRAME_HEADER_BYTES;
 
   constructor(private readonly payloadBytesMax: number) {}
 
@@ -48,7 +54,7 @@ export class FrameDecoder {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     const frames: Frame[] = [];
-    if (this.pendingBytes < FRAME_HEADER_BYTES) return frames;
+    if (this.pendingBytes < this.awaitedBytes) return frames;
     let buffer = this.pending.length === 1 ? this.pending[0]! : concatBytes(this.pending);
     let at = 0;
     while (buffer.length - at >= FRAME_HEADER_BYTES) {
@@ -62,10 +68,14 @@ export class FrameDecoder {
         0;
       if (length > this.payloadBytesMax) {
         throw new FrameTooLarge(
-          `message of type 0x${type.toString(16)} declares ${length} bytes, the limit is ${this.payloadBytesMax}`,
+          `a message of type 0x${type.toString(16)} has ${length} bytes, more than the limit of ${this.payloadBytesMax}`,
         );
       }
-      if (buffer.length - at - FRAME_HEADER_BYTES < length) break;
+      if (buffer.length - at - FRAME_HEADER_BYTES < length) {
+        this.awaitedBytes = FRAME_HEADER_BYTES + length;
+        break;
+      }
+      this.awaitedBytes = FRAME_HEADER_BYTES;
       const start = at + FRAME_HEADER_BYTES;
       frames.push({ type, flags, payload: buffer.subarray(start, start + length) });
       at = start + length;

@@ -3,7 +3,7 @@
  * invocation stream (versions 5 and 6).
  */
 
-export { FrameDecoder, FrameTooLarge, encodeFrame } from "./framing.js";
+export { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLarge, encodeFrame } from "./framing.js";
 export type { Frame } from "./framing.js";
 export {
   MessageType,

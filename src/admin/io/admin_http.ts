@@ -38,11 +38,10 @@ const QUERY_BODY_BYTES_MAX = 1024 * 1024;
 const ARROW_STREAM = "application/vnd.apache.arrow.stream";
 
 /**
- * DuckDB and Arrow load with the first query: loading them took more than half of a node's start-up
- * (about 0.4 s of 0.8 s here), which a node or a test that never queries need not pay.
+ * The SQL engine (and through it the SQL process, with DuckDB and Arrow) loads with the first query:
+ * a node or a test that never queries need not pay for it at start-up.
  */
-const loadSql = () =>
-  Promise.all([import("../../query/io/index.js"), import("../../query/io/index.js")]);
+const loadSql = () => import("../../query/io/index.js");
 
 interface RouteContext {
   readonly req: IncomingMessage;
@@ -305,22 +304,15 @@ export class AdminApi {
     const sql = stringField(body["query"], "query");
     if (sql === undefined) throw missingField("query");
     const json = String(req.headers.accept ?? "").includes("application/json");
-    const [{ SqlError }, { toArrowStream, toJsonRows }] = await loadSql();
+    const { SqlError } = await loadSql();
     try {
       const engine = await this.sqlEngine();
-      const result = await engine.query(sql);
-      if (json) {
-        const text = toJsonRows(result);
-        res.writeHead(200, {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(text),
-        });
-        res.end(text);
-      } else {
-        const bytes = toArrowStream(result);
-        res.writeHead(200, { "content-type": ARROW_STREAM, "content-length": bytes.byteLength });
-        res.end(bytes);
-      }
+      const { body } = await engine.query(sql, json ? "json" : "arrow");
+      res.writeHead(200, {
+        "content-type": json ? "application/json" : ARROW_STREAM,
+        "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+      });
+      res.end(body);
     } catch (error) {
       if (!(error instanceof SqlError)) throw error;
       sendJson(res, error.status, { message: error.message });
@@ -330,7 +322,7 @@ export class AdminApi {
   private async sqlEngine(): Promise<SqlEngine> {
     // The engine reads every partition's store: it is built once the node has opened them all.
     await this.node.whenOpened();
-    this.sql ??= loadSql().then(([{ SqlEngine }]) =>
+    this.sql ??= loadSql().then(({ SqlEngine }) =>
       SqlEngine.create(
         {
           partitions: this.node.partitionProcessors,

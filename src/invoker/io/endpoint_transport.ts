@@ -3,11 +3,19 @@
  * knowledge (h2c); deployments registered with `use_http_11` get HTTP/1.1 with a chunked body.
  * HTTP/2 sessions are pooled per origin, with at most `endpointStreamsPerConnectionMax` streams each;
  * a broken session is dropped and the next attempt opens a new one.
+ *
+ * Large messages: request bodies are paced (`PacedWriter`) so a session never holds more than every
+ * stream's write-ahead, and Keel grants endpoints large flow-control windows so their responses do
+ * not pile up in the SDK's server. A session whose stream was torn down mid-response, or which
+ * refused a stream for lack of memory, takes no new streams: Node's server does not give back the
+ * memory of data it had queued for a stream reset by the client, and refuses every new stream on
+ * that session from then on (NGHTTP2_ENHANCE_YOUR_CALM).
  */
 
 import http from "node:http";
 import http2 from "node:http2";
-import { limits } from "../../core/index.js";
+import type { Writable } from "node:stream";
+import { Fifo, limits } from "../../core/index.js";
 import type {
   EndpointRequest,
   EndpointStream,
@@ -16,12 +24,84 @@ import type {
 } from "../index.js";
 
 interface PooledSession {
+  readonly origin: string;
   readonly session: http2.ClientHttp2Session;
   streams: number;
+  /** Takes no new streams; closed once its last stream is done. */
+  retired: boolean;
+}
+
+const MB = 1_000_000;
+
+/**
+ * Hands a request body to a stream a piece at a time, keeping at most `writeAheadBytes` handed over
+ * and not yet sent; the rest waits here. Each piece's write callback (it was sent) hands over more,
+ * so the stream never runs dry while bytes wait. Pieces are views of the written buffers.
+ */
+export class PacedWriter {
+  private readonly pending = new Fifo<Uint8Array>();
+  /** Bytes of the oldest pending buffer already handed to the stream. */
+  private headOffset = 0;
+  private waiting = 0;
+  private inFlight = 0;
+  private ending = false;
+  private ended = false;
+
+  constructor(
+    private readonly sink: Writable,
+    private readonly writeAheadBytes = limits.endpointWriteAheadBytes,
+    private readonly chunkBytes = limits.endpointWriteChunkBytes,
+  ) {}
+
+  /** Bytes accepted but not yet handed to the stream. */
+  get waitingBytes(): number {
+    return this.waiting;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.ending || bytes.length === 0) return;
+    this.pending.push(bytes);
+    this.waiting += bytes.length;
+    this.pump();
+  }
+
+  end(): void {
+    this.ending = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    const sink = this.sink;
+    if (sink.destroyed || sink.writableEnded) return;
+    while (this.pending.length > 0 && this.inFlight < this.writeAheadBytes) {
+      const head = this.pending.peek()!;
+      const end = Math.min(head.length, this.headOffset + this.chunkBytes);
+      const piece =
+        this.headOffset === 0 && end === head.length ? head : head.subarray(this.headOffset, end);
+      this.waiting -= piece.length;
+      this.inFlight += piece.length;
+      if (end === head.length) {
+        this.pending.shift();
+        this.headOffset = 0;
+      } else {
+        this.headOffset = end;
+      }
+      sink.write(piece, () => {
+        this.inFlight -= piece.length;
+        this.pump();
+      });
+    }
+    if (this.ending && !this.ended && this.pending.length === 0) {
+      this.ended = true;
+      sink.end();
+    }
+  }
 }
 
 export class HttpEndpointTransport implements EndpointTransport {
   private readonly pools = new Map<string, PooledSession[]>();
+  /** Sessions that take no new streams, until their last stream is done. */
+  private readonly retired = new Set<PooledSession>();
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   private closed = false;
 
@@ -47,21 +127,37 @@ export class HttpEndpointTransport implements EndpointTransport {
     if (free !== undefined) return free;
     const session = http2.connect(origin, {
       peerMaxConcurrentStreams: limits.endpointStreamsPerConnectionMax,
+      maxSessionMemory: Math.ceil(limits.endpointSessionMemoryBytesMax / MB),
+      settings: { initialWindowSize: limits.endpointStreamWindowBytes },
     });
-    const pooled: PooledSession = { session, streams: 0 };
-    const forget = (): void => {
-      const list = this.pools.get(origin);
-      const index = list?.indexOf(pooled) ?? -1;
-      if (index >= 0) list!.splice(index, 1);
-    };
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
+    session.once("connect", () => session.setLocalWindowSize(limits.endpointConnectionWindowBytes));
+    const pooled: PooledSession = { origin, session, streams: 0, retired: false };
+    session.on("error", () => this.unpool(pooled));
+    session.on("goaway", () => this.unpool(pooled));
+    session.on("close", () => {
+      this.unpool(pooled);
+      this.retired.delete(pooled);
+    });
     session.setTimeout(limits.endpointConnectTimeoutMs, () => {
       if (pooled.streams === 0) session.close();
     });
     pool.push(pooled);
     return pooled;
+  }
+
+  private unpool(pooled: PooledSession): void {
+    const list = this.pools.get(pooled.origin);
+    const index = list?.indexOf(pooled) ?? -1;
+    if (index >= 0) list!.splice(index, 1);
+  }
+
+  /** No new streams on this session; it closes once its last stream is done. */
+  private retire(pooled: PooledSession): void {
+    if (pooled.retired) return;
+    pooled.retired = true;
+    this.unpool(pooled);
+    this.retired.add(pooled);
+    if (pooled.streams === 0) pooled.session.close();
   }
 
   private openHttp2(
@@ -77,11 +173,13 @@ export class HttpEndpointTransport implements EndpointTransport {
       if (done) return;
       done = true;
       pooled.streams--;
+      if (pooled.retired && pooled.streams === 0) pooled.session.close();
     };
     const stream = pooled.session.request(
       { ":method": "POST", ":path": url.pathname + url.search, ...request.headers },
       { endStream: false },
     );
+    const body = new PacedWriter(stream);
     stream.on("response", (headers) => {
       const plain: Record<string, string | string[] | undefined> = {};
       for (const [k, v] of Object.entries(headers)) if (!k.startsWith(":")) plain[k] = v;
@@ -97,19 +195,27 @@ export class HttpEndpointTransport implements EndpointTransport {
       handlers.onError(error);
     });
     stream.on("close", () => {
+      const code = stream.rstCode;
+      if (
+        code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM ||
+        code === http2.constants.NGHTTP2_REFUSED_STREAM
+      )
+        this.retire(pooled);
       if (!done) {
         finish();
-        handlers.onError(new Error(`stream closed (code ${stream.rstCode})`));
+        handlers.onError(new Error(`stream closed (code ${code})`));
       }
     });
     return {
       write: (bytes) => {
-        if (!stream.closed && !stream.writableEnded) stream.write(bytes);
+        if (!stream.closed) body.write(bytes);
       },
       end: () => {
-        if (!stream.closed && !stream.writableEnded) stream.end();
+        if (!stream.closed) body.end();
       },
       abort: () => {
+        // The endpoint may still have response data queued for this stream: see the top of the file.
+        if (!stream.readableEnded) this.retire(pooled);
         finish();
         if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
       },
@@ -127,6 +233,7 @@ export class HttpEndpointTransport implements EndpointTransport {
       agent: this.agent,
       headers: { ...request.headers, "transfer-encoding": "chunked" },
     });
+    const body = new PacedWriter(req);
     req.on("response", (response) => {
       handlers.onResponse(response.statusCode ?? 0, response.headers);
       response.on("data", (chunk: Buffer) => handlers.onData(chunk));
@@ -147,12 +254,8 @@ export class HttpEndpointTransport implements EndpointTransport {
       handlers.onError(error);
     });
     return {
-      write: (bytes) => {
-        if (!req.writableEnded) req.write(bytes);
-      },
-      end: () => {
-        if (!req.writableEnded) req.end();
-      },
+      write: (bytes) => body.write(bytes),
+      end: () => body.end(),
       abort: () => {
         done = true;
         req.destroy();
@@ -163,7 +266,9 @@ export class HttpEndpointTransport implements EndpointTransport {
   async close(): Promise<void> {
     this.closed = true;
     for (const pool of this.pools.values()) for (const p of pool) p.session.close();
+    for (const p of this.retired) p.session.close();
     this.pools.clear();
+    this.retired.clear();
     this.agent.destroy();
   }
 }

@@ -9,14 +9,17 @@ import { concatBytes } from "../../core/index.js";
 import type { EndpointStream } from "../index.js";
 import type { FromWorker, ToWorker } from "./endpoint_worker_messages.js";
 import { HttpEndpointTransport } from "./endpoint_transport.js";
-import { OutboundBatch } from "./worker_batch.js";
+import { OutboundBatch, packForCrossing } from "./worker_batch.js";
 
 const port = parentPort;
 if (port === null) throw new Error("endpoint_worker.js runs only as a worker thread");
 
 const transport = new HttpEndpointTransport();
 const streams = new Map<number, EndpointStream>();
-const outbound = new OutboundBatch<FromWorker>((batch) => port.postMessage(batch), "turn");
+const outbound = new OutboundBatch<FromWorker>(
+  (batch, transfer) => port.postMessage(batch, transfer),
+  "turn",
+);
 /** Data chunks of one stream within one turn are sent as one buffer of their own. */
 const pendingData = new Map<number, Uint8Array[]>();
 
@@ -24,12 +27,10 @@ function flushData(stream: number): void {
   const chunks = pendingData.get(stream);
   if (chunks === undefined) return;
   pendingData.delete(stream);
-  // A chunk from the socket is a view into a larger pooled buffer: copy, or the clone copies it all.
-  outbound.push({
-    kind: "data",
-    stream,
-    bytes: chunks.length === 1 ? chunks[0]!.slice() : concatBytes(chunks),
-  });
+  // A chunk from the socket is a view into a larger buffer: copy, or the clone copies it all (a
+  // Buffer's `slice` is a view, hence the constructor).
+  const bytes = chunks.length === 1 ? new Uint8Array(chunks[0]!) : concatBytes(chunks);
+  outbound.push({ kind: "data", stream, bytes }, packForCrossing([bytes]).moved);
 }
 
 outbound.beforeFlush = () => {
@@ -80,9 +81,11 @@ port.on("message", (batch: ToWorker[]) => {
       case "open":
         open(message.stream, message.request);
         break;
-      case "write":
-        streams.get(message.stream)?.write(message.bytes);
+      case "write": {
+        const handle = streams.get(message.stream);
+        for (const part of message.parts) handle?.write(part);
         break;
+      }
       case "end":
         streams.get(message.stream)?.end();
         break;

@@ -8,7 +8,8 @@ import type { EndpointRequest } from "../index.js";
 
 export type ToWorker =
   | { readonly kind: "open"; readonly stream: number; readonly request: EndpointRequest }
-  | { readonly kind: "write"; readonly stream: number; readonly bytes: Uint8Array }
+  /** Request bytes, in order (several parts when large buffers move instead of being joined). */
+  | { readonly kind: "write"; readonly stream: number; readonly parts: readonly Uint8Array[] }
   | { readonly kind: "end"; readonly stream: number }
   | { readonly kind: "abort"; readonly stream: number }
   | { readonly kind: "close" };

@@ -9,7 +9,6 @@
  */
 
 import { Worker } from "node:worker_threads";
-import { concatBytes } from "../../core/index.js";
 import type {
   EndpointRequest,
   EndpointStream,
@@ -18,7 +17,7 @@ import type {
 } from "../index.js";
 import type { Logger } from "../../platform/index.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
-import { OutboundBatch } from "./worker_batch.js";
+import { OutboundBatch, packForCrossing } from "./worker_batch.js";
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -105,15 +104,9 @@ export class WorkerEndpointTransport implements EndpointTransport {
     const chunks = handle.pendingWrites.get(stream);
     if (chunks === undefined) return;
     handle.pendingWrites.delete(stream);
-    const only = chunks.length === 1 ? chunks[0]! : undefined;
-    // A view into a larger buffer would be cloned whole: send only its bytes.
-    const bytes =
-      only === undefined
-        ? concatBytes(chunks)
-        : only.byteLength === only.buffer.byteLength
-          ? only
-          : only.slice();
-    handle.outbound.push({ kind: "write", stream, bytes });
+    // The stream owns what it was given (see EndpointStream.write): large buffers move.
+    const { parts, moved } = packForCrossing(chunks);
+    handle.outbound.push({ kind: "write", stream, parts }, moved);
   }
 
   private worker(): WorkerHandle {
@@ -123,7 +116,10 @@ export class WorkerEndpointTransport implements EndpointTransport {
     worker.unref();
     const handle: WorkerHandle = {
       worker,
-      outbound: new OutboundBatch<ToWorker>((batch) => worker.postMessage(batch), "task"),
+      outbound: new OutboundBatch<ToWorker>(
+        (batch, transfer) => worker.postMessage(batch, transfer),
+        "task",
+      ),
       pendingWrites: new Map(),
     };
     handle.outbound.beforeFlush = () => {

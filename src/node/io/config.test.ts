@@ -69,4 +69,17 @@ describe("keel-server configuration", () => {
       /concurrent-invocations-limit \(from KEEL_CONCURRENT_INVOCATIONS_LIMIT\): expected an integer/,
     );
   });
+
+  it("lets the ingress body limit go down but not past the message limit", () => {
+    assert.equal(
+      loadConfig(["--ingress-body-limit", "1048576"], {}).config.ingressBodyBytesMax,
+      1048576,
+    );
+    assert.throws(
+      () => loadConfig(["--ingress-body-limit", String(limits.messageBytesMax + 1)], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message.startsWith(`ingress-body-limit: at most ${limits.messageBytesMax} bytes`),
+    );
+  });
 });

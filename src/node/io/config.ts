@@ -114,7 +114,7 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --cluster-name NAME       cluster name (default localcluster)
   --partitions N            partitions, fixed when the node is first provisioned (default 24)
   --log-level LEVEL         debug, info, warn or error (default info)
-  --ingress-body-limit N    largest request body in bytes (default 33554432)
+  --ingress-body-limit N    largest request body in bytes (default and most 33554432)
   --concurrent-invocations-limit N
                             invocation attempts running at once (default 1000)
   --one-way-starting-limit N
@@ -246,6 +246,11 @@ export function loadConfig(
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError(
       `ingress-port, admin-port and node-port must differ, found ${ports.join(", ")}`,
+    );
+  }
+  if (result.ingressBodyBytesMax > limits.messageBytesMax) {
+    throw new ConfigError(
+      `ingress-body-limit: at most ${limits.messageBytesMax} bytes (Keel's message limit: a larger body could not be delivered to a service), found ${result.ingressBodyBytesMax}`,
     );
   }
   return { config: { ...result, baseDir: resolve(result.baseDir) }, help: false };

@@ -1,31 +1,34 @@
 /**
- * SQL over Keel's state, on DuckDB: each query gets its own DuckDB connection, in which the catalog
- * tables it reads are created as temporary tables and filled from bounded, chunked scans of the
- * partition stores (only the columns and rows the query can see; see `plan.ts`); then the query runs
- * and the connection (with its tables) is dropped.
+ * SQL over Keel's state, on DuckDB in the SQL process (`sql_process.ts`, a child of the node): each
+ * query gets its own DuckDB connection there, in which the catalog tables it reads are created as
+ * temporary tables and filled from bounded, chunked scans of the partition stores done here (only
+ * the columns and rows the query can see; see `plan.ts`); then the query runs there and its answer
+ * comes back rendered (JSON or Arrow), and the connection (with its tables) is dropped.
+ *
+ * Why another process: a query can take more memory than any bound catches in time (DuckDB builds a
+ * whole vector of rows before anyone sees it), and the process that runs out must not be the node.
+ * If the SQL process dies, its queries fail with a clear error and the next query starts a new one;
+ * a process left large by a query is stopped once idle, which gives the memory back.
  *
  * Scans work at most `scanWorkShare` of the wall time (they rest between chunks), so a large query
  * slows the node's own work by a bounded share instead of competing for the CPU flat out.
  *
  * Limits, each with a clear error: a query's wall time (`queryTimeoutMs`, covering waiting, scanning
- * and running), the rows it may scan (`scannedRowsMax`) and return (`resultRowsMax`), and how many
- * queries run (`concurrentQueriesMax`) or wait (`queuedQueriesMax`) at once. DuckDB runs on one
- * thread and cannot touch files, so queries neither starve the node nor read the disk.
+ * and running), the rows it may scan (`scannedRowsMax`) and return (`resultRowsMax`), the bytes it
+ * may return (`resultBytesMax`), and how many queries run (`concurrentQueriesMax`) or wait
+ * (`queuedQueriesMax`) at once. DuckDB runs on one thread and cannot touch files.
  *
  * Only SELECT statements are accepted (DuckDB's parser refuses to serialize anything else).
  */
 
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { fork, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import { toHex, describeError } from "../../core/index.js";
 import {
-  CATALOG,
   DUCKDB_TYPE,
-  RESTATE_TYPE_NAME,
   tableDef,
   type Column,
   type ColumnType,
-  INFORMATION_SCHEMA_TABLES,
   translateDialect,
   planQuery,
   type TableNeeds,
@@ -33,17 +36,29 @@ import {
   type Row,
   type ScanBudget,
   type SqlSource,
+  type RenderedResult,
+  type ResultFormat,
+  type SqlOperation,
+  type SqlReply,
+  type SqlRequest,
 } from "../index.js";
-import type { QueryResult } from "./render.js";
+
+export type { RenderedResult, ResultFormat };
 
 export interface SqlEngineOptions {
   readonly queryTimeoutMs: number;
   readonly scannedRowsMax: number;
   readonly resultRowsMax: number;
+  /** Bytes of values a result may hold (see `approximateBytes` in render.ts). */
+  readonly resultBytesMax: number;
   readonly concurrentQueriesMax: number;
   readonly queuedQueriesMax: number;
   readonly duckdbThreads: number;
   readonly duckdbMemoryLimit: string;
+  /** The SQL process's V8 heap, in MB (`--max-old-space-size`). */
+  readonly processHeapMb: number;
+  /** Resident memory past which an idle SQL process is stopped, to give the memory back. */
+  readonly processRecycleBytes: number;
   /**
    * The share of wall time a scan may work: after each chunk it rests as long as the chunk took
    * times (1 - share) / share, leaving the rest to the partitions and the invoker.
@@ -55,12 +70,18 @@ export const SQL_ENGINE_DEFAULTS: SqlEngineOptions = {
   queryTimeoutMs: 30_000,
   scannedRowsMax: 5_000_000,
   resultRowsMax: 100_000,
+  resultBytesMax: 64 * 1024 * 1024,
   concurrentQueriesMax: 2,
   queuedQueriesMax: 32,
   duckdbThreads: 1,
   duckdbMemoryLimit: "1GB",
+  processHeapMb: 1024,
+  processRecycleBytes: 256 * 1024 * 1024,
   scanWorkShare: 0.5,
 };
+
+/** How long a statement may go on after it was interrupted before the SQL process is stopped. */
+const INTERRUPT_GRACE_MS = 2_000;
 
 /** A query that failed, with the HTTP status the admin API answers. */
 export class SqlError extends Error {
@@ -72,53 +93,164 @@ export class SqlError extends Error {
   }
 }
 
+/** The node's side of the SQL process: starts it, numbers requests, fails them if it dies. */
+class SqlProcess {
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
+  private nextRpc = 1;
+  private exitReason: string | undefined;
+  rssBytes = 0;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (reply: SqlReply) => {
+      this.rssBytes = reply.rssBytes;
+      const waiter = this.pending.get(reply.rpc);
+      if (waiter === undefined) return;
+      this.pending.delete(reply.rpc);
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(new SqlError(reply.status, reply.message));
+    });
+    child.on("exit", (code, signal) => {
+      this.exitReason = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+      const failure = new SqlError(
+        500,
+        `Query error: the SQL process stopped (${this.exitReason}), most likely because the query needed more memory than it may use; it restarts with the next query`,
+      );
+      for (const waiter of this.pending.values()) waiter.reject(failure);
+      this.pending.clear();
+    });
+  }
+
+  static start(options: SqlEngineOptions): Promise<SqlProcess> {
+    const child = fork(new URL("./sql_process.js", import.meta.url), [], {
+      execArgv: [`--max-old-space-size=${options.processHeapMb}`],
+      serialization: "advanced",
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      env: {
+        ...process.env,
+        KEEL_SQL_THREADS: String(options.duckdbThreads),
+        KEEL_SQL_MEMORY_LIMIT: options.duckdbMemoryLimit,
+      },
+    });
+    const started = new SqlProcess(child);
+    // Its first message says DuckDB is up.
+    return new Promise((resolve, reject) => {
+      started.pending.set(0, { resolve: () => resolve(started), reject });
+      child.once("error", (error) => reject(error));
+    });
+  }
+
+  get alive(): boolean {
+    return this.exitReason === undefined;
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  request(operation: SqlOperation): Promise<unknown> {
+    if (!this.alive)
+      return Promise.reject(new SqlError(500, "Query error: the SQL process stopped"));
+    const rpc = this.nextRpc++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(rpc, { resolve, reject });
+      const request: SqlRequest = { rpc, ...operation };
+      this.child.send(request);
+    });
+  }
+
+  stop(): void {
+    if (this.alive) this.child.kill("SIGKILL");
+  }
+}
+
 export class SqlEngine {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  private process: Promise<SqlProcess> | undefined;
+  private nextQuery = 1;
+  private closed = false;
 
   private constructor(
-    private readonly instance: DuckDBInstance,
     private readonly source: SqlSource,
     readonly options: SqlEngineOptions,
   ) {}
 
-  static async create(
-    source: SqlSource,
-    options: Partial<SqlEngineOptions> = {},
-  ): Promise<SqlEngine> {
-    const resolved = { ...SQL_ENGINE_DEFAULTS, ...options };
-    const instance = await DuckDBInstance.create(":memory:", {
-      threads: String(resolved.duckdbThreads),
-      memory_limit: resolved.duckdbMemoryLimit,
-      enable_external_access: "false",
-      autoinstall_known_extensions: "false",
-    });
-    return new SqlEngine(instance, source, resolved);
+  static create(source: SqlSource, options: Partial<SqlEngineOptions> = {}): Promise<SqlEngine> {
+    const engine = new SqlEngine(source, { ...SQL_ENGINE_DEFAULTS, ...options });
+    // Started now so the first query does not wait for it; a start that fails is retried by the
+    // next query rather than failing every query from then on.
+    engine.sqlProcess().catch(() => undefined);
+    return Promise.resolve(engine);
   }
 
   close(): void {
-    this.instance.closeSync();
+    this.closed = true;
+    void this.process?.then((p) => p.stop()).catch(() => undefined);
+    this.process = undefined;
   }
 
-  async query(sql: string): Promise<QueryResult> {
+  async query(sql: string, format: ResultFormat): Promise<RenderedResult> {
     const deadline = Date.now() + this.options.queryTimeoutMs;
     await this.acquire(deadline);
-    const connection = await this.instance.connect();
+    let sqlProcess: SqlProcess | undefined;
+    const query = this.nextQuery++;
     try {
-      await connection.run("SET TimeZone = 'UTC'");
+      sqlProcess = await this.sqlProcess();
+      const call = sqlProcess.request.bind(sqlProcess);
+      await call({ op: "open", query });
       const translated = translateDialect(sql);
-      const plan = planQuery(await this.parse(connection, translated));
+      const parsed: unknown = JSON.parse(
+        String(await call({ op: "parse", query, sql: translated })),
+      );
+      const plan = planQuery(parsed);
       const budget = this.budget(deadline);
-      for (const [table, needs] of plan.tables) await this.load(connection, table, needs, budget);
-      if (plan.informationSchema) await this.loadInformationSchema(connection);
-      return await this.run(connection, translated, deadline);
+      for (const [table, needs] of plan.tables) await this.load(call, query, table, needs, budget);
+      if (plan.informationSchema) await call({ op: "informationSchema", query });
+      return await this.run(sqlProcess, query, translated, format, deadline);
     } catch (error) {
       if (error instanceof SqlError) throw error;
       throw new SqlError(500, `Query error: ${describeError(error)}`);
     } finally {
-      connection.closeSync();
+      if (sqlProcess?.alive === true)
+        await sqlProcess.request({ op: "close", query }).catch(() => undefined);
       this.release();
+      this.recycleIfLarge(sqlProcess);
     }
+  }
+
+  /** The running SQL process, started (again) if there is none. */
+  private sqlProcess(): Promise<SqlProcess> {
+    const current = this.process;
+    if (current !== undefined) {
+      return current.then((p) => {
+        if (p.alive) return p;
+        if (this.process === current) this.process = undefined;
+        return this.sqlProcess();
+      });
+    }
+    if (this.closed) return Promise.reject(new SqlError(503, "Query error: the node is stopping"));
+    const started = SqlProcess.start(this.options);
+    this.process = started;
+    started.catch(() => {
+      if (this.process === started) this.process = undefined;
+    });
+    return started;
+  }
+
+  /** Stops a SQL process that a query left large, once no query uses it: the memory goes back. */
+  private recycleIfLarge(sqlProcess: SqlProcess | undefined): void {
+    if (sqlProcess === undefined || !sqlProcess.alive || sqlProcess.busy) return;
+    if (sqlProcess.rssBytes <= this.options.processRecycleBytes) return;
+    void this.process?.then((current) => {
+      if (current !== sqlProcess || current.busy) return;
+      this.process = undefined;
+      current.stop();
+      // A fresh one waits for the next query, which then does not pay for its start.
+      this.sqlProcess().catch(() => undefined);
+    });
   }
 
   private async acquire(deadline: number): Promise<void> {
@@ -177,147 +309,89 @@ export class SqlEngine {
     };
   }
 
-  private async parse(connection: DuckDBConnection, sql: string): Promise<unknown> {
-    const quoted = sql.replace(/'/g, "''");
-    const reader = await connection.runAndReadAll(`SELECT json_serialize_sql('${quoted}')`);
-    const text = reader.getRows()[0]?.[0];
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(String(text));
-    } catch {
-      throw new SqlError(500, "Query error: the query could not be parsed");
-    }
-    const message = (parsed as { error_message?: unknown }).error_message;
-    if (typeof message === "string" && message.startsWith("Only SELECT"))
-      throw new SqlError(400, "Query error: only SELECT queries are supported");
-    return parsed;
-  }
-
   /**
-   * Creates `table` in the connection and fills it from the partition stores. Each chunk of rows
-   * travels as one JSON text that DuckDB parses on its own thread, so the event loop only pays for
-   * building the rows and the text.
+   * Creates `table` in the query's connection and fills it from the partition stores. Each chunk of
+   * rows travels as one JSON text that DuckDB parses in the SQL process, so the event loop only pays
+   * for building the rows and the text.
    */
   private async load(
-    connection: DuckDBConnection,
+    call: (operation: SqlOperation) => Promise<unknown>,
+    query: number,
     table: string,
     needs: TableNeeds,
     budget: ScanBudget,
   ): Promise<void> {
     const columns = tableDef(table).columns;
     const ddl = columns.map((c) => `"${c.name}" ${DUCKDB_TYPE[c.type]}`).join(", ");
-    await connection.run(`CREATE TEMPORARY TABLE "${table}" (${ddl})`);
+    await call({ op: "exec", query, sql: `CREATE TEMPORARY TABLE "${table}" (${ddl})` });
     const loaded = columns.filter((c) => needs.columns === undefined || needs.columns.has(c.name));
     if (loaded.length === 0) {
       // Only row counts matter (COUNT(*)): insert empty rows.
       for await (const rows of tableRows(table, needs, this.source, budget)) {
         if (rows.length > 0) {
-          await connection.run(
-            `INSERT INTO "${table}" ("${columns[0]!.name}") SELECT NULL FROM range(${rows.length})`,
-          );
+          await call({
+            op: "exec",
+            query,
+            sql: `INSERT INTO "${table}" ("${columns[0]!.name}") SELECT NULL FROM range(${rows.length})`,
+          });
         }
       }
       return;
     }
     const spec = JSON.stringify(Object.fromEntries(loaded.map((c) => [c.name, JSON_TYPE[c.type]])));
-    const insert = await connection.prepare(
-      `INSERT INTO "${table}" (${loaded.map((c) => `"${c.name}"`).join(", ")}) ` +
+    await call({
+      op: "prepare",
+      query,
+      name: table,
+      sql:
+        `INSERT INTO "${table}" (${loaded.map((c) => `"${c.name}"`).join(", ")}) ` +
         `SELECT ${loaded.map((c) => fromJson(c.name, c.type)).join(", ")} ` +
         `FROM (SELECT from_json(j, '${spec}') AS s FROM (SELECT unnest(json_extract($1::VARCHAR, '$[*]')) AS j))`,
-    );
-    try {
-      for await (const rows of tableRows(table, needs, this.source, budget)) {
-        if (rows.length === 0) continue;
-        insert.bindVarchar(1, JSON.stringify(rows.map((row) => jsonRow(row, loaded))));
-        await insert.run();
-      }
-    } finally {
-      insert.destroySync();
-    }
-  }
-
-  private async loadInformationSchema(connection: DuckDBConnection): Promise<void> {
-    const columnsTable = INFORMATION_SCHEMA_TABLES["columns"]!;
-    const tablesTable = INFORMATION_SCHEMA_TABLES["tables"]!;
-    await connection.run(
-      `CREATE TEMPORARY TABLE ${columnsTable} (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, column_name VARCHAR, ordinal_position UBIGINT, column_default VARCHAR, is_nullable VARCHAR, data_type VARCHAR, character_maximum_length UBIGINT, character_octet_length UBIGINT, numeric_precision UBIGINT, numeric_precision_radix UBIGINT, numeric_scale UBIGINT, datetime_precision UBIGINT, interval_type VARCHAR)`,
-    );
-    await connection.run(
-      `CREATE TEMPORARY TABLE ${tablesTable} (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, table_type VARCHAR)`,
-    );
-    const columns = await connection.createAppender(columnsTable);
-    const tables = await connection.createAppender(tablesTable);
-    try {
-      for (const def of CATALOG.values()) {
-        const type = def.name === "sys_invocation" ? "VIEW" : "BASE TABLE";
-        for (const value of ["datafusion", "public", def.name, type]) tables.appendVarchar(value);
-        tables.endRow();
-        def.columns.forEach((column, i) => {
-          for (const value of ["datafusion", "public", def.name, column.name])
-            columns.appendVarchar(value);
-          columns.appendUBigInt(BigInt(i));
-          columns.appendNull();
-          columns.appendVarchar(column.nullable ? "YES" : "NO");
-          columns.appendVarchar(RESTATE_TYPE_NAME[column.type]);
-          for (let k = 0; k < 6; k++) columns.appendNull();
-          columns.appendNull();
-          columns.endRow();
-        });
-      }
-      columns.flushSync();
-      tables.flushSync();
-    } finally {
-      columns.closeSync();
-      tables.closeSync();
+    });
+    for await (const rows of tableRows(table, needs, this.source, budget)) {
+      if (rows.length === 0) continue;
+      const text = JSON.stringify(rows.map((row) => jsonRow(row, loaded)));
+      await call({ op: "insert", query, name: table, text });
     }
   }
 
   private async run(
-    connection: DuckDBConnection,
+    sqlProcess: SqlProcess,
+    query: number,
     sql: string,
+    format: ResultFormat,
     deadline: number,
-  ): Promise<QueryResult> {
+  ): Promise<RenderedResult> {
     let timedOut = false;
+    let stopTimer: ReturnType<typeof setTimeout> | undefined;
     const timer = setTimeout(
       () => {
         timedOut = true;
-        connection.interrupt();
+        sqlProcess.request({ op: "interrupt", query }).catch(() => undefined);
+        // A statement busy outside DuckDB's interruptible loops: stop the process itself.
+        stopTimer = setTimeout(() => sqlProcess.stop(), INTERRUPT_GRACE_MS);
       },
       Math.max(0, deadline - Date.now()),
     );
     try {
-      const result = await connection.stream(sql);
-      const names = result.columnNames();
-      const types = result.columnTypes();
-      const rows: DuckDBValue[][] = [];
-      for (;;) {
-        const chunk = await result.fetchChunk();
-        if (chunk === null || chunk.rowCount === 0) break;
-        if (rows.length + chunk.rowCount > this.options.resultRowsMax) {
-          throw new SqlError(
-            413,
-            `Query error: the result has more than ${this.options.resultRowsMax} rows; add a LIMIT or narrow the query`,
-          );
-        }
-        for (const row of chunk.getRows()) rows.push(row);
-        if (Date.now() > deadline) throw timeoutError(this.options.queryTimeoutMs);
-      }
-      return {
-        columns: names.map((name, i) => ({ name: outputName(name), type: types[i]! })),
-        rows,
-      };
+      const rendered = (await sqlProcess.request({
+        op: "run",
+        query,
+        sql,
+        format,
+        resultRowsMax: this.options.resultRowsMax,
+        resultBytesMax: this.options.resultBytesMax,
+      })) as RenderedResult;
+      if (timedOut) throw timeoutError(this.options.queryTimeoutMs);
+      return rendered;
     } catch (error) {
       if (timedOut) throw timeoutError(this.options.queryTimeoutMs);
       throw error;
     } finally {
       clearTimeout(timer);
+      clearTimeout(stopTimer);
     }
   }
-}
-
-/** DuckDB names an unaliased `COUNT(*)` `count_star()`; DataFusion (and so Restate) `count(*)`. */
-function outputName(name: string): string {
-  return name === "count_star()" ? "count(*)" : name;
 }
 
 function timeoutError(timeoutMs: number): SqlError {

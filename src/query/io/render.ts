@@ -102,6 +102,30 @@ export function isoDuration(ms: bigint): string {
   return `${sign}PT${seconds}${fractionText}S`;
 }
 
+/**
+ * Roughly the bytes a value takes in an answer: text and binary by length (binary twice, as hex),
+ * scalars a few bytes, lists, structs and maps by their parts. Bounds a result while it is converted.
+ */
+export function approximateBytes(value: DuckDBValue): number {
+  if (value === null) return 1;
+  if (typeof value === "string") return value.length;
+  if (typeof value !== "object") return 8;
+  if (value instanceof DuckDBBlobValue) return 2 * value.bytes.length;
+  if (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue)
+    return value.items.reduce<number>((sum, item) => sum + 1 + approximateBytes(item), 2);
+  if (value instanceof DuckDBStructValue)
+    return Object.entries(value.entries).reduce<number>(
+      (sum, [key, item]) => sum + key.length + 3 + approximateBytes(item),
+      2,
+    );
+  if (value instanceof DuckDBMapValue)
+    return value.entries.reduce<number>(
+      (sum, entry) => sum + 3 + approximateBytes(entry.key) + approximateBytes(entry.value),
+      2,
+    );
+  return 32;
+}
+
 /** A JSON fragment for one non-null value. */
 function jsonValue(value: DuckDBValue): string {
   if (typeof value === "string") return JSON.stringify(value);

@@ -365,6 +365,7 @@ export class LocalLoglet implements Loglet {
   private sealRequested = false;
   private readonly cache = new Map<number, Uint8Array>();
   private cacheLowest = 1;
+  private cacheBytes = 0;
   private waiters: { beyond: number; resolve: (tail: LogletTail) => void }[] = [];
   private sealing: Promise<LogletTail> | undefined;
 
@@ -414,7 +415,7 @@ export class LocalLoglet implements Loglet {
   metaWritten(meta: LogletMeta): void {
     if (meta.sealed) this.sealed = true;
     if (meta.trimPoint > this.trimmedThrough) {
-      for (let o = this.cacheLowest; o <= meta.trimPoint; o++) this.cache.delete(o);
+      for (let o = this.cacheLowest; o <= meta.trimPoint; o++) this.cacheDrop(o);
       this.cacheLowest = Math.max(this.cacheLowest, meta.trimPoint + 1);
       this.trimmedThrough = meta.trimPoint;
     }
@@ -429,10 +430,23 @@ export class LocalLoglet implements Loglet {
     };
   }
 
+  /** Keeps the newest records within both bounds (always the newest one, however large). */
   private cachePut(offset: number, payload: Uint8Array): void {
     if (this.cache.size === 0) this.cacheLowest = offset;
     this.cache.set(offset, payload);
-    while (this.cache.size > this.cacheRecordsMax) this.cache.delete(this.cacheLowest++);
+    this.cacheBytes += payload.length;
+    while (
+      this.cache.size > this.cacheRecordsMax ||
+      (this.cacheBytes > limits.logTailCacheBytesMax && this.cache.size > 1)
+    )
+      this.cacheDrop(this.cacheLowest++);
+  }
+
+  private cacheDrop(offset: number): void {
+    const payload = this.cache.get(offset);
+    if (payload === undefined) return;
+    this.cache.delete(offset);
+    this.cacheBytes -= payload.length;
   }
 
   // ---- the loglet contract ----
