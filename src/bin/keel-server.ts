@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node
 /**
  * keel-server: one Keel node with every role, on its embedded single-node defaults.
  * Composition root: wires the adapters (files, LMDB, HTTP) into the runtime node.
