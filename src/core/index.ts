@@ -53,3 +53,4 @@ export { seededPrng } from "./prng.js";
 export type { Prng } from "./prng.js";
 export { Sha256, sha256 } from "./sha256.js";
 export { crc32 } from "./crc32.js";
+export { presentFields } from "./objects.js";

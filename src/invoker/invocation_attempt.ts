@@ -10,6 +10,7 @@
 
 import {
   formatDurationFriendly,
+  presentFields,
   describeError,
   limits,
   InvocationId,
@@ -416,18 +417,12 @@ export class InvocationAttempt {
             message: error.message,
             errorCode: errorCodeOfSdkError(code),
             stacktrace: error.stacktrace,
-            ...(error.nextRetryDelay === undefined
-              ? {}
-              : { nextRetryDelayMs: error.nextRetryDelay }),
-            ...(error.relatedCommandIndex === undefined
-              ? {}
-              : { relatedCommandIndex: error.relatedCommandIndex }),
-            ...(error.relatedCommandName === undefined
-              ? {}
-              : { relatedCommandName: error.relatedCommandName }),
-            ...(error.relatedCommandType === undefined
-              ? {}
-              : { relatedCommandType: error.relatedCommandType }),
+            ...presentFields({
+              nextRetryDelayMs: error.nextRetryDelay,
+              relatedCommandIndex: error.relatedCommandIndex,
+              relatedCommandName: error.relatedCommandName,
+              relatedCommandType: error.relatedCommandType,
+            }),
           };
         }
         case MessageType.AwaitingOn:

@@ -20,7 +20,7 @@ import {
   type Schema,
   type ServiceSchema,
 } from "./schema.js";
-import { limits } from "../core/index.js";
+import { limits, presentFields } from "../core/index.js";
 
 /**
  * The server's timeouts for services whose manifest sets none (Restate's
@@ -369,20 +369,14 @@ export function modifyService(
     return "workflow_completion_retention can be set only on workflows";
   const changed: ServiceSchema = {
     ...service,
-    ...(change.public === undefined ? {} : { public: change.public }),
-    ...(change.idempotencyRetentionMs === undefined
-      ? {}
-      : { idempotencyRetentionMs: change.idempotencyRetentionMs }),
-    ...(change.workflowCompletionRetentionMs === undefined
-      ? {}
-      : { workflowCompletionRetentionMs: change.workflowCompletionRetentionMs }),
-    ...(change.journalRetentionMs === undefined
-      ? {}
-      : { journalRetentionMs: change.journalRetentionMs }),
-    ...(change.inactivityTimeoutMs === undefined
-      ? {}
-      : { inactivityTimeoutMs: change.inactivityTimeoutMs }),
-    ...(change.abortTimeoutMs === undefined ? {} : { abortTimeoutMs: change.abortTimeoutMs }),
+    ...presentFields({
+      public: change.public,
+      idempotencyRetentionMs: change.idempotencyRetentionMs,
+      workflowCompletionRetentionMs: change.workflowCompletionRetentionMs,
+      journalRetentionMs: change.journalRetentionMs,
+      inactivityTimeoutMs: change.inactivityTimeoutMs,
+      abortTimeoutMs: change.abortTimeoutMs,
+    }),
   };
   return {
     schema: { ...schema, services: schema.services.map((s) => (s === service ? changed : s)) },
