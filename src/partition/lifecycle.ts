@@ -10,6 +10,9 @@
  * - the `a/` index holds exactly the invocations in the invoked phase;
  * - a completed invocation never gains journal entries;
  * - a notification id appears at most once in a journal.
+ *
+ * Why one file of this length: the phases and their invariants are kept where they can be read
+ * together; the journal commands are in commands.ts and the operator commands in operator_commands.ts.
  */
 
 import {

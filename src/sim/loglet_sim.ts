@@ -26,6 +26,9 @@
  *   acknowledged batch lies wholly below it and no sealed tail splits an acknowledged batch;
  * - trim gaps never cover offsets that were not asked to be trimmed;
  * - no assertion fails anywhere and no protocol anomaly is reported.
+ *
+ * Why one file of this length: one seed's story (setup, workload, nemesis, controller, settle,
+ * checks) reads top to bottom; the cluster and the checkers it needs are in files of their own.
  */
 
 import {

@@ -14,6 +14,10 @@
  * - The known tail this node reports only grows, and never exceeds a tail that was committed (by
  *   its sequencer, or decided by a seal).
  * - After `shutdown` (or a crash in the simulator) no callback of this node runs again.
+ *
+ * Why one file of this length: it is the one place where the sequencer, the tail coordinator and
+ * the readers of a loglet meet the node's transport and clock, and their callbacks share the
+ * loglet's slot (known tail, decided tail, waiters); the machines themselves are in files of their own.
  */
 
 import {

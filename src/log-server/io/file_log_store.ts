@@ -1,7 +1,7 @@
 /**
  * The file-backed store of a log server: every loglet of the node in one segment-file engine
  * (segment_files.ts), one frame per write (a batch of records, or a loglet's metadata, encoded by
- * store_codec.ts). One ordered stream means one durable write per group commit for all loglets, and
+ * src/bifrost/loglet_store.ts). One ordered stream means one durable write per group commit for all loglets, and
  * writes complete in the order they were issued — the log server relies on both.
  *
  * The index (which frame holds which batch, each loglet's latest metadata) lives in memory and is

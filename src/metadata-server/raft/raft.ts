@@ -23,6 +23,10 @@
  * uncommitted change and none before the leader committed in its term; linearizable reads by
  * read-index (the commit index, confirmed by a heartbeat round acknowledged by a quorum);
  * leadership transfer by catching the target up and sending it timeoutNow.
+ *
+ * Why one file of this length: Raft's rules interlock (terms, votes, log matching, commit, read
+ * index, membership, transfer) and are checked against each other when read; like etcd's raft.go it
+ * stays whole, with its helpers (log, progress, quorum, membership) in files of their own.
  */
 
 import { assert, assertNever, type Prng } from "../../core/index.js";

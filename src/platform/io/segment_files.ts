@@ -1,7 +1,7 @@
 /**
  * The segment-file engine: an append-only sequence of numbered frames in rolled segment files, with
  * group commit and torn-tail recovery. The `local` loglet stores one record per frame (frame number =
- * loglet offset); a log server stores one entry per frame for all its loglets (store_codec.ts).
+ * loglet offset); a log server stores one entry per frame for all its loglets (src/bifrost/loglet_store.ts).
  *
  * Layout: a directory of files named by the number of their first frame
  * (`00000000000000000001.seg`). A file starts with a 16-byte header (magic, first frame number)
@@ -25,6 +25,10 @@
  * partition store that applied records in the damaged frame) leaves the file as it found it.
  * Older files are verified when read.
  * Garbage: whole files are unlinked once every frame in them is dead (`dropFilesBelow`), never the last.
+ *
+ * Why one file of this length: recovery, appends, reads and garbage collection share the file list,
+ * the write cursor and the pending repair of a torn tail; the format and the judgement of damage are
+ * pure, in src/wire/frames.ts.
  */
 
 import { constants } from "node:fs";

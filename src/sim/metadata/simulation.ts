@@ -8,6 +8,9 @@
  * Checked: Raft's safety properties on every step (src/sim/checkers/raft_safety.ts); the client
  * history is linearizable (src/sim/checkers/linearizability.ts); after the faults stop and the
  * network heals, every client completes a read (liveness) and the members' states converge.
+ *
+ * Why one file of this length: one seed's story (setup, workload, nemesis, settle, checks) reads top
+ * to bottom; the cluster, the port twins and the checkers are in files of their own.
  */
 
 import { assert, fromUtf8, toHex, utf8, Version, seededPrng, type Prng } from "../../core/index.js";

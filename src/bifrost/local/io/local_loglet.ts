@@ -5,7 +5,7 @@
  * One stream means one group commit for all partitions: appends of every loglet queued while a flush
  * runs go out together in one durable `writev`. Each frame holds one append of one
  * loglet (its records) or a loglet's metadata (sealed, trim point), encoded as a log-store entry
- * (src/log-server/store_codec.ts), so a crash never keeps half an append.
+ * (src/bifrost/loglet_store.ts), so a crash never keeps half an append.
  *
  * Offsets are assigned when a flush starts, from the durable tail of each loglet, and only one flush
  * runs at a time: a failed write (disk full) gives its offsets to the next flush and never leaves a
