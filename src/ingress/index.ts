@@ -6,9 +6,17 @@
 export {
   INGRESS_HEAD_BYTES_MAX,
   INGRESS_TARGET_BYTES_MAX,
-  IngressError,
   decodeKeySegment,
   parseIngressTarget,
   queryParam,
 } from "./paths.js";
 export type { IngressTarget } from "./paths.js";
+export {
+  IngressError,
+  badRestatePath,
+  badServicePath,
+  failureBody,
+  mediaType,
+  methodNotAllowed,
+  serviceNotFound,
+} from "./errors.js";

@@ -13,17 +13,7 @@
  *   limit on a URI), and so is any HTTP version but 1.0 and 1.1 (400), both without a body.
  */
 
-/** An error the ingress answers with `status` and Restate's JSON error body. */
-export class IngressError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly source: "ingress" | "invocation" = "ingress",
-    readonly invocationId?: string,
-  ) {
-    super(message);
-  }
-}
+import { IngressError } from "./errors.js";
 
 /** The longest request target Restate's HTTP stack parses (`http::Uri`'s limit). */
 export const INGRESS_TARGET_BYTES_MAX = 65_534;

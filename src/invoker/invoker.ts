@@ -30,7 +30,6 @@ import {
   InvocationId,
 } from "../core/index.js";
 import {
-  HandlerType as RecordHandlerType,
   InvocationPhase,
   ServiceType as RecordServiceType,
   type PinnedDeployment,
@@ -43,7 +42,7 @@ import { TableReader } from "../partition-store/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
-  handlerTypeOf,
+  targetOf,
   retentionOf,
   retryPolicyOf,
   type RetryPolicy,
@@ -778,26 +777,7 @@ export class Invoker implements PartitionInvoker {
         errorCode: "RT0017",
       };
     }
-    const handlerType = handlerTypeOf(service, handler);
-    const target: Target = {
-      service: service.name,
-      handler: handler.name,
-      key: service.ty === "Service" ? "" : key,
-      serviceType:
-        service.ty === "Service"
-          ? RecordServiceType.SERVICE_TYPE_SERVICE
-          : service.ty === "VirtualObject"
-            ? RecordServiceType.SERVICE_TYPE_VIRTUAL_OBJECT
-            : RecordServiceType.SERVICE_TYPE_WORKFLOW,
-      handlerType:
-        handlerType === undefined
-          ? RecordHandlerType.HANDLER_TYPE_UNSPECIFIED
-          : handlerType === "Exclusive"
-            ? RecordHandlerType.HANDLER_TYPE_EXCLUSIVE
-            : handlerType === "Shared"
-              ? RecordHandlerType.HANDLER_TYPE_SHARED
-              : RecordHandlerType.HANDLER_TYPE_WORKFLOW,
-    };
+    const target = targetOf(service, handler, key);
     const retention = retentionOf(
       service,
       handler,

@@ -22,6 +22,7 @@ export {
   SCHEMA_KEY,
   SchemaIndex,
   handlerTypeOf,
+  targetOf,
   retentionOf,
   retryPolicyOf,
 } from "./schema.js";

@@ -12,6 +12,11 @@
  */
 
 import { limits } from "../core/index.js";
+import {
+  HandlerType as RecordHandlerType,
+  ServiceType as RecordServiceType,
+  type Target,
+} from "../gen/keel/records.js";
 
 export const SCHEMA_KEY = "schema";
 
@@ -196,6 +201,30 @@ export function handlerTypeOf(
 ): HandlerType | undefined {
   if (service.ty === "Service") return undefined;
   return handler.ty ?? (service.ty === "Workflow" ? "Workflow" : "Exclusive");
+}
+
+/** The durable form of a call's target: what the partition records for `handler` of `service`. */
+export function targetOf(service: ServiceSchema, handler: HandlerSchema, key: string): Target {
+  const handlerType = handlerTypeOf(service, handler);
+  return {
+    service: service.name,
+    handler: handler.name,
+    key: service.ty === "Service" ? "" : key,
+    serviceType:
+      service.ty === "Service"
+        ? RecordServiceType.SERVICE_TYPE_SERVICE
+        : service.ty === "VirtualObject"
+          ? RecordServiceType.SERVICE_TYPE_VIRTUAL_OBJECT
+          : RecordServiceType.SERVICE_TYPE_WORKFLOW,
+    handlerType:
+      handlerType === undefined
+        ? RecordHandlerType.HANDLER_TYPE_UNSPECIFIED
+        : handlerType === "Exclusive"
+          ? RecordHandlerType.HANDLER_TYPE_EXCLUSIVE
+          : handlerType === "Shared"
+            ? RecordHandlerType.HANDLER_TYPE_SHARED
+            : RecordHandlerType.HANDLER_TYPE_WORKFLOW,
+  };
 }
 
 export function retryPolicyOf(

@@ -32,32 +32,27 @@ import {
   parseAwakeableId,
   workflowRunInvocationId,
 } from "../../core/index.js";
-import {
-  HandlerType,
-  ServiceType,
-  type Result,
-  type ServiceInvocation,
-  type Target,
-} from "../../gen/keel/records.js";
-import type { Failure, Header } from "../../gen/keel/service_protocol.js";
+import { type Result, type ServiceInvocation } from "../../gen/keel/records.js";
+import type { Header } from "../../gen/keel/service_protocol.js";
 import { targetRefOf } from "../../partition/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
-import {
-  handlerTypeOf,
-  retentionOf,
-  type HandlerSchema,
-  type ServiceSchema,
-} from "../../schema/index.js";
+import { handlerTypeOf, targetOf, retentionOf, type HandlerSchema } from "../../schema/index.js";
 import { HttpApiServer, isoNanos, isoOffset, readBody, sendJson } from "../../platform/io/index.js";
 import {
   INGRESS_HEAD_BYTES_MAX,
   INGRESS_TARGET_BYTES_MAX,
   IngressError,
+  badRestatePath,
+  badServicePath,
   decodeKeySegment,
+  failureBody,
+  mediaType,
+  methodNotAllowed,
   parseIngressTarget,
   queryParam,
+  serviceNotFound,
   type IngressTarget,
 } from "../index.js";
 
@@ -498,32 +493,6 @@ function refuseRequest(res: ServerResponse, status: number): void {
   res.end();
 }
 
-function serviceNotFound(name: string): IngressError {
-  return new IngressError(
-    404,
-    `service '${name}' not found, make sure to register the service before calling it.`,
-  );
-}
-
-/** A malformed path under `/restate/call`, `/restate/send` (Restate 1.7's ingress paths). */
-function badRestatePath(): IngressError {
-  return new IngressError(
-    400,
-    "bad path, expected /restate/call/:service/:handler, /restate/send/:service/:handler, /restate/scope/:scope/call/:service/:handler, /restate/attach/:invocation_id, /restate/output/:invocation_id, or /restate/lookup",
-  );
-}
-
-function badServicePath(): IngressError {
-  return new IngressError(
-    400,
-    "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler",
-  );
-}
-
-function methodNotAllowed(): IngressError {
-  return new IngressError(405, "method not allowed");
-}
-
 /** Attach and output requests: the mode is `attach` or `output`, read with GET. */
 function checkAttachMode(req: IncomingMessage, mode: string): void {
   if (mode !== "attach" && mode !== "output") throw new IngressError(404, "not found");
@@ -533,10 +502,6 @@ function checkAttachMode(req: IncomingMessage, mode: string): void {
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function mediaType(value: string): string {
-  return value.split(";")[0]!.trim().toLowerCase();
 }
 
 function validateInput(req: IncomingMessage, handler: HandlerSchema, body: Buffer): void {
@@ -573,36 +538,4 @@ function forwardedHeaders(req: IncomingMessage, target: IngressTarget): Header[]
     out.push({ key, value: raw[i + 1]! });
   }
   return out;
-}
-
-export function targetOf(service: ServiceSchema, handler: HandlerSchema, key: string): Target {
-  const handlerType = handlerTypeOf(service, handler);
-  return {
-    service: service.name,
-    handler: handler.name,
-    key,
-    serviceType:
-      service.ty === "Service"
-        ? ServiceType.SERVICE_TYPE_SERVICE
-        : service.ty === "VirtualObject"
-          ? ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT
-          : ServiceType.SERVICE_TYPE_WORKFLOW,
-    handlerType:
-      handlerType === undefined
-        ? HandlerType.HANDLER_TYPE_UNSPECIFIED
-        : handlerType === "Exclusive"
-          ? HandlerType.HANDLER_TYPE_EXCLUSIVE
-          : handlerType === "Shared"
-            ? HandlerType.HANDLER_TYPE_SHARED
-            : HandlerType.HANDLER_TYPE_WORKFLOW,
-  };
-}
-
-/** A terminal failure as Restate's ingress renders it: metadata only when there is some. */
-function failureBody(failure: Failure): Record<string, unknown> {
-  const body: Record<string, unknown> = { code: failure.code, message: failure.message };
-  if (failure.metadata.length > 0)
-    body["metadata"] = Object.fromEntries(failure.metadata.map((m) => [m.key, m.value]));
-  body["source"] = "invocation";
-  return body;
 }
