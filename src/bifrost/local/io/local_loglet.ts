@@ -9,9 +9,13 @@
  *
  * Offsets are assigned when a flush starts, from the durable tail of each loglet, and only one flush
  * runs at a time: a failed write (disk full) gives its offsets to the next flush and never leaves a
- * hole. Recovery scans every file, truncating a torn or corrupt tail of the last one, and rebuilds
- * each loglet's tail, seal and trim point. Trim persists the trim point first; whole files are
- * unlinked once no loglet needs any frame in them.
+ * hole. Recovery scans every file (a torn tail of the last one is cut before the first write, as
+ * src/platform/io/segment_files.ts decides) and rebuilds each loglet's tail, seal and trim point.
+ * Trim persists the trim point first; whole files are unlinked once no loglet needs any frame in them.
+ *
+ * Why one file of this length: the shared stream (`LocalLogStore`) and its loglets call into each
+ * other (the store assigns offsets from each loglet's durable tail and hands back what is durable;
+ * a loglet queues its writes on the store), so they stay together rather than import each other.
  */
 
 import { join } from "node:path";
