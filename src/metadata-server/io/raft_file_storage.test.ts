@@ -35,42 +35,8 @@ function persist(storage: FileRaftStorage, work: Partial<PersistWork>): Promise<
 
 const membership = { voters: [MemberId(1)], learners: [], addresses: { 1: "n1" } };
 
+// What every Raft storage must do is in test/contract/raft_storage_contract.ts.
 describe("file raft storage", () => {
-  it("recovers what was persisted: hard state, entries, truncations and snapshots", async () => {
-    const dir = await freshDir();
-    await FileRaftStorage.provision(dir, bootstrapState(membership, new Uint8Array([7])));
-    let { storage, recovered } = await FileRaftStorage.open(dir);
-    assert.equal(recovered.snapshot.index, 1);
-    assert.deepEqual([...recovered.snapshot.data], [7]);
-    await persist(storage, {
-      hardState: { term: Term(2), vote: MemberId(1), commit: LogIndex(1) },
-      entries: [entry(2, 2), entry(3, 2), entry(4, 2)],
-    });
-    // A newer leader replaces index 4 onwards.
-    await persist(storage, {
-      hardState: { term: Term(3), vote: MemberId(0), commit: LogIndex(3) },
-      entries: [entry(4, 3, "replaced"), entry(5, 3)],
-    });
-    storage.close();
-    ({ storage, recovered } = await FileRaftStorage.open(dir));
-    assert.deepEqual(recovered.hardState, { term: 3, vote: 0, commit: 3 });
-    assert.deepEqual(
-      recovered.entries.map((e) => `${e.index}/${e.term}`),
-      ["2/2", "3/2", "4/3", "5/3"],
-    );
-    await persist(storage, {
-      snapshot: { index: LogIndex(4), term: Term(3), membership, data: new Uint8Array([4]) },
-    });
-    storage.close();
-    ({ storage, recovered } = await FileRaftStorage.open(dir));
-    assert.equal(recovered.snapshot.index, 4);
-    assert.deepEqual(
-      recovered.entries.map((e) => e.index),
-      [5],
-    );
-    storage.close();
-  });
-
   it("keeps the valid prefix of a log with a torn or damaged tail", async () => {
     const dir = await freshDir();
     await FileRaftStorage.provision(dir, bootstrapState(membership, new Uint8Array()));
