@@ -9,10 +9,11 @@
  *    crash rate, the workload.
  * 2. Provision the schema, start a `KeelNode` built on simulated ports (./storage.ts, ./endpoint.ts,
  *    the SimClock) and let clients submit `Counter/add` invocations as the ingress does (calls that
- *    wait for the result, or sends followed by attach), each with an idempotency key so that it can
- *    retry after a crash. The nemesis crashes the node at random moments (everything in memory is
- *    dropped, its clock and endpoint streams die, the disks keep what they hold) and restarts it (a
- *    new KeelNode on the same disks); the network delays messages and cuts streams.
+ *    wait for the result, or sends, some delayed, followed by attach), each with an idempotency key
+ *    so that it can retry after a crash. The nemesis crashes the node at random moments (everything
+ *    in memory is dropped, its clock and endpoint streams die, the disks keep what they hold) or
+ *    stops it gracefully (`KeelNode.stop()`, which must finish), and restarts it (a new KeelNode on
+ *    the same disks); the network delays messages and cuts streams.
  * 3. Calm: no more crashes or cuts; every client retries until it has its result.
  * 4. Crash and restart once more, then check (below); flush the stores, crash, and compare every
  *    partition store with its log replayed from LSN 1.
@@ -30,7 +31,8 @@
  * - each Counter object's count equals its completed adds, whose outputs carry the counts 1..n;
  *   each Tally object's count equals the calls it got from completed adds, likewise;
  * - every partition store equals its log replayed from LSN 1 through the store's applied LSN;
- * - no fatal error, no error logged, no SDK protocol error, no request left unanswered in the calm.
+ * - no fatal error, no error logged, no SDK protocol error, no request left unanswered in the calm,
+ *   no graceful stop that does not finish.
  */
 
 import {
@@ -122,6 +124,7 @@ const NODE_NAME = "N1";
 /** After the fault phase, how long every client has to get its result. */
 const CALM_LIMIT_MS = 120_000;
 const READY_LIMIT_MS = 30_000;
+const STOP_LIMIT_MS = 10_000;
 const STEPS_MAX = 5_000_000;
 /** Marks the direction of a chunk of traffic in the digest. */
 const DIRECTION_MARK = [utf8(">"), utf8("<")];
@@ -138,6 +141,8 @@ interface Parameters {
   readonly crashIntervalMinMs: number;
   readonly crashIntervalMaxMs: number;
   readonly downtimeMaxMs: number;
+  /** The chance that the nemesis stops the node gracefully instead of crashing it. */
+  readonly gracefulStopChance: number;
   readonly faultPhaseMs: number;
   readonly invocations: number;
   readonly counterKeys: number;
@@ -196,6 +201,7 @@ function pickParameters(prng: Prng): Parameters {
     crashIntervalMinMs,
     crashIntervalMaxMs: crashIntervalMinMs * 3,
     downtimeMaxMs: pick(prng, [0, 50, 500]),
+    gracefulStopChance: pick(prng, [0, 0.3]),
     faultPhaseMs: 3_000 + prng.nextInt(5_000),
     invocations: 8 + prng.nextInt(25),
     counterKeys: 1 + prng.nextInt(4),
@@ -274,6 +280,8 @@ interface ClientInvocation {
   readonly counterKey: string;
   readonly argument: AddArgument;
   readonly mode: "call" | "send";
+  /** A send's delay: its execution time is counted from each submission, as the ingress does. */
+  readonly delayMs: number;
   readonly id: InvocationId;
   readonly idText: string;
   readonly invocation: ServiceInvocation;
@@ -302,6 +310,7 @@ class NodeSimulation {
   private generation = 0;
   private calm = false;
   private crashes = 0;
+  private stops = 0;
   private steps = 0;
 
   constructor(
@@ -445,12 +454,14 @@ class NodeSimulation {
     );
   }
 
-  private crash(): void {
+  /** The process dies (`exit` after a graceful stop: nothing of it is left to lose). */
+  private crash(how: "crash" | "exit" = "crash"): void {
     const incarnation = this.incarnation;
     if (incarnation === undefined) return;
     this.incarnation = undefined;
-    this.crashes++;
-    this.trace(`crash incarnation ${incarnation.generation}`);
+    if (how === "crash") this.crashes++;
+    else this.stops++;
+    this.trace(`${how} incarnation ${incarnation.generation}`);
     incarnation.crash();
   }
 
@@ -458,15 +469,62 @@ class NodeSimulation {
     const { crashIntervalMinMs, crashIntervalMaxMs, downtimeMaxMs } = this.params;
     const after =
       crashIntervalMinMs + this.faultPrng.nextInt(crashIntervalMaxMs - crashIntervalMinMs + 1);
-    this.scheduler.schedule(after, () => {
-      if (this.calm) return;
-      this.crash();
+    const restart = (): void => {
       this.scheduler.schedule(this.faultPrng.nextInt(downtimeMaxMs + 1), () => {
         // The final checks may have restarted the node already: one process per disk.
         if (this.incarnation !== undefined) return;
         this.startIncarnation();
         this.scheduleNemesis();
       });
+    };
+    this.scheduler.schedule(after, () => {
+      if (this.calm) return;
+      if (this.faultPrng.chance(this.params.gracefulStopChance)) this.stop(restart);
+      else {
+        this.crash();
+        restart();
+      }
+    });
+  }
+
+  /**
+   * A graceful stop, as keel-server's on SIGTERM: `KeelNode.stop()`, the stores' last writes, then
+   * the process exits (the ports die). A stop that does not finish within STOP_LIMIT_MS is a
+   * violation, and the process is killed.
+   */
+  private stop(then: () => void): void {
+    const incarnation = this.incarnation;
+    if (incarnation === undefined) return then();
+    this.trace(`stop incarnation ${incarnation.generation}`);
+    let exited = false;
+    const exit = (): void => {
+      if (exited) return;
+      exited = true;
+      if (this.incarnation === incarnation) this.crash("exit");
+      then();
+    };
+    incarnation.node
+      .stop()
+      .then(() => Promise.all(incarnation.stores.map((store) => store.flushed())))
+      .then(
+        () => {
+          this.trace(`incarnation ${incarnation.generation} stopped`);
+          exit();
+        },
+        (error: unknown) => {
+          this.violation(
+            `incarnation ${incarnation.generation}: stop failed: ${describeError(error)}`,
+          );
+          exit();
+        },
+      );
+    this.scheduler.schedule(STOP_LIMIT_MS, () => {
+      // Crashed meanwhile (by the final checks): its stop can never finish.
+      if (exited || !incarnation.alive) return;
+      this.violation(
+        `incarnation ${incarnation.generation} did not stop within ${STOP_LIMIT_MS} ms`,
+      );
+      exit();
     });
   }
 
@@ -496,6 +554,8 @@ class NodeSimulation {
         tally: p.tallyKeys > 0 && prng.chance(0.5) ? `t${prng.nextInt(p.tallyKeys)}` : "",
       };
       const mode = prng.chance(p.sendChance) ? "send" : "call";
+      // Some sends are delayed, as `/send?delay=…` makes them: a durable timer starts them.
+      const delayMs = mode === "send" && prng.chance(0.3) ? 1 + prng.nextInt(p.sleepMaxMs) : 0;
       const target: Target = {
         service: COUNTER,
         handler: "add",
@@ -510,6 +570,7 @@ class NodeSimulation {
         counterKey,
         argument,
         mode,
+        delayMs,
         id,
         idText: id.toString(),
         invocation: {
@@ -560,7 +621,14 @@ class NodeSimulation {
   ): Promise<boolean> {
     if (client.mode === "call" || client.acknowledgedAtMs === undefined) {
       const { outcome, completion } = await incarnation.request((node) =>
-        node.submit(client.invocation, client.id.partitionKey, client.mode === "call"),
+        node.submit(
+          {
+            ...client.invocation,
+            executionTimeMs: client.delayMs === 0 ? 0 : node.ports.clock.nowMs() + client.delayMs,
+          },
+          client.id.partitionKey,
+          client.mode === "call",
+        ),
       );
       if (outcome.kind !== "accepted" && outcome.kind !== "previouslyAccepted") {
         this.violation(`client ${client.index}: submission answered ${outcome.kind}`);
@@ -791,7 +859,7 @@ class NodeSimulation {
     return [
       `${p.invocations} invocations on ${p.counterKeys} counters, ${p.tallyKeys} tallies`,
       `${p.partitions} partitions, v${s.protocolVersionMax} ${s.requestResponse ? "request/response" : "bidi"}${s.lazyState ? " lazy" : ""}`,
-      `${this.crashes} crashes, ${this.streamCounters.cut}/${this.streamCounters.opened} streams cut`,
+      `${this.crashes} crashes, ${this.stops} stops, ${this.streamCounters.cut}/${this.streamCounters.opened} streams cut`,
       `${sdk.attempts} attempts (${sdk.replays} replaying, ${sdk.suspensions} suspended), ${rerun} runs executed again`,
       `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
     ].join("; ");
