@@ -26,7 +26,9 @@
  * Simplifications (none of them changes what Keel sees for these handlers):
  * - Handlers await one thing at a time: no combinators (`RestatePromise.all/race`), no awakeables,
  *   signals, promises or attach; cancellation (signal 1) is never sent in the simulation, so it is
- *   not handled. No terminal errors: a handler that throws is a bug of the simulation, reported.
+ *   not handled. No terminal errors: a handler fails an attempt only by throwing `RetryableError`
+ *   (the SDK answers ErrorMessage 500 and the runtime retries, as for any non-terminal error);
+ *   anything else it throws is a bug of the simulation, reported.
  * - Failures of the runtime the real SDK reports as an ErrorMessage (a journal mismatch, a message it
  *   did not expect, a notification twice) are also reported to the simulation as violations: Keel
  *   must never cause them.
@@ -151,6 +153,11 @@ export class SimSdk {
     response.head(200, { "content-type": contentType, "x-restate-server": SDK_SERVER_HEADER });
     return new SdkInvocation(handler, this.env, this.stats, response);
   }
+}
+
+/** A handler's transient failure: the attempt ends with an ErrorMessage and is retried. */
+export class RetryableError extends Error {
+  override readonly name = "RetryableError";
 }
 
 type NotificationResult = NonNullable<NotificationMessage["result"]>;
@@ -500,6 +507,10 @@ class SdkInvocation implements SdkStream, SdkContext {
 
   private handlerFailed(error: unknown): void {
     if (error instanceof AttemptOver || this.torn || this.terminal !== undefined) return;
+    if (error instanceof RetryableError) {
+      this.endWithError(500, error.message);
+      return;
+    }
     this.fail(500, `the handler failed: ${String(error)}`);
   }
 
@@ -511,6 +522,10 @@ class SdkInvocation implements SdkStream, SdkContext {
   private fail(code: number, message: string): void {
     if (this.torn || this.terminal !== undefined) return;
     this.env.violation(`SDK error ${code} in ${this.invocationId || "an invocation"}: ${message}`);
+    this.endWithError(code, message);
+  }
+
+  private endWithError(code: number, message: string): void {
     this.send(MessageType.Error, encodeMessage(ErrorMessage, { code, message, stacktrace: "" }));
     this.terminal = "failed";
     this.waiters.clear();

@@ -4,7 +4,8 @@
  * - `Counter/add` (virtual object, exclusive): reads its count eagerly, runs a `ctx.run` whose
  *   closure draws a fresh random value R from the service's own randomness (not the SDK's
  *   deterministic one: a second execution draws a different value) and records the execution as an
- *   external side effect; then the handler tells the ledger it saw R, optionally sleeps (a durable
+ *   external side effect; then the handler tells the ledger it saw R, may fail its attempt with a
+ *   retryable error (the next attempt replays the run's result), optionally sleeps (a durable
  *   timer) and calls `Tally/record` on another object (the shuffle between partitions, a call result),
  *   sets count + 1 and outputs R with the new count.
  * - `Tally/record` (virtual object, exclusive): counts the calls it got and outputs the new count.
@@ -16,7 +17,7 @@
 
 import { fromUtf8, utf8, type Prng } from "../../core/index.js";
 import type { HandlerSchema, RetryPolicy, Schema, ServiceSchema } from "../../schema/index.js";
-import type { SdkHandler } from "./sdk.js";
+import { RetryableError, type SdkHandler } from "./sdk.js";
 
 export const COUNTER = "Counter";
 export const TALLY = "Tally";
@@ -69,6 +70,8 @@ export interface ServiceWorld {
   /** Resolves after `ms` of virtual time (a closure that takes time to run). */
   readonly delay: (ms: number) => Promise<void>;
   readonly runDurationMaxMs: number;
+  /** The chance that an attempt fails (a retryable error) right after its run completed. */
+  readonly failureChance: number;
 }
 
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value));
@@ -87,6 +90,9 @@ export function simulatedHandlers(world: ServiceWorld): Map<string, SdkHandler> 
     });
     const r = parse<string>(drawn);
     world.ledger.saw(ctx.invocationId, r);
+    // A transient failure after the run: the next attempt replays the run's durable result.
+    if (world.prng.chance(world.failureChance))
+      throw new RetryableError(`transient failure of ${ctx.invocationId}`);
     if (argument.sleepMs > 0) await ctx.sleep(argument.sleepMs);
     let tally: number | null = null;
     if (argument.tally !== "")

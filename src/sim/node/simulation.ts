@@ -151,6 +151,7 @@ interface Parameters {
   readonly sleepMaxMs: number;
   readonly sendChance: number;
   readonly runDurationMaxMs: number;
+  readonly handlerFailureChance: number;
 }
 
 function pick<T>(prng: Prng, options: readonly T[]): T {
@@ -210,6 +211,7 @@ function pickParameters(prng: Prng): Parameters {
     sleepMaxMs: 1_000,
     sendChance: 0.3,
     runDurationMaxMs: pick(prng, [0, 5, 30]),
+    handlerFailureChance: pick(prng, [0, 0.1]),
   };
 }
 
@@ -330,6 +332,7 @@ class NodeSimulation {
         ledger: this.ledger,
         delay: (ms) => new Promise((resolve) => this.scheduler.schedule(ms, resolve)),
         runDurationMaxMs: this.params.runDurationMaxMs,
+        failureChance: this.params.handlerFailureChance,
       }),
       { nowMs: () => EPOCH_MS + this.scheduler.now, violation: (m) => this.violation(m) },
     );
