@@ -49,8 +49,18 @@ async function main(): Promise<number> {
   }
   const failing: number[] = [];
   const startedAt = performance.now();
+  // A promise rejected with nobody to handle it would end a real process: it fails the seed that
+  // ran when it happened (a component's code under test is async) instead of the whole run.
+  const unhandled: string[] = [];
+  process.on("unhandledRejection", (reason) => {
+    unhandled.push(
+      `unhandled rejection (a real process would exit): ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`,
+    );
+  });
   for (const seed of seeds) {
-    const result = await component.run(seed, { verbose: values.verbose, settle });
+    const run = await component.run(seed, { verbose: values.verbose, settle });
+    await settle();
+    const result = { ...run, violations: [...run.violations, ...unhandled.splice(0)] };
     if (result.violations.length > 0) {
       failing.push(seed);
       console.log(`seed ${seed}: FAIL ${result.summary}`);

@@ -13,20 +13,28 @@ import { runNodeSimulation, type NodeSimResult } from "../../src/sim/node/simula
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Seeds picked for the shapes they cover, and every seed that ever failed, with what it found. A
+ * change to how a run is generated changes what a seed runs: the shapes below are today's.
+ */
 const REGRESSION_SEEDS: readonly { seed: number; why: string }[] = [
-  { seed: 4, why: "request/response protocol: every await suspends, 16 crashes" },
-  { seed: 6, why: "15 crashes with suspensions and calls to Tally objects" },
-  { seed: 11, why: "a fifth of the streams cut, every attempt replays" },
+  { seed: 4, why: "request/response: 15 crashes, 4 graceful stops, a sixth of the streams cut" },
+  { seed: 6, why: "12 crashes and 2 stops with suspensions and calls to a Tally object" },
+  { seed: 11, why: "a fifth of the streams cut, request/response, every attempt replays" },
+  {
+    seed: 22,
+    why: "a stop while an AnnounceLeader append was in flight left its refusal unhandled (Keel bug)",
+  },
   {
     seed: 1377,
-    why: "a restart racing the final checks ran two incarnations at once (simulator bug)",
+    why: "a restart racing the final checks ran two incarnations at once (simulator bug, then)",
   },
 ];
 
 /** Fresh seeds per CI run: about 0.04 s each on one core. */
 const FRESH_SEED_COUNT = Number(process.env.KEEL_SIM_SEEDS ?? 100);
-/** The broken invoker is caught in about one seed out of twelve; the first is seed 13 today. */
-const BROKEN_VARIANT_SEEDS_MAX = 80;
+/** The broken invoker is caught in about one seed out of six; the first is seed 1 today. */
+const BROKEN_VARIANT_SEEDS_MAX = 60;
 
 async function expectPass(seed: number): Promise<void> {
   const result = await runNodeSimulation(seed, { settle });

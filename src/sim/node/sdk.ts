@@ -84,6 +84,8 @@ export interface SdkEnvironment {
   nowMs(): number;
   /** Something only a broken runtime (or a broken simulation) causes. */
   violation(message: string): void;
+  /** The SDK proposed a run's result (a moment worth a crash: the result is not durable yet). */
+  proposedRun(): void;
 }
 
 /** The SDK's side of the HTTP response of one stream. */
@@ -373,6 +375,7 @@ class SdkInvocation implements SdkStream, SdkContext {
           result: { $case: "value", value },
         }),
       );
+      this.env.proposedRun();
     }
     const result = await this.completion(completionId);
     if (result.$case === "value") return result.value.content;

@@ -143,6 +143,8 @@ interface Parameters {
   readonly downtimeMaxMs: number;
   /** The chance that the nemesis stops the node gracefully instead of crashing it. */
   readonly gracefulStopChance: number;
+  /** The chance that a run proposal is followed by a crash within the log's append latency. */
+  readonly crashAfterRunProposalChance: number;
   readonly faultPhaseMs: number;
   readonly invocations: number;
   readonly counterKeys: number;
@@ -203,6 +205,7 @@ function pickParameters(prng: Prng): Parameters {
     crashIntervalMaxMs: crashIntervalMinMs * 3,
     downtimeMaxMs: pick(prng, [0, 50, 500]),
     gracefulStopChance: pick(prng, [0, 0.3]),
+    crashAfterRunProposalChance: pick(prng, [0, 0.05, 0.2]),
     faultPhaseMs: 3_000 + prng.nextInt(5_000),
     invocations: 8 + prng.nextInt(25),
     counterKeys: 1 + prng.nextInt(4),
@@ -224,6 +227,8 @@ class ConnectionReset extends Error {
 class Incarnation {
   alive = true;
   started = false;
+  /** A graceful stop was asked for: a start it interrupts may fail. */
+  stopping = false;
   readonly stores: SimPartitionStore[] = [];
   private readonly outstanding = new Set<(error: Error) => void>();
   node!: KeelNode;
@@ -334,7 +339,11 @@ class NodeSimulation {
         runDurationMaxMs: this.params.runDurationMaxMs,
         failureChance: this.params.handlerFailureChance,
       }),
-      { nowMs: () => EPOCH_MS + this.scheduler.now, violation: (m) => this.violation(m) },
+      {
+        nowMs: () => EPOCH_MS + this.scheduler.now,
+        violation: (m) => this.violation(m),
+        proposedRun: () => this.crashSoonMaybe(),
+      },
     );
     this.network = {
       sdk,
@@ -451,8 +460,9 @@ class NodeSimulation {
         this.trace(`incarnation ${generation} started`);
       },
       (error: unknown) => {
-        if (incarnation.alive)
-          this.violation(`incarnation ${generation} failed to start: ${describeError(error)}`);
+        if (!incarnation.alive) return;
+        if (incarnation.stopping) this.trace(`incarnation ${generation}: start interrupted`);
+        else this.violation(`incarnation ${generation} failed to start: ${describeError(error)}`);
       },
     );
   }
@@ -491,6 +501,23 @@ class NodeSimulation {
   }
 
   /**
+   * Crashes the node within the log's append latency, now and then: the moment a run's result is
+   * proposed is when acknowledging it early would lose it (as FoundationDB's `buggify` aims faults
+   * at the interesting moments instead of waiting for chance to hit them).
+   */
+  private crashSoonMaybe(): void {
+    if (this.calm || !this.faultPrng.chance(this.params.crashAfterRunProposalChance)) return;
+    const incarnation = this.incarnation;
+    this.scheduler.schedule(this.faultPrng.nextInt(this.params.log.appendMaxMs + 1), () => {
+      if (this.calm || this.incarnation !== incarnation || incarnation === undefined) return;
+      this.crash();
+      this.scheduler.schedule(this.faultPrng.nextInt(this.params.downtimeMaxMs + 1), () => {
+        if (this.incarnation === undefined) this.startIncarnation();
+      });
+    });
+  }
+
+  /**
    * A graceful stop, as keel-server's on SIGTERM: `KeelNode.stop()`, the stores' last writes, then
    * the process exits (the ports die). A stop that does not finish within STOP_LIMIT_MS is a
    * violation, and the process is killed.
@@ -499,6 +526,7 @@ class NodeSimulation {
     const incarnation = this.incarnation;
     if (incarnation === undefined) return then();
     this.trace(`stop incarnation ${incarnation.generation}`);
+    incarnation.stopping = true;
     let exited = false;
     const exit = (): void => {
       if (exited) return;
