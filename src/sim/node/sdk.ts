@@ -30,8 +30,8 @@
  *   (the SDK answers ErrorMessage 500 and the runtime retries, as for any non-terminal error);
  *   anything else it throws is a bug of the simulation, reported.
  * - Failures of the runtime the real SDK reports as an ErrorMessage (a journal mismatch, a message it
- *   did not expect, a notification twice) are also reported to the simulation as violations: Keel
- *   must never cause them.
+ *   did not expect) are also reported to the simulation as violations: Keel must never cause them.
+ *   So is a completion sent twice, which the real SDK may tolerate but Keel never does.
  * - No retry policy of its own for runs (a closure never fails), no AwaitingOn (v7), no x-restate
  *   headers checked, no request signing, no discovery endpoint (the schema is registered directly).
  */

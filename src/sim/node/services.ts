@@ -1,7 +1,8 @@
 /**
  * The simulated services and what they let the checkers see.
  *
- * - `Counter/add` (virtual object, exclusive): reads its count eagerly, runs a `ctx.run` whose
+ * - `Counter/add` (virtual object, exclusive): reads its count (eagerly from Start's state map, or
+ *   lazily when the seed turns lazy state on), runs a `ctx.run` whose
  *   closure draws a fresh random value R from the service's own randomness (not the SDK's
  *   deterministic one: a second execution draws a different value) and records the execution as an
  *   external side effect; then the handler tells the ledger it saw R, may fail its attempt with a
