@@ -12,7 +12,10 @@ import { randomInt } from "node:crypto";
 import { parseArgs } from "node:util";
 import { SIM_COMPONENTS } from "../sim/index.js";
 
-function main(): number {
+/** Every microtask queued so far (and those they queue) has run when this resolves. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       component: { type: "string" },
@@ -45,8 +48,19 @@ function main(): number {
     console.log(`sim ${name}: seeds ${start}..${start + count - 1}`);
   }
   const failing: number[] = [];
+  const startedAt = performance.now();
+  // A promise rejected with nobody to handle it would end a real process: it fails the seed that
+  // ran when it happened (a component's code under test is async) instead of the whole run.
+  const unhandled: string[] = [];
+  process.on("unhandledRejection", (reason) => {
+    unhandled.push(
+      `unhandled rejection (a real process would exit): ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`,
+    );
+  });
   for (const seed of seeds) {
-    const result = component.run(seed, { verbose: values.verbose });
+    const run = await component.run(seed, { verbose: values.verbose, settle });
+    await settle();
+    const result = { ...run, violations: [...run.violations, ...unhandled.splice(0)] };
     if (result.violations.length > 0) {
       failing.push(seed);
       console.log(`seed ${seed}: FAIL ${result.summary}`);
@@ -56,9 +70,12 @@ function main(): number {
       console.log(`seed ${seed}: ok ${result.summary}`);
     }
   }
-  console.log(`sim ${name}: ${seeds.length - failing.length}/${seeds.length} seeds passed`);
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(
+    `sim ${name}: ${seeds.length - failing.length}/${seeds.length} seeds passed in ${seconds} s`,
+  );
   if (failing.length > 0) console.log(`failing seeds: ${failing.join(" ")}`);
   return failing.length > 0 ? 1 : 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

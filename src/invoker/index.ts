@@ -10,5 +10,6 @@ export type {
   EndpointStreamHandlers,
   EndpointTransport,
 } from "./endpoint.js";
+export type { InvokerTestOnlyFaults } from "./invocation_attempt.js";
 export { Invoker } from "./invoker.js";
 export type { InvocationTaskInfo } from "./invoker.js";

@@ -37,6 +37,7 @@ import {
   GetLazyStateCommandMessage,
   GetLazyStateKeysCommandMessage,
   GetPromiseCommandMessage,
+  NotificationMessage,
   OneWayCallCommandMessage,
   OutputCommandMessage,
   PeekPromiseCommandMessage,
@@ -108,6 +109,19 @@ export type AttemptOutcome =
   | { readonly kind: "failed"; readonly failure: AttemptFailure }
   | { readonly kind: "aborted" };
 
+/**
+ * Test-only faults: deliberately broken invokers that show the node simulation (src/sim/node) catches
+ * what they break. Never set outside tests.
+ */
+export interface InvokerTestOnlyFaults {
+  /**
+   * Sends the SDK the completion of a `ctx.run` as soon as the SDK proposes it, before the record
+   * carrying it is durable. A crash in between loses the result the handler already acted on, and
+   * the next attempt runs the closure again: the handler sees two different results.
+   */
+  readonly completeRunsBeforeDurable?: boolean;
+}
+
 export interface AttemptSetup {
   readonly uri: string;
   readonly useHttp11: boolean;
@@ -130,6 +144,7 @@ export interface AttemptSetup {
     key: string,
     idempotencyKey: string | undefined,
   ) => ResolvedCall | CallPrecondition;
+  readonly testOnlyFaults?: InvokerTestOnlyFaults;
 }
 
 export interface AttemptCallbacks {
@@ -189,6 +204,8 @@ export class InvocationAttempt {
   private requestClosed = false;
   private inactivity: Cancel | undefined;
   private abortTimer: Cancel | undefined;
+  /** Completion ids of runs completed early (a test-only fault), not to be pushed twice. */
+  private readonly runsCompletedEarly = new Set<number>();
   server: string | undefined;
 
   constructor(
@@ -263,6 +280,10 @@ export class InvocationAttempt {
     if (oversized !== undefined) {
       this.fail(oversized);
       return;
+    }
+    if (this.runsCompletedEarly.size > 0 && messageType === MessageType.RunCompletion) {
+      const id = NotificationMessage.decode(raw).id;
+      if (id?.$case === "completionId" && this.runsCompletedEarly.has(id.value)) return;
     }
     this.stream?.write(encodeFrame(messageType, raw));
     this.touch();
@@ -371,6 +392,8 @@ export class InvocationAttempt {
         case MessageType.ProposeRunCompletion: {
           const proposal = ProposeRunCompletionMessage.decode(payload);
           const result = proposal.result;
+          if (this.setup.testOnlyFaults?.completeRunsBeforeDurable === true)
+            this.completeRunEarly(proposal);
           effects.push({
             kind: "runCompletion",
             afterCommandCount: this.nextCommandIndex,
@@ -440,6 +463,26 @@ export class InvocationAttempt {
         message: `undecodable message of type 0x${type.toString(16)}: ${describeError(error)}`,
       };
     }
+  }
+
+  /** The test-only fault `completeRunsBeforeDurable`: the completion goes out before the proposal. */
+  private completeRunEarly(proposal: ProposeRunCompletionMessage): void {
+    if (this.requestClosed) return;
+    const result = proposal.result;
+    const notification: NotificationMessage = {
+      id: { $case: "completionId", value: proposal.resultCompletionId },
+      result:
+        result?.$case === "failure"
+          ? { $case: "failure", value: result.value }
+          : {
+              $case: "value",
+              value: { content: result?.$case === "value" ? result.value : new Uint8Array(0) },
+            },
+    };
+    this.runsCompletedEarly.add(proposal.resultCompletionId);
+    this.stream?.write(
+      encodeFrame(MessageType.RunCompletion, encodeMessage(NotificationMessage, notification)),
+    );
   }
 
   /**

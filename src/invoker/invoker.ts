@@ -54,6 +54,7 @@ import {
   type AttemptFailure,
   type AttemptOutcome,
   type CallPrecondition,
+  type InvokerTestOnlyFaults,
 } from "./invocation_attempt.js";
 import { InvokerQueue, type Lane } from "./invoker_queue.js";
 import { retryDelayMs } from "./retry_delay.js";
@@ -133,6 +134,8 @@ export interface InvokerOptions {
   readonly clusterName?: string;
   /** Randomness for retry jitter (seeded from the `Entropy` port). */
   readonly prng: Prng;
+  /** Deliberately broken behaviour for the node simulation's broken variants; never set otherwise. */
+  readonly testOnlyFaults?: InvokerTestOnlyFaults;
 }
 
 /**
@@ -504,6 +507,9 @@ export class Invoker implements PartitionInvoker {
         inactivityTimeoutMs: handler.inactivityTimeoutMs ?? service.inactivityTimeoutMs,
         abortTimeoutMs: handler.abortTimeoutMs ?? service.abortTimeoutMs,
         resolveCall: (svc, h, key, idem) => this.resolveCall(svc, h, key, idem),
+        ...(this.options.testOnlyFaults === undefined
+          ? {}
+          : { testOnlyFaults: this.options.testOnlyFaults }),
       },
       this.transport,
       this.clock,

@@ -32,7 +32,7 @@ import {
   SchemaIndex,
   type Schema,
 } from "../schema/index.js";
-import { Invoker, type EndpointTransport } from "../invoker/index.js";
+import { Invoker, type EndpointTransport, type InvokerTestOnlyFaults } from "../invoker/index.js";
 import {
   PartitionProcessor,
   type AttachResult,
@@ -50,6 +50,8 @@ export interface NodeConfig {
   readonly invokerBackgroundStartingMax?: number;
   /** Timeouts of services whose manifest sets none (the `inactivity-timeout` settings). */
   readonly timeoutDefaults?: TimeoutDefaults;
+  /** Deliberately broken invoker behaviour for the node simulation's broken variants (tests only). */
+  readonly invokerTestOnlyFaults?: InvokerTestOnlyFaults;
 }
 
 export interface NodePorts {
@@ -108,6 +110,9 @@ export class KeelNode {
         config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
       clusterName: config.clusterName,
       prng: seededPrng(entropySeed(ports.entropy)),
+      ...(config.invokerTestOnlyFaults === undefined
+        ? {}
+        : { testOnlyFaults: config.invokerTestOnlyFaults }),
     });
   }
 

@@ -4,7 +4,7 @@
  * safety, linearizability).
  */
 
-// Registers every simulation component (loglet, metadata) in SIM_COMPONENTS.
+// Registers every simulation component (loglet, metadata, node) in SIM_COMPONENTS.
 import "./registry.js";
 
 export { SIM_COMPONENTS } from "./components.js";

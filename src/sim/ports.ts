@@ -53,14 +53,25 @@ export interface SimPacket {
 export class SimClock implements Clock {
   private alive = true;
 
-  constructor(private readonly scheduler: SimScheduler) {}
+  /**
+   * `epochMs` is the wall-clock time at virtual time 0: a node stamps records with `nowMs()` and
+   * treats 0 as "no time", so a whole node runs on a clock that starts at a plausible date.
+   */
+  constructor(
+    private readonly scheduler: SimScheduler,
+    private readonly epochMs = 0,
+  ) {}
 
   nowMs(): number {
-    return this.scheduler.now;
+    return this.epochMs + this.scheduler.now;
   }
 
+  /**
+   * Timers fire on whole milliseconds, as a process's do: its clock reads whole milliseconds, and a
+   * fractional delay (retry jitter) must not make `nowMs()` fractional.
+   */
   setTimer(delayMs: number, run: () => void): Cancel {
-    return this.scheduler.schedule(Math.max(1, delayMs), () => {
+    return this.scheduler.schedule(Math.max(1, Math.ceil(delayMs)), () => {
       if (this.alive) run();
     });
   }

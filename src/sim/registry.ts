@@ -4,3 +4,4 @@
  */
 import "./loglet_sim.js";
 import "./metadata/component.js";
+import "./node/component.js";

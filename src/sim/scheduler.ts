@@ -85,7 +85,8 @@ export class SimScheduler {
     this.nowMs = Math.max(this.nowMs, until);
   }
 
-  private peekTime(): number | undefined {
+  /** The virtual time of the next event, if any (drivers that await between events step by hand). */
+  peekTime(): number | undefined {
     while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
     return this.heap[0]?.at;
   }

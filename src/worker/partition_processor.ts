@@ -258,6 +258,10 @@ export class PartitionProcessor implements PartitionHandle {
     const becameLeader = new Promise<void>((resolve, reject) =>
       this.leaderWaiters.push({ resolve, reject }),
     );
+    // A stop (or a newer leader) may refuse the claim while the announcement is still being
+    // appended: that refusal is this call's to report, not an unhandled rejection that ends the
+    // process.
+    becameLeader.catch(() => undefined);
     await this.append(
       [{ $case: "announceLeader", value: { epoch: this.claimedEpoch, node: this.deps.nodeName } }],
       0,

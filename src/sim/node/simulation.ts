@@ -1,0 +1,935 @@
+/**
+ * The `node` simulation component: a whole Keel node (ingress operations → log → partition processor
+ * → invoker → a simulated service) under the deterministic simulator, with crashes and restarts.
+ * `npm run sim -- --component node --seeds N [--seed S]`.
+ *
+ * One run:
+ * 1. Pick a shape from the seed: partitions, protocol v5 or v6, bidirectional or request/response,
+ *    eager or lazy state, inactivity timeout, log and store latencies, network delays and cut streams,
+ *    crash rate, the workload.
+ * 2. Provision the schema, start a `KeelNode` built on simulated ports (./storage.ts, ./endpoint.ts,
+ *    the SimClock) and let clients submit `Counter/add` invocations as the ingress does (calls that
+ *    wait for the result, or sends, some delayed, followed by attach), each with an idempotency key
+ *    so that it can retry after a crash. The nemesis crashes the node at random moments (everything
+ *    in memory is dropped, its clock and endpoint streams die, the disks keep what they hold) or
+ *    stops it gracefully (`KeelNode.stop()`, which must finish), and restarts it (a new KeelNode on
+ *    the same disks); the network delays messages and cuts streams.
+ * 3. Calm: no more crashes or cuts; every client retries until it has its result.
+ * 4. Crash and restart once more, then check (below); flush the stores, crash, and compare every
+ *    partition store with its log replayed from LSN 1.
+ *
+ * The run is async (KeelNode's code is), but deterministic: after every event the driver awaits the
+ * runner's `settle` port, so every promise reaction an event set off runs before the next event, in
+ * the same order at every replay. Every event of interest feeds a digest that the summary prints: a
+ * seed replays to the same digest.
+ *
+ * Checkers (any violation fails the seed):
+ * - every invocation a client submitted, each acknowledged by the node, completes exactly once: its
+ *   stored result is the output its handler produced, equal to what the client received;
+ * - the ledger never sees two different results of one `ctx.run` for one invocation (a handler sees a
+ *   run's result only once it is durable), and every output carries the result its handler saw;
+ * - each Counter object's count equals its completed adds, whose outputs carry the counts 1..n;
+ *   each Tally object's count equals the calls it got from completed adds, likewise;
+ * - every partition store equals its log replayed from LSN 1 through the store's applied LSN;
+ * - no fatal error, no error logged, no SDK protocol error, no request left unanswered in the calm,
+ *   no graceful stop that does not finish.
+ */
+
+import {
+  assert,
+  Lsn,
+  PartitionId,
+  PartitionTable,
+  Sha256,
+  describeError,
+  fromUtf8,
+  idempotentInvocationId,
+  KeelError,
+  seededPrng,
+  toHex,
+  utf8,
+  type InvocationId,
+  type Prng,
+} from "../../core/index.js";
+import {
+  HandlerType,
+  InvocationPhase,
+  ServiceType,
+  type Result,
+  type ServiceInvocation,
+  type Target,
+} from "../../gen/keel/records.js";
+import { Bifrost } from "../../bifrost/index.js";
+import type { InvokerTestOnlyFaults } from "../../invoker/index.js";
+import { ANY_VERSION, MemoryMetadataStore, putJson } from "../../metadata/index.js";
+import { KeelNode } from "../../node/index.js";
+import { objectOf, targetRefOf } from "../../partition/index.js";
+import {
+  MemoryStore,
+  TableReader,
+  type MemoryPartitionStore,
+} from "../../partition-store/index.js";
+import type { Logger } from "../../platform/index.js";
+import { SCHEMA_KEY, retentionOf, type Schema } from "../../schema/index.js";
+import { replayPartition } from "../../worker/index.js";
+import type { SimRunResult } from "../components.js";
+import { SimClock } from "../ports.js";
+import { SimScheduler } from "../scheduler.js";
+import {
+  SimEndpointTransport,
+  type StreamCounters,
+  type StreamFaults,
+  type StreamNetwork,
+} from "./endpoint.js";
+import { SimSdk } from "./sdk.js";
+import {
+  COUNTER,
+  Ledger,
+  TALLY,
+  simulatedHandlers,
+  simulatedSchema,
+  type AddArgument,
+  type AddOutput,
+  type SchemaShape,
+} from "./services.js";
+import {
+  SIM_LOGLET_PROVIDER,
+  SimLogDisk,
+  SimLogletProvider,
+  SimMetadataHandle,
+  SimPartitionStore,
+  SimStoreDisk,
+  type SimLogLatency,
+} from "./storage.js";
+
+export interface NodeSimOptions {
+  /** The runner's port: resolves once every pending microtask has run (components.ts). */
+  readonly settle: () => Promise<void>;
+  readonly verbose?: boolean;
+  /**
+   * TEST ONLY: run a deliberately broken invoker. The simulation must catch it
+   * (test/sim/node_sim.test.ts).
+   */
+  readonly invokerTestOnlyFaults?: InvokerTestOnlyFaults;
+}
+
+export interface NodeSimResult extends SimRunResult {
+  /** SHA-256 (hex, shortened) over the run's events: equal for two runs of one seed. */
+  readonly digest: string;
+}
+
+/** 2027-01-15: the node's clock reads wall-clock time. */
+const EPOCH_MS = 1_800_000_000_000;
+const NODE_NAME = "N1";
+/** After the fault phase, how long every client has to get its result. */
+const CALM_LIMIT_MS = 120_000;
+const READY_LIMIT_MS = 30_000;
+const STOP_LIMIT_MS = 10_000;
+const STEPS_MAX = 5_000_000;
+/** Marks the direction of a chunk of traffic in the digest. */
+const DIRECTION_MARK = [utf8(">"), utf8("<")];
+const CLIENT_RETRY_MIN_MS = 20;
+const CLIENT_RETRY_MAX_MS = 500;
+
+interface Parameters {
+  readonly partitions: number;
+  readonly invokerConcurrencyMax: number;
+  readonly schema: SchemaShape;
+  readonly log: SimLogLatency;
+  readonly storeWriteDelayMaxMs: number;
+  readonly streams: StreamFaults;
+  readonly crashIntervalMinMs: number;
+  readonly crashIntervalMaxMs: number;
+  readonly downtimeMaxMs: number;
+  /** The chance that the nemesis stops the node gracefully instead of crashing it. */
+  readonly gracefulStopChance: number;
+  /** The chance that a run proposal is followed by a crash within the log's append latency. */
+  readonly crashAfterRunProposalChance: number;
+  readonly faultPhaseMs: number;
+  readonly invocations: number;
+  readonly counterKeys: number;
+  readonly tallyKeys: number;
+  readonly sleepChance: number;
+  readonly sleepMaxMs: number;
+  readonly sendChance: number;
+  readonly runDurationMaxMs: number;
+  readonly handlerFailureChance: number;
+}
+
+function pick<T>(prng: Prng, options: readonly T[]): T {
+  return options[prng.nextInt(options.length)]!;
+}
+
+function pickParameters(prng: Prng): Parameters {
+  const requestResponse = prng.chance(0.2);
+  const crashIntervalMinMs = pick(prng, [100, 300, 1000]);
+  const invokerConcurrencyMax = pick(prng, [1, 4, 100]);
+  // An invocation waiting on a call holds its slot until the inactivity timeout suspends it: with
+  // few slots, the callee may wait that long for one. Long timeouts only with slots to spare.
+  const inactivityTimeoutMs = pick(
+    prng,
+    invokerConcurrencyMax < 100 ? [0, 50, 500] : [0, 50, 500, 60_000],
+  );
+  return {
+    partitions: 1 + prng.nextInt(4),
+    invokerConcurrencyMax,
+    schema: {
+      protocolVersionMax: prng.chance(0.5) ? 5 : 6,
+      requestResponse,
+      lazyState: prng.chance(0.25),
+      inactivityTimeoutMs,
+      abortTimeoutMs: pick(prng, [2_000, 60_000]),
+      retryPolicy: {
+        initialIntervalMs: pick(prng, [10, 50, 200]),
+        exponentiationFactor: 2,
+        maxIntervalMs: 2_000,
+        // Cut streams and crashes fail attempts for as long as the faults last: never give up.
+        maxAttempts: 1_000_000,
+        onMaxAttempts: "Pause",
+      },
+    },
+    log: {
+      appendMinMs: 1,
+      appendMaxMs: pick(prng, [2, 10, 40]),
+      inFlightSurvivesCrash: 0.5,
+    },
+    storeWriteDelayMaxMs: pick(prng, [0, 20, 200]),
+    streams: {
+      delayMinMs: 0,
+      delayMaxMs: pick(prng, [1, 5, 20]),
+      cutChance: pick(prng, [0, 0.05, 0.2]),
+      cutWithinMs: 300,
+      splitChance: 0.1,
+    },
+    crashIntervalMinMs,
+    crashIntervalMaxMs: crashIntervalMinMs * 3,
+    downtimeMaxMs: pick(prng, [0, 50, 500]),
+    gracefulStopChance: pick(prng, [0, 0.3]),
+    crashAfterRunProposalChance: pick(prng, [0, 0.05, 0.2]),
+    faultPhaseMs: 3_000 + prng.nextInt(5_000),
+    invocations: 8 + prng.nextInt(25),
+    counterKeys: 1 + prng.nextInt(4),
+    tallyKeys: prng.nextInt(3),
+    sleepChance: pick(prng, [0, 0.3]),
+    sleepMaxMs: 1_000,
+    sendChance: 0.3,
+    runDurationMaxMs: pick(prng, [0, 5, 30]),
+    handlerFailureChance: pick(prng, [0, 0.1]),
+  };
+}
+
+/** The connection to a node that died: what its client sees. */
+class ConnectionReset extends Error {
+  override readonly name = "ConnectionReset";
+}
+
+/** One incarnation of the node: a KeelNode and the ports it was built on. */
+class Incarnation {
+  alive = true;
+  started = false;
+  /** A graceful stop was asked for: a start it interrupts may fail. */
+  stopping = false;
+  readonly stores: SimPartitionStore[] = [];
+  private readonly outstanding = new Set<(error: Error) => void>();
+  node!: KeelNode;
+
+  constructor(
+    readonly generation: number,
+    readonly clock: SimClock,
+    readonly loglets: SimLogletProvider,
+    readonly metadata: SimMetadataHandle,
+    readonly transport: SimEndpointTransport,
+  ) {}
+
+  /** A client's request: it fails with ConnectionReset if the process dies before it answers. */
+  request<T>(op: (node: KeelNode) => Promise<T>): Promise<T> {
+    if (!this.alive) return Promise.reject(new ConnectionReset("the node is down"));
+    let promise: Promise<T>;
+    try {
+      promise = op(this.node);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.guard(promise);
+  }
+
+  guard<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const reset = (error: Error): void => reject(error);
+      this.outstanding.add(reset);
+      promise.then(
+        (value) => {
+          if (this.outstanding.delete(reset)) resolve(value);
+        },
+        (error: unknown) => {
+          if (this.outstanding.delete(reset))
+            reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  crash(): void {
+    this.alive = false;
+    this.clock.kill();
+    this.loglets.crash();
+    for (const store of this.stores) store.crash();
+    this.metadata.kill();
+    this.transport.crash();
+    const resets = [...this.outstanding];
+    this.outstanding.clear();
+    for (const reset of resets) reset(new ConnectionReset("the node crashed"));
+  }
+}
+
+interface ClientInvocation {
+  readonly index: number;
+  readonly counterKey: string;
+  readonly argument: AddArgument;
+  readonly mode: "call" | "send";
+  /** A send's delay: its execution time is counted from each submission, as the ingress does. */
+  readonly delayMs: number;
+  readonly id: InvocationId;
+  readonly idText: string;
+  readonly invocation: ServiceInvocation;
+  acknowledgedAtMs: number | undefined;
+  /** The output the client received, as text. */
+  received: string | undefined;
+}
+
+class NodeSimulation {
+  readonly violations: string[] = [];
+  private readonly scheduler: SimScheduler;
+  private readonly params: Parameters;
+  private readonly faultPrng: Prng;
+  private readonly workloadPrng: Prng;
+  private readonly metadata = new MemoryMetadataStore();
+  private readonly logDisk = new SimLogDisk();
+  private readonly storeDisk = new SimStoreDisk();
+  private readonly ledger: Ledger;
+  private readonly network: StreamNetwork;
+  private readonly schema: Schema;
+  private readonly streamCounters: StreamCounters = { opened: 0, cut: 0 };
+  private readonly digest = new Sha256();
+  private readonly events: string[] = [];
+  private readonly clients: ClientInvocation[] = [];
+  private incarnation: Incarnation | undefined;
+  private generation = 0;
+  private calm = false;
+  private crashes = 0;
+  private stops = 0;
+  private steps = 0;
+
+  constructor(
+    private readonly seed: number,
+    private readonly options: NodeSimOptions,
+  ) {
+    this.scheduler = new SimScheduler(seed);
+    const root = this.scheduler.prng;
+    this.params = pickParameters(root);
+    this.faultPrng = seededPrng(root.nextU32());
+    this.workloadPrng = seededPrng(root.nextU32());
+    const servicePrng = seededPrng(root.nextU32());
+    this.ledger = new Ledger((message) => this.violation(message));
+    const sdk = new SimSdk(
+      simulatedHandlers({
+        prng: servicePrng,
+        ledger: this.ledger,
+        delay: (ms) => new Promise((resolve) => this.scheduler.schedule(ms, resolve)),
+        runDurationMaxMs: this.params.runDurationMaxMs,
+        failureChance: this.params.handlerFailureChance,
+      }),
+      {
+        nowMs: () => EPOCH_MS + this.scheduler.now,
+        violation: (m) => this.violation(m),
+        proposedRun: () => this.crashSoonMaybe(),
+      },
+    );
+    this.network = {
+      sdk,
+      scheduler: this.scheduler,
+      prng: seededPrng(root.nextU32()),
+      faults: this.params.streams,
+      cutsEnabled: () => !this.calm,
+      counters: this.streamCounters,
+      delivered: (towardNode, bytes) => {
+        this.digest.update(DIRECTION_MARK[towardNode ? 1 : 0]!).update(bytes);
+      },
+    };
+    this.schema = simulatedSchema(this.params.schema, EPOCH_MS);
+  }
+
+  async run(): Promise<NodeSimResult> {
+    try {
+      await putJson(this.metadata, SCHEMA_KEY, this.schema, ANY_VERSION);
+      this.startIncarnation();
+      this.scheduleWorkload();
+      this.scheduleNemesis();
+      const faultPhaseMs = this.params.faultPhaseMs;
+      await this.driveUntil(() => this.scheduler.now >= faultPhaseMs, faultPhaseMs);
+      this.calm = true;
+      this.trace("calm");
+      const finished = await this.driveUntil(
+        () => this.clients.every((c) => c.received !== undefined),
+        faultPhaseMs + CALM_LIMIT_MS,
+      );
+      if (finished) await this.finalChecks();
+      else this.reportStuck();
+    } catch (error) {
+      this.violation(
+        `the simulation threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+    }
+    const digest = toHex(this.digest.digest()).slice(0, 16);
+    if (this.options.verbose === true) for (const line of this.events) console.log(`  | ${line}`);
+    return { seed: this.seed, violations: this.violations, summary: this.summary(digest), digest };
+  }
+
+  // ---- driving ----
+
+  /** Runs events, settling promise reactions after each, until `done` or nothing is due by `untilMs`. */
+  private async driveUntil(done: () => boolean, untilMs: number): Promise<boolean> {
+    await this.options.settle();
+    while (!done()) {
+      const next = this.scheduler.peekTime();
+      if (next === undefined || next > untilMs) return done();
+      if (++this.steps > STEPS_MAX) {
+        this.violation(`more than ${STEPS_MAX} events: the run does not settle`);
+        return false;
+      }
+      this.scheduler.step();
+      await this.options.settle();
+    }
+    return true;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.scheduler.schedule(ms, resolve));
+  }
+
+  // ---- the node's life ----
+
+  private startIncarnation(): void {
+    assert(this.incarnation === undefined, "one incarnation of the node at a time");
+    const generation = ++this.generation;
+    const prng = seededPrng(this.faultPrng.nextU32());
+    const clock = new SimClock(this.scheduler, EPOCH_MS);
+    const loglets = new SimLogletProvider(this.logDisk, this.scheduler, prng, this.params.log);
+    const metadata = new SimMetadataHandle(this.metadata);
+    const transport = new SimEndpointTransport(this.network);
+    const incarnation = new Incarnation(generation, clock, loglets, metadata, transport);
+    const faults = this.options.invokerTestOnlyFaults;
+    incarnation.node = new KeelNode(
+      {
+        nodeName: NODE_NAME,
+        partitions: this.params.partitions,
+        clusterName: "sim",
+        invokerConcurrencyMax: this.params.invokerConcurrencyMax,
+        ...(faults === undefined ? {} : { invokerTestOnlyFaults: faults }),
+      },
+      {
+        metadata,
+        loglets: new Map([[loglets.name, loglets]]),
+        initialLoglet: () => ({ provider: SIM_LOGLET_PROVIDER, params: "{}" }),
+        openPartitionStore: (partitionId) => {
+          const store = new SimPartitionStore(
+            this.storeDisk.partition(partitionId),
+            this.scheduler,
+            prng,
+            this.params.storeWriteDelayMaxMs,
+          );
+          incarnation.stores[partitionId] = store;
+          return store;
+        },
+        transport,
+        clock,
+        entropy: { fill: (target) => prng.fillBytes(target) },
+        logger: this.loggerOf(incarnation),
+        onFatal: (error) => {
+          if (incarnation.alive)
+            this.violation(`incarnation ${generation}: fatal error: ${describeError(error)}`);
+        },
+      },
+    );
+    this.incarnation = incarnation;
+    this.trace(`start incarnation ${generation}`);
+    incarnation.node.start().then(
+      () => {
+        if (!incarnation.alive) return;
+        incarnation.started = true;
+        this.trace(`incarnation ${generation} started`);
+      },
+      (error: unknown) => {
+        if (!incarnation.alive) return;
+        if (incarnation.stopping) this.trace(`incarnation ${generation}: start interrupted`);
+        else this.violation(`incarnation ${generation} failed to start: ${describeError(error)}`);
+      },
+    );
+  }
+
+  /** The process dies (`exit` after a graceful stop: nothing of it is left to lose). */
+  private crash(how: "crash" | "exit" = "crash"): void {
+    const incarnation = this.incarnation;
+    if (incarnation === undefined) return;
+    this.incarnation = undefined;
+    if (how === "crash") this.crashes++;
+    else this.stops++;
+    this.trace(`${how} incarnation ${incarnation.generation}`);
+    incarnation.crash();
+  }
+
+  private scheduleNemesis(): void {
+    const { crashIntervalMinMs, crashIntervalMaxMs, downtimeMaxMs } = this.params;
+    const after =
+      crashIntervalMinMs + this.faultPrng.nextInt(crashIntervalMaxMs - crashIntervalMinMs + 1);
+    const restart = (): void => {
+      this.scheduler.schedule(this.faultPrng.nextInt(downtimeMaxMs + 1), () => {
+        // The final checks may have restarted the node already: one process per disk.
+        if (this.incarnation !== undefined) return;
+        this.startIncarnation();
+        this.scheduleNemesis();
+      });
+    };
+    this.scheduler.schedule(after, () => {
+      if (this.calm) return;
+      if (this.faultPrng.chance(this.params.gracefulStopChance)) this.stop(restart);
+      else {
+        this.crash();
+        restart();
+      }
+    });
+  }
+
+  /**
+   * Crashes the node within the log's append latency, now and then: the moment a run's result is
+   * proposed is when acknowledging it early would lose it (as FoundationDB's `buggify` aims faults
+   * at the interesting moments instead of waiting for chance to hit them).
+   */
+  private crashSoonMaybe(): void {
+    if (this.calm || !this.faultPrng.chance(this.params.crashAfterRunProposalChance)) return;
+    const incarnation = this.incarnation;
+    this.scheduler.schedule(this.faultPrng.nextInt(this.params.log.appendMaxMs + 1), () => {
+      if (this.calm || this.incarnation !== incarnation || incarnation === undefined) return;
+      this.crash();
+      this.scheduler.schedule(this.faultPrng.nextInt(this.params.downtimeMaxMs + 1), () => {
+        if (this.incarnation === undefined) this.startIncarnation();
+      });
+    });
+  }
+
+  /**
+   * A graceful stop, as keel-server's on SIGTERM: `KeelNode.stop()`, the stores' last writes, then
+   * the process exits (the ports die). A stop that does not finish within STOP_LIMIT_MS is a
+   * violation, and the process is killed.
+   */
+  private stop(then: () => void): void {
+    const incarnation = this.incarnation;
+    if (incarnation === undefined) return then();
+    this.trace(`stop incarnation ${incarnation.generation}`);
+    incarnation.stopping = true;
+    let exited = false;
+    const exit = (): void => {
+      if (exited) return;
+      exited = true;
+      if (this.incarnation === incarnation) this.crash("exit");
+      then();
+    };
+    incarnation.node
+      .stop()
+      .then(() => Promise.all(incarnation.stores.map((store) => store.flushed())))
+      .then(
+        () => {
+          this.trace(`incarnation ${incarnation.generation} stopped`);
+          exit();
+        },
+        (error: unknown) => {
+          this.violation(
+            `incarnation ${incarnation.generation}: stop failed: ${describeError(error)}`,
+          );
+          exit();
+        },
+      );
+    this.scheduler.schedule(STOP_LIMIT_MS, () => {
+      // Crashed meanwhile (by the final checks): its stop can never finish.
+      if (exited || !incarnation.alive) return;
+      this.violation(
+        `incarnation ${incarnation.generation} did not stop within ${STOP_LIMIT_MS} ms`,
+      );
+      exit();
+    });
+  }
+
+  private loggerOf(incarnation: Incarnation): Logger {
+    const log =
+      (level: "debug" | "info" | "warn" | "error") =>
+      (message: string, fields?: Record<string, unknown>): void => {
+        if (!incarnation.alive) return;
+        const text = `incarnation ${incarnation.generation} ${level}: ${message} ${safeJson(fields)}`;
+        if (level === "error") this.violation(text);
+        else if (this.options.verbose === true && level !== "debug") this.note(text);
+      };
+    return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+  }
+
+  // ---- clients ----
+
+  private scheduleWorkload(): void {
+    const p = this.params;
+    const prng = this.workloadPrng;
+    const service = this.schema.services.find((s) => s.name === COUNTER)!;
+    const retention = retentionOf(service, service.handlers[0]!, true);
+    for (let index = 0; index < p.invocations; index++) {
+      const counterKey = `c${prng.nextInt(p.counterKeys)}`;
+      const argument: AddArgument = {
+        sleepMs: prng.chance(p.sleepChance) ? 1 + prng.nextInt(p.sleepMaxMs) : 0,
+        tally: p.tallyKeys > 0 && prng.chance(0.5) ? `t${prng.nextInt(p.tallyKeys)}` : "",
+      };
+      const mode = prng.chance(p.sendChance) ? "send" : "call";
+      // Some sends are delayed, as `/send?delay=…` makes them: a durable timer starts them.
+      const delayMs = mode === "send" && prng.chance(0.3) ? 1 + prng.nextInt(p.sleepMaxMs) : 0;
+      const target: Target = {
+        service: COUNTER,
+        handler: "add",
+        key: counterKey,
+        serviceType: ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT,
+        handlerType: HandlerType.HANDLER_TYPE_EXCLUSIVE,
+      };
+      const idempotencyKey = `client-${index}`;
+      const id = idempotentInvocationId(targetRefOf(target), idempotencyKey);
+      const client: ClientInvocation = {
+        index,
+        counterKey,
+        argument,
+        mode,
+        delayMs,
+        id,
+        idText: id.toString(),
+        invocation: {
+          invocationId: id.bytes,
+          target,
+          argument: utf8(JSON.stringify(argument)),
+          headers: [],
+          source: { kind: { $case: "ingress", value: {} } },
+          responseSink: undefined,
+          idempotencyKey,
+          executionTimeMs: 0,
+          ...retention,
+          wantsResult: mode === "call",
+        },
+        acknowledgedAtMs: undefined,
+        received: undefined,
+      };
+      this.clients.push(client);
+      const startAt = prng.nextInt(Math.floor(p.faultPhaseMs * 0.8));
+      this.scheduler.schedule(startAt, () => void this.runClient(client));
+    }
+  }
+
+  /** One client: submits, and retries with the same idempotency key until it has the result. */
+  private async runClient(client: ClientInvocation): Promise<void> {
+    for (;;) {
+      const incarnation = this.incarnation;
+      if (incarnation !== undefined) {
+        try {
+          if (await this.clientAttempt(client, incarnation)) return;
+        } catch (error) {
+          if (!isExpectedClientError(error)) {
+            this.violation(`client ${client.index}: unexpected error: ${describeError(error)}`);
+            return;
+          }
+        }
+      }
+      await this.sleep(
+        CLIENT_RETRY_MIN_MS + this.workloadPrng.nextInt(CLIENT_RETRY_MAX_MS - CLIENT_RETRY_MIN_MS),
+      );
+    }
+  }
+
+  /** True once the client is done (it has the result, or found a violation). */
+  private async clientAttempt(
+    client: ClientInvocation,
+    incarnation: Incarnation,
+  ): Promise<boolean> {
+    if (client.mode === "call" || client.acknowledgedAtMs === undefined) {
+      const { outcome, completion } = await incarnation.request((node) =>
+        node.submit(
+          {
+            ...client.invocation,
+            executionTimeMs: client.delayMs === 0 ? 0 : node.ports.clock.nowMs() + client.delayMs,
+          },
+          client.id.partitionKey,
+          client.mode === "call",
+        ),
+      );
+      if (outcome.kind !== "accepted" && outcome.kind !== "previouslyAccepted") {
+        this.violation(`client ${client.index}: submission answered ${outcome.kind}`);
+        return true;
+      }
+      if (client.acknowledgedAtMs === undefined) {
+        client.acknowledgedAtMs = this.scheduler.now;
+        this.trace(`client ${client.index} acknowledged (${outcome.kind}) ${client.idText}`);
+      }
+      if (client.mode === "call") {
+        if (completion === undefined) {
+          this.violation(`client ${client.index}: a call got no completion`);
+          return true;
+        }
+        const attached = await incarnation.guard(completion);
+        if (attached.kind !== "completed") return false; // the leader changed: ask again
+        return this.received(client, attached.result);
+      }
+    }
+    const attached = await incarnation.request((node) => node.attach(client.id, true));
+    switch (attached.kind) {
+      case "completed":
+        return this.received(client, attached.result);
+      case "notFound":
+        this.violation(`client ${client.index}: acknowledged send ${client.idText} not found`);
+        return true;
+      case "notReady":
+        return false;
+    }
+  }
+
+  private received(client: ClientInvocation, result: Result): boolean {
+    if (result.kind?.$case !== "value") {
+      this.violation(`client ${client.index}: ${client.idText} failed: ${safeJson(result.kind)}`);
+      return true;
+    }
+    client.received = fromUtf8(result.kind.value);
+    this.trace(`client ${client.index} received ${client.received}`);
+    return true;
+  }
+
+  // ---- checks ----
+
+  private reportStuck(): void {
+    const incarnation = this.incarnation;
+    for (const client of this.clients.filter((c) => c.received === undefined).slice(0, 5)) {
+      let status = "node down";
+      if (incarnation?.started === true) {
+        const partition = incarnation.node.partitionTable.partitionOf(client.id.partitionKey);
+        const stored = new TableReader(incarnation.node.processor(partition).reader()).status(
+          client.id,
+        );
+        const task = incarnation.node.invoker.info(client.id);
+        status =
+          stored === undefined
+            ? "no status"
+            : `${InvocationPhase[stored.phase]}, journal ${stored.journalLength}, attempts ${task?.retryCount ?? "-"}, last failure ${task?.lastFailure?.message ?? "-"}`;
+      }
+      this.violation(
+        `client ${client.index} (${client.mode}, ${client.idText}) has no result ${this.scheduler.now - this.params.faultPhaseMs} ms into the calm${this.scheduler.peekTime() === undefined ? " (nothing left to happen)" : ""}: ${status}`,
+      );
+    }
+  }
+
+  private async finalChecks(): Promise<void> {
+    // Recovery once more, from whatever the disks kept, before anything is checked.
+    this.crash();
+    this.startIncarnation();
+    const incarnation = this.incarnation!;
+    const now = this.scheduler.now;
+    const ready = await this.driveUntil(
+      () => incarnation.started && incarnation.node.isReady,
+      now + READY_LIMIT_MS,
+    );
+    if (!ready) {
+      this.violation(`the node was not ready ${READY_LIMIT_MS} ms after the last restart`);
+      return;
+    }
+    await this.driveUntil(() => false, this.scheduler.now + 5_000);
+    this.checkInvocations(incarnation);
+    this.checkObjects(incarnation);
+    let flushed = false;
+    void Promise.all(incarnation.stores.map((s) => s.flushed())).then(() => (flushed = true));
+    if (!(await this.driveUntil(() => flushed, this.scheduler.now + 60_000))) {
+      this.violation("the partition stores were not flushed within a minute");
+      return;
+    }
+    this.crash();
+    await this.checkStoresAgainstLog();
+  }
+
+  private statusOf(incarnation: Incarnation, id: InvocationId) {
+    const partition = incarnation.node.partitionTable.partitionOf(id.partitionKey);
+    return new TableReader(incarnation.node.processor(partition).reader()).status(id);
+  }
+
+  private checkInvocations(incarnation: Incarnation): void {
+    for (const client of this.clients) {
+      const status = this.statusOf(incarnation, client.id);
+      const where = `client ${client.index} (${client.idText})`;
+      if (status?.phase !== InvocationPhase.INVOCATION_PHASE_COMPLETED) {
+        this.violation(`${where}: acknowledged but not completed after recovery`);
+        continue;
+      }
+      const result = status.result?.kind;
+      if (result?.$case !== "value") {
+        this.violation(`${where}: completed without an output: ${safeJson(result)}`);
+        continue;
+      }
+      const output = fromUtf8(result.value);
+      if (output !== client.received)
+        this.violation(`${where}: stored output ${output}, the client received ${client.received}`);
+      const parsed = JSON.parse(output) as AddOutput;
+      const seen = this.ledger.observed.get(client.idText) ?? [];
+      if (seen.length !== 1 || seen[0] !== parsed.r)
+        this.violation(
+          `${where}: output carries r=${parsed.r}, the handler saw [${seen.join(", ")}]`,
+        );
+      this.trace(`final ${client.index} ${output}`);
+    }
+  }
+
+  private checkObjects(incarnation: Incarnation): void {
+    const outputs = this.clients.map((c) => ({
+      client: c,
+      output: JSON.parse(c.received ?? "null") as AddOutput | null,
+    }));
+    const counters = new Map<string, number[]>();
+    const tallies = new Map<string, number[]>();
+    for (const { client, output } of outputs) {
+      if (output === null) continue;
+      counters.set(client.counterKey, [...(counters.get(client.counterKey) ?? []), output.count]);
+      if (client.argument.tally !== "") {
+        const tally = client.argument.tally;
+        if (output.tally === null) this.violation(`client ${client.index}: no tally in its output`);
+        else tallies.set(tally, [...(tallies.get(tally) ?? []), output.tally]);
+      }
+    }
+    const check = (service: string, key: string, stateName: string, seen: number[]): void => {
+      const object = objectOf({
+        service,
+        handler: "",
+        key,
+        serviceType: ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT,
+        handlerType: HandlerType.HANDLER_TYPE_EXCLUSIVE,
+      });
+      const partition = incarnation.node.partitionTable.partitionOf(object.partitionKey);
+      const stored = new TableReader(incarnation.node.processor(partition).reader()).state(
+        object,
+        utf8(stateName),
+      );
+      const count = stored === undefined ? 0 : (JSON.parse(fromUtf8(stored)) as number);
+      const expected = seen.length;
+      if (count !== expected)
+        this.violation(
+          `${service}/${key}: ${stateName} is ${count} after ${expected} completed calls`,
+        );
+      const sorted = [...seen].sort((a, b) => a - b);
+      if (!sorted.every((value, i) => value === i + 1))
+        this.violation(
+          `${service}/${key}: the calls saw counts [${sorted.join(", ")}], not 1..${expected}`,
+        );
+      this.trace(`state ${service}/${key} ${stateName}=${count}`);
+    };
+    for (const [key, seen] of [...counters].sort()) check(COUNTER, key, "count", seen);
+    for (const [key, seen] of [...tallies].sort()) check(TALLY, key, "n", seen);
+  }
+
+  /** Every partition store equals its log replayed from LSN 1 through the store's applied LSN. */
+  private async checkStoresAgainstLog(): Promise<void> {
+    const metadata = new SimMetadataHandle(this.metadata);
+    const loglets = new SimLogletProvider(
+      this.logDisk,
+      this.scheduler,
+      this.faultPrng,
+      this.params.log,
+    );
+    const bifrost = new Bifrost(metadata, new Map([[loglets.name, loglets]]), () => ({
+      provider: SIM_LOGLET_PROVIDER,
+      params: "{}",
+    }));
+    const table = new PartitionTable(this.params.partitions);
+    for (let p = 0; p < this.params.partitions; p++) {
+      const disk = this.storeDisk.partition(p);
+      const appliedLsn = new TableReader(disk).fsm().appliedLsn;
+      const rebuilt = new MemoryStore();
+      await replayPartition({
+        partitionId: PartitionId(p),
+        partitionTable: table,
+        log: await bifrost.log(p),
+        store: rebuilt,
+        throughLsn: Lsn(appliedLsn),
+      });
+      const difference = firstDifference(disk, rebuilt.data);
+      if (difference !== undefined)
+        this.violation(
+          `partition ${p} at LSN ${appliedLsn}: the store differs from its log replayed from LSN 1: ${difference}`,
+        );
+      this.trace(`partition ${p} applied ${appliedLsn}, ${disk.dump().length} entries`);
+    }
+  }
+
+  // ---- reporting ----
+
+  private violation(message: string): void {
+    this.violations.push(`t=${this.scheduler.now}ms ${message}`);
+    this.trace(`VIOLATION ${message}`);
+  }
+
+  /** An event of the run: into the digest, and kept with --verbose. */
+  private trace(text: string): void {
+    const line = `t=${this.scheduler.now} ${text}`;
+    this.digest.update(utf8(`${line}\n`));
+    if (this.options.verbose === true) this.events.push(line);
+  }
+
+  /** Kept with --verbose only; not part of the digest. */
+  private note(text: string): void {
+    this.events.push(`t=${this.scheduler.now} ${text}`);
+  }
+
+  private summary(digest: string): string {
+    const p = this.params;
+    const s = p.schema;
+    const sdk = this.network.sdk.stats;
+    let rerun = 0;
+    for (const executions of this.ledger.executions.values()) rerun += executions - 1;
+    return [
+      `${p.invocations} invocations on ${p.counterKeys} counters, ${p.tallyKeys} tallies`,
+      `${p.partitions} partitions, v${s.protocolVersionMax} ${s.requestResponse ? "request/response" : "bidi"}${s.lazyState ? " lazy" : ""}`,
+      `${this.crashes} crashes, ${this.stops} stops, ${this.streamCounters.cut}/${this.streamCounters.opened} streams cut`,
+      `${sdk.attempts} attempts (${sdk.replays} replaying, ${sdk.suspensions} suspended), ${rerun} runs executed again`,
+      `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
+    ].join("; ");
+  }
+}
+
+function isExpectedClientError(error: unknown): boolean {
+  if (error instanceof ConnectionReset) return true;
+  return (
+    error instanceof KeelError && (error.code === "unavailable" || error.code === "not_leader")
+  );
+}
+
+function firstDifference(
+  actual: MemoryPartitionStore,
+  expected: MemoryPartitionStore,
+): string | undefined {
+  const a = actual.dump();
+  const b = expected.dump();
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const [keyA, valueA] = a[i] ?? [];
+    const [keyB, valueB] = b[i] ?? [];
+    if (keyA !== keyB)
+      return `key ${keyA ?? "(none)"} in the store, ${keyB ?? "(none)"} in the replay`;
+    if (toHex(valueA!) !== toHex(valueB!)) return `key ${keyA} holds different values`;
+  }
+  return undefined;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return (
+      JSON.stringify(value, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) ?? ""
+    );
+  } catch {
+    return String(value);
+  }
+}
+
+export function runNodeSimulation(seed: number, options: NodeSimOptions): Promise<NodeSimResult> {
+  return new NodeSimulation(seed, options).run();
+}
