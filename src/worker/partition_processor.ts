@@ -1,7 +1,8 @@
 /**
  * The driver of one partition: it reads the partition's log in order, applies each batch of records
  * to the state machine inside one store batch (the applied LSN travels with it), and, when this node
- * leads the partition, carries out the actions: invocations, timers, the shuffle, answers to waiters.
+ * leads the partition, carries out the actions: invocations, timers, the shuffle, answers to waiters
+ * (who waits for what is waiters.ts).
  *
  * Leadership is taken through the log: the candidate bumps the partition's epoch in the metadata store
  * (compare-and-swap) and appends AnnounceLeader(epoch); it becomes leader when it applies its own
@@ -51,6 +52,7 @@ import {
 import type { Clock, Logger } from "../platform/index.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
+import { Waiters } from "./waiters.js";
 import { TimerService } from "./timer_service.js";
 import { encodeMessage } from "../wire/index.js";
 
@@ -125,14 +127,6 @@ export interface PartitionDescription {
   readonly timers: number;
 }
 
-interface PendingRequest {
-  lsn: number | undefined;
-  resolve(outcome: Outcome): void;
-  reject(error: unknown): void;
-  awaitResult: boolean;
-  completion?: Promise<AttachResult>;
-}
-
 const epochKey = (partitionId: number): string => `partitions/${partitionId}/epoch`;
 
 export class PartitionProcessor implements PartitionHandle {
@@ -140,10 +134,7 @@ export class PartitionProcessor implements PartitionHandle {
   private role: Role = "starting";
   private machine!: PartitionStateMachine;
   private claimedEpoch = 0;
-  private nextRequestId = 1;
-  private readonly pending = new Map<number, PendingRequest>();
-  private readonly waiters = new Map<string, ((result: AttachResult) => void)[]>();
-  private readonly appliedWaiters: { lsn: number; resolve: () => void }[] = [];
+  private readonly waiters: Waiters;
   private leaderWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private readonly timers: TimerService;
   private readonly shuffle: Shuffle;
@@ -153,6 +144,7 @@ export class PartitionProcessor implements PartitionHandle {
 
   constructor(private readonly deps: ProcessorDeps) {
     this.partitionId = deps.partitionId;
+    this.waiters = new Waiters(deps.partitionId, (id) => this.attach(id, true));
     this.timers = new TimerService(
       deps.clock,
       () => this.reader(),
@@ -318,31 +310,11 @@ export class PartitionProcessor implements PartitionHandle {
     command: EnvelopeCommand,
     awaitResult = false,
   ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
-    const requestId = this.nextRequestId++;
-    return new Promise((resolve, reject) => {
-      const entry: PendingRequest = {
-        lsn: undefined,
-        awaitResult,
-        resolve: (outcome) =>
-          resolve(
-            entry.completion === undefined
-              ? { outcome }
-              : { outcome, completion: entry.completion },
-          ),
-        reject,
-      };
-      this.pending.set(requestId, entry);
-      this.propose([command], { requestId }).then(
-        (lsn) => {
-          entry.lsn = lsn;
-          this.expireUnanswered();
-        },
-        (error: unknown) => {
-          this.pending.delete(requestId);
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    });
+    return this.waiters.request(
+      awaitResult,
+      (requestId) => this.propose([command], { requestId }),
+      () => this.appliedLsn,
+    );
   }
 
   /** Submits a new invocation; with `awaitResult` the completion promise answers once it completes. */
@@ -387,19 +359,11 @@ export class PartitionProcessor implements PartitionHandle {
       });
     }
     if (!block) return Promise.resolve({ kind: "notReady" });
-    return new Promise((resolve) => this.addWaiter(id, resolve));
-  }
-
-  private addWaiter(id: InvocationId, resolve: (result: AttachResult) => void): void {
-    const key = id.hex;
-    const list = this.waiters.get(key);
-    if (list === undefined) this.waiters.set(key, [resolve]);
-    else list.push(resolve);
+    return this.waiters.completion(id);
   }
 
   waitForApplied(lsn: Lsn): Promise<void> {
-    if (this.appliedLsn >= lsn) return Promise.resolve();
-    return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
+    return this.waiters.forApplied(lsn, this.appliedLsn);
   }
 
   // ---- the apply loop ----
@@ -431,36 +395,8 @@ export class PartitionProcessor implements PartitionHandle {
       }
       this.deps.store.commit(batch);
       this.handleActions(actions);
-      this.wakeAppliedWaiters();
-      this.expireUnanswered();
-    }
-  }
-
-  private wakeAppliedWaiters(): void {
-    const applied = this.appliedLsn;
-    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
-      const waiter = this.appliedWaiters[i]!;
-      if (waiter.lsn <= applied) {
-        this.appliedWaiters.splice(i, 1);
-        waiter.resolve();
-      }
-    }
-  }
-
-  /** Requests whose record was applied without an outcome were fenced off: tell the proposer. */
-  private expireUnanswered(): void {
-    const applied = this.appliedLsn;
-    for (const [requestId, entry] of this.pending) {
-      if (entry.lsn !== undefined && entry.lsn <= applied) {
-        this.pending.delete(requestId);
-        entry.reject(
-          new KeelError(
-            "not_leader",
-            `partition ${this.partitionId}: the request was not applied (leadership changed)`,
-            true,
-          ),
-        );
-      }
+      this.waiters.wakeApplied(this.appliedLsn);
+      this.waiters.expireUnanswered(this.appliedLsn);
     }
   }
 
@@ -518,45 +454,18 @@ export class PartitionProcessor implements PartitionHandle {
         return this.timers.add(action.key, action.wakeAtMs);
       case "outbox":
         return this.shuffle.enqueue(action.seq, action.destination, action.message);
-      case "completed": {
-        const key = action.invocationId.hex;
-        const list = this.waiters.get(key);
-        if (list === undefined) return;
-        this.waiters.delete(key);
+      case "completed":
         // Requests that waited for the completion get no `idempotency-expires`, as in Restate: the
         // header only tells a later request that found the result retained.
-        for (const resolve of list)
-          resolve({
-            kind: "completed",
-            result: action.result,
-            target: action.target,
-            retainedUntilMs: 0,
-          });
-        return;
-      }
+        return this.waiters.completed(action.invocationId, {
+          kind: "completed",
+          result: action.result,
+          target: action.target,
+          retainedUntilMs: 0,
+        });
       case "outcome":
-        return this.answer(action.requestId, action.outcome);
+        return this.waiters.answer(action.requestId, action.outcome);
     }
-  }
-
-  private answer(requestId: number, outcome: Outcome): void {
-    const entry = this.pending.get(requestId);
-    if (entry === undefined) return;
-    this.pending.delete(requestId);
-    if (
-      entry.awaitResult &&
-      (outcome.kind === "accepted" || outcome.kind === "previouslyAccepted")
-    ) {
-      // Registered now, in the same step that applied the submission: the completion cannot be missed.
-      const id = outcome.invocationId;
-      entry.completion = this.attach(id, true).then((result) =>
-        result.kind === "notFound"
-          ? Promise.reject(new KeelError("not_found", `invocation ${id.toString()} vanished`))
-          : result,
-      );
-      entry.completion.catch(() => undefined);
-    }
-    entry.resolve(outcome);
   }
 
   private becomeLeader(): void {
@@ -589,12 +498,7 @@ export class PartitionProcessor implements PartitionHandle {
     this.deps.invoker.stopPartition(this.partitionId);
     this.timers.stop();
     this.shuffle.stop();
-    const lost = new KeelError("not_leader", `partition ${this.partitionId} lost its leader`, true);
-    for (const entry of this.pending.values()) entry.reject(lost);
-    this.pending.clear();
-    for (const list of this.waiters.values())
-      for (const resolve of list) resolve({ kind: "notReady" });
-    this.waiters.clear();
+    this.waiters.leadershipLost();
   }
 
   private async fireTimers(keys: string[]): Promise<void> {
