@@ -6,6 +6,9 @@
  *
  * The attempt ends in exactly one way: `ended` (End after Output), `suspended`, or `failed` (an
  * ErrorMessage, a protocol violation, a bad response, a broken stream or the abort timeout).
+ *
+ * Why one file of this length: it is the service protocol as one attempt speaks it, one short case
+ * per message type; the framing and message types are in src/service-protocol.
  */
 
 import {

@@ -15,19 +15,22 @@
  * bound of streams at once, and an SDK endpoint juggling that many new invocations spends more CPU
  * on each (measured in docs/ARCHITECTURE.md, decisions). Counting only an attempt's first window
  * keeps long-running one-way handlers (an agent waiting on a model for minutes) from holding it.
+ *
+ * Why one file of this length: scheduling (slots, lanes, the one-way pace), an attempt's lifecycle,
+ * its proposals and the retries all act on the same table of tasks; what an attempt sends is planned
+ * in attempt_plan.ts, the retry delays in retry_delay.ts, the queue in invoker_queue.ts.
  */
 
 import {
+  type InvocationId,
   assert,
   type Lsn,
   type PartitionId,
-  readU32BE,
   formatDurationFriendly,
   describeError,
   Fifo,
   limits,
   type Prng,
-  InvocationId,
 } from "../core/index.js";
 import {
   InvocationPhase,
@@ -36,8 +39,7 @@ import {
   type ResolvedCall,
   type Target,
 } from "../gen/keel/records.js";
-import type { Failure, StartMessage } from "../gen/keel/service_protocol.js";
-import { isKeyed, objectOf } from "../partition/index.js";
+import type { Failure } from "../gen/keel/service_protocol.js";
 import { TableReader } from "../partition-store/index.js";
 import {
   PROTOCOL_VERSION_MAX,
@@ -57,6 +59,7 @@ import {
   type InvokerTestOnlyFaults,
 } from "./invocation_attempt.js";
 import { InvokerQueue, type Lane } from "./invoker_queue.js";
+import { planAttempt } from "./attempt_plan.js";
 import { retryDelayMs } from "./retry_delay.js";
 import type {
   EnvelopeCommand,
@@ -138,13 +141,6 @@ export interface InvokerOptions {
   readonly testOnlyFaults?: InvokerTestOnlyFaults;
 }
 
-/**
- * The longest `x-restate-service-key` header sent (the key, percent-encoded). The SDK reads the key
- * from the Start message; the header only informs proxies. A header near 64 KiB passes Node's HTTP/2
- * server's default limit on a header list (65,535 bytes) and the SDK refuses the stream: every
- * attempt would fail. Restate sends the header whatever its size, and such invocations never run.
- */
-const SERVICE_KEY_HEADER_BYTES_MAX = 16 * 1024;
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -393,119 +389,30 @@ export class Invoker implements PartitionInvoker {
       this.tasks.delete(task.key);
       return false;
     }
-    const target = status.target!;
-    const schema = this.schema();
-    const pinnedTo = status.pinned?.deploymentId;
-    // A pinned invocation runs on its deployment's own revision of the service.
-    const resolved =
-      (pinnedTo === undefined
-        ? undefined
-        : schema.handlerIn(pinnedTo, target.service, target.handler)) ??
-      schema.handler(target.service, target.handler);
-    const deploymentId = pinnedTo ?? resolved?.service.deploymentId;
-    const deployment = deploymentId === undefined ? undefined : schema.deployment(deploymentId);
-    if (resolved === undefined || deployment === undefined) {
-      this.free(slot);
-      this.onAttemptFinished(task, {
-        kind: "failed",
-        failure: {
-          code: 404,
-          errorCode: "RT0011",
-          message:
-            resolved === undefined
-              ? `the handler ${target.service}/${target.handler} is not registered`
-              : `the deployment ${deploymentId ?? "?"} of ${target.service} is not registered`,
-        },
-      });
-      this.pump();
-      return true;
-    }
-    const { service, handler } = resolved;
-    const protocolVersion =
-      status.pinned?.protocolVersion ??
-      Math.min(deployment.maxProtocolVersion, PROTOCOL_VERSION_MAX);
-    if (protocolVersion < Math.max(deployment.minProtocolVersion, PROTOCOL_VERSION_MIN)) {
-      this.free(slot);
-      this.onAttemptFinished(task, {
-        kind: "failed",
-        failure: {
-          code: 415,
-          errorCode: "RT0013",
-          message: `no common service protocol version with deployment ${deployment.id}`,
-        },
-      });
-      this.pump();
-      return true;
-    }
-    const journal = tables.journal(task.id, status.journalLength);
-    const lazy = handler.enableLazyState ?? service.enableLazyState;
-    let partialState = !isKeyed(target) || lazy;
-    const stateMap: StartMessage["stateMap"] = [];
-    if (!partialState) {
-      // As much as fits, in key order (as Restate sends it); the SDK reads the rest lazily.
-      let bytes = 0;
-      for (const entry of tables.stateEntries(objectOf(target))) {
-        bytes += entry.key.length + entry.value.length;
-        if (bytes > limits.eagerStateBytesMax) {
-          partialState = true;
-          break;
-        }
-        stateMap.push(entry);
-      }
-    }
     const now = this.clock.nowMs();
-    const start: StartMessage = {
-      id: task.id.bytes,
-      debugId: task.id.toString(),
-      knownEntries: journal.length,
-      stateMap,
-      partialState,
-      key: target.key,
-      retryCountSinceLastStoredEntry: task.retriesSinceProgress,
-      durationSinceLastStoredEntry: Math.max(0, now - task.lastProgressAtMs),
-      randomSeed:
-        protocolVersion >= 6
-          ? seedOf(
-              status.randomSeedFrom.length > 0
-                ? InvocationId.fromBytes(status.randomSeedFrom)
-                : task.id,
-            )
-          : 0,
-    };
-    const pinNeeded = status.pinned === undefined;
-    const pinned: PinnedDeployment = { deploymentId: deployment.id, protocolVersion, server: "" };
-    const type = `application/vnd.restate.invocation.v${protocolVersion}`;
-    const headers: Record<string, string> = {
-      ...deployment.additionalHeaders,
-      "content-type": type,
-      accept: type,
-      "x-restate-invocation-id": task.id.toString(),
-      "x-restate-cluster-name": this.options.clusterName ?? "localcluster",
-    };
-    const keyHeader = isKeyed(target) ? encodeURIComponent(target.key) : undefined;
-    if (keyHeader !== undefined && keyHeader.length <= SERVICE_KEY_HEADER_BYTES_MAX)
-      headers["x-restate-service-key"] = keyHeader;
-    const base = new URL(deployment.uri);
-    const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
-    const path = `${prefix}/invoke/${encodeURIComponent(target.service)}/${encodeURIComponent(target.handler)}`;
+    const plan = planAttempt(
+      task.id,
+      status,
+      tables,
+      this.schema(),
+      task,
+      now,
+      this.options.clusterName ?? "localcluster",
+    );
+    if (plan.kind === "failed") {
+      this.free(slot);
+      this.onAttemptFinished(task, { kind: "failed", failure: plan.failure });
+      this.pump();
+      return true;
+    }
+    const { setup, pinned, pinNeeded } = plan;
     task.lastStartAtMs = now;
     task.attempts++;
     task.nextRetryAtMs = undefined;
-    task.lastDeploymentId = deployment.id;
+    task.lastDeploymentId = pinned.deploymentId;
     const attempt = new InvocationAttempt(
       {
-        uri: deployment.uri,
-        useHttp11: deployment.useHttp11,
-        requestResponse: deployment.protocolType === "RequestResponse",
-        path,
-        headers,
-        protocolVersion,
-        start,
-        target,
-        journal,
-        nextCommandIndex: status.commandCount,
-        inactivityTimeoutMs: handler.inactivityTimeoutMs ?? service.inactivityTimeoutMs,
-        abortTimeoutMs: handler.abortTimeoutMs ?? service.abortTimeoutMs,
+        ...setup,
         resolveCall: (svc, h, key, idem) => this.resolveCall(svc, h, key, idem),
         ...(this.options.testOnlyFaults === undefined
           ? {}
@@ -546,8 +453,8 @@ export class Invoker implements PartitionInvoker {
     task.proposalFailed = false;
     this.logger.debug("attempt started", {
       invocation: task.id.toString(),
-      journalLength: journal.length,
-      deployment: deployment.id,
+      journalLength: setup.journal.length,
+      deployment: pinned.deploymentId,
     });
     attempt.start();
     return true;
@@ -798,12 +705,6 @@ function targetText(target: Target): string {
   return target.serviceType === RecordServiceType.SERVICE_TYPE_SERVICE
     ? `${target.service}/${target.handler}`
     : `${target.service}/${target.key}/${target.handler}`;
-}
-
-/** A stable per-invocation seed for the SDK's deterministic random, below 2^53. */
-function seedOf(id: InvocationId): number {
-  const uuid = id.uuid;
-  return readU32BE(uuid, 0) * 2 ** 21 + (readU32BE(uuid, 4) >>> 11);
 }
 
 assert(PROTOCOL_VERSION_MIN <= PROTOCOL_VERSION_MAX, "protocol version range");
