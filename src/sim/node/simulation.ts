@@ -33,6 +33,11 @@
  * - every partition store equals its log replayed from LSN 1 through the store's applied LSN;
  * - no fatal error, no error logged, no SDK protocol error, no request left unanswered in the calm,
  *   no graceful stop that does not finish.
+ *
+ * Why one file of this length: the driver, the node's lives, the workload and the checkers share one
+ * run's state (the scheduler, the clients, the ledger, the digest) and read as one story in the order
+ * above; what stands on its own is elsewhere (the run's parameters, the simulated SDK, services,
+ * streams and storage).
  */
 
 import {
@@ -75,12 +80,8 @@ import { replayPartition } from "../../worker/index.js";
 import type { SimRunResult } from "../components.js";
 import { SimClock } from "../ports.js";
 import { SimScheduler } from "../scheduler.js";
-import {
-  SimEndpointTransport,
-  type StreamCounters,
-  type StreamFaults,
-  type StreamNetwork,
-} from "./endpoint.js";
+import { SimEndpointTransport, type StreamCounters, type StreamNetwork } from "./endpoint.js";
+import { pickParameters, type Parameters } from "./parameters.js";
 import { SimSdk } from "./sdk.js";
 import {
   COUNTER,
@@ -90,7 +91,6 @@ import {
   simulatedSchema,
   type AddArgument,
   type AddOutput,
-  type SchemaShape,
 } from "./services.js";
 import {
   SIM_LOGLET_PROVIDER,
@@ -99,7 +99,6 @@ import {
   SimMetadataHandle,
   SimPartitionStore,
   SimStoreDisk,
-  type SimLogLatency,
 } from "./storage.js";
 
 export interface NodeSimOptions {
@@ -130,93 +129,6 @@ const STEPS_MAX = 5_000_000;
 const DIRECTION_MARK = [utf8(">"), utf8("<")];
 const CLIENT_RETRY_MIN_MS = 20;
 const CLIENT_RETRY_MAX_MS = 500;
-
-interface Parameters {
-  readonly partitions: number;
-  readonly invokerConcurrencyMax: number;
-  readonly schema: SchemaShape;
-  readonly log: SimLogLatency;
-  readonly storeWriteDelayMaxMs: number;
-  readonly streams: StreamFaults;
-  readonly crashIntervalMinMs: number;
-  readonly crashIntervalMaxMs: number;
-  readonly downtimeMaxMs: number;
-  /** The chance that the nemesis stops the node gracefully instead of crashing it. */
-  readonly gracefulStopChance: number;
-  /** The chance that a run proposal is followed by a crash within the log's append latency. */
-  readonly crashAfterRunProposalChance: number;
-  readonly faultPhaseMs: number;
-  readonly invocations: number;
-  readonly counterKeys: number;
-  readonly tallyKeys: number;
-  readonly sleepChance: number;
-  readonly sleepMaxMs: number;
-  readonly sendChance: number;
-  readonly runDurationMaxMs: number;
-  readonly handlerFailureChance: number;
-}
-
-function pick<T>(prng: Prng, options: readonly T[]): T {
-  return options[prng.nextInt(options.length)]!;
-}
-
-function pickParameters(prng: Prng): Parameters {
-  const requestResponse = prng.chance(0.2);
-  const crashIntervalMinMs = pick(prng, [100, 300, 1000]);
-  const invokerConcurrencyMax = pick(prng, [1, 4, 100]);
-  // An invocation waiting on a call holds its slot until the inactivity timeout suspends it: with
-  // few slots, the callee may wait that long for one. Long timeouts only with slots to spare.
-  const inactivityTimeoutMs = pick(
-    prng,
-    invokerConcurrencyMax < 100 ? [0, 50, 500] : [0, 50, 500, 60_000],
-  );
-  return {
-    partitions: 1 + prng.nextInt(4),
-    invokerConcurrencyMax,
-    schema: {
-      protocolVersionMax: prng.chance(0.5) ? 5 : 6,
-      requestResponse,
-      lazyState: prng.chance(0.25),
-      inactivityTimeoutMs,
-      abortTimeoutMs: pick(prng, [2_000, 60_000]),
-      retryPolicy: {
-        initialIntervalMs: pick(prng, [10, 50, 200]),
-        exponentiationFactor: 2,
-        maxIntervalMs: 2_000,
-        // Cut streams and crashes fail attempts for as long as the faults last: never give up.
-        maxAttempts: 1_000_000,
-        onMaxAttempts: "Pause",
-      },
-    },
-    log: {
-      appendMinMs: 1,
-      appendMaxMs: pick(prng, [2, 10, 40]),
-      inFlightSurvivesCrash: 0.5,
-    },
-    storeWriteDelayMaxMs: pick(prng, [0, 20, 200]),
-    streams: {
-      delayMinMs: 0,
-      delayMaxMs: pick(prng, [1, 5, 20]),
-      cutChance: pick(prng, [0, 0.05, 0.2]),
-      cutWithinMs: 300,
-      splitChance: 0.1,
-    },
-    crashIntervalMinMs,
-    crashIntervalMaxMs: crashIntervalMinMs * 3,
-    downtimeMaxMs: pick(prng, [0, 50, 500]),
-    gracefulStopChance: pick(prng, [0, 0.3]),
-    crashAfterRunProposalChance: pick(prng, [0, 0.05, 0.2]),
-    faultPhaseMs: 3_000 + prng.nextInt(5_000),
-    invocations: 8 + prng.nextInt(25),
-    counterKeys: 1 + prng.nextInt(4),
-    tallyKeys: prng.nextInt(3),
-    sleepChance: pick(prng, [0, 0.3]),
-    sleepMaxMs: 1_000,
-    sendChance: 0.3,
-    runDurationMaxMs: pick(prng, [0, 5, 30]),
-    handlerFailureChance: pick(prng, [0, 0.1]),
-  };
-}
 
 /** The connection to a node that died: what its client sees. */
 class ConnectionReset extends Error {
