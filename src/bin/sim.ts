@@ -15,17 +15,34 @@ import { SIM_COMPONENTS } from "../sim/index.js";
 /** Every microtask queued so far (and those they queue) has run when this resolves. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
+const USAGE = `usage: npm run sim -- --component <${[...SIM_COMPONENTS.keys()].join("|")}> [--seeds N [--start S] | --seed S] [--verbose]`;
+
+function parseOptions() {
+  return parseArgs({
     options: {
       component: { type: "string" },
       seeds: { type: "string" },
       seed: { type: "string" },
       start: { type: "string" },
       verbose: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     },
     strict: true,
-  });
+  }).values;
+}
+
+async function main(): Promise<number> {
+  let values: ReturnType<typeof parseOptions>;
+  try {
+    values = parseOptions();
+  } catch (error) {
+    console.error(`sim: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const name = values.component;
   const component = name === undefined ? undefined : SIM_COMPONENTS.get(name);
   if (component === undefined) {
@@ -36,7 +53,12 @@ async function main(): Promise<number> {
   }
   let seeds: number[];
   if (values.seed !== undefined) {
-    seeds = [Number(values.seed)];
+    const seed = Number(values.seed);
+    if (!Number.isSafeInteger(seed)) {
+      console.error("sim: --seed must be an integer");
+      return 2;
+    }
+    seeds = [seed];
   } else {
     const count = Number(values.seeds ?? "100");
     const start = values.start !== undefined ? Number(values.start) : randomInt(0, 2 ** 31);

@@ -19,6 +19,10 @@ const REGRESSION_SEEDS: readonly { seed: number; why: string }[] = [
   { seed: 75, why: "5 voters: crashes, stalls and three removals" },
   { seed: 87, why: "26 crashes while members join" },
   { seed: 99, why: "joined group, removal and rejoin under load" },
+  {
+    seed: 1687768873,
+    why: "a torn write kept a hard state whose commit named a replaced entry (Keel bug: write order)",
+  },
 ];
 
 /** Fresh seeds per CI run: about 0.1 s each on one core. */

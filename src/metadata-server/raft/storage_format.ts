@@ -12,13 +12,19 @@
  *   After a snapshot is persisted, the log file is rewritten (atomically) with only the hard state
  *   and the entries after the snapshot.
  *
- * Write order inside one ready: snapshot file (if any), then in the log file the hard state, then
- * the entries, then one sync. A crash may tear the last frames: recovery keeps the frames before the
+ * Write order inside one ready: snapshot file (if any), then in the log file the entries, then the
+ * hard state, then one sync. A crash may tear the last frames: recovery keeps the frames before the
  * torn tail (and refuses damage that is not one), and the member then rewrites the log file from
- * what it recovered (so a torn tail never sits in front of new frames). Because the hard state is written before the entries, a torn write never leaves
- * entries of a term newer than the recovered term; the recovered commit index is clamped to the
- * recovered log (a commit that names lost entries was never acknowledged to anyone: acknowledgements
- * leave only after the sync).
+ * what it recovered (so a torn tail never sits in front of new frames).
+ *
+ * Why entries before the hard state: a hard state's commit index must only ever name entries that
+ * are durable in front of it. A ready that replaces a divergent suffix (entries 37.. of term 8 over
+ * 37..41 of term 7) often also raises the commit to 37; written the other way round, a tear that
+ * kept the hard state but lost the entries left commit 37 naming the old term-7 entry, which the
+ * member then applied (simulation seed 1687768873). Written in this order, a tear keeps at most
+ * entries without the hard state that followed them: their term may then be above the recovered
+ * term, and recovery raises the term to theirs with no vote (a vote in that term was never sent:
+ * votes leave only after the sync, and a synced hard state is never torn).
  */
 
 import { assert, concatBytes, KeelError } from "../../core/index.js";
@@ -43,6 +49,8 @@ import {
   EMPTY_HARD_STATE,
   EMPTY_SNAPSHOT,
   LogIndex,
+  NO_MEMBER,
+  Term,
   type Entry,
   type HardState,
   type Snapshot,
@@ -141,8 +149,12 @@ export function recoverStorage(
   entries = entriesAfterSnapshot(entries, snapshot);
   const lastIndex = snapshot.index + entries.length;
   const commit = LogIndex(Math.min(Math.max(hardState.commit, snapshot.index), lastIndex));
-  const term = hardState.term >= snapshot.term ? hardState.term : snapshot.term;
-  return { hardState: { ...hardState, term, commit }, snapshot, entries };
+  const logTerm = Math.max(snapshot.term, entries.at(-1)?.term ?? 0);
+  if (logTerm > hardState.term) {
+    // The hard state written after these entries was torn off (see the write order above).
+    return { hardState: { term: Term(logTerm), vote: NO_MEMBER, commit }, snapshot, entries };
+  }
+  return { hardState: { ...hardState, commit }, snapshot, entries };
 }
 
 /**
@@ -177,7 +189,7 @@ function entriesAfterSnapshot(entries: Entry[], snapshot: Snapshot): Entry[] {
   return after;
 }
 
-/** What storage must make durable for one ready, in this order: snapshot, hard state, entries. */
+/** What storage must make durable for one ready, in this order: snapshot, entries, hard state. */
 export interface PersistWork {
   readonly snapshot: Snapshot | undefined;
   readonly hardState: HardState | undefined;
@@ -220,14 +232,14 @@ export class StoragePlanner {
     return [fileHeader(1), ...this.records(this.hardState, this.entries)];
   }
 
-  /** The frames to append for one ready: hard state first, then entries. */
+  /** The frames to append for one ready: entries first, then the hard state (see the write order). */
   private records(hardState: HardState | undefined, entries: readonly Entry[]): Uint8Array[] {
     const out: Uint8Array[] = [];
     const frame = (record: LogRecord): void => {
       out.push(encodeFrame(this.nextFrame++, encodeLogRecord(record)));
     };
-    if (hardState !== undefined) frame({ kind: "hardState", hardState });
     if (entries.length > 0) frame({ kind: "entries", entries });
+    if (hardState !== undefined) frame({ kind: "hardState", hardState });
     return out;
   }
 
