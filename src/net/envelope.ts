@@ -6,12 +6,14 @@
  * Frame: `u32 length` (of everything after it) | `u8 kind` | `u16 service` | `u64 request id` |
  * payload. Kinds: hello (first frame on a connection: payload = u32 node id, u32 generation), one-way
  * message, request, response. A response carries the id of its request; one-way frames carry id 0.
+ * A hello from node 0 (`ANONYMOUS_NODE`) opens a client connection: a process that has no node id
+ * yet (a node before its registration, a tool) asks requests on it and is answered on it.
  *
  * The decoder is incremental (chunks may split frames anywhere) and refuses frames above a size
  * limit, so a confused or hostile peer cannot make a node buffer without bound.
  */
 
-import { concatBytes, readU32BE, writeU32BE } from "../core/index.js";
+import { NodeId, concatBytes, readU32BE, writeU32BE } from "../core/index.js";
 import { ByteReader, ByteWriter, DecodeError } from "../wire/index.js";
 
 /** Service tags: one per protocol carried between nodes. Never renumber. */
@@ -24,6 +26,9 @@ export const NodeService = {
   /** Log servers (stores, seals, reads of replicated loglets). */
   logServer: 5,
 } as const;
+
+/** Names no node (plain ids start at 1): the hello of a client connection. */
+export const ANONYMOUS_NODE = NodeId(0);
 
 export type EnvelopeKind = "hello" | "message" | "request" | "response";
 const KINDS: readonly EnvelopeKind[] = ["hello", "message", "request", "response"];

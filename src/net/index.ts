@@ -5,6 +5,7 @@
  */
 
 export {
+  ANONYMOUS_NODE,
   EnvelopeDecoder,
   NodeService,
   decodeHello,

@@ -1,5 +1,5 @@
 /**
- * Composition of a metadata-server member and of metadata clients on real I/O: TCP transport, file
+ * Composition of a metadata-server member and of metadata clients on real I/O: the node transport, file
  * storage with fsync, Node timers, a PRNG seeded from the OS. Used by src/bin/keel-metadata-node.ts
  * and meant for keel-server (its `metadata-server` role and every node's metadata client).
  *
@@ -9,10 +9,11 @@
  * - `join` seeds → register by name (plain id), start empty, ask the leader to add it until it votes.
  */
 
-import { randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join as joinPath } from "node:path";
-import { seededPrng } from "../../core/index.js";
+import { NodeId, seededPrng } from "../../core/index.js";
+import { TcpTransport, type PeerAddress } from "../../net/io/index.js";
 import {
   DEFAULT_CLIENT_LIMITS,
   MetadataClientCore,
@@ -32,7 +33,7 @@ import {
 } from "../index.js";
 import { writeFileDurably, nodeTicker } from "../../platform/io/index.js";
 import { FileRaftStorage } from "./raft_file_storage.js";
-import { TcpMetadataTransport } from "./raft_transport.js";
+import { ClientMetadataTransport, MemberMetadataTransport } from "./node_metadata_transport.js";
 
 const NODE_MARKER_FILE = "metadata-node.json";
 
@@ -43,7 +44,7 @@ export interface MetadataNodeOptions {
   readonly listenHost: string;
   readonly listenPort: number;
   readonly autoProvision: boolean;
-  /** Addresses (host:port) of members of an existing cluster, to join it. */
+  /** Node-port addresses (host:port) of members of an existing cluster, to join it. */
   readonly join: readonly string[];
   readonly tickMs: number;
   readonly snapshotIntervalEntries: number;
@@ -70,14 +71,18 @@ interface NodeMarker {
 /** The metadata client's tick: its limits (DEFAULT_CLIENT_LIMITS) count in these. */
 export const CLIENT_TICK_MS = 10;
 
-/** A metadata client for this process, reaching the cluster through `seeds` (host:port). */
+/** A metadata client for this process, reaching the cluster through `seeds` (node ports, host:port). */
 export function connectMetadataStore(
   name: string,
   seeds: readonly string[],
   tickMs = CLIENT_TICK_MS,
   limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
 ): ReplicatedMetadataStore {
-  const transport = TcpMetadataTransport.client(name);
+  const transport = new ClientMetadataTransport(
+    `client:${name}:${randomBytes(6).toString("hex")}`,
+    TcpTransport.client(),
+    true,
+  );
   const core = new MetadataClientCore(
     transport.address,
     seeds,
@@ -134,7 +139,15 @@ export async function startMetadataNode(
   }
   const memberId = MemberId(marker.plainId);
   const { storage, recovered } = await FileRaftStorage.open(options.dataDir);
-  const transport = await TcpMetadataTransport.listen(options.listenHost, options.listenPort);
+  const memberAddresses = new Map<NodeId, PeerAddress>();
+  const node = await TcpTransport.start({
+    self: NodeId(marker.plainId),
+    // Tells this incarnation from the last one until registration records its generation.
+    generation: randomInt(1, 2 ** 32 - 1),
+    listen: { host: options.listenHost, port: options.listenPort },
+    peers: () => memberAddresses,
+  });
+  const transport = new MemberMetadataTransport(address, node, memberAddresses);
   const member = new MetadataMember(
     {
       id: memberId,

@@ -113,4 +113,61 @@ describe("tcp transport", () => {
     assert.equal(await pending, "error:unavailable");
     await a.close();
   });
+
+  it("answers a client connection by address without making it a node's connection", async () => {
+    const net = new Net();
+    const a = await net.node(1);
+    const b = await net.node(2);
+    echo(a, "a:");
+    const seenByB = echo(b, "b:");
+    const askAt = (from: TcpTransport, port: number, text: string): Promise<string> =>
+      new Promise((resolve) =>
+        from.requestAt({ host: "127.0.0.1", port }, SERVICE, utf8(text), 2_000, (o) =>
+          resolve(o.ok ? fromUtf8(o.payload) : `error:${o.error}`),
+        ),
+      );
+    const client = TcpTransport.client();
+    assert.equal(await askAt(client, a.port, "who"), "a:who");
+    // A node may also ask by address; the node connection between the two stays as it was.
+    assert.equal(await ask(b, 1, "first"), "a:first");
+    assert.equal(await askAt(b, a.port, "by-address"), "a:by-address");
+    a.send(NodeId(2), SERVICE, utf8("still-node-2"));
+    assert.equal(await ask(a, 2, "back"), "b:back");
+    assert.deepEqual(seenByB, ["1:still-node-2"]);
+    // The acceptor sees a client as the anonymous node 0 and cannot address it.
+    let from: number | undefined;
+    a.serve(SERVICE + 1, {
+      onMessage: () => undefined,
+      onRequest: (sender, payload, respond) => {
+        from = sender;
+        respond(payload);
+      },
+    });
+    await new Promise<void>((resolve) =>
+      client.requestAt({ host: "127.0.0.1", port: a.port }, SERVICE + 1, utf8("x"), 2_000, () =>
+        resolve(),
+      ),
+    );
+    assert.equal(from, 0);
+    await client.close();
+    await a.close();
+    await b.close();
+  });
+
+  it("fails a client request to an address where nothing listens", async () => {
+    const client = TcpTransport.client({ reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 20 });
+    const probe = await TcpTransport.start({
+      self: NodeId(9),
+      generation: 1,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: () => new Map(),
+    });
+    const port = probe.port;
+    await probe.close();
+    const outcome = await new Promise<RequestOutcome>((resolve) =>
+      client.requestAt({ host: "127.0.0.1", port }, SERVICE, utf8("x"), 300, resolve),
+    );
+    assert.equal(outcome.ok, false);
+    await client.close();
+  });
 });

@@ -15,12 +15,18 @@
  * - When a connection closes, every request sent on it fails as "unavailable" at once; answers can
  *   never reach a later connection (a response only travels on the connection of its request).
  * - Messages to this node itself are delivered locally, asynchronously.
+ * - Client connections: `requestAt` dials an address with the anonymous hello (node 0) and asks on
+ *   that connection whoever listens there; an acceptor keeps such a connection only to answer it (it
+ *   never becomes the peer connection of a node). This is how a process without a node id, or one
+ *   that knows only an address (metadata seeds), reaches the cluster. `TcpTransport.client()` is a
+ *   transport that does not listen and has no node id.
  */
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomInt } from "node:crypto";
 import { assert, type NodeId } from "../../core/index.js";
 import {
+  ANONYMOUS_NODE,
   decodeHello,
   encodeEnvelope,
   encodeHello,
@@ -44,6 +50,7 @@ export interface TcpTransportOptions {
   readonly listen: { readonly host: string; readonly port: number };
   /** Where peers listen; asked at every dial, so addresses may change. */
   readonly peers: () => ReadonlyMap<NodeId, PeerAddress>;
+
   /** Largest frame accepted from a peer. */
   readonly frameBytesMax?: number;
   /** Bytes waiting for a peer (queued or unsent on its socket) before new frames are refused. */
@@ -61,9 +68,9 @@ const KEEPALIVE_MS = 1_000;
 interface Connection {
   readonly socket: Socket;
   readonly decoder: EnvelopeDecoder;
-  /** True when this node dialed the connection. */
-  readonly outbound: boolean;
-  /** The peer: known when dialing, learned from its hello when accepting. */
+  /** The peer this node dialed the connection for; undefined for an accepted connection. */
+  readonly dialedFor: Peer | undefined;
+  /** The node at the other end, from its hello (ANONYMOUS_NODE for a client connection). */
   peer: NodeId | undefined;
   generation: number;
   usable: boolean;
@@ -72,7 +79,10 @@ interface Connection {
 }
 
 interface Peer {
+  /** The node, or ANONYMOUS_NODE for an address dialed as a client. */
   readonly id: NodeId;
+  /** Where to dial a client connection; undefined for a node (its address comes from `peers`). */
+  readonly address: PeerAddress | undefined;
   connection: Connection | undefined;
   dialing: Connection | undefined;
   queue: { frame: Uint8Array; request: number | undefined }[];
@@ -82,7 +92,6 @@ interface Peer {
 }
 
 interface PendingRequest {
-  readonly peer: NodeId;
   readonly done: (outcome: RequestOutcome) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -91,6 +100,8 @@ export class TcpTransport implements NodeTransport {
   readonly self: NodeId;
   private readonly handlers = new Map<number, ServiceHandler>();
   private readonly peers = new Map<NodeId, Peer>();
+  /** Client connections by "host:port". */
+  private readonly addresses = new Map<string, Peer>();
   private readonly pending = new Map<number, PendingRequest>();
   private readonly sockets = new Set<Socket>();
   private nextRequest = 1;
@@ -102,7 +113,7 @@ export class TcpTransport implements NodeTransport {
 
   private constructor(
     private readonly options: TcpTransportOptions,
-    private readonly server: Server,
+    private readonly server: Server | undefined,
   ) {
     this.self = options.self;
     this.frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
@@ -127,9 +138,25 @@ export class TcpTransport implements NodeTransport {
     return transport;
   }
 
+  /** A transport that does not listen and has no node id: it only asks (`requestAt`). */
+  static client(
+    options: Omit<TcpTransportOptions, "self" | "generation" | "listen" | "peers"> = {},
+  ): TcpTransport {
+    return new TcpTransport(
+      {
+        ...options,
+        self: ANONYMOUS_NODE,
+        generation: 0,
+        listen: { host: "", port: 0 },
+        peers: () => new Map(),
+      },
+      undefined,
+    );
+  }
+
   /** The port this node listens on (useful when it asked for port 0). */
   get port(): number {
-    const address = this.server.address();
+    const address = this.server?.address();
     assert(address !== null && typeof address === "object", "the server listens on a TCP port");
     return address.port;
   }
@@ -140,13 +167,13 @@ export class TcpTransport implements NodeTransport {
   }
 
   send(to: NodeId, service: number, payload: Uint8Array): void {
-    if (this.closed) return;
+    if (this.closed || to === ANONYMOUS_NODE) return;
     if (to === this.self) {
       setImmediate(() => this.handlers.get(service)?.onMessage(this.self, payload));
       return;
     }
     this.enqueue(
-      to,
+      this.peer(to),
       encodeEnvelope({ kind: "message", service, requestId: 0, payload }),
       undefined,
     );
@@ -160,18 +187,8 @@ export class TcpTransport implements NodeTransport {
     done: (outcome: RequestOutcome) => void,
   ): void {
     if (this.closed) return;
-    const id = this.nextRequest++;
-    const timer = setTimeout(
-      () =>
-        this.finish(id, {
-          ok: false,
-          error: "timeout",
-          detail: `node ${to}: no answer in ${timeoutMs} ms`,
-        }),
-      timeoutMs,
-    );
-    this.pending.set(id, { peer: to, done, timer });
-    if (to === this.self) {
+    if (to === this.self && to !== ANONYMOUS_NODE) {
+      const id = this.track(`node ${to}`, timeoutMs, done);
       setImmediate(() => {
         const handler = this.handlers.get(service);
         if (handler === undefined) return;
@@ -181,21 +198,70 @@ export class TcpTransport implements NodeTransport {
       });
       return;
     }
-    const frame = encodeEnvelope({ kind: "request", service, requestId: id, payload });
-    if (!this.enqueue(to, frame, id)) {
-      this.finish(id, { ok: false, error: "unavailable", detail: `node ${to}: send queue full` });
+    this.ask(this.peer(to), `node ${to}`, service, payload, timeoutMs, done);
+  }
+
+  /** A request to whichever node listens at `address`, on a client connection (see the header). */
+  requestAt(
+    address: PeerAddress,
+    service: number,
+    payload: Uint8Array,
+    timeoutMs: number,
+    done: (outcome: RequestOutcome) => void,
+  ): void {
+    if (this.closed) return;
+    const key = `${address.host}:${address.port}`;
+    let peer = this.addresses.get(key);
+    if (peer === undefined) {
+      peer = this.newPeer(ANONYMOUS_NODE, address);
+      this.addresses.set(key, peer);
     }
+    this.ask(peer, key, service, payload, timeoutMs, done);
+  }
+
+  private ask(
+    peer: Peer,
+    name: string,
+    service: number,
+    payload: Uint8Array,
+    timeoutMs: number,
+    done: (outcome: RequestOutcome) => void,
+  ): void {
+    const id = this.track(name, timeoutMs, done);
+    const frame = encodeEnvelope({ kind: "request", service, requestId: id, payload });
+    if (!this.enqueue(peer, frame, id)) {
+      this.finish(id, { ok: false, error: "unavailable", detail: `${name}: send queue full` });
+    }
+  }
+
+  /** Registers a pending request that times out on its own; returns its id. */
+  private track(name: string, timeoutMs: number, done: (outcome: RequestOutcome) => void): number {
+    const id = this.nextRequest++;
+    const timer = setTimeout(
+      () =>
+        this.finish(id, {
+          ok: false,
+          error: "timeout",
+          detail: `${name}: no answer in ${timeoutMs} ms`,
+        }),
+      timeoutMs,
+    );
+    this.pending.set(id, { done, timer });
+    return id;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const peer of this.peers.values()) clearTimeout(peer.redial);
+    for (const peer of [...this.peers.values(), ...this.addresses.values()]) {
+      clearTimeout(peer.redial);
+    }
     for (const socket of this.sockets) socket.destroy();
     for (const id of [...this.pending.keys()]) {
       this.finish(id, { ok: false, error: "unavailable", detail: "transport closed" });
     }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const server = this.server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   // ---- sending ----
@@ -203,23 +269,27 @@ export class TcpTransport implements NodeTransport {
   private peer(id: NodeId): Peer {
     let peer = this.peers.get(id);
     if (peer === undefined) {
-      peer = {
-        id,
-        connection: undefined,
-        dialing: undefined,
-        queue: [],
-        queuedBytes: 0,
-        backoffMs: this.backoffMin,
-        redial: undefined,
-      };
+      peer = this.newPeer(id, undefined);
       this.peers.set(id, peer);
     }
     return peer;
   }
 
+  private newPeer(id: NodeId, address: PeerAddress | undefined): Peer {
+    return {
+      id,
+      address,
+      connection: undefined,
+      dialing: undefined,
+      queue: [],
+      queuedBytes: 0,
+      backoffMs: this.backoffMin,
+      redial: undefined,
+    };
+  }
+
   /** Writes now if a connection is usable, else queues and dials. False when the queue is full. */
-  private enqueue(to: NodeId, frame: Uint8Array, request: number | undefined): boolean {
-    const peer = this.peer(to);
+  private enqueue(peer: Peer, frame: Uint8Array, request: number | undefined): boolean {
     const connection = peer.connection;
     const waiting = peer.queuedBytes + (connection?.socket.writableLength ?? 0);
     if (waiting + frame.length > this.peerQueueBytesMax) return false;
@@ -261,17 +331,19 @@ export class TcpTransport implements NodeTransport {
 
   private dial(peer: Peer): void {
     if (this.closed || peer.dialing !== undefined || peer.redial !== undefined) return;
-    const address = this.options.peers().get(peer.id);
+    const address = peer.address ?? this.options.peers().get(peer.id);
     if (address === undefined) {
       this.scheduleRedial(peer);
       return;
     }
     const socket = connect(address.port, address.host);
-    const connection = this.adopt(socket, peer.id);
+    const connection = this.adopt(socket, peer);
     peer.dialing = connection;
-    socket.once("connect", () => {
-      socket.write(encodeHello({ node: this.self, generation: this.options.generation }));
-    });
+    const hello =
+      peer.address === undefined
+        ? { node: this.self, generation: this.options.generation }
+        : { node: ANONYMOUS_NODE, generation: 0 };
+    socket.once("connect", () => socket.write(encodeHello(hello)));
   }
 
   private scheduleRedial(peer: Peer): void {
@@ -287,15 +359,15 @@ export class TcpTransport implements NodeTransport {
 
   // ---- connections ----
 
-  private adopt(socket: Socket, dialed: NodeId | undefined): Connection {
+  private adopt(socket: Socket, dialedFor: Peer | undefined): Connection {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_MS);
     const connection: Connection = {
       socket,
       decoder: new EnvelopeDecoder(this.frameBytesMax),
-      outbound: dialed !== undefined,
-      peer: dialed,
+      dialedFor,
+      peer: undefined,
       generation: 0,
       usable: false,
       requests: new Set(),
@@ -371,40 +443,59 @@ export class TcpTransport implements NodeTransport {
   }
 
   private onHello(connection: Connection, node: NodeId, generation: number): void {
-    const outbound = connection.outbound;
-    if (outbound && node !== connection.peer) {
-      connection.socket.destroy(); // dialed the wrong node
+    const dialed = connection.dialedFor;
+    if (dialed !== undefined) return this.onDialedHello(connection, dialed, node, generation);
+    connection.peer = node;
+    connection.generation = generation;
+    const hello = encodeHello({ node: this.self, generation: this.options.generation });
+    if (node === ANONYMOUS_NODE) {
+      // A client connection: answered, never the peer connection of a node.
+      connection.socket.write(hello);
+      connection.usable = true;
       return;
     }
     const peer = this.peer(node);
+    const current = peer.connection;
+    const restarted =
+      current !== undefined && current.generation !== 0 && current.generation !== generation;
+    const rival = current ?? peer.dialing;
+    // Simultaneous dials: both sides keep the connection dialed by the lower node id.
+    if (rival !== undefined && !restarted && Math.min(this.self, node) !== node) {
+      connection.socket.destroy();
+      return;
+    }
+    if (rival !== undefined) {
+      if (peer.dialing === rival) peer.dialing = undefined;
+      if (peer.connection === rival) peer.connection = undefined;
+      rival.socket.destroy();
+    }
+    connection.socket.write(hello);
+    this.use(peer, connection);
+  }
+
+  private onDialedHello(
+    connection: Connection,
+    peer: Peer,
+    node: NodeId,
+    generation: number,
+  ): void {
+    // A client connection reaches whichever node listens there; a node connection only its node.
+    const wrongNode = peer.address === undefined ? node !== peer.id : node === ANONYMOUS_NODE;
+    if (wrongNode) {
+      connection.socket.destroy();
+      return;
+    }
     connection.peer = node;
     connection.generation = generation;
-    const current = peer.connection;
-    if (!outbound) {
-      const dialer = node;
-      const restarted =
-        current !== undefined && current.generation !== 0 && current.generation !== generation;
-      const rival = current ?? peer.dialing;
-      // Simultaneous dials: both sides keep the connection dialed by the lower node id.
-      if (rival !== undefined && !restarted && Math.min(this.self, node) !== dialer) {
-        connection.socket.destroy();
-        return;
-      }
-      if (rival !== undefined) {
-        if (peer.dialing === rival) peer.dialing = undefined;
-        if (peer.connection === rival) peer.connection = undefined;
-        rival.socket.destroy();
-      }
-      connection.socket.write(
-        encodeHello({ node: this.self, generation: this.options.generation }),
-      );
-    } else {
-      peer.dialing = undefined;
-      if (current !== undefined && current !== connection) {
-        connection.socket.destroy(); // the peer's own dial won meanwhile
-        return;
-      }
+    peer.dialing = undefined;
+    if (peer.connection !== undefined && peer.connection !== connection) {
+      connection.socket.destroy(); // the peer's own dial won meanwhile
+      return;
     }
+    this.use(peer, connection);
+  }
+
+  private use(peer: Peer, connection: Connection): void {
     connection.usable = true;
     peer.connection = connection;
     peer.backoffMs = this.backoffMin;
@@ -421,9 +512,12 @@ export class TcpTransport implements NodeTransport {
       });
     }
     connection.requests.clear();
+    if (this.closed) return;
     const node = connection.peer;
-    if (node === undefined || this.closed) return;
-    const peer = this.peer(node);
+    const peer =
+      connection.dialedFor ??
+      (node === undefined || node === ANONYMOUS_NODE ? undefined : this.peers.get(node));
+    if (peer === undefined) return;
     if (peer.connection === connection) peer.connection = undefined;
     if (peer.dialing === connection) peer.dialing = undefined;
     if (peer.connection === undefined && peer.queue.length > 0) this.scheduleRedial(peer);
