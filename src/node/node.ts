@@ -161,7 +161,13 @@ export class KeelNode {
     // Every store is checked against its log before any partition writes to the log: a start that
     // must refuse (a store ahead of a damaged log) leaves the log files as it found them.
     for (const processor of this.processors) await processor.recover();
-    await Promise.all(this.processors.map((p) => p.start()));
+    // One node leads every partition: it claims each as soon as its follower has caught up.
+    await Promise.all(
+      this.processors.map(async (p) => {
+        await p.start();
+        await p.claimLeadership();
+      }),
+    );
     this.started = true;
   }
 

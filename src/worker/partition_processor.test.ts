@@ -10,6 +10,8 @@ import { MemoryMetadataStore } from "../metadata/memory_store.js";
 import { MemoryStore } from "../partition-store/memory_store.js";
 import { ManualClock } from "../platform/memory_ports.js";
 import { NO_LOG } from "../platform/ports.js";
+import { PartitionScenario, serviceTarget } from "../partition/testing.js";
+import { InvocationId } from "../core/ids.js";
 import { PartitionProcessor, type PartitionInvoker } from "./partition_processor.js";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -34,7 +36,7 @@ const IDLE_INVOKER: PartitionInvoker = {
 };
 
 describe("partition processor", () => {
-  it("a stop while the leadership announcement is being appended fails the start, and only the start", async () => {
+  it("a stop while the leadership announcement is being appended fails the claim, and only the claim", async () => {
     const loglet = new HeldLoglet();
     const provider: LogletProvider = {
       name: "held",
@@ -63,7 +65,8 @@ describe("partition processor", () => {
     const record = (reason: unknown): void => void unhandled.push(reason);
     process.on("unhandledRejection", record);
     try {
-      const started = processor.start();
+      await processor.start();
+      const started = processor.claimLeadership();
       for (let i = 0; i < 20 && loglet.held.length === 0; i++) await settle();
       assert.equal(loglet.held.length, 1, "the AnnounceLeader append is on its way");
       await processor.stop();
@@ -74,9 +77,77 @@ describe("partition processor", () => {
         (error) => error instanceof KeelError && error.code === "unavailable",
       );
       await settle();
-      assert.deepEqual(unhandled, [], "the refused claim is the start's failure, nobody else's");
+      assert.deepEqual(unhandled, [], "the refused claim is the claim's failure, nobody else's");
     } finally {
       process.off("unhandledRejection", record);
     }
+  });
+
+  it("a follower applies every record and acts on none; when it claims, it leads and the leader steps down", async () => {
+    const loglet = new MemoryLoglet();
+    const provider: LogletProvider = {
+      name: "memory",
+      open: () => Promise.resolve<Loglet>(loglet),
+      close: () => Promise.resolve(),
+    };
+    const metadata = new MemoryMetadataStore();
+    const bifrost = new Bifrost(metadata, new Map([["memory", provider]]), () => ({
+      provider: "memory",
+      params: "{}",
+    }));
+    const log = await bifrost.log(0);
+    const replica = (nodeName: string) => {
+      const calls: string[] = [];
+      const store = new MemoryStore();
+      const processor = new PartitionProcessor({
+        partitionId: PartitionId(0),
+        partitionTable: new PartitionTable(1),
+        nodeName,
+        log,
+        store,
+        metadata,
+        clock: new ManualClock(1_800_000_000_000),
+        logger: NO_LOG,
+        invoker: {
+          invoke: (_p, id, mode) => void calls.push(`invoke ${id.toString()} ${mode}`),
+          notify: () => undefined,
+          abort: () => undefined,
+          retryNow: () => undefined,
+          stopPartition: (partition) => void calls.push(`stop ${partition}`),
+        },
+        shuffleTransport: { deliver: () => Promise.resolve() },
+        onFatal: (error) => assert.fail(`fatal: ${String(error)}`),
+      });
+      return { processor, store, calls };
+    };
+    const a = replica("n1");
+    const b = replica("n2");
+    await a.processor.start();
+    await a.processor.claimLeadership();
+    await b.processor.start();
+    assert.ok(a.processor.isLeader && !b.processor.isLeader);
+
+    const invocation = new PartitionScenario().invocation(serviceTarget("Svc", "run"), "in");
+    const id = InvocationId.fromBytes(invocation.invocationId).toString();
+    const lsn = await a.processor.propose([{ $case: "invoke", value: invocation }]);
+    for (let i = 0; i < 100 && b.processor.appliedLsn < lsn; i++) await settle();
+    assert.equal(b.processor.appliedLsn, a.processor.appliedLsn);
+    const everything = (store: MemoryStore) => store.reader().scan("", 1_000_000);
+    assert.deepEqual(everything(b.store), everything(a.store), "the replicas' stores are equal");
+    assert.deepEqual(a.calls, [`invoke ${id} awaited`]);
+    assert.deepEqual(b.calls, [], "a follower acts on nothing");
+
+    await b.processor.claimLeadership();
+    assert.ok(b.processor.isLeader);
+    for (let i = 0; i < 100 && a.processor.isLeader; i++) await settle();
+    assert.ok(!a.processor.isLeader, "the old leader applied the newer announcement");
+    assert.deepEqual(a.calls, [`invoke ${id} awaited`, "stop 0"]);
+    assert.deepEqual(b.calls, [`invoke ${id} takeover`], "the new leader resumes what was running");
+    await assert.rejects(
+      a.processor.propose([{ $case: "timerFired", value: { timerKey: "x" } }]),
+      (error) => error instanceof KeelError && error.code === "not_leader",
+    );
+    await a.processor.stop();
+    await b.processor.stop();
   });
 });

@@ -216,7 +216,11 @@ export class PartitionProcessor implements PartitionHandle {
     return tail;
   }
 
-  /** Recovers from the store, replays the log to its tail, then claims leadership. */
+  /**
+   * Recovers from the store, replays the log to its tail and goes on following it: a follower applies
+   * every record and acts on none. Whether this node leads is decided outside (the node today, the
+   * cluster controller in cluster mode), which then calls `claimLeadership`.
+   */
   async start(): Promise<void> {
     const tail = await this.recover();
     this.role = "follower";
@@ -224,12 +228,47 @@ export class PartitionProcessor implements PartitionHandle {
       if (this.role !== "stopped") this.deps.onFatal(error);
     });
     if (tail > 1) await this.waitForApplied(Lsn(tail - 1));
-    await this.claimLeadership();
   }
 
-  /** Takes the next epoch and announces it through the log; resolves once this node leads. */
+  /**
+   * Takes the next epoch and announces it through the log; resolves once this node leads, fails when
+   * a newer leader's announcement comes first or the processor stops. A follower that is caught up
+   * leads at once: the announcement is the only record it waits for.
+   */
   async claimLeadership(): Promise<void> {
+    assert(
+      this.role === "follower",
+      `partition ${this.partitionId} claims as a follower, not as ${this.role}`,
+    );
     this.role = "candidate";
+    try {
+      this.claimedEpoch = await this.takeNextEpoch();
+      const becameLeader = new Promise<void>((resolve, reject) =>
+        this.leaderWaiters.push({ resolve, reject }),
+      );
+      // A stop (or a newer leader) may refuse the claim while the announcement is still being
+      // appended: that refusal is this call's to report, not an unhandled rejection that ends the
+      // process.
+      becameLeader.catch(() => undefined);
+      await this.append(
+        [
+          {
+            $case: "announceLeader",
+            value: { epoch: this.claimedEpoch, node: this.deps.nodeName },
+          },
+        ],
+        0,
+      );
+      await becameLeader;
+    } catch (error) {
+      // A claim that failed leaves a follower, which may claim again.
+      if (this.role === "candidate") this.role = "follower";
+      throw error;
+    }
+  }
+
+  /** Bumps the partition's epoch in the metadata store (compare-and-swap); returns the one taken. */
+  private async takeNextEpoch(): Promise<number> {
     const key = epochKey(this.partitionId);
     for (;;) {
       const current = await getJson<{ epoch: number; node: string }>(this.deps.metadata, key);
@@ -241,24 +280,11 @@ export class PartitionProcessor implements PartitionHandle {
           { epoch, node: this.deps.nodeName },
           current === undefined ? MUST_NOT_EXIST : matchesVersion(current.version),
         );
-        this.claimedEpoch = epoch;
-        break;
+        return epoch;
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "conflict")) throw error;
       }
     }
-    const becameLeader = new Promise<void>((resolve, reject) =>
-      this.leaderWaiters.push({ resolve, reject }),
-    );
-    // A stop (or a newer leader) may refuse the claim while the announcement is still being
-    // appended: that refusal is this call's to report, not an unhandled rejection that ends the
-    // process.
-    becameLeader.catch(() => undefined);
-    await this.append(
-      [{ $case: "announceLeader", value: { epoch: this.claimedEpoch, node: this.deps.nodeName } }],
-      0,
-    );
-    await becameLeader;
   }
 
   async stop(): Promise<void> {

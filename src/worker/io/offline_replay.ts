@@ -11,8 +11,15 @@
  * way past damage a start refuses. The data directory is locked while any of these runs.
  */
 
-import { createHash } from "node:crypto";
-import { PartitionId, KeelError, describeError, PartitionTable } from "../../core/index.js";
+import {
+  KeelError,
+  PartitionId,
+  PartitionTable,
+  Sha256,
+  describeError,
+  toHex,
+  writeU32BE,
+} from "../../core/index.js";
 import { rmSync } from "node:fs";
 import { Bifrost, chainKey } from "../../bifrost/index.js";
 import { getJson } from "../../metadata/index.js";
@@ -40,24 +47,26 @@ export interface StoreDigest {
 
 /** A deterministic digest of every entry a partition store holds. */
 export function digestStore(reader: PartitionReader): StoreDigest {
-  const hash = createHash("sha256");
-  const length = Buffer.alloc(4);
+  const hash = new Sha256();
+  const length = new Uint8Array(4);
   let entries = 0;
   let after: string | undefined;
   for (;;) {
     const page = reader.scan("", DIGEST_PAGE_ENTRIES, after);
     for (const [key, value] of page) {
       const keyBytes = Buffer.from(key, "latin1");
-      length.writeUInt32BE(keyBytes.length);
-      hash.update(length).update(keyBytes);
-      length.writeUInt32BE(value.length);
-      hash.update(length).update(value);
+      writeU32BE(length, 0, keyBytes.length);
+      hash.update(length);
+      hash.update(keyBytes);
+      writeU32BE(length, 0, value.length);
+      hash.update(length);
+      hash.update(value);
       entries++;
     }
     if (page.length < DIGEST_PAGE_ENTRIES) break;
     after = page[page.length - 1]![0];
   }
-  return { sha256: hash.digest("hex"), entries };
+  return { sha256: toHex(hash.digest()), entries };
 }
 
 export interface PartitionReplay {
