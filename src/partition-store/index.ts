@@ -21,7 +21,8 @@ export {
   timerWakeAt,
 } from "./keys.js";
 export type { NotificationRef, ObjectRef } from "./keys.js";
-export { MemoryStore } from "./memory_store.js";
+export { MemoryStore, applyWrites, bufferedBatch, writesOf } from "./memory_store.js";
+export type { BatchWrites } from "./memory_store.js";
 export { MemoryPartitionStore, STORE_KEY_BYTES_MAX, prefixEnd } from "./store.js";
 export type { PartitionReader, PartitionStore, PartitionTxn } from "./store.js";
 export {

@@ -12,7 +12,46 @@ import {
   type PartitionTxn,
 } from "./store.js";
 
-type Writes = Map<string, Uint8Array | null>;
+/** A batch's writes by key: a value, or null for a deletion. */
+export type BatchWrites = Map<string, Uint8Array | null>;
+
+/** A batch buffering its writes over `base`, which it reads through (read-your-writes). */
+export function bufferedBatch(base: MemoryPartitionStore): PartitionTxn & { writes: BatchWrites } {
+  const writes: BatchWrites = new Map();
+  return {
+    writes,
+    get: (k) => (writes.has(k) ? (writes.get(k) ?? undefined) : base.get(k)),
+    put: (k, v) => {
+      // The LMDB store's limit, so that tests in memory catch a key a real store could not hold.
+      assert(k.length <= STORE_KEY_BYTES_MAX, `store key of ${k.length} bytes: ${k.slice(0, 64)}…`);
+      writes.set(k, v);
+    },
+    delete: (k) => void writes.set(k, null),
+    scan: (prefix, limit, startAfter) => {
+      const view = new MemoryPartitionStore();
+      for (const [k, v] of base.scan(prefix)) view.put(k, v);
+      for (const [k, v] of writes) {
+        if (!k.startsWith(prefix)) continue;
+        if (v === null) view.delete(k);
+        else view.put(k, v);
+      }
+      return view.scan(prefix, limit, startAfter);
+    },
+  };
+}
+
+/** Applies a batch's writes to `store`. */
+export function applyWrites(store: MemoryPartitionStore, writes: BatchWrites): void {
+  for (const [k, v] of writes) {
+    if (v === null) store.delete(k);
+    else store.put(k, v);
+  }
+}
+
+/** The writes of a batch begun by `bufferedBatch`. */
+export function writesOf(batch: PartitionTxn): BatchWrites {
+  return (batch as PartitionTxn & { writes: BatchWrites }).writes;
+}
 
 export class MemoryStore implements PartitionStore {
   readonly data = new MemoryPartitionStore();
@@ -22,39 +61,11 @@ export class MemoryStore implements PartitionStore {
   }
 
   beginBatch(): PartitionTxn {
-    const writes: Writes = new Map();
-    const data = this.data;
-    const batch: PartitionTxn & { writes: Writes } = {
-      writes,
-      get: (k) => (writes.has(k) ? (writes.get(k) ?? undefined) : data.get(k)),
-      put: (k, v) => {
-        // The LMDB store's limit, so that tests in memory catch a key a real store could not hold.
-        assert(
-          k.length <= STORE_KEY_BYTES_MAX,
-          `store key of ${k.length} bytes: ${k.slice(0, 64)}…`,
-        );
-        writes.set(k, v);
-      },
-      delete: (k) => void writes.set(k, null),
-      scan: (prefix, limit, startAfter) => {
-        const view = new MemoryPartitionStore();
-        for (const [k, v] of data.scan(prefix)) view.put(k, v);
-        for (const [k, v] of writes) {
-          if (!k.startsWith(prefix)) continue;
-          if (v === null) view.delete(k);
-          else view.put(k, v);
-        }
-        return view.scan(prefix, limit, startAfter);
-      },
-    };
-    return batch;
+    return bufferedBatch(this.data);
   }
 
   commit(batch: PartitionTxn): void {
-    for (const [k, v] of (batch as PartitionTxn & { writes: Writes }).writes) {
-      if (v === null) this.data.delete(k);
-      else this.data.put(k, v);
-    }
+    applyWrites(this.data, writesOf(batch));
   }
 
   flushed(): Promise<void> {

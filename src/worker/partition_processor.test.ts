@@ -35,32 +35,42 @@ const IDLE_INVOKER: PartitionInvoker = {
   stopPartition: () => undefined,
 };
 
+/** A partition processor of partition 0 of 1 on `loglet`, as the node `nodeName`. */
+async function processorOn(
+  loglet: Loglet,
+  metadata: MemoryMetadataStore,
+  nodeName: string,
+  invoker: PartitionInvoker,
+  store = new MemoryStore(),
+): Promise<PartitionProcessor> {
+  const provider: LogletProvider = {
+    name: "test",
+    open: () => Promise.resolve(loglet),
+    close: () => Promise.resolve(),
+  };
+  const bifrost = new Bifrost(metadata, new Map([["test", provider]]), () => ({
+    provider: "test",
+    params: "{}",
+  }));
+  return new PartitionProcessor({
+    partitionId: PartitionId(0),
+    partitionTable: new PartitionTable(1),
+    nodeName,
+    log: await bifrost.log(0),
+    store,
+    metadata,
+    clock: new ManualClock(1_800_000_000_000),
+    logger: NO_LOG,
+    invoker,
+    shuffleTransport: { deliver: () => Promise.resolve() },
+    onFatal: (error) => assert.fail(`fatal: ${String(error)}`),
+  });
+}
+
 describe("partition processor", () => {
   it("a stop while the leadership announcement is being appended fails the claim, and only the claim", async () => {
     const loglet = new HeldLoglet();
-    const provider: LogletProvider = {
-      name: "held",
-      open: () => Promise.resolve<Loglet>(loglet),
-      close: () => Promise.resolve(),
-    };
-    const metadata = new MemoryMetadataStore();
-    const bifrost = new Bifrost(metadata, new Map([["held", provider]]), () => ({
-      provider: "held",
-      params: "{}",
-    }));
-    const processor = new PartitionProcessor({
-      partitionId: PartitionId(0),
-      partitionTable: new PartitionTable(1),
-      nodeName: "n1",
-      log: await bifrost.log(0),
-      store: new MemoryStore(),
-      metadata,
-      clock: new ManualClock(1_800_000_000_000),
-      logger: NO_LOG,
-      invoker: IDLE_INVOKER,
-      shuffleTransport: { deliver: () => Promise.resolve() },
-      onFatal: (error) => assert.fail(`fatal: ${String(error)}`),
-    });
+    const processor = await processorOn(loglet, new MemoryMetadataStore(), "n1", IDLE_INVOKER);
     const unhandled: unknown[] = [];
     const record = (reason: unknown): void => void unhandled.push(reason);
     process.on("unhandledRejection", record);
@@ -85,43 +95,27 @@ describe("partition processor", () => {
 
   it("a follower applies every record and acts on none; when it claims, it leads and the leader steps down", async () => {
     const loglet = new MemoryLoglet();
-    const provider: LogletProvider = {
-      name: "memory",
-      open: () => Promise.resolve<Loglet>(loglet),
-      close: () => Promise.resolve(),
-    };
     const metadata = new MemoryMetadataStore();
-    const bifrost = new Bifrost(metadata, new Map([["memory", provider]]), () => ({
-      provider: "memory",
-      params: "{}",
-    }));
-    const log = await bifrost.log(0);
-    const replica = (nodeName: string) => {
+    const replica = async (nodeName: string) => {
       const calls: string[] = [];
       const store = new MemoryStore();
-      const processor = new PartitionProcessor({
-        partitionId: PartitionId(0),
-        partitionTable: new PartitionTable(1),
-        nodeName,
-        log,
-        store,
+      const processor = await processorOn(
+        loglet,
         metadata,
-        clock: new ManualClock(1_800_000_000_000),
-        logger: NO_LOG,
-        invoker: {
+        nodeName,
+        {
           invoke: (_p, id, mode) => void calls.push(`invoke ${id.toString()} ${mode}`),
           notify: () => undefined,
           abort: () => undefined,
           retryNow: () => undefined,
           stopPartition: (partition) => void calls.push(`stop ${partition}`),
         },
-        shuffleTransport: { deliver: () => Promise.resolve() },
-        onFatal: (error) => assert.fail(`fatal: ${String(error)}`),
-      });
+        store,
+      );
       return { processor, store, calls };
     };
-    const a = replica("n1");
-    const b = replica("n2");
+    const a = await replica("n1");
+    const b = await replica("n2");
     await a.processor.start();
     await a.processor.claimLeadership();
     await b.processor.start();

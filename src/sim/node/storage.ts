@@ -33,7 +33,10 @@ import type {
 } from "../../bifrost/index.js";
 import {
   MemoryPartitionStore,
-  STORE_KEY_BYTES_MAX,
+  applyWrites,
+  bufferedBatch,
+  writesOf,
+  type BatchWrites,
   type PartitionReader,
   type PartitionStore,
   type PartitionTxn,
@@ -255,8 +258,6 @@ class SimLoglet implements Loglet {
 
 // ---- partition stores ----
 
-type Writes = Map<string, Uint8Array | null>;
-
 /** What the store disk holds: every partition's written batches. */
 export class SimStoreDisk {
   readonly partitions = new Map<number, MemoryPartitionStore>();
@@ -278,7 +279,7 @@ export class SimStoreDisk {
 export class SimPartitionStore implements PartitionStore {
   private alive = true;
   private readonly memory = new MemoryPartitionStore();
-  private readonly unwritten: Writes[] = [];
+  private readonly unwritten: BatchWrites[] = [];
   private lastWriteAt = 0;
   private flushWaiters: (() => void)[] = [];
 
@@ -296,34 +297,13 @@ export class SimPartitionStore implements PartitionStore {
   }
 
   beginBatch(): PartitionTxn {
-    const writes: Writes = new Map();
-    const memory = this.memory;
-    const batch: PartitionTxn & { writes: Writes } = {
-      writes,
-      get: (key) => (writes.has(key) ? (writes.get(key) ?? undefined) : memory.get(key)),
-      put: (key, value) => {
-        assert(key.length <= STORE_KEY_BYTES_MAX, `store key of ${key.length} bytes`);
-        writes.set(key, value);
-      },
-      delete: (key) => void writes.set(key, null),
-      scan: (prefix, limit, startAfter) => {
-        const view = new MemoryPartitionStore();
-        for (const [key, value] of memory.scan(prefix)) view.put(key, value);
-        for (const [key, value] of writes) {
-          if (!key.startsWith(prefix)) continue;
-          if (value === null) view.delete(key);
-          else view.put(key, value);
-        }
-        return view.scan(prefix, limit, startAfter);
-      },
-    };
-    return batch;
+    return bufferedBatch(this.memory);
   }
 
   commit(batch: PartitionTxn): void {
     if (!this.alive) return;
-    const writes = (batch as PartitionTxn & { writes: Writes }).writes;
-    apply(this.memory, writes);
+    const writes = writesOf(batch);
+    applyWrites(this.memory, writes);
     this.unwritten.push(writes);
     const now = this.scheduler.now;
     const at = Math.max(this.lastWriteAt, now + this.prng.nextInt(this.writeDelayMaxMs + 1));
@@ -331,7 +311,7 @@ export class SimPartitionStore implements PartitionStore {
     // Events at one time run in the order they were scheduled, so batches are written in order.
     this.scheduler.schedule(at - now, () => {
       if (!this.alive) return;
-      apply(this.disk, this.unwritten.shift()!);
+      applyWrites(this.disk, this.unwritten.shift()!);
       if (this.unwritten.length === 0) {
         for (const wake of this.flushWaiters.splice(0)) wake();
       }
@@ -353,16 +333,9 @@ export class SimPartitionStore implements PartitionStore {
     if (!this.alive) return;
     this.alive = false;
     const kept = this.prng.nextInt(this.unwritten.length + 1);
-    for (const writes of this.unwritten.slice(0, kept)) apply(this.disk, writes);
+    for (const writes of this.unwritten.slice(0, kept)) applyWrites(this.disk, writes);
     this.unwritten.length = 0;
     this.flushWaiters = [];
-  }
-}
-
-function apply(store: MemoryPartitionStore, writes: Writes): void {
-  for (const [key, value] of writes) {
-    if (value === null) store.delete(key);
-    else store.put(key, value);
   }
 }
 
