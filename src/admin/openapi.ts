@@ -78,6 +78,24 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
   },
   {
     method: "get",
+    path: "/keel/snapshots",
+    summary: "Keel: the snapshots kept of each partition, newest first, and where they are",
+    responses: { "200": ok("Snapshots", ref("KeelSnapshots")) },
+  },
+  {
+    method: "post",
+    path: "/keel/snapshots",
+    summary: "Keel: take a snapshot of every partition this node leads (or of one), then trim logs",
+    parameters: [queryParam("partition", "Only this partition.", { type: "integer", minimum: 0 })],
+    responses: {
+      "200": ok("The snapshots taken", ref("KeelSnapshotsTaken")),
+      "400": error("The node has no snapshot destination, or a bad partition"),
+      "404": error("No such partition"),
+      "503": error("The snapshot could not be written"),
+    },
+  },
+  {
+    method: "get",
     path: "/deployments",
     summary: "List deployments",
     responses: {
@@ -363,6 +381,46 @@ const SCHEMAS: Record<string, Json> = {
       features: { type: "object" },
       keel_version: { type: "string" },
     },
+  },
+  SnapshotManifest: {
+    type: "object",
+    properties: {
+      formatVersion: { type: "integer" },
+      snapshotId: { type: "string" },
+      clusterName: { type: "string" },
+      nodeName: { type: "string" },
+      partitionId: { type: "integer" },
+      keyRange: {
+        type: "object",
+        properties: { from: { type: "string" }, to: { type: "string" } },
+      },
+      appliedLsn: { type: "integer", description: "The snapshot holds the log's records to here" },
+      createdAtMs: { type: "integer" },
+      entries: { type: "integer" },
+      bytes: { type: "integer" },
+      sha256: { type: "string" },
+    },
+  },
+  KeelSnapshots: {
+    type: "object",
+    properties: {
+      destination: { type: ["string", "null"], description: "null: the node takes no snapshots" },
+      partitions: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            id: { type: "integer" },
+            trim_point: { type: "integer" },
+            snapshots: { type: "array", items: ref("SnapshotManifest") },
+          },
+        },
+      },
+    },
+  },
+  KeelSnapshotsTaken: {
+    type: "object",
+    properties: { snapshots: { type: "array", items: ref("SnapshotManifest") } },
   },
   KeelStatus: {
     type: "object",

@@ -245,9 +245,10 @@ export class Bifrost {
   async openLoglet(logId: number, config: SegmentConfig): Promise<Loglet> {
     const provider = this.providers.get(config.loglet.provider);
     if (provider === undefined) {
+      // The chain names a kind of loglet this node was not built with (a newer node wrote it).
       throw new KeelError(
-        "internal",
-        `log ${logId}: unknown loglet provider '${config.loglet.provider}'`,
+        "unavailable",
+        `log ${logId}: this node has no loglet provider '${config.loglet.provider}'`,
       );
     }
     return provider.open(logId, config.index, config.loglet);

@@ -7,6 +7,7 @@
  *   keel invocations [filters]       active invocations (or --all, --status S, --target T)
  *   keel sql "<query>"               SQL over Restate's introspection tables
  *   keel deployments register <uri>  discover an SDK endpoint and register its services
+ *   keel snapshot create|list        partition snapshots (and the logs trimmed below them)
  *
  * Exit codes: 0 done, 1 the server failed the request, 2 bad usage, 3 the server is unreachable.
  */
@@ -17,6 +18,8 @@ import {
   EXIT_USAGE,
   invocationsCommand,
   registerCommand,
+  snapshotCreateCommand,
+  snapshotListCommand,
   sqlCommand,
   statusCommand,
   type CliContext,
@@ -37,6 +40,9 @@ Commands:
       --force                   overwrite an existing deployment with the same URI
       --dry-run                 show what would be registered
       --use-http-11             talk HTTP/1.1 to the endpoint (request-response mode)
+  snapshot create               Snapshot every partition led here now; logs are trimmed below
+      --partition <n>           only partition n
+  snapshot list                 The snapshots kept of each partition, and the logs' trim points
 
 Options:
   --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
@@ -79,6 +85,7 @@ async function main(argv: string[]): Promise<void> {
         force: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
         "use-http-11": { type: "boolean", default: false },
+        partition: { type: "string" },
       },
     });
   } catch (error) {
@@ -132,6 +139,17 @@ async function main(argv: string[]): Promise<void> {
         dryRun: values["dry-run"],
         useHttp11: values["use-http-11"],
       });
+    }
+    case "snapshot": {
+      const [action] = rest;
+      if (action === "list") return snapshotListCommand(ctx);
+      if (action === "create") {
+        const partition = values.partition;
+        if (partition !== undefined && !/^\d{1,9}$/.test(partition))
+          throw usage(`--partition needs a partition number, got '${partition}'`);
+        return snapshotCreateCommand(ctx, partition === undefined ? undefined : Number(partition));
+      }
+      throw usage("usage: keel snapshot create [--partition N] | keel snapshot list");
     }
     default:
       throw usage(`unknown command '${command}'`);

@@ -1,6 +1,7 @@
 /**
- * Expected failures at the edges: every KeelError carries a stable code, an HTTP-like status and a
- * retryable flag, so that the ingress, the admin API and the CLI can answer clearly.
+ * Expected failures, in one family: every KeelError carries a stable code and a retryable flag; the
+ * edges choose how to say it (the HTTP status is chosen in platform/io/http_util.ts, the CLI's exit
+ * code in cli/). A broken invariant is not one of these: it is an assertion (assert.ts).
  */
 
 export type ErrorCode =
@@ -14,35 +15,17 @@ export type ErrorCode =
   | "not_leader"
   | "unavailable"
   | "storage"
-  | "timeout"
-  | "internal";
-
-const STATUS_BY_CODE: Record<ErrorCode, number> = {
-  bad_request: 400,
-  not_found: 404,
-  conflict: 409,
-  unsupported_media_type: 415,
-  payload_too_large: 413,
-  not_ready: 470,
-  sealed: 503,
-  not_leader: 503,
-  unavailable: 503,
-  storage: 503,
-  timeout: 504,
-  internal: 500,
-};
+  | "timeout";
 
 export class KeelError extends Error {
   override readonly name = "KeelError";
-  readonly status: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly retryable = false,
-    options?: { cause?: unknown; status?: number },
+    options?: { cause?: unknown },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.status = options?.status ?? STATUS_BY_CODE[code];
   }
 }
 

@@ -24,6 +24,7 @@ export {
 } from "./bytes.js";
 export { formatDurationFriendly, parseDuration } from "./duration.js";
 export { KeelError, describeError } from "./errors.js";
+export type { ErrorCode } from "./errors.js";
 export { Fifo } from "./fifo.js";
 export { hash128, murmur3x86_128 } from "./hash.js";
 export {

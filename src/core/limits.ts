@@ -112,6 +112,24 @@ export const limits = {
   endpointConnectTimeoutMs: 10_000,
   discoveryTimeoutMs: 30_000,
   shutdownTimeoutMs: 20_000,
+  /** The longest ingress request target Restate's HTTP stack parses (`http::Uri`'s limit). */
+  ingressTargetBytesMax: 65_534,
+  /** The largest ingress request head (request line and headers) Restate's HTTP stack reads. */
+  ingressHeadBytesMax: 8192 + 4096 * 100,
+  /** Admin API bodies: deployment registrations and schema changes. */
+  adminBodyBytesMax: 8 * MiB,
+  /** Admin API bodies: SQL queries. */
+  adminQueryBodyBytesMax: 1 * MiB,
+  /** Admin API bodies: a virtual object's new state. */
+  adminStateBodyBytesMax: 32 * MiB,
+  /** Admin API bodies: subscriptions. */
+  adminSubscriptionBodyBytesMax: 1 * MiB,
+  /** Largest frame the node transport accepts from a peer (a batch of log records fits). */
+  nodeFrameBytesMax: 80 * MiB,
+  /** Bytes waiting for one peer of the node transport before new frames to it are refused. */
+  nodePeerQueueBytesMax: 64 * MiB,
+  /** Metadata clients' requests a member holds open at once; beyond, they go unanswered and retry. */
+  metadataRequestsOpenMax: 10_000,
 } as const;
 
 assert(
@@ -125,6 +143,12 @@ assert(
   "what an SDK may send, Keel may send back: a state value, a result, an output",
 );
 assert(limits.eagerStateBytesMax <= limits.messageBytesMax, "eager state fits Start");
+assert(limits.logRecordBytesMax < limits.nodeFrameBytesMax, "a log record fits a node frame");
+assert(limits.nodeFrameBytesMax <= limits.nodePeerQueueBytesMax * 2, "frames fit a peer's queue");
+assert(
+  limits.adminStateBodyBytesMax <= limits.messageBytesMax,
+  "a state set by an operator fits a message",
+);
 assert(limits.attemptMessageBytesMax < limits.logRecordBytesMax, "an entry fits a record");
 assert(
   limits.logRecordBytesMax <= limits.groupCommitBytesMax * 4,

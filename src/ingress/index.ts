@@ -3,13 +3,7 @@
  * in io/.
  */
 
-export {
-  INGRESS_HEAD_BYTES_MAX,
-  INGRESS_TARGET_BYTES_MAX,
-  decodeKeySegment,
-  parseIngressTarget,
-  queryParam,
-} from "./paths.js";
+export { decodeKeySegment, parseIngressTarget, queryParam } from "./paths.js";
 export type { IngressTarget } from "./paths.js";
 export {
   IngressError,

@@ -15,11 +15,6 @@
 
 import { IngressError } from "./errors.js";
 
-/** The longest request target Restate's HTTP stack parses (`http::Uri`'s limit). */
-export const INGRESS_TARGET_BYTES_MAX = 65_534;
-/** The largest request head (request line and headers) Restate's HTTP stack reads (hyper's buffer). */
-export const INGRESS_HEAD_BYTES_MAX = 8192 + 4096 * 100;
-
 export interface IngressTarget {
   /** The path after Restate's normalization (what error messages and the ingress-path header show). */
   readonly path: string;

@@ -6,6 +6,7 @@
 
 import {
   PartitionId,
+  assert,
   type PartitionKey,
   readU32BE,
   KeelError,
@@ -35,12 +36,18 @@ import {
 import { Invoker, type EndpointTransport, type InvokerTestOnlyFaults } from "../invoker/index.js";
 import {
   PartitionProcessor,
+  PartitionSnapshots,
+  type SnapshotSettings,
   type AttachResult,
   type EnvelopeCommand,
   type PartitionDescription,
 } from "../worker/index.js";
 import type { Clock, Entropy, Logger } from "../platform/index.js";
-import type { PartitionStore } from "../partition-store/index.js";
+import type {
+  PartitionStore,
+  SnapshotManifest,
+  SnapshotRepository,
+} from "../partition-store/index.js";
 
 export interface NodeConfig {
   readonly nodeName: string;
@@ -52,6 +59,8 @@ export interface NodeConfig {
   readonly timeoutDefaults?: TimeoutDefaults;
   /** Deliberately broken invoker behaviour for the node simulation's broken variants (tests only). */
   readonly invokerTestOnlyFaults?: InvokerTestOnlyFaults;
+  /** When and how many snapshots of partition stores to take (with `NodePorts.snapshots`). */
+  readonly snapshots?: SnapshotSettings;
 }
 
 export interface NodePorts {
@@ -66,6 +75,8 @@ export interface NodePorts {
   readonly onFatal: (error: unknown) => void;
   /** Why the node cannot write to its disk now (the last write failed), if it cannot. */
   readonly storageProblem?: () => string | undefined;
+  /** Where partition snapshots go; without it the node takes none and never trims its logs. */
+  readonly snapshots?: SnapshotRepository;
 }
 
 export interface NodeDescription {
@@ -89,6 +100,9 @@ function entropySeed(entropy: Entropy): number {
 }
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
+/** How often the node looks for partitions due a snapshot. */
+const SNAPSHOT_CHECK_MS = 1_000;
+const SNAPSHOT_SETTINGS_DEFAULT: SnapshotSettings = { intervalRecords: 100_000, retained: 2 };
 
 export class KeelNode {
   readonly invoker: Invoker;
@@ -99,6 +113,8 @@ export class KeelNode {
   private stores: PartitionStore[] = [];
   private unsubscribe: (() => void) | undefined;
   private started = false;
+  private snapshotter: PartitionSnapshots | undefined;
+  private stopSnapshotChecks: (() => void) | undefined;
 
   constructor(
     readonly config: NodeConfig,
@@ -158,6 +174,24 @@ export class KeelNode {
       });
       this.processors.push(processor);
     }
+    const repository = this.ports.snapshots;
+    if (repository !== undefined) {
+      this.snapshotter = new PartitionSnapshots({
+        repository,
+        settings: this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT,
+        clusterName: this.config.clusterName,
+        nodeName: this.config.nodeName,
+        table,
+        clock: this.ports.clock,
+        entropy: this.ports.entropy,
+        logger: this.ports.logger,
+      });
+      // A store behind its log's trim point (lost, or rebuilt after a machine crash) comes back from
+      // its snapshot before anything reads it.
+      for (const processor of this.processors) {
+        await this.snapshotter.prepare(processor.partitionId, processor.store, processor.log);
+      }
+    }
     // Every store is checked against its log before any partition writes to the log: a start that
     // must refuse (a store ahead of a damaged log) leaves the log files as it found them.
     for (const processor of this.processors) await processor.recover();
@@ -169,10 +203,41 @@ export class KeelNode {
       }),
     );
     this.started = true;
+    if (this.snapshotter !== undefined) this.scheduleSnapshotCheck(this.snapshotter);
+  }
+
+  private scheduleSnapshotCheck(snapshotter: PartitionSnapshots): void {
+    this.stopSnapshotChecks = this.ports.clock.setTimer(SNAPSHOT_CHECK_MS, () => {
+      snapshotter.tick(this.processors);
+      this.scheduleSnapshotCheck(snapshotter);
+    });
+  }
+
+  /** The node's snapshots, when it has a destination for them. */
+  get snapshots(): PartitionSnapshots | undefined {
+    return this.snapshotter;
+  }
+
+  /** Takes a snapshot of every partition this node leads, or of one; returns their manifests. */
+  async createSnapshots(partitionId?: number): Promise<SnapshotManifest[]> {
+    const snapshotter = this.snapshotter;
+    if (snapshotter === undefined) {
+      throw new KeelError("bad_request", "this node has no snapshot destination");
+    }
+    if (partitionId !== undefined && this.processors[partitionId] === undefined) {
+      throw new KeelError(
+        "not_found",
+        `there is no partition ${partitionId}; partitions are 0 to ${this.processors.length - 1}`,
+      );
+    }
+    const chosen = partitionId === undefined ? this.processors : [this.processors[partitionId]!];
+    return Promise.all(chosen.filter((p) => p.isLeader).map((p) => snapshotter.create(p)));
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.stopSnapshotChecks?.();
+    await this.snapshotter?.settled();
     this.invoker.stopAll();
     await Promise.all(this.processors.map((p) => p.stop()));
     await Promise.all(this.stores.map((s) => s.close()));
@@ -262,7 +327,7 @@ export class KeelNode {
 
   processor(partitionId: number): PartitionProcessor {
     const processor = this.processors[partitionId];
-    if (processor === undefined) throw new KeelError("internal", `no partition ${partitionId}`);
+    assert(processor !== undefined, `partition ${partitionId} is one of this node's`);
     return processor;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The partition store: its contract (synchronous reads, ordered batches written off the hot
- * path, durability from the log), the key layout (long user-chosen parts by digest), typed tables, and
- * the in-memory store. LMDB is in io/.
+ * path, durability from the log), the key layout (long user-chosen parts by digest), typed tables, the
+ * in-memory store, and snapshots (their format and their repository in an object store). LMDB is in
+ * io/.
  */
 
 export {
@@ -21,7 +22,13 @@ export {
   timerWakeAt,
 } from "./keys.js";
 export type { NotificationRef, ObjectRef } from "./keys.js";
-export { MemoryStore, applyWrites, bufferedBatch, writesOf } from "./memory_store.js";
+export {
+  MemoryStore,
+  applyWrites,
+  bufferedBatch,
+  replaceContent,
+  writesOf,
+} from "./memory_store.js";
 export type { BatchWrites } from "./memory_store.js";
 export { MemoryPartitionStore, STORE_KEY_BYTES_MAX, prefixEnd } from "./store.js";
 export type { PartitionReader, PartitionStore, PartitionTxn } from "./store.js";
@@ -34,3 +41,13 @@ export {
   decodeStateEntry,
   emptyFsm,
 } from "./tables.js";
+export {
+  SNAPSHOT_FORMAT_VERSION,
+  decodeSnapshot,
+  encodeSnapshot,
+  parseSnapshotManifest,
+  snapshotStore,
+} from "./snapshot_format.js";
+export type { EncodedSnapshot, SnapshotManifest } from "./snapshot_format.js";
+export { SnapshotRepository } from "./snapshot_repository.js";
+export type { RestoredSnapshot } from "./snapshot_repository.js";

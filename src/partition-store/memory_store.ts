@@ -48,6 +48,15 @@ export function applyWrites(store: MemoryPartitionStore, writes: BatchWrites): v
   }
 }
 
+/** Makes `store` hold exactly `entries`. */
+export function replaceContent(
+  store: MemoryPartitionStore,
+  entries: Iterable<readonly [string, Uint8Array]>,
+): void {
+  for (const [key] of store.dump()) store.delete(key);
+  for (const [key, value] of entries) store.put(key, value);
+}
+
 /** The writes of a batch begun by `bufferedBatch`. */
 export function writesOf(batch: PartitionTxn): BatchWrites {
   return (batch as PartitionTxn & { writes: BatchWrites }).writes;
@@ -66,6 +75,15 @@ export class MemoryStore implements PartitionStore {
 
   commit(batch: PartitionTxn): void {
     applyWrites(this.data, writesOf(batch));
+  }
+
+  exportEntries(): Iterable<[string, Uint8Array]> {
+    return this.data.dump();
+  }
+
+  replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+    replaceContent(this.data, entries);
+    return Promise.resolve();
   }
 
   flushed(): Promise<void> {

@@ -105,5 +105,17 @@ export interface PartitionStore {
   commit(batch: PartitionTxn): void;
   /** Resolves once every committed batch is written. */
   flushed(): Promise<void>;
+  /**
+   * A consistent copy of the store for a snapshot, in key order: all of some prefix of the committed
+   * batches and nothing of the rest (the copy records its own applied LSN). Taking it never stops the
+   * partition; iterate it promptly.
+   */
+  exportEntries(): Iterable<[string, Uint8Array]>;
+  /**
+   * Replaces everything the store holds with `entries` (a restored snapshot), atomically: after a
+   * crash the store holds either its old content or all of the new. Only before the partition's
+   * processor starts.
+   */
+  replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void>;
   close(): Promise<void>;
 }

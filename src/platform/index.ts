@@ -4,3 +4,5 @@
  */
 
 export type { Cancel, Clock, Entropy, Logger } from "./ports.js";
+export { NO_LOG } from "./ports.js";
+export { ManualClock, counterEntropy } from "./memory_ports.js";

@@ -106,6 +106,10 @@ export class RestateTestEnvironment {
             options.alwaysReplay === true ? 0 : limits.inactivityTimeoutMsDefault,
           abortTimeoutMs: limits.abortTimeoutMsDefault,
           unsafeNoFsync: (options.storage ?? "memory") === "memory",
+          // A test's logs stay short: snapshots only when a test asks for one.
+          snapshotDestination: `file://${join(baseDir, NODE_NAME, "snapshots")}`,
+          snapshotIntervalRecords: 0,
+          snapshotsRetained: 1,
         },
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),

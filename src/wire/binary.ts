@@ -168,6 +168,11 @@ export class ByteReader {
     }
   }
 
+  /** Whether the whole input was consumed. */
+  atEnd(): boolean {
+    return this.at === this.source.length;
+  }
+
   /** Asserts that the whole input was consumed. */
   end(): void {
     if (this.at !== this.source.length) {

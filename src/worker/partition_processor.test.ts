@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KeelError } from "../core/errors.js";
-import { PartitionId, type LogletOffset } from "../core/brand.js";
-import { PartitionTable } from "../core/partitioning.js";
-import { Bifrost } from "../bifrost/bifrost.js";
-import type { Loglet, LogletProvider } from "../bifrost/loglet.js";
+import type { LogletOffset } from "../core/brand.js";
 import { MemoryLoglet } from "../bifrost/memory_loglet.js";
 import { MemoryMetadataStore } from "../metadata/memory_store.js";
 import { MemoryStore } from "../partition-store/memory_store.js";
-import { ManualClock } from "../platform/memory_ports.js";
-import { NO_LOG } from "../platform/ports.js";
 import { PartitionScenario, serviceTarget } from "../partition/testing.js";
 import { InvocationId } from "../core/ids.js";
-import { PartitionProcessor, type PartitionInvoker } from "./partition_processor.js";
+import { IDLE_INVOKER, processorOn } from "./testing.js";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -25,46 +20,6 @@ class HeldLoglet extends MemoryLoglet {
       this.held.push(() => void super.append(payloads).then(resolve, reject)),
     );
   }
-}
-
-const IDLE_INVOKER: PartitionInvoker = {
-  invoke: () => undefined,
-  notify: () => undefined,
-  abort: () => undefined,
-  retryNow: () => undefined,
-  stopPartition: () => undefined,
-};
-
-/** A partition processor of partition 0 of 1 on `loglet`, as the node `nodeName`. */
-async function processorOn(
-  loglet: Loglet,
-  metadata: MemoryMetadataStore,
-  nodeName: string,
-  invoker: PartitionInvoker,
-  store = new MemoryStore(),
-): Promise<PartitionProcessor> {
-  const provider: LogletProvider = {
-    name: "test",
-    open: () => Promise.resolve(loglet),
-    close: () => Promise.resolve(),
-  };
-  const bifrost = new Bifrost(metadata, new Map([["test", provider]]), () => ({
-    provider: "test",
-    params: "{}",
-  }));
-  return new PartitionProcessor({
-    partitionId: PartitionId(0),
-    partitionTable: new PartitionTable(1),
-    nodeName,
-    log: await bifrost.log(0),
-    store,
-    metadata,
-    clock: new ManualClock(1_800_000_000_000),
-    logger: NO_LOG,
-    invoker,
-    shuffleTransport: { deliver: () => Promise.resolve() },
-    onFatal: (error) => assert.fail(`fatal: ${String(error)}`),
-  });
 }
 
 describe("partition processor", () => {
@@ -143,5 +98,15 @@ describe("partition processor", () => {
     );
     await a.processor.stop();
     await b.processor.stop();
+  });
+
+  it("stops at once when the stop comes while the apply loop is reading the log", async () => {
+    const processor = await processorOn(new MemoryLoglet(), new MemoryMetadataStore(), "n1");
+    await processor.start();
+    await processor.claimLeadership();
+    const lsn = await processor.propose([{ $case: "timerFired", value: { timerKey: "none" } }]);
+    // Woken by this record's application, the loop is now reading for the next one.
+    await processor.waitForApplied(lsn);
+    await processor.stop();
   });
 });

@@ -171,6 +171,16 @@ export class PartitionProcessor implements PartitionHandle {
     return this.machine?.appliedLsn ?? 0;
   }
 
+  /** The partition's store (snapshots copy it). */
+  get store(): PartitionStore {
+    return this.deps.store;
+  }
+
+  /** The partition's log (snapshots trim it). */
+  get log(): VirtualLog {
+    return this.deps.log;
+  }
+
   get epoch(): number {
     return this.machine?.leaderEpoch ?? 0;
   }
@@ -402,6 +412,8 @@ export class PartitionProcessor implements PartitionHandle {
         // Not a race with a promise of the processor's lifetime: every race would leave a reaction
         // on it, one per idle wait, never collected while the processor runs.
         await new Promise<void>((resolve, reject) => {
+          // A stop that came while the loop was reading found no wait to wake.
+          if (this.role === "stopped") return resolve();
           this.wakeIdleLoop = resolve;
           this.deps.log.waitForTail(Lsn(from)).then(() => resolve(), reject);
         });

@@ -1,7 +1,8 @@
 /**
  * The partition store contract (src/partition-store/store.ts, src/platform/ports.ts), run against the
  * in-memory reference and the LMDB store: point reads and prefix scans see a batch's own writes and
- * every committed batch, in key order, with deletions applied, before and after the writes land.
+ * every committed batch, in key order, with deletions applied, before and after the writes land; a
+ * snapshot's copy is stable and a restore replaces everything.
  * Then the partition's tables (src/partition-store/tables.ts) over each store, with object keys, state
  * keys, promise and signal names far longer than a store key: each table keeps and returns them in
  * full, keeps its order, and leaves nothing behind once they are deleted.
@@ -101,6 +102,42 @@ function describeStoreContract(name: string, create: () => PartitionStore): void
       await store.flushed();
       assert.deepEqual([...store.reader().get("bin")!], [...value]);
       assert.equal(store.reader().get("empty")?.length, 0);
+      await store.close();
+    });
+
+    it("exports a copy of what is written, in key order, and replaces everything from one", async () => {
+      const store = create();
+      const batch = store.beginBatch();
+      for (const k of ["k/b", "k/a", "k/c"]) batch.put(k, bytes(k));
+      store.commit(batch);
+      await store.flushed();
+      const copy = [...store.exportEntries()];
+      assert.deepEqual(
+        copy.map(([k, v]) => `${k}=${text(v)}`),
+        ["k/a=k/a", "k/b=k/b", "k/c=k/c"],
+      );
+      // Writes after the copy was taken do not change it.
+      const later = store.beginBatch();
+      later.put("k/a", bytes("changed"));
+      later.delete("k/c");
+      store.commit(later);
+      await store.flushed();
+      assert.equal(text(copy[0]![1]), "k/a");
+      await store.replaceAll([
+        ["r/1", bytes("one")],
+        ["r/2", new Uint8Array(0)],
+      ]);
+      assert.deepEqual(keys(store.reader(), ""), ["r/1", "r/2"]);
+      assert.equal(text(store.reader().get("r/1")), "one");
+      assert.deepEqual(
+        [...store.exportEntries()].map(([k]) => k),
+        ["r/1", "r/2"],
+      );
+      const next = store.beginBatch();
+      next.put("r/3", bytes("three"));
+      store.commit(next);
+      await store.flushed();
+      assert.deepEqual(keys(store.reader(), "r/"), ["r/1", "r/2", "r/3"]);
       await store.close();
     });
   });

@@ -11,7 +11,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server as NetServer } from "node:net";
-import { PartitionKey, KeelError, describeError } from "../../core/index.js";
+import { PartitionKey, KeelError, describeError, limits } from "../../core/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Logger } from "../../platform/index.js";
 import {
@@ -25,7 +25,7 @@ import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
-import { HttpApiServer, readBody, sendJson } from "../../platform/io/index.js";
+import { HttpApiServer, httpStatusOf, readBody, sendJson } from "../../platform/io/index.js";
 import type { SqlEngine, SqlEngineOptions } from "../../query/io/index.js";
 
 export const KEEL_VERSION = "0.1.0";
@@ -34,7 +34,6 @@ export const RESTATE_COMPATIBLE_VERSION = "1.7.12";
 
 const ADMIN_API_VERSION_MIN = 2;
 const ADMIN_API_VERSION_MAX = 4;
-const QUERY_BODY_BYTES_MAX = 1024 * 1024;
 const ARROW_STREAM = "application/vnd.apache.arrow.stream";
 
 /**
@@ -106,6 +105,12 @@ export class AdminApi {
     );
     route("GET", "/openapi", ({ res }) => sendJson(res, 200, keelAdminOpenApi(KEEL_VERSION)));
     route("GET", "/keel/status", async ({ res }) => sendJson(res, 200, await this.status()));
+    route("GET", "/keel/snapshots", async ({ res }) => sendJson(res, 200, await this.snapshots()));
+    route("POST", "/keel/snapshots", async ({ res, url }) =>
+      sendJson(res, 200, {
+        snapshots: await this.node.createSnapshots(partitionParameter(url)),
+      }),
+    );
 
     route("GET", "/deployments", ({ res }) => schema.listDeployments(res));
     route("POST", "/deployments", ({ req, res, apiVersion }) =>
@@ -238,7 +243,7 @@ export class AdminApi {
         restate_code: error.restateCode,
       });
     if (error instanceof KeelError)
-      return sendJson(res, error.status, { message: error.message, restate_code: null });
+      return sendJson(res, httpStatusOf(error), { message: error.message, restate_code: null });
     this.logger.error("admin request failed", { error: describeError(error) });
     sendJson(res, 500, { message: describeError(error), restate_code: null });
   }
@@ -284,6 +289,21 @@ export class AdminApi {
     };
   }
 
+  private async snapshots(): Promise<Record<string, unknown>> {
+    const snapshots = this.node.snapshots;
+    const node = await this.node.describe();
+    return {
+      destination: snapshots?.description ?? null,
+      partitions: await Promise.all(
+        node.partitions.map(async (p) => ({
+          id: p.partitionId,
+          trim_point: p.trimPoint,
+          snapshots: snapshots === undefined ? [] : await snapshots.list(p.partitionId),
+        })),
+      ),
+    };
+  }
+
   /** The deprecated `DELETE /invocations/{id}?mode=Cancel|Kill|Purge`: 202 like Restate's. */
   private async deleteInvocation(res: ServerResponse, text: string, url: URL): Promise<void> {
     const mode = (url.searchParams.get("mode") ?? "Cancel").toLowerCase();
@@ -300,7 +320,7 @@ export class AdminApi {
 
   /** POST /query: JSON rows when asked for `application/json`, else an Arrow IPC stream. */
   private async query(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, QUERY_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminQueryBodyBytesMax));
     const sql = stringField(body["query"], "query");
     if (sql === undefined) throw missingField("query");
     const json = String(req.headers.accept ?? "").includes("application/json");
@@ -345,4 +365,14 @@ function emptyOk(res: ServerResponse): void {
 function emptyAnswer(res: ServerResponse, status: number): void {
   res.writeHead(status, { "content-length": "0" });
   res.end();
+}
+
+/** The `partition` query parameter: absent, or a partition number. */
+function partitionParameter(url: URL): number | undefined {
+  const text = url.searchParams.get("partition");
+  if (text === null) return undefined;
+  if (!/^\d{1,9}$/.test(text)) {
+    throw new KeelError("bad_request", `partition: expected a partition number, found '${text}'`);
+  }
+  return Number(text);
 }

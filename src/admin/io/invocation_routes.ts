@@ -8,7 +8,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { utf8, isDeploymentId, type InvocationId } from "../../core/index.js";
+import { limits, utf8, isDeploymentId, type InvocationId } from "../../core/index.js";
 import type { Outcome } from "../../partition/index.js";
 import { TableReader } from "../../partition-store/index.js";
 import type { KeelNode } from "../../node/index.js";
@@ -26,8 +26,6 @@ import {
   stringField,
 } from "./admin_common.js";
 import { readBody, sendJson } from "../../platform/io/index.js";
-
-const STATE_BODY_BYTES_MAX = 32 * 1024 * 1024;
 
 export type Termination = "cancel" | "kill";
 
@@ -137,7 +135,7 @@ export class InvocationRoutes {
 
   /** POST /services/{name}/state: replace the state of one key, optionally at a version. */
   async patchState(req: IncomingMessage, res: ServerResponse, serviceName: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, STATE_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminStateBodyBytesMax));
     const key = stringField(body["object_key"], "object_key");
     if (key === undefined) throw missingField("object_key");
     const version = stringField(body["version"], "version");

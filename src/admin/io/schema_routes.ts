@@ -6,7 +6,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { describeError, formatDeploymentId } from "../../core/index.js";
+import { describeError, formatDeploymentId, limits } from "../../core/index.js";
 import type { KeelNode } from "../../node/index.js";
 import {
   parseManifest,
@@ -40,8 +40,6 @@ import {
 } from "./admin_common.js";
 import { fetchDiscovery } from "../../invoker/io/index.js";
 import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
-
-const ADMIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
 
 interface Discovered {
   readonly uri: string;
@@ -90,7 +88,7 @@ export class SchemaRoutes {
 
   /** PATCH /services/{name}: public, retentions and timeouts; absent or null fields stay. */
   async modifyService(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
     const change = {
       public: booleanField(body["public"], "public"),
       idempotencyRetentionMs: durationField(body["idempotency_retention"], "idempotency_retention"),
@@ -155,7 +153,7 @@ export class SchemaRoutes {
 
   /** POST /deployments: discover the endpoint and register (or dry-run) its services. */
   async register(req: IncomingMessage, res: ServerResponse, apiVersion: number): Promise<void> {
-    const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
     const uriText = stringField(body["uri"], "uri");
@@ -227,7 +225,7 @@ export class SchemaRoutes {
   /** PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services. */
   async updateDeployment(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
-    const body = parseJsonBody(await readBody(req, ADMIN_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
     if (body["arn"] !== undefined)

@@ -15,9 +15,8 @@ import {
   parseJsonBody,
   parseResourceIdParam,
 } from "./admin_common.js";
+import { limits } from "../../core/index.js";
 import { readBody, sendJson } from "../../platform/io/index.js";
-
-const SUBSCRIPTION_BODY_BYTES_MAX = 1024 * 1024;
 
 /** The Kafka clusters Keel knows: none (Restate lists those of its configuration). */
 const KAFKA_CLUSTERS: readonly string[] = [];
@@ -50,7 +49,7 @@ export class SubscriptionRoutes {
 
   /** POST /subscriptions: every check Restate makes before it looks the Kafka cluster up. */
   async create(req: IncomingMessage): Promise<never> {
-    const body = parseJsonBody(await readBody(req, SUBSCRIPTION_BODY_BYTES_MAX));
+    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
     const fields: Partial<Record<"source" | "sink", SubscriptionUri>> = {};
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.
     for (const [name, value] of Object.entries(body)) {

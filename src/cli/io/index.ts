@@ -1,5 +1,6 @@
 /**
- * Keel's operator CLI (`keel`): status, invocations, SQL, deployments, against the admin API.
+ * Keel's operator CLI (`keel`): status, invocations, SQL, deployments, snapshots, against the admin
+ * API.
  */
 
 export {
@@ -7,6 +8,8 @@ export {
   EXIT_USAGE,
   invocationsCommand,
   registerCommand,
+  snapshotCreateCommand,
+  snapshotListCommand,
   sqlCommand,
   statusCommand,
 } from "./keel_cli.js";

@@ -177,6 +177,66 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
   );
 }
 
+interface SnapshotManifestView {
+  readonly snapshotId: string;
+  readonly partitionId: number;
+  readonly appliedLsn: number;
+  readonly createdAtMs: number;
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+const snapshotRow = (m: SnapshotManifestView, now: number): string[] => [
+  String(m.partitionId),
+  m.snapshotId,
+  String(m.appliedLsn),
+  `${Math.max(0, Math.round((now - m.createdAtMs) / 1000))}s`,
+  String(m.entries),
+  String(m.bytes),
+];
+const SNAPSHOT_COLUMNS = ["PARTITION", "SNAPSHOT", "LSN", "AGE", "ENTRIES", "BYTES"];
+
+/** `keel snapshot list`: the snapshots kept of each partition and the logs' trim points. */
+export async function snapshotListCommand(ctx: CliContext): Promise<void> {
+  const listing = (await request(ctx, "GET", "/keel/snapshots")) as {
+    destination: string | null;
+    partitions: { id: number; trim_point: number; snapshots: SnapshotManifestView[] }[];
+  };
+  if (ctx.json) return ctx.out(JSON.stringify(listing, null, 2));
+  if (listing.destination === null) return ctx.out("This node takes no snapshots.");
+  ctx.out(`Snapshots in ${listing.destination}\n`);
+  const now = Date.now();
+  ctx.out(
+    renderTable(
+      [...SNAPSHOT_COLUMNS, "LOG TRIMMED THROUGH"],
+      listing.partitions.flatMap((p) =>
+        p.snapshots.length === 0
+          ? [[String(p.id), "-", "-", "-", "-", "-", String(p.trim_point)]]
+          : p.snapshots.map((m) => [...snapshotRow(m, now), String(p.trim_point)]),
+      ),
+    ),
+  );
+}
+
+/** `keel snapshot create [--partition N]`: snapshots now, and the logs trimmed below them. */
+export async function snapshotCreateCommand(
+  ctx: CliContext,
+  partition: number | undefined,
+): Promise<void> {
+  const query = partition === undefined ? "" : `?partition=${partition}`;
+  const taken = (await request(ctx, "POST", `/keel/snapshots${query}`)) as {
+    snapshots: SnapshotManifestView[];
+  };
+  if (ctx.json) return ctx.out(JSON.stringify(taken, null, 2));
+  const now = Date.now();
+  ctx.out(
+    renderTable(
+      SNAPSHOT_COLUMNS,
+      taken.snapshots.map((m) => snapshotRow(m, now)),
+    ),
+  );
+}
+
 export interface InvocationFilter {
   readonly status: string | undefined;
   readonly target: string | undefined;

@@ -39,10 +39,15 @@ import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
 import { handlerTypeOf, targetOf, retentionOf, type HandlerSchema } from "../../schema/index.js";
-import { HttpApiServer, isoNanos, isoOffset, readBody, sendJson } from "../../platform/io/index.js";
 import {
-  INGRESS_HEAD_BYTES_MAX,
-  INGRESS_TARGET_BYTES_MAX,
+  HttpApiServer,
+  httpStatusOf,
+  isoNanos,
+  isoOffset,
+  readBody,
+  sendJson,
+} from "../../platform/io/index.js";
+import {
   IngressError,
   badRestatePath,
   badServicePath,
@@ -83,7 +88,7 @@ export class HttpIngress {
       // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
       // (keys that long are valid) within the request head; a larger head is answered with 431.
       requireHostHeader: false,
-      maxHeaderSize: INGRESS_HEAD_BYTES_MAX,
+      maxHeaderSize: limits.ingressHeadBytesMax,
     },
   );
   private readonly bodyBytesMax: number;
@@ -110,7 +115,7 @@ export class HttpIngress {
     // (HTTP/2 arrives on its own server, with prior knowledge: its requests say 2.0 and are served.)
     if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest))
       return refuseRequest(res, 400);
-    if ((req.url ?? "").length > INGRESS_TARGET_BYTES_MAX) return refuseRequest(res, 414);
+    if ((req.url ?? "").length > limits.ingressTargetBytesMax) return refuseRequest(res, 414);
     try {
       res.setHeader("vary", CORS_HEADERS.vary);
       res.setHeader(
@@ -149,7 +154,7 @@ export class HttpIngress {
       );
     }
     if (error instanceof KeelError) {
-      const status = error.code === "not_leader" || error.code === "sealed" ? 503 : error.status;
+      const status = httpStatusOf(error);
       return sendJson(
         res,
         status,

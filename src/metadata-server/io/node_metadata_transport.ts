@@ -10,15 +10,13 @@
  *   clients it could never address: a node before its registration, a tool, a benchmark.
  */
 
-import { NodeId } from "../../core/index.js";
+import { NodeId, limits } from "../../core/index.js";
 import { NodeService } from "../../net/index.js";
 import type { PeerAddress, TcpTransport } from "../../net/io/index.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope, type MetadataTransport } from "../index.js";
 
 /** How long a client waits for a response before its request counts as lost (the core retries sooner). */
 const CLIENT_REQUEST_TIMEOUT_MS = 10_000;
-/** Client requests a member holds open at most; beyond, new ones go unanswered (their clients retry). */
-const AWAITING_RESPONSES_MAX = 10_000;
 
 /** "host:port" as a dialable address; undefined for anything else (a client's name). */
 export function peerAddressOf(address: string): PeerAddress | undefined {
@@ -159,7 +157,7 @@ export class MemberMetadataTransport implements MetadataTransport {
       if (now - since < CLIENT_REQUEST_TIMEOUT_MS) break;
       this.awaiting.delete(oldKey);
     }
-    if (this.awaiting.size >= AWAITING_RESPONSES_MAX) {
+    if (this.awaiting.size >= limits.metadataRequestsOpenMax) {
       this.dropped++;
       return false;
     }

@@ -24,7 +24,7 @@
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomInt } from "node:crypto";
-import { assert, type NodeId } from "../../core/index.js";
+import { assert, limits, type NodeId } from "../../core/index.js";
 import {
   ANONYMOUS_NODE,
   decodeHello,
@@ -59,8 +59,6 @@ export interface TcpTransportOptions {
   readonly reconnectBackoffMsMax?: number;
 }
 
-const FRAME_BYTES_MAX_DEFAULT = 80 * 1024 * 1024;
-const PEER_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const BACKOFF_MS_MIN_DEFAULT = 50;
 const BACKOFF_MS_MAX_DEFAULT = 2_000;
 const KEEPALIVE_MS = 1_000;
@@ -116,8 +114,8 @@ export class TcpTransport implements NodeTransport {
     private readonly server: Server | undefined,
   ) {
     this.self = options.self;
-    this.frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
-    this.peerQueueBytesMax = options.peerQueueBytesMax ?? PEER_QUEUE_BYTES_MAX_DEFAULT;
+    this.frameBytesMax = options.frameBytesMax ?? limits.nodeFrameBytesMax;
+    this.peerQueueBytesMax = options.peerQueueBytesMax ?? limits.nodePeerQueueBytesMax;
     this.backoffMin = options.reconnectBackoffMsMin ?? BACKOFF_MS_MIN_DEFAULT;
     this.backoffMax = options.reconnectBackoffMsMax ?? BACKOFF_MS_MAX_DEFAULT;
     assert(this.backoffMin > 0 && this.backoffMin <= this.backoffMax, "reconnect backoff bounds");

@@ -6,10 +6,11 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { parseDuration, limits } from "../../core/index.js";
+import { parseObjectStoreUrl } from "../../object-store/index.js";
 import type { LogLevel } from "../../platform/io/index.js";
 
 export interface ServerConfig {
@@ -36,6 +37,12 @@ export interface ServerConfig {
   readonly abortTimeoutMs: number;
   /** Benchmarks of upper layers only: skips fdatasync on the log. Never the default. */
   readonly unsafeNoFsync: boolean;
+  /** Where partition snapshots go (`file:///dir`); default `file://<base-dir>/<node-name>/snapshots`. */
+  readonly snapshotDestination: string;
+  /** Applied records of a partition between automatic snapshots (0: on demand only). */
+  readonly snapshotIntervalRecords: number;
+  /** Snapshots kept per partition; logs are trimmed through the oldest one kept. */
+  readonly snapshotsRetained: number;
 }
 
 export class ConfigError extends Error {
@@ -45,7 +52,8 @@ export class ConfigError extends Error {
 interface Setting {
   readonly flag: string;
   readonly env: string;
-  readonly kind: "string" | "port" | "count" | "bytes" | "boolean" | "level" | "duration";
+  readonly kind:
+    "string" | "port" | "count" | "amount" | "bytes" | "boolean" | "level" | "duration";
 }
 
 const SETTINGS: Record<keyof ServerConfig, Setting> = {
@@ -80,6 +88,17 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
   },
   abortTimeoutMs: { flag: "abort-timeout", env: "KEEL_ABORT_TIMEOUT", kind: "duration" },
   unsafeNoFsync: { flag: "unsafe-no-fsync", env: "KEEL_UNSAFE_NO_FSYNC", kind: "boolean" },
+  snapshotDestination: {
+    flag: "snapshot-destination",
+    env: "KEEL_SNAPSHOT_DESTINATION",
+    kind: "string",
+  },
+  snapshotIntervalRecords: {
+    flag: "snapshot-interval-records",
+    env: "KEEL_SNAPSHOT_INTERVAL_RECORDS",
+    kind: "amount",
+  },
+  snapshotsRetained: { flag: "snapshots-retained", env: "KEEL_SNAPSHOTS_RETAINED", kind: "count" },
 };
 
 const DEFAULTS: ServerConfig = {
@@ -98,6 +117,9 @@ const DEFAULTS: ServerConfig = {
   inactivityTimeoutMs: limits.inactivityTimeoutMsDefault,
   abortTimeoutMs: limits.abortTimeoutMsDefault,
   unsafeNoFsync: false,
+  snapshotDestination: "",
+  snapshotIntervalRecords: 100_000,
+  snapshotsRetained: 2,
 };
 
 export const USAGE = `Usage: keel-server [options]
@@ -125,6 +147,13 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
                             suspend at every await)
   --abort-timeout D         how long a suspending attempt may take to end, for
                             services that set none (default 10m; 0s: abort at once)
+  --snapshot-destination URL
+                            where partition snapshots go: file:///dir (default
+                            file://<base-dir>/<node-name>/snapshots)
+  --snapshot-interval-records N
+                            applied records of a partition between snapshots; logs
+                            are trimmed below them (default 100000; 0: only on demand)
+  --snapshots-retained N    snapshots kept per partition (default 2)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
   -h, --help                show this help
 `;
@@ -138,6 +167,20 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
           `${where}: expected a non-empty string, found ${JSON.stringify(raw)}`,
         );
       return raw;
+    }
+    case "amount": {
+      const n =
+        typeof raw === "number"
+          ? raw
+          : typeof raw === "string" && /^\d+$/.test(raw.trim())
+            ? Number(raw)
+            : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) {
+        throw new ConfigError(
+          `${where}: expected an integer from 0 to ${2 ** 31}, found ${JSON.stringify(raw)}`,
+        );
+      }
+      return n;
     }
     case "port":
     case "count":
@@ -253,5 +296,21 @@ export function loadConfig(
       `ingress-body-limit: at most ${limits.messageBytesMax} bytes (Keel's message limit: a larger body could not be delivered to a service), found ${result.ingressBodyBytesMax}`,
     );
   }
-  return { config: { ...result, baseDir: resolve(result.baseDir) }, help: false };
+  const baseDir = resolve(result.baseDir);
+  const snapshotDestination =
+    result.snapshotDestination === ""
+      ? `file://${join(baseDir, result.nodeName, "snapshots")}`
+      : result.snapshotDestination;
+  try {
+    const location = parseObjectStoreUrl(snapshotDestination);
+    if (location.scheme !== "file") {
+      throw new ConfigError(
+        `snapshot-destination: S3 destinations are not supported yet, found '${snapshotDestination}'; use file:///directory`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`snapshot-destination: ${(error as Error).message}`);
+  }
+  return { config: { ...result, baseDir, snapshotDestination }, help: false };
 }

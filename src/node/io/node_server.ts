@@ -24,6 +24,8 @@ import {
 } from "../../platform/io/index.js";
 import { HttpIngress } from "../../ingress/io/index.js";
 import { openLmdbEnvironment } from "../../partition-store/io/index.js";
+import { SnapshotRepository } from "../../partition-store/index.js";
+import { openObjectStore } from "../../object-store/io/index.js";
 import { LocalLogletProvider } from "../../bifrost/io/index.js";
 import { WorkerEndpointTransport } from "../../invoker/io/index.js";
 import { KeelError } from "../../core/index.js";
@@ -104,6 +106,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         inactivityTimeoutMs: config.inactivityTimeoutMs,
         abortTimeoutMs: config.abortTimeoutMs,
       },
+      snapshots: {
+        intervalRecords: config.snapshotIntervalRecords,
+        retained: config.snapshotsRetained,
+      },
     },
     {
       metadata: FileMetadataStore.open(layout.metadataFile),
@@ -116,6 +122,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       logger,
       onFatal: options.onFatal,
       storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
+      snapshots: new SnapshotRepository(openObjectStore(config.snapshotDestination), logger),
     },
   );
   const ingress = new HttpIngress(node, systemEntropy, logger, {

@@ -325,6 +325,30 @@ export class LmdbPartitionStore implements PartitionStore {
     return this.environment.flushed();
   }
 
+  /** What LMDB holds, in one read transaction: batches still pending are not in it yet. */
+  *exportEntries(): Iterable<[string, Uint8Array]> {
+    const transaction = this.db.useReadTransaction();
+    try {
+      for (const { key, value } of this.db.getRange({ transaction })) {
+        yield [key, new Uint8Array(value)];
+      }
+    } finally {
+      transaction.done();
+    }
+  }
+
+  async replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+    await this.environment.flushed();
+    assert(this.pending.length === 0, "a store is replaced only before its processor starts");
+    // One write transaction: after a crash the database holds the old content or all of the new.
+    this.db.transactionSync(() => {
+      for (const key of [...this.db.getKeys({})]) this.db.removeSync(key);
+      for (const [key, value] of entries) {
+        this.db.putSync(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      }
+    });
+  }
+
   /** Partition stores close with their environment. */
   close(): Promise<void> {
     return Promise.resolve();

@@ -17,16 +17,23 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-/** Replaces `dir/name` with `content` atomically and durably (temp file, fsync, rename, fsync dir). */
+/**
+ * Replaces `dir/name` with `content` (one piece or several, written in order) atomically and durably
+ * (temp file, fsync, rename, fsync dir).
+ */
 export async function writeFileDurably(
   dir: string,
   name: string,
-  content: string | Uint8Array,
+  content: string | Uint8Array | readonly Uint8Array[],
 ): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
   const handle = await open(tmp, "w");
   try {
-    await handle.writeFile(content);
+    if (typeof content === "string" || content instanceof Uint8Array) {
+      await handle.writeFile(content);
+    } else {
+      for (const part of content) await handle.write(part);
+    }
     await handle.sync();
   } finally {
     await handle.close();

@@ -15,7 +15,7 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { KeelError } from "../../core/index.js";
+import { KeelError, type ErrorCode } from "../../core/index.js";
 
 /** Reads the request body, failing with 413 past `limitBytes`. */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
@@ -59,6 +59,26 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       }
     });
   });
+}
+
+const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
+  bad_request: 400,
+  not_found: 404,
+  conflict: 409,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  // Restate's status for "not ready yet" (an invocation's output asked before it completed).
+  not_ready: 470,
+  sealed: 503,
+  not_leader: 503,
+  unavailable: 503,
+  storage: 503,
+  timeout: 504,
+};
+
+/** The HTTP status that says a KeelError at the HTTP edges (ingress, admin). */
+export function httpStatusOf(error: KeelError): number {
+  return HTTP_STATUS_BY_CODE[error.code];
 }
 
 export function sendJson(

@@ -8,6 +8,7 @@
 export { limitHeapGrowth } from "./heap_growth.js";
 export {
   HttpApiServer,
+  httpStatusOf,
   isoMillis,
   isoNanos,
   isoOffset,

@@ -35,6 +35,7 @@ import {
   MemoryPartitionStore,
   applyWrites,
   bufferedBatch,
+  replaceContent,
   writesOf,
   type BatchWrites,
   type PartitionReader,
@@ -298,6 +299,17 @@ export class SimPartitionStore implements PartitionStore {
 
   beginBatch(): PartitionTxn {
     return bufferedBatch(this.memory);
+  }
+
+  exportEntries(): Iterable<[string, Uint8Array]> {
+    return this.memory.dump();
+  }
+
+  async replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+    await this.flushed();
+    const copy = [...entries];
+    replaceContent(this.memory, copy);
+    replaceContent(this.disk, copy);
   }
 
   commit(batch: PartitionTxn): void {

@@ -13,6 +13,7 @@
 
 import {
   KeelError,
+  assert,
   PartitionId,
   PartitionTable,
   Sha256,
@@ -95,7 +96,7 @@ export async function replayDataDir(
   const metadata = FileMetadataStore.open(layout.metadataFile);
   const provider = new LocalLogletProvider(layout.localLogletRoot);
   const bifrost = new Bifrost(metadata, new Map([[provider.name, provider]]), (logId) => {
-    throw new KeelError("internal", `offline replay never creates logs (log ${logId})`);
+    assert(false, `offline replay never creates logs (log ${logId})`);
   });
   let environment: LmdbEnvironment | undefined;
   try {
@@ -151,7 +152,7 @@ export async function cutTornTail(dataDir: string): Promise<DamagedTail | undefi
   const metadata = FileMetadataStore.open(layout.metadataFile);
   const provider = new LocalLogletProvider(layout.localLogletRoot);
   const bifrost = new Bifrost(metadata, new Map([[provider.name, provider]]), (logId) => {
-    throw new KeelError("internal", `cutting a torn tail never creates logs (log ${logId})`);
+    assert(false, `cutting a torn tail never creates logs (log ${logId})`);
   });
   let environment: LmdbEnvironment | undefined;
   try {

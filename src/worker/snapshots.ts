@@ -1,0 +1,168 @@
+/**
+ * Partition snapshots on a node: taking them (every `intervalRecords` applied records of a partition
+ * this node leads, and on demand), keeping the newest `retained`, trimming each log through the
+ * oldest snapshot kept (so every kept snapshot can still be restored and followed by the log), and
+ * restoring a partition whose store is behind its log's trim point before its processor starts.
+ *
+ * A snapshot is a consistent copy of the store (`PartitionStore.exportEntries`) at the applied LSN the
+ * copy records, so taking one never stops the partition. One node only today: in a cluster, trimming
+ * must also wait for the replicas (issue 19).
+ */
+
+import {
+  KeelError,
+  Lsn,
+  PartitionId,
+  describeError,
+  formatUlid,
+  type PartitionTable,
+} from "../core/index.js";
+import {
+  SNAPSHOT_FORMAT_VERSION,
+  TableReader,
+  snapshotStore,
+  type PartitionStore,
+  type SnapshotManifest,
+  type SnapshotRepository,
+} from "../partition-store/index.js";
+import type { VirtualLog } from "../bifrost/index.js";
+import type { Clock, Entropy, Logger } from "../platform/index.js";
+import type { PartitionProcessor } from "./partition_processor.js";
+
+export interface SnapshotSettings {
+  /** Applied records of a partition between automatic snapshots; 0 takes them on demand only. */
+  readonly intervalRecords: number;
+  /** Snapshots kept per partition (at least 1). */
+  readonly retained: number;
+}
+
+export interface SnapshotDeps {
+  readonly repository: SnapshotRepository;
+  readonly settings: SnapshotSettings;
+  readonly clusterName: string;
+  readonly nodeName: string;
+  readonly table: PartitionTable;
+  readonly clock: Clock;
+  readonly entropy: Entropy;
+  readonly logger: Logger;
+}
+
+export class PartitionSnapshots {
+  /** The LSN of each partition's newest snapshot (0: none). */
+  private readonly newest = new Map<number, number>();
+  private readonly taking = new Map<number, Promise<SnapshotManifest>>();
+
+  constructor(private readonly deps: SnapshotDeps) {}
+
+  get description(): string {
+    return this.deps.repository.description;
+  }
+
+  /**
+   * Before the partition's processor recovers: when its store has not applied what its log no longer
+   * holds, replaces the store with the newest readable snapshot that covers the gap; refuses the
+   * start when there is none.
+   */
+  async prepare(partitionId: number, store: PartitionStore, log: VirtualLog): Promise<void> {
+    const snapshots = await this.deps.repository.list(partitionId);
+    this.newest.set(partitionId, snapshots[0]?.appliedLsn ?? 0);
+    const trimPoint = await log.trimPoint();
+    const applied = new TableReader(store.reader()).fsm().appliedLsn;
+    if (applied >= trimPoint) return;
+    const { repository, clusterName, logger } = this.deps;
+    const restored = await repository.restore(clusterName, partitionId, trimPoint);
+    if (restored === undefined) {
+      throw new KeelError(
+        "storage",
+        `partition ${partitionId}: its log is trimmed through LSN ${trimPoint} but its store has applied only ${applied}, and ${repository.description} holds no readable snapshot at or after LSN ${trimPoint}`,
+      );
+    }
+    await store.replaceAll(restored.entries);
+    logger.info("restored a partition from its snapshot", {
+      partition: partitionId,
+      snapshot: restored.manifest.snapshotId,
+      lsn: restored.manifest.appliedLsn,
+      entries: restored.manifest.entries,
+    });
+  }
+
+  /** Takes a snapshot of a partition now (one at a time per partition), keeps the newest, trims. */
+  create(processor: PartitionProcessor): Promise<SnapshotManifest> {
+    const partitionId = processor.partitionId;
+    const running = this.taking.get(partitionId);
+    if (running !== undefined) return running;
+    const taking = this.take(processor).finally(() => this.taking.delete(partitionId));
+    this.taking.set(partitionId, taking);
+    return taking;
+  }
+
+  /** Snapshots every led partition that applied `intervalRecords` records since its newest. */
+  tick(processors: readonly PartitionProcessor[]): void {
+    const interval = this.deps.settings.intervalRecords;
+    if (interval === 0) return;
+    for (const processor of processors) {
+      const partitionId = processor.partitionId;
+      if (!processor.isLeader || this.taking.has(partitionId)) continue;
+      if (processor.appliedLsn - (this.newest.get(partitionId) ?? 0) < interval) continue;
+      this.create(processor).catch((error: unknown) =>
+        this.deps.logger.warn("partition snapshot failed; retrying at the next interval", {
+          partition: partitionId,
+          destination: this.description,
+          error: describeError(error),
+        }),
+      );
+    }
+  }
+
+  /** Resolves once no snapshot is being taken (a stopping node waits for its snapshots). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.taking.values()]);
+  }
+
+  /** The snapshots kept of a partition, newest first. */
+  list(partitionId: number): Promise<SnapshotManifest[]> {
+    return this.deps.repository.list(partitionId);
+  }
+
+  private async take(processor: PartitionProcessor): Promise<SnapshotManifest> {
+    const { repository, settings, table, clock, entropy, logger } = this.deps;
+    const partitionId = processor.partitionId;
+    const snapshot = snapshotStore(processor.store);
+    if (snapshot.appliedLsn === 0) {
+      throw new KeelError("unavailable", `partition ${partitionId} has applied nothing yet`, true);
+    }
+    const createdAtMs = clock.nowMs();
+    const random = new Uint8Array(10);
+    entropy.fill(random);
+    const range = table.rangeOf(PartitionId(partitionId));
+    const manifest: SnapshotManifest = {
+      formatVersion: SNAPSHOT_FORMAT_VERSION,
+      snapshotId: `snap_${formatUlid(createdAtMs, random)}`,
+      clusterName: this.deps.clusterName,
+      nodeName: this.deps.nodeName,
+      partitionId,
+      keyRange: { from: String(range.start), to: String(range.end) },
+      appliedLsn: snapshot.appliedLsn,
+      createdAtMs,
+      entries: snapshot.entries,
+      bytes: snapshot.bytes,
+      sha256: snapshot.sha256,
+    };
+    await repository.save(manifest, snapshot);
+    this.newest.set(partitionId, Math.max(this.newest.get(partitionId) ?? 0, manifest.appliedLsn));
+    await repository.prune(partitionId, settings.retained);
+    // Through the oldest snapshot kept: any kept snapshot plus the log after it rebuilds the store.
+    const kept = await repository.list(partitionId);
+    const trimThrough = kept[kept.length - 1]?.appliedLsn ?? 0;
+    if (trimThrough > 0) await processor.log.trim(Lsn(trimThrough));
+    logger.info("partition snapshot", {
+      partition: partitionId,
+      snapshot: manifest.snapshotId,
+      lsn: manifest.appliedLsn,
+      entries: manifest.entries,
+      bytes: manifest.bytes,
+      logTrimmedThrough: trimThrough,
+    });
+    return manifest;
+  }
+}

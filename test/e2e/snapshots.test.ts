@@ -1,0 +1,178 @@
+/**
+ * Partition snapshots on one real node: taken every few records and on demand (`keel snapshot
+ * create`), written with manifests to the default file destination, the logs trimmed below them (the
+ * trim point moves, whole segment files can go); then a node whose partition stores were deleted
+ * while it was stopped starts from the snapshots plus the log after them, with every state, timer and
+ * invocation as they were, and its stores equal (by digest) those of an untouched copy of the node
+ * started alike.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { replayDataDir, type PartitionReplay } from "../../src/worker/io/offline_replay.js";
+import {
+  DIST,
+  TARGET,
+  eventually,
+  postJson,
+  register,
+  sqlRows,
+  startKeel,
+  startServices,
+  tempDir,
+  type KeelServer,
+  type ServiceEndpoint,
+} from "./harness.js";
+
+const CLI_BIN = join(DIST, "src", "bin", "keel.js");
+const NODE = "n1";
+const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
+const ADDS_PER_KEY = 8;
+
+interface SnapshotListing {
+  destination: string | null;
+  partitions: { id: number; trim_point: number; snapshots: { appliedLsn: number }[] }[];
+}
+
+const digestsOf = (replays: PartitionReplay[]): string[] =>
+  replays.map((r) => `p${r.partition}@${r.appliedLsn}:${r.digest.sha256}`);
+
+async function listing(admin: string): Promise<SnapshotListing> {
+  const res = await fetch(`${admin}/keel/snapshots`);
+  assert.equal(res.status, 200);
+  return (await res.json()) as SnapshotListing;
+}
+
+/** What a user can see of the node's data, without the times that differ between runs. */
+async function visibleData(admin: string): Promise<unknown[]> {
+  return [
+    await sqlRows(
+      admin,
+      "SELECT service_name, service_key, key, value_utf8 FROM state ORDER BY service_name, service_key, key",
+    ),
+    await sqlRows(admin, "SELECT id, target, status FROM sys_invocation ORDER BY id"),
+  ];
+}
+
+describe("partition snapshots on one node", { skip: TARGET === "restate" }, () => {
+  let services: ServiceEndpoint;
+  const servers: KeelServer[] = [];
+  after(async () => {
+    for (const server of servers) {
+      await server.stop();
+      server.cleanup();
+    }
+    await services?.stop();
+  });
+
+  it(
+    "snapshots and trims, then restores deleted stores from the snapshots",
+    { timeout: 120_000 },
+    async () => {
+      services = await startServices();
+      const keel = await startKeel({
+        extraArgs: [
+          ...["--partitions", "2", "--snapshot-interval-records", "20"],
+          ...["--snapshots-retained", "1"],
+        ],
+      });
+      servers.push(keel);
+      assert.equal((await register(keel.admin, services.url)).status, 201);
+      for (let round = 0; round < ADDS_PER_KEY; round++) {
+        await Promise.all(
+          KEYS.map(async (key) => {
+            const res = await postJson(`${keel.ingress}/Counter/${key}/add`, 1);
+            assert.equal(res.status, 200, res.text);
+          }),
+        );
+      }
+      const delayed = await postJson(`${keel.ingress}/Counter/later/add/send?delay=1h`, 5);
+      assert.equal(delayed.status, 202, delayed.text);
+
+      // Automatic snapshots, every 20 applied records of a partition, and the logs trimmed below them.
+      const automatic = await eventually(async () => {
+        const now = await listing(keel.admin);
+        const settled = (p: SnapshotListing["partitions"][number]): boolean =>
+          p.snapshots.length === 1 &&
+          p.trim_point > 0 &&
+          p.trim_point === p.snapshots[0]!.appliedLsn;
+        return now.partitions.every(settled) ? now : undefined;
+      }, "a snapshot of every partition and its log trimmed through it");
+      assert.equal(automatic.destination, `file://${join(keel.baseDir, NODE, "snapshots")}`);
+
+      // On demand, through the CLI: one snapshot kept per partition, the newest.
+      const created = spawnSync(
+        process.execPath,
+        [CLI_BIN, "snapshot", "create", "--admin", keel.admin],
+        {
+          encoding: "utf8",
+        },
+      );
+      assert.equal(created.status, 0, created.stderr);
+      assert.match(created.stdout, /PARTITION +SNAPSHOT +LSN/);
+      const listed = spawnSync(
+        process.execPath,
+        [CLI_BIN, "snapshot", "list", "--json", "--admin", keel.admin],
+        { encoding: "utf8" },
+      );
+      assert.equal(listed.status, 0, listed.stderr);
+      const afterCreate = JSON.parse(listed.stdout) as SnapshotListing;
+      for (const p of afterCreate.partitions) {
+        const before = automatic.partitions.find((q) => q.id === p.id)!;
+        assert.equal(p.snapshots.length, 1, "the older snapshot was pruned");
+        assert.ok(p.snapshots[0]!.appliedLsn >= before.snapshots[0]!.appliedLsn);
+        assert.equal(p.trim_point, p.snapshots[0]!.appliedLsn);
+        const directory = join(keel.baseDir, NODE, "snapshots", String(p.id));
+        const [only, ...more] = readdirSync(directory);
+        assert.deepEqual(more, []);
+        const manifest = JSON.parse(readFileSync(join(directory, only!, "manifest.json"), "utf8"));
+        assert.equal(manifest.appliedLsn, p.snapshots[0]!.appliedLsn);
+        assert.equal(manifest.clusterName, "localcluster");
+        assert.ok(existsSync(join(directory, only!, "data")));
+      }
+      const badPartition = spawnSync(
+        process.execPath,
+        [CLI_BIN, "snapshot", "create", "--partition", "7", "--admin", keel.admin],
+        { encoding: "utf8" },
+      );
+      assert.equal(badPartition.status, 1);
+      assert.match(badPartition.stderr, /HTTP 404: there is no partition 7/);
+
+      // One more write after the snapshots: the restore must replay the log after them.
+      assert.equal((await postJson(`${keel.ingress}/Counter/k0/add`, 100)).status, 200);
+      const expected = await visibleData(keel.admin);
+      const states = expected[0] as { service_key: string; key: string; value_utf8: string }[];
+      const k0 = states.find((row) => row.service_key === "k0" && row.key === "count");
+      assert.equal(k0?.value_utf8, String(ADDS_PER_KEY + 100));
+      assert.equal(await keel.stop(), 0, keel.output.join(""));
+
+      // An untouched copy of the node, and the node with its partition stores deleted.
+      const untouchedDir = tempDir("snapshots-untouched");
+      cpSync(keel.baseDir, untouchedDir, { recursive: true });
+      rmSync(join(untouchedDir, NODE, "LOCK"), { force: true });
+      rmSync(join(keel.baseDir, NODE, "db"), { recursive: true, force: true });
+      await keel.restart();
+      assert.deepEqual(await visibleData(keel.admin), expected);
+      const untouched = await startKeel({ baseDir: untouchedDir });
+      servers.push(untouched);
+      assert.deepEqual(await visibleData(untouched.admin), expected);
+      assert.equal(await keel.stop(), 0, keel.output.join(""));
+      assert.equal(await untouched.stop(), 0, untouched.output.join(""));
+      const restored = await replayDataDir(join(keel.baseDir, NODE), { source: "store" });
+      const reference = await replayDataDir(join(untouchedDir, NODE), { source: "store" });
+      assert.deepEqual(digestsOf(restored), digestsOf(reference));
+
+      // Without its snapshots, a node whose stores are gone refuses to start and says why.
+      rmSync(join(keel.baseDir, NODE, "db"), { recursive: true, force: true });
+      rmSync(join(keel.baseDir, NODE, "snapshots"), { recursive: true, force: true });
+      const refusal = await keel.restart().then(
+        () => "started",
+        (error: unknown) => String(error),
+      );
+      assert.match(refusal, /its log is trimmed through LSN \d+ but its store has applied only 0/);
+    },
+  );
+});
