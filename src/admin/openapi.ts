@@ -3,6 +3,9 @@
  * with their request and response shapes, and Keel's own `/keel/status`. Every route also exists
  * under `/v2`, `/v3` and `/v4`. Kept beside the router; `admin_http.test.ts` checks that the two list
  * the same routes.
+ *
+ * Why one file of this length: it is one document, an entry per route in the router's order, checked
+ * against the router as a whole.
  */
 
 type Json = Record<string, unknown>;

@@ -18,6 +18,9 @@
  *   stores are taken. Seal, promises, accepted and chosen tails are persisted before they are answered.
  * - **Acknowledge only what is durable.** A store is answered `ok` once its write completed.
  * - **The chosen tail never changes**: a second, different chosen tail is a bug and asserts.
+ *
+ * Why one file of this length: the log server is one state machine whose invariants (above) span
+ * every message it takes; split by message, the checks of one invariant would be scattered.
  */
 
 import { assert, assertNever, sameIncarnation } from "../core/index.js";

@@ -2,6 +2,9 @@
  * What each journal command does when it is applied, beyond being stored in the journal. One handler
  * per command; commands with no effect on the partition (Run, GetEagerState, custom entries) are only
  * journaled. Completions produced here are appended as notifications to the invocation's journal.
+ *
+ * Why one file of this length: one short handler per command, found in one place; what they share
+ * (the invocation's lifecycle) is lifecycle.ts.
  */
 
 import {

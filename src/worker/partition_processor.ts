@@ -11,6 +11,10 @@
  *
  * Nothing is acknowledged before the record carrying it is durable: outcomes and completions are only
  * produced by applying records read back from the log.
+ *
+ * Why one file of this length: the apply loop, leadership and proposals share the role and the epoch;
+ * waiters (waiters.ts), timers (timer_service.ts), the shuffle (shuffle.ts) and snapshots
+ * (snapshots.ts) live apart.
  */
 
 import {

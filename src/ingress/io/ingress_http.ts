@@ -15,6 +15,9 @@
  *
  * Errors the ingress raises carry `x-restate-error-source: ingress`; failures of the invocation itself
  * carry `invocation`, with the failure's code as the status.
+ *
+ * Why one file of this length: the routes are short and share request parsing, target resolution
+ * and the error shape; the grammar of request targets lives apart (ingress/paths.ts).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";

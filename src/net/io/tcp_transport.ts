@@ -20,6 +20,9 @@
  *   never becomes the peer connection of a node). This is how a process without a node id, or one
  *   that knows only an address (metadata seeds), reaches the cluster. `TcpTransport.client()` is a
  *   transport that does not listen and has no node id.
+ *
+ * Why one file of this length: dialing, hellos, rival connections, client connections and the table
+ * of requests in flight share one state per peer; split, each part would reach into the others.
  */
 
 import { createServer, connect, type Server, type Socket } from "node:net";

@@ -34,6 +34,9 @@
  *   So is a completion sent twice, which the real SDK may tolerate but Keel never does.
  * - No retry policy of its own for runs (a closure never fails), no AwaitingOn (v7), no x-restate
  *   headers checked, no request signing, no discovery endpoint (the schema is registered directly).
+ *
+ * Why one file of this length: it mirrors one SDK's state machine (the rules above), whose parts share
+ * the journal cursor and the stream.
  */
 
 import type { BinaryWriter } from "@bufbuild/protobuf/wire";
