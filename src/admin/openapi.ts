@@ -434,6 +434,14 @@ const SCHEMAS: Record<string, Json> = {
         type: ["string", "null"],
         description: "Why writes to the node's disk fail now (the last write failed), if they do",
       },
+      snapshot_destination: {
+        type: ["string", "null"],
+        description: "Where snapshots go (null: none)",
+      },
+      snapshot_problem: {
+        type: ["string", "null"],
+        description: "Why snapshots fail now (the last one failed), if they do",
+      },
       partitions: {
         type: "array",
         items: {
@@ -446,6 +454,8 @@ const SCHEMAS: Record<string, Json> = {
             applied_lsn: { type: "integer" },
             log_tail: { type: "integer" },
             trim_point: { type: "integer" },
+            snapshot_lsn: { type: ["integer", "null"] },
+            snapshot_created_at_ms: { type: ["integer", "null"] },
           },
         },
       },

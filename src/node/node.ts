@@ -88,6 +88,14 @@ export interface NodeDescription {
   /** Why writes fail now (disk full, a disk refusing writes), if they do. */
   readonly storageProblem: string | undefined;
   readonly partitions: readonly PartitionDescription[];
+  /** Where snapshots go, why they fail now if they do, and each partition's newest. */
+  readonly snapshots:
+    | {
+        readonly destination: string;
+        readonly problem: string | undefined;
+        readonly latest: readonly (SnapshotManifest | undefined)[];
+      }
+    | undefined;
 }
 
 export const PARTITION_TABLE_KEY = "partition_table";
@@ -470,6 +478,14 @@ export class KeelNode {
       runningAttempts: this.invoker.runningAttempts,
       storageProblem: this.ports.storageProblem?.(),
       partitions: await Promise.all(this.processors.map((p) => p.describe())),
+      snapshots:
+        this.snapshotter === undefined
+          ? undefined
+          : {
+              destination: this.snapshotter.description,
+              problem: this.snapshotter.problem,
+              latest: this.processors.map((p) => this.snapshotter!.latest(p.partitionId)),
+            },
     };
   }
 

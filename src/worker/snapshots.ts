@@ -48,14 +48,26 @@ export interface SnapshotDeps {
 }
 
 export class PartitionSnapshots {
-  /** The LSN of each partition's newest snapshot (0: none). */
-  private readonly newest = new Map<number, number>();
+  /** Each partition's newest snapshot. */
+  private readonly newest = new Map<number, SnapshotManifest>();
   private readonly taking = new Map<number, Promise<SnapshotManifest>>();
+  /** Why the last snapshot failed, until one succeeds (for `keel status`). */
+  private failure: string | undefined;
 
   constructor(private readonly deps: SnapshotDeps) {}
 
   get description(): string {
     return this.deps.repository.description;
+  }
+
+  /** Why snapshots fail now (the last one failed), if they do. */
+  get problem(): string | undefined {
+    return this.failure;
+  }
+
+  /** The partition's newest snapshot, if it has one. */
+  latest(partitionId: number): SnapshotManifest | undefined {
+    return this.newest.get(partitionId);
   }
 
   /**
@@ -64,10 +76,28 @@ export class PartitionSnapshots {
    * start when there is none.
    */
   async prepare(partitionId: number, store: PartitionStore, log: VirtualLog): Promise<void> {
-    const snapshots = await this.deps.repository.list(partitionId);
-    this.newest.set(partitionId, snapshots[0]?.appliedLsn ?? 0);
+    let unreadable: unknown;
+    try {
+      const [newest] = await this.deps.repository.list(partitionId);
+      if (newest !== undefined) this.newest.set(partitionId, newest);
+    } catch (error) {
+      unreadable = error;
+    }
     const trimPoint = await log.trimPoint();
     const applied = new TableReader(store.reader()).fsm().appliedLsn;
+    if (unreadable !== undefined) {
+      const reason = `cannot read the snapshots in ${this.description}: ${describeError(unreadable)}`;
+      if (applied < trimPoint) {
+        throw new KeelError(
+          "storage",
+          `partition ${partitionId}: its log is trimmed through LSN ${trimPoint} but its store has applied only ${applied}, and it ${reason}`,
+        );
+      }
+      // Nothing to restore: the node starts, and says what is wrong until a snapshot succeeds.
+      this.failure = `partition ${partitionId}: ${reason}`;
+      this.deps.logger.warn("snapshots are unavailable", { error: this.failure });
+      return;
+    }
     if (applied >= trimPoint) return;
     const { repository, clusterName, logger } = this.deps;
     const restored = await repository.restore(clusterName, partitionId, trimPoint);
@@ -91,7 +121,19 @@ export class PartitionSnapshots {
     const partitionId = processor.partitionId;
     const running = this.taking.get(partitionId);
     if (running !== undefined) return running;
-    const taking = this.take(processor).finally(() => this.taking.delete(partitionId));
+    const taking = this.take(processor).then(
+      (manifest) => {
+        this.failure = undefined;
+        return manifest;
+      },
+      (error: unknown) => {
+        if (error instanceof KeelError) throw error;
+        // The destination failed (full, unwritable, unreachable): the node goes on without it.
+        this.failure = `partition ${partitionId} to ${this.description}: ${describeError(error)}`;
+        throw new KeelError("unavailable", `snapshot of ${this.failure}`, true, { cause: error });
+      },
+    );
+    void taking.catch(() => undefined).finally(() => this.taking.delete(partitionId));
     this.taking.set(partitionId, taking);
     return taking;
   }
@@ -103,7 +145,8 @@ export class PartitionSnapshots {
     for (const processor of processors) {
       const partitionId = processor.partitionId;
       if (!processor.isLeader || this.taking.has(partitionId)) continue;
-      if (processor.appliedLsn - (this.newest.get(partitionId) ?? 0) < interval) continue;
+      const since = processor.appliedLsn - (this.newest.get(partitionId)?.appliedLsn ?? 0);
+      if (since < interval) continue;
       this.create(processor).catch((error: unknown) =>
         this.deps.logger.warn("partition snapshot failed; retrying at the next interval", {
           partition: partitionId,
@@ -149,7 +192,9 @@ export class PartitionSnapshots {
       sha256: snapshot.sha256,
     };
     await repository.save(manifest, snapshot);
-    this.newest.set(partitionId, Math.max(this.newest.get(partitionId) ?? 0, manifest.appliedLsn));
+    if (manifest.appliedLsn >= (this.newest.get(partitionId)?.appliedLsn ?? 0)) {
+      this.newest.set(partitionId, manifest);
+    }
     await repository.prune(partitionId, settings.retained);
     // Through the oldest snapshot kept: any kept snapshot plus the log after it rebuilds the store.
     const kept = await repository.list(partitionId);

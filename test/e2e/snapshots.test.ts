@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { replayDataDir, type PartitionReplay } from "../../src/worker/io/offline_replay.js";
@@ -28,6 +28,7 @@ import {
 } from "./harness.js";
 
 const CLI_BIN = join(DIST, "src", "bin", "keel.js");
+const SERVER_BIN = join(DIST, "src", "bin", "keel-server.js");
 const NODE = "n1";
 const KEYS = ["k0", "k1", "k2", "k3", "k4", "k5"];
 const ADDS_PER_KEY = 8;
@@ -173,6 +174,59 @@ describe("partition snapshots on one node", { skip: TARGET === "restate" }, () =
         (error: unknown) => String(error),
       );
       assert.match(refusal, /its log is trimmed through LSN \d+ but its store has applied only 0/);
+    },
+  );
+
+  it(
+    "a destination it cannot use: refused at start when malformed, reported when unwritable",
+    { timeout: 60_000 },
+    async () => {
+      for (const [destination, said] of [
+        ["snapshots", /snapshot-destination: 'snapshots': a destination is a file:\/\/\/directory/],
+        ["file://relative", /a file destination names an absolute directory/],
+        ["s3://bucket/prefix", /S3 destinations are not supported yet/],
+      ] as const) {
+        const refused = spawnSync(
+          process.execPath,
+          [
+            SERVER_BIN,
+            "--base-dir",
+            tempDir("snapshots-bad"),
+            "--snapshot-destination",
+            destination,
+          ],
+          { encoding: "utf8", timeout: 20_000 },
+        );
+        assert.equal(refused.status, 2, refused.stderr);
+        assert.match(refused.stderr, said);
+      }
+      // A regular file where the directory should be: the node serves, snapshots fail and say why.
+      const blocker = join(tempDir("snapshots-blocked"), "not-a-directory");
+      writeFileSync(blocker, "x");
+      const keel = await startKeel({
+        extraArgs: ["--partitions", "1", "--snapshot-destination", `file://${blocker}`],
+      });
+      servers.push(keel);
+      assert.equal((await register(keel.admin, services.url)).status, 201);
+      assert.equal((await postJson(`${keel.ingress}/Counter/blocked/add`, 1)).status, 200);
+      const created = spawnSync(
+        process.execPath,
+        [CLI_BIN, "snapshot", "create", "--admin", keel.admin],
+        {
+          encoding: "utf8",
+        },
+      );
+      assert.equal(created.status, 1);
+      assert.match(
+        created.stderr,
+        /HTTP 503: snapshot of partition 0 to file:\/\/.*not-a-directory/,
+      );
+      const status = spawnSync(process.execPath, [CLI_BIN, "status", "--admin", keel.admin], {
+        encoding: "utf8",
+      });
+      assert.equal(status.status, 0, status.stderr);
+      assert.match(status.stdout, /Snapshots fail: partition 0/);
+      assert.equal((await postJson(`${keel.ingress}/Counter/blocked/add`, 1)).status, 200);
     },
   );
 });

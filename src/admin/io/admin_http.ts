@@ -275,7 +275,9 @@ export class AdminApi {
       schema_version: node.schemaVersion,
       running_attempts: node.runningAttempts,
       storage_problem: node.storageProblem ?? null,
-      partitions: node.partitions.map((p) => ({
+      snapshot_destination: node.snapshots?.destination ?? null,
+      snapshot_problem: node.snapshots?.problem ?? null,
+      partitions: node.partitions.map((p, i) => ({
         id: p.partitionId,
         role: p.role,
         leader: p.leaderNode === "" ? null : p.leaderNode,
@@ -285,6 +287,8 @@ export class AdminApi {
         trim_point: p.trimPoint,
         segments: p.segments,
         timers: p.timers,
+        snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
+        snapshot_created_at_ms: node.snapshots?.latest[i]?.createdAtMs ?? null,
       })),
     };
   }

@@ -139,6 +139,7 @@ interface PartitionStatus {
   applied_lsn: number;
   log_tail: number;
   trim_point: number;
+  snapshot_lsn?: number | null;
 }
 
 interface NodeStatus {
@@ -148,6 +149,7 @@ interface NodeStatus {
   keel_version: string;
   running_attempts: number;
   storage_problem?: string | null;
+  snapshot_problem?: string | null;
   partitions: PartitionStatus[];
 }
 
@@ -160,9 +162,14 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
   );
   if (typeof status.storage_problem === "string")
     ctx.out(`Cannot write to its disk: ${status.storage_problem}\n`);
+  if (typeof status.snapshot_problem === "string")
+    ctx.out(`Snapshots fail: ${status.snapshot_problem}\n`);
   ctx.out(
     renderTable(
-      ["PARTITION", "ROLE", "LEADER", "EPOCH", "APPLIED LSN", "LOG TAIL", "LAG", "TRIM POINT"],
+      [
+        ...["PARTITION", "ROLE", "LEADER", "EPOCH", "APPLIED LSN", "LOG TAIL", "LAG", "TRIM POINT"],
+        "SNAPSHOT LSN",
+      ],
       status.partitions.map((p) => [
         String(p.id),
         p.role,
@@ -172,6 +179,7 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
         String(p.log_tail),
         String(Math.max(0, p.log_tail - 1 - p.applied_lsn)),
         String(p.trim_point),
+        p.snapshot_lsn === null || p.snapshot_lsn === undefined ? "-" : String(p.snapshot_lsn),
       ]),
     ),
   );
