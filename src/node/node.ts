@@ -245,7 +245,7 @@ export class KeelNode {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.stopSnapshotChecks?.();
-    await this.snapshotter?.settled();
+    await this.snapshotter?.close();
     this.invoker.stopAll();
     await Promise.all(this.processors.map((p) => p.stop()));
     await Promise.all(this.stores.map((s) => s.close()));

@@ -1,8 +1,8 @@
 /**
  * Object stores: where partition snapshots go (and, later, anything else kept off the nodes). The port
  * is small: whole objects put atomically, read back, listed by prefix, deleted. Destinations are URLs
- * (`file:///dir`; `s3://bucket/prefix` is parsed and refused until the S3 client lands). The file
- * implementation lives in io/; the memory one serves tests.
+ * (`file:///dir`, `s3://bucket/prefix`). The directory and S3 implementations live in io/; the memory
+ * one serves tests.
  */
 
 export { MemoryObjectStore } from "./memory_object_store.js";

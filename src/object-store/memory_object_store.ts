@@ -32,6 +32,8 @@ export class MemoryObjectStore implements ObjectStore {
     checkKey(key);
     this.objects.delete(key);
   }
+
+  close(): void {}
 }
 
 function checkKey(key: string): void {

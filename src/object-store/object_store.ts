@@ -17,6 +17,8 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array | undefined>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /** Releases connections; the store is not used afterwards. */
+  close(): void;
 }
 
 export type ObjectStoreLocation =

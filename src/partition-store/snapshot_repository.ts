@@ -100,6 +100,10 @@ export class SnapshotRepository {
     return undefined;
   }
 
+  close(): void {
+    this.store.close();
+  }
+
   /** Deletes all but the newest `keep` snapshots of the partition; returns how many it deleted. */
   async prune(partitionId: number, keep: number): Promise<number> {
     const old = (await this.list(partitionId)).slice(Math.max(1, keep));

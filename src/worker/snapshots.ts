@@ -157,7 +157,13 @@ export class PartitionSnapshots {
     }
   }
 
-  /** Resolves once no snapshot is being taken (a stopping node waits for its snapshots). */
+  /** Waits for the snapshots being taken, then releases the destination's connections. */
+  async close(): Promise<void> {
+    await this.settled();
+    this.deps.repository.close();
+  }
+
+  /** Resolves once no snapshot is being taken. */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.taking.values()]);
   }

@@ -43,6 +43,12 @@ export interface ServerConfig {
   readonly snapshotIntervalRecords: number;
   /** Snapshots kept per partition; logs are trimmed through the oldest one kept. */
   readonly snapshotsRetained: number;
+  /** An S3 destination's endpoint other than AWS's ("" for AWS). */
+  readonly snapshotS3Endpoint: string;
+  /** An S3 destination's region ("" for the SDK's default: AWS_REGION, else us-east-1). */
+  readonly snapshotS3Region: string;
+  /** Path-style S3 addressing (MinIO and most self-hosted stores need it). */
+  readonly snapshotS3PathStyle: boolean;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +105,17 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
     kind: "amount",
   },
   snapshotsRetained: { flag: "snapshots-retained", env: "KEEL_SNAPSHOTS_RETAINED", kind: "count" },
+  snapshotS3Endpoint: {
+    flag: "snapshot-s3-endpoint",
+    env: "KEEL_SNAPSHOT_S3_ENDPOINT",
+    kind: "string",
+  },
+  snapshotS3Region: { flag: "snapshot-s3-region", env: "KEEL_SNAPSHOT_S3_REGION", kind: "string" },
+  snapshotS3PathStyle: {
+    flag: "snapshot-s3-path-style",
+    env: "KEEL_SNAPSHOT_S3_PATH_STYLE",
+    kind: "boolean",
+  },
 };
 
 const DEFAULTS: ServerConfig = {
@@ -120,6 +137,9 @@ const DEFAULTS: ServerConfig = {
   snapshotDestination: "",
   snapshotIntervalRecords: 100_000,
   snapshotsRetained: 2,
+  snapshotS3Endpoint: "",
+  snapshotS3Region: "",
+  snapshotS3PathStyle: false,
 };
 
 export const USAGE = `Usage: keel-server [options]
@@ -148,8 +168,13 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --abort-timeout D         how long a suspending attempt may take to end, for
                             services that set none (default 10m; 0s: abort at once)
   --snapshot-destination URL
-                            where partition snapshots go: file:///dir (default
-                            file://<base-dir>/<node-name>/snapshots)
+                            where partition snapshots go: file:///dir or
+                            s3://bucket/prefix (default file://<base-dir>/<node-name>/snapshots)
+  --snapshot-s3-endpoint URL
+                            an S3-compatible endpoint other than AWS's (MinIO, Ceph, R2);
+                            credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+  --snapshot-s3-region R    the bucket's region (default $AWS_REGION, else us-east-1)
+  --snapshot-s3-path-style  path-style addressing (most self-hosted S3 stores need it)
   --snapshot-interval-records N
                             applied records of a partition between snapshots; logs
                             are trimmed below them (default 100000; 0: only on demand)
@@ -302,15 +327,14 @@ export function loadConfig(
       ? `file://${join(baseDir, result.nodeName, "snapshots")}`
       : result.snapshotDestination;
   try {
-    const location = parseObjectStoreUrl(snapshotDestination);
-    if (location.scheme !== "file") {
-      throw new ConfigError(
-        `snapshot-destination: S3 destinations are not supported yet, found '${snapshotDestination}'; use file:///directory`,
-      );
-    }
+    parseObjectStoreUrl(snapshotDestination);
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`snapshot-destination: ${(error as Error).message}`);
+  }
+  if (result.snapshotS3Endpoint !== "" && !/^https?:\/\/[^/]+/.test(result.snapshotS3Endpoint)) {
+    throw new ConfigError(
+      `snapshot-s3-endpoint: expected an http:// or https:// URL, found '${result.snapshotS3Endpoint}'`,
+    );
   }
   return { config: { ...result, baseDir, snapshotDestination }, help: false };
 }

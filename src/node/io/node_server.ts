@@ -92,6 +92,18 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         { damage: describeDamagedTail(tail) },
       ),
   });
+  let snapshotStore: Awaited<ReturnType<typeof openObjectStore>>;
+  try {
+    snapshotStore = await openObjectStore(config.snapshotDestination, {
+      ...(config.snapshotS3Endpoint === "" ? {} : { endpoint: config.snapshotS3Endpoint }),
+      ...(config.snapshotS3Region === "" ? {} : { region: config.snapshotS3Region }),
+      pathStyle: config.snapshotS3PathStyle,
+    });
+  } catch (error) {
+    await stores.close().catch(() => undefined);
+    unlock();
+    throw error;
+  }
   const host = config.bindAddress;
   const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const transport = new WorkerEndpointTransport(logger);
@@ -122,7 +134,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       logger,
       onFatal: options.onFatal,
       storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
-      snapshots: new SnapshotRepository(openObjectStore(config.snapshotDestination), logger),
+      snapshots: new SnapshotRepository(snapshotStore, logger),
     },
   );
   const ingress = new HttpIngress(node, systemEntropy, logger, {

@@ -75,6 +75,8 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
+  close(): void {}
+
   private pathOf(key: string): string {
     if (!validObjectKey(key)) throw new KeelError("bad_request", `'${key}' is not an object key`);
     return join(this.root, ...key.split("/"));
