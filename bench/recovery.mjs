@@ -2,6 +2,8 @@
 // Recovery benchmark: how long keel-server takes to come back after a SIGKILL with a large store.
 //
 //   node bench/recovery.mjs [--completed 100000] [--inflight 10000] [--repeats 3]
+//   node bench/recovery.mjs --lost-stores [...]   the partition stores are lost: from the log alone
+//                                                 against from snapshots and the log after them
 //
 // Once: register the benchmark's SDK endpoint (bench/services.mjs) with a fresh node, fill its data
 // directory with `completed` finished invocations and `inflight` running ones (recovery_populate.mjs,
@@ -15,6 +17,12 @@
 //     untimed, every in-flight invocation's output is checked),
 // and print medians with min..max. Caches are warm (the copy was just written); every process is
 // stopped by PID; everything listens on loopback.
+//
+// With --lost-stores, each repeat deletes the copy's partition stores before the start, twice: once
+// as it is (every partition replays its whole log), once after a start that took a snapshot of every
+// partition once the in-flight invocations ran (`POST /keel/snapshots`, which trims the logs) and
+// stopped (the stores come back from the snapshots, and only the log after them is replayed). The prepared start resumes the in-flight
+// invocations, so this mode times the start (ingress, ready, first call) only.
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -33,8 +41,10 @@ const { values: o } = parseArgs({
     inflight: { type: "string", default: "10000" },
     repeats: { type: "string", default: "3" },
     "timeout-s": { type: "string", default: "600" },
+    "lost-stores": { type: "boolean", default: false },
   },
 });
+const LOST_STORES = o["lost-stores"];
 const COMPLETED = Number(o.completed);
 const INFLIGHT = Number(o.inflight);
 const REPEATS = Number(o.repeats);
@@ -150,6 +160,11 @@ async function main() {
     log(`populated ${COMPLETED} completed + ${INFLIGHT} in-flight invocations in ${Date.now() - t0} ms (${size} on disk), killed with SIGKILL`);
     const inflightIds = fs.readFileSync(idsFile, "utf8").split("\n").filter((l) => l !== "");
 
+    if (LOST_STORES) {
+      await lostStores(populated, ports, work);
+      await stop(services);
+      return;
+    }
     const results = { ingress: [], ready: [], call: [], resumed: [], completed: [] };
     for (let repeat = 1; repeat <= REPEATS; repeat++) {
       const copy = path.join(work, `run-${repeat}`);
@@ -197,6 +212,64 @@ async function main() {
   } finally {
     await cleanup();
   }
+}
+
+/** The start of a node whose partition stores are gone, from the log alone and from snapshots. */
+async function lostStores(populated, ports, work) {
+  const results = { log: { ingress: [], ready: [], call: [] }, snapshots: { ingress: [], ready: [], call: [] } };
+  const copyOf = (name) => {
+    const copy = path.join(work, name);
+    fs.cpSync(populated, copy, { recursive: true });
+    fs.rmSync(path.join(copy, "n1", "LOCK"), { force: true });
+    return copy;
+  };
+  const timedStart = async (copy) => {
+    fs.rmSync(path.join(copy, "n1", "db"), { recursive: true, force: true });
+    const spawnedAt = Date.now();
+    const deadline = spawnedAt + TIMEOUT_MS;
+    const server = start("keel-server", serverArgs(copy, ports));
+    const alive = () => {
+      if (server.child.exitCode !== null) throw new Error(`keel-server exited: ${server.output.join("")}`);
+    };
+    const ingressAt = await until("the ingress", async () => (alive(), ok(`http://127.0.0.1:${ports.ingress}/restate/health`)), deadline);
+    const readyAt = await until("Keel is ready", async () => (alive(), server.output.join("").includes("Keel is ready")), deadline);
+    const callAt = await until("a new call", async () => ok(`http://127.0.0.1:${ports.ingress}/Bench/noop`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: '"probe"',
+    }), deadline);
+    await stop(server);
+    fs.rmSync(copy, { recursive: true, force: true });
+    return { ingress: ingressAt - spawnedAt, ready: readyAt - spawnedAt, call: callAt - spawnedAt };
+  };
+  for (let repeat = 1; repeat <= REPEATS; repeat++) {
+    const fromLog = await timedStart(copyOf(`log-${repeat}`));
+    const prepared = copyOf(`snapshots-${repeat}`);
+    const stepsBefore = (await stats(ports.stats)).steps;
+    const preparing = start("keel-server", serverArgs(prepared, ports));
+    await until("keel-server", async () => preparing.output.join("").includes("Keel is ready"), Date.now() + TIMEOUT_MS, 50);
+    // As periodic snapshots would: the snapshot covers nearly all of the log (the in-flight ones ran).
+    await until("every in-flight invocation", async () => (await stats(ports.stats)).steps - stepsBefore >= INFLIGHT, Date.now() + TIMEOUT_MS, 50);
+    const taken = await fetch(`http://127.0.0.1:${ports.admin}/keel/snapshots`, { method: "POST" });
+    if (!taken.ok) throw new Error(`snapshots failed: ${taken.status} ${await taken.text()}`);
+    const logBytes = execFileSync("du", ["-sb", path.join(prepared, "n1")]).toString().split("\t")[0];
+    await stop(preparing);
+    const fromSnapshots = await timedStart(prepared);
+    for (const k of ["ingress", "ready", "call"]) {
+      results.log[k].push(fromLog[k]);
+      results.snapshots[k].push(fromSnapshots[k]);
+    }
+    log(`repeat ${repeat}: from the log: ready ${fromLog.ready} ms, first call ${fromLog.call} ms; from snapshots: ready ${fromSnapshots.ready} ms, first call ${fromSnapshots.call} ms (data dir after snapshots ${logBytes} bytes)`);
+  }
+  const load = os.loadavg()[0].toFixed(2);
+  console.log("");
+  console.log(`Start with lost partition stores: ${COMPLETED} completed + ${INFLIGHT} in-flight invocations, 24 partitions; median (min..max) of ${REPEATS}, load ${load} on ${os.cpus().length} cores`);
+  for (const k of ["ingress", "ready", "call"]) {
+    const ratio = (median(results.snapshots[k]) / median(results.log[k])).toFixed(2);
+    console.log(`  ${k.padEnd(8)} from the log ${fmt(results.log[k])}; from snapshots ${fmt(results.snapshots[k])} (${ratio}x)`);
+  }
+  fs.mkdirSync(path.join(HERE, "results"), { recursive: true });
+  const out = path.join(HERE, "results", `recovery-lost-stores-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(out, JSON.stringify({ completed: COMPLETED, inflight: INFLIGHT, repeats: REPEATS, results }, null, 2));
+  console.log(`  results in ${out}`);
 }
 
 main().catch((error) => {
