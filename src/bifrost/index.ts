@@ -39,13 +39,19 @@ export type {
 export { selectNodeset } from "./replicated/nodeset.js";
 export {
   copiesOf,
+  domainOf,
   formatReplication,
   isWriteQuorum,
   parseLocation,
   parseReplication,
   shuffled,
 } from "./replicated/replication.js";
-export type { NodeLocation, ReplicationProperty, Topology } from "./replicated/replication.js";
+export type {
+  NodeLocation,
+  ReplicationProperty,
+  Scope,
+  Topology,
+} from "./replicated/replication.js";
 export type { SequencerOptions } from "./replicated/sequencer.js";
 export {
   addRange,
