@@ -429,6 +429,10 @@ const SCHEMAS: Record<string, Json> = {
     type: "object",
     properties: {
       node: { type: "string" },
+      node_id: {
+        type: ["string", "null"],
+        description: "This incarnation of the node: plain id and generation (`N1:3`)",
+      },
       ready: { type: "boolean" },
       storage_problem: {
         type: ["string", "null"],

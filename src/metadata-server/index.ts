@@ -13,7 +13,7 @@ export type { MemberObserver } from "./member.js";
 export { MetadataMemberDriver } from "./member_driver.js";
 export type { MetadataTransport, RaftStorage, Ticker } from "./ports.js";
 export { provisionedState, registerNode } from "./provisioning.js";
-export type { NodeIdentity } from "./provisioning.js";
+export type { NodeIdentity, NodeRecord } from "./provisioning.js";
 export { bootstrapState, recoveredMembership } from "./raft/bootstrap.js";
 export { DEFAULT_RAFT_LIMITS } from "./raft/config.js";
 export type { RaftLimits, TestOnlyFaults } from "./raft/config.js";

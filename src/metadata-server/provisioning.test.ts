@@ -44,6 +44,9 @@ describe("provisioning and node registration", () => {
   it("refuses to register in a cluster of another name", async () => {
     const store = new MemoryMetadataStore();
     await registerNode(store, "prod", node("a"));
-    await assert.rejects(registerNode(store, "staging", node("b")), /belongs to cluster 'staging'/);
+    await assert.rejects(
+      registerNode(store, "staging", node("b")),
+      /started for cluster 'staging', but its metadata belongs to cluster 'prod'/,
+    );
   });
 });

@@ -15,7 +15,7 @@
  * address, roles); the cluster controller's richer model can extend the same JSON value.
  */
 
-import { assert, fromUtf8, utf8, Version } from "../core/index.js";
+import { KeelError, assert, fromUtf8, utf8, Version } from "../core/index.js";
 import { bootstrapState } from "./raft/bootstrap.js";
 import type { RaftRecovered } from "./raft/raft.js";
 import { MemberId } from "./raft/types.js";
@@ -37,6 +37,8 @@ export interface NodeRecord {
   readonly generation: number;
   readonly address: string;
   readonly roles: readonly string[];
+  /** `region.zone`, `region`, or "" (the unnamed region). */
+  readonly location?: string;
 }
 
 export interface NodesConfiguration {
@@ -48,6 +50,7 @@ export interface NodeIdentity {
   readonly name: string;
   readonly address: string;
   readonly roles: readonly string[];
+  readonly location?: string;
 }
 
 /** Attempts of a read-modify-write before giving up on contention. */
@@ -93,8 +96,9 @@ export async function registerNode(
     const config: NodesConfiguration =
       found === undefined ? { clusterName, nodes: [] } : decodeNodesConfiguration(found.value);
     if (config.clusterName !== clusterName) {
-      throw new Error(
-        `node '${node.name}' belongs to cluster '${clusterName}', the metadata store to '${config.clusterName}'`,
+      throw new KeelError(
+        "conflict",
+        `node '${node.name}' is started for cluster '${clusterName}', but its metadata belongs to cluster '${config.clusterName}'`,
       );
     }
     const known = config.nodes.find((n) => n.name === node.name);
@@ -105,7 +109,7 @@ export async function registerNode(
             plainId: Math.max(0, ...config.nodes.map((n) => n.plainId)) + 1,
             generation: 1,
           }
-        : { ...known, address: node.address, roles: node.roles, generation: known.generation + 1 };
+        : { ...known, ...node, generation: known.generation + 1 };
     const next: NodesConfiguration = {
       clusterName,
       nodes: [...config.nodes.filter((n) => n.name !== node.name), record].sort(
@@ -124,5 +128,9 @@ export async function registerNode(
       // Another node registered at the same time: read again and retry.
     }
   }
-  throw new Error(`could not register node '${node.name}': the nodes configuration keeps changing`);
+  throw new KeelError(
+    "unavailable",
+    `could not register node '${node.name}': the nodes configuration keeps changing`,
+    true,
+  );
 }

@@ -2,11 +2,21 @@
  * One Keel node with every role of the single-node default: the log (Bifrost over the configured
  * loglet providers), a partition processor per partition (all led here), the invoker, and the API the
  * ingress and admin edges call. Built from ports only, so tests and the simulator can build it too.
+ * A start registers the node in the nodes configuration (a new generation; another cluster's metadata
+ * is refused), restores partition stores from snapshots where their logs were trimmed past them, and
+ * claims every partition.
+ *
+ * Why one file of this length: it is the node's API as the edges see it (submit, attach, notify,
+ * operator commands), each short and routed the same way to the partition that owns the key; the
+ * parts with state of their own live in worker/ and invoker/. Cluster mode's router will take the
+ * routing out (docs/design/cluster.md, step 6).
  */
 
 import {
   PartitionId,
   assert,
+  formatGenerationalNodeId,
+  generationalNodeId,
   type PartitionKey,
   readU32BE,
   KeelError,
@@ -43,6 +53,7 @@ import {
   type PartitionDescription,
 } from "../worker/index.js";
 import type { Clock, Entropy, Logger } from "../platform/index.js";
+import { registerNode, type NodeRecord } from "../metadata-server/index.js";
 import type {
   PartitionStore,
   SnapshotManifest,
@@ -61,7 +72,13 @@ export interface NodeConfig {
   readonly invokerTestOnlyFaults?: InvokerTestOnlyFaults;
   /** When and how many snapshots of partition stores to take (with `NodePorts.snapshots`). */
   readonly snapshots?: SnapshotSettings;
+  /** Where peers reach this node (its node port, host:port) and where it is (`region.zone`). */
+  readonly advertisedAddress?: string;
+  readonly location?: string;
 }
+
+/** Every role a node holds today (one node holds all; cluster mode will let nodes hold fewer). */
+export const NODE_ROLES = ["admin", "worker", "log-server", "metadata-server", "http-ingress"];
 
 export interface NodePorts {
   readonly metadata: MetadataStore;
@@ -81,6 +98,8 @@ export interface NodePorts {
 
 export interface NodeDescription {
   readonly nodeName: string;
+  /** This incarnation, as Restate prints it (`N1:3`): plain id and generation. */
+  readonly nodeId: string | undefined;
   readonly clusterName: string;
   readonly ready: boolean;
   readonly schemaVersion: number;
@@ -122,6 +141,7 @@ export class KeelNode {
   private unsubscribe: (() => void) | undefined;
   private started = false;
   private snapshotter: PartitionSnapshots | undefined;
+  private registration: NodeRecord | undefined;
   private stopSnapshotChecks: (() => void) | undefined;
 
   constructor(
@@ -155,6 +175,13 @@ export class KeelNode {
 
   async start(): Promise<void> {
     const { metadata } = this.ports;
+    // Every start is a new incarnation (generation + 1); a node of another cluster is refused here.
+    this.registration = await registerNode(metadata, this.config.clusterName, {
+      name: this.config.nodeName,
+      address: this.config.advertisedAddress ?? "",
+      roles: NODE_ROLES,
+      location: this.config.location ?? "",
+    });
     const table = new PartitionTable(await this.provisionPartitions());
     this.table = table;
     await this.refreshSchema();
@@ -470,8 +497,15 @@ export class KeelNode {
 
   /** The node and every partition as an operator sees them. */
   async describe(): Promise<NodeDescription> {
+    const registration = this.registration;
     return {
       nodeName: this.config.nodeName,
+      nodeId:
+        registration === undefined
+          ? undefined
+          : formatGenerationalNodeId(
+              generationalNodeId(registration.plainId, registration.generation),
+            ),
       clusterName: this.config.clusterName,
       ready: this.readiness().ready,
       schemaVersion: this.schemaIndex.version,

@@ -113,6 +113,8 @@ export class RestateTestEnvironment {
           snapshotS3Endpoint: "",
           snapshotS3Region: "",
           snapshotS3PathStyle: false,
+          advertisedAddress: "",
+          location: "",
         },
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),

@@ -270,6 +270,7 @@ export class AdminApi {
       keel_version: KEEL_VERSION,
       restate_compatible_version: RESTATE_COMPATIBLE_VERSION,
       node: node.nodeName,
+      node_id: node.nodeId ?? null,
       cluster_name: node.clusterName,
       ready: node.ready,
       schema_version: node.schemaVersion,

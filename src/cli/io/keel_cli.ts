@@ -144,6 +144,7 @@ interface PartitionStatus {
 
 interface NodeStatus {
   node: string;
+  node_id?: string | null;
   cluster_name: string;
   ready: boolean;
   keel_version: string;
@@ -158,7 +159,7 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
   if (ctx.json) return ctx.out(JSON.stringify(status, null, 2));
   const leaders = status.partitions.filter((p) => p.role === "leader").length;
   ctx.out(
-    `Node ${status.node} (cluster ${status.cluster_name}, Keel ${status.keel_version}): ${status.ready ? "ready" : "NOT READY"}, ${leaders}/${status.partitions.length} partitions led here, ${status.running_attempts} attempts running\n`,
+    `Node ${status.node}${typeof status.node_id === "string" ? ` ${status.node_id}` : ""} (cluster ${status.cluster_name}, Keel ${status.keel_version}): ${status.ready ? "ready" : "NOT READY"}, ${leaders}/${status.partitions.length} partitions led here, ${status.running_attempts} attempts running\n`,
   );
   if (typeof status.storage_problem === "string")
     ctx.out(`Cannot write to its disk: ${status.storage_problem}\n`);

@@ -49,6 +49,10 @@ export interface ServerConfig {
   readonly snapshotS3Region: string;
   /** Path-style S3 addressing (MinIO and most self-hosted stores need it). */
   readonly snapshotS3PathStyle: boolean;
+  /** Where other nodes reach this one (host:port of its node port); "" for bind address and port. */
+  readonly advertisedAddress: string;
+  /** `region.zone` (or `region`): the node's failure domains, for placing replicas. */
+  readonly location: string;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +120,12 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
     env: "KEEL_SNAPSHOT_S3_PATH_STYLE",
     kind: "boolean",
   },
+  advertisedAddress: {
+    flag: "advertised-address",
+    env: "KEEL_ADVERTISED_ADDRESS",
+    kind: "string",
+  },
+  location: { flag: "location", env: "KEEL_LOCATION", kind: "string" },
 };
 
 const DEFAULTS: ServerConfig = {
@@ -140,6 +150,8 @@ const DEFAULTS: ServerConfig = {
   snapshotS3Endpoint: "",
   snapshotS3Region: "",
   snapshotS3PathStyle: false,
+  advertisedAddress: "",
+  location: "",
 };
 
 export const USAGE = `Usage: keel-server [options]
@@ -179,6 +191,10 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
                             applied records of a partition between snapshots; logs
                             are trimmed below them (default 100000; 0: only on demand)
   --snapshots-retained N    snapshots kept per partition (default 2)
+  --advertised-address HOST:PORT
+                            where other nodes reach this node's node port (default: the
+                            bind address, loopback for a wildcard, and --node-port)
+  --location REGION[.ZONE]  the node's failure domains (recorded in the nodes configuration)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
   -h, --help                show this help
 `;
@@ -330,6 +346,16 @@ export function loadConfig(
     parseObjectStoreUrl(snapshotDestination);
   } catch (error) {
     throw new ConfigError(`snapshot-destination: ${(error as Error).message}`);
+  }
+  if (result.advertisedAddress !== "" && !/^[^\s:/]+:\d{1,5}$/.test(result.advertisedAddress)) {
+    throw new ConfigError(
+      `advertised-address: expected host:port, found '${result.advertisedAddress}'`,
+    );
+  }
+  if (result.location !== "" && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?$/.test(result.location)) {
+    throw new ConfigError(
+      `location: expected region or region.zone (letters, digits, '_' and '-'), found '${result.location}'`,
+    );
   }
   if (result.snapshotS3Endpoint !== "" && !/^https?:\/\/[^/]+/.test(result.snapshotS3Endpoint)) {
     throw new ConfigError(

@@ -122,6 +122,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         intervalRecords: config.snapshotIntervalRecords,
         retained: config.snapshotsRetained,
       },
+      advertisedAddress:
+        config.advertisedAddress === ""
+          ? `${advertisedHost}:${config.nodePort}`
+          : config.advertisedAddress,
+      location: config.location,
     },
     {
       metadata: FileMetadataStore.open(layout.metadataFile),
