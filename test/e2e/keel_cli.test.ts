@@ -74,7 +74,7 @@ describe("the keel operator CLI", () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(
       table.stdout,
-      /^Node n1 \(cluster \S+, Keel [\d.]+\): ready, 24\/24 partitions led here/,
+      /^Node n1 N1:\d+ \(cluster \S+, Keel [\d.]+\): ready, 24\/24 partitions led here/,
     );
     const lines = table.stdout.split("\n").filter((l) => /^\d+\s+leader\s/.test(l));
     assert.equal(lines.length, 24);
