@@ -134,6 +134,12 @@ const SNAPSHOT_SETTINGS_DEFAULT: SnapshotSettings = { intervalRecords: 100_000, 
 export class KeelNode {
   readonly invoker: Invoker;
   private schemaIndex = new SchemaIndex(EMPTY_SCHEMA, 0);
+  private schemaLoaded = false;
+  private markSchemaLoaded!: () => void;
+  /** Resolves once the stored schema is loaded: before, no service is known yet, not unknown. */
+  readonly schemaReady: Promise<void> = new Promise((resolve) => {
+    this.markSchemaLoaded = resolve;
+  });
   private table: PartitionTable | undefined;
   private processors: PartitionProcessor[] = [];
   private bifrost!: Bifrost;
@@ -173,8 +179,17 @@ export class KeelNode {
     return this.schemaIndex;
   }
 
+  /** Whether the stored schema is loaded (see `schemaReady`). */
+  get isSchemaLoaded(): boolean {
+    return this.schemaLoaded;
+  }
+
   async start(): Promise<void> {
     const { metadata } = this.ports;
+    await this.refreshSchema();
+    this.schemaLoaded = true;
+    this.markSchemaLoaded();
+    this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
     // Every start is a new incarnation (generation + 1); a node of another cluster is refused here.
     this.registration = await registerNode(metadata, this.config.clusterName, {
       name: this.config.nodeName,
@@ -184,8 +199,6 @@ export class KeelNode {
     });
     const table = new PartitionTable(await this.provisionPartitions());
     this.table = table;
-    await this.refreshSchema();
-    this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
     this.bifrost = new Bifrost(metadata, this.ports.loglets, this.ports.initialLoglet);
     for (let p = 0; p < table.partitionCount; p++) {
       const partitionId = PartitionId(p);

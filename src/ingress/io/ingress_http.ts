@@ -41,7 +41,13 @@ import { targetRefOf } from "../../partition/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
-import { handlerTypeOf, targetOf, retentionOf, type HandlerSchema } from "../../schema/index.js";
+import {
+  handlerTypeOf,
+  targetOf,
+  retentionOf,
+  type HandlerSchema,
+  type SchemaIndex,
+} from "../../schema/index.js";
 import {
   HttpApiServer,
   httpStatusOf,
@@ -63,6 +69,9 @@ import {
   serviceNotFound,
   type IngressTarget,
 } from "../index.js";
+
+/** How long a request waits for a starting node to load its schema before it is told to retry. */
+const SCHEMA_WAIT_MS_MAX = 10_000;
 
 const CORS_HEADERS = {
   vary: "origin, access-control-request-method, access-control-request-headers",
@@ -135,6 +144,23 @@ export class HttpIngress {
     }
   }
 
+  /**
+   * The schema, once the node loaded it: a request that arrives while the node starts must not hear
+   * that a registered service does not exist (404) just because the schema is still being read.
+   */
+  private async loadedSchema(): Promise<SchemaIndex> {
+    if (!this.node.isSchemaLoaded) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.node.schemaReady,
+        new Promise((resolve) => (timer = setTimeout(resolve, SCHEMA_WAIT_MS_MAX))),
+      ]);
+      clearTimeout(timer);
+      if (!this.node.isSchemaLoaded) throw new IngressError(503, "the node is starting");
+    }
+    return this.node.schema();
+  }
+
   private preflight(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, {
       "access-control-allow-origin": req.headers.origin ?? "*",
@@ -185,7 +211,7 @@ export class HttpIngress {
   ): Promise<void> {
     const badPath = mode === undefined ? badServicePath : badRestatePath;
     const [serviceName, ...rest] = requestTarget.segments as [string, ...string[]];
-    const service = this.node.schema().service(serviceName);
+    const service = (await this.loadedSchema()).service(serviceName);
     if (service === undefined) throw serviceNotFound(serviceName);
     const keyed = service.ty !== "Service";
     const keySegment = keyed ? rest.shift() : "";
@@ -438,7 +464,7 @@ export class HttpIngress {
         throw new IngressError(400, `bad invocation id '${first}': bad format`);
       id = parsed;
     } else {
-      const service = this.node.schema().service(first);
+      const service = (await this.loadedSchema()).service(first);
       if (service === undefined) throw serviceNotFound(first);
       const keyed = service.ty !== "Service";
       const [key, handlerName, idempotencyKey] = keyed
@@ -474,7 +500,7 @@ export class HttpIngress {
       );
     const key = decodeKeySegment(keySegment);
     checkAttachMode(req, mode);
-    const service = this.node.schema().service(name);
+    const service = (await this.loadedSchema()).service(name);
     if (service === undefined) throw serviceNotFound(name);
     if (service.ty !== "Workflow")
       throw new IngressError(400, `the service '${name}' is not a workflow`);
