@@ -52,53 +52,81 @@ export interface EncodedSnapshot {
 }
 
 /** Encodes a store's entries (in key order) as snapshot data. */
-export function encodeSnapshot(entries: Iterable<readonly [string, Uint8Array]>): EncodedSnapshot {
-  const hash = new Sha256();
-  const parts: Uint8Array[] = [];
-  let bytes = 0;
-  const emit = (part: Uint8Array): void => {
-    parts.push(part);
-    hash.update(part);
-    bytes += part.length;
-  };
-  emit(fileHeader(1));
-  let frame = new ByteWriter();
-  let frameBytes = 0;
-  let frames = 0;
-  let count = 0;
-  const flush = (): void => {
-    if (frameBytes === 0) return;
-    emit(encodeFrame(++frames, frame.finish()));
-    frame = new ByteWriter();
-    frameBytes = 0;
-  };
-  for (const [key, value] of entries) {
-    // Keys are ASCII (keys.ts): their length is their size.
-    frame.string(key).bytes(value);
-    frameBytes += 8 + key.length + value.length;
-    count++;
-    if (frameBytes >= SNAPSHOT_FRAME_BYTES) flush();
+/** Builds snapshot data entry by entry (in key order), a frame at a time. */
+export class SnapshotEncoder {
+  private readonly hash = new Sha256();
+  private readonly parts: Uint8Array[] = [];
+  private bytes = 0;
+  private frame = new ByteWriter();
+  private frameBytes = 0;
+  private frames = 0;
+  private entries = 0;
+
+  constructor() {
+    this.emit(fileHeader(1));
   }
-  flush();
-  return { parts, entries: count, bytes, sha256: toHex(hash.digest()) };
+
+  /** Adds an entry; true when it completed a frame (a good moment to let other work run). */
+  push(key: string, value: Uint8Array): boolean {
+    // Keys are ASCII (keys.ts): their length is their size.
+    this.frame.string(key).bytes(value);
+    this.frameBytes += 8 + key.length + value.length;
+    this.entries++;
+    if (this.frameBytes < SNAPSHOT_FRAME_BYTES) return false;
+    this.flush();
+    return true;
+  }
+
+  finish(): EncodedSnapshot {
+    this.flush();
+    return {
+      parts: this.parts,
+      entries: this.entries,
+      bytes: this.bytes,
+      sha256: toHex(this.hash.digest()),
+    };
+  }
+
+  private flush(): void {
+    if (this.frameBytes === 0) return;
+    this.emit(encodeFrame(++this.frames, this.frame.finish()));
+    this.frame = new ByteWriter();
+    this.frameBytes = 0;
+  }
+
+  private emit(part: Uint8Array): void {
+    this.parts.push(part);
+    this.hash.update(part);
+    this.bytes += part.length;
+  }
 }
 
-/** Encodes a consistent copy of `store` and reads the applied LSN the copy records. */
-export function snapshotStore(store: PartitionStore): EncodedSnapshot & { appliedLsn: number } {
+/** Encodes a store's entries (in key order) as snapshot data. */
+export function encodeSnapshot(entries: Iterable<readonly [string, Uint8Array]>): EncodedSnapshot {
+  const encoder = new SnapshotEncoder();
+  for (const [key, value] of entries) encoder.push(key, value);
+  return encoder.finish();
+}
+
+/**
+ * Encodes a consistent copy of `store` and reads the applied LSN the copy records. `pause` is awaited
+ * after every frame, so that a large store is copied without holding up the partition's work.
+ */
+export async function snapshotStore(
+  store: PartitionStore,
+  pause: () => Promise<void>,
+): Promise<EncodedSnapshot & { appliedLsn: number }> {
   let fsm: Uint8Array | undefined;
-  const encoded = encodeSnapshot(
-    (function* () {
-      for (const entry of store.exportEntries()) {
-        if (entry[0] === FSM_KEY) fsm = entry[1];
-        yield entry;
-      }
-    })(),
-  );
+  const encoder = new SnapshotEncoder();
+  for (const [key, value] of store.exportEntries()) {
+    if (key === FSM_KEY) fsm = value;
+    if (encoder.push(key, value)) await pause();
+  }
   const copy = new TableReader({
     get: (key) => (key === FSM_KEY ? fsm : undefined),
     scan: () => [],
   });
-  return { ...encoded, appliedLsn: copy.fsm().appliedLsn };
+  return { ...encoder.finish(), appliedLsn: copy.fsm().appliedLsn };
 }
 
 /**

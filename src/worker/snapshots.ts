@@ -176,7 +176,11 @@ export class PartitionSnapshots {
   private async take(processor: PartitionProcessor): Promise<SnapshotManifest> {
     const { repository, settings, table, clock, entropy, logger } = this.deps;
     const partitionId = processor.partitionId;
-    const snapshot = snapshotStore(processor.store);
+    // Between frames, the I/O already due runs: a large store's copy does not stall the node.
+    const snapshot = await snapshotStore(
+      processor.store,
+      () => new Promise<void>((resolve) => clock.deferAfterIo(resolve)),
+    );
     if (snapshot.appliedLsn === 0) {
       throw new KeelError("unavailable", `partition ${partitionId} has applied nothing yet`, true);
     }
