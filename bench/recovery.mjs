@@ -23,13 +23,14 @@
 // partition once the in-flight invocations ran (`POST /keel/snapshots`, which trims the logs) and
 // stopped (the stores come back from the snapshots, and only the log after them is replayed). The prepared start resumes the in-flight
 // invocations, so this mode times the start (ingress, ready, first call) only.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "./lib/shared.mjs";
+import { killChildren, startChild, stopChild, until } from "./lib/children.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -50,41 +51,9 @@ const INFLIGHT = Number(o.inflight);
 const REPEATS = Number(o.repeats);
 const TIMEOUT_MS = Number(o["timeout-s"]) * 1000;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (line) => console.log(`[recovery] ${line}`);
-const children = new Set();
-
-function start(name, args, env = {}) {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  const output = [];
-  const keep = (chunk) => {
-    output.push(chunk.toString());
-    if (output.length > 200) output.splice(0, output.length - 200);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return { child, output, name };
-}
-
-async function stop(proc, signal = "SIGTERM") {
-  const { child } = proc;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function until(what, probe, deadline, everyMs = 10) {
-  for (;;) {
-    if (await probe().catch(() => false)) return Date.now();
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+const start = startChild;
+const stop = stopChild;
 
 async function ok(url, init) {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
@@ -124,7 +93,7 @@ async function main() {
   if (!fs.existsSync(SERVER)) throw new Error("dist/ is missing; run `npm run build` first");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-recovery-bench-"));
   const cleanup = async () => {
-    for (const child of children) child.kill("SIGKILL");
+    killChildren();
     fs.rmSync(work, { recursive: true, force: true });
   };
   process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
@@ -171,17 +140,7 @@ async function main() {
       fs.cpSync(populated, copy, { recursive: true });
       fs.rmSync(path.join(copy, "n1", "LOCK"), { force: true });
       const stepsBefore = (await stats(ports.stats)).steps;
-      const spawnedAt = Date.now();
-      const deadline = spawnedAt + TIMEOUT_MS;
-      const server = start("keel-server", serverArgs(copy, ports));
-      const alive = () => {
-        if (server.child.exitCode !== null) throw new Error(`keel-server exited: ${server.output.join("")}`);
-      };
-      const ingressAt = await until("the ingress", async () => (alive(), ok(`http://127.0.0.1:${ports.ingress}/restate/health`)), deadline);
-      const readyAt = await until("Keel is ready", async () => (alive(), server.output.join("").includes("Keel is ready")), deadline);
-      const callAt = await until("a new call", async () => ok(`http://127.0.0.1:${ports.ingress}/Bench/noop`, {
-        method: "POST", headers: { "content-type": "application/json" }, body: '"probe"',
-      }), deadline);
+      const { server, spawnedAt, ingressAt, readyAt, callAt, alive, deadline } = await timedStart(copy, ports);
       const resumedAt = await until("every in-flight invocation", async () => (alive(), (await stats(ports.stats)).steps - stepsBefore >= INFLIGHT), deadline, 50);
       // Timed: a random sample of the in-flight invocations has readable outputs.
       const sample = [...inflightIds].sort(() => Math.random() - 0.5).slice(0, COMPLETION_SAMPLE);
@@ -214,6 +173,22 @@ async function main() {
   }
 }
 
+/** Starts keel-server on `copy` and times its ingress, its readiness and a first new call. */
+async function timedStart(copy, ports) {
+  const spawnedAt = Date.now();
+  const deadline = spawnedAt + TIMEOUT_MS;
+  const server = start("keel-server", serverArgs(copy, ports));
+  const alive = () => {
+    if (server.child.exitCode !== null) throw new Error(`keel-server exited: ${server.output.join("")}`);
+  };
+  const ingressAt = await until("the ingress", async () => (alive(), ok(`http://127.0.0.1:${ports.ingress}/restate/health`)), deadline);
+  const readyAt = await until("Keel is ready", async () => (alive(), server.output.join("").includes("Keel is ready")), deadline);
+  const callAt = await until("a new call", async () => ok(`http://127.0.0.1:${ports.ingress}/Bench/noop`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: '"probe"',
+  }), deadline);
+  return { server, spawnedAt, ingressAt, readyAt, callAt, alive, deadline };
+}
+
 /** The start of a node whose partition stores are gone, from the log alone and from snapshots. */
 async function lostStores(populated, ports, work) {
   const results = { log: { ingress: [], ready: [], call: [] }, snapshots: { ingress: [], ready: [], call: [] } };
@@ -223,25 +198,15 @@ async function lostStores(populated, ports, work) {
     fs.rmSync(path.join(copy, "n1", "LOCK"), { force: true });
     return copy;
   };
-  const timedStart = async (copy) => {
+  const startWithoutStores = async (copy) => {
     fs.rmSync(path.join(copy, "n1", "db"), { recursive: true, force: true });
-    const spawnedAt = Date.now();
-    const deadline = spawnedAt + TIMEOUT_MS;
-    const server = start("keel-server", serverArgs(copy, ports));
-    const alive = () => {
-      if (server.child.exitCode !== null) throw new Error(`keel-server exited: ${server.output.join("")}`);
-    };
-    const ingressAt = await until("the ingress", async () => (alive(), ok(`http://127.0.0.1:${ports.ingress}/restate/health`)), deadline);
-    const readyAt = await until("Keel is ready", async () => (alive(), server.output.join("").includes("Keel is ready")), deadline);
-    const callAt = await until("a new call", async () => ok(`http://127.0.0.1:${ports.ingress}/Bench/noop`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: '"probe"',
-    }), deadline);
+    const { server, spawnedAt, ingressAt, readyAt, callAt } = await timedStart(copy, ports);
     await stop(server);
     fs.rmSync(copy, { recursive: true, force: true });
     return { ingress: ingressAt - spawnedAt, ready: readyAt - spawnedAt, call: callAt - spawnedAt };
   };
   for (let repeat = 1; repeat <= REPEATS; repeat++) {
-    const fromLog = await timedStart(copyOf(`log-${repeat}`));
+    const fromLog = await startWithoutStores(copyOf(`log-${repeat}`));
     const prepared = copyOf(`snapshots-${repeat}`);
     const stepsBefore = (await stats(ports.stats)).steps;
     const preparing = start("keel-server", serverArgs(prepared, ports));
@@ -252,7 +217,7 @@ async function lostStores(populated, ports, work) {
     if (!taken.ok) throw new Error(`snapshots failed: ${taken.status} ${await taken.text()}`);
     const logBytes = execFileSync("du", ["-sb", path.join(prepared, "n1")]).toString().split("\t")[0];
     await stop(preparing);
-    const fromSnapshots = await timedStart(prepared);
+    const fromSnapshots = await startWithoutStores(prepared);
     for (const k of ["ingress", "ready", "call"]) {
       results.log[k].push(fromLog[k]);
       results.snapshots[k].push(fromSnapshots[k]);
@@ -274,6 +239,6 @@ async function lostStores(populated, ports, work) {
 
 main().catch((error) => {
   console.error(`recovery bench: ${error.message}`);
-  for (const child of children) child.kill("SIGKILL");
+  killChildren();
   process.exit(1);
 });

@@ -10,13 +10,14 @@
 // trimmed through the older); mode "none" takes none (interval 0), so its logs are never trimmed.
 // Prints both series and the final and peak figures; results/snapshot-disk-<time>.json. Every process
 // is stopped by PID; everything listens on loopback.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "./lib/shared.mjs";
+import { killChildren, startChild, stopChild, until } from "./lib/children.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVER = path.join(HERE, "..", "dist", "src", "bin", "keel-server.js");
@@ -31,39 +32,9 @@ const DURATION_MS = Number(o["duration-s"]) * 1000;
 const INTERVAL = Number(o["interval-records"]);
 const CONCURRENCY = Number(o.concurrency);
 const SAMPLE_MS = 10_000;
-const children = new Set();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function start(args, env = {}) {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  const output = [];
-  const keep = (chunk) => {
-    output.push(chunk.toString());
-    if (output.length > 200) output.splice(0, output.length - 200);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return { child, output };
-}
-
-async function stop({ child }) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function until(what, probe, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const start = (args, env) => startChild("child", args, env);
+const stop = stopChild;
 
 const bytesOf = (dir) =>
   fs.existsSync(dir) ? Number(execFileSync("du", ["-sb", dir]).toString().split("\t")[0]) : 0;
@@ -79,8 +50,9 @@ async function run(mode, work) {
     "--ingress-port", String(ingress), "--admin-port", String(admin), "--node-port", String(node), "--log-level", "warn",
     "--snapshot-interval-records", mode === "snapshots" ? String(INTERVAL) : "0"]);
   try {
-    await until("keel-server", async () => server.output.join("").includes("Keel is ready"));
-    await until("the SDK endpoint", async () => (await fetch(`http://127.0.0.1:${stats}/`)).ok);
+    const deadline = Date.now() + 60_000;
+    await until("keel-server", async () => server.output.join("").includes("Keel is ready"), deadline, 50);
+    await until("the SDK endpoint", async () => (await fetch(`http://127.0.0.1:${stats}/`)).ok, deadline, 50);
     const registered = await fetch(`http://127.0.0.1:${admin}/deployments`, {
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ uri: `http://127.0.0.1:${service}` }),
@@ -138,13 +110,13 @@ async function main() {
     fs.writeFileSync(out, JSON.stringify({ durationS: DURATION_MS / 1000, intervalRecords: INTERVAL, concurrency: CONCURRENCY, results }, null, 2));
     console.log(`  results in ${out}`);
   } finally {
-    for (const child of children) child.kill("SIGKILL");
+    killChildren();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
 main().catch((error) => {
   console.error(`snapshot disk bench: ${error.message}`);
-  for (const child of children) child.kill("SIGKILL");
+  killChildren();
   process.exit(1);
 });

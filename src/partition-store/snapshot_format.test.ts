@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { sha256 } from "../core/sha256.js";
-import { toHex } from "../core/bytes.js";
+import { concatBytes, toHex } from "../core/bytes.js";
 import { DecodeError } from "../wire/binary.js";
 import { MemoryStore } from "./memory_store.js";
 import {
@@ -28,16 +28,6 @@ const manifestFor = (encoded: ReturnType<typeof encodeSnapshot>): SnapshotManife
   sha256: encoded.sha256,
 });
 
-const join = (parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
-
 describe("snapshot format", () => {
   const entries: [string, Uint8Array][] = [
     ["a", new Uint8Array([])],
@@ -51,15 +41,15 @@ describe("snapshot format", () => {
     const encoded = encodeSnapshot(entries);
     assert.equal(encoded.entries, 4);
     assert.ok(encoded.parts.length >= 3, "header and more than one frame");
-    assert.deepEqual(decodeSnapshot(join(encoded.parts), manifestFor(encoded)), entries);
+    assert.deepEqual(decodeSnapshot(concatBytes(encoded.parts), manifestFor(encoded)), entries);
     const empty = encodeSnapshot([]);
-    assert.deepEqual(decodeSnapshot(join(empty.parts), manifestFor(empty)), []);
+    assert.deepEqual(decodeSnapshot(concatBytes(empty.parts), manifestFor(empty)), []);
   });
 
   it("refuses data that disagrees with its manifest anywhere", () => {
     const encoded = encodeSnapshot(entries);
     const manifest = manifestFor(encoded);
-    const data = join(encoded.parts);
+    const data = concatBytes(encoded.parts);
     const flipped = data.slice();
     flipped[data.length - 3]! ^= 1;
     const refused = (bytes: Uint8Array, m: SnapshotManifest, why: RegExp): void =>

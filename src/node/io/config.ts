@@ -199,6 +199,14 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   -h, --help                show this help
 `;
 
+/** The integers each kind of setting allows ("amount" may be 0: "none"). */
+const INTEGER_RANGES = {
+  amount: [0, 2 ** 31],
+  port: [1, 65_535],
+  count: [1, 65_535],
+  bytes: [1, 2 ** 31],
+} as const;
+
 function parseValue(setting: Setting, raw: unknown, source: string): unknown {
   const where = `${setting.flag} (from ${source})`;
   switch (setting.kind) {
@@ -209,20 +217,7 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
         );
       return raw;
     }
-    case "amount": {
-      const n =
-        typeof raw === "number"
-          ? raw
-          : typeof raw === "string" && /^\d+$/.test(raw.trim())
-            ? Number(raw)
-            : NaN;
-      if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) {
-        throw new ConfigError(
-          `${where}: expected an integer from 0 to ${2 ** 31}, found ${JSON.stringify(raw)}`,
-        );
-      }
-      return n;
-    }
+    case "amount":
     case "port":
     case "count":
     case "bytes": {
@@ -232,10 +227,10 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
           : typeof raw === "string" && /^\d+$/.test(raw.trim())
             ? Number(raw)
             : NaN;
-      const max = setting.kind === "port" ? 65_535 : setting.kind === "count" ? 65_535 : 2 ** 31;
-      if (!Number.isInteger(n) || n < 1 || n > max) {
+      const [min, max] = INTEGER_RANGES[setting.kind];
+      if (!Number.isInteger(n) || n < min || n > max) {
         throw new ConfigError(
-          `${where}: expected an integer from 1 to ${max}, found ${JSON.stringify(raw)}`,
+          `${where}: expected an integer from ${min} to ${max}, found ${JSON.stringify(raw)}`,
         );
       }
       return n;
