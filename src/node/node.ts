@@ -549,8 +549,10 @@ export class KeelNode {
     signalIndex: number,
     result: NonNullable<Extract<EnvelopeCommand, { $case: "notifySignal" }>["value"]["result"]>,
   ): Promise<void> {
+    // Answered only once applied: a signal appended just before a leader change could be fenced
+    // off, and the caller must then be told to try again (a signal delivered twice counts once).
     await this.onLeader(id.partitionKey, (p) =>
-      p.propose([
+      p.proposeApplied([
         {
           $case: "notifySignal",
           value: { invocationId: id.bytes, signalId: { $case: "idx", value: signalIndex }, result },

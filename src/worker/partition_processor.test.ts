@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KeelError } from "../core/errors.js";
-import type { LogletOffset } from "../core/brand.js";
+import { PartitionId, type LogletOffset } from "../core/brand.js";
 import { MemoryLoglet } from "../bifrost/memory_loglet.js";
 import { MemoryMetadataStore } from "../metadata/memory_store.js";
 import { MemoryStore } from "../partition-store/memory_store.js";
 import { PartitionScenario, serviceTarget } from "../partition/testing.js";
 import { InvocationId } from "../core/ids.js";
+import { TerminationKind } from "../gen/keel/records.js";
 import { IDLE_INVOKER, processorOn } from "./testing.js";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -14,8 +15,11 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 /** A memory loglet whose appends wait until the test releases them (a slow disk). */
 class HeldLoglet extends MemoryLoglet {
   readonly held: (() => void)[] = [];
+  /** While false, appends go through at once. */
+  holding = true;
 
   override append(payloads: readonly Uint8Array[]): Promise<LogletOffset> {
+    if (!this.holding) return super.append(payloads);
     return new Promise((resolve, reject) =>
       this.held.push(() => void super.append(payloads).then(resolve, reject)),
     );
@@ -108,5 +112,46 @@ describe("partition processor", () => {
     // Woken by this record's application, the loop is now reading for the next one.
     await processor.waitForApplied(lsn);
     await processor.stop();
+  });
+
+  it("a shuffled delivery that a newer leader fences off fails, so that its source delivers again", async () => {
+    const loglet = new HeldLoglet();
+    loglet.holding = false;
+    const metadata = new MemoryMetadataStore();
+    const a = await processorOn(loglet, metadata, "n1");
+    const b = await processorOn(loglet, metadata, "n2");
+    await a.start();
+    await a.claimLeadership();
+    await b.start();
+    loglet.holding = true;
+    // A takes a delivery; its append waits. B claims meanwhile: its announcement reaches the log first.
+    const delivered = a.acceptShuffled(PartitionId(1), [
+      {
+        seq: 7,
+        message: {
+          command: {
+            $case: "terminate",
+            value: {
+              invocationId: new PartitionScenario().invocation(serviceTarget("Svc", "run"), "")
+                .invocationId,
+              kind: TerminationKind.TERMINATION_KIND_CANCEL,
+            },
+          },
+        },
+      },
+    ]);
+    const claimed = b.claimLeadership();
+    for (let i = 0; i < 50 && loglet.held.length < 2; i++) await settle();
+    assert.equal(loglet.held.length, 2, "the delivery and the announcement wait to be appended");
+    loglet.holding = false;
+    loglet.held.splice(1, 1)[0]!(); // the announcement first
+    await claimed;
+    loglet.held.shift()!(); // then the delivery, under the old epoch: fenced off
+    await assert.rejects(
+      delivered,
+      (error) => error instanceof KeelError && error.code === "not_leader" && error.retryable,
+    );
+    await a.stop();
+    await b.stop();
   });
 });

@@ -366,14 +366,41 @@ export class PartitionProcessor implements PartitionHandle {
   }
 
   /** Appends messages shuffled from another partition, with their dedup tags, in order. */
+  /**
+   * Takes messages from another partition's outbox. Resolves only once they are applied here: the
+   * source then forgets them (truncates its outbox), so an append that a newer leader's epoch fences
+   * off must fail, for the source to deliver again (the dedup tags make that harmless).
+   */
   async acceptShuffled(
     source: PartitionId,
     messages: { seq: number; message: OutboxMessage }[],
   ): Promise<void> {
     const commands = messages.map(({ message }) => message.command as EnvelopeCommand);
-    await this.propose(commands, {
+    await this.proposeApplied(commands, {
       dedup: messages.map(({ seq }) => ({ sourcePartition: source, seq })),
     });
+  }
+
+  /**
+   * Proposes and resolves once the records are applied under this leadership; rejects (retryable
+   * `not_leader`) when a newer leader's epoch may have fenced them off. For senders that forget what
+   * they sent once it is accepted, and may send it again (the records must be idempotent).
+   */
+  async proposeApplied(
+    commands: EnvelopeCommand[],
+    options: { dedup?: Dedup[] } = {},
+  ): Promise<void> {
+    const epoch = this.claimedEpoch;
+    const lsn = await this.propose(commands, options);
+    await this.waitForApplied(lsn);
+    // The leader epoch only grows: unchanged now, it was unchanged when the records were applied.
+    if (this.machine.leaderEpoch !== epoch) {
+      throw new KeelError(
+        "not_leader",
+        `partition ${this.partitionId} changed leader before the records were applied`,
+        true,
+      );
+    }
   }
 
   /** Waits for (block) or reads (no block) the result of an invocation of this partition. */
