@@ -111,6 +111,12 @@ export const limits = {
   endpointConnectionWindowBytes: 5 * MiB,
   endpointConnectTimeoutMs: 10_000,
   discoveryTimeoutMs: 30_000,
+  /**
+   * Validity of a request-identity token either side of its issuing time (`nbf` and `exp`), as
+   * Restate's default `request-identity-expiration`: bounds both a token's life and the clock skew
+   * an endpoint tolerates.
+   */
+  requestIdentityLeewaySeconds: 60,
   shutdownTimeoutMs: 20_000,
   /** The longest ingress request target Restate's HTTP stack parses (`http::Uri`'s limit). */
   ingressTargetBytesMax: 65_534,
