@@ -161,3 +161,42 @@ describe(`request identity v1 (${TARGET})`, () => {
     assert.match(String(failure["last_failure"]), /401/);
   });
 });
+
+describe(`the SQL endpoint is read-only and sandboxed (${TARGET})`, () => {
+  let server: KeelServer;
+  before(async () => {
+    server = await startTarget();
+  });
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+  });
+
+  const hostile = [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT content FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('http://127.0.0.1:1/')",
+    "COPY (SELECT 1) TO '/tmp/keel-sql-copy.csv'",
+    "CREATE EXTERNAL TABLE leak STORED AS CSV LOCATION '/etc/passwd'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "ATTACH '/tmp/keel-sql-attach.db' AS other",
+    "SET enable_external_access = true",
+    "CREATE TABLE t AS SELECT 1",
+    "INSERT INTO sys_service VALUES (1)",
+    "DELETE FROM sys_invocation",
+  ];
+
+  for (const query of hostile) {
+    it(`refuses ${query}`, async () => {
+      const res = await fetch(`${server.admin}/query`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query }),
+      });
+      const text = await res.text();
+      assert.ok(res.status >= 400, `${res.status}: ${text}`);
+      assert.doesNotMatch(text, /root:/, "no file content");
+    });
+  }
+});
