@@ -66,6 +66,27 @@ describe("request identity v1", () => {
     assert.equal(claims["nbf"], 0);
   });
 
+  it("reuses a token only within its second, for the same path and subject", () => {
+    const signer = new RequestSigner(PRIVATE_KEY);
+    const jwt = (path: string, subject: string | undefined, now: number): string =>
+      signer.headers(path, subject, now)["x-restate-jwt-v1"]!;
+    const first = jwt("/invoke/Obj/add", "a", 100.1);
+    // Ed25519 is deterministic: a reused token is what a fresh signer gives.
+    assert.equal(jwt("/invoke/Obj/add", "a", 100.9), first);
+    assert.equal(
+      new RequestSigner(PRIVATE_KEY).headers("/invoke/Obj/add", "a", 100)["x-restate-jwt-v1"],
+      first,
+    );
+    assert.notEqual(jwt("/invoke/Obj/add", "b", 100.5), first);
+    assert.notEqual(jwt("/invoke/Obj/add", undefined, 100.5), first);
+    assert.notEqual(jwt("/invoke/Obj/get", "a", 100.5), first);
+    const next = jwt("/invoke/Obj/add", "a", 101);
+    assert.notEqual(next, first);
+    assert.equal(decodePart(next.split(".")[1]!)["iat"], 101);
+    const long = "k".repeat(10_000);
+    assert.equal(decodePart(jwt("/invoke/Obj/add", long, 101).split(".")[1]!)["sub"], long);
+  });
+
   it("generates key pairs whose public key id matches the private key", () => {
     const generated = generateSigningKey();
     assert.match(generated.publicKeyId, /^publickeyv1_[1-9A-HJ-NP-Za-km-z]{43,44}$/);

@@ -72,11 +72,17 @@ export function generateSigningKey(): { privateKeyPem: string; publicKeyId: stri
   };
 }
 
-/** Signs requests with one key; the JWT's header is the same for every request and encoded once. */
+/**
+ * Signs requests with one key; the JWT's header is the same for every request and encoded once.
+ * Tokens of the current second are kept by path and subject: a token is a function of those and the
+ * second alone, so a busy handler is signed once a second instead of once a request.
+ */
 export class RequestSigner {
   private readonly key: KeyObject;
   private readonly encodedHeader: string;
   readonly publicKeyId: string;
+  private readonly tokens = new Map<string, string>();
+  private tokensSecond = -1;
 
   constructor(pem: string) {
     this.key = parseSigningKey(pem, "request identity key");
@@ -89,8 +95,26 @@ export class RequestSigner {
    * invocation's object or workflow key as subject; `nowSeconds` is the Unix time.
    */
   headers(path: string, subject: string | undefined, nowSeconds: number): Record<string, string> {
-    const leeway = limits.requestIdentityLeewaySeconds;
     const iat = Math.floor(nowSeconds);
+    if (iat !== this.tokensSecond) {
+      this.tokens.clear();
+      this.tokensSecond = iat;
+    }
+    // Paths are percent-encoded: they never hold a NUL, so the key names one (path, subject).
+    const cacheKey = subject === undefined ? path : `${path}\0${subject}`;
+    let token = this.tokens.get(cacheKey);
+    if (token === undefined) {
+      token = this.sign(path, subject, iat);
+      const cacheable =
+        this.tokens.size < limits.requestIdentityTokensCachedMax &&
+        (subject === undefined || subject.length <= limits.requestIdentityCachedSubjectCharsMax);
+      if (cacheable) this.tokens.set(cacheKey, token);
+    }
+    return { [SIGNATURE_SCHEME_HEADER]: "v1", [JWT_V1_HEADER]: token };
+  }
+
+  private sign(path: string, subject: string | undefined, iat: number): string {
+    const leeway = limits.requestIdentityLeewaySeconds;
     const claims: Record<string, string | number> = {
       aud: path,
       exp: iat + leeway,
@@ -100,10 +124,7 @@ export class RequestSigner {
     if (subject !== undefined) claims["sub"] = subject;
     const signingInput = `${this.encodedHeader}.${base64UrlJson(claims)}`;
     const signature = sign(null, Buffer.from(signingInput), this.key);
-    return {
-      [SIGNATURE_SCHEME_HEADER]: "v1",
-      [JWT_V1_HEADER]: `${signingInput}.${toBase64Url(signature)}`,
-    };
+    return `${signingInput}.${toBase64Url(signature)}`;
   }
 }
 
