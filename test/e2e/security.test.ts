@@ -11,6 +11,8 @@ import { execFile, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:http2";
+import { once } from "node:events";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ServiceDefinition } from "@restatedev/restate-sdk";
@@ -402,6 +404,21 @@ describe(
       assert.equal(health.status, 200);
       // A client that does not trust the certificate is refused by its own TLS check.
       await assert.rejects(fetch(`${admin}/health`), /fetch failed/);
+    });
+
+    it("stops at once with a connection stuck before its TLS handshake", async () => {
+      const { server, ingress, admin } = await startTlsKeel([]);
+      const silent = [ingress, admin].map((url) =>
+        createConnection({ host: "127.0.0.1", port: Number(new URL(url).port) }).on(
+          "error",
+          () => {},
+        ),
+      );
+      await Promise.all(silent.map((socket) => once(socket, "connect")));
+      const started = Date.now();
+      assert.equal(await server.stop(), 0, server.output.join(""));
+      assert.ok(Date.now() - started < 10_000, `stopped after ${Date.now() - started} ms`);
+      for (const socket of silent) socket.destroy();
     });
 
     it("without the endpoint's CA, registering the https endpoint fails on its certificate", async () => {

@@ -164,6 +164,11 @@ export class HttpApiServer {
   private readonly http2Sessions = new Set<Http2Session>();
   /** Connections whose protocol is not known yet (no byte received). */
   private readonly undecided = new Set<Socket>();
+  /**
+   * The TCP connections under TLS ones, from accept to close: one still in its handshake belongs to
+   * no protocol yet, and the server's close would wait for it.
+   */
+  private readonly tlsConnections = new Set<Socket>();
 
   constructor(
     private readonly what: string,
@@ -197,6 +202,12 @@ export class HttpApiServer {
               else serve(socket);
             },
           );
+    if (tls !== undefined) {
+      server.on("connection", (socket: Socket) => {
+        this.tlsConnections.add(socket);
+        socket.once("close", () => this.tlsConnections.delete(socket));
+      });
+    }
     this.http1 = http1;
     this.server = server;
     await listenOn(server, port, host, this.what);
@@ -215,6 +226,7 @@ export class HttpApiServer {
       this.http1?.close();
       for (const session of this.http2Sessions) session.destroy();
       for (const socket of this.undecided) socket.destroy();
+      for (const socket of this.tlsConnections) socket.destroy();
     });
   }
 }
