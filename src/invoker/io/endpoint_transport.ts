@@ -160,10 +160,13 @@ export class HttpEndpointTransport implements EndpointTransport {
 
   open(request: EndpointRequest, handlers: EndpointStreamHandlers): EndpointStream {
     const url = new URL(request.path, request.uri);
-    const signed = {
-      ...request,
-      headers: this.client.headersFor(request.headers, url.pathname, request.identitySubject),
-    };
+    const signed =
+      this.client.signer === undefined
+        ? request
+        : {
+            ...request,
+            headers: this.client.headersFor(request.headers, url.pathname, request.identitySubject),
+          };
     return request.useHttp11
       ? this.openHttp1(url, signed, handlers)
       : this.openHttp2(url, signed, handlers);
