@@ -45,9 +45,9 @@ async function run(config: ServerConfig): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
-  const { advertisedHost, ingressPort, adminPort, dataDir } = await starting;
+  const { ingressUrl, adminUrl, dataDir } = await starting;
   process.stdout.write(
-    `Keel is ready: ingress http://${advertisedHost}:${ingressPort}/ admin http://${advertisedHost}:${adminPort}/ (node ${config.nodeName}, data ${dataDir})\n`,
+    `Keel is ready: ingress ${ingressUrl}/ admin ${adminUrl}/ (node ${config.nodeName}, data ${dataDir})\n`,
   );
 }
 

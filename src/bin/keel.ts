@@ -8,6 +8,7 @@
  *   keel sql "<query>"               SQL over Restate's introspection tables
  *   keel deployments register <uri>  discover an SDK endpoint and register its services
  *   keel snapshot create|list        partition snapshots (and the logs trimmed below them)
+ *   keel keys generate [--out FILE]  a request-identity key pair (keel-server signs with it)
  *
  * Exit codes: 0 done, 1 the server failed the request, 2 bad usage, 3 the server is unreachable.
  */
@@ -18,6 +19,7 @@ import {
   EXIT_USAGE,
   invocationsCommand,
   registerCommand,
+  keysGenerateCommand,
   snapshotCreateCommand,
   snapshotListCommand,
   sqlCommand,
@@ -43,12 +45,18 @@ Commands:
   snapshot create               Snapshot every partition led here now; logs are trimmed below
       --partition <n>           only partition n
   snapshot list                 The snapshots kept of each partition, and the logs' trim points
+  keys generate                 A request-identity key pair: the private key (PEM) for
+                                keel-server --request-identity-private-key-pem-file, the
+                                public key (publickeyv1_…) for the SDK's identityKeys
+      --out <file>              write the private key to this new file (mode 600) and print
+                                the public key; without it the PEM goes to stdout
 
 Options:
   --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
                                 http://localhost:9070)
   --json                        print JSON instead of tables
   --timeout <ms>                give up on a request after this long (default 30000)
+  An admin API that requires a token gets $KEEL_ADMIN_TOKEN (else $RESTATE_AUTH_TOKEN).
   -h, --help                    show this help
 `;
 
@@ -86,6 +94,7 @@ async function main(argv: string[]): Promise<void> {
         "dry-run": { type: "boolean", default: false },
         "use-http-11": { type: "boolean", default: false },
         partition: { type: "string" },
+        out: { type: "string" },
       },
     });
   } catch (error) {
@@ -103,10 +112,12 @@ async function main(argv: string[]): Promise<void> {
     process.env["RESTATE_ADMIN_URL"] ??
     "http://localhost:9070";
   const interactive = process.stderr.isTTY;
+  const token = process.env["KEEL_ADMIN_TOKEN"] || process.env["RESTATE_AUTH_TOKEN"] || undefined;
   const ctx: CliContext = {
     admin,
     json: values.json,
     timeoutMs: positiveInteger(values.timeout, "timeout", DEFAULT_TIMEOUT_MS),
+    ...(token === undefined ? {} : { token }),
     out: (text) => process.stdout.write(`${text}\n`),
     progress: (text) => {
       if (!interactive) return;
@@ -150,6 +161,17 @@ async function main(argv: string[]): Promise<void> {
         return snapshotCreateCommand(ctx, partition === undefined ? undefined : Number(partition));
       }
       throw usage("usage: keel snapshot create [--partition N] | keel snapshot list");
+    }
+    case "keys": {
+      const [action] = rest;
+      if (action !== "generate") throw usage("usage: keel keys generate [--out FILE]");
+      return keysGenerateCommand(
+        {
+          out: (text) => process.stdout.write(`${text}\n`),
+          note: (text) => process.stderr.write(`${text}\n`),
+        },
+        values.out,
+      );
     }
     default:
       throw usage(`unknown command '${command}'`);

@@ -1,7 +1,7 @@
 /**
  * Keel's vocabulary, used by every other folder: assertions, branded ids (LSNs, offsets,
  * partitions, nodes), invocation and deployment ids in Restate's text formats, partitioning of the key
- * space, typed errors, bytes, hashes (MurmurHash3, SHA-256), base62, durations, the seeded PRNG, a FIFO
+ * space, typed errors, bytes, hashes (MurmurHash3, SHA-256), base62, base58, durations, the seeded PRNG, a FIFO
  * ring and every named limit. Pure: no I/O, no clock, no randomness of its own.
  */
 
@@ -22,6 +22,7 @@ export {
   writeU32BE,
   writeU64BE,
 } from "./bytes.js";
+export { decodeBase58, encodeBase58 } from "./base58.js";
 export { formatDurationFriendly, parseDuration } from "./duration.js";
 export { KeelError, describeError } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

@@ -111,6 +111,20 @@ export const limits = {
   endpointConnectionWindowBytes: 5 * MiB,
   endpointConnectTimeoutMs: 10_000,
   discoveryTimeoutMs: 30_000,
+  /**
+   * Validity of a request-identity token either side of its issuing time (`nbf` and `exp`), as
+   * Restate's default `request-identity-expiration`: bounds both a token's life and the clock skew
+   * an endpoint tolerates.
+   */
+  requestIdentityLeewaySeconds: 60,
+  /**
+   * Identity tokens kept for reuse within their issuing second (one per path and object key): a
+   * token depends only on those and the second, and Ed25519 signatures are deterministic, so a
+   * reused token is the very bytes a new signature would give.
+   */
+  requestIdentityTokensCachedMax: 4_096,
+  /** Longer object keys are signed each time: 4,096 cached tokens stay within a few megabytes. */
+  requestIdentityCachedSubjectCharsMax: 256,
   shutdownTimeoutMs: 20_000,
   /** The longest ingress request target Restate's HTTP stack parses (`http::Uri`'s limit). */
   ingressTargetBytesMax: 65_534,

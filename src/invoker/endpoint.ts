@@ -30,6 +30,8 @@ export interface EndpointRequest {
   readonly requestResponse: boolean;
   readonly path: string;
   readonly headers: Record<string, string>;
+  /** The object's or workflow's key: the subject of the request's identity token, if signed. */
+  readonly identitySubject?: string;
 }
 
 export interface EndpointTransport {

@@ -64,6 +64,7 @@ import {
   MessageType,
 } from "../service-protocol/index.js";
 import type { Cancel, Clock } from "../platform/index.js";
+import { isKeyed } from "../partition/index.js";
 import type { EndpointStream, EndpointTransport } from "./endpoint.js";
 import { encodeMessage } from "../wire/index.js";
 
@@ -247,6 +248,7 @@ export class InvocationAttempt {
         requestResponse: this.setup.requestResponse,
         path: this.setup.path,
         headers: this.setup.headers,
+        ...(isKeyed(this.setup.target) ? { identitySubject: this.setup.target.key } : {}),
       },
       {
         onResponse: (status, headers) => this.onResponse(status, headers),

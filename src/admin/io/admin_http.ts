@@ -25,7 +25,16 @@ import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
-import { HttpApiServer, httpStatusOf, readBody, sendJson } from "../../platform/io/index.js";
+import {
+  HttpApiServer,
+  UNAUTHORIZED_HEADERS,
+  httpStatusOf,
+  readBody,
+  sendJson,
+  type AccessToken,
+  type TlsCredentials,
+} from "../../platform/io/index.js";
+import { EndpointClient } from "../../invoker/io/index.js";
 import type { SqlEngine, SqlEngineOptions } from "../../query/io/index.js";
 
 export const KEEL_VERSION = "0.1.0";
@@ -62,10 +71,16 @@ interface Route {
 export interface AdminOptions {
   readonly ingressUrl: string;
   readonly sql?: Partial<SqlEngineOptions>;
+  /** Serve HTTPS with these credentials (else HTTP/1.1 and h2c). */
+  readonly tls?: TlsCredentials;
+  /** A bearer token every request but `GET /health` must carry. */
+  readonly accessToken?: AccessToken;
+  /** How discovery requests identify Keel and whom they trust. */
+  readonly endpointClient?: EndpointClient;
 }
 
 export class AdminApi {
-  private readonly http = new HttpApiServer("admin", (req, res) => this.handle(req, res));
+  private readonly http: HttpApiServer;
   private readonly routes: Route[] = [];
   private readonly schemaRoutes: SchemaRoutes;
   private readonly invocationRoutes: InvocationRoutes;
@@ -77,7 +92,14 @@ export class AdminApi {
     private readonly logger: Logger,
     private readonly options: AdminOptions,
   ) {
-    this.schemaRoutes = new SchemaRoutes(node);
+    this.http = new HttpApiServer(
+      "admin",
+      (req, res) => this.handle(req, res),
+      undefined,
+      {},
+      options.tls,
+    );
+    this.schemaRoutes = new SchemaRoutes(node, options.endpointClient ?? new EndpointClient());
     this.invocationRoutes = new InvocationRoutes(node);
     this.subscriptionRoutes = new SubscriptionRoutes(node);
     this.defineRoutes();
@@ -211,6 +233,16 @@ export class AdminApi {
         path = versioned[2] ?? "/";
       }
       const method = req.method ?? "GET";
+      // Health checks stay open: probes carry no credentials, and the answer is only readiness.
+      const token = this.options.accessToken;
+      if (token !== undefined && path !== "/health" && !token.admits(req)) {
+        return sendJson(
+          res,
+          401,
+          { message: "unauthorized: this admin API requires 'Authorization: Bearer <token>'" },
+          UNAUTHORIZED_HEADERS,
+        );
+      }
       let matchedPath = false;
       for (const route of this.routes) {
         const match = route.pattern.exec(path);

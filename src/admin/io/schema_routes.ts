@@ -38,7 +38,7 @@ import {
   stringField,
   stringMap,
 } from "./admin_common.js";
-import { fetchDiscovery } from "../../invoker/io/index.js";
+import { fetchDiscovery, type EndpointClient } from "../../invoker/io/index.js";
 import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
 
 interface Discovered {
@@ -48,7 +48,10 @@ interface Discovered {
 }
 
 export class SchemaRoutes {
-  constructor(private readonly node: KeelNode) {}
+  constructor(
+    private readonly node: KeelNode,
+    private readonly endpointClient: EndpointClient,
+  ) {}
 
   // ---- services ----
 
@@ -176,7 +179,7 @@ export class SchemaRoutes {
         services: this.node.schema().servicesOf(known.id),
       });
     }
-    const discovered = await discover(uriText, useHttp11, additionalHeaders);
+    const discovered = await discover(uriText, useHttp11, additionalHeaders, this.endpointClient);
     const request = {
       uri: discovered.uri,
       useHttp11,
@@ -239,7 +242,12 @@ export class SchemaRoutes {
       return sendJson(res, 200, this.detailedDeployment(id));
     const nextHeaders = headers ?? existing.additionalHeaders;
     const nextHttp11 = useHttp11 ?? existing.useHttp11;
-    const discovered = await discover(uri ?? existing.uri, nextHttp11, nextHeaders);
+    const discovered = await discover(
+      uri ?? existing.uri,
+      nextHttp11,
+      nextHeaders,
+      this.endpointClient,
+    );
     const result = await this.node.updateSchema((schema) => {
       const outcome = updateDeployment(schema, id, {
         uri: discovered.uri,
@@ -287,11 +295,21 @@ function normalizedUri(uriText: string): string {
   }
 }
 
+/** Why an endpoint may refuse Keel (SDKs answer 401 to requests whose identity they do not accept). */
+function refusalHint(status: number, client: EndpointClient): string {
+  if (status !== 401 && status !== 403) return "";
+  const signer = client.signer;
+  return signer === undefined
+    ? ". The endpoint may require signed requests: start Keel with --request-identity-private-key-pem-file and give the endpoint its public key (identityKeys)"
+    : `. The endpoint may not accept Keel's request identity key ${signer.publicKeyId}: add it to the endpoint's identityKeys`;
+}
+
 /** Fetches and validates an endpoint's manifest, with Restate's META0003 on every failure. */
 async function discover(
   uriText: string,
   useHttp11: boolean,
   additionalHeaders: Record<string, string>,
+  client: EndpointClient,
 ): Promise<Discovered> {
   const normalized = normalizedUri(uriText);
   const uri = new URL(normalized);
@@ -305,14 +323,14 @@ async function discover(
     throw unreachable(`unsupported scheme ${uri.protocol.replace(/:$/, "")}`);
   let discovery;
   try {
-    discovery = await fetchDiscovery(normalized, useHttp11, additionalHeaders);
+    discovery = await fetchDiscovery(normalized, useHttp11, additionalHeaders, client);
   } catch (error) {
     throw unreachable(describeError(error));
   }
   if (discovery.status !== 200) {
     throw new AdminError(
       500,
-      `bad deployment: discovery at ${normalized} answered HTTP ${discovery.status}: ${discovery.body.toString("utf8").slice(0, 500)}`,
+      `bad deployment: discovery at ${normalized} answered HTTP ${discovery.status}: ${discovery.body.toString("utf8").slice(0, 500)}${refusalHint(discovery.status, client)}`,
       "META0003",
     );
   }

@@ -1,6 +1,6 @@
 /**
  * Keel's operator CLI (`keel`): status, invocations, SQL, deployments, snapshots, against the admin
- * API.
+ * API, and request-identity keys.
  */
 
 export {
@@ -14,3 +14,4 @@ export {
   statusCommand,
 } from "./keel_cli.js";
 export type { CliContext } from "./keel_cli.js";
+export { keysGenerateCommand } from "./keys.js";

@@ -26,6 +26,8 @@ export interface CliContext {
   readonly admin: string;
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** A bearer token for an admin API that requires one. */
+  readonly token?: string;
   readonly out: (text: string) => void;
   /** Progress for humans (stderr on a terminal); a no-op otherwise. */
   readonly progress: (text: string | undefined) => void;
@@ -82,7 +84,11 @@ async function request(
   try {
     res = await fetch(url, {
       method,
-      headers: { accept: "application/json", "content-type": "application/json" },
+      headers: {
+        accept: "application/json",
+        "content-type": "application/json",
+        ...(ctx.token === undefined ? {} : { authorization: `Bearer ${ctx.token}` }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(ctx.timeoutMs),
     });

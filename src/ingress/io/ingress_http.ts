@@ -50,7 +50,10 @@ import {
 } from "../../schema/index.js";
 import {
   HttpApiServer,
+  UNAUTHORIZED_HEADERS,
   httpStatusOf,
+  type AccessToken,
+  type TlsCredentials,
   isoNanos,
   isoOffset,
   readBody,
@@ -89,21 +92,16 @@ const SKIPPED_HEADERS = new Set([
 
 export interface IngressOptions {
   readonly bodyBytesMax?: number;
+  /** Serve HTTPS with these credentials (else HTTP/1.1 and h2c). */
+  readonly tls?: TlsCredentials;
+  /** A bearer token every request but health checks and CORS preflights must carry. */
+  readonly accessToken?: AccessToken;
 }
 
 export class HttpIngress {
-  private readonly http = new HttpApiServer(
-    "ingress",
-    (req, res) => this.handle(req, res),
-    65_000,
-    {
-      // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
-      // (keys that long are valid) within the request head; a larger head is answered with 431.
-      requireHostHeader: false,
-      maxHeaderSize: limits.ingressHeadBytesMax,
-    },
-  );
+  private readonly http: HttpApiServer;
   private readonly bodyBytesMax: number;
+  private readonly accessToken: AccessToken | undefined;
 
   constructor(
     private readonly node: KeelNode,
@@ -112,6 +110,19 @@ export class HttpIngress {
     options: IngressOptions = {},
   ) {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
+    this.accessToken = options.accessToken;
+    this.http = new HttpApiServer(
+      "ingress",
+      (req, res) => this.handle(req, res),
+      65_000,
+      {
+        // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
+        // (keys that long are valid) within the request head; a larger head is answered with 431.
+        requireHostHeader: false,
+        maxHeaderSize: limits.ingressHeadBytesMax,
+      },
+      options.tls,
+    );
   }
 
   listen(port: number, host: string): Promise<NetServer> {
@@ -137,6 +148,19 @@ export class HttpIngress {
       if (req.method === "OPTIONS") return this.preflight(req, res);
       const target = parseIngressTarget(req.url ?? "/");
       const [first, ...rest] = target.segments;
+      // Health checks stay open: probes carry no credentials, and the answer is only readiness.
+      const health = first === "restate" && rest.length === 1 && rest[0] === "health";
+      if (this.accessToken !== undefined && !health && !this.accessToken.admits(req)) {
+        return sendJson(
+          res,
+          401,
+          {
+            code: 401,
+            message: "unauthorized: this ingress requires 'Authorization: Bearer <token>'",
+          },
+          UNAUTHORIZED_HEADERS,
+        );
+      }
       if (first === "restate") return await this.handleRestate(req, res, rest, target);
       await this.invoke(req, res, target);
     } catch (error) {

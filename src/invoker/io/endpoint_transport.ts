@@ -14,8 +14,11 @@
 
 import http from "node:http";
 import http2 from "node:http2";
+import https from "node:https";
 import type { Writable } from "node:stream";
+import { rootCertificates } from "node:tls";
 import { Fifo, limits } from "../../core/index.js";
+import { RequestSigner } from "./request_identity.js";
 import type {
   EndpointRequest,
   EndpointStream,
@@ -98,18 +101,75 @@ export class PacedWriter {
   }
 }
 
+/**
+ * How Keel's clients to endpoints identify themselves and whom they trust, in PEM: plain data, so it
+ * crosses to the endpoint worker as it is.
+ */
+export interface EndpointClientSettings {
+  /** The Ed25519 key that signs every request (request identity v1); none: requests go unsigned. */
+  readonly identityKeyPem?: string;
+  /** Certificates trusted for `https://` endpoints besides the system's (a private CA). */
+  readonly trustedCaPem?: string;
+}
+
+/** The settings made ready for use: a signer, and the certificates TLS connections trust. */
+export class EndpointClient {
+  readonly signer: RequestSigner | undefined;
+  /** Undefined: Node's own trust store. */
+  readonly ca: string[] | undefined;
+
+  constructor(settings: EndpointClientSettings = {}) {
+    this.signer =
+      settings.identityKeyPem === undefined
+        ? undefined
+        : new RequestSigner(settings.identityKeyPem);
+    // Node's `ca` replaces its trust store: keep the public roots beside the private CA.
+    this.ca =
+      settings.trustedCaPem === undefined
+        ? undefined
+        : [...rootCertificates, settings.trustedCaPem];
+  }
+
+  /** The request's headers with its identity, if Keel signs: `path` is the URL's path alone. */
+  headersFor(
+    headers: Record<string, string>,
+    path: string,
+    subject: string | undefined,
+  ): Record<string, string> {
+    if (this.signer === undefined) return headers;
+    return { ...headers, ...this.signer.headers(path, subject, Date.now() / 1000) };
+  }
+}
+
 export class HttpEndpointTransport implements EndpointTransport {
   private readonly pools = new Map<string, PooledSession[]>();
   /** Sessions that take no new streams, until their last stream is done. */
   private readonly retired = new Set<PooledSession>();
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly agent: http.Agent;
+  private readonly httpsAgent: https.Agent;
   private closed = false;
+
+  constructor(private readonly client = new EndpointClient()) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 256,
+      ...(client.ca === undefined ? {} : { ca: client.ca }),
+    });
+  }
 
   open(request: EndpointRequest, handlers: EndpointStreamHandlers): EndpointStream {
     const url = new URL(request.path, request.uri);
+    const signed =
+      this.client.signer === undefined
+        ? request
+        : {
+            ...request,
+            headers: this.client.headersFor(request.headers, url.pathname, request.identitySubject),
+          };
     return request.useHttp11
-      ? this.openHttp1(url, request, handlers)
-      : this.openHttp2(url, request, handlers);
+      ? this.openHttp1(url, signed, handlers)
+      : this.openHttp2(url, signed, handlers);
   }
 
   private session(origin: string): PooledSession {
@@ -126,6 +186,7 @@ export class HttpEndpointTransport implements EndpointTransport {
     );
     if (free !== undefined) return free;
     const session = http2.connect(origin, {
+      ...(this.client.ca === undefined ? {} : { ca: this.client.ca }),
       peerMaxConcurrentStreams: limits.endpointStreamsPerConnectionMax,
       maxSessionMemory: Math.ceil(limits.endpointSessionMemoryBytesMax / MB),
       settings: { initialWindowSize: limits.endpointStreamWindowBytes },
@@ -228,9 +289,10 @@ export class HttpEndpointTransport implements EndpointTransport {
     handlers: EndpointStreamHandlers,
   ): EndpointStream {
     let done = false;
-    const req = http.request(url, {
+    const secure = url.protocol === "https:";
+    const req = (secure ? https : http).request(url, {
       method: "POST",
-      agent: this.agent,
+      agent: secure ? this.httpsAgent : this.agent,
       headers: { ...request.headers, "transfer-encoding": "chunked" },
     });
     const body = new PacedWriter(req);
@@ -270,6 +332,7 @@ export class HttpEndpointTransport implements EndpointTransport {
     this.pools.clear();
     this.retired.clear();
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 }
 
@@ -279,11 +342,15 @@ export interface DiscoveryResponse {
   readonly body: Buffer;
 }
 
-/** `GET {uri}/discover`, over h2c unless the deployment uses HTTP/1.1; bounded by a timeout. */
+/**
+ * `GET {uri}/discover`, over HTTP/2 (h2c, or TLS for `https://`) unless the deployment uses
+ * HTTP/1.1; signed when Keel signs; bounded by a timeout.
+ */
 export function fetchDiscovery(
   uri: string,
   useHttp11: boolean,
   headers: Record<string, string>,
+  client = new EndpointClient(),
   timeoutMs = limits.discoveryTimeoutMs,
 ): Promise<DiscoveryResponse> {
   const base = new URL(uri);
@@ -291,7 +358,12 @@ export function fetchDiscovery(
   const accept = [1, 2, 3, 4]
     .map((v) => `application/vnd.restate.endpointmanifest.v${v}+json`)
     .join(", ");
-  const requestHeaders = { ...headers, accept, "x-restate-cluster-name": "localcluster" };
+  const requestHeaders = client.headersFor(
+    { ...headers, accept, "x-restate-cluster-name": "localcluster" },
+    path,
+    undefined,
+  );
+  const tlsOptions = client.ca === undefined ? {} : { ca: client.ca };
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -300,7 +372,9 @@ export function fetchDiscovery(
     }, timeoutMs);
     let cleanup = (): void => clearTimeout(timer);
     if (useHttp11) {
-      const req = http.get(new URL(path, base), { headers: requestHeaders }, (res) => {
+      const target = new URL(path + base.search, base);
+      const get = target.protocol === "https:" ? https.get : http.get;
+      const req = get(target, { headers: requestHeaders, ...tlsOptions }, (res) => {
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           cleanup();
@@ -321,7 +395,7 @@ export function fetchDiscovery(
       };
       return;
     }
-    const session = http2.connect(base.origin);
+    const session = http2.connect(base.origin, tlsOptions);
     cleanup = (): void => {
       clearTimeout(timer);
       session.close();

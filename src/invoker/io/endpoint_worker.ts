@@ -4,17 +4,24 @@
  * service protocol nor decides anything.
  */
 
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { concatBytes } from "../../core/index.js";
 import type { EndpointStream } from "../index.js";
 import type { FromWorker, ToWorker } from "./endpoint_worker_messages.js";
-import { HttpEndpointTransport } from "./endpoint_transport.js";
+import {
+  EndpointClient,
+  HttpEndpointTransport,
+  type EndpointClientSettings,
+} from "./endpoint_transport.js";
 import { OutboundBatch, packForCrossing } from "./worker_batch.js";
 
 const port = parentPort;
 if (port === null) throw new Error("endpoint_worker.js runs only as a worker thread");
 
-const transport = new HttpEndpointTransport();
+// Requests are signed here, where they are built: the node's thread only passes the key along.
+const transport = new HttpEndpointTransport(
+  new EndpointClient(workerData as EndpointClientSettings),
+);
 const streams = new Map<number, EndpointStream>();
 const outbound = new OutboundBatch<FromWorker>(
   (batch, transfer) => port.postMessage(batch, transfer),

@@ -18,6 +18,7 @@ import type {
 import type { Logger } from "../../platform/index.js";
 import type { FromWorker, ToWorker, WorkerErrorDescription } from "./endpoint_worker_messages.js";
 import { OutboundBatch, packForCrossing } from "./worker_batch.js";
+import type { EndpointClientSettings } from "./endpoint_transport.js";
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -45,7 +46,10 @@ export class WorkerEndpointTransport implements EndpointTransport {
   private nextStream = 1;
   private closed = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly clientSettings: EndpointClientSettings = {},
+  ) {}
 
   open(request: EndpointRequest, handlers: EndpointStreamHandlers): EndpointStream {
     if (this.closed) throw new Error("endpoint transport is closed");
@@ -111,7 +115,9 @@ export class WorkerEndpointTransport implements EndpointTransport {
 
   private worker(): WorkerHandle {
     if (this.handle !== undefined) return this.handle;
-    const worker = new Worker(new URL("./endpoint_worker.js", import.meta.url));
+    const worker = new Worker(new URL("./endpoint_worker.js", import.meta.url), {
+      workerData: this.clientSettings,
+    });
     // The node's own servers keep the process alive; a worker left behind must not.
     worker.unref();
     const handle: WorkerHandle = {

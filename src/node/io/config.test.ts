@@ -82,4 +82,45 @@ describe("keel-server configuration", () => {
         error.message.startsWith(`ingress-body-limit: at most ${limits.messageBytesMax} bytes`),
     );
   });
+
+  it("reads access tokens from a file or the environment, never both, and security files from every source", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
+    try {
+      const tokenFile = join(dir, "token");
+      writeFileSync(tokenFile, "s3cret-token\n");
+      const fromFile = loadConfig(["--admin-token-file", tokenFile], {}).config;
+      assert.equal(fromFile.adminToken, "s3cret-token");
+      assert.equal(fromFile.ingressToken, undefined);
+      const fromEnv = loadConfig([], { KEEL_INGRESS_TOKEN: "t0ken" }).config;
+      assert.equal(fromEnv.ingressToken, "t0ken");
+      assert.equal(fromEnv.adminToken, undefined);
+      assert.throws(
+        () => loadConfig(["--ingress-token-file", tokenFile], { KEEL_INGRESS_TOKEN: "other" }),
+        /ingress-token-file and KEEL_INGRESS_TOKEN are both set/,
+      );
+      assert.throws(
+        () => loadConfig(["--admin-token-file", join(dir, "missing")], {}),
+        /admin-token-file: cannot read .*ENOENT/,
+      );
+      writeFileSync(tokenFile, "two words\n");
+      assert.throws(
+        () => loadConfig(["--admin-token-file", tokenFile], {}),
+        /expected a token of visible ASCII characters without spaces/,
+      );
+      const toml = join(dir, "keel.toml");
+      writeFileSync(toml, 'request-identity-private-key-pem-file = "/keys/identity.pem"\n');
+      const fromToml = loadConfig(["--config", toml], {}).config;
+      assert.equal(fromToml.requestIdentityPrivateKeyPemFile, "/keys/identity.pem");
+      const fromVariable = loadConfig([], {
+        KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE: "/k.pem",
+      }).config;
+      assert.equal(fromVariable.requestIdentityPrivateKeyPemFile, "/k.pem");
+      assert.throws(
+        () => loadConfig(["--tls-cert-file", "/c.pem"], {}),
+        /tls-cert-file and tls-key-file go together, found only tls-cert-file/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -53,6 +53,19 @@ export interface ServerConfig {
   readonly advertisedAddress: string;
   /** `region.zone` (or `region`): the node's failure domains, for placing replicas. */
   readonly location: string;
+  /** An Ed25519 private key (PEM) that signs every request to service endpoints (Restate's). */
+  readonly requestIdentityPrivateKeyPemFile?: string;
+  /** A certificate chain and its private key (PEM): the ingress and admin API serve HTTPS. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  /** Certificates (PEM) trusted for `https://` endpoints besides the system's. */
+  readonly endpointCaFile?: string;
+  /** Where the bearer tokens came from; the tokens themselves are below. */
+  readonly adminTokenFile?: string;
+  readonly ingressTokenFile?: string;
+  /** Bearer tokens the admin API and the ingress require (none: open). */
+  readonly adminToken?: string;
+  readonly ingressToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -66,7 +79,10 @@ interface Setting {
     "string" | "port" | "count" | "amount" | "bytes" | "boolean" | "level" | "duration";
 }
 
-const SETTINGS: Record<keyof ServerConfig, Setting> = {
+/** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
+type TokenName = "adminToken" | "ingressToken";
+
+const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName>, Setting> = {
   baseDir: { flag: "base-dir", env: "KEEL_BASE_DIR", kind: "string" },
   nodeName: { flag: "node-name", env: "KEEL_NODE_NAME", kind: "string" },
   clusterName: { flag: "cluster-name", env: "KEEL_CLUSTER_NAME", kind: "string" },
@@ -126,6 +142,21 @@ const SETTINGS: Record<keyof ServerConfig, Setting> = {
     kind: "string",
   },
   location: { flag: "location", env: "KEEL_LOCATION", kind: "string" },
+  requestIdentityPrivateKeyPemFile: {
+    flag: "request-identity-private-key-pem-file",
+    env: "KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+    kind: "string",
+  },
+  tlsCertFile: { flag: "tls-cert-file", env: "KEEL_TLS_CERT_FILE", kind: "string" },
+  tlsKeyFile: { flag: "tls-key-file", env: "KEEL_TLS_KEY_FILE", kind: "string" },
+  endpointCaFile: { flag: "endpoint-ca-file", env: "KEEL_ENDPOINT_CA_FILE", kind: "string" },
+  adminTokenFile: { flag: "admin-token-file", env: "KEEL_ADMIN_TOKEN_FILE", kind: "string" },
+  ingressTokenFile: { flag: "ingress-token-file", env: "KEEL_INGRESS_TOKEN_FILE", kind: "string" },
+};
+
+const TOKENS: Record<TokenName, { file: "adminTokenFile" | "ingressTokenFile"; env: string }> = {
+  adminToken: { file: "adminTokenFile", env: "KEEL_ADMIN_TOKEN" },
+  ingressToken: { file: "ingressTokenFile", env: "KEEL_INGRESS_TOKEN" },
 };
 
 const DEFAULTS: ServerConfig = {
@@ -195,6 +226,15 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
                             where other nodes reach this node's node port (default: the
                             bind address, loopback for a wildcard, and --node-port)
   --location REGION[.ZONE]  the node's failure domains (recorded in the nodes configuration)
+  --request-identity-private-key-pem-file FILE
+                            an Ed25519 private key (PEM) that signs every request to
+                            service endpoints, as Restate does ('keel keys generate')
+  --tls-cert-file FILE      certificate chain (PEM): ingress and admin API serve HTTPS
+  --tls-key-file FILE       the certificate's private key (PEM)
+  --endpoint-ca-file FILE   certificates (PEM) trusted for https:// deployments,
+                            besides the system's
+  --admin-token-file FILE   a bearer token the admin API requires (or KEEL_ADMIN_TOKEN)
+  --ingress-token-file FILE a bearer token the ingress requires (or KEEL_INGRESS_TOKEN)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
   -h, --help                show this help
 `;
@@ -332,6 +372,19 @@ export function loadConfig(
       `ingress-body-limit: at most ${limits.messageBytesMax} bytes (Keel's message limit: a larger body could not be delivered to a service), found ${result.ingressBodyBytesMax}`,
     );
   }
+  if ((result.tlsCertFile === undefined) !== (result.tlsKeyFile === undefined)) {
+    throw new ConfigError(
+      `tls-cert-file and tls-key-file go together, found only ${result.tlsCertFile === undefined ? "tls-key-file" : "tls-cert-file"}`,
+    );
+  }
+  const tokens: Partial<Record<TokenName, string>> = {};
+  for (const [name, { file, env: variable }] of Object.entries(TOKENS) as [
+    TokenName,
+    (typeof TOKENS)[TokenName],
+  ][]) {
+    const token = readToken(result[file], env[variable], SETTINGS[file].flag, variable);
+    if (token !== undefined) tokens[name] = token;
+  }
   const baseDir = resolve(result.baseDir);
   const snapshotDestination =
     result.snapshotDestination === ""
@@ -357,5 +410,40 @@ export function loadConfig(
       `snapshot-s3-endpoint: expected an http:// or https:// URL, found '${result.snapshotS3Endpoint}'`,
     );
   }
-  return { config: { ...result, baseDir, snapshotDestination }, help: false };
+  return { config: { ...result, ...tokens, baseDir, snapshotDestination }, help: false };
+}
+
+/** A bearer token from its file or its environment variable (one of them), without line breaks. */
+function readToken(
+  file: string | undefined,
+  fromEnv: string | undefined,
+  flag: string,
+  variable: string,
+): string | undefined {
+  const given = fromEnv !== undefined && fromEnv !== "";
+  if (file !== undefined && given)
+    throw new ConfigError(`${flag} and ${variable} are both set; set one of them`);
+  let token: string;
+  let where: string;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new ConfigError(
+        `${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+    where = `${flag} (${file})`;
+  } else if (given) {
+    token = fromEnv.trim();
+    where = variable;
+  } else {
+    return undefined;
+  }
+  // A bearer token is one HTTP header value: visible ASCII without spaces (RFC 6750's token68 and more).
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new ConfigError(
+      `${where}: expected a token of visible ASCII characters without spaces, found ${token === "" ? "nothing" : "other characters"}`,
+    );
+  return token;
 }

@@ -7,17 +7,21 @@
  * port, file handle and thread it took.
  */
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server as NetServer } from "node:net";
 import { join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
 import type { ServerConfig } from "./config.js";
 import { AdminApi } from "../../admin/io/index.js";
 import { dataDirLayout } from "./data_dir.js";
 import { lockDirectory } from "./dir_lock.js";
 import { FileMetadataStore } from "../../metadata/io/index.js";
 import {
+  AccessToken,
   listenOn,
   describeDamagedTail,
+  type TlsCredentials,
   consoleLogger,
   systemClock,
   systemEntropy,
@@ -27,7 +31,12 @@ import { openLmdbEnvironment } from "../../partition-store/io/index.js";
 import { SnapshotRepository } from "../../partition-store/index.js";
 import { openObjectStore } from "../../object-store/io/index.js";
 import { LocalLogletProvider } from "../../bifrost/io/index.js";
-import { WorkerEndpointTransport } from "../../invoker/io/index.js";
+import {
+  EndpointClient,
+  WorkerEndpointTransport,
+  readSigningKeyFile,
+  type EndpointClientSettings,
+} from "../../invoker/io/index.js";
 import { KeelError } from "../../core/index.js";
 import { KeelNode } from "../index.js";
 import type { Clock, Logger } from "../../platform/index.js";
@@ -65,10 +74,16 @@ export interface RunningNodeServer {
 export async function startNodeServer(options: NodeServerOptions): Promise<RunningNodeServer> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? consoleLogger(config.logLevel, config.nodeName);
+  // Keys and certificates are read before anything is taken: a bad file refuses the start.
+  const security = readSecurityFiles(config);
+  if (security.publicKeyId !== undefined)
+    logger.info("signing requests to service endpoints (request identity v1)", {
+      publicKey: security.publicKeyId,
+    });
   const dataDir = join(config.baseDir, config.nodeName);
   mkdirSync(dataDir, { recursive: true });
   const unlock = lockDirectory(dataDir);
-  const logger = options.logger ?? consoleLogger(config.logLevel, config.nodeName);
   const layout = dataDirLayout(dataDir);
   let stores: Awaited<ReturnType<typeof openLmdbEnvironment>>["environment"];
   try {
@@ -106,7 +121,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   }
   const host = config.bindAddress;
   const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  const transport = new WorkerEndpointTransport(logger);
+  const transport = new WorkerEndpointTransport(logger, security.endpointClient);
   const node = new KeelNode(
     {
       nodeName: config.nodeName,
@@ -144,7 +159,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   );
   const ingress = new HttpIngress(node, systemEntropy, logger, {
     bodyBytesMax: config.ingressBodyBytesMax,
+    ...(security.tls === undefined ? {} : { tls: security.tls }),
+    ...(config.ingressToken === undefined
+      ? {}
+      : { accessToken: new AccessToken(config.ingressToken) }),
   });
+  const scheme = security.tls === undefined ? "http" : "https";
   // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
   let admin: AdminApi | undefined;
   // The node port is reserved for node-to-node traffic; a single node has no peers to talk to yet.
@@ -163,8 +183,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   try {
     if (nodePort !== undefined) await listenOn(nodePort, config.nodePort, host, "node");
     ingressPort = boundPort(await ingress.listen(config.ingressPort, host));
-    const ingressUrl = `http://${advertisedHost}:${ingressPort}/`;
-    admin = new AdminApi(node, logger, { ingressUrl });
+    const ingressUrl = `${scheme}://${advertisedHost}:${ingressPort}/`;
+    admin = new AdminApi(node, logger, {
+      ingressUrl,
+      endpointClient: new EndpointClient(security.endpointClient),
+      ...(security.tls === undefined ? {} : { tls: security.tls }),
+      ...(config.adminToken === undefined
+        ? {}
+        : { accessToken: new AccessToken(config.adminToken) }),
+    });
     adminPort = boundPort(await admin.listen(config.adminPort, host));
     logger.info("starting partitions", { partitions: config.partitions, dataDir });
     await node.start();
@@ -193,11 +220,85 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     advertisedHost,
     ingressPort,
     adminPort,
-    ingressUrl: `http://${advertisedHost}:${ingressPort}`,
-    adminUrl: `http://${advertisedHost}:${adminPort}`,
+    ingressUrl: `${scheme}://${advertisedHost}:${ingressPort}`,
+    adminUrl: `${scheme}://${advertisedHost}:${adminPort}`,
     logger,
     stop,
   };
+}
+
+interface SecurityFiles {
+  readonly endpointClient: EndpointClientSettings;
+  readonly publicKeyId?: string;
+  readonly tls?: TlsCredentials;
+}
+
+/** Reads the request-identity key, the TLS credentials and the endpoints' CA, checking each. */
+function readSecurityFiles(config: ServerConfig): SecurityFiles {
+  const read = (setting: string, file: string): string => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (error) {
+      throw new KeelError(
+        "bad_request",
+        `${setting}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+  };
+  const key =
+    config.requestIdentityPrivateKeyPemFile === undefined
+      ? undefined
+      : readSigningKeyFile(config.requestIdentityPrivateKeyPemFile);
+  const ca =
+    config.endpointCaFile === undefined
+      ? undefined
+      : checkedCertificates("endpoint-ca-file", config.endpointCaFile, read);
+  let tls: TlsCredentials | undefined;
+  if (config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined) {
+    tls = {
+      cert: checkedCertificates("tls-cert-file", config.tlsCertFile, read),
+      key: read("tls-key-file", config.tlsKeyFile),
+    };
+    try {
+      createSecureContext(tls);
+    } catch (error) {
+      throw new KeelError(
+        "bad_request",
+        `tls-cert-file ${config.tlsCertFile} and tls-key-file ${config.tlsKeyFile}: not a certificate and its private key in PEM format (${(error as Error).message})`,
+      );
+    }
+  }
+  return {
+    endpointClient: {
+      ...(key === undefined ? {} : { identityKeyPem: key.pem }),
+      ...(ca === undefined ? {} : { trustedCaPem: ca }),
+    },
+    ...(key === undefined ? {} : { publicKeyId: key.publicKeyId }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+}
+
+/** A PEM file of certificates, each of which parses. */
+function checkedCertificates(
+  setting: string,
+  file: string,
+  read: (setting: string, file: string) => string,
+): string {
+  const text = read(setting, file);
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0)
+    throw new KeelError("bad_request", `${setting} ${file}: no certificate in PEM format`);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new KeelError(
+        "bad_request",
+        `${setting} ${file}: a certificate does not parse (${(error as Error).message})`,
+      );
+    }
+  }
+  return text;
 }
 
 function boundPort(server: NetServer): number {

@@ -15,6 +15,7 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { KeelError, type ErrorCode } from "../../core/index.js";
 
 /** Reads the request body, failing with 413 past `limitBytes`. */
@@ -144,10 +145,18 @@ export function listenOn<S extends Server | NetServer>(
 /** What an HTTP/2 client sends first on a cleartext connection ("prior knowledge", RFC 9113 3.4). */
 const HTTP2_PREFACE_START = Buffer.from("PRI * HTTP/2.0");
 
+/** A certificate chain and its private key, in PEM. */
+export interface TlsCredentials {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /**
  * An HTTP server for one of the node's APIs, speaking HTTP/1.1 and, on the same port, HTTP/2 with
  * prior knowledge (h2c, as gRPC-style clients and some proxies use it; Restate's servers take both).
- * Each connection's first bytes choose the protocol. Listen once; close with its open connections.
+ * Each connection's first bytes choose the protocol. With TLS credentials it serves HTTPS instead:
+ * HTTP/2 for clients that choose it by ALPN, else the first bytes choose as above. Listen once;
+ * close with its open connections.
  */
 export class HttpApiServer {
   private server: NetServer | undefined;
@@ -155,12 +164,18 @@ export class HttpApiServer {
   private readonly http2Sessions = new Set<Http2Session>();
   /** Connections whose protocol is not known yet (no byte received). */
   private readonly undecided = new Set<Socket>();
+  /**
+   * The TCP connections under TLS ones, from accept to close: one still in its handshake belongs to
+   * no protocol yet, and the server's close would wait for it.
+   */
+  private readonly tlsConnections = new Set<Socket>();
 
   constructor(
     private readonly what: string,
     private readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
     private readonly keepAliveTimeoutMs?: number,
     private readonly options: ServerOptions = {},
+    private readonly tls?: TlsCredentials,
   ) {}
 
   async listen(port: number, host: string): Promise<NetServer> {
@@ -172,10 +187,27 @@ export class HttpApiServer {
       this.http2Sessions.add(session);
       session.once("close", () => this.http2Sessions.delete(session));
     });
-    const server = createNetServer((socket) => {
+    const serve = (socket: Socket): void => {
       this.undecided.add(socket);
       chooseProtocol(socket, http1, http2, () => this.undecided.delete(socket));
-    });
+    };
+    const tls = this.tls;
+    const server =
+      tls === undefined
+        ? createNetServer(serve)
+        : createTlsServer(
+            { cert: tls.cert, key: tls.key, ALPNProtocols: ["h2", "http/1.1"] },
+            (socket: TLSSocket) => {
+              if (socket.alpnProtocol === "h2") http2.emit("connection", socket);
+              else serve(socket);
+            },
+          );
+    if (tls !== undefined) {
+      server.on("connection", (socket: Socket) => {
+        this.tlsConnections.add(socket);
+        socket.once("close", () => this.tlsConnections.delete(socket));
+      });
+    }
     this.http1 = http1;
     this.server = server;
     await listenOn(server, port, host, this.what);
@@ -194,6 +226,7 @@ export class HttpApiServer {
       this.http1?.close();
       for (const session of this.http2Sessions) session.destroy();
       for (const socket of this.undecided) socket.destroy();
+      for (const socket of this.tlsConnections) socket.destroy();
     });
   }
 }

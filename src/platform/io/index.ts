@@ -1,13 +1,15 @@
 /**
  * Node implementations of the platform: the system clock, entropy and console logger, the
  * node ticker, heap-growth settings, HTTP helpers shared by the ingress and admin servers (HTTP/1.1 and
- * h2c on one port), and the segment-file engine with durable writes (frames with checksums, group
+ * h2c on one port, or HTTPS with HTTP/2 by ALPN), bearer tokens, and the segment-file engine with durable writes (frames with checksums, group
  * commit, torn-tail recovery) that the local loglet and the log servers' stores are built on.
  */
 
+export { AccessToken, UNAUTHORIZED_HEADERS } from "./access_token.js";
 export { limitHeapGrowth } from "./heap_growth.js";
 export {
   HttpApiServer,
+  type TlsCredentials,
   httpStatusOf,
   isoMillis,
   isoNanos,
