@@ -11,7 +11,6 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  DIST,
   TARGET,
   eventually,
   invocationOf,
@@ -23,17 +22,10 @@ import {
   type ServiceEndpoint,
   type SqlRow,
   type Stack,
+  RESTATE_CLI_BIN,
 } from "./harness.js";
 
-const CLI_BIN = join(
-  DIST,
-  "..",
-  "node_modules",
-  "@restatedev",
-  "restate-linux-x64",
-  "bin",
-  "restate",
-);
+const CLI_BIN = RESTATE_CLI_BIN;
 const CLI_TIMEOUT_MS = 30_000;
 
 interface CliResult {

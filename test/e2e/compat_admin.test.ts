@@ -8,11 +8,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RECORDED_OPENAPI } from "../fixtures/admin_compat_openapi.js";
 import {
-  DIST,
   TARGET,
   call,
   eventually,
@@ -27,17 +25,10 @@ import {
   type ServiceEndpoint,
   type SqlRow,
   type Stack,
+  RESTATE_CLI_BIN,
 } from "./harness.js";
 
-const CLI_BIN = join(
-  DIST,
-  "..",
-  "node_modules",
-  "@restatedev",
-  "restate-linux-x64",
-  "bin",
-  "restate",
-);
+const CLI_BIN = RESTATE_CLI_BIN;
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const SUBSCRIPTION_ID = "sub_17KtIj9ZtDgK5P3BwOG8fWp";
 

@@ -15,6 +15,16 @@ import { after, before } from "node:test";
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = join(here, "..", "..");
 const SERVER_BIN = join(DIST, "src", "bin", "keel-server.js");
+/** The official `restate` CLI, installed with @restatedev/restate. */
+export const RESTATE_CLI_BIN = join(
+  DIST,
+  "..",
+  "node_modules",
+  "@restatedev",
+  "restate-linux-x64",
+  "bin",
+  "restate",
+);
 const RESTATE_BIN = join(
   DIST,
   "..",

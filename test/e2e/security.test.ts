@@ -28,17 +28,10 @@ import {
   tempDir,
   type KeelServer,
   type ServiceEndpoint,
+  RESTATE_CLI_BIN,
 } from "./harness.js";
 
-const RESTATE_CLI = join(
-  DIST,
-  "..",
-  "node_modules",
-  "@restatedev",
-  "restate-linux-x64",
-  "bin",
-  "restate",
-);
+const RESTATE_CLI = RESTATE_CLI_BIN;
 const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
 const skipReason =
   TARGET === "restate" ? "Keel's own settings (Restate OSS has no tokens or TLS)" : false;
@@ -283,22 +276,31 @@ function selfSigned(dir: string, name: string): { cert: string; key: string } {
 }
 
 /** GET over HTTPS/1.1 (Node's https client offers no ALPN), trusting `ca`. */
-function httpsGet(
+/** One HTTPS request trusting `ca`; a body makes it a JSON POST. */
+function httpsCall(
   url: string,
   ca: string,
   headers: Record<string, string> = {},
+  body?: unknown,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, headers }, (res) => {
-      let body = "";
+    const options =
+      body === undefined
+        ? { ca, headers }
+        : { method: "POST", ca, headers: { ...headers, "content-type": "application/json" } };
+    const req = httpsRequest(url, options, (res) => {
+      let text = "";
       res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
     req.on("error", reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
+
+const httpsGet = (url: string, ca: string, headers: Record<string, string> = {}) =>
+  httpsCall(url, ca, headers);
 
 /** A POST over HTTPS with HTTP/2 chosen by ALPN; answers the protocol the server agreed to. */
 function h2Post(
@@ -382,19 +384,7 @@ describe(
       const version = await httpsGet(`${admin}/version`, ca);
       assert.equal(version.status, 200, version.body);
       const httpsEndpoint = endpoint.url.replace("http:", "https:");
-      const registered = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpsRequest(
-          `${admin}/deployments`,
-          { method: "POST", ca, headers: { "content-type": "application/json" } },
-          (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-          },
-        );
-        req.on("error", reject);
-        req.end(JSON.stringify({ uri: httpsEndpoint }));
-      });
+      const registered = await httpsCall(`${admin}/deployments`, ca, {}, { uri: httpsEndpoint });
       assert.equal(registered.status, 201, registered.body);
       const greeting = await h2Post(ingress, ca, "/SecurityGreeter/greet", JSON.stringify("tls"));
       assert.equal(greeting.alpn, "h2");
@@ -423,19 +413,12 @@ describe(
 
     it("without the endpoint's CA, registering the https endpoint fails on its certificate", async () => {
       const { admin } = await startTlsKeel([]);
-      const registered = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpsRequest(
-          `${admin}/deployments`,
-          { method: "POST", ca, headers: { "content-type": "application/json" } },
-          (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-          },
-        );
-        req.on("error", reject);
-        req.end(JSON.stringify({ uri: endpoint.url.replace("http:", "https:") }));
-      });
+      const registered = await httpsCall(
+        `${admin}/deployments`,
+        ca,
+        {},
+        { uri: endpoint.url.replace("http:", "https:") },
+      );
       assert.equal(registered.status, 500, registered.body);
       assert.match(registered.body, /certificate/i);
     });
