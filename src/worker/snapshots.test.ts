@@ -109,4 +109,42 @@ describe("partition snapshots", () => {
         /trimmed through LSN 1 .* no readable snapshot/.test(error.message),
     );
   });
+
+  it("an automatic snapshot that failed waits before the next attempt", async () => {
+    const objects = new MemoryObjectStore();
+    let puts = 0;
+    const failing = Object.assign(Object.create(objects) as MemoryObjectStore, {
+      put: () => {
+        puts++;
+        return Promise.reject(new Error("disk full"));
+      },
+    });
+    const clock = new ManualClock(1_800_000_000_000);
+    const snapshots = new PartitionSnapshots({
+      repository: new SnapshotRepository(failing, NO_LOG),
+      settings: { intervalRecords: 1, retained: 1 },
+      clusterName: "c",
+      nodeName: "n1",
+      table: new PartitionTable(1),
+      clock,
+      entropy: counterEntropy(),
+      logger: NO_LOG,
+    });
+    const leader = await processorOn(new MemoryLoglet(), new MemoryMetadataStore(), "n1");
+    await leader.start();
+    await leader.claimLeadership();
+    snapshots.tick([leader]);
+    await snapshots.settled();
+    await settle();
+    assert.equal(puts, 1);
+    assert.match(snapshots.problem ?? "", /disk full/);
+    snapshots.tick([leader]);
+    await snapshots.settled();
+    assert.equal(puts, 1, "no second attempt at once");
+    clock.advance(30_000);
+    snapshots.tick([leader]);
+    await snapshots.settled();
+    assert.equal(puts, 2, "the next attempt after the pause");
+    await leader.stop();
+  });
 });

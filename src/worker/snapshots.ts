@@ -29,6 +29,9 @@ import type { VirtualLog } from "../bifrost/index.js";
 import type { Clock, Entropy, Logger } from "../platform/index.js";
 import type { PartitionProcessor } from "./partition_processor.js";
 
+/** How long a partition whose automatic snapshot failed waits before the next attempt. */
+const SNAPSHOT_RETRY_MS = 30_000;
+
 export interface SnapshotSettings {
   /** Applied records of a partition between automatic snapshots; 0 takes them on demand only. */
   readonly intervalRecords: number;
@@ -53,6 +56,8 @@ export class PartitionSnapshots {
   private readonly taking = new Map<number, Promise<SnapshotManifest>>();
   /** Why the last snapshot failed, until one succeeds (for `keel status`). */
   private failure: string | undefined;
+  /** When each partition's last automatic snapshot failed: the next waits `SNAPSHOT_RETRY_MS`. */
+  private readonly failedAtMs = new Map<number, number>();
 
   constructor(private readonly deps: SnapshotDeps) {}
 
@@ -145,14 +150,22 @@ export class PartitionSnapshots {
     for (const processor of processors) {
       const partitionId = processor.partitionId;
       if (!processor.isLeader || this.taking.has(partitionId)) continue;
+      const failedAt = this.failedAtMs.get(partitionId);
+      if (failedAt !== undefined && this.deps.clock.nowMs() - failedAt < SNAPSHOT_RETRY_MS)
+        continue;
       const since = processor.appliedLsn - (this.newest.get(partitionId)?.appliedLsn ?? 0);
       if (since < interval) continue;
-      this.create(processor).catch((error: unknown) =>
-        this.deps.logger.warn("partition snapshot failed; retrying at the next interval", {
-          partition: partitionId,
-          destination: this.description,
-          error: describeError(error),
-        }),
+      this.create(processor).then(
+        () => this.failedAtMs.delete(partitionId),
+        (error: unknown) => {
+          this.failedAtMs.set(partitionId, this.deps.clock.nowMs());
+          this.deps.logger.warn("partition snapshot failed; retrying later", {
+            partition: partitionId,
+            destination: this.description,
+            retryInMs: SNAPSHOT_RETRY_MS,
+            error: describeError(error),
+          });
+        },
       );
     }
   }
