@@ -228,7 +228,7 @@ export class Bifrost {
   constructor(
     readonly metadata: MetadataStore,
     private readonly providers: ReadonlyMap<string, LogletProvider>,
-    private readonly initialLoglet: (logId: number) => LogletConfig,
+    private readonly initialLoglet: (logId: number) => LogletConfig | Promise<LogletConfig>,
   ) {}
 
   /** Opens a log, creating its chain with one segment at LSN 1 when it does not exist yet. */
@@ -263,7 +263,7 @@ export class Bifrost {
     if (stored === undefined) {
       const chain: LogChain = {
         logId,
-        segments: [{ index: 0, baseLsn: 1, loglet: this.initialLoglet(logId) }],
+        segments: [{ index: 0, baseLsn: 1, loglet: await this.initialLoglet(logId) }],
       };
       try {
         const version = await putJson(this.metadata, chainKey(logId), chain, MUST_NOT_EXIST);

@@ -21,6 +21,7 @@ export { decodeLogletMessage, encodeLogletMessage } from "./replicated/codec.js"
 export { DEFAULT_LOGLET_LIMITS, checkLogletLimits } from "./replicated/limits.js";
 export type { ReplicatedLogletLimits } from "./replicated/limits.js";
 export { LogletNode } from "./replicated/loglet_node.js";
+export { ReplicatedLogletProvider } from "./replicated/provider.js";
 export type { LogletObserver, Result } from "./replicated/loglet_node.js";
 export type {
   AcceptRequest,
@@ -44,6 +45,7 @@ export {
   isWriteQuorum,
   parseLocation,
   parseReplication,
+  replicationToJson,
   shuffled,
 } from "./replicated/replication.js";
 export type {
@@ -57,7 +59,9 @@ export {
   addRange,
   compareBallots,
   dropBelow,
+  formatLogletParams,
   logletIdOf,
+  parseLogletParams,
   rangeContaining,
 } from "./replicated/types.js";
 export type { LogletId, LogletParams, OffsetRange } from "./replicated/types.js";

@@ -13,7 +13,7 @@
 import type { NodeId } from "../core/index.js";
 import { parseLocation, type ReplicationProperty, type Topology } from "../bifrost/index.js";
 import type { Liveness } from "./failure_detector.js";
-import { placePartitions, type PartitionAssignment } from "./placement.js";
+import { placePartitions, rebalance, type PartitionAssignment } from "./placement.js";
 
 /** What the controller needs of a node's record in the nodes configuration. */
 export interface ClusterNode {
@@ -49,13 +49,14 @@ export function desiredPartitionTable(view: ClusterView): PartitionAssignment[] 
   const topology: Topology = new Map(
     view.nodes.map((n) => [n.plainId as NodeId, parseLocation(n.location ?? "")]),
   );
-  const desired = placePartitions({
+  const placed = placePartitions({
     partitions: view.partitions,
     workers,
     topology,
     property: view.property,
     ...(view.current === undefined ? {} : { previous: view.current }),
   });
+  const desired = rebalance(placed, workers, view.property);
   return view.current !== undefined && sameTable(desired, view.current) ? undefined : desired;
 }
 

@@ -8,7 +8,12 @@ import {
   parseReplication,
   type Topology,
 } from "../bifrost/replicated/replication.js";
-import { placePartitions, type PartitionAssignment, type PlacementInput } from "./placement.js";
+import {
+  placePartitions,
+  rebalance,
+  type PartitionAssignment,
+  type PlacementInput,
+} from "./placement.js";
 
 const ids = (...ns: number[]): NodeId[] => ns.map((n) => NodeId(n));
 const topologyOf = (locations: Record<number, string>): Topology =>
@@ -145,5 +150,33 @@ describe("partition placement", () => {
         previous = placed;
       }
     }
+  });
+});
+
+describe("rebalance", () => {
+  it("gives a worker that joined its share of replicas and leaders, moving no leader's replica away", () => {
+    const property = parseReplication(2);
+    const before = placePartitions({
+      partitions: 12,
+      workers: ids(1, 2),
+      topology: new Map(),
+      property,
+    });
+    const after = rebalance(before, ids(1, 2, 3), property);
+    const count = (pick: (a: PartitionAssignment) => readonly (NodeId | undefined)[]) => {
+      const counts = new Map<NodeId | undefined, number>();
+      for (const a of after) for (const n of pick(a)) counts.set(n, (counts.get(n) ?? 0) + 1);
+      return counts;
+    };
+    assert.deepEqual([...count((a) => a.replicas).values()].sort(), [8, 8, 8]);
+    assert.deepEqual([...count((a) => [a.leader]).values()].sort(), [4, 4, 4]);
+    for (const [p, a] of after.entries()) {
+      assert.equal(a.replicas.length, 2);
+      assert.equal(a.replicas[0], a.leader);
+      assert.equal(new Set(a.replicas).size, 2);
+      // A replica moves only off a follower: the old leader stays a replica of its partition.
+      assert.ok(a.replicas.includes(before[p]!.leader!));
+    }
+    assert.deepEqual(rebalance(after, ids(1, 2, 3), property), after, "balanced is a fixed point");
   });
 });

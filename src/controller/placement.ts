@@ -170,3 +170,50 @@ function spreadAcrossDomains(
     load.set(replacement, (load.get(replacement) ?? 0) + 1);
   }
 }
+
+/**
+ * Spreads an existing placement over workers that joined after it was made (placement keeps what is
+ * alive where it is, so a new worker would otherwise stay empty): moves followers from the most to
+ * the least loaded worker, then leadership to the replica leading the fewest partitions, until no
+ * worker holds more than one above another. Only where the property constrains nothing wider than
+ * nodes: a move must not undo a spread across zones or regions. Deterministic, like placement.
+ */
+export function rebalance(
+  placed: readonly PartitionAssignment[],
+  workers: readonly NodeId[],
+  property: ReplicationProperty,
+): PartitionAssignment[] {
+  const sorted = [...new Set(workers)].sort((a, b) => a - b);
+  const result = placed.map((a) => ({ leader: a.leader, replicas: [...a.replicas] }));
+  if (sorted.length < 2) return result;
+  const countOf = (pick: (a: { leader: NodeId | undefined; replicas: NodeId[] }) => NodeId[]) => {
+    const counts = new Map<NodeId, number>(sorted.map((w) => [w, 0]));
+    for (const a of result) for (const n of pick(a)) counts.set(n, (counts.get(n) ?? 0) + 1);
+    return counts;
+  };
+  const extremes = (counts: Map<NodeId, number>): { most: NodeId; least: NodeId } => {
+    const byLoad = [...sorted].sort((a, b) => counts.get(a)! - counts.get(b)! || a - b);
+    return { least: byLoad[0]!, most: byLoad[byLoad.length - 1]! };
+  };
+  const nodeScopeOnly = property.region === undefined && property.zone === undefined;
+  for (let moves = 0; nodeScopeOnly && moves < result.length * sorted.length; moves++) {
+    const counts = countOf((a) => a.replicas);
+    const { most, least } = extremes(counts);
+    if (counts.get(most)! - counts.get(least)! <= 1) break;
+    const movable = result.find(
+      (a) => a.leader !== most && a.replicas.includes(most) && !a.replicas.includes(least),
+    );
+    if (movable === undefined) break;
+    movable.replicas.splice(movable.replicas.indexOf(most), 1, least);
+  }
+  for (let moves = 0; moves < result.length; moves++) {
+    const counts = countOf((a) => (a.leader === undefined ? [] : [a.leader]));
+    const { most, least } = extremes(counts);
+    if (counts.get(most)! - counts.get(least)! <= 1) break;
+    const movable = result.find((a) => a.leader === most && a.replicas.includes(least));
+    if (movable === undefined) break;
+    movable.leader = least;
+    movable.replicas = [least, ...movable.replicas.filter((r) => r !== least)];
+  }
+  return result;
+}

@@ -12,8 +12,13 @@ export { MetadataMember } from "./member.js";
 export type { MemberObserver } from "./member.js";
 export { MetadataMemberDriver } from "./member_driver.js";
 export type { MetadataTransport, RaftStorage, Ticker } from "./ports.js";
-export { provisionedState, registerNode } from "./provisioning.js";
-export type { NodeIdentity, NodeRecord } from "./provisioning.js";
+export {
+  NODES_CONFIG_KEY,
+  decodeNodesConfiguration,
+  provisionedState,
+  registerNode,
+} from "./provisioning.js";
+export type { NodeIdentity, NodeRecord, NodesConfiguration } from "./provisioning.js";
 export { bootstrapState, recoveredMembership } from "./raft/bootstrap.js";
 export { DEFAULT_RAFT_LIMITS } from "./raft/config.js";
 export type { RaftLimits, TestOnlyFaults } from "./raft/config.js";

@@ -3,4 +3,5 @@
  * readiness and the operations the ingress and admin API call.
  */
 
-export { KeelNode, PARTITION_TABLE_KEY } from "./node.js";
+export { KeelNode, NODE_ROLES, PARTITION_TABLE_KEY } from "./node.js";
+export type { NodeRole } from "./node.js";

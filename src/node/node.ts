@@ -25,9 +25,18 @@ import {
   InvocationId,
   PartitionTable,
   partitionKeyOf,
+  NodeId,
+  sameIncarnation,
 } from "../core/index.js";
 import { type ServiceInvocation, TerminationKind } from "../gen/keel/records.js";
-import { Bifrost, type LogletConfig, type LogletProvider } from "../bifrost/index.js";
+import {
+  Bifrost,
+  parseLogletParams,
+  type LogletConfig,
+  type LogletProvider,
+  type ReplicationProperty,
+  type VirtualLog,
+} from "../bifrost/index.js";
 import {
   getJson,
   putJson,
@@ -52,7 +61,24 @@ import {
   type EnvelopeCommand,
   type PartitionDescription,
 } from "../worker/index.js";
-import type { Clock, Entropy, Logger } from "../platform/index.js";
+import type { Cancel, Clock, Entropy, Logger } from "../platform/index.js";
+import { NodeService, type NodeTransport } from "../net/index.js";
+import {
+  ControllerDriver,
+  PARTITION_PLACEMENT_KEY,
+  type PartitionPlacement,
+} from "../controller/index.js";
+import {
+  decodePartitionAnswer,
+  decodePartitionCall,
+  encodePartitionAnswer,
+  encodePartitionCall,
+  encodePartitionFailure,
+  runOnProcessor,
+  waitsForCompletion,
+  type PartitionAnswer,
+  type PartitionCall,
+} from "./partition_rpc.js";
 import { registerNode, type NodeRecord } from "../metadata-server/index.js";
 import type {
   PartitionStore,
@@ -77,13 +103,20 @@ export interface NodeConfig {
   readonly location?: string;
 }
 
-/** Every role a node holds today (one node holds all; cluster mode will let nodes hold fewer). */
-export const NODE_ROLES = ["admin", "worker", "log-server", "metadata-server", "http-ingress"];
+/** The roles a node can take (Restate's names); a single node takes all of them. */
+export const NODE_ROLES = [
+  "http-ingress",
+  "admin",
+  "worker",
+  "log-server",
+  "metadata-server",
+] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
 
 export interface NodePorts {
   readonly metadata: MetadataStore;
   readonly loglets: ReadonlyMap<string, LogletProvider>;
-  readonly initialLoglet: (logId: number) => LogletConfig;
+  readonly initialLoglet: (logId: number) => LogletConfig | Promise<LogletConfig>;
   readonly openPartitionStore: (partitionId: number) => PartitionStore;
   readonly transport: EndpointTransport;
   readonly clock: Clock;
@@ -94,6 +127,21 @@ export interface NodePorts {
   readonly storageProblem?: () => string | undefined;
   /** Where partition snapshots go; without it the node takes none and never trims its logs. */
   readonly snapshots?: SnapshotRepository;
+  /** Cluster mode: without it the node is a single node that leads every partition. */
+  readonly cluster?: ClusterPorts;
+}
+
+/** What a node in a cluster has beyond a single node's ports. */
+export interface ClusterPorts {
+  /** This incarnation, registered by the composition (its loglet sequencers carry the generation). */
+  readonly registration: NodeRecord;
+  /** The node transport: partition calls go to and come from other nodes on it. */
+  readonly transport: NodeTransport;
+  readonly roles: readonly NodeRole[];
+  /** The copies of every partition's log and store the cluster was provisioned with. */
+  readonly replication: ReplicationProperty;
+  /** A new segment of a log, replicated on the log servers and sequenced by this incarnation. */
+  readonly newSegment: (logId: number, segmentIndex: number) => Promise<LogletConfig>;
 }
 
 export interface NodeDescription {
@@ -127,6 +175,12 @@ function entropySeed(entropy: Entropy): number {
 }
 const LEADER_RETRY_MS = 25;
 const LEADER_WAIT_MS_MAX = 10_000;
+/** A call to another node's leader that is answered at once (not one awaiting a completion). */
+const REMOTE_CALL_TIMEOUT_MS = 30_000;
+/** A call awaiting an invocation's completion on another node waits as long as it may run. */
+const REMOTE_COMPLETION_TIMEOUT_MS = 24 * 3_600_000;
+/** How often a cluster node checks that it opened and claimed what the placement gives it. */
+const RECONCILE_INTERVAL_MS = 1_000;
 /** How often the node looks for partitions due a snapshot. */
 const SNAPSHOT_CHECK_MS = 1_000;
 const SNAPSHOT_SETTINGS_DEFAULT: SnapshotSettings = { intervalRecords: 100_000, retained: 2 };
@@ -141,7 +195,8 @@ export class KeelNode {
     this.markSchemaLoaded = resolve;
   });
   private table: PartitionTable | undefined;
-  private processors: PartitionProcessor[] = [];
+  /** By partition id; in a cluster, only the partitions this node holds a replica of. */
+  private processors: (PartitionProcessor | undefined)[] = [];
   private bifrost!: Bifrost;
   private stores: PartitionStore[] = [];
   private unsubscribe: (() => void) | undefined;
@@ -149,6 +204,14 @@ export class KeelNode {
   private snapshotter: PartitionSnapshots | undefined;
   private registration: NodeRecord | undefined;
   private stopSnapshotChecks: (() => void) | undefined;
+  /** Cluster mode: where each partition is placed, the controller, and work in progress. */
+  private placement: PartitionPlacement | undefined;
+  private controller: ControllerDriver | undefined;
+  private readonly opening = new Set<number>();
+  private readonly claiming = new Set<number>();
+  private stopReconciling: Cancel | undefined;
+  private stopping = false;
+  private schemaRefresh: Promise<void> | undefined;
 
   constructor(
     readonly config: NodeConfig,
@@ -171,8 +234,9 @@ export class KeelNode {
     return this.table;
   }
 
+  /** The processors of the partitions open on this node (in a cluster, those it holds a replica of). */
   get partitionProcessors(): readonly PartitionProcessor[] {
-    return this.processors;
+    return this.processors.filter((p) => p !== undefined);
   }
 
   schema(): SchemaIndex {
@@ -190,38 +254,30 @@ export class KeelNode {
     this.schemaLoaded = true;
     this.markSchemaLoaded();
     this.unsubscribe = metadata.subscribe(SCHEMA_KEY, () => void this.refreshSchema());
+    const cluster = this.ports.cluster;
     // Every start is a new incarnation (generation + 1); a node of another cluster is refused here.
-    this.registration = await registerNode(metadata, this.config.clusterName, {
-      name: this.config.nodeName,
-      address: this.config.advertisedAddress ?? "",
-      roles: NODE_ROLES,
-      location: this.config.location ?? "",
-    });
+    // In a cluster the composition registered already: the loglet node needs the generation.
+    this.registration =
+      cluster?.registration ??
+      (await registerNode(metadata, this.config.clusterName, {
+        name: this.config.nodeName,
+        address: this.config.advertisedAddress ?? "",
+        roles: NODE_ROLES,
+        location: this.config.location ?? "",
+      }));
     const table = new PartitionTable(await this.provisionPartitions());
     this.table = table;
     this.bifrost = new Bifrost(metadata, this.ports.loglets, this.ports.initialLoglet);
+    if (cluster !== undefined) {
+      await this.startInCluster(cluster);
+      return;
+    }
     for (let p = 0; p < table.partitionCount; p++) {
-      const partitionId = PartitionId(p);
       const store = this.ports.openPartitionStore(p);
       this.stores.push(store);
-      const processor = new PartitionProcessor({
-        partitionId,
-        partitionTable: table,
-        nodeName: this.config.nodeName,
-        log: await this.bifrost.log(p),
-        store,
-        metadata,
-        clock: this.ports.clock,
-        logger: this.ports.logger,
-        invoker: this.invoker,
-        shuffleTransport: {
-          deliver: (source, destination, messages) =>
-            this.processor(destination).acceptShuffled(source, messages),
-        },
-        onFatal: this.ports.onFatal,
-      });
-      this.processors.push(processor);
+      this.processors.push(this.newProcessor(p, await this.bifrost.log(p), store));
     }
+    const processors = this.processors.filter((p) => p !== undefined);
     const repository = this.ports.snapshots;
     if (repository !== undefined) {
       this.snapshotter = new PartitionSnapshots({
@@ -236,16 +292,16 @@ export class KeelNode {
       });
       // A store behind its log's trim point (lost, or rebuilt after a machine crash) comes back from
       // its snapshot before anything reads it.
-      for (const processor of this.processors) {
+      for (const processor of processors) {
         await this.snapshotter.prepare(processor.partitionId, processor.store, processor.log);
       }
     }
     // Every store is checked against its log before any partition writes to the log: a start that
     // must refuse (a store ahead of a damaged log) leaves the log files as it found them.
-    for (const processor of this.processors) await processor.recover();
+    for (const processor of processors) await processor.recover();
     // One node leads every partition: it claims each as soon as its follower has caught up.
     await Promise.all(
-      this.processors.map(async (p) => {
+      processors.map(async (p) => {
         await p.start();
         await p.claimLeadership();
       }),
@@ -254,9 +310,231 @@ export class KeelNode {
     if (this.snapshotter !== undefined) this.scheduleSnapshotCheck(this.snapshotter);
   }
 
+  private newProcessor(p: number, log: VirtualLog, store: PartitionStore): PartitionProcessor {
+    return new PartitionProcessor({
+      partitionId: PartitionId(p),
+      partitionTable: this.partitionTable,
+      nodeName: this.config.nodeName,
+      log,
+      store,
+      metadata: this.ports.metadata,
+      clock: this.ports.clock,
+      logger: this.ports.logger,
+      invoker: this.invoker,
+      shuffleTransport: {
+        deliver: (source, destination, messages) =>
+          this.onLeader(
+            { partitionId: destination },
+            (processor) => processor.acceptShuffled(source, messages),
+            { kind: "shuffled", source, messages },
+            () => undefined,
+          ),
+      },
+      onFatal: this.ports.onFatal,
+    });
+  }
+
+  /**
+   * A node of a cluster serves partition calls from other nodes, runs the controller when it is an
+   * admin node, and opens (follows) and claims (leads) what the placement gives it. Snapshots and
+   * trimming wait for the cluster parts of snapshots: a trim must not pass what a replica on another
+   * node still needs.
+   */
+  private async startInCluster(cluster: ClusterPorts): Promise<void> {
+    this.processors = new Array<PartitionProcessor | undefined>(this.partitionTable.partitionCount);
+    cluster.transport.serve(NodeService.partition, {
+      onMessage: () => undefined,
+      onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
+    });
+    if (cluster.roles.includes("admin")) {
+      this.controller = new ControllerDriver({
+        metadata: this.ports.metadata,
+        self: NodeId(cluster.registration.plainId),
+        partitions: this.partitionTable.partitionCount,
+        property: cluster.replication,
+        clock: this.ports.clock,
+        logger: this.ports.logger,
+      });
+      this.controller.start();
+    }
+    const unsubscribeSchema = this.unsubscribe;
+    const unsubscribePlacement = this.ports.metadata.subscribe(PARTITION_PLACEMENT_KEY, (value) => {
+      if (value === undefined) return;
+      this.placement = JSON.parse(new TextDecoder().decode(value.value)) as PartitionPlacement;
+      this.reconcile();
+    });
+    this.unsubscribe = () => {
+      unsubscribeSchema?.();
+      unsubscribePlacement();
+    };
+    await this.refreshPlacement();
+    this.started = true;
+    this.scheduleReconcile();
+  }
+
+  private async refreshPlacement(): Promise<void> {
+    const stored = await getJson<PartitionPlacement>(this.ports.metadata, PARTITION_PLACEMENT_KEY);
+    if (stored !== undefined) this.placement = stored.value;
+    this.reconcile();
+  }
+
+  private scheduleReconcile(): void {
+    this.stopReconciling = this.ports.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
+      void this.refreshPlacement().catch(() => undefined);
+      this.scheduleReconcile();
+    });
+  }
+
+  private get selfId(): NodeId | undefined {
+    const registration = this.ports.cluster?.registration;
+    return registration === undefined ? undefined : NodeId(registration.plainId);
+  }
+
+  /** The node that leads a partition: in a cluster the placement's, on a single node this one. */
+  private leaderOf(partitionId: number): NodeId | undefined {
+    if (this.ports.cluster === undefined) return this.selfId;
+    return this.placement?.partitions[partitionId]?.leader;
+  }
+
+  /** Opens the partitions placed here that are not open yet, and claims those it should lead. */
+  private reconcile(): void {
+    const placement = this.placement;
+    const self = this.selfId;
+    if (placement === undefined || self === undefined || this.stopping) return;
+    if (!this.ports.cluster!.roles.includes("worker")) return;
+    placement.partitions.forEach((assignment, p) => {
+      const processor = this.processors[p];
+      if (processor === undefined) {
+        if (assignment.replicas.includes(self) && !this.opening.has(p)) void this.openPartition(p);
+        return;
+      }
+      if (assignment.leader === self && !processor.isLeader && !this.claiming.has(p))
+        void this.claim(p, processor);
+    });
+  }
+
+  private async openPartition(p: number): Promise<void> {
+    this.opening.add(p);
+    try {
+      const log = await this.bifrost.log(p);
+      const store = this.stores[p] ?? this.ports.openPartitionStore(p);
+      this.stores[p] = store;
+      const processor = this.newProcessor(p, log, store);
+      await processor.recover();
+      await processor.start();
+      if (this.stopping) {
+        await processor.stop();
+        return;
+      }
+      this.processors[p] = processor;
+    } catch (error) {
+      this.ports.logger.warn("could not open a partition; trying again", {
+        partition: p,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    } finally {
+      this.opening.delete(p);
+    }
+    this.reconcile();
+  }
+
+  /**
+   * Leads a partition: its log's last segment must be sequenced by this incarnation (a sequencer
+   * lives only on the incarnation its segment names), so the segment of another node, or of this
+   * node's previous incarnation, is sealed and the chain extended first; then the epoch is claimed.
+   */
+  private async claim(p: number, processor: PartitionProcessor): Promise<void> {
+    const cluster = this.ports.cluster!;
+    this.claiming.add(p);
+    try {
+      const self = { node: this.selfId!, generation: cluster.registration.generation };
+      for (let attempt = 0; ; attempt++) {
+        const last = processor.log.chain.segments.at(-1)!;
+        if (last.loglet.provider !== "replicated") break;
+        if (sameIncarnation(parseLogletParams(last.loglet.params).sequencer, self)) break;
+        assert(attempt < 16, "the log's chain settles while this node extends it");
+        await processor.log.sealAndExtend(await cluster.newSegment(p, last.index + 1));
+      }
+      await processor.claimLeadership();
+    } catch (error) {
+      this.ports.logger.warn("could not take the lead of a partition; trying again", {
+        partition: p,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      this.claiming.delete(p);
+    }
+  }
+
+  /** A partition call from another node: run on the leader here, or refused as not led here. */
+  private answerPartitionCall(payload: Uint8Array, respond: (payload: Uint8Array) => void): void {
+    let decoded: ReturnType<typeof decodePartitionCall>;
+    try {
+      decoded = decodePartitionCall(payload);
+    } catch (error) {
+      respond(encodePartitionFailure(error));
+      return;
+    }
+    const processor = this.processors[decoded.partitionId];
+    if (processor === undefined || !processor.isLeader) {
+      respond(
+        encodePartitionFailure(
+          new KeelError(
+            "not_leader",
+            `partition ${decoded.partitionId} is not led by node ${this.config.nodeName}`,
+            true,
+          ),
+        ),
+      );
+      return;
+    }
+    // The asking node's schema may be newer (a deployment registered through it a moment ago).
+    const schemaKnown =
+      decoded.schemaVersion > this.schemaIndex.version ? this.latestSchema() : Promise.resolve();
+    schemaKnown.then(() => runOnProcessor(processor, decoded.call)).then(
+      (answer) => respond(encodePartitionAnswer(answer)),
+      (error: unknown) => respond(encodePartitionFailure(error)),
+    );
+  }
+
+  /** Asks another node's leader; a failure to reach it is a retryable "unavailable". */
+  private callRemote(
+    leader: NodeId,
+    partitionId: number,
+    call: PartitionCall,
+  ): Promise<PartitionAnswer> {
+    const transport = this.ports.cluster!.transport;
+    return new Promise((resolve, reject) => {
+      transport.request(
+        leader,
+        NodeService.partition,
+        encodePartitionCall(PartitionId(partitionId), this.schemaIndex.version, call),
+        waitsForCompletion(call) ? REMOTE_COMPLETION_TIMEOUT_MS : REMOTE_CALL_TIMEOUT_MS,
+        (outcome) => {
+          if (!outcome.ok) {
+            reject(
+              new KeelError(
+                "unavailable",
+                `partition ${partitionId}'s leader, node N${leader}, did not answer (${outcome.error}: ${outcome.detail})`,
+                true,
+              ),
+            );
+            return;
+          }
+          try {
+            resolve(decodePartitionAnswer(outcome.payload));
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        },
+      );
+    });
+  }
+
   private scheduleSnapshotCheck(snapshotter: PartitionSnapshots): void {
     this.stopSnapshotChecks = this.ports.clock.setTimer(SNAPSHOT_CHECK_MS, () => {
-      snapshotter.tick(this.processors);
+      snapshotter.tick(this.partitionProcessors);
       this.scheduleSnapshotCheck(snapshotter);
     });
   }
@@ -278,24 +556,38 @@ export class KeelNode {
         `there is no partition ${partitionId}; partitions are 0 to ${this.processors.length - 1}`,
       );
     }
-    const chosen = partitionId === undefined ? this.processors : [this.processors[partitionId]!];
+    const chosen =
+      partitionId === undefined ? this.partitionProcessors : [this.processors[partitionId]!];
     return Promise.all(chosen.filter((p) => p.isLeader).map((p) => snapshotter.create(p)));
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.unsubscribe?.();
     this.stopSnapshotChecks?.();
+    this.stopReconciling?.();
+    this.controller?.stop();
     await this.snapshotter?.close();
     this.invoker.stopAll();
-    await Promise.all(this.processors.map((p) => p.stop()));
-    await Promise.all(this.stores.map((s) => s.close()));
+    await Promise.all(this.partitionProcessors.map((p) => p.stop()));
+    await Promise.all(this.stores.filter((s) => s !== undefined).map((s) => s.close()));
     await this.bifrost?.close();
     await this.ports.transport.close();
     this.started = false;
   }
 
+  /** Whether every partition has a leader, and this node leads what it should. */
   get isReady(): boolean {
-    return this.started && this.processors.every((p) => p.isLeader);
+    if (!this.started) return false;
+    if (this.ports.cluster === undefined) return this.partitionProcessors.every((p) => p.isLeader);
+    const self = this.selfId;
+    return (
+      this.placement !== undefined &&
+      this.placement.partitions.every(
+        (a, p) =>
+          a.leader !== undefined && (a.leader !== self || this.processors[p]?.isLeader === true),
+      )
+    );
   }
 
   /**
@@ -307,28 +599,34 @@ export class KeelNode {
     if (storageProblem !== undefined)
       return { ready: false, reason: `the node cannot write to its disk: ${storageProblem}` };
     if (this.isReady) return { ready: true };
-    const led = this.processors.filter((p) => p.isLeader).length;
     const total = this.table?.partitionCount;
+    if (this.ports.cluster !== undefined && this.started && this.placement === undefined)
+      return { ready: false, reason: "the cluster has not placed its partitions yet" };
+    const ready =
+      this.ports.cluster === undefined
+        ? this.partitionProcessors.filter((p) => p.isLeader).length
+        : (this.placement?.partitions.filter(
+            (a, p) =>
+              a.leader !== undefined &&
+              (a.leader !== this.selfId || this.processors[p]?.isLeader === true),
+          ).length ?? 0);
     return {
       ready: false,
       reason:
         total === undefined
           ? "the node is starting"
-          : `the node is starting: ${led} of ${total} partitions are ready`,
+          : `the node is starting: ${ready} of ${total} partitions are ready`,
     };
   }
 
-  /** The partition count is fixed at provisioning; a different configured count is ignored. */
+  /** The partition count is fixed at provisioning: a node configured with another is refused. */
   private async provisionPartitions(): Promise<number> {
     const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
     if (stored !== undefined) {
       if (stored.value.partitions !== this.config.partitions) {
-        this.ports.logger.warn(
-          "the partition count is fixed at provisioning; using the stored one",
-          {
-            stored: stored.value.partitions,
-            configured: this.config.partitions,
-          },
+        throw new KeelError(
+          "conflict",
+          `node '${this.config.nodeName}' is configured with ${this.config.partitions} partitions, but cluster '${this.config.clusterName}' was provisioned with ${stored.value.partitions}; the count is fixed at provisioning: start with --partitions ${stored.value.partitions}`,
         );
       }
       return stored.value.partitions;
@@ -340,6 +638,18 @@ export class KeelNode {
       MUST_NOT_EXIST,
     );
     return this.config.partitions;
+  }
+
+  /**
+   * The schema as the metadata store has it now (one read at a time): in a cluster, a deployment
+   * registered through another node a moment ago may not have reached this one yet. A single node's
+   * schema is always current.
+   */
+  async latestSchema(): Promise<SchemaIndex> {
+    if (this.ports.cluster === undefined) return this.schemaIndex;
+    this.schemaRefresh ??= this.refreshSchema().finally(() => (this.schemaRefresh = undefined));
+    await this.schemaRefresh;
+    return this.schemaIndex;
   }
 
   private async refreshSchema(): Promise<void> {
@@ -379,36 +689,52 @@ export class KeelNode {
     return processor;
   }
 
+  /** The processor of `key`'s partition on this node; in a cluster it may be on another node. */
   processorFor(key: PartitionKey): PartitionProcessor {
-    return this.processor(this.partitionTable.partitionOf(key));
-  }
-
-  /** The processor of `key`'s partition, or undefined while the node has not opened it yet. */
-  private openedProcessorFor(key: PartitionKey): PartitionProcessor | undefined {
-    if (this.table === undefined) return undefined;
-    return this.processors[this.table.partitionOf(key)];
+    const partitionId = this.partitionTable.partitionOf(key);
+    const processor = this.processors[partitionId];
+    if (processor === undefined)
+      throw new KeelError(
+        "unavailable",
+        `partition ${partitionId} has no replica on node '${this.config.nodeName}'; ask the node that leads it`,
+        true,
+      );
+    return processor;
   }
 
   /**
-   * Runs `op` on the leader of `key`'s partition. While the node is starting (the partition not yet
-   * opened, or replaying before it leads) and while leadership settles, the request waits, bounded,
-   * rather than fail: a client that calls the moment the ports open is served once the partition is.
+   * Runs a call on the leader of a partition: here when this node leads it (`local`), else on the
+   * leader's node (`call`, its answer read by `fromAnswer`). While the node is starting (the
+   * partition not yet opened, or replaying before it leads) and while leadership settles or moves,
+   * the request waits, bounded, rather than fail: a client that calls the moment the ports open is
+   * served once the partition is. A call whose leader could not be reached is asked again only when
+   * it is safe to repeat (all but a submit: the leader may have taken it before the connection broke).
    */
   private async onLeader<T>(
-    key: PartitionKey,
-    op: (p: PartitionProcessor) => Promise<T>,
+    target: { readonly key: PartitionKey } | { readonly partitionId: number },
+    local: (p: PartitionProcessor) => Promise<T>,
+    call: PartitionCall,
+    fromAnswer: (answer: PartitionAnswer) => T,
   ): Promise<T> {
     const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
     for (;;) {
-      const processor = this.openedProcessorFor(key);
+      // Before the table is read (the node is starting) no partition is known yet: wait.
+      const partitionId =
+        "partitionId" in target ? target.partitionId : this.table?.partitionOf(target.key);
+      const processor = partitionId === undefined ? undefined : this.processors[partitionId];
+      const leader = partitionId === undefined ? undefined : this.leaderOf(partitionId);
       let refusal: KeelError | undefined;
-      if (processor !== undefined) {
-        try {
-          return await op(processor);
-        } catch (error) {
-          if (!(error instanceof KeelError && error.code === "not_leader")) throw error;
-          refusal = error;
-        }
+      try {
+        if (processor !== undefined && (leader === this.selfId || processor.isLeader))
+          return await local(processor);
+        if (partitionId !== undefined && leader !== undefined && leader !== this.selfId)
+          return fromAnswer(await this.callRemote(leader, partitionId, call));
+      } catch (error) {
+        const retryable =
+          error instanceof KeelError &&
+          (error.code === "not_leader" || (error.code === "unavailable" && call.kind !== "submit"));
+        if (!retryable) throw error;
+        refusal = error;
       }
       if (this.ports.clock.nowMs() > deadline) {
         throw (
@@ -424,10 +750,15 @@ export class KeelNode {
     }
   }
 
-  /** Resolves once every partition is open (the node has started), or fails after the leader wait. */
+  /** Resolves once the node has opened its partitions, or fails after the leader wait. */
   async whenOpened(): Promise<void> {
     const deadline = this.ports.clock.nowMs() + LEADER_WAIT_MS_MAX;
-    while (this.table === undefined || this.processors.length < this.table.partitionCount) {
+    const opened = (): boolean =>
+      this.table !== undefined &&
+      (this.ports.cluster === undefined
+        ? this.processors.length === this.table.partitionCount
+        : this.started);
+    while (!opened()) {
       if (this.ports.clock.nowMs() > deadline)
         throw new KeelError("unavailable", "the node is still starting", true);
       await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
@@ -439,15 +770,41 @@ export class KeelNode {
     key: PartitionKey,
     awaitResult: boolean,
   ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
-    return this.onLeader(key, (p) => p.submit(invocation, awaitResult));
+    return this.onLeader(
+      { key },
+      (p) => p.submit(invocation, awaitResult),
+      { kind: "submit", invocation, awaitResult },
+      (answer) => {
+        if (answer.kind !== "outcome") throw unexpectedAnswer(answer);
+        return answer.completion === undefined
+          ? { outcome: answer.outcome }
+          : { outcome: answer.outcome, completion: Promise.resolve(answer.completion) };
+      },
+    );
   }
 
   attach(id: InvocationId, block: boolean): Promise<AttachResult> {
-    return this.onLeader(id.partitionKey, (p) => p.attach(id, block));
+    return this.onLeader(
+      { key: id.partitionKey },
+      (p) => p.attach(id, block),
+      { kind: "attach", id, block },
+      (answer) => {
+        if (answer.kind !== "attach") throw unexpectedAnswer(answer);
+        return answer.result;
+      },
+    );
   }
 
   request(key: PartitionKey, command: EnvelopeCommand): Promise<Outcome> {
-    return this.onLeader(key, async (p) => (await p.request(command)).outcome);
+    return this.onLeader(
+      { key },
+      async (p) => (await p.request(command)).outcome,
+      { kind: "request", command },
+      (answer) => {
+        if (answer.kind !== "outcome") throw unexpectedAnswer(answer);
+        return answer.outcome;
+      },
+    );
   }
 
   terminate(id: InvocationId, kind: "cancel" | "kill"): Promise<Outcome> {
@@ -524,14 +881,16 @@ export class KeelNode {
       schemaVersion: this.schemaIndex.version,
       runningAttempts: this.invoker.runningAttempts,
       storageProblem: this.ports.storageProblem?.(),
-      partitions: await Promise.all(this.processors.map((p) => p.describe())),
+      partitions: await Promise.all(this.partitionProcessors.map((p) => p.describe())),
       snapshots:
         this.snapshotter === undefined
           ? undefined
           : {
               destination: this.snapshotter.description,
               problem: this.snapshotter.problem,
-              latest: this.processors.map((p) => this.snapshotter!.latest(p.partitionId)),
+              latest: this.partitionProcessors.map((p) =>
+                this.snapshotter!.latest(p.partitionId),
+              ),
             },
     };
   }
@@ -551,13 +910,21 @@ export class KeelNode {
   ): Promise<void> {
     // Answered only once applied: a signal appended just before a leader change could be fenced
     // off, and the caller must then be told to try again (a signal delivered twice counts once).
-    await this.onLeader(id.partitionKey, (p) =>
-      p.proposeApplied([
-        {
-          $case: "notifySignal",
-          value: { invocationId: id.bytes, signalId: { $case: "idx", value: signalIndex }, result },
-        },
-      ]),
+    const commands: EnvelopeCommand[] = [
+      {
+        $case: "notifySignal",
+        value: { invocationId: id.bytes, signalId: { $case: "idx", value: signalIndex }, result },
+      },
+    ];
+    await this.onLeader(
+      { key: id.partitionKey },
+      (p) => p.proposeApplied(commands),
+      { kind: "proposeApplied", commands },
+      () => undefined,
     );
   }
+}
+
+function unexpectedAnswer(answer: PartitionAnswer): KeelError {
+  return new KeelError("unavailable", `an unexpected answer '${answer.kind}' from the leader`, true);
 }

@@ -27,6 +27,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNodeServer, type RunningNodeServer } from "../node/io/index.js";
+import { NODE_ROLES } from "../node/index.js";
 import { consoleLogger, type LogLevel } from "../platform/io/index.js";
 import { describeError, limits } from "../core/index.js";
 import { TestClock } from "./clock.js";
@@ -115,6 +116,10 @@ export class RestateTestEnvironment {
           snapshotS3PathStyle: false,
           advertisedAddress: "",
           location: "",
+          metadataServers: [],
+          autoProvision: false,
+          roles: NODE_ROLES,
+          replication: "1",
         },
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),

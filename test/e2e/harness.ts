@@ -35,8 +35,17 @@ const RESTATE_BIN = join(
   "restate-server",
 );
 
-/** Which server the semantic tests run against: Keel (default) or the reference (`restate`). */
-export const TARGET = process.env["KEEL_TEST_TARGET"] === "restate" ? "restate" : "keel";
+/**
+ * Which server the semantic tests run against: Keel (default), the reference (`restate`), or a
+ * cluster of three Keel nodes (`keel-cluster`: requests alternate between nodes 1's and 2's ingress,
+ * the admin API is node 3's).
+ */
+export const TARGET: "keel" | "restate" | "keel-cluster" =
+  process.env["KEEL_TEST_TARGET"] === "restate"
+    ? "restate"
+    : process.env["KEEL_TEST_TARGET"] === "keel-cluster"
+      ? "keel-cluster"
+      : "keel";
 const SERVICES_BIN = join(DIST, "test", "fixtures", "services.js");
 
 const children = new Set<ChildProcess>();
@@ -154,6 +163,10 @@ export interface KeelServer {
 export interface KeelOptions {
   readonly extraArgs?: string[];
   readonly baseDir?: string;
+  /** Default n1; nodes of one cluster share a base dir under names of their own. */
+  readonly nodeName?: string;
+  /** A node port chosen by the caller (the others' metadata servers name it). */
+  readonly nodePort?: number;
   /** Options for Node itself, before the script (e.g. `--import` of a fault injector). */
   readonly nodeArgs?: string[];
   readonly env?: Record<string, string>;
@@ -167,12 +180,103 @@ export async function startKeel(options: KeelOptions = {}): Promise<KeelServer> 
 
 /** Starts the server the tests target (KEEL_TEST_TARGET=restate runs the reference server). */
 export function startTarget(options: KeelOptions = {}): Promise<KeelServer> {
+  if (TARGET === "keel-cluster") return startClusterAsServer(options);
   return startServer(TARGET, options);
+}
+
+export interface KeelCluster {
+  readonly nodes: readonly KeelServer[];
+  /** The node port (host:port) of each node. */
+  readonly nodeAddresses: readonly string[];
+  stop(): Promise<void>;
+  cleanup(): void;
+}
+
+export interface ClusterOptions {
+  readonly size?: number;
+  readonly replication?: string;
+  readonly partitions?: number;
+  /** Extra arguments for each node, by index. */
+  readonly extraArgs?: (index: number) => string[];
+}
+
+/**
+ * Starts a cluster on loopback: node 1 provisions it and is the metadata server the others name;
+ * every node takes every role. Resolves once every node's ingress and admin API answer as ready.
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<KeelCluster> {
+  const size = options.size ?? 3;
+  const baseDir = tempDir("cluster");
+  const nodePorts = await freePorts(size);
+  const nodeAddresses = nodePorts.map((port) => `127.0.0.1:${port}`);
+  const nodes = await Promise.all(
+    nodePorts.map((port, i) =>
+      startServer("keel", {
+        baseDir,
+        nodeName: `n${i + 1}`,
+        nodePort: port,
+        extraArgs: [
+          "--metadata-servers",
+          nodeAddresses[0]!,
+          "--replication",
+          options.replication ?? "2",
+          "--partitions",
+          String(options.partitions ?? 8),
+          ...(i === 0 ? ["--auto-provision"] : []),
+          ...(options.extraArgs?.(i) ?? []),
+        ],
+      }),
+    ),
+  );
+  return {
+    nodes,
+    nodeAddresses,
+    async stop() {
+      await Promise.all(nodes.map((node) => node.stop()));
+    },
+    cleanup() {
+      rmSync(baseDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A cluster behind the one-server interface of the semantic tests (see TARGET). */
+async function startClusterAsServer(options: KeelOptions): Promise<KeelServer> {
+  const cluster = await startCluster(
+    options.extraArgs === undefined ? {} : { extraArgs: () => options.extraArgs ?? [] },
+  );
+  const [first, second, third] = cluster.nodes as [KeelServer, KeelServer, KeelServer];
+  let turn = 0;
+  const all = async <T>(run: (node: KeelServer) => Promise<T>): Promise<T[]> =>
+    Promise.all(cluster.nodes.map(run));
+  return {
+    get ingress() {
+      turn++;
+      return turn % 2 === 0 ? first.ingress : second.ingress;
+    },
+    admin: third.admin,
+    baseDir: first.baseDir,
+    pid: first.pid,
+    output: first.output,
+    async kill9() {
+      await all((node) => node.kill9());
+    },
+    async stop() {
+      const codes = await all((node) => node.stop());
+      return codes.find((code) => code !== 0) ?? 0;
+    },
+    async restart(restartOptions) {
+      await all((node) => node.restart(restartOptions));
+    },
+    exited: () => first.exited(),
+    cleanup: () => cluster.cleanup(),
+  };
 }
 
 async function startServer(kind: "keel" | "restate", options: KeelOptions): Promise<KeelServer> {
   const baseDir = options.baseDir ?? tempDir("server");
   let [ingressPort, adminPort, nodePort] = await freePorts(3);
+  if (options.nodePort !== undefined) nodePort = options.nodePort;
   const output: string[] = [];
   let child: ChildProcess;
   const launch = async (waitUntilReady = options.waitUntilReady ?? true): Promise<void> => {
@@ -185,7 +289,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           "--base-dir",
           baseDir,
           "--node-name",
-          "n1",
+          options.nodeName ?? "n1",
           "--bind-address",
           "127.0.0.1",
           "--ingress-port",
@@ -248,6 +352,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
       const portTaken = /already in use|EADDRINUSE|address in use/i.test(String(error));
       if (!portTaken || attempt === 3) throw error;
       [ingressPort, adminPort, nodePort] = await freePorts(3);
+      if (options.nodePort !== undefined) nodePort = options.nodePort;
     }
   }
   const server: KeelServer = {

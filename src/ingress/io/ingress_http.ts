@@ -172,7 +172,7 @@ export class HttpIngress {
    * The schema, once the node loaded it: a request that arrives while the node starts must not hear
    * that a registered service does not exist (404) just because the schema is still being read.
    */
-  private async loadedSchema(): Promise<SchemaIndex> {
+  private async loadedSchema(service?: string): Promise<SchemaIndex> {
     if (!this.node.isSchemaLoaded) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -182,7 +182,11 @@ export class HttpIngress {
       clearTimeout(timer);
       if (!this.node.isSchemaLoaded) throw new IngressError(503, "the node is starting");
     }
-    return this.node.schema();
+    const schema = this.node.schema();
+    // An unknown service may have been registered through another node of the cluster just now.
+    if (service !== undefined && schema.service(service) === undefined)
+      return this.node.latestSchema();
+    return schema;
   }
 
   private preflight(req: IncomingMessage, res: ServerResponse): void {
@@ -235,7 +239,7 @@ export class HttpIngress {
   ): Promise<void> {
     const badPath = mode === undefined ? badServicePath : badRestatePath;
     const [serviceName, ...rest] = requestTarget.segments as [string, ...string[]];
-    const service = (await this.loadedSchema()).service(serviceName);
+    const service = (await this.loadedSchema(serviceName)).service(serviceName);
     if (service === undefined) throw serviceNotFound(serviceName);
     const keyed = service.ty !== "Service";
     const keySegment = keyed ? rest.shift() : "";
@@ -488,7 +492,7 @@ export class HttpIngress {
         throw new IngressError(400, `bad invocation id '${first}': bad format`);
       id = parsed;
     } else {
-      const service = (await this.loadedSchema()).service(first);
+      const service = (await this.loadedSchema(first)).service(first);
       if (service === undefined) throw serviceNotFound(first);
       const keyed = service.ty !== "Service";
       const [key, handlerName, idempotencyKey] = keyed
@@ -524,7 +528,7 @@ export class HttpIngress {
       );
     const key = decodeKeySegment(keySegment);
     checkAttachMode(req, mode);
-    const service = (await this.loadedSchema()).service(name);
+    const service = (await this.loadedSchema(name)).service(name);
     if (service === undefined) throw serviceNotFound(name);
     if (service.ty !== "Workflow")
       throw new IngressError(400, `the service '${name}' is not a workflow`);

@@ -3,4 +3,7 @@
  * transport, and starting a member or connecting a client.
  */
 
-export { startMetadataNode } from "./metadata_node.js";
+export { connectMetadataStore, runMetadataMember, startMetadataNode } from "./metadata_node.js";
+export type { RunningMember } from "./metadata_node.js";
+export { FileRaftStorage } from "./raft_file_storage.js";
+export { peerAddressOf } from "./node_metadata_transport.js";

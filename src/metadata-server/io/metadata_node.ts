@@ -101,6 +101,61 @@ async function readMarker(dir: string): Promise<NodeMarker | undefined> {
   }
 }
 
+export interface MetadataMemberOptions {
+  readonly memberId: MemberId;
+  /** The member's node port, host:port, as written in the Raft membership. */
+  readonly address: string;
+  /** Holds the Raft state (provisioned already, or empty for a member that will join). */
+  readonly dataDir: string;
+  readonly node: TcpTransport;
+  /** Whether stopping the member closes the node transport (false when the node shares it). */
+  readonly ownsNode: boolean;
+  /** Where the node transport looks up peers: the member adds the other members' addresses. */
+  readonly memberAddresses: Map<NodeId, PeerAddress>;
+  readonly tickMs: number;
+  readonly snapshotIntervalEntries: number;
+  readonly raftLimits?: RaftLimits;
+  /** The member's storage failed: its state can no longer be trusted. */
+  readonly onFatal: (error: Error) => void;
+}
+
+/** A running member; `isVoterAtStart` false means it must still ask to join (`store.join`). */
+export type RunningMember = MetadataMemberDriver & { readonly isVoterAtStart: boolean };
+
+/** Recovers a member's Raft state from its directory and runs it on the node transport. */
+export async function runMetadataMember(options: MetadataMemberOptions): Promise<RunningMember> {
+  const { storage, recovered } = await FileRaftStorage.open(options.dataDir);
+  const transport = new MemberMetadataTransport(
+    options.address,
+    options.node,
+    options.memberAddresses,
+    options.ownsNode,
+  );
+  const member = new MetadataMember(
+    {
+      id: options.memberId,
+      address: options.address,
+      raftLimits: options.raftLimits ?? DEFAULT_RAFT_LIMITS,
+      stateLimits: DEFAULT_STATE_MACHINE_LIMITS,
+      snapshotIntervalEntries: options.snapshotIntervalEntries,
+    },
+    recovered,
+    seededPrng(randomInt(2 ** 31)),
+  );
+  const driver = new MetadataMemberDriver(
+    member,
+    transport,
+    storage,
+    nodeTicker,
+    options.tickMs,
+    options.onFatal,
+  );
+  driver.start();
+  return Object.assign(driver, {
+    isVoterAtStart: isMember(recoveredMembership(recovered), options.memberId),
+  });
+}
+
 export async function startMetadataNode(
   options: MetadataNodeOptions,
 ): Promise<RunningMetadataNode> {
@@ -138,7 +193,6 @@ export async function startMetadataNode(
     throw new Error(`${options.dataDir} belongs to cluster '${marker.clusterName}'`);
   }
   const memberId = MemberId(marker.plainId);
-  const { storage, recovered } = await FileRaftStorage.open(options.dataDir);
   const memberAddresses = new Map<NodeId, PeerAddress>();
   const node = await TcpTransport.start({
     self: NodeId(marker.plainId),
@@ -147,32 +201,23 @@ export async function startMetadataNode(
     listen: { host: options.listenHost, port: options.listenPort },
     peers: () => memberAddresses,
   });
-  const transport = new MemberMetadataTransport(address, node, memberAddresses);
-  const member = new MetadataMember(
-    {
-      id: memberId,
-      address,
-      raftLimits: options.raftLimits ?? DEFAULT_RAFT_LIMITS,
-      stateLimits: DEFAULT_STATE_MACHINE_LIMITS,
-      snapshotIntervalEntries: options.snapshotIntervalEntries,
-    },
-    recovered,
-    seededPrng(randomInt(2 ** 31)),
-  );
-  const driver = new MetadataMemberDriver(
-    member,
-    transport,
-    storage,
-    nodeTicker,
-    options.tickMs,
-    (error) => {
+  const driver = await runMetadataMember({
+    memberId,
+    address,
+    dataDir: options.dataDir,
+    node,
+    ownsNode: true,
+    memberAddresses,
+    tickMs: options.tickMs,
+    snapshotIntervalEntries: options.snapshotIntervalEntries,
+    ...(options.raftLimits === undefined ? {} : { raftLimits: options.raftLimits }),
+    onFatal: (error) => {
       log(`metadata member stopped: ${error.message}`);
       process.exit(70); // Storage can no longer be trusted: crash and let the supervisor restart us.
     },
-  );
-  driver.start();
+  });
   log(`member ${memberId} listening on ${address}`);
-  if (!isMember(recoveredMembership(recovered), memberId)) {
+  if (!driver.isVoterAtStart) {
     // Never yet a member (a fresh join, or a join interrupted by a crash): ask until we vote.
     await store.join(memberId, address);
     log(`member ${memberId} is a voter`);

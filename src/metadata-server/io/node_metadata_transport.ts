@@ -97,6 +97,7 @@ export class MemberMetadataTransport implements MetadataTransport {
     readonly address: string,
     private readonly node: TcpTransport,
     private readonly memberAddresses: Map<NodeId, PeerAddress>,
+    private readonly ownsNode = true,
   ) {
     node.serve(NodeService.metadata, {
       onMessage: (_from, payload) => {
@@ -146,7 +147,7 @@ export class MemberMetadataTransport implements MetadataTransport {
     if (this.closed) return;
     this.closed = true;
     this.awaiting.clear();
-    void this.node.close();
+    if (this.ownsNode) void this.node.close();
   }
 
   /** Holds a client's request open; false when too many are (the client retries). */

@@ -12,6 +12,8 @@ import { parse as parseToml } from "smol-toml";
 import { parseDuration, limits } from "../../core/index.js";
 import { parseObjectStoreUrl } from "../../object-store/index.js";
 import type { LogLevel } from "../../platform/io/index.js";
+import { parseReplication, type ReplicationProperty } from "../../bifrost/index.js";
+import { NODE_ROLES, type NodeRole } from "../index.js";
 
 export interface ServerConfig {
   readonly baseDir: string;
@@ -53,6 +55,17 @@ export interface ServerConfig {
   readonly advertisedAddress: string;
   /** `region.zone` (or `region`): the node's failure domains, for placing replicas. */
   readonly location: string;
+  /**
+   * The metadata members' node addresses (host:port). Empty: the single-node default (every role on
+   * this node, its metadata in a file). Set: cluster mode (docs/cluster.md).
+   */
+  readonly metadataServers: readonly string[];
+  /** Cluster mode: provision a new cluster when none exists yet (set on one metadata node only). */
+  readonly autoProvision: boolean;
+  /** The roles this node takes in cluster mode (default: all). */
+  readonly roles: readonly NodeRole[];
+  /** Copies of every partition's log and state in cluster mode, as given (`2`, `{zone: 2}`). */
+  readonly replication: string;
   /** An Ed25519 private key (PEM) that signs every request to service endpoints (Restate's). */
   readonly requestIdentityPrivateKeyPemFile?: string;
   /** A certificate chain and its private key (PEM): the ingress and admin API serve HTTPS. */
@@ -76,7 +89,15 @@ interface Setting {
   readonly flag: string;
   readonly env: string;
   readonly kind:
-    "string" | "port" | "count" | "amount" | "bytes" | "boolean" | "level" | "duration";
+    | "string"
+    | "port"
+    | "count"
+    | "amount"
+    | "bytes"
+    | "boolean"
+    | "level"
+    | "duration"
+    | "list";
 }
 
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
@@ -142,6 +163,10 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName>, Setting> = {
     kind: "string",
   },
   location: { flag: "location", env: "KEEL_LOCATION", kind: "string" },
+  metadataServers: { flag: "metadata-servers", env: "KEEL_METADATA_SERVERS", kind: "list" },
+  autoProvision: { flag: "auto-provision", env: "KEEL_AUTO_PROVISION", kind: "boolean" },
+  roles: { flag: "roles", env: "KEEL_ROLES", kind: "list" },
+  replication: { flag: "replication", env: "KEEL_REPLICATION", kind: "string" },
   requestIdentityPrivateKeyPemFile: {
     flag: "request-identity-private-key-pem-file",
     env: "KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
@@ -183,6 +208,10 @@ const DEFAULTS: ServerConfig = {
   snapshotS3PathStyle: false,
   advertisedAddress: "",
   location: "",
+  metadataServers: [],
+  autoProvision: false,
+  roles: NODE_ROLES,
+  replication: "1",
 };
 
 export const USAGE = `Usage: keel-server [options]
@@ -226,6 +255,16 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
                             where other nodes reach this node's node port (default: the
                             bind address, loopback for a wildcard, and --node-port)
   --location REGION[.ZONE]  the node's failure domains (recorded in the nodes configuration)
+
+Cluster mode (see docs/cluster.md):
+  --metadata-servers HOST:PORT,...
+                            the metadata members' node addresses; setting it starts
+                            the node in cluster mode (default: a single node)
+  --auto-provision          create the cluster if none exists yet (on one node only)
+  --roles ROLE,...          http-ingress, admin, worker, log-server, metadata-server
+                            (default: all)
+  --replication N           copies of each partition's log and state: 2, {node: 2},
+                            {zone: 2} or {region: 2} (default 1), fixed at provisioning
   --request-identity-private-key-pem-file FILE
                             an Ed25519 private key (PEM) that signs every request to
                             service endpoints, as Restate does ('keel keys generate')
@@ -289,6 +328,21 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
         );
       }
       return ms;
+    }
+    case "list": {
+      const items = Array.isArray(raw)
+        ? raw
+        : typeof raw === "string"
+          ? raw
+              .split(",")
+              .map((item) => item.trim())
+              .filter((item) => item !== "")
+          : undefined;
+      if (items === undefined || items.some((item) => typeof item !== "string"))
+        throw new ConfigError(
+          `${where}: expected a comma-separated list, found ${JSON.stringify(raw)}`,
+        );
+      return items;
     }
     case "level": {
       if (raw === "debug" || raw === "info" || raw === "warn" || raw === "error") return raw;
@@ -410,7 +464,44 @@ export function loadConfig(
       `snapshot-s3-endpoint: expected an http:// or https:// URL, found '${result.snapshotS3Endpoint}'`,
     );
   }
+  checkClusterSettings(result);
   return { config: { ...result, ...tokens, baseDir, snapshotDestination }, help: false };
+}
+
+function checkClusterSettings(config: ServerConfig): void {
+  for (const server of config.metadataServers) {
+    if (!/^[^\s:/]+:\d{1,5}$/.test(server))
+      throw new ConfigError(`metadata-servers: expected host:port entries, found '${server}'`);
+  }
+  const unknown = config.roles.filter((role) => !(NODE_ROLES as readonly string[]).includes(role));
+  if (unknown.length > 0 || config.roles.length === 0)
+    throw new ConfigError(
+      `roles: expected some of ${NODE_ROLES.join(", ")}, found '${config.roles.join(",")}'`,
+    );
+  try {
+    replicationOf(config);
+  } catch (error) {
+    throw new ConfigError(`replication: ${(error as Error).message}`);
+  }
+  if (config.metadataServers.length === 0 && config.roles.length < NODE_ROLES.length)
+    throw new ConfigError(
+      "roles: a single node (no metadata-servers) takes every role; set metadata-servers for cluster mode",
+    );
+}
+
+/** The replication property the setting names: `2` is `{node: 2}`; `{zone: 2}` and the like. */
+export function replicationOf(config: Pick<ServerConfig, "replication">): ReplicationProperty {
+  const text = config.replication.trim();
+  if (/^\d+$/.test(text)) return parseReplication(Number(text));
+  const match = /^\{(.*)\}$/.exec(text);
+  if (match === null) throw new TypeError(`expected 2 or {node: 2}, found '${text}'`);
+  const counts: Record<string, number> = {};
+  for (const part of match[1]!.split(",").filter((p) => p.trim() !== "")) {
+    const pair = /^\s*"?([a-z]+)"?\s*:\s*(\d+)\s*$/.exec(part);
+    if (pair === null) throw new TypeError(`expected scope: count, found '${part.trim()}'`);
+    counts[pair[1]!] = Number(pair[2]);
+  }
+  return parseReplication(counts);
 }
 
 /** A bearer token from its file or its environment variable (one of them), without line breaks. */

@@ -12,7 +12,9 @@ import { createServer, type AddressInfo, type Server as NetServer } from "node:n
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import type { ServerConfig } from "./config.js";
+import { replicationOf, type ServerConfig } from "./config.js";
+import { joinCluster, type JoinedCluster } from "./cluster.js";
+import type { LogletProvider } from "../../bifrost/index.js";
 import { AdminApi } from "../../admin/io/index.js";
 import { dataDirLayout } from "./data_dir.js";
 import { lockDirectory } from "./dir_lock.js";
@@ -121,6 +123,33 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   }
   const host = config.bindAddress;
   const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const advertisedAddress =
+    config.advertisedAddress === "" ? `${advertisedHost}:${config.nodePort}` : config.advertisedAddress;
+  let cluster: JoinedCluster | undefined;
+  if (config.metadataServers.length > 0) {
+    try {
+      cluster = await joinCluster({
+        clusterName: config.clusterName,
+        nodeName: config.nodeName,
+        dataDir,
+        listenHost: host,
+        nodePort: config.nodePort,
+        advertisedAddress,
+        metadataServers: config.metadataServers,
+        autoProvision: config.autoProvision,
+        roles: config.roles,
+        location: config.location,
+        replication: replicationOf(config),
+        noSync: config.unsafeNoFsync,
+        logger,
+        onFatal: options.onFatal,
+      });
+    } catch (error) {
+      await stores.close().catch(() => undefined);
+      unlock();
+      throw error;
+    }
+  }
   const transport = new WorkerEndpointTransport(logger, security.endpointClient);
   const node = new KeelNode(
     {
@@ -137,16 +166,32 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         intervalRecords: config.snapshotIntervalRecords,
         retained: config.snapshotsRetained,
       },
-      advertisedAddress:
-        config.advertisedAddress === ""
-          ? `${advertisedHost}:${config.nodePort}`
-          : config.advertisedAddress,
+      advertisedAddress,
       location: config.location,
     },
     {
-      metadata: FileMetadataStore.open(layout.metadataFile),
-      loglets: new Map([["local", localLoglets]]),
-      initialLoglet: () => ({ provider: "local", params: "{}" }),
+      ...(cluster === undefined
+        ? {
+            metadata: FileMetadataStore.open(layout.metadataFile),
+            loglets: new Map([["local", localLoglets]]),
+            initialLoglet: () => ({ provider: "local", params: "{}" }),
+            snapshots: new SnapshotRepository(snapshotStore, logger),
+          }
+        : {
+            metadata: cluster.metadata,
+            loglets: new Map<string, LogletProvider>([
+              ["local", localLoglets],
+              ["replicated", cluster.provider],
+            ]),
+            initialLoglet: (logId: number) => cluster.newSegment(logId, 0),
+            cluster: {
+              registration: cluster.registration,
+              transport: cluster.transport,
+              roles: config.roles,
+              replication: replicationOf(config),
+              newSegment: (logId: number, index: number) => cluster.newSegment(logId, index),
+            },
+          }),
       openPartitionStore: (p) => stores.partition(p),
       transport: options.wrapTransport?.(transport) ?? transport,
       clock,
@@ -154,7 +199,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       logger,
       onFatal: options.onFatal,
       storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
-      snapshots: new SnapshotRepository(snapshotStore, logger),
     },
   );
   const ingress = new HttpIngress(node, systemEntropy, logger, {
@@ -167,9 +211,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const scheme = security.tls === undefined ? "http" : "https";
   // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
   let admin: AdminApi | undefined;
-  // The node port is reserved for node-to-node traffic; a single node has no peers to talk to yet.
+  // A single node reserves the node port for node-to-node traffic; it has no peers to talk to yet.
   const nodePort =
-    options.reserveNodePort === true ? createServer((socket) => socket.destroy()) : undefined;
+    options.reserveNodePort === true && cluster === undefined
+      ? createServer((socket) => socket.destroy())
+      : undefined;
   const closeEdges = async (): Promise<void> => {
     await Promise.allSettled([
       ingress.close(),
@@ -199,6 +245,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     const explained = await explainRefusedStart(error, localLoglets, dataDir);
     await closeEdges();
     await node.stop().catch(() => undefined);
+    await cluster?.stop().catch(() => undefined);
     await stores.close().catch(() => undefined);
     unlock();
     throw explained;
@@ -209,6 +256,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     stopped ??= (async () => {
       await closeEdges();
       await node.stop();
+      await cluster?.stop();
       await stores.close();
       unlock();
     })();

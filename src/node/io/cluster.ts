@@ -1,0 +1,314 @@
+/**
+ * A node joining its cluster (cluster mode, `--metadata-servers` set): its identity, one node
+ * transport on the node port, the metadata member (metadata-server role), the metadata client, the
+ * log server (log-server role) and the replicated loglet driver. What it returns plugs into the
+ * runtime node as ports (`NodePorts.metadata`, `.loglets`, `.initialLoglet`, `.cluster`).
+ *
+ * Identity: the first start of a node writes `cluster.json` in its data directory (cluster name and
+ * plain node id). The node that provisions (`--auto-provision`, a metadata server) takes plain id 1
+ * and writes the initial Raft state; any other registers by name with the metadata servers. Every
+ * later start reads the marker, so a node never joins another cluster or takes another's id, and
+ * registers again for a new generation.
+ */
+
+import { randomInt } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  KeelError,
+  NodeId,
+  generationalNodeId,
+  seededPrng,
+  type GenerationalNodeId,
+} from "../../core/index.js";
+import {
+  DEFAULT_LOGLET_LIMITS,
+  LogletNode,
+  ReplicatedLogletProvider,
+  formatLogletParams,
+  logletIdOf,
+  parseLocation,
+  selectNodeset,
+  type LogletConfig,
+  type NodeLocation,
+  type ReplicationProperty,
+} from "../../bifrost/index.js";
+import {
+  MemberId,
+  NODES_CONFIG_KEY,
+  decodeNodesConfiguration,
+  provisionedState,
+  registerNode,
+  type NodeIdentity,
+  type NodeRecord,
+  type ReplicatedMetadataStore,
+} from "../../metadata-server/index.js";
+import {
+  connectMetadataStore,
+  FileRaftStorage,
+  peerAddressOf,
+  runMetadataMember,
+  type RunningMember,
+} from "../../metadata-server/io/index.js";
+import { TcpTransport, type PeerAddress } from "../../net/io/index.js";
+import { FileLogServerStore } from "../../log-server/io/index.js";
+import { LogServerNode } from "../../log-server/index.js";
+import { systemClock, writeFileDurably } from "../../platform/io/index.js";
+import type { Logger } from "../../platform/index.js";
+import type { NodeRole } from "../index.js";
+
+const MARKER_FILE = "cluster.json";
+/** The metadata member's tick: an election after 10 to 20 ticks of silence, heartbeats every 2. */
+const METADATA_TICK_MS = 50;
+const METADATA_SNAPSHOT_INTERVAL_ENTRIES = 1_000;
+/** How long a node keeps asking the metadata servers before its start fails. */
+const METADATA_WAIT_MS = 60_000;
+
+export interface ClusterSettings {
+  readonly clusterName: string;
+  readonly nodeName: string;
+  readonly dataDir: string;
+  readonly listenHost: string;
+  readonly nodePort: number;
+  /** host:port where peers reach this node's node port. */
+  readonly advertisedAddress: string;
+  readonly metadataServers: readonly string[];
+  readonly autoProvision: boolean;
+  readonly roles: readonly NodeRole[];
+  readonly location: string;
+  readonly replication: ReplicationProperty;
+  readonly noSync: boolean;
+  readonly logger: Logger;
+  /** A store of this node failed (its state can no longer be trusted): the node must not go on. */
+  readonly onFatal: (error: unknown) => void;
+}
+
+export interface JoinedCluster {
+  readonly registration: NodeRecord;
+  readonly self: GenerationalNodeId;
+  readonly transport: TcpTransport;
+  readonly metadata: ReplicatedMetadataStore;
+  readonly provider: ReplicatedLogletProvider;
+  /** A new segment of a log: replicated on the log servers, sequenced by this incarnation. */
+  newSegment(logId: number, segmentIndex: number): Promise<LogletConfig>;
+  stop(): Promise<void>;
+}
+
+interface ClusterMarker {
+  readonly clusterName: string;
+  readonly plainId: number;
+}
+
+async function readMarker(dir: string): Promise<ClusterMarker | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, MARKER_FILE), "utf8")) as ClusterMarker;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** Retries a metadata operation that failed retryably (the metadata servers may still be starting). */
+async function withMetadata<T>(what: string, run: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + METADATA_WAIT_MS;
+  for (;;) {
+    try {
+      return await run();
+    } catch (error) {
+      const retryable = error instanceof KeelError && error.retryable;
+      if (!retryable || Date.now() > deadline) {
+        if (retryable)
+          throw new KeelError(
+            "unavailable",
+            `${what}: no metadata server answered within ${METADATA_WAIT_MS / 1000} s (${error.message}); is the cluster provisioned (--auto-provision on one node) and are --metadata-servers right?`,
+          );
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+export async function joinCluster(settings: ClusterSettings): Promise<JoinedCluster> {
+  const { logger, roles } = settings;
+  const metadataDir = join(settings.dataDir, "metadata");
+  const isMetadataServer = roles.includes("metadata-server");
+  const identity: NodeIdentity = {
+    name: settings.nodeName,
+    address: settings.advertisedAddress,
+    roles,
+    location: settings.location,
+  };
+  // Ourselves last: while joining, this node is no member yet.
+  const seeds = [
+    ...settings.metadataServers.filter((s) => s !== settings.advertisedAddress),
+    ...settings.metadataServers.filter((s) => s === settings.advertisedAddress),
+  ];
+  const metadata = connectMetadataStore(settings.nodeName, seeds);
+  const cleanups: (() => Promise<void> | void)[] = [() => metadata.close()];
+  const cleanUp = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+  try {
+    await mkdir(settings.dataDir, { recursive: true });
+    let marker = await readMarker(settings.dataDir);
+    if (marker === undefined) {
+      if (
+        settings.autoProvision &&
+        isMetadataServer &&
+        !(await FileRaftStorage.exists(metadataDir))
+      ) {
+        await mkdir(metadataDir, { recursive: true });
+        await FileRaftStorage.provision(
+          metadataDir,
+          provisionedState(settings.clusterName, identity),
+        );
+        marker = { clusterName: settings.clusterName, plainId: 1 };
+        logger.info("provisioned a new cluster", { cluster: settings.clusterName });
+      } else {
+        const record = await withMetadata("registering this node", () =>
+          registerNode(metadata, settings.clusterName, identity),
+        );
+        marker = { clusterName: settings.clusterName, plainId: record.plainId };
+      }
+      await writeFileDurably(settings.dataDir, MARKER_FILE, JSON.stringify(marker));
+    }
+    if (marker.clusterName !== settings.clusterName)
+      throw new KeelError(
+        "conflict",
+        `node '${settings.nodeName}' is started for cluster '${settings.clusterName}', but its data directory ${settings.dataDir} belongs to cluster '${marker.clusterName}'`,
+      );
+    const plainId = NodeId(marker.plainId);
+
+    // Peers' node ports: the metadata members add theirs as Raft routes them, the nodes
+    // configuration every node's.
+    const peers = new Map<NodeId, PeerAddress>();
+    const topology = new Map<NodeId, NodeLocation>();
+    const transport = await TcpTransport.start({
+      self: plainId,
+      // Tells this incarnation from the last one; registration below records its generation.
+      generation: randomInt(1, 2 ** 32 - 1),
+      listen: { host: settings.listenHost, port: settings.nodePort },
+      peers: () => peers,
+    });
+    cleanups.push(() => transport.close());
+
+    let member: RunningMember | undefined;
+    if (isMetadataServer) {
+      if (!(await FileRaftStorage.exists(metadataDir))) await mkdir(metadataDir, { recursive: true });
+      member = await runMetadataMember({
+        memberId: MemberId(plainId),
+        address: settings.advertisedAddress,
+        dataDir: metadataDir,
+        node: transport,
+        ownsNode: false,
+        memberAddresses: peers,
+        tickMs: METADATA_TICK_MS,
+        snapshotIntervalEntries: METADATA_SNAPSHOT_INTERVAL_ENTRIES,
+        onFatal: settings.onFatal,
+      });
+      const running = member;
+      cleanups.push(() => running.stop());
+      if (!member.isVoterAtStart) {
+        await withMetadata("joining the metadata servers", () =>
+          metadata.join(MemberId(plainId), settings.advertisedAddress),
+        );
+        logger.info("joined the metadata servers", { member: plainId });
+      }
+    }
+
+    const registration = await withMetadata("registering this node", () =>
+      registerNode(metadata, settings.clusterName, identity),
+    );
+    if (registration.plainId !== plainId)
+      throw new KeelError(
+        "conflict",
+        `node '${settings.nodeName}' has plain id ${plainId} in ${settings.dataDir}, but the cluster knows the name as node ${registration.plainId}: two nodes share a name, or the data directory belongs to another node`,
+      );
+    const self = generationalNodeId(registration.plainId, registration.generation);
+    const learnNodes = (nodes: readonly NodeRecord[]): void => {
+      for (const node of nodes) {
+        const address = peerAddressOf(node.address);
+        if (address !== undefined && node.plainId !== plainId)
+          peers.set(NodeId(node.plainId), address);
+        topology.set(NodeId(node.plainId), parseLocation(node.location ?? ""));
+      }
+    };
+    const nodesNow = async (): Promise<readonly NodeRecord[]> => {
+      const stored = await metadata.get(NODES_CONFIG_KEY);
+      const nodes = stored === undefined ? [] : decodeNodesConfiguration(stored.value).nodes;
+      learnNodes(nodes);
+      return nodes;
+    };
+    await withMetadata("reading the nodes configuration", nodesNow);
+    const unsubscribe = metadata.subscribe(NODES_CONFIG_KEY, (value) => {
+      if (value !== undefined) learnNodes(decodeNodesConfiguration(value.value).nodes);
+    });
+    cleanups.push(unsubscribe);
+
+    if (roles.includes("log-server")) {
+      const { store, recovered } = await FileLogServerStore.open(
+        join(settings.dataDir, "log-server"),
+        { noSync: settings.noSync },
+      );
+      const logServer = new LogServerNode({
+        self,
+        transport,
+        store,
+        recovered,
+        onStoreFailure: settings.onFatal,
+      });
+      cleanups.push(async () => {
+        logServer.shutdown();
+        await store.close();
+      });
+    }
+    const loglets = new LogletNode({
+      self,
+      transport,
+      clock: systemClock,
+      prng: seededPrng(randomInt(0, 2 ** 31)),
+      topology,
+      limits: DEFAULT_LOGLET_LIMITS,
+    });
+    cleanups.push(() => loglets.shutdown());
+    const prng = seededPrng(randomInt(0, 2 ** 31));
+
+    return {
+      registration,
+      self,
+      transport,
+      metadata,
+      provider: new ReplicatedLogletProvider(loglets),
+      async newSegment(logId, segmentIndex) {
+        const nodes = await nodesNow();
+        const logServers = nodes
+          .filter((n) => n.roles.includes("log-server"))
+          .map((n) => NodeId(n.plainId));
+        const chosen = selectNodeset(
+          { candidates: logServers, property: settings.replication, topology, targetSize: 0 },
+          prng,
+        );
+        if (!chosen.ok)
+          throw new KeelError(
+            "unavailable",
+            `log ${logId}: ${chosen.reason}; waiting for more log servers to join`,
+            true,
+          );
+        return {
+          provider: "replicated",
+          params: formatLogletParams({
+            logletId: logletIdOf(logId, segmentIndex),
+            sequencer: self,
+            nodeset: chosen.nodeset,
+            replication: settings.replication,
+          }),
+        };
+      },
+      stop: cleanUp,
+    };
+  } catch (error) {
+    await cleanUp().catch(() => undefined);
+    throw error;
+  }
+}
