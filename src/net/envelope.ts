@@ -25,6 +25,8 @@ export const NodeService = {
   ingress: 4,
   /** Log servers (stores, seals, reads of replicated loglets). */
   logServer: 5,
+  /** A node's notice that the schema changed (its new version), answered once the peer has it. */
+  schema: 6,
 } as const;
 
 /** Names no node (plain ids start at 1): the hello of a client connection. */

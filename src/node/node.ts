@@ -28,7 +28,12 @@ import {
   NodeId,
   sameIncarnation,
 } from "../core/index.js";
-import { type ServiceInvocation, TerminationKind } from "../gen/keel/records.js";
+import { ByteReader, ByteWriter } from "../wire/index.js";
+import {
+  InvocationStatus,
+  type ServiceInvocation,
+  TerminationKind,
+} from "../gen/keel/records.js";
 import {
   Bifrost,
   parseLogletParams,
@@ -62,6 +67,7 @@ import {
   type PartitionDescription,
 } from "../worker/index.js";
 import type { Cancel, Clock, Entropy, Logger } from "../platform/index.js";
+import type { SqlPartition } from "../query/index.js";
 import { NodeService, type NodeTransport } from "../net/index.js";
 import {
   ControllerDriver,
@@ -74,16 +80,23 @@ import {
   encodePartitionAnswer,
   encodePartitionCall,
   encodePartitionFailure,
+  invocationInfos,
   runOnProcessor,
   waitsForCompletion,
   type PartitionAnswer,
   type PartitionCall,
 } from "./partition_rpc.js";
-import { registerNode, type NodeRecord } from "../metadata-server/index.js";
-import type {
-  PartitionStore,
-  SnapshotManifest,
-  SnapshotRepository,
+import {
+  NODES_CONFIG_KEY,
+  decodeNodesConfiguration,
+  registerNode,
+  type NodeRecord,
+} from "../metadata-server/index.js";
+import {
+  statusKey,
+  type PartitionStore,
+  type SnapshotManifest,
+  type SnapshotRepository,
 } from "../partition-store/index.js";
 
 export interface NodeConfig {
@@ -179,6 +192,8 @@ const LEADER_WAIT_MS_MAX = 10_000;
 const REMOTE_CALL_TIMEOUT_MS = 30_000;
 /** A call awaiting an invocation's completion on another node waits as long as it may run. */
 const REMOTE_COMPLETION_TIMEOUT_MS = 24 * 3_600_000;
+/** How long a schema change waits for every other node to have read it. */
+const SCHEMA_ANNOUNCE_TIMEOUT_MS = 2_000;
 /** How often a cluster node checks that it opened and claimed what the placement gives it. */
 const RECONCILE_INTERVAL_MS = 1_000;
 /** How often the node looks for partitions due a snapshot. */
@@ -346,6 +361,23 @@ export class KeelNode {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
     });
+    cluster.transport.serve(NodeService.schema, {
+      onMessage: () => undefined,
+      onRequest: (_from, payload, respond) => {
+        let version = 0;
+        try {
+          version = new ByteReader(payload).u53();
+        } catch {
+          // a confused peer: nothing to learn
+        }
+        const known =
+          version > this.schemaIndex.version ? this.latestSchema() : Promise.resolve(undefined);
+        known.then(
+          () => respond(new Uint8Array(0)),
+          () => respond(new Uint8Array(0)),
+        );
+      },
+    });
     if (cluster.roles.includes("admin")) {
       this.controller = new ControllerDriver({
         metadata: this.ports.metadata,
@@ -492,7 +524,7 @@ export class KeelNode {
     // The asking node's schema may be newer (a deployment registered through it a moment ago).
     const schemaKnown =
       decoded.schemaVersion > this.schemaIndex.version ? this.latestSchema() : Promise.resolve();
-    schemaKnown.then(() => runOnProcessor(processor, decoded.call)).then(
+    schemaKnown.then(() => runOnProcessor(processor, this.invoker, decoded.call)).then(
       (answer) => respond(encodePartitionAnswer(answer)),
       (error: unknown) => respond(encodePartitionFailure(error)),
     );
@@ -641,6 +673,36 @@ export class KeelNode {
   }
 
   /**
+   * Tells every other node of the cluster that the schema changed and waits, bounded, until each
+   * has read it: a change answered by the admin API is then in force at every node's ingress (a
+   * node that does not answer in time learns it later from the store).
+   */
+  private async announceSchema(): Promise<void> {
+    const cluster = this.ports.cluster;
+    if (cluster === undefined) return;
+    const stored = await this.ports.metadata.get(NODES_CONFIG_KEY);
+    if (stored === undefined) return;
+    const payload = new ByteWriter().u53(this.schemaIndex.version).finish();
+    const peers = decodeNodesConfiguration(stored.value).nodes.filter(
+      (n) => n.plainId !== cluster.registration.plainId,
+    );
+    await Promise.all(
+      peers.map(
+        (peer) =>
+          new Promise<void>((resolve) =>
+            cluster.transport.request(
+              NodeId(peer.plainId),
+              NodeService.schema,
+              payload,
+              SCHEMA_ANNOUNCE_TIMEOUT_MS,
+              () => resolve(),
+            ),
+          ),
+      ),
+    );
+  }
+
+  /**
    * The schema as the metadata store has it now (one read at a time): in a cluster, a deployment
    * registered through another node a moment ago may not have reached this one yet. A single node's
    * schema is always current.
@@ -676,6 +738,7 @@ export class KeelNode {
           stored === undefined ? MUST_NOT_EXIST : matchesVersion(stored.version),
         );
         await this.refreshSchema();
+        await this.announceSchema();
         return result;
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "conflict")) throw error;
@@ -686,19 +749,6 @@ export class KeelNode {
   processor(partitionId: number): PartitionProcessor {
     const processor = this.processors[partitionId];
     assert(processor !== undefined, `partition ${partitionId} is one of this node's`);
-    return processor;
-  }
-
-  /** The processor of `key`'s partition on this node; in a cluster it may be on another node. */
-  processorFor(key: PartitionKey): PartitionProcessor {
-    const partitionId = this.partitionTable.partitionOf(key);
-    const processor = this.processors[partitionId];
-    if (processor === undefined)
-      throw new KeelError(
-        "unavailable",
-        `partition ${partitionId} has no replica on node '${this.config.nodeName}'; ask the node that leads it`,
-        true,
-      );
     return processor;
   }
 
@@ -748,6 +798,43 @@ export class KeelNode {
       }
       await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
     }
+  }
+
+  /**
+   * Every partition as SQL reads it (by partition id): chunks scanned on its leader, here or on the
+   * node that leads it, so a query sees what the partition's clients see.
+   */
+  sqlPartitions(): SqlPartition[] {
+    return Array.from({ length: this.partitionTable.partitionCount }, (_, partitionId) => ({
+      scan: (prefix: string, limit: number, startAfter?: string) =>
+        this.onLeader(
+          { partitionId },
+          (processor) => Promise.resolve(processor.reader().scan(prefix, limit, startAfter)),
+          { kind: "scan", prefix, limit, startAfter },
+          (answer) => {
+            if (answer.kind !== "entries") throw unexpectedAnswer(answer);
+            return answer.entries;
+          },
+        ),
+      invocationInfos: (ids: readonly InvocationId[]) =>
+        this.onLeader(
+          { partitionId },
+          () => Promise.resolve(invocationInfos(this.invoker, ids)),
+          { kind: "invocationInfos", ids },
+          (answer) => {
+            if (answer.kind !== "invocationInfos") throw unexpectedAnswer(answer);
+            return answer.infos;
+          },
+        ),
+    }));
+  }
+
+  /** An invocation's status as its partition's leader has it now. */
+  async invocationStatus(id: InvocationId): Promise<InvocationStatus | undefined> {
+    const key = statusKey(id);
+    const partition = this.sqlPartitions()[this.partitionTable.partitionOf(id.partitionKey)]!;
+    const [found] = await partition.scan(key, 1);
+    return found?.[0] === key ? InvocationStatus.decode(found[1]) : undefined;
   }
 
   /** Resolves once the node has opened its partitions, or fails after the leader wait. */

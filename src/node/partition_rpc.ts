@@ -16,6 +16,7 @@ import {
 import type { OutboxMessage, ServiceInvocation } from "../gen/keel/records.js";
 import type { Outcome } from "../partition/index.js";
 import type { AttachResult, EnvelopeCommand, PartitionProcessor } from "../worker/index.js";
+import type { InvocationTaskInfo } from "../invoker/index.js";
 import { encodeMessage } from "../wire/index.js";
 
 export type PartitionCall =
@@ -27,13 +28,30 @@ export type PartitionCall =
       readonly kind: "shuffled";
       readonly source: PartitionId;
       readonly messages: readonly { seq: number; message: OutboxMessage }[];
-    };
+    }
+  | {
+      readonly kind: "scan";
+      readonly prefix: string;
+      readonly limit: number;
+      readonly startAfter: string | undefined;
+    }
+  | { readonly kind: "invocationInfos"; readonly ids: readonly InvocationId[] };
 
 /** What a call answers: an outcome (submit, request), an attach result, or that it was done. */
 export type PartitionAnswer =
   | { readonly kind: "outcome"; readonly outcome: Outcome; readonly completion?: AttachResult }
   | { readonly kind: "attach"; readonly result: AttachResult }
+  | { readonly kind: "entries"; readonly entries: [string, Uint8Array][] }
+  | { readonly kind: "invocationInfos"; readonly infos: ReadonlyMap<string, InvocationTaskInfo> }
   | { readonly kind: "done" };
+
+/**
+ * The bytes of values a scan answers with at most (past the first entry, which always goes): a
+ * chunk must fit a node frame, and the asking side scans on from the last key it got.
+ */
+const SCAN_ANSWER_BYTES_MAX = 16 * 1024 * 1024;
+/** The entries one scan answers with at most, whatever it asked. */
+const SCAN_LIMIT_MAX = 4096;
 
 /** Whether the call may wait as long as an invocation runs (its answer comes at completion). */
 export function waitsForCompletion(call: PartitionCall): boolean {
@@ -42,9 +60,23 @@ export function waitsForCompletion(call: PartitionCall): boolean {
   );
 }
 
+/** The invoker's view of invocations of the partitions led here, by id (text form). */
+export function invocationInfos(
+  invoker: { info(id: InvocationId): InvocationTaskInfo | undefined },
+  ids: readonly InvocationId[],
+): Map<string, InvocationTaskInfo> {
+  const infos = new Map<string, InvocationTaskInfo>();
+  for (const id of ids) {
+    const info = invoker.info(id);
+    if (info !== undefined) infos.set(id.toString(), info);
+  }
+  return infos;
+}
+
 /** Runs a call on the processor that leads the partition (the leader's side of a remote call). */
 export async function runOnProcessor(
   processor: PartitionProcessor,
+  invoker: { info(id: InvocationId): InvocationTaskInfo | undefined },
   call: PartitionCall,
 ): Promise<PartitionAnswer> {
   switch (call.kind) {
@@ -63,6 +95,19 @@ export async function runOnProcessor(
     case "shuffled":
       await processor.acceptShuffled(call.source, [...call.messages]);
       return { kind: "done" };
+    case "scan": {
+      const found = processor.reader().scan(call.prefix, call.limit, call.startAfter);
+      let bytes = 0;
+      const entries: [string, Uint8Array][] = [];
+      for (const entry of found) {
+        bytes += entry[0].length + entry[1].length;
+        if (entries.length > 0 && bytes > SCAN_ANSWER_BYTES_MAX) break;
+        entries.push(entry);
+      }
+      return { kind: "entries", entries };
+    }
+    case "invocationInfos":
+      return { kind: "invocationInfos", infos: invocationInfos(invoker, call.ids) };
   }
 }
 
@@ -91,6 +136,20 @@ function wireCall(call: PartitionCall): PartitionRequest["call"] {
       return {
         $case: "shuffled",
         value: { sourcePartition: call.source, messages: [...call.messages] },
+      };
+    case "invocationInfos":
+      return {
+        $case: "invocationInfos",
+        value: { invocationIds: call.ids.map((id) => id.bytes) },
+      };
+    case "scan":
+      return {
+        $case: "scan",
+        value: {
+          prefix: call.prefix,
+          limit: call.limit,
+          ...(call.startAfter === undefined ? {} : { startAfter: call.startAfter }),
+        },
       };
   }
 }
@@ -167,6 +226,23 @@ export function decodePartitionCall(bytes: Uint8Array): {
           }),
         },
       };
+    case "scan":
+      return {
+        partitionId,
+        schemaVersion,
+        call: {
+          kind: "scan",
+          prefix: call.value.prefix,
+          limit: Math.min(call.value.limit, SCAN_LIMIT_MAX),
+          startAfter: call.value.startAfter,
+        },
+      };
+    case "invocationInfos":
+      return {
+        partitionId,
+        schemaVersion,
+        call: { kind: "invocationInfos", ids: call.value.invocationIds.map(invocationIdOf) },
+      };
     case undefined:
       throw new KeelError("bad_request", "a partition request without a call");
   }
@@ -196,6 +272,20 @@ export function encodePartitionAnswer(answer: PartitionAnswer): Uint8Array {
       });
     case "done":
       return encodeMessage(PartitionResponse, { answer: { $case: "done", value: {} } });
+    case "invocationInfos":
+      return encodeMessage(PartitionResponse, {
+        answer: {
+          $case: "invocationInfosJson",
+          value: JSON.stringify(Object.fromEntries(answer.infos)),
+        },
+      });
+    case "entries":
+      return encodeMessage(PartitionResponse, {
+        answer: {
+          $case: "entries",
+          value: { entries: answer.entries.map(([key, value]) => ({ key, value })) },
+        },
+      });
   }
 }
 
@@ -236,6 +326,18 @@ export function decodePartitionAnswer(bytes: Uint8Array): PartitionAnswer {
       return { kind: "attach", result: attachResultOf(answer.value) };
     case "done":
       return { kind: "done" };
+    case "invocationInfosJson":
+      return {
+        kind: "invocationInfos",
+        infos: new Map(
+          Object.entries(JSON.parse(answer.value) as Record<string, InvocationTaskInfo>),
+        ),
+      };
+    case "entries":
+      return {
+        kind: "entries",
+        entries: answer.value.entries.map(({ key, value }) => [key, value]),
+      };
     case undefined:
       throw new KeelError("unavailable", "an empty answer from the partition's leader", true);
   }

@@ -10,7 +10,7 @@ export { INFORMATION_SCHEMA_TABLES, translateDialect } from "./dialect.js";
 export { planQuery } from "./plan.js";
 export type { TableNeeds } from "./plan.js";
 export { tableRows } from "./rows.js";
-export type { Row, ScanBudget, SqlSource } from "./rows.js";
+export type { Row, ScanBudget, SqlPartition, SqlSource } from "./rows.js";
 export type {
   RenderedResult,
   ResultFormat,

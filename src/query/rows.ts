@@ -46,10 +46,19 @@ import type { TableNeeds } from "./plan.js";
 export type { Row };
 
 /** What the tables are built from: KeelNode provides it. */
+/** A partition as SQL reads it: chunks of its store in key order, wherever it is led. */
+export interface SqlPartition {
+  scan(prefix: string, limit: number, startAfter?: string): Promise<[string, Uint8Array][]>;
+  /** What the invoker of the partition's leader knows of these invocations, by id (text form). */
+  invocationInfos(
+    ids: readonly InvocationId[],
+  ): Promise<ReadonlyMap<string, InvocationTaskInfo>>;
+}
+
 export interface SqlSource {
-  readonly partitions: readonly { reader(): PartitionReader }[];
+  /** By partition id. */
+  readonly partitions: readonly SqlPartition[];
   schema(): SchemaIndex;
-  invocationInfo(id: InvocationId): InvocationTaskInfo | undefined;
   partitionOf(key: bigint): number;
   /** The Restate version Keel reports (`created_using_restate_version`). */
   readonly restateVersion: string;
@@ -64,21 +73,31 @@ export interface ScanBudget {
 
 export const SCAN_CHUNK_ROWS = 1024;
 
+/**
+ * A partition's entries under `prefix` in chunks. A chunk shorter than asked ends the scan only when
+ * the partition is read here; one from another node may have been cut short to fit a message, so the
+ * scan goes on until a chunk comes back empty.
+ */
 async function* scanChunks(
-  reader: () => PartitionReader,
+  partition: SqlPartition,
   prefix: string,
   budget: ScanBudget,
 ): AsyncGenerator<[string, Uint8Array][]> {
   let after: string | undefined;
   for (;;) {
-    const chunk = reader().scan(prefix, SCAN_CHUNK_ROWS, after);
+    const chunk = await partition.scan(prefix, SCAN_CHUNK_ROWS, after);
     if (chunk.length === 0) return;
     budget.charge(chunk.length);
     yield chunk;
-    if (chunk.length < SCAN_CHUNK_ROWS) return;
     after = chunk[chunk.length - 1]![0];
     await budget.pause();
   }
+}
+
+/** The value stored under exactly `key` in a partition. */
+async function getEntry(partition: SqlPartition, key: string): Promise<Uint8Array | undefined> {
+  const [found] = await partition.scan(key, 1);
+  return found !== undefined && found[0] === key ? found[1] : undefined;
 }
 
 /** Rows of `table` for a query with `needs`, in chunks. */
@@ -159,8 +178,10 @@ async function* invocationRows(
   budget: ScanBudget,
 ): AsyncGenerator<Row[]> {
   const columns = needs.columns ?? tableDef(table).columns.map((c) => c.name);
+  // The invoker's view is read per chunk, from the node leading the partition.
+  let infos: ReadonlyMap<string, InvocationTaskInfo> = new Map();
   const build = invocationRowBuilder(table, [...columns], source.restateVersion, (id) =>
-    source.invocationInfo(id),
+    infos.get(id.toString()),
   );
   const ids = needs.filters.get("id");
   if (ids !== undefined) {
@@ -168,9 +189,11 @@ async function* invocationRows(
     for (const text of ids) {
       const id = InvocationId.parse(text);
       if (id === undefined) continue;
-      const reader = source.partitions[source.partitionOf(id.partitionKey)]?.reader();
-      const raw = reader?.get(statusKey(id));
-      const row = raw === undefined ? undefined : build(text, raw);
+      const partition = source.partitions[source.partitionOf(id.partitionKey)];
+      const raw = partition === undefined ? undefined : await getEntry(partition, statusKey(id));
+      if (raw === undefined) continue;
+      infos = await partition!.invocationInfos([id]);
+      const row = build(text, raw);
       if (row !== undefined) rows.push(row);
     }
     budget.charge(rows.length);
@@ -178,10 +201,12 @@ async function* invocationRows(
     return;
   }
   for (const partition of source.partitions) {
-    for await (const chunk of scanChunks(() => partition.reader(), STATUS_PREFIX, budget)) {
+    for await (const chunk of scanChunks(partition, STATUS_PREFIX, budget)) {
+      const chunkIds = chunk.map(([key]) => invocationIdAfter(STATUS_PREFIX, key));
+      infos = await partition.invocationInfos(chunkIds.filter((id) => id !== undefined));
       const rows: Row[] = [];
-      for (const [key, value] of chunk) {
-        const id = invocationIdAfter(STATUS_PREFIX, key);
+      for (const [i, [, value]] of chunk.entries()) {
+        const id = chunkIds[i];
         const row = id === undefined ? undefined : build(id.toString(), value);
         if (row !== undefined) rows.push(row);
       }
@@ -206,7 +231,7 @@ async function* journalRows(
         id === undefined ? undefined : source.partitions[source.partitionOf(id.partitionKey)];
       if (id === undefined || partition === undefined) continue;
       const entries: IndexedEntry[] = [];
-      for await (const chunk of scanChunks(() => partition.reader(), journalPrefix(id), budget))
+      for await (const chunk of scanChunks(partition, journalPrefix(id), budget))
         for (const [key, value] of chunk) entries.push(indexedEntry(key, value));
       yield journalEntryRows(id, text, entries, wanted, source);
     }
@@ -223,7 +248,7 @@ async function* journalRows(
         ? []
         : journalEntryRows(id, id.toString(), current.entries, wanted, source);
     };
-    for await (const chunk of scanChunks(() => partition.reader(), JOURNAL_PREFIX, budget)) {
+    for await (const chunk of scanChunks(partition, JOURNAL_PREFIX, budget)) {
       const rows: Row[] = [];
       for (const [key, value] of chunk) {
         const hex = key.slice(JOURNAL_PREFIX.length, key.lastIndexOf("/"));
@@ -324,7 +349,7 @@ async function* objectRows(
   build: (storeKey: string, value: Uint8Array) => Row | undefined,
 ): AsyncGenerator<Row[]> {
   for (const partition of source.partitions) {
-    for await (const chunk of scanChunks(() => partition.reader(), prefix, budget)) {
+    for await (const chunk of scanChunks(partition, prefix, budget)) {
       const rows: Row[] = [];
       for (const [key, value] of chunk) {
         const row = build(key, value);
@@ -367,7 +392,7 @@ async function* stateRows(
       const partition = source.partitions[source.partitionOf(partitionKey)];
       if (partition === undefined) continue;
       const prefix = statePrefix({ partitionKey, service, key });
-      for await (const chunk of scanChunks(() => partition.reader(), prefix, budget)) {
+      for await (const chunk of scanChunks(partition, prefix, budget)) {
         const rows: Row[] = [];
         for (const [k, value] of chunk) {
           const row = stateRow(k, value);

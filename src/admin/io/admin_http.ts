@@ -379,12 +379,15 @@ export class AdminApi {
   private async sqlEngine(): Promise<SqlEngine> {
     // The engine reads every partition's store: it is built once the node has opened them all.
     await this.node.whenOpened();
+    const node = this.node;
     this.sql ??= loadSql().then(({ SqlEngine }) =>
       SqlEngine.create(
         {
-          partitions: this.node.partitionProcessors,
+          // Where partitions are led changes in a cluster: read where they are now, query by query.
+          get partitions() {
+            return node.sqlPartitions();
+          },
           schema: () => this.node.schema(),
-          invocationInfo: (id) => this.node.invoker.info(id),
           partitionOf: (key) => this.node.partitionTable.partitionOf(PartitionKey(key)),
           restateVersion: RESTATE_COMPATIBLE_VERSION,
         },

@@ -10,7 +10,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { limits, utf8, isDeploymentId, type InvocationId } from "../../core/index.js";
 import type { Outcome } from "../../partition/index.js";
-import { TableReader } from "../../partition-store/index.js";
 import type { KeelNode } from "../../node/index.js";
 import {
   AdminError,
@@ -58,7 +57,7 @@ export class InvocationRoutes {
 
   async resume(res: ServerResponse, text: string, url: URL): Promise<void> {
     const id = parseInvocationId(text);
-    const deploymentId = this.chosenDeployment(id, url, "resume");
+    const deploymentId = await this.chosenDeployment(id, url, "resume");
     const outcome = await this.node.resume(id, deploymentId);
     switch (outcome.kind) {
       case "notStarted":
@@ -79,7 +78,7 @@ export class InvocationRoutes {
     const from = fromText === null ? 0 : Number(fromText);
     if (fromText !== null && !/^\d+$/.test(fromText))
       throw queryStringError("from", "invalid digit found in string");
-    const deploymentId = this.chosenDeployment(id, url, "restart");
+    const deploymentId = await this.chosenDeployment(id, url, "restart");
     const outcome = await this.node.restartAsNew(id, from, deploymentId);
     switch (outcome.kind) {
       case "restarted":
@@ -100,10 +99,14 @@ export class InvocationRoutes {
    * The deployment a resume or restart moves the invocation to: "" keeps the pinned one. `Latest`
    * is the service's current deployment; both it and an explicit id must speak the pinned protocol.
    */
-  private chosenDeployment(id: InvocationId, url: URL, action: "resume" | "restart"): string {
+  private async chosenDeployment(
+    id: InvocationId,
+    url: URL,
+    action: "resume" | "restart",
+  ): Promise<string> {
     const choice = url.searchParams.get("deployment");
     if (choice === null || choice === "Keep" || choice === "keep") return "";
-    const status = new TableReader(this.node.processorFor(id.partitionKey).reader()).status(id);
+    const status = await this.node.invocationStatus(id);
     if (status === undefined) throw invocationNotFound(id.toString());
     const schema = this.node.schema();
     const latest = choice === "Latest" || choice === "latest";
