@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|cluster|all] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
 // test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
 // (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
@@ -45,9 +45,16 @@ const groups = {
       f,
     ),
   ),
+  // The semantic stories, the admin API, SQL and the official CLI against three Keel nodes at
+  // {node: 2} (requests through nodes 1 and 2, the admin API of node 3).
+  cluster: walk("dist/test/e2e").filter((f) =>
+    /\/(semantics|request_response|ingress_client|core|cli|sql|admin)\.test\.js$/.test(f),
+  ),
 };
 const selected =
-  kind === "all" ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference"] : [kind];
+  kind === "all"
+    ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference", "cluster"]
+    : [kind];
 let failed = false;
 for (const group of selected) {
   let files = groups[group] ?? [];
@@ -57,9 +64,16 @@ for (const group of selected) {
   // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
   // Fuzz files each spend their time budget: one at a time keeps the total predictable.
   const concurrency =
-    group === "e2e" || group === "hostile" || group === "reference" || group === "fuzz" ? "1" : "2";
+    group === "e2e" ||
+    group === "hostile" ||
+    group === "reference" ||
+    group === "fuzz" ||
+    group === "cluster"
+      ? "1"
+      : "2";
   const env = { ...process.env, KEEL_TEST_GROUP: group };
   if (group === "reference") env.KEEL_TEST_TARGET = "restate";
+  if (group === "cluster") env.KEEL_TEST_TARGET = "keel-cluster";
   const result = spawnSync(
     process.execPath,
     ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],

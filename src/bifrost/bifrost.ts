@@ -45,6 +45,8 @@ interface OpenSegment {
 export class VirtualLog {
   private segments: OpenSegment[];
   private chainVersion: Version;
+  private unwatchChain: (() => void) | undefined;
+  private readonly extensionWaiters = new Set<() => void>();
 
   constructor(
     private readonly bifrost: Bifrost,
@@ -104,16 +106,57 @@ export class VirtualLog {
     return Lsn(segment.config.baseLsn + tail.offset - 1);
   }
 
-  /** Resolves with the tail once it is greater than `beyond`. */
+  /**
+   * Resolves with the tail once it is greater than `beyond`. A segment that another node sealed
+   * need not tell this node (a replicated loglet's reader learns of a seal only when it asks), so
+   * the chain's extension past the last segment ends the wait as well.
+   */
   async waitForTail(beyond: Lsn): Promise<Lsn> {
     for (;;) {
       const segment = this.last;
       const base = segment.config.baseLsn;
-      const tail = await segment.loglet.waitForTail(LogletOffset(Math.max(0, beyond - base + 1)));
+      const extension = this.extensionOf(segment);
+      const tail = await Promise.race([
+        segment.loglet.waitForTail(LogletOffset(Math.max(0, beyond - base + 1))),
+        extension.promise.then(() => undefined),
+      ]);
+      extension.cancel();
+      if (tail === undefined) continue;
       const tailLsn = Lsn(base + tail.offset - 1);
       if (tailLsn > beyond) return tailLsn;
       if (tail.sealed) await this.waitForExtension(segment);
     }
+  }
+
+  /**
+   * Resolves when the chain has a segment after `segment`; `cancel` stops waiting. The log watches
+   * its chain from the first wait on (one subscription for its lifetime, see `detach`).
+   */
+  private extensionOf(segment: OpenSegment): { promise: Promise<void>; cancel: () => void } {
+    this.unwatchChain ??= this.bifrost.metadata.subscribe(chainKey(this.logId), () => {
+      void this.refresh().then(
+        () => {
+          for (const waiter of [...this.extensionWaiters]) waiter();
+        },
+        () => undefined,
+      );
+    });
+    let waiter: (() => void) | undefined;
+    const promise = new Promise<void>((resolve) => {
+      waiter = () => {
+        if (this.last.config.index > segment.config.index) resolve();
+      };
+      this.extensionWaiters.add(waiter);
+      waiter();
+    });
+    return { promise, cancel: () => this.extensionWaiters.delete(waiter!) };
+  }
+
+  /** Stops watching the chain (the node is stopping). */
+  detach(): void {
+    this.unwatchChain?.();
+    this.unwatchChain = undefined;
+    this.extensionWaiters.clear();
   }
 
   /** Trims every record with LSN ≤ `through`. */
@@ -255,6 +298,7 @@ export class Bifrost {
   }
 
   async close(): Promise<void> {
+    for (const log of this.logs.values()) void log.then((l) => l.detach(), () => undefined);
     for (const provider of this.providers.values()) await provider.close();
   }
 

@@ -6,7 +6,7 @@
  */
 
 export { Bifrost, chainKey } from "./bifrost.js";
-export type { VirtualLog } from "./bifrost.js";
+export type { LogChain, SegmentConfig, VirtualLog } from "./bifrost.js";
 export type { Loglet, LogletConfig, LogletEntry, LogletProvider, LogletTail } from "./loglet.js";
 export {
   EMPTY_META,

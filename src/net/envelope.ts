@@ -27,6 +27,8 @@ export const NodeService = {
   logServer: 5,
   /** A node's notice that the schema changed (its new version), answered once the peer has it. */
   schema: 6,
+  /** What a node's partition replicas are doing (for the cluster's status), as JSON. */
+  status: 7,
 } as const;
 
 /** Names no node (plain ids start at 1): the hello of a client connection. */

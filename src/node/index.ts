@@ -4,4 +4,9 @@
  */
 
 export { KeelNode, NODE_ROLES, PARTITION_TABLE_KEY } from "./node.js";
-export type { NodeRole } from "./node.js";
+export type {
+  ClusterDescription,
+  ClusterPorts,
+  MetadataMemberDescription,
+  NodeRole,
+} from "./node.js";

@@ -27,6 +27,8 @@ import {
   partitionKeyOf,
   NodeId,
   sameIncarnation,
+  utf8,
+  fromUtf8,
 } from "../core/index.js";
 import { ByteReader, ByteWriter } from "../wire/index.js";
 import {
@@ -36,7 +38,10 @@ import {
 } from "../gen/keel/records.js";
 import {
   Bifrost,
+  chainKey,
+  formatReplication,
   parseLogletParams,
+  type LogChain,
   type LogletConfig,
   type LogletProvider,
   type ReplicationProperty,
@@ -101,7 +106,10 @@ import {
 
 export interface NodeConfig {
   readonly nodeName: string;
+  /** The partition count a new cluster is provisioned with. */
   readonly partitions: number;
+  /** Refuse to start when the cluster has another count (else the stored count is used). */
+  readonly partitionsRequired?: boolean;
   readonly clusterName: string;
   readonly invokerConcurrencyMax?: number;
   readonly invokerBackgroundStartingMax?: number;
@@ -155,6 +163,51 @@ export interface ClusterPorts {
   readonly replication: ReplicationProperty;
   /** A new segment of a log, replicated on the log servers and sequenced by this incarnation. */
   readonly newSegment: (logId: number, segmentIndex: number) => Promise<LogletConfig>;
+  /** Each metadata member's Raft status, or why it did not answer. */
+  readonly metadataMembers: () => Promise<readonly MetadataMemberDescription[]>;
+}
+
+export interface MetadataMemberDescription {
+  readonly node: number;
+  readonly address: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  /** Why the member did not answer, if it did not. */
+  readonly problem?: string;
+}
+
+/** The cluster as any of its nodes sees it (equal on every node but for the moment it is read). */
+export interface ClusterDescription {
+  readonly nodes: readonly {
+    readonly name: string;
+    readonly nodeId: string;
+    readonly address: string;
+    readonly location: string;
+    readonly roles: readonly string[];
+    /** It answered this node's status request just now. */
+    readonly alive: boolean;
+  }[];
+  readonly partitions: readonly {
+    readonly id: number;
+    readonly leader: string | null;
+    readonly replicas: readonly ({ readonly node: string } & Partial<PartitionDescription>)[];
+  }[];
+  readonly logs: readonly {
+    readonly logId: number;
+    readonly segments: readonly {
+      readonly index: number;
+      readonly baseLsn: number;
+      readonly provider: string;
+      readonly sealed: boolean;
+      readonly sequencer?: string;
+      readonly nodeset?: readonly string[];
+      readonly replication?: string;
+    }[];
+  }[];
+  readonly metadataMembers: readonly MetadataMemberDescription[];
 }
 
 export interface NodeDescription {
@@ -192,6 +245,8 @@ const LEADER_WAIT_MS_MAX = 10_000;
 const REMOTE_CALL_TIMEOUT_MS = 30_000;
 /** A call awaiting an invocation's completion on another node waits as long as it may run. */
 const REMOTE_COMPLETION_TIMEOUT_MS = 24 * 3_600_000;
+/** How long the cluster's status waits for each node's answer (a node that does not is not alive). */
+const STATUS_REQUEST_TIMEOUT_MS = 2_000;
 /** How long a schema change waits for every other node to have read it. */
 const SCHEMA_ANNOUNCE_TIMEOUT_MS = 2_000;
 /** How often a cluster node checks that it opened and claimed what the placement gives it. */
@@ -360,6 +415,15 @@ export class KeelNode {
     cluster.transport.serve(NodeService.partition, {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
+    });
+    cluster.transport.serve(NodeService.status, {
+      onMessage: () => undefined,
+      onRequest: (_from, _payload, respond) => {
+        void Promise.all(this.partitionProcessors.map((p) => p.describe())).then(
+          (partitions) => respond(utf8(JSON.stringify(partitions))),
+          () => respond(utf8("[]")),
+        );
+      },
     });
     cluster.transport.serve(NodeService.schema, {
       onMessage: () => undefined,
@@ -651,11 +715,14 @@ export class KeelNode {
     };
   }
 
-  /** The partition count is fixed at provisioning: a node configured with another is refused. */
+  /**
+   * The partition count is fixed at provisioning: a node configured with another one explicitly is
+   * refused; one that left it at the default uses the stored one.
+   */
   private async provisionPartitions(): Promise<number> {
     const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
     if (stored !== undefined) {
-      if (stored.value.partitions !== this.config.partitions) {
+      if (stored.value.partitions !== this.config.partitions && this.config.partitionsRequired) {
         throw new KeelError(
           "conflict",
           `node '${this.config.nodeName}' is configured with ${this.config.partitions} partitions, but cluster '${this.config.clusterName}' was provisioned with ${stored.value.partitions}; the count is fixed at provisioning: start with --partitions ${stored.value.partitions}`,
@@ -982,6 +1049,84 @@ export class KeelNode {
     };
   }
 
+  /** The cluster's nodes, partitions with their replicas, logs and metadata members. */
+  async describeCluster(): Promise<ClusterDescription | undefined> {
+    const cluster = this.ports.cluster;
+    if (cluster === undefined) return undefined;
+    const { metadata } = this.ports;
+    const stored = await metadata.get(NODES_CONFIG_KEY);
+    const nodes = stored === undefined ? [] : decodeNodesConfiguration(stored.value).nodes;
+    const replicasByNode = await Promise.all(
+      nodes.map((node) =>
+        node.plainId === cluster.registration.plainId
+          ? Promise.all(this.partitionProcessors.map((p) => p.describe()))
+          : new Promise<PartitionDescription[] | undefined>((resolve) =>
+              cluster.transport.request(
+                NodeId(node.plainId),
+                NodeService.status,
+                new Uint8Array(0),
+                STATUS_REQUEST_TIMEOUT_MS,
+                (outcome) => {
+                  try {
+                    resolve(
+                      outcome.ok
+                        ? (JSON.parse(fromUtf8(outcome.payload)) as PartitionDescription[])
+                        : undefined,
+                    );
+                  } catch {
+                    resolve(undefined);
+                  }
+                },
+              ),
+            ),
+      ),
+    );
+    const placement = (await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY))
+      ?.value;
+    const count = this.partitionTable.partitionCount;
+    const chains = await Promise.all(
+      Array.from({ length: count }, (_, p) => getJson<LogChain>(metadata, chainKey(p))),
+    );
+    const shortId = (plainId: number | undefined): string | null =>
+      plainId === undefined ? null : `N${plainId}`;
+    return {
+      nodes: nodes.map((node, i) => ({
+        name: node.name,
+        nodeId: formatGenerationalNodeId(generationalNodeId(node.plainId, node.generation)),
+        address: node.address,
+        location: node.location ?? "",
+        roles: node.roles,
+        alive: replicasByNode[i] !== undefined,
+      })),
+      partitions: Array.from({ length: count }, (_, p) => {
+        const assignment = placement?.partitions[p];
+        return {
+          id: p,
+          leader: shortId(assignment?.leader),
+          replicas: (assignment?.replicas ?? []).map((plainId) => {
+            const at = nodes.findIndex((n) => n.plainId === plainId);
+            const replica = replicasByNode[at]?.find((d) => d.partitionId === p);
+            return { node: shortId(plainId)!, ...replica };
+          }),
+        };
+      }),
+      logs: chains.map((chain, logId) => {
+        const segments = chain?.value.segments ?? [];
+        return {
+          logId,
+          segments: segments.map((segment, i) => ({
+            index: segment.index,
+            baseLsn: segment.baseLsn,
+            provider: segment.loglet.provider,
+            sealed: i < segments.length - 1,
+            ...replicatedSegmentParams(segment.loglet),
+          })),
+        };
+      }),
+      metadataMembers: await cluster.metadataMembers(),
+    };
+  }
+
   purge(id: InvocationId, journalOnly: boolean): Promise<Outcome> {
     return this.request(id.partitionKey, {
       $case: "purge",
@@ -1014,4 +1159,23 @@ export class KeelNode {
 
 function unexpectedAnswer(answer: PartitionAnswer): KeelError {
   return new KeelError("unavailable", `an unexpected answer '${answer.kind}' from the leader`, true);
+}
+
+/** A replicated segment's sequencer, nodeset and replication, as the status shows them. */
+function replicatedSegmentParams(loglet: LogletConfig): {
+  sequencer?: string;
+  nodeset?: string[];
+  replication?: string;
+} {
+  if (loglet.provider !== "replicated") return {};
+  try {
+    const params = parseLogletParams(loglet.params);
+    return {
+      sequencer: formatGenerationalNodeId(params.sequencer),
+      nodeset: params.nodeset.map((n) => `N${n}`),
+      replication: formatReplication(params.replication),
+    };
+  } catch {
+    return {};
+  }
 }

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server as NetServer } from "node:net";
 import { PartitionKey, KeelError, describeError, limits } from "../../core/index.js";
-import type { KeelNode } from "../../node/index.js";
+import type { ClusterDescription, KeelNode } from "../../node/index.js";
 import type { Logger } from "../../platform/index.js";
 import {
   AdminError,
@@ -297,7 +297,7 @@ export class AdminApi {
   }
 
   private async status(): Promise<Record<string, unknown>> {
-    const node = await this.node.describe();
+    const [node, cluster] = await Promise.all([this.node.describe(), this.node.describeCluster()]);
     return {
       keel_version: KEEL_VERSION,
       restate_compatible_version: RESTATE_COMPATIBLE_VERSION,
@@ -323,6 +323,7 @@ export class AdminApi {
         snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
         snapshot_created_at_ms: node.snapshots?.latest[i]?.createdAtMs ?? null,
       })),
+      ...(cluster === undefined ? {} : { cluster: clusterStatus(cluster) }),
     };
   }
 
@@ -415,4 +416,51 @@ function partitionParameter(url: URL): number | undefined {
     throw new KeelError("bad_request", `partition: expected a partition number, found '${text}'`);
   }
   return Number(text);
+}
+
+/** The cluster section of `GET /keel/status`, in the API's snake case. */
+function clusterStatus(cluster: ClusterDescription): Record<string, unknown> {
+  return {
+    nodes: cluster.nodes.map((n) => ({
+      name: n.name,
+      node_id: n.nodeId,
+      address: n.address,
+      location: n.location,
+      roles: n.roles,
+      alive: n.alive,
+    })),
+    partitions: cluster.partitions.map((p) => ({
+      id: p.id,
+      leader: p.leader,
+      replicas: p.replicas.map((r) => ({
+        node: r.node,
+        role: r.role ?? null,
+        epoch: r.epoch ?? null,
+        applied_lsn: r.appliedLsn ?? null,
+        log_tail: r.logTail ?? null,
+      })),
+    })),
+    logs: cluster.logs.map((l) => ({
+      log_id: l.logId,
+      segments: l.segments.map((s) => ({
+        index: s.index,
+        base_lsn: s.baseLsn,
+        provider: s.provider,
+        sealed: s.sealed,
+        sequencer: s.sequencer ?? null,
+        nodeset: s.nodeset ?? null,
+        replication: s.replication ?? null,
+      })),
+    })),
+    metadata_members: cluster.metadataMembers.map((m) => ({
+      node: `N${m.node}`,
+      address: m.address,
+      role: m.role,
+      term: m.term,
+      leader: m.leader === 0 ? null : `N${m.leader}`,
+      commit_index: m.commitIndex,
+      applied_index: m.appliedIndex,
+      problem: m.problem ?? null,
+    })),
+  };
 }

@@ -158,6 +158,98 @@ interface NodeStatus {
   storage_problem?: string | null;
   snapshot_problem?: string | null;
   partitions: PartitionStatus[];
+  cluster?: ClusterStatus;
+}
+
+interface ClusterStatus {
+  nodes: {
+    name: string;
+    node_id: string;
+    address: string;
+    location: string;
+    roles: string[];
+    alive: boolean;
+  }[];
+  partitions: {
+    id: number;
+    leader: string | null;
+    replicas: { node: string; role: string | null; epoch: number | null; applied_lsn: number | null }[];
+  }[];
+  logs: {
+    log_id: number;
+    segments: {
+      index: number;
+      base_lsn: number;
+      provider: string;
+      sealed: boolean;
+      sequencer: string | null;
+      nodeset: string[] | null;
+      replication: string | null;
+    }[];
+  }[];
+  metadata_members: {
+    node: string;
+    role: string;
+    term: number;
+    leader: string | null;
+    commit_index: number;
+    problem: string | null;
+  }[];
+}
+
+/** The cluster's tables: nodes, partitions with their replicas, logs, metadata members. */
+function renderCluster(cluster: ClusterStatus): string {
+  const nodes = renderTable(
+    ["NODE", "ID", "ADDRESS", "LOCATION", "ROLES", "ALIVE"],
+    cluster.nodes.map((n) => [
+      n.name,
+      n.node_id,
+      n.address,
+      n.location === "" ? "-" : n.location,
+      n.roles.join(","),
+      n.alive ? "yes" : "NO",
+    ]),
+  );
+  const partitions = renderTable(
+    ["PARTITION", "LEADER", "REPLICAS (ROLE EPOCH APPLIED LSN)"],
+    cluster.partitions.map((p) => [
+      String(p.id),
+      p.leader ?? "-",
+      p.replicas
+        .map((r) =>
+          r.role === null
+            ? `${r.node} (no answer)`
+            : `${r.node} (${r.role} ${r.epoch ?? "-"} ${r.applied_lsn ?? "-"})`,
+        )
+        .join(", "),
+    ]),
+  );
+  const logs = renderTable(
+    ["LOG", "SEGMENT", "BASE LSN", "PROVIDER", "SEQUENCER", "NODESET", "REPLICATION", "SEALED"],
+    cluster.logs.flatMap((l) =>
+      l.segments.map((s) => [
+        String(l.log_id),
+        String(s.index),
+        String(s.base_lsn),
+        s.provider,
+        s.sequencer ?? "-",
+        s.nodeset?.join(",") ?? "-",
+        s.replication ?? "-",
+        s.sealed ? "yes" : "no",
+      ]),
+    ),
+  );
+  const members = renderTable(
+    ["METADATA MEMBER", "ROLE", "TERM", "LEADER", "COMMIT INDEX"],
+    cluster.metadata_members.map((m) => [
+      m.node,
+      m.problem === null ? m.role : `no answer: ${m.problem}`,
+      String(m.term),
+      m.leader ?? "-",
+      String(m.commit_index),
+    ]),
+  );
+  return `\nCluster nodes\n${nodes}\nPartitions\n${partitions}\nLogs\n${logs}\nMetadata\n${members}`;
 }
 
 export async function statusCommand(ctx: CliContext): Promise<void> {
@@ -190,6 +282,7 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
       ]),
     ),
   );
+  if (status.cluster !== undefined) ctx.out(renderCluster(status.cluster));
 }
 
 interface SnapshotManifestView {

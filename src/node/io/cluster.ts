@@ -55,7 +55,7 @@ import { FileLogServerStore } from "../../log-server/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
 import { systemClock, writeFileDurably } from "../../platform/io/index.js";
 import type { Logger } from "../../platform/index.js";
-import type { NodeRole } from "../index.js";
+import type { MetadataMemberDescription, NodeRole } from "../index.js";
 
 const MARKER_FILE = "cluster.json";
 /** The metadata member's tick: an election after 10 to 20 ticks of silence, heartbeats every 2. */
@@ -91,6 +91,8 @@ export interface JoinedCluster {
   readonly provider: ReplicatedLogletProvider;
   /** A new segment of a log: replicated on the log servers, sequenced by this incarnation. */
   newSegment(logId: number, segmentIndex: number): Promise<LogletConfig>;
+  /** Each metadata member's Raft status (members are the nodes with the metadata-server role). */
+  metadataMembers(): Promise<MetadataMemberDescription[]>;
   stop(): Promise<void>;
 }
 
@@ -304,6 +306,35 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
             replication: settings.replication,
           }),
         };
+      },
+      async metadataMembers() {
+        const members = (await nodesNow()).filter((n) => n.roles.includes("metadata-server"));
+        return Promise.all(
+          members.map(async (node): Promise<MetadataMemberDescription> => {
+            const base = { node: node.plainId, address: node.address };
+            try {
+              const status = await metadata.status(node.address);
+              return {
+                ...base,
+                role: status.role,
+                term: status.term,
+                leader: status.leader,
+                commitIndex: status.commit,
+                appliedIndex: status.applied,
+              };
+            } catch (error) {
+              return {
+                ...base,
+                role: "unknown",
+                term: 0,
+                leader: 0,
+                commitIndex: 0,
+                appliedIndex: 0,
+                problem: error instanceof Error ? error.message : String(error),
+              };
+            }
+          }),
+        );
       },
       stop: cleanUp,
     };

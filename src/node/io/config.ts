@@ -24,6 +24,8 @@ export interface ServerConfig {
   readonly adminPort: number;
   readonly nodePort: number;
   readonly partitions: number;
+  /** Whether the partition count was set (a flag, variable or file) rather than defaulted. */
+  readonly partitionsSet?: boolean;
   readonly logLevel: LogLevel;
   readonly ingressBodyBytesMax: number;
   /** Invocation attempts running at once on the node (Restate's `concurrent-invocations-limit`). */
@@ -102,8 +104,10 @@ interface Setting {
 
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
 type TokenName = "adminToken" | "ingressToken";
+/** Settings derived while loading, not read from a source of their own. */
+type DerivedName = "partitionsSet";
 
-const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName>, Setting> = {
+const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Setting> = {
   baseDir: { flag: "base-dir", env: "KEEL_BASE_DIR", kind: "string" },
   nodeName: { flag: "node-name", env: "KEEL_NODE_NAME", kind: "string" },
   clusterName: { flag: "cluster-name", env: "KEEL_CLUSTER_NAME", kind: "string" },
@@ -465,7 +469,14 @@ export function loadConfig(
     );
   }
   checkClusterSettings(result);
-  return { config: { ...result, ...tokens, baseDir, snapshotDestination }, help: false };
+  const partitionsSet =
+    values["partitions"] !== undefined ||
+    (env["KEEL_PARTITIONS"] ?? "") !== "" ||
+    file["partitions"] !== undefined;
+  return {
+    config: { ...result, ...tokens, baseDir, snapshotDestination, partitionsSet },
+    help: false,
+  };
 }
 
 function checkClusterSettings(config: ServerConfig): void {

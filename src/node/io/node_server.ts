@@ -155,6 +155,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     {
       nodeName: config.nodeName,
       partitions: config.partitions,
+      partitionsRequired: config.partitionsSet === true,
       clusterName: config.clusterName,
       invokerConcurrencyMax: config.concurrentInvocationsLimit,
       invokerBackgroundStartingMax: config.oneWayStartingLimit,
@@ -190,6 +191,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
               roles: config.roles,
               replication: replicationOf(config),
               newSegment: (logId: number, index: number) => cluster.newSegment(logId, index),
+              metadataMembers: () => cluster.metadataMembers(),
             },
           }),
       openPartitionStore: (p) => stores.partition(p),

@@ -1,0 +1,171 @@
+/**
+ * Cluster mode on real processes: three keel-server nodes on loopback at {node: 2}. The status is
+ * the same on every node, every record of every partition's log is on two log servers (read from
+ * their stores after the nodes stop), and nodes that disagree with the cluster refuse to start.
+ * The semantic suites run against such a cluster too (run-tests' `cluster` group).
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { FileLogServerStore } from "../../src/log-server/io/index.js";
+import {
+  DIST,
+  eventually,
+  postJson,
+  register,
+  startCluster,
+  startKeel,
+  startServices,
+  type KeelCluster,
+  type ServiceEndpoint,
+} from "./harness.js";
+
+const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
+
+interface ClusterSection {
+  nodes: { name: string; alive: boolean }[];
+  partitions: {
+    id: number;
+    leader: string | null;
+    replicas: { node: string; role: string | null; applied_lsn: number | null }[];
+  }[];
+  logs: { log_id: number; segments: { provider: string; replication: string | null }[] }[];
+  metadata_members: { node: string; role: string; problem: string | null }[];
+}
+
+function statusJson(admin: string): { node: string; cluster: ClusterSection } {
+  const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {
+    encoding: "utf8",
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as { node: string; cluster: ClusterSection };
+}
+
+describe("a cluster of three nodes at {node: 2}", () => {
+  let cluster: KeelCluster;
+  let services: ServiceEndpoint;
+
+  before(async () => {
+    cluster = await startCluster({ size: 3, replication: "2", partitions: 6 });
+    services = await startServices();
+    const registered = await register(cluster.nodes[2]!.admin, services.url);
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+  });
+
+  after(async () => {
+    await services?.stop();
+    await cluster?.stop();
+    cluster?.cleanup();
+  });
+
+  it("serves calls through every node's ingress, across partitions led elsewhere", async () => {
+    for (let i = 0; i < 24; i++) {
+      const node = cluster.nodes[i % 3]!;
+      const res = await postJson(`${node.ingress}/Counter/key-${i % 8}/add`, 1);
+      assert.equal(res.status, 200, res.text);
+    }
+    for (let k = 0; k < 8; k++) {
+      const res = await postJson(`${cluster.nodes[k % 3]!.ingress}/Counter/key-${k}/get`, null);
+      assert.equal(res.json(), 3);
+    }
+  });
+
+  it("shows the same cluster on every node: nodes, leaders, replicas, logs, metadata members", async () => {
+    const sections = await eventually(() => {
+      const all = cluster.nodes.map((node) => statusJson(node.admin));
+      const texts = all.map((s) => JSON.stringify(s.cluster));
+      return texts.every((t) => t === texts[0]) ? all : undefined;
+    }, "the same status on every node");
+    assert.deepEqual(
+      sections.map((s) => s.node),
+      ["n1", "n2", "n3"],
+      "apart from the cluster, each answers for itself",
+    );
+    const section = sections[0]!.cluster;
+    assert.deepEqual(
+      section.nodes.map((n) => [n.name, n.alive]),
+      [
+        ["n1", true],
+        ["n2", true],
+        ["n3", true],
+      ],
+    );
+    assert.equal(section.partitions.length, 6);
+    const leaders = new Map<string, number>();
+    for (const partition of section.partitions) {
+      assert.equal(partition.replicas.length, 2, JSON.stringify(partition));
+      assert.equal(partition.replicas[0]!.node, partition.leader);
+      assert.equal(partition.replicas[0]!.role, "leader");
+      assert.equal(partition.replicas[1]!.role, "follower");
+      leaders.set(partition.leader!, (leaders.get(partition.leader!) ?? 0) + 1);
+    }
+    assert.deepEqual([...leaders.values()], [2, 2, 2], "leaders spread evenly");
+    for (const log of section.logs)
+      for (const segment of log.segments) {
+        assert.equal(segment.provider, "replicated");
+        assert.equal(segment.replication, "{node: 2}");
+      }
+    assert.deepEqual(section.metadata_members.map((m) => m.problem).filter(Boolean), []);
+    assert.equal(section.metadata_members.filter((m) => m.role === "leader").length, 1);
+  });
+
+  it("refuses a node of another cluster name, another partition count, or a second process on a node's directory", async () => {
+    const [first] = cluster.nodes;
+    const baseDir = first!.baseDir;
+    const metadataServers = cluster.nodeAddresses[0]!;
+    const refused = async (args: string[], nodeName: string): Promise<string> => {
+      const node = await startKeel({
+        baseDir,
+        nodeName,
+        waitUntilReady: false,
+        extraArgs: ["--metadata-servers", metadataServers, ...args],
+      });
+      const code = await node.exited();
+      assert.notEqual(code, 0);
+      return node.output.join("");
+    };
+    await cluster.nodes[2]!.stop();
+    assert.match(
+      await refused(["--cluster-name", "other", "--partitions", "6"], "n3"),
+      /started for cluster 'other', but its data directory .* belongs to cluster 'localcluster'/,
+    );
+    await cluster.nodes[2]!.restart();
+    assert.match(
+      await refused(["--cluster-name", "other", "--partitions", "6"], "n9"),
+      /started for cluster 'other', but its metadata belongs to cluster 'localcluster'/,
+    );
+    assert.match(
+      await refused(["--partitions", "4"], "n8"),
+      /configured with 4 partitions, but cluster 'localcluster' was provisioned with 6/,
+    );
+    assert.match(await refused(["--partitions", "6"], "n1"), /n1.*(in use|locked|another process)/i);
+  });
+
+  it("keeps every record of every log on two log servers", async () => {
+    const loglets = new Map<string, Map<number, number>>();
+    await cluster.stop();
+    for (const name of ["n1", "n2", "n3"]) {
+      const { store, recovered } = await FileLogServerStore.open(
+        join(cluster.nodes[0]!.baseDir, name, "log-server"),
+      );
+      for (const [id, loglet] of recovered) {
+        const copies = loglets.get(id) ?? new Map<number, number>();
+        for (const batch of loglet.batches)
+          for (let offset = batch.first; offset < batch.end; offset++)
+            copies.set(offset, (copies.get(offset) ?? 0) + 1);
+        loglets.set(id, copies);
+      }
+      await store.close();
+    }
+    assert.ok(loglets.size >= 6, `a loglet per partition at least, found ${loglets.size}`);
+    let records = 0;
+    for (const [id, copies] of loglets)
+      for (const [offset, count] of copies) {
+        records++;
+        assert.ok(count >= 2, `loglet ${id} offset ${offset} is on ${count} log server(s)`);
+      }
+    assert.ok(records >= 24, `the calls' records are in the logs (${records})`);
+  });
+});
