@@ -298,7 +298,11 @@ export class Bifrost {
   }
 
   async close(): Promise<void> {
-    for (const log of this.logs.values()) void log.then((l) => l.detach(), () => undefined);
+    for (const log of this.logs.values())
+      void log.then(
+        (l) => l.detach(),
+        () => undefined,
+      );
     for (const provider of this.providers.values()) await provider.close();
   }
 

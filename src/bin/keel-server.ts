@@ -45,9 +45,13 @@ async function run(config: ServerConfig): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
-  const { ingressUrl, adminUrl, dataDir } = await starting;
+  const { ingressUrl, adminUrl, ingressPort, adminPort, dataDir } = await starting;
+  const edges = [
+    ...(ingressPort === 0 ? [] : [`ingress ${ingressUrl}/`]),
+    ...(adminPort === 0 ? [] : [`admin ${adminUrl}/`]),
+  ];
   process.stdout.write(
-    `Keel is ready: ingress ${ingressUrl}/ admin ${adminUrl}/ (node ${config.nodeName}, data ${dataDir})\n`,
+    `Keel is ready: ${edges.length === 0 ? "no HTTP edges" : edges.join(" ")} (node ${config.nodeName}, data ${dataDir})\n`,
   );
 }
 

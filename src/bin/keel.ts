@@ -9,6 +9,7 @@
  *   keel deployments register <uri>  discover an SDK endpoint and register its services
  *   keel snapshot create|list        partition snapshots (and the logs trimmed below them)
  *   keel keys generate [--out FILE]  a request-identity key pair (keel-server signs with it)
+ *   keel provision --node HOST:PORT  create the cluster a waiting metadata node belongs to
  *
  * Exit codes: 0 done, 1 the server failed the request, 2 bad usage, 3 the server is unreachable.
  */
@@ -20,6 +21,7 @@ import {
   invocationsCommand,
   registerCommand,
   keysGenerateCommand,
+  provisionCommand,
   snapshotCreateCommand,
   snapshotListCommand,
   sqlCommand,
@@ -50,6 +52,11 @@ Commands:
                                 public key (publickeyv1_…) for the SDK's identityKeys
       --out <file>              write the private key to this new file (mode 600) and print
                                 the public key; without it the PEM goes to stdout
+  provision                     Create the cluster: a metadata node started with
+                                --metadata-servers naming itself and without
+                                --auto-provision waits for this
+      --node <host:port>        that node's node port (its --advertised-address)
+      --cluster-name <name>     refuse unless the node is started for this cluster
 
 Options:
   --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
@@ -95,6 +102,8 @@ async function main(argv: string[]): Promise<void> {
         "use-http-11": { type: "boolean", default: false },
         partition: { type: "string" },
         out: { type: "string" },
+        node: { type: "string" },
+        "cluster-name": { type: "string" },
       },
     });
   } catch (error) {
@@ -171,6 +180,15 @@ async function main(argv: string[]): Promise<void> {
           note: (text) => process.stderr.write(`${text}\n`),
         },
         values.out,
+      );
+    }
+    case "provision": {
+      if (values.node === undefined) throw usage("usage: keel provision --node HOST:PORT");
+      return provisionCommand(
+        (text) => process.stdout.write(`${text}\n`),
+        values.node,
+        values["cluster-name"],
+        positiveInteger(values.timeout, "timeout", DEFAULT_TIMEOUT_MS),
       );
     }
     default:

@@ -11,8 +11,13 @@
  */
 
 import type { NodeId } from "../core/index.js";
-import { getJson, putJson, MUST_NOT_EXIST, matchesVersion } from "../metadata/index.js";
-import type { MetadataStore } from "../metadata/index.js";
+import {
+  getJson,
+  putJson,
+  MUST_NOT_EXIST,
+  matchesVersion,
+  type MetadataStore,
+} from "../metadata/index.js";
 import {
   NODES_CONFIG_KEY,
   decodeNodesConfiguration,

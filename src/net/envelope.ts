@@ -29,6 +29,8 @@ export const NodeService = {
   schema: 6,
   /** What a node's partition replicas are doing (for the cluster's status), as JSON. */
   status: 7,
+  /** `keel provision`: a metadata node that waits for a cluster to exist creates it. */
+  provision: 8,
 } as const;
 
 /** Names no node (plain ids start at 1): the hello of a client connection. */

@@ -31,11 +31,7 @@ import {
   fromUtf8,
 } from "../core/index.js";
 import { ByteReader, ByteWriter } from "../wire/index.js";
-import {
-  InvocationStatus,
-  type ServiceInvocation,
-  TerminationKind,
-} from "../gen/keel/records.js";
+import { InvocationStatus, type ServiceInvocation, TerminationKind } from "../gen/keel/records.js";
 import {
   Bifrost,
   chainKey,
@@ -588,10 +584,12 @@ export class KeelNode {
     // The asking node's schema may be newer (a deployment registered through it a moment ago).
     const schemaKnown =
       decoded.schemaVersion > this.schemaIndex.version ? this.latestSchema() : Promise.resolve();
-    schemaKnown.then(() => runOnProcessor(processor, this.invoker, decoded.call)).then(
-      (answer) => respond(encodePartitionAnswer(answer)),
-      (error: unknown) => respond(encodePartitionFailure(error)),
-    );
+    schemaKnown
+      .then(() => runOnProcessor(processor, this.invoker, decoded.call))
+      .then(
+        (answer) => respond(encodePartitionAnswer(answer)),
+        (error: unknown) => respond(encodePartitionFailure(error)),
+      );
   }
 
   /** Asks another node's leader; a failure to reach it is a retryable "unavailable". */
@@ -1042,9 +1040,7 @@ export class KeelNode {
           : {
               destination: this.snapshotter.description,
               problem: this.snapshotter.problem,
-              latest: this.partitionProcessors.map((p) =>
-                this.snapshotter!.latest(p.partitionId),
-              ),
+              latest: this.partitionProcessors.map((p) => this.snapshotter!.latest(p.partitionId)),
             },
     };
   }
@@ -1081,8 +1077,7 @@ export class KeelNode {
             ),
       ),
     );
-    const placement = (await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY))
-      ?.value;
+    const placement = (await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY))?.value;
     const count = this.partitionTable.partitionCount;
     const chains = await Promise.all(
       Array.from({ length: count }, (_, p) => getJson<LogChain>(metadata, chainKey(p))),
@@ -1158,7 +1153,11 @@ export class KeelNode {
 }
 
 function unexpectedAnswer(answer: PartitionAnswer): KeelError {
-  return new KeelError("unavailable", `an unexpected answer '${answer.kind}' from the leader`, true);
+  return new KeelError(
+    "unavailable",
+    `an unexpected answer '${answer.kind}' from the leader`,
+    true,
+  );
 }
 
 /** A replicated segment's sequencer, nodeset and replication, as the status shows them. */

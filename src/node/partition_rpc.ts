@@ -20,7 +20,11 @@ import type { InvocationTaskInfo } from "../invoker/index.js";
 import { encodeMessage } from "../wire/index.js";
 
 export type PartitionCall =
-  | { readonly kind: "submit"; readonly invocation: ServiceInvocation; readonly awaitResult: boolean }
+  | {
+      readonly kind: "submit";
+      readonly invocation: ServiceInvocation;
+      readonly awaitResult: boolean;
+    }
   | { readonly kind: "attach"; readonly id: InvocationId; readonly block: boolean }
   | { readonly kind: "request"; readonly command: EnvelopeCommand }
   | { readonly kind: "proposeApplied"; readonly commands: readonly EnvelopeCommand[] }
@@ -55,9 +59,7 @@ const SCAN_LIMIT_MAX = 4096;
 
 /** Whether the call may wait as long as an invocation runs (its answer comes at completion). */
 export function waitsForCompletion(call: PartitionCall): boolean {
-  return (
-    (call.kind === "submit" && call.awaitResult) || (call.kind === "attach" && call.block)
-  );
+  return (call.kind === "submit" && call.awaitResult) || (call.kind === "attach" && call.block);
 }
 
 /** The invoker's view of invocations of the partitions led here, by id (text form). */
@@ -155,9 +157,9 @@ function wireCall(call: PartitionCall): PartitionRequest["call"] {
 }
 
 /** Only the command of an envelope travels: the leader stamps the rest when it proposes. */
-function envelopeOf(command: EnvelopeCommand): NonNullable<
-  Extract<PartitionRequest["call"], { $case: "request" }>
->["value"] {
+function envelopeOf(
+  command: EnvelopeCommand,
+): NonNullable<Extract<PartitionRequest["call"], { $case: "request" }>>["value"] {
   return { timestampMs: 0, leaderEpoch: 0, requestId: 0, command };
 }
 
@@ -176,7 +178,9 @@ export function decodePartitionCall(bytes: Uint8Array): {
   const partitionId = request.partitionId as PartitionId;
   const schemaVersion = request.schemaVersion;
   const call = request.call;
-  const command = (envelope: { command?: EnvelopeCommand | undefined } | undefined): EnvelopeCommand => {
+  const command = (
+    envelope: { command?: EnvelopeCommand | undefined } | undefined,
+  ): EnvelopeCommand => {
     if (envelope?.command === undefined)
       throw new KeelError("bad_request", "a partition request without a command");
     return envelope.command;
@@ -205,7 +209,11 @@ export function decodePartitionCall(bytes: Uint8Array): {
         },
       };
     case "request":
-      return { partitionId, schemaVersion, call: { kind: "request", command: command(call.value) } };
+      return {
+        partitionId,
+        schemaVersion,
+        call: { kind: "request", command: command(call.value) },
+      };
     case "proposeApplied":
       return {
         partitionId,
@@ -304,7 +312,11 @@ export function decodePartitionAnswer(bytes: Uint8Array): PartitionAnswer {
   try {
     response = PartitionResponse.decode(bytes);
   } catch (error) {
-    throw new KeelError("unavailable", `a garbled answer from the leader: ${describeError(error)}`, true);
+    throw new KeelError(
+      "unavailable",
+      `a garbled answer from the leader: ${describeError(error)}`,
+      true,
+    );
   }
   const answer = response.answer;
   switch (answer?.$case) {

@@ -27,7 +27,6 @@ import {
   decodeLockEntry,
   decodePromiseEntry,
   decodeStateEntry,
-  type PartitionReader,
 } from "../partition-store/index.js";
 import { NotificationMessage } from "../gen/keel/service_protocol.js";
 import { MessageType, journalEntryTypeName } from "../service-protocol/index.js";
@@ -50,9 +49,7 @@ export type { Row };
 export interface SqlPartition {
   scan(prefix: string, limit: number, startAfter?: string): Promise<[string, Uint8Array][]>;
   /** What the invoker of the partition's leader knows of these invocations, by id (text form). */
-  invocationInfos(
-    ids: readonly InvocationId[],
-  ): Promise<ReadonlyMap<string, InvocationTaskInfo>>;
+  invocationInfos(ids: readonly InvocationId[]): Promise<ReadonlyMap<string, InvocationTaskInfo>>;
 }
 
 export interface SqlSource {

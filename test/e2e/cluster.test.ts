@@ -10,14 +10,17 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileLogServerStore } from "../../src/log-server/io/index.js";
+import { rmSync } from "node:fs";
 import {
   DIST,
   eventually,
+  freePorts,
   postJson,
   register,
   startCluster,
   startKeel,
   startServices,
+  tempDir,
   type KeelCluster,
   type ServiceEndpoint,
 } from "./harness.js";
@@ -73,25 +76,34 @@ describe("a cluster of three nodes at {node: 2}", () => {
   });
 
   it("shows the same cluster on every node: nodes, leaders, replicas, logs, metadata members", async () => {
+    // Placement may still be moving leaders onto the node that registered last: wait until it
+    // settles (each partition led by its first replica, followed by the other), then compare.
+    const settled = (section: ClusterSection): boolean =>
+      section.partitions.every(
+        (p) =>
+          p.replicas[0]?.node === p.leader &&
+          p.replicas[0]?.role === "leader" &&
+          p.replicas.slice(1).every((r) => r.role === "follower"),
+      );
+    let last: string[] = [];
     const sections = await eventually(() => {
       const all = cluster.nodes.map((node) => statusJson(node.admin));
-      const texts = all.map((s) => JSON.stringify(s.cluster));
-      return texts.every((t) => t === texts[0]) ? all : undefined;
-    }, "the same status on every node");
+      last = all.map((s) => JSON.stringify(s.cluster));
+      return last.every((t) => t === last[0]) && settled(all[0]!.cluster) ? all : undefined;
+    }, "the same settled status on every node").catch((error: unknown) => {
+      throw new Error(`${String(error)}; last seen:\n${last.join("\n")}`);
+    });
     assert.deepEqual(
       sections.map((s) => s.node),
       ["n1", "n2", "n3"],
       "apart from the cluster, each answers for itself",
     );
     const section = sections[0]!.cluster;
-    assert.deepEqual(
-      section.nodes.map((n) => [n.name, n.alive]),
-      [
-        ["n1", true],
-        ["n2", true],
-        ["n3", true],
-      ],
-    );
+    assert.deepEqual(section.nodes.map((n) => [n.name, n.alive]).sort(), [
+      ["n1", true],
+      ["n2", true],
+      ["n3", true],
+    ]);
     assert.equal(section.partitions.length, 6);
     const leaders = new Map<string, number>();
     for (const partition of section.partitions) {
@@ -140,7 +152,10 @@ describe("a cluster of three nodes at {node: 2}", () => {
       await refused(["--partitions", "4"], "n8"),
       /configured with 4 partitions, but cluster 'localcluster' was provisioned with 6/,
     );
-    assert.match(await refused(["--partitions", "6"], "n1"), /n1.*(in use|locked|another process)/i);
+    assert.match(
+      await refused(["--partitions", "6"], "n1"),
+      /n1.*(in use|locked|another process)/i,
+    );
   });
 
   it("keeps every record of every log on two log servers", async () => {
@@ -167,5 +182,67 @@ describe("a cluster of three nodes at {node: 2}", () => {
         assert.ok(count >= 2, `loglet ${id} offset ${offset} is on ${count} log server(s)`);
       }
     assert.ok(records >= 24, `the calls' records are in the logs (${records})`);
+  });
+});
+
+describe("a cluster provisioned with keel provision, with a node of fewer roles", () => {
+  it("waits for keel provision, then serves through a worker node that has no admin API", async () => {
+    const baseDir = tempDir("provision");
+    const [port1, port2] = await freePorts(2);
+    const metadataServers = `127.0.0.1:${port1}`;
+    const first = await startKeel({
+      baseDir,
+      nodeName: "n1",
+      nodePort: port1!,
+      waitUntilReady: false,
+      extraArgs: ["--metadata-servers", metadataServers, "--replication", "1", "--partitions", "4"],
+    });
+    const second = await startKeel({
+      baseDir,
+      nodeName: "n2",
+      nodePort: port2!,
+      waitUntilReady: false,
+      extraArgs: [
+        ...["--metadata-servers", metadataServers, "--partitions", "4"],
+        ...["--roles", "worker,log-server,http-ingress"],
+      ],
+    });
+    const services = await startServices();
+    try {
+      await eventually(
+        () => (first.output.join("").includes("keel provision --node") ? true : undefined),
+        "n1 waiting to be provisioned",
+      );
+      const provision = (...args: string[]) =>
+        spawnSync(process.execPath, [KEEL_CLI, "provision", ...args], { encoding: "utf8" });
+      const wrong = provision("--node", metadataServers, "--cluster-name", "other");
+      assert.equal(wrong.status, 1, wrong.stderr);
+      assert.match(wrong.stderr, /started for cluster 'localcluster', not "other"/);
+      const done = provision("--node", metadataServers);
+      assert.equal(done.status, 0, done.stderr);
+      assert.match(done.stdout, /provisioned 'localcluster'/);
+      await eventually(
+        async () =>
+          (await fetch(`${first.admin}/health`).catch(() => undefined))?.ok ? true : undefined,
+        "the provisioned cluster to be ready",
+      );
+      assert.equal((await register(first.admin, services.url)).status, 201);
+      const res = await eventually(async () => {
+        const answer = await postJson(`${second.ingress}/Counter/roles/add`, 2).catch(
+          () => undefined,
+        );
+        return answer?.status === 200 ? answer : undefined;
+      }, "a call through n2's ingress");
+      assert.equal(res.json(), 2);
+      await assert.rejects(fetch(`${second.admin}/health`), "n2 serves no admin API");
+      const status = statusJson(first.admin).cluster;
+      assert.deepEqual(status.nodes.map((n) => n.name).sort(), ["n1", "n2"]);
+      const again = provision("--node", metadataServers, "--timeout", "3000");
+      assert.notEqual(again.status, 0, "a provisioned node no longer waits for keel provision");
+    } finally {
+      await services.stop();
+      await Promise.all([first.stop(), second.stop()]);
+      rmSync(baseDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Keel's operator CLI (`keel`): status, invocations, SQL, deployments, snapshots, against the admin
- * API, and request-identity keys.
+ * API, request-identity keys, and provisioning a new cluster.
  */
 
 export {
@@ -15,3 +15,4 @@ export {
 } from "./keel_cli.js";
 export type { CliContext } from "./keel_cli.js";
 export { keysGenerateCommand } from "./keys.js";
+export { provisionCommand } from "./provision.js";

@@ -173,7 +173,12 @@ interface ClusterStatus {
   partitions: {
     id: number;
     leader: string | null;
-    replicas: { node: string; role: string | null; epoch: number | null; applied_lsn: number | null }[];
+    replicas: {
+      node: string;
+      role: string | null;
+      epoch: number | null;
+      applied_lsn: number | null;
+    }[];
   }[];
   logs: {
     log_id: number;

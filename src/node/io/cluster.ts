@@ -17,6 +17,9 @@ import { join } from "node:path";
 import {
   KeelError,
   NodeId,
+  describeError,
+  fromUtf8,
+  utf8,
   generationalNodeId,
   seededPrng,
   type GenerationalNodeId,
@@ -51,6 +54,7 @@ import {
   type RunningMember,
 } from "../../metadata-server/io/index.js";
 import { TcpTransport, type PeerAddress } from "../../net/io/index.js";
+import { NodeService } from "../../net/index.js";
 import { FileLogServerStore } from "../../log-server/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
 import { systemClock, writeFileDurably } from "../../platform/io/index.js";
@@ -58,6 +62,10 @@ import type { Logger } from "../../platform/index.js";
 import type { MetadataMemberDescription, NodeRole } from "../index.js";
 
 const MARKER_FILE = "cluster.json";
+/** How long the waiting node keeps its listener after answering `keel provision`. */
+const PROVISION_ANSWER_GRACE_MS = 200;
+/** The id a node waiting to be provisioned says hello with: no registered node has it. */
+const UNREGISTERED_NODE = NodeId(0xffff_ffff);
 /** The metadata member's tick: an election after 10 to 20 ticks of silence, heartbeats every 2. */
 const METADATA_TICK_MS = 50;
 const METADATA_SNAPSHOT_INTERVAL_ENTRIES = 1_000;
@@ -131,6 +139,85 @@ async function withMetadata<T>(what: string, run: () => Promise<T>): Promise<T> 
   }
 }
 
+/**
+ * A metadata server named in `--metadata-servers` that starts for the first time without
+ * `--auto-provision`: the cluster may exist (then it registers, as any node) or may be waiting for
+ * `keel provision`, which it hears on its node port (then it provisions). Whichever comes first.
+ */
+async function registerOrAwaitProvisioning(
+  settings: ClusterSettings,
+  register: () => Promise<ClusterMarker>,
+  provision: () => Promise<ClusterMarker>,
+): Promise<ClusterMarker> {
+  const listener = await TcpTransport.start({
+    // Clients refuse a listener that says it is nobody (node 0): this one is a node without an id yet.
+    self: UNREGISTERED_NODE,
+    generation: 0,
+    listen: { host: settings.listenHost, port: settings.nodePort },
+    peers: () => new Map(),
+  });
+  try {
+    let decided: Promise<ClusterMarker> | undefined;
+    const provisioned = new Promise<ClusterMarker>((resolve, reject) => {
+      listener.serve(NodeService.provision, {
+        onMessage: () => undefined,
+        onRequest: (_from, payload, respond) => {
+          const answer = (value: object): void => respond(utf8(JSON.stringify(value)));
+          let asked: { clusterName?: unknown };
+          try {
+            asked = JSON.parse(fromUtf8(payload)) as { clusterName?: unknown };
+          } catch {
+            answer({ provisioned: false, message: "not a provision request" });
+            return;
+          }
+          if (asked.clusterName !== undefined && asked.clusterName !== settings.clusterName) {
+            answer({
+              provisioned: false,
+              message: `this node is started for cluster '${settings.clusterName}', not ${JSON.stringify(asked.clusterName)}`,
+            });
+            return;
+          }
+          if (decided !== undefined) {
+            answer({ provisioned: false, message: "the cluster is provisioned already" });
+            return;
+          }
+          decided = provision();
+          decided.then(
+            (marker) => {
+              answer({ provisioned: true, message: `provisioned '${settings.clusterName}'` });
+              resolve(marker);
+            },
+            (error: unknown) => {
+              answer({ provisioned: false, message: describeError(error) });
+              reject(error instanceof Error ? error : new Error(String(error)));
+            },
+          );
+        },
+      });
+    });
+    settings.logger.warn(
+      `waiting for the cluster: provision it with 'keel provision --node ${settings.advertisedAddress}' (or start one metadata node with --auto-provision), or let this node join one that exists`,
+    );
+    const others = settings.metadataServers.filter((s) => s !== settings.advertisedAddress);
+    if (others.length === 0) return await provisioned;
+    return await Promise.race([
+      provisioned,
+      register().then(
+        (marker) => {
+          decided ??= Promise.resolve(marker);
+          return marker;
+        },
+        // No cluster answered (yet): go on waiting to be provisioned.
+        () => provisioned,
+      ),
+    ]);
+  } finally {
+    // Closing destroys the connections: let the answer to `keel provision` reach its socket first.
+    await new Promise((resolve) => setTimeout(resolve, PROVISION_ANSWER_GRACE_MS));
+    await listener.close();
+  }
+}
+
 export async function joinCluster(settings: ClusterSettings): Promise<JoinedCluster> {
   const { logger, roles } = settings;
   const metadataDir = join(settings.dataDir, "metadata");
@@ -155,24 +242,26 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
     await mkdir(settings.dataDir, { recursive: true });
     let marker = await readMarker(settings.dataDir);
     if (marker === undefined) {
-      if (
-        settings.autoProvision &&
-        isMetadataServer &&
-        !(await FileRaftStorage.exists(metadataDir))
-      ) {
+      const provision = async (): Promise<ClusterMarker> => {
         await mkdir(metadataDir, { recursive: true });
         await FileRaftStorage.provision(
           metadataDir,
           provisionedState(settings.clusterName, identity),
         );
-        marker = { clusterName: settings.clusterName, plainId: 1 };
         logger.info("provisioned a new cluster", { cluster: settings.clusterName });
-      } else {
+        return { clusterName: settings.clusterName, plainId: 1 };
+      };
+      const register = async (): Promise<ClusterMarker> => {
         const record = await withMetadata("registering this node", () =>
           registerNode(metadata, settings.clusterName, identity),
         );
-        marker = { clusterName: settings.clusterName, plainId: record.plainId };
-      }
+        return { clusterName: settings.clusterName, plainId: record.plainId };
+      };
+      const canProvision = isMetadataServer && !(await FileRaftStorage.exists(metadataDir));
+      if (canProvision && settings.autoProvision) marker = await provision();
+      else if (canProvision && settings.metadataServers.includes(settings.advertisedAddress))
+        marker = await registerOrAwaitProvisioning(settings, register, provision);
+      else marker = await register();
       await writeFileDurably(settings.dataDir, MARKER_FILE, JSON.stringify(marker));
     }
     if (marker.clusterName !== settings.clusterName)
@@ -197,7 +286,8 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
 
     let member: RunningMember | undefined;
     if (isMetadataServer) {
-      if (!(await FileRaftStorage.exists(metadataDir))) await mkdir(metadataDir, { recursive: true });
+      if (!(await FileRaftStorage.exists(metadataDir)))
+        await mkdir(metadataDir, { recursive: true });
       member = await runMetadataMember({
         memberId: MemberId(plainId),
         address: settings.advertisedAddress,

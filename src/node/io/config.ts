@@ -91,15 +91,7 @@ interface Setting {
   readonly flag: string;
   readonly env: string;
   readonly kind:
-    | "string"
-    | "port"
-    | "count"
-    | "amount"
-    | "bytes"
-    | "boolean"
-    | "level"
-    | "duration"
-    | "list";
+    "string" | "port" | "count" | "amount" | "bytes" | "boolean" | "level" | "duration" | "list";
 }
 
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
@@ -220,7 +212,8 @@ const DEFAULTS: ServerConfig = {
 
 export const USAGE = `Usage: keel-server [options]
 
-Starts a Keel node with every role (ingress, admin, worker, log, metadata) on one machine.
+Starts a Keel node: by default a single node with every role (ingress, admin, worker, log,
+metadata); with --metadata-servers a node of a cluster.
 
 Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --base-dir DIR            data directory (default ./keel-data); data lives in DIR/<node-name>

@@ -124,7 +124,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const host = config.bindAddress;
   const advertisedHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const advertisedAddress =
-    config.advertisedAddress === "" ? `${advertisedHost}:${config.nodePort}` : config.advertisedAddress;
+    config.advertisedAddress === ""
+      ? `${advertisedHost}:${config.nodePort}`
+      : config.advertisedAddress;
   let cluster: JoinedCluster | undefined;
   if (config.metadataServers.length > 0) {
     try {
@@ -230,7 +232,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   let adminPort: number;
   try {
     if (nodePort !== undefined) await listenOn(nodePort, config.nodePort, host, "node");
-    ingressPort = boundPort(await ingress.listen(config.ingressPort, host));
+    // A cluster node serves only the edges of its roles (port 0: not served).
+    ingressPort = config.roles.includes("http-ingress")
+      ? boundPort(await ingress.listen(config.ingressPort, host))
+      : 0;
     const ingressUrl = `${scheme}://${advertisedHost}:${ingressPort}/`;
     admin = new AdminApi(node, logger, {
       ingressUrl,
@@ -240,7 +245,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         ? {}
         : { accessToken: new AccessToken(config.adminToken) }),
     });
-    adminPort = boundPort(await admin.listen(config.adminPort, host));
+    adminPort = config.roles.includes("admin")
+      ? boundPort(await admin.listen(config.adminPort, host))
+      : 0;
     logger.info("starting partitions", { partitions: config.partitions, dataDir });
     await node.start();
   } catch (error) {
