@@ -23,6 +23,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { WORKLOADS } from "./lib/workloads.mjs";
 import { KEEL_SERVER, NO_FSYNC_ENV, RESTATE_BIN, median } from "./lib/shared.mjs";
+import { startCluster } from "./lib/clusters.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -51,6 +52,11 @@ const USAGE = `Usage: npm run bench -- [options] [-- <bench.mjs options>]
   --no-recovery        skip the recovery benchmark that follows (bench/recovery.mjs: start-up after a SIGKILL
                        with 100,000 completed and 10,000 in-flight invocations; skipped with --keel-only)
   --recovery-args S    options for bench/recovery.mjs, e.g. "--completed 20000 --repeats 1"
+  --cluster N          each server as a cluster of N = 3 nodes on loopback with every role, replication
+                       --replication (default 2) and 24 partitions (the reference through the shared
+                       harness's bench/cluster/cluster.mjs); load goes to node 1's ingress, CPU and RSS
+                       are summed over the nodes. Skips the recovery benchmark.
+  --replication N      copies in cluster mode (default 2)
 `;
 
 let parsed;
@@ -76,6 +82,8 @@ try {
       report: { type: "string", default: "" },
       "no-recovery": { type: "boolean", default: false },
       "recovery-args": { type: "string", default: "" },
+      cluster: { type: "string", default: "" },
+      replication: { type: "string", default: "2" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -108,6 +116,8 @@ if (!(repeats >= 1) || !Number.isInteger(repeats)) problems.push(`bad --repeats 
 if (![D, W, LW, drainTimeout].every((x) => x >= 0) || D <= 0) problems.push("durations must be numbers, --duration > 0");
 if (!["auto", "wrk", "node"].includes(o.loadgen)) problems.push(`bad --loadgen ${o.loadgen}`);
 if (!prior && servers.includes(REFERENCE) && !fs.existsSync(RESTATE_BIN)) problems.push(`reference server not found at ${RESTATE_BIN}; run \`npm ci\``);
+const clusterSize = o.cluster === "" ? 0 : Number(o.cluster);
+if (o.cluster !== "" && clusterSize !== 3) problems.push(`bad --cluster ${o.cluster}: the reference harness starts 3 nodes`);
 if (problems.length) { console.error(problems.map((p) => `bench: ${p}`).join("\n")); process.exit(2); }
 
 // wrk costs far less client CPU than the Node generator, and the client shares the cores with the servers.
@@ -200,11 +210,20 @@ async function stopPid(pid, graceMs) {
 async function runBench(run) {
   const ports = await freePortBlock();
   if (ports.ingress !== STANDARD_PORTS.ingress) say(`bench: standard ports busy (another server on this machine; its CPU shows as "other tenants"); using ingress ${ports.ingress}`);
+  run.server_env = o["no-fsync"] ? NO_FSYNC_ENV[run.server] : {}; // the server inherits bench.mjs's environment
+  // A cluster is started here and handed to bench.mjs as external servers (its PIDs, node 1's edges).
+  let cluster = null;
+  if (clusterSize > 0) {
+    fs.mkdirSync(run.dir, { recursive: true });
+    cluster = await startCluster(run.server, { size: clusterSize, replication: Number(o.replication), logDir: run.dir, env: run.server_env });
+  }
+  const serverArgs = cluster === null ? [...portArgs(ports), "--server", run.server]
+    : ["--ingress", cluster.ingress, "--admin", cluster.admin, "--service-port", String(ports.service), "--stats-port", String(ports.stats),
+      "--external", "--server-pids", cluster.pids.join(",")];
   const args = [path.join(HERE, "bench.mjs"), "--label", `${label}-${run.name}`, "--out", run.dir,
     "--workloads", workloads.join(","), "--concurrency", levels.join(","), "--duration", String(D), "--repeats", "1",
     "--warmup", String(W), "--level-warmup", String(LW), "--loadgen", loadgen, "--batch-sends", "0",
-    "--drain-timeout", String(drainTimeout), ...portArgs(ports), "--server", run.server, ...passThrough];
-  run.server_env = o["no-fsync"] ? NO_FSYNC_ENV[run.server] : {}; // the server inherits bench.mjs's environment
+    "--drain-timeout", String(drainTimeout), ...serverArgs, ...passThrough];
   const env = { ...process.env, ...run.server_env };
   delete env.BENCH_SERVER_CMD; // would replace the preset
   const t0 = Date.now();
@@ -232,6 +251,7 @@ async function runBench(run) {
   const { code, sig } = await exited;
   clearTimeout(limit);
   current = null;
+  await cluster?.stop();
   stderr.end();
   await reapOrphans(run.dir);
   run.elapsed_s = (Date.now() - t0) / 1000;
@@ -474,7 +494,7 @@ const failures = printSummary(report);
 say(`elapsed ${num((Date.now() - t0) / 1000)} s; ${path.join(OUT, "ab.md")}`);
 process.exitCode = interrupted ? 130 : failures ? 1 : 0;
 
-if (!interrupted && !keelOnly && !o["no-recovery"] && servers.includes(CANDIDATE)) {
+if (!interrupted && !keelOnly && !o["no-recovery"] && clusterSize === 0 && servers.includes(CANDIDATE)) {
   say("");
   const recoveryArgs = o["recovery-args"].split(/\s+/).filter((a) => a !== "");
   const recovery = spawnSync(process.execPath, [path.join(HERE, "recovery.mjs"), ...recoveryArgs], { stdio: "inherit" });
