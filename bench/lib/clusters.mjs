@@ -96,7 +96,9 @@ export async function startCluster(kind, { size = 3, replication = 2, partitions
       "--node-port", String(n.nodePort), "--ingress-port", n.ingress.split(":")[2], "--admin-port", n.admin.split(":")[2],
       "--metadata-servers", metadataServers, "--replication", String(replication), "--partitions", String(partitions),
       "--log-level", "warn", ...(i === 0 ? ["--auto-provision"] : [])];
-    const p = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { ...process.env, ...env } });
+    // BENCH_KEEL_NODE_ARGS: options for Node itself, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (diagnosis).
+    const nodeArgs = (process.env.BENCH_KEEL_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const p = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", log, log], env: { ...process.env, ...env } });
     n.pid = p.pid;
   }
   const stop = async () => {

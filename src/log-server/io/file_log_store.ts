@@ -7,6 +7,10 @@
  * The index (which frame holds which batch, each loglet's latest metadata) lives in memory and is
  * rebuilt at open by scanning every file. A batch is one frame, so a crash never keeps half of one.
  *
+ * Recent batches stay in memory too (`RECENT_BATCHES_BYTES_MAX`, oldest out first): replicas of a
+ * partition follow its log closely, so most reads ask for what was written a moment ago, and need not
+ * open, read and close a segment file each.
+ *
  * Garbage: after a trim, the oldest frame still needed is the oldest live batch or the oldest
  * latest-metadata frame; metadata frames older than every live batch are written again (the latest
  * issued version, so replay order stays right), then whole files below that frame are unlinked.
@@ -27,9 +31,21 @@ import {
 import type { LogServerStore } from "../index.js";
 import { SegmentFiles, type SegmentFilesOptions } from "../../platform/io/index.js";
 
+/** The bytes of recently written batches kept in memory for readers following the tail. */
+const RECENT_BATCHES_BYTES_MAX = 32 * 1024 * 1024;
+
+interface RecordsWrite {
+  readonly logletId: LogletId;
+  readonly first: number;
+  readonly payloads: readonly Uint8Array[];
+}
+
 export class FileLogServerStore implements LogServerStore {
   /** Batches located by the frame that holds them. */
   private readonly index = new LogStoreIndex<number>();
+  /** Recently written batches by frame, oldest first (a Map keeps insertion order). */
+  private readonly recent = new Map<number, { write: RecordsWrite; bytes: number }>();
+  private recentBytes = 0;
   /** Frame of each loglet's latest durable metadata. */
   private readonly metaFrames = new Map<LogletId, number>();
   /** Latest metadata issued per loglet (durable or not): what a rewrite must carry. */
@@ -74,6 +90,7 @@ export class FileLogServerStore implements LogServerStore {
     this.files.append([encodeStoreWrite(write)]).then(
       (frame) => {
         this.apply(write, frame);
+        if (write.kind === "records") this.remember(frame, write);
         done(undefined);
         if (trims) this.collectGarbage();
       },
@@ -109,9 +126,8 @@ export class FileLogServerStore implements LogServerStore {
     let records = 0;
     let bytes = 0;
     for (const batch of this.index.batchesFrom(logletId, from, toExclusive)) {
-      const [frame] = await this.files.read(batch.location, 1);
-      const write = decodeStoreWrite(frame!.payload);
-      if (write.kind !== "records" || write.logletId !== logletId || write.first !== batch.first) {
+      const write = this.recent.get(batch.location)?.write ?? (await this.readFrame(batch.location));
+      if (write === undefined || write.logletId !== logletId || write.first !== batch.first) {
         throw new KeelError(
           "storage",
           `log store: frame ${batch.location} should hold ${logletId} at ${batch.first}`,
@@ -123,6 +139,25 @@ export class FileLogServerStore implements LogServerStore {
       if (records >= recordsMax || bytes >= bytesMax) break;
     }
     return sliceRecords(batches, from, toExclusive, recordsMax, bytesMax);
+  }
+
+  private async readFrame(location: number): Promise<RecordsWrite | undefined> {
+    const [frame] = await this.files.read(location, 1);
+    const write = decodeStoreWrite(frame!.payload);
+    return write.kind === "records" ? write : undefined;
+  }
+
+  private remember(frame: number, write: RecordsWrite): void {
+    let bytes = 0;
+    for (const payload of write.payloads) bytes += payload.length;
+    if (bytes > RECENT_BATCHES_BYTES_MAX) return;
+    this.recent.set(frame, { write, bytes });
+    this.recentBytes += bytes;
+    for (const [oldest, entry] of this.recent) {
+      if (this.recentBytes <= RECENT_BATCHES_BYTES_MAX) break;
+      this.recent.delete(oldest);
+      this.recentBytes -= entry.bytes;
+    }
   }
 
   private collectGarbage(): void {
