@@ -3,11 +3,17 @@
  * `controllerNode` names acts. It reads the nodes configuration and the partition placement from the
  * metadata store, and writes the placement `desiredPartitionTable` asks for, with a compare-and-swap
  * on the version it read, so two nodes that both believe they control for a moment cannot both win.
- * It acts when the nodes configuration changes and every `PASS_INTERVAL_MS` besides.
+ * It acts when the nodes configuration changes, when a node's liveness changes, and every
+ * `PASS_INTERVAL_MS` besides; after writing a placement it announces it to every node, so that a
+ * partition moved to a follower is led there at once.
  *
- * Part 1 of cluster mode has no failure detection yet: every registered node counts as alive. The
- * first placement waits until as many workers as the replication property's copies have registered
- * (a placement on fewer would make every log and store less durable than asked).
+ * Liveness comes from heartbeats: every admin node asks every other node for its generation every
+ * `HEARTBEAT_INTERVAL_MS`; a node silent for `SUSPECT_AFTER_MS` is suspect (it keeps what it leads: a
+ * pause must not move partitions), one silent for `DEAD_AFTER_MS` is dead and loses its leaderships and
+ * replicas to live workers. A node registered but not heard yet gets the benefit of the doubt until
+ * `DEAD_AFTER_MS` has passed. The first placement waits until as many live workers as the
+ * replication property's copies are there (a placement on fewer would make every log and store less
+ * durable than asked).
  */
 
 import type { NodeId } from "../core/index.js";
@@ -26,6 +32,7 @@ import {
 import { copiesOf, type ReplicationProperty } from "../bifrost/index.js";
 import type { Cancel, Clock, Logger } from "../platform/index.js";
 import { controllerNode, desiredPartitionTable } from "./controller.js";
+import { FailureDetector, type Liveness } from "./failure_detector.js";
 import type { PartitionAssignment } from "./placement.js";
 
 /** Where the placement lives: which nodes hold a replica of each partition, and which leads. */
@@ -37,6 +44,12 @@ export interface PartitionPlacement {
 }
 
 const PASS_INTERVAL_MS = 2_000;
+/** How often each admin node asks every other node whether it is there. */
+export const HEARTBEAT_INTERVAL_MS = 200;
+/** Silence after which a node is suspect (it keeps its partitions). */
+export const SUSPECT_AFTER_MS = 600;
+/** Silence after which a node is dead: its partitions move to live followers. */
+export const DEAD_AFTER_MS = 1_200;
 
 export interface ControllerDriverDeps {
   readonly metadata: MetadataStore;
@@ -45,6 +58,10 @@ export interface ControllerDriverDeps {
   readonly property: ReplicationProperty;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Asks a node for its generation; undefined when it does not answer (in time). */
+  readonly ping: (node: NodeId) => Promise<number | undefined>;
+  /** Tells every node that a metadata key changed (resolves once they have read it, bounded). */
+  readonly announce: (key: string, version: number) => Promise<void>;
 }
 
 export class ControllerDriver {
@@ -54,18 +71,66 @@ export class ControllerDriver {
   private again = false;
   private stopped = false;
   private waitingReported = false;
+  private readonly detector = new FailureDetector({
+    suspectAfterMs: SUSPECT_AFTER_MS,
+    deadAfterMs: DEAD_AFTER_MS,
+  });
+  /** The nodes of the last nodes configuration read, with their generations. */
+  private nodes: readonly NodeRecord[] = [];
+  private cancelHeartbeat: Cancel | undefined;
 
   constructor(private readonly deps: ControllerDriverDeps) {}
 
   start(): void {
     this.unsubscribe = this.deps.metadata.subscribe(NODES_CONFIG_KEY, () => this.pass());
     this.pass();
+    this.heartbeat();
   }
 
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
     this.cancelTimer?.();
+    this.cancelHeartbeat?.();
+  }
+
+  /** This node's view of a node: itself is alive; others as their heartbeats say. */
+  private liveness(node: NodeId): Liveness {
+    return node === this.deps.self ? "alive" : this.detector.state(node);
+  }
+
+  /** Asks every other node, then acts when anyone's liveness changed. */
+  private heartbeat(): void {
+    if (this.stopped) return;
+    const { clock, self } = this.deps;
+    for (const node of this.nodes) {
+      const id = node.plainId as NodeId;
+      if (id === self) continue;
+      void this.deps.ping(id).then((generation) => {
+        if (generation !== undefined && !this.stopped)
+          this.detector.heard(id, generation, clock.nowMs());
+      });
+    }
+    const changes = this.detector.tick(clock.nowMs());
+    for (const change of changes)
+      if (change.to === "dead" || change.from === "dead" || change.from === "restarted")
+        this.deps.logger.info("node liveness changed", {
+          node: `N${change.node}:${change.generation}`,
+          from: change.from,
+          to: change.to,
+        });
+    if (changes.some((c) => c.to === "dead" || c.from === "dead" || c.from === "restarted"))
+      this.pass();
+    this.cancelHeartbeat = clock.setTimer(HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
+  }
+
+  /** Nodes of a new nodes configuration start alive (heard now), the rest keep their state. */
+  private learnNodes(nodes: readonly NodeRecord[]): void {
+    const known = new Set(this.nodes.map((n) => `${n.plainId}:${n.generation}`));
+    for (const node of nodes)
+      if (!known.has(`${node.plainId}:${node.generation}`))
+        this.detector.heard(node.plainId as NodeId, node.generation, this.deps.clock.nowMs());
+    this.nodes = nodes;
   }
 
   /** Runs a pass now, or right after the one running (passes never overlap). */
@@ -99,8 +164,12 @@ export class ControllerDriver {
     const stored = await metadata.get(NODES_CONFIG_KEY);
     if (stored === undefined) return;
     const nodes: readonly NodeRecord[] = decodeNodesConfiguration(stored.value).nodes;
-    if (controllerNode(nodes, () => "alive") !== self) return;
-    const workers = nodes.filter((n) => n.roles.includes("worker"));
+    this.learnNodes(nodes);
+    const liveness = (node: NodeId): Liveness => this.liveness(node);
+    if (controllerNode(nodes, liveness) !== self) return;
+    const workers = nodes.filter(
+      (n) => n.roles.includes("worker") && liveness(n.plainId as NodeId) !== "dead",
+    );
     const current = await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY);
     if (current === undefined && workers.length < copiesOf(this.deps.property)) {
       if (!this.waitingReported)
@@ -113,13 +182,13 @@ export class ControllerDriver {
     }
     const desired = desiredPartitionTable({
       nodes,
-      liveness: () => "alive",
+      liveness,
       partitions: this.deps.partitions,
       property: this.deps.property,
       current: current?.value.partitions,
     });
     if (desired === undefined) return;
-    await putJson<PartitionPlacement>(
+    const version = await putJson<PartitionPlacement>(
       metadata,
       PARTITION_PLACEMENT_KEY,
       { partitions: desired },
@@ -128,5 +197,6 @@ export class ControllerDriver {
     this.deps.logger.info("placed partitions", {
       leaders: desired.map((a) => a.leader ?? 0).join(","),
     });
+    await this.deps.announce(PARTITION_PLACEMENT_KEY, version);
   }
 }

@@ -433,7 +433,8 @@ export class MetadataClientCore {
     this.leaderGuess = address;
   }
 
-  private learnMember(address: string): void {
+  /** A member's address learnt elsewhere (the nodes configuration): asked in turn like the seeds. */
+  learnMember(address: string): void {
     if (!this.members.includes(address)) this.members.push(address);
   }
 

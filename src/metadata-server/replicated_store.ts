@@ -110,6 +110,14 @@ export class ReplicatedMetadataStore implements MetadataStore {
     return outcome.status;
   }
 
+  /**
+   * Members to ask besides the seeds (and the leaders that answers name): a client that knew only
+   * one member's address must still reach the store when that member is gone.
+   */
+  learnMembers(addresses: readonly string[]): void {
+    for (const address of addresses) this.driver.core.learnMember(address);
+  }
+
   /** The last value seen for `key`, without asking anyone (may be stale). */
   cached(key: string): VersionedValue | undefined {
     return this.driver.core.cached(key);

@@ -25,12 +25,17 @@ export const NodeService = {
   ingress: 4,
   /** Log servers (stores, seals, reads of replicated loglets). */
   logServer: 5,
-  /** A node's notice that the schema changed (its new version), answered once the peer has it. */
-  schema: 6,
+  /**
+   * A node's notice that a metadata key changed (the schema, the placement) with its new version,
+   * answered once the peer has read it.
+   */
+  metadataChanged: 6,
   /** What a node's partition replicas are doing (for the cluster's status), as JSON. */
   status: 7,
   /** `keel provision`: a metadata node that waits for a cluster to exist creates it. */
   provision: 8,
+  /** The controller's heartbeat: answered at once with the node's generation. */
+  heartbeat: 9,
 } as const;
 
 /** Names no node (plain ids start at 1): the hello of a client connection. */

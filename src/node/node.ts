@@ -243,8 +243,10 @@ const REMOTE_CALL_TIMEOUT_MS = 30_000;
 const REMOTE_COMPLETION_TIMEOUT_MS = 24 * 3_600_000;
 /** How long the cluster's status waits for each node's answer (a node that does not is not alive). */
 const STATUS_REQUEST_TIMEOUT_MS = 2_000;
-/** How long a schema change waits for every other node to have read it. */
-const SCHEMA_ANNOUNCE_TIMEOUT_MS = 2_000;
+/** How long a metadata change waits for every other node to have read it. */
+const ANNOUNCE_TIMEOUT_MS = 2_000;
+/** A heartbeat unanswered this long counts as missed. */
+const HEARTBEAT_TIMEOUT_MS = 1_000;
 /** How often a cluster node checks that it opened and claimed what the placement gives it. */
 const RECONCILE_INTERVAL_MS = 1_000;
 /** How often the node looks for partitions due a snapshot. */
@@ -272,6 +274,7 @@ export class KeelNode {
   private stopSnapshotChecks: (() => void) | undefined;
   /** Cluster mode: where each partition is placed, the controller, and work in progress. */
   private placement: PartitionPlacement | undefined;
+  private placementVersion = 0;
   private controller: ControllerDriver | undefined;
   private readonly opening = new Set<number>();
   private readonly claiming = new Set<number>();
@@ -421,22 +424,34 @@ export class KeelNode {
         );
       },
     });
-    cluster.transport.serve(NodeService.schema, {
+    cluster.transport.serve(NodeService.metadataChanged, {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => {
+        let key = "";
         let version = 0;
         try {
-          version = new ByteReader(payload).u53();
+          const reader = new ByteReader(payload);
+          key = reader.string();
+          version = reader.u53();
         } catch {
           // a confused peer: nothing to learn
         }
         const known =
-          version > this.schemaIndex.version ? this.latestSchema() : Promise.resolve(undefined);
+          key === SCHEMA_KEY && version > this.schemaIndex.version
+            ? this.latestSchema()
+            : key === PARTITION_PLACEMENT_KEY && version > this.placementVersion
+              ? this.refreshPlacement()
+              : Promise.resolve(undefined);
         known.then(
           () => respond(new Uint8Array(0)),
           () => respond(new Uint8Array(0)),
         );
       },
+    });
+    cluster.transport.serve(NodeService.heartbeat, {
+      onMessage: () => undefined,
+      onRequest: (_from, _payload, respond) =>
+        respond(new ByteWriter().u53(cluster.registration.generation).finish()),
     });
     if (cluster.roles.includes("admin")) {
       this.controller = new ControllerDriver({
@@ -446,13 +461,16 @@ export class KeelNode {
         property: cluster.replication,
         clock: this.ports.clock,
         logger: this.ports.logger,
+        ping: (node) => this.ping(node),
+        announce: (key, version) => this.announce(key, version),
       });
       this.controller.start();
     }
     const unsubscribeSchema = this.unsubscribe;
     const unsubscribePlacement = this.ports.metadata.subscribe(PARTITION_PLACEMENT_KEY, (value) => {
-      if (value === undefined) return;
-      this.placement = JSON.parse(new TextDecoder().decode(value.value)) as PartitionPlacement;
+      if (value === undefined || value.version <= this.placementVersion) return;
+      this.placement = JSON.parse(fromUtf8(value.value)) as PartitionPlacement;
+      this.placementVersion = value.version;
       this.reconcile();
     });
     this.unsubscribe = () => {
@@ -466,8 +484,31 @@ export class KeelNode {
 
   private async refreshPlacement(): Promise<void> {
     const stored = await getJson<PartitionPlacement>(this.ports.metadata, PARTITION_PLACEMENT_KEY);
-    if (stored !== undefined) this.placement = stored.value;
+    if (stored !== undefined && stored.version > this.placementVersion) {
+      this.placement = stored.value;
+      this.placementVersion = stored.version;
+    }
     this.reconcile();
+  }
+
+  /** Asks a node for its generation (the controller's heartbeat); undefined when it does not answer. */
+  private ping(node: NodeId): Promise<number | undefined> {
+    const transport = this.ports.cluster!.transport;
+    return new Promise((resolve) =>
+      transport.request(
+        node,
+        NodeService.heartbeat,
+        new Uint8Array(0),
+        HEARTBEAT_TIMEOUT_MS,
+        (o) => {
+          try {
+            resolve(o.ok ? new ByteReader(o.payload).u53() : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        },
+      ),
+    );
   }
 
   private scheduleReconcile(): void {
@@ -738,16 +779,17 @@ export class KeelNode {
   }
 
   /**
-   * Tells every other node of the cluster that the schema changed and waits, bounded, until each
-   * has read it: a change answered by the admin API is then in force at every node's ingress (a
-   * node that does not answer in time learns it later from the store).
+   * Tells every other node of the cluster that a metadata key changed (the schema, the placement)
+   * and waits, bounded, until each has read it: a schema change answered by the admin API is then in
+   * force at every node's ingress, and a partition moved by the controller is taken up at once (a
+   * node that does not answer in time learns it later by watching the key).
    */
-  private async announceSchema(): Promise<void> {
+  private async announce(key: string, version: number): Promise<void> {
     const cluster = this.ports.cluster;
     if (cluster === undefined) return;
     const stored = await this.ports.metadata.get(NODES_CONFIG_KEY);
     if (stored === undefined) return;
-    const payload = new ByteWriter().u53(this.schemaIndex.version).finish();
+    const payload = new ByteWriter().string(key).u53(version).finish();
     const peers = decodeNodesConfiguration(stored.value).nodes.filter(
       (n) => n.plainId !== cluster.registration.plainId,
     );
@@ -757,9 +799,9 @@ export class KeelNode {
           new Promise<void>((resolve) =>
             cluster.transport.request(
               NodeId(peer.plainId),
-              NodeService.schema,
+              NodeService.metadataChanged,
               payload,
-              SCHEMA_ANNOUNCE_TIMEOUT_MS,
+              ANNOUNCE_TIMEOUT_MS,
               () => resolve(),
             ),
           ),
@@ -803,7 +845,7 @@ export class KeelNode {
           stored === undefined ? MUST_NOT_EXIST : matchesVersion(stored.version),
         );
         await this.refreshSchema();
-        await this.announceSchema();
+        await this.announce(SCHEMA_KEY, this.schemaIndex.version);
         return result;
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "conflict")) throw error;

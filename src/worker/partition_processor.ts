@@ -132,6 +132,8 @@ export interface PartitionDescription {
 }
 
 const epochKey = (partitionId: number): string => `partitions/${partitionId}/epoch`;
+/** The longest wait before reading again a log whose tail is past what can be read now. */
+const UNREADABLE_TAIL_WAIT_MS_MAX = 200;
 
 export class PartitionProcessor implements PartitionHandle {
   readonly partitionId: PartitionId;
@@ -436,10 +438,12 @@ export class PartitionProcessor implements PartitionHandle {
   // ---- the apply loop ----
 
   private async applyLoop(): Promise<void> {
+    let emptyReads = 0;
     while (this.role !== "stopped") {
       const from = this.machine.appliedLsn + 1;
       const entries = await this.deps.log.read(Lsn(from), limits.applyBatchRecordsMax);
       if (entries.length === 0) {
+        emptyReads++;
         // Not a race with a promise of the processor's lifetime: every race would leave a reaction
         // on it, one per idle wait, never collected while the processor runs.
         await new Promise<void>((resolve, reject) => {
@@ -448,9 +452,21 @@ export class PartitionProcessor implements PartitionHandle {
           this.wakeIdleLoop = resolve;
           this.deps.log.waitForTail(Lsn(from)).then(() => resolve(), reject);
         });
+        // The tail is past what can be read now (a replicated log whose copies are on log servers
+        // this node cannot reach): wait before reading again rather than spin.
+        if (emptyReads > 1)
+          await new Promise<void>((resolve) => {
+            if (this.role === "stopped") return resolve();
+            this.wakeIdleLoop = resolve;
+            this.deps.clock.setTimer(
+              Math.min(UNREADABLE_TAIL_WAIT_MS_MAX, 2 ** Math.min(emptyReads, 8)),
+              resolve,
+            );
+          });
         this.wakeIdleLoop = undefined;
         continue;
       }
+      emptyReads = 0;
       const batch = this.deps.store.beginBatch();
       const actions: Action[] = [];
       for (const entry of entries) {

@@ -38,12 +38,12 @@ interface ClusterSection {
   metadata_members: { node: string; role: string; problem: string | null }[];
 }
 
-function statusJson(admin: string): { node: string; cluster: ClusterSection } {
+function statusJson(admin: string): { node: string; node_id?: string; cluster: ClusterSection } {
   const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {
     encoding: "utf8",
   });
   assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as { node: string; cluster: ClusterSection };
+  return JSON.parse(run.stdout) as { node: string; node_id?: string; cluster: ClusterSection };
 }
 
 describe("a cluster of three nodes at {node: 2}", () => {
@@ -243,6 +243,90 @@ describe("a cluster provisioned with keel provision, with a node of fewer roles"
       await services.stop();
       await Promise.all([first.stop(), second.stop()]);
       rmSync(baseDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("failover: a node killed under load", () => {
+  it("moves its partitions to live followers; every acknowledged increment counts once; it rejoins", async () => {
+    const cluster = await startCluster({ size: 3, replication: "2", partitions: 6 });
+    const services = await startServices();
+    try {
+      assert.equal((await register(cluster.nodes[2]!.admin, services.url)).status, 201);
+      const before = statusJson(cluster.nodes[2]!.admin).cluster;
+      // The node leading the most partitions goes; requests go to the other two.
+      const led = (name: string): number =>
+        before.partitions.filter((p) => p.leader === `N${name}`).length;
+      const plainIds = ["1", "2", "3"];
+      const victimId = plainIds.sort((a, b) => led(b) - led(a))[0]!;
+      const victim = cluster.nodes.find(
+        (_, i) => statusJson(cluster.nodes[i]!.admin).node_id?.startsWith(`N${victimId}:`) ?? false,
+      )!;
+      const survivors = cluster.nodes.filter((n) => n !== victim);
+      assert.ok(led(victimId) > 0, "the victim leads partitions");
+
+      const acknowledged = new Map<string, number>();
+      let failedAttempts = 0;
+      let stop = false;
+      // Each worker adds 1 to its keys in turn, each add with its own idempotency key, retried
+      // (through either survivor) until it is acknowledged.
+      const worker = async (w: number): Promise<void> => {
+        for (let n = 0; !stop; n++) {
+          const key = `fo-${w}-${n % 4}`;
+          const idempotencyKey = `add-${w}-${n}`;
+          const deadline = Date.now() + 30_000;
+          for (let attempt = 0; ; attempt++) {
+            const node = survivors[(w + attempt) % survivors.length]!;
+            const res = await postJson(`${node.ingress}/Counter/${key}/add`, 1, {
+              "idempotency-key": idempotencyKey,
+            }).catch(() => undefined);
+            if (res?.status === 200) break;
+            failedAttempts++;
+            assert.ok(Date.now() < deadline, `add ${idempotencyKey} acknowledged within 30 s`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          acknowledged.set(key, (acknowledged.get(key) ?? 0) + 1);
+        }
+      };
+      const workers = Array.from({ length: 4 }, (_, w) => worker(w));
+      await new Promise((r) => setTimeout(r, 1_500));
+      await victim.kill9();
+      await new Promise((r) => setTimeout(r, 6_000));
+      stop = true;
+      await Promise.all(workers);
+
+      const after = await eventually(() => {
+        const section = statusJson(survivors[0]!.admin).cluster;
+        const dead = section.nodes.find((n) => !n.alive);
+        const ledByLive = section.partitions.every(
+          (p) => p.leader !== `N${victimId}` && p.replicas[0]?.role === "leader",
+        );
+        return dead !== undefined && ledByLive ? section : undefined;
+      }, "every partition led by a live node");
+      assert.equal(after.nodes.filter((n) => !n.alive).length, 1);
+      for (const [key, count] of acknowledged) {
+        const res = await postJson(`${survivors[0]!.ingress}/Counter/${key}/get`, null);
+        assert.equal(res.json(), count, `${key}: every acknowledged add once`);
+      }
+      assert.ok([...acknowledged.values()].reduce((a, b) => a + b, 0) > 20, "the load went on");
+
+      await victim.restart();
+      await eventually(() => {
+        const section = statusJson(survivors[0]!.admin).cluster;
+        const settled =
+          section.nodes.every((n) => n.alive) &&
+          section.partitions.every((p) =>
+            p.replicas.every(
+              (r) => r.applied_lsn !== null && r.applied_lsn === p.replicas[0]!.applied_lsn,
+            ),
+          );
+        return settled ? true : undefined;
+      }, "the restarted node's replicas caught up");
+      console.log(`failover: ${failedAttempts} failed attempts retried`);
+    } finally {
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
     }
   });
 });

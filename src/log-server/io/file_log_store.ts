@@ -126,7 +126,8 @@ export class FileLogServerStore implements LogServerStore {
     let records = 0;
     let bytes = 0;
     for (const batch of this.index.batchesFrom(logletId, from, toExclusive)) {
-      const write = this.recent.get(batch.location)?.write ?? (await this.readFrame(batch.location));
+      const write =
+        this.recent.get(batch.location)?.write ?? (await this.readFrame(batch.location));
       if (write === undefined || write.logletId !== logletId || write.first !== batch.first) {
         throw new KeelError(
           "storage",

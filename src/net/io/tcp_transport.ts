@@ -520,8 +520,22 @@ export class TcpTransport implements NodeTransport {
       (node === undefined || node === ANONYMOUS_NODE ? undefined : this.peers.get(node));
     if (peer === undefined) return;
     if (peer.connection === connection) peer.connection = undefined;
-    if (peer.dialing === connection) peer.dialing = undefined;
+    if (peer.dialing === connection) {
+      peer.dialing = undefined;
+      // The peer cannot be reached now: its queued requests fail at once rather than wait for it
+      // (their callers retry elsewhere or later); one-way messages stay queued for the redial.
+      if (!connection.usable) this.failQueuedRequests(peer, `cannot connect to node ${peer.id}`);
+    }
     if (peer.connection === undefined && peer.queue.length > 0) this.scheduleRedial(peer);
+  }
+
+  private failQueuedRequests(peer: Peer, detail: string): void {
+    const failed = peer.queue.filter((queued) => queued.request !== undefined);
+    if (failed.length === 0) return;
+    peer.queue = peer.queue.filter((queued) => queued.request === undefined);
+    peer.queuedBytes = peer.queue.reduce((bytes, queued) => bytes + queued.frame.length, 0);
+    for (const { request } of failed)
+      this.finish(request!, { ok: false, error: "unavailable", detail });
   }
 
   private finish(id: number, outcome: RequestOutcome): void {

@@ -319,6 +319,9 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       );
     const self = generationalNodeId(registration.plainId, registration.generation);
     const learnNodes = (nodes: readonly NodeRecord[]): void => {
+      metadata.learnMembers(
+        nodes.filter((n) => n.roles.includes("metadata-server")).map((n) => n.address),
+      );
       for (const node of nodes) {
         const address = peerAddressOf(node.address);
         if (address !== undefined && node.plainId !== plainId)
