@@ -51,7 +51,7 @@ async function stopPids(pids, graceMs = 20000) {
   }
 }
 
-/** Starts a cluster; resolves with its nodes' PIDs, node 1's ingress and admin URLs, and stop(). */
+/** Starts a cluster; resolves with its nodes (name, PID), node 1's ingress and admin URLs, and stop(). */
 export async function startCluster(kind, { size = 3, replication = 2, partitions = 24, logDir, env = {} }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${kind}-cluster-`));
   if (kind === "restate") {
@@ -77,6 +77,7 @@ export async function startCluster(kind, { size = 3, replication = 2, partitions
     };
     return {
       pids: nodes.map((n) => n.pid),
+      nodes: nodes.map((n) => ({ name: n.name, pid: n.pid })),
       ingress: `http://127.0.0.1:${nodes[0].ingress}`,
       admin: `http://127.0.0.1:${nodes[0].admin}`,
       stop,
@@ -111,5 +112,11 @@ export async function startCluster(kind, { size = 3, replication = 2, partitions
     await stop();
     throw error;
   }
-  return { pids: nodes.map((n) => n.pid), ingress: nodes[0].ingress, admin: nodes[0].admin, stop };
+  return {
+    pids: nodes.map((n) => n.pid),
+    nodes: nodes.map((n) => ({ name: n.name, pid: n.pid })),
+    ingress: nodes[0].ingress,
+    admin: nodes[0].admin,
+    stop,
+  };
 }
