@@ -4,7 +4,8 @@
  * process (io/in_process_transport.ts), and the simulator's network (src/sim/ports.ts).
  *
  * Contract: `request` calls `done` exactly once: with the response, or with "timeout" after
- * `timeoutMs`, or with "unavailable" when the peer cannot be reached; never synchronously. One-way
+ * `timeoutMs`, or with "unavailable" when the peer cannot be reached (or "unreachable" when it is
+ * certain the request was never sent); never synchronously. One-way
  * `send` is best effort. Handlers are never called synchronously from `send`/`request`.
  */
 
@@ -12,7 +13,12 @@ import type { NodeId } from "../core/index.js";
 
 export type RequestOutcome =
   | { readonly ok: true; readonly payload: Uint8Array }
-  | { readonly ok: false; readonly error: "timeout" | "unavailable"; readonly detail: string };
+  /** "unreachable": no connection to the peer could be made, so the request was never sent. */
+  | {
+      readonly ok: false;
+      readonly error: "timeout" | "unavailable" | "unreachable";
+      readonly detail: string;
+    };
 
 export interface ServiceHandler {
   /** A one-way message. */

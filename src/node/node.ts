@@ -647,6 +647,17 @@ export class KeelNode {
         encodePartitionCall(PartitionId(partitionId), this.schemaIndex.version, call),
         waitsForCompletion(call) ? REMOTE_COMPLETION_TIMEOUT_MS : REMOTE_CALL_TIMEOUT_MS,
         (outcome) => {
+          // Never sent: as safe to ask again as a refusal, even a submit (the leader may be moving).
+          if (!outcome.ok && outcome.error === "unreachable") {
+            reject(
+              new KeelError(
+                "not_leader",
+                `partition ${partitionId}'s leader, node N${leader}, cannot be reached (${outcome.detail})`,
+                true,
+              ),
+            );
+            return;
+          }
           if (!outcome.ok) {
             reject(
               new KeelError(

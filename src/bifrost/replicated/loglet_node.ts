@@ -406,7 +406,11 @@ export class LogletNode {
       timeoutTicks * this.limits.tickMs,
       (result: RequestOutcome) => {
         if (this.stopped) return;
-        if (!result.ok) return done({ ok: false, error: result.error });
+        if (!result.ok)
+          return done({
+            ok: false,
+            error: result.error === "unreachable" ? "unavailable" : result.error,
+          });
         let response: LogletMessage;
         try {
           response = decodeLogletMessage(result.payload);
