@@ -14,6 +14,7 @@
  * Exit codes: 0 done, 1 the server failed the request, 2 bad usage, 3 the server is unreachable.
  */
 
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   CliError,
@@ -57,6 +58,8 @@ Commands:
                                 --auto-provision waits for this
       --node <host:port>        that node's node port (its --advertised-address)
       --cluster-name <name>     refuse unless the node is started for this cluster
+      --cluster-secret-file <f> the cluster's secret, when its nodes require one (or
+                                $KEEL_CLUSTER_SECRET)
 
 Options:
   --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
@@ -68,6 +71,16 @@ Options:
 `;
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The cluster secret from its file or KEEL_CLUSTER_SECRET, as keel-server reads it. */
+function readClusterSecret(file: string | undefined): string | undefined {
+  if (file === undefined) return process.env["KEEL_CLUSTER_SECRET"] || undefined;
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (error) {
+    throw usage(`--cluster-secret-file: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
 const DEFAULT_LIMIT = 50;
 
 function usage(message: string): CliError {
@@ -104,6 +117,7 @@ async function main(argv: string[]): Promise<void> {
         out: { type: "string" },
         node: { type: "string" },
         "cluster-name": { type: "string" },
+        "cluster-secret-file": { type: "string" },
       },
     });
   } catch (error) {
@@ -189,6 +203,7 @@ async function main(argv: string[]): Promise<void> {
         values.node,
         values["cluster-name"],
         positiveInteger(values.timeout, "timeout", DEFAULT_TIMEOUT_MS),
+        readClusterSecret(values["cluster-secret-file"]),
       );
     }
     default:

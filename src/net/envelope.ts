@@ -41,8 +41,9 @@ export const NodeService = {
 /** Names no node (plain ids start at 1): the hello of a client connection. */
 export const ANONYMOUS_NODE = NodeId(0);
 
-export type EnvelopeKind = "hello" | "message" | "request" | "response";
-const KINDS: readonly EnvelopeKind[] = ["hello", "message", "request", "response"];
+/** `auth`: the handshake that proves the cluster's credentials before the hello (net/io/node_auth.ts). */
+export type EnvelopeKind = "hello" | "message" | "request" | "response" | "auth";
+const KINDS: readonly EnvelopeKind[] = ["hello", "message", "request", "response", "auth"];
 
 export interface Envelope {
   readonly kind: EnvelopeKind;

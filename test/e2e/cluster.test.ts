@@ -10,7 +10,9 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileLogServerStore } from "../../src/log-server/io/index.js";
-import { rmSync } from "node:fs";
+import { encodeHello } from "../../src/net/envelope.js";
+import { rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import {
   DIST,
   eventually,
@@ -22,6 +24,7 @@ import {
   startServices,
   tempDir,
   type KeelCluster,
+  type KeelServer,
   type ServiceEndpoint,
 } from "./harness.js";
 
@@ -327,6 +330,65 @@ describe("failover: a node killed under load", () => {
       await services.stop();
       await cluster.stop();
       cluster.cleanup();
+    }
+  });
+});
+
+describe("node-port authentication with a cluster secret", () => {
+  it("joins nodes that hold the secret, refuses a stranger on the node port and a node with another secret", async () => {
+    const secretDir = tempDir("secret");
+    const secretFile = join(secretDir, "secret");
+    const wrongFile = join(secretDir, "wrong");
+    writeFileSync(secretFile, "the-clusters-shared-secret-long-enough\n");
+    writeFileSync(wrongFile, "some-other-secret-just-as-long\n");
+    const cluster = await startCluster({
+      size: 2,
+      replication: "1",
+      partitions: 2,
+      extraArgs: () => ["--cluster-secret-file", secretFile],
+    });
+    const services = await startServices();
+    let intruder: KeelServer | undefined;
+    try {
+      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+      assert.equal(
+        (await postJson(`${cluster.nodes[1]!.ingress}/Counter/auth/add`, 1)).json(),
+        1,
+        "the nodes talk to each other",
+      );
+      // A stranger says hello on the node port like a node would: refused, and logged.
+      const [host, port] = cluster.nodeAddresses[0]!.split(":") as [string, string];
+      const stranger = connect(Number(port), host);
+      stranger.on("error", () => undefined);
+      await new Promise((resolve) => stranger.once("connect", resolve));
+      stranger.write(encodeHello({ node: 7, generation: 1 }));
+      await new Promise((resolve) => stranger.once("close", resolve));
+      await eventually(
+        () =>
+          cluster.nodes[0]!.output.join("").includes("refused a connection to the node port")
+            ? true
+            : undefined,
+        "the refusal in node 1's log",
+      );
+      // A node with another secret cannot register: it never appears in the cluster.
+      intruder = await startKeel({
+        baseDir: cluster.nodes[0]!.baseDir,
+        nodeName: "intruder",
+        waitUntilReady: false,
+        extraArgs: [
+          ...["--metadata-servers", cluster.nodeAddresses[0]!, "--partitions", "2"],
+          ...["--cluster-secret-file", wrongFile],
+        ],
+      });
+      await new Promise((r) => setTimeout(r, 4_000));
+      const nodes = statusJson(cluster.nodes[0]!.admin).cluster.nodes.map((n) => n.name);
+      assert.deepEqual(nodes.sort(), ["n1", "n2"]);
+    } finally {
+      await intruder?.stop();
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
+      rmSync(secretDir, { recursive: true, force: true });
     }
   });
 });

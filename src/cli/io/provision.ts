@@ -5,9 +5,12 @@
  * (cluster name, partitions, replication) and answers whether it did.
  */
 
-import { fromUtf8, utf8 } from "../../core/index.js";
+import { describeError, fromUtf8, utf8 } from "../../core/index.js";
 import { NodeService } from "../../net/index.js";
-import { TcpTransport } from "../../net/io/index.js";
+import { ClusterCredentials, TcpTransport } from "../../net/io/index.js";
+
+/** keel-server's default `--cluster-name`. */
+const DEFAULT_CLUSTER_NAME = "localcluster";
 import { peerAddressOf } from "../../metadata-server/io/index.js";
 import { CliError, EXIT_SERVER_ERROR, EXIT_UNREACHABLE, EXIT_USAGE } from "./keel_cli.js";
 
@@ -16,11 +19,22 @@ export async function provisionCommand(
   node: string,
   clusterName: string | undefined,
   timeoutMs: number,
+  /** The cluster's secret, when its node ports require it (the key also takes the cluster's name). */
+  secret: string | undefined,
 ): Promise<void> {
   const address = peerAddressOf(node);
   if (address === undefined)
     throw new CliError(`--node needs the node port's host:port, got '${node}'`, EXIT_USAGE);
-  const transport = TcpTransport.client();
+  let credentials: ClusterCredentials | undefined;
+  try {
+    credentials =
+      secret === undefined
+        ? undefined
+        : new ClusterCredentials(utf8(secret), clusterName ?? DEFAULT_CLUSTER_NAME);
+  } catch (error) {
+    throw new CliError(describeError(error), EXIT_USAGE);
+  }
+  const transport = TcpTransport.client(credentials === undefined ? {} : { credentials });
   try {
     const outcome = await new Promise<Parameters<Parameters<TcpTransport["requestAt"]>[4]>[0]>(
       (resolve) =>
@@ -34,7 +48,7 @@ export async function provisionCommand(
     );
     if (!outcome.ok)
       throw new CliError(
-        `no answer from ${node} (${outcome.detail}): is it a metadata node waiting to be provisioned?`,
+        `no answer from ${node} (${outcome.detail}): is it a metadata node waiting to be provisioned${credentials === undefined ? "" : ", and is the cluster secret right"}?`,
         EXIT_UNREACHABLE,
       );
     const answer = JSON.parse(fromUtf8(outcome.payload)) as {

@@ -13,7 +13,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { NodeId, seededPrng } from "../../core/index.js";
-import { TcpTransport, type PeerAddress } from "../../net/io/index.js";
+import { TcpTransport, type ClusterCredentials, type PeerAddress } from "../../net/io/index.js";
 import {
   DEFAULT_CLIENT_LIMITS,
   MetadataClientCore,
@@ -77,10 +77,11 @@ export function connectMetadataStore(
   seeds: readonly string[],
   tickMs = CLIENT_TICK_MS,
   limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
+  credentials?: ClusterCredentials,
 ): ReplicatedMetadataStore {
   const transport = new ClientMetadataTransport(
     `client:${name}:${randomBytes(6).toString("hex")}`,
-    TcpTransport.client(),
+    TcpTransport.client(credentials === undefined ? {} : { credentials }),
     true,
   );
   const core = new MetadataClientCore(

@@ -15,6 +15,9 @@
  * - When a connection closes, every request sent on it fails as "unavailable" at once; answers can
  *   never reach a later connection (a response only travels on the connection of its request).
  * - Messages to this node itself are delivered locally, asynchronously.
+ * - With cluster credentials, both ends prove they hold the cluster's key before the hello
+ *   (net/io/node_auth.ts); a connection that fails to, or sends anything else first, is closed and
+ *   reported (`onRefused`), and one that has not authenticated within AUTH_TIMEOUT_MS is closed.
  * - Client connections: `requestAt` dials an address with the anonymous hello (node 0) and asks on
  *   that connection whoever listens there; an acceptor keeps such a connection only to answer it (it
  *   never becomes the peer connection of a node). This is how a process without a node id, or one
@@ -27,7 +30,15 @@
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomInt } from "node:crypto";
-import { assert, limits, type NodeId } from "../../core/index.js";
+import { assert, describeError, limits, type NodeId } from "../../core/index.js";
+import { DecodeError } from "../../wire/index.js";
+import {
+  AUTH_TIMEOUT_MS,
+  ClusterCredentials,
+  decodeAuthFrame,
+  encodeAuthFrame,
+  type AuthFrame,
+} from "./node_auth.js";
 import {
   ANONYMOUS_NODE,
   decodeHello,
@@ -60,6 +71,10 @@ export interface TcpTransportOptions {
   readonly peerQueueBytesMax?: number;
   readonly reconnectBackoffMsMin?: number;
   readonly reconnectBackoffMsMax?: number;
+  /** The cluster's key: every connection, both ways, proves it before anything else. */
+  readonly credentials?: ClusterCredentials;
+  /** A connection refused by the handshake: from where, and why. */
+  readonly onRefused?: (remote: string, reason: string) => void;
 }
 
 const BACKOFF_MS_MIN_DEFAULT = 50;
@@ -77,6 +92,11 @@ interface Connection {
   usable: boolean;
   readonly requests: Set<number>;
   corked: boolean;
+  /** The handshake in progress (with credentials only); undefined once authenticated. */
+  auth:
+    | { readonly role: "dialer"; readonly nonce: Uint8Array; readonly hello: Uint8Array }
+    | { readonly role: "acceptor"; readonly expected: Uint8Array | undefined }
+    | undefined;
 }
 
 interface Peer {
@@ -344,7 +364,16 @@ export class TcpTransport implements NodeTransport {
       peer.address === undefined
         ? { node: this.self, generation: this.options.generation }
         : { node: ANONYMOUS_NODE, generation: 0 };
-    socket.once("connect", () => socket.write(encodeHello(hello)));
+    const credentials = this.options.credentials;
+    socket.once("connect", () => {
+      if (credentials === undefined) {
+        socket.write(encodeHello(hello));
+        return;
+      }
+      const nonce = ClusterCredentials.nonce();
+      connection.auth = { role: "dialer", nonce, hello: encodeHello(hello) };
+      socket.write(authEnvelope({ phase: "challenge", nonce }));
+    });
   }
 
   private scheduleRedial(peer: Peer): void {
@@ -373,7 +402,16 @@ export class TcpTransport implements NodeTransport {
       usable: false,
       requests: new Set(),
       corked: false,
+      auth: undefined,
     };
+    if (this.options.credentials !== undefined && dialedFor === undefined) {
+      connection.auth = { role: "acceptor", expected: undefined };
+      const timer = setTimeout(() => {
+        if (connection.auth !== undefined) this.refuse(connection, "no handshake in time");
+      }, AUTH_TIMEOUT_MS);
+      timer.unref();
+      socket.once("close", () => clearTimeout(timer));
+    }
     socket.on("data", (chunk: Buffer) => {
       let envelopes: Envelope[];
       try {
@@ -393,6 +431,7 @@ export class TcpTransport implements NodeTransport {
   }
 
   private receive(connection: Connection, envelope: Envelope): void {
+    if (connection.auth !== undefined) return this.authenticate(connection, envelope);
     if (!connection.usable) {
       if (envelope.kind !== "hello") {
         connection.socket.destroy();
@@ -438,9 +477,63 @@ export class TcpTransport implements NodeTransport {
         }
         return;
       case "hello":
-        connection.socket.destroy(); // a second hello is a protocol error
+      case "auth":
+        connection.socket.destroy(); // a second hello, or a handshake after it, is a protocol error
         return;
     }
+  }
+
+  /** One step of the handshake (see node_auth.ts); anything unexpected refuses the connection. */
+  private authenticate(connection: Connection, envelope: Envelope): void {
+    const credentials = this.options.credentials!;
+    const auth = connection.auth!;
+    let frame: AuthFrame;
+    try {
+      if (envelope.kind !== "auth") throw new DecodeError(`${envelope.kind} before the handshake`);
+      frame = decodeAuthFrame(envelope.payload);
+    } catch (error) {
+      return this.refuse(connection, describeError(error));
+    }
+    if (auth.role === "dialer") {
+      if (frame.phase !== "answer") return this.refuse(connection, `unexpected ${frame.phase}`);
+      const expected = credentials.proof("acceptor", auth.nonce, frame.nonce);
+      if (!ClusterCredentials.matches(frame.proof, expected))
+        return this.refuse(connection, "the peer does not hold the cluster's credentials");
+      connection.auth = undefined;
+      connection.socket.write(
+        authEnvelope({
+          phase: "proof",
+          proof: credentials.proof("dialer", auth.nonce, frame.nonce),
+        }),
+      );
+      connection.socket.write(auth.hello);
+      return;
+    }
+    if (auth.expected === undefined) {
+      if (frame.phase !== "challenge") return this.refuse(connection, `unexpected ${frame.phase}`);
+      const nonce = ClusterCredentials.nonce();
+      connection.auth = {
+        role: "acceptor",
+        expected: credentials.proof("dialer", frame.nonce, nonce),
+      };
+      connection.socket.write(
+        authEnvelope({
+          phase: "answer",
+          nonce,
+          proof: credentials.proof("acceptor", frame.nonce, nonce),
+        }),
+      );
+      return;
+    }
+    if (frame.phase !== "proof" || !ClusterCredentials.matches(frame.proof, auth.expected))
+      return this.refuse(connection, "the peer does not hold the cluster's credentials");
+    connection.auth = undefined;
+  }
+
+  private refuse(connection: Connection, reason: string): void {
+    const { remoteAddress, remotePort } = connection.socket;
+    this.options.onRefused?.(`${remoteAddress ?? "?"}:${remotePort ?? "?"}`, reason);
+    connection.socket.destroy();
   }
 
   private onHello(connection: Connection, node: NodeId, generation: number): void {
@@ -545,4 +638,13 @@ export class TcpTransport implements NodeTransport {
     clearTimeout(request.timer);
     request.done(outcome);
   }
+}
+
+function authEnvelope(frame: AuthFrame): Uint8Array {
+  return encodeEnvelope({
+    kind: "auth",
+    service: 0,
+    requestId: 0,
+    payload: encodeAuthFrame(frame),
+  });
 }

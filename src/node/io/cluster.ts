@@ -53,7 +53,12 @@ import {
   runMetadataMember,
   type RunningMember,
 } from "../../metadata-server/io/index.js";
-import { TcpTransport, type PeerAddress } from "../../net/io/index.js";
+import {
+  TcpTransport,
+  type ClusterCredentials,
+  type PeerAddress,
+  type TcpTransportOptions,
+} from "../../net/io/index.js";
 import { NodeService } from "../../net/index.js";
 import { FileLogServerStore } from "../../log-server/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
@@ -86,6 +91,8 @@ export interface ClusterSettings {
   readonly location: string;
   readonly replication: ReplicationProperty;
   readonly noSync: boolean;
+  /** The cluster's key: every node-port connection proves it (none: the node port is open). */
+  readonly credentials?: ClusterCredentials;
   readonly logger: Logger;
   /** A store of this node failed (its state can no longer be trusted): the node must not go on. */
   readonly onFatal: (error: unknown) => void;
@@ -155,6 +162,7 @@ async function registerOrAwaitProvisioning(
     generation: 0,
     listen: { host: settings.listenHost, port: settings.nodePort },
     peers: () => new Map(),
+    ...nodePortSecurity(settings),
   });
   try {
     let decided: Promise<ClusterMarker> | undefined;
@@ -218,6 +226,18 @@ async function registerOrAwaitProvisioning(
   }
 }
 
+/** The node port's credentials, and a warning for every connection they refuse. */
+function nodePortSecurity(
+  settings: ClusterSettings,
+): Pick<TcpTransportOptions, "credentials" | "onRefused"> {
+  if (settings.credentials === undefined) return {};
+  return {
+    credentials: settings.credentials,
+    onRefused: (remote, reason) =>
+      settings.logger.warn("refused a connection to the node port", { remote, reason }),
+  };
+}
+
 export async function joinCluster(settings: ClusterSettings): Promise<JoinedCluster> {
   const { logger, roles } = settings;
   const metadataDir = join(settings.dataDir, "metadata");
@@ -233,7 +253,13 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
     ...settings.metadataServers.filter((s) => s !== settings.advertisedAddress),
     ...settings.metadataServers.filter((s) => s === settings.advertisedAddress),
   ];
-  const metadata = connectMetadataStore(settings.nodeName, seeds);
+  const metadata = connectMetadataStore(
+    settings.nodeName,
+    seeds,
+    undefined,
+    undefined,
+    settings.credentials,
+  );
   const cleanups: (() => Promise<void> | void)[] = [() => metadata.close()];
   const cleanUp = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup();
@@ -281,6 +307,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       generation: randomInt(1, 2 ** 32 - 1),
       listen: { host: settings.listenHost, port: settings.nodePort },
       peers: () => peers,
+      ...nodePortSecurity(settings),
     });
     cleanups.push(() => transport.close());
 

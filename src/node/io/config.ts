@@ -77,6 +77,9 @@ export interface ServerConfig {
   readonly endpointCaFile?: string;
   /** Where the bearer tokens came from; the tokens themselves are below. */
   readonly adminTokenFile?: string;
+  /** Where the cluster secret came from (cluster mode: nodes prove it to each other). */
+  readonly clusterSecretFile?: string;
+  readonly clusterSecret?: string;
   readonly ingressTokenFile?: string;
   /** Bearer tokens the admin API and the ingress require (none: open). */
   readonly adminToken?: string;
@@ -95,7 +98,7 @@ interface Setting {
 }
 
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
-type TokenName = "adminToken" | "ingressToken";
+type TokenName = "adminToken" | "ingressToken" | "clusterSecret";
 /** Settings derived while loading, not read from a source of their own. */
 type DerivedName = "partitionsSet";
 
@@ -172,11 +175,20 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Set
   tlsKeyFile: { flag: "tls-key-file", env: "KEEL_TLS_KEY_FILE", kind: "string" },
   endpointCaFile: { flag: "endpoint-ca-file", env: "KEEL_ENDPOINT_CA_FILE", kind: "string" },
   adminTokenFile: { flag: "admin-token-file", env: "KEEL_ADMIN_TOKEN_FILE", kind: "string" },
+  clusterSecretFile: {
+    flag: "cluster-secret-file",
+    env: "KEEL_CLUSTER_SECRET_FILE",
+    kind: "string",
+  },
   ingressTokenFile: { flag: "ingress-token-file", env: "KEEL_INGRESS_TOKEN_FILE", kind: "string" },
 };
 
-const TOKENS: Record<TokenName, { file: "adminTokenFile" | "ingressTokenFile"; env: string }> = {
+const TOKENS: Record<
+  TokenName,
+  { file: "adminTokenFile" | "ingressTokenFile" | "clusterSecretFile"; env: string }
+> = {
   adminToken: { file: "adminTokenFile", env: "KEEL_ADMIN_TOKEN" },
+  clusterSecret: { file: "clusterSecretFile", env: "KEEL_CLUSTER_SECRET" },
   ingressToken: { file: "ingressTokenFile", env: "KEEL_INGRESS_TOKEN" },
 };
 
@@ -260,6 +272,10 @@ Cluster mode (see docs/cluster.md):
   --auto-provision          create the cluster if none exists yet (on one node only)
   --roles ROLE,...          http-ingress, admin, worker, log-server, metadata-server
                             (default: all)
+  --cluster-secret-file FILE
+                            a secret (16 characters at least) every node of the cluster
+                            holds: nodes prove it to each other before they talk (or
+                            KEEL_CLUSTER_SECRET)
   --replication N           copies of each partition's log and state: 2, {node: 2},
                             {zone: 2} or {region: 2} (default 1), fixed at provisioning
   --request-identity-private-key-pem-file FILE

@@ -39,7 +39,8 @@ import {
   readSigningKeyFile,
   type EndpointClientSettings,
 } from "../../invoker/io/index.js";
-import { KeelError } from "../../core/index.js";
+import { KeelError, utf8 } from "../../core/index.js";
+import { ClusterCredentials } from "../../net/io/index.js";
 import { KeelNode } from "../index.js";
 import type { Clock, Logger } from "../../platform/index.js";
 import type { EndpointTransport } from "../../invoker/index.js";
@@ -143,6 +144,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         location: config.location,
         replication: replicationOf(config),
         noSync: config.unsafeNoFsync,
+        ...(config.clusterSecret === undefined
+          ? {}
+          : {
+              credentials: new ClusterCredentials(utf8(config.clusterSecret), config.clusterName),
+            }),
         logger,
         onFatal: options.onFatal,
       });
