@@ -10,7 +10,7 @@
  */
 
 import { randomBytes, randomInt } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { NodeId, seededPrng } from "../../core/index.js";
 import { TcpTransport, type ClusterCredentials, type PeerAddress } from "../../net/io/index.js";
@@ -31,7 +31,7 @@ import {
   MetadataMemberDriver,
   ReplicatedMetadataStore,
 } from "../index.js";
-import { writeFileDurably, nodeTicker } from "../../platform/io/index.js";
+import { readJsonFile, writeFileDurably, nodeTicker } from "../../platform/io/index.js";
 import { FileRaftStorage } from "./raft_file_storage.js";
 import { ClientMetadataTransport, MemberMetadataTransport } from "./node_metadata_transport.js";
 
@@ -91,15 +91,6 @@ export function connectMetadataStore(
     seededPrng(randomInt(2 ** 31)),
   );
   return new ReplicatedMetadataStore(core, transport, nodeTicker, tickMs);
-}
-
-async function readMarker(dir: string): Promise<NodeMarker | undefined> {
-  try {
-    return JSON.parse(await readFile(joinPath(dir, NODE_MARKER_FILE), "utf8")) as NodeMarker;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
 }
 
 export interface MetadataMemberOptions {
@@ -167,7 +158,7 @@ export async function startMetadataNode(
   const seeds = [...options.join, address];
   const store = connectMetadataStore(options.name, seeds);
   await mkdir(options.dataDir, { recursive: true });
-  let marker = await readMarker(options.dataDir);
+  let marker = await readJsonFile<NodeMarker>(joinPath(options.dataDir, NODE_MARKER_FILE));
   let created = false;
   if (marker === undefined || !(await FileRaftStorage.exists(options.dataDir))) {
     if (options.autoProvision) {

@@ -12,7 +12,7 @@
  */
 
 import { randomInt } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   KeelError,
@@ -62,7 +62,7 @@ import {
 import { NodeService } from "../../net/index.js";
 import { FileLogServerStore } from "../../log-server/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
-import { systemClock, writeFileDurably } from "../../platform/io/index.js";
+import { readJsonFile, systemClock, writeFileDurably } from "../../platform/io/index.js";
 import type { Logger } from "../../platform/index.js";
 import type { MetadataMemberDescription, NodeRole } from "../index.js";
 
@@ -114,15 +114,6 @@ export interface JoinedCluster {
 interface ClusterMarker {
   readonly clusterName: string;
   readonly plainId: number;
-}
-
-async function readMarker(dir: string): Promise<ClusterMarker | undefined> {
-  try {
-    return JSON.parse(await readFile(join(dir, MARKER_FILE), "utf8")) as ClusterMarker;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
 }
 
 /** Retries a metadata operation that failed retryably (the metadata servers may still be starting). */
@@ -266,7 +257,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
   };
   try {
     await mkdir(settings.dataDir, { recursive: true });
-    let marker = await readMarker(settings.dataDir);
+    let marker = await readJsonFile<ClusterMarker>(join(settings.dataDir, MARKER_FILE));
     if (marker === undefined) {
       const provision = async (): Promise<ClusterMarker> => {
         await mkdir(metadataDir, { recursive: true });

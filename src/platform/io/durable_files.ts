@@ -4,7 +4,7 @@
  * at all (metadata, generations, clean-close records, store states).
  */
 
-import { open, rename } from "node:fs/promises";
+import { open, rename, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KeelError } from "../../core/index.js";
 
@@ -59,5 +59,21 @@ export async function readNumberFile(path: string): Promise<number | undefined> 
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
+  }
+}
+
+/** Reads a JSON file written with `writeFileDurably`; undefined when the file does not exist. */
+export async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new KeelError("storage", `${path}: not valid JSON (${(error as Error).message})`);
   }
 }

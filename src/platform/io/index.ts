@@ -20,7 +20,7 @@ export {
 } from "./http_util.js";
 export { nodeTicker } from "./node_ticker.js";
 export { SegmentFiles, describeDamagedTail, framedBytes } from "./segment_files.js";
-export { fsyncDir, readNumberFile, writeFileDurably } from "./durable_files.js";
+export { fsyncDir, readJsonFile, readNumberFile, writeFileDurably } from "./durable_files.js";
 export type { DamagedTail, SegmentFilesOptions } from "./segment_files.js";
 export { consoleLogger, systemClock, systemEntropy } from "./system.js";
 export type { LogLevel } from "./system.js";
