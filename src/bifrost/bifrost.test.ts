@@ -92,4 +92,39 @@ describe("bifrost", () => {
     await log.append([utf8("b")]);
     assert.equal(await waiting, 3);
   });
+
+  it("drops segments trimmed away: the chain keeps its trim point, readers see a gap up to it", async () => {
+    const metadata = new MemoryMetadataStore();
+    const shared = new MemoryLogletProvider();
+    // The first segment stands for another node's local loglet: only the first Bifrost can open it.
+    const first = new Bifrost(
+      metadata,
+      new Map([
+        ["memory", shared],
+        ["elsewhere", new MemoryLogletProvider()],
+      ]),
+      () => ({ provider: "elsewhere", params: "{}" }),
+    );
+    const log = await first.log(1);
+    await log.append([utf8("a"), utf8("b"), utf8("c")]);
+    assert.equal(await log.sealAndExtend(memory), 4);
+    await log.append([utf8("d")]);
+    await log.dropSegmentsThrough(Lsn(3));
+    assert.deepEqual(
+      log.chain.segments.map((s) => s.baseLsn),
+      [4],
+    );
+    assert.equal(log.chain.trimPoint, 3);
+    assert.deepEqual(texts(await log.read(Lsn(1), 10)), ["gap 1-3"]);
+    assert.deepEqual(texts(await log.read(Lsn(4), 10)), ["d"]);
+    assert.equal(await log.trimPoint(), 3);
+    // A node without the dropped segment's provider opens the log from the chain alone.
+    const other = await newBifrost(metadata, shared).log(1);
+    assert.equal(await other.trimPoint(), 3);
+    assert.deepEqual(texts(await other.read(Lsn(2), 10)), ["gap 2-3"]);
+    assert.equal(await other.findTail(), 5);
+    // Dropping again, or through less, changes nothing.
+    await log.dropSegmentsThrough(Lsn(2));
+    assert.equal(log.chain.trimPoint, 3);
+  });
 });

@@ -5,8 +5,12 @@
  * compare-and-swaps a new segment starting at LSN base + t - 1 into the chain; the sealed segment
  * keeps serving reads below that point.
  *
+ * Segments whose records are all trimmed can be dropped from the chain, which then records its trim
+ * point: a node that could never open them (another node's local segments, once a single node grew
+ * into a cluster) reads a trim gap there, and starts from a snapshot.
+ *
  * Invariants: segment bases strictly increase; every segment but the last is sealed; LSN = base +
- * offset - 1 within a segment.
+ * offset - 1 within a segment; the chain's trim point is below the first segment's base.
  */
 
 import { assert, LogletOffset, Lsn, type Version, KeelError } from "../core/index.js";
@@ -28,6 +32,8 @@ export interface SegmentConfig {
 export interface LogChain {
   readonly logId: number;
   readonly segments: readonly SegmentConfig[];
+  /** Records through this LSN are gone with the segments dropped from the chain (0: none). */
+  readonly trimPoint?: number;
 }
 
 export type LogEntry =
@@ -45,6 +51,8 @@ interface OpenSegment {
 export class VirtualLog {
   private segments: OpenSegment[];
   private chainVersion: Version;
+  /** The chain's trim point (records through it went with dropped segments). */
+  private droppedThrough: number;
   private unwatchChain: (() => void) | undefined;
   private readonly extensionWaiters = new Set<() => void>();
 
@@ -53,10 +61,12 @@ export class VirtualLog {
     readonly logId: number,
     segments: OpenSegment[],
     version: Version,
+    droppedThrough = 0,
   ) {
     assert(segments.length > 0, "a chain has at least one segment");
     this.segments = segments;
     this.chainVersion = version;
+    this.droppedThrough = droppedThrough;
   }
 
   private get last(): OpenSegment {
@@ -83,6 +93,8 @@ export class VirtualLog {
 
   /** Reads what is available from `from` on, never crossing a segment boundary in one call. */
   async read(from: Lsn, maxRecords: number): Promise<LogEntry[]> {
+    if (from <= this.droppedThrough)
+      return [{ kind: "trimGap", from, to: Lsn(this.droppedThrough) }];
     const index = this.segmentIndexOf(from);
     const segment = this.segments[index]!;
     const next = this.segments[index + 1];
@@ -170,7 +182,7 @@ export class VirtualLog {
 
   /** The last trimmed LSN, or 0. */
   async trimPoint(): Promise<number> {
-    let point = 0;
+    let point = this.droppedThrough;
     for (const segment of this.segments) {
       const trimmed = await segment.loglet.trimPoint();
       if (trimmed === 0) break;
@@ -210,7 +222,40 @@ export class VirtualLog {
   }
 
   get chain(): LogChain {
-    return { logId: this.logId, segments: this.segments.map((s) => s.config) };
+    return {
+      logId: this.logId,
+      segments: this.segments.map((s) => s.config),
+      ...(this.droppedThrough === 0 ? {} : { trimPoint: this.droppedThrough }),
+    };
+  }
+
+  /**
+   * Drops from the chain every sealed segment whose records all lie at or below `through` (trimmed,
+   * or covered by a snapshot) and records the chain's trim point; the last segment always stays.
+   */
+  async dropSegmentsThrough(through: Lsn): Promise<void> {
+    for (;;) {
+      const keep = this.segments.filter(
+        (segment, i) =>
+          i === this.segments.length - 1 || this.segments[i + 1]!.config.baseLsn - 1 > through,
+      );
+      const trimPoint = Math.max(this.droppedThrough, keep[0]!.config.baseLsn - 1);
+      if (keep.length === this.segments.length && trimPoint === this.droppedThrough) return;
+      const chain: LogChain = { logId: this.logId, segments: keep.map((s) => s.config), trimPoint };
+      try {
+        const version = await putJson(
+          this.bifrost.metadata,
+          chainKey(this.logId),
+          chain,
+          matchesVersion(this.chainVersion),
+        );
+        await this.adopt(chain, version);
+        return;
+      } catch (error) {
+        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
+        await this.refresh();
+      }
+    }
   }
 
   /** Re-reads the chain; true when it now has more segments than before. */
@@ -255,6 +300,7 @@ export class VirtualLog {
     }
     this.segments = opened;
     this.chainVersion = version;
+    this.droppedThrough = chain.trimPoint ?? 0;
   }
 
   private segmentIndexOf(lsn: Lsn): number {
@@ -326,6 +372,6 @@ export class Bifrost {
     for (const config of stored.value.segments) {
       segments.push({ config, loglet: await this.openLoglet(logId, config) });
     }
-    return new VirtualLog(this, logId, segments, stored.version);
+    return new VirtualLog(this, logId, segments, stored.version, stored.value.trimPoint ?? 0);
   }
 }

@@ -69,12 +69,19 @@ export function decodeNodesConfiguration(bytes: Uint8Array): NodesConfiguration 
 
 /**
  * The Raft state that provisions a new cluster with `node` as its first (and only) member, plain id
- * 1, generation 1.
+ * 1, generation 1; with `imported`, the other keys of a single node's metadata that grows into the
+ * cluster (its schema, log chains, partition table and epochs; its nodes configuration is replaced).
  */
-export function provisionedState(clusterName: string, node: NodeIdentity): RaftRecovered {
+export function provisionedState(
+  clusterName: string,
+  node: NodeIdentity,
+  imported: ReadonlyMap<string, Uint8Array> = new Map(),
+): RaftRecovered {
   const first: NodeRecord = { ...node, plainId: 1, generation: 1 };
   const state = new MetadataStateMachine();
   state.provisionValue(NODES_CONFIG_KEY, encodeNodesConfiguration({ clusterName, nodes: [first] }));
+  for (const [key, value] of imported)
+    if (key !== NODES_CONFIG_KEY) state.provisionValue(key, value);
   const member = MemberId(first.plainId);
   return bootstrapState(
     { voters: [member], learners: [], addresses: { [member]: node.address } },

@@ -27,6 +27,7 @@ import {
   partitionKeyOf,
   NodeId,
   sameIncarnation,
+  Lsn,
   utf8,
   fromUtf8,
 } from "../core/index.js";
@@ -411,6 +412,20 @@ export class KeelNode {
    */
   private async startInCluster(cluster: ClusterPorts): Promise<void> {
     this.processors = new Array<PartitionProcessor | undefined>(this.partitionTable.partitionCount);
+    // A cluster node takes snapshots on demand only (growth, keel snapshot create) and restores new
+    // replicas from them; automatic snapshots and trimming wait for the cluster's trim rules.
+    const repository = this.ports.snapshots;
+    if (repository !== undefined)
+      this.snapshotter = new PartitionSnapshots({
+        repository,
+        settings: { ...(this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT), intervalRecords: 0 },
+        clusterName: this.config.clusterName,
+        nodeName: this.config.nodeName,
+        table: this.partitionTable,
+        clock: this.ports.clock,
+        entropy: this.ports.entropy,
+        logger: this.ports.logger,
+      });
     cluster.transport.serve(NodeService.partition, {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
@@ -477,9 +492,34 @@ export class KeelNode {
       unsubscribeSchema?.();
       unsubscribePlacement();
     };
+    await this.growLocalLogs();
     await this.refreshPlacement();
     this.started = true;
     this.scheduleReconcile();
+  }
+
+  /**
+   * A single node's first start in a cluster: every partition log that still ends in this node's
+   * local segment continues on replicated loglets now, whoever the placement makes its leader (no
+   * other node can read the local segment, so none could take the partition over before).
+   */
+  private async growLocalLogs(): Promise<void> {
+    // Only a node that was a single node has local segments (and a provider for them).
+    if (!this.ports.loglets.has("local")) return;
+    for (let p = 0; p < this.partitionTable.partitionCount; p++) {
+      const chain = await getJson<LogChain>(this.ports.metadata, chainKey(p));
+      const last = chain?.value.segments.at(-1);
+      if (last?.loglet.provider !== "local") continue;
+      await this.openPartition(p);
+      const processor = this.processors[p];
+      if (processor === undefined)
+        throw new KeelError(
+          "unavailable",
+          `partition ${p} could not be opened to continue its log on replicated loglets`,
+          true,
+        );
+      await this.continueOnReplicatedLog(p, processor, last.index);
+    }
   }
 
   private async refreshPlacement(): Promise<void> {
@@ -552,6 +592,10 @@ export class KeelNode {
       const log = await this.bifrost.log(p);
       const store = this.stores[p] ?? this.ports.openPartitionStore(p);
       this.stores[p] = store;
+      // A new replica of a log whose first records were dropped from its chain (a single node grown
+      // into the cluster) starts from the partition's snapshot.
+      if ((log.chain.trimPoint ?? 0) > 0)
+        await this.snapshotter?.prepare(PartitionId(p), store, log);
       const processor = this.newProcessor(p, log, store);
       await processor.recover();
       await processor.start();
@@ -584,6 +628,10 @@ export class KeelNode {
       const self = { node: this.selfId!, generation: cluster.registration.generation };
       for (let attempt = 0; ; attempt++) {
         const last = processor.log.chain.segments.at(-1)!;
+        if (last.loglet.provider === "local") {
+          await this.continueOnReplicatedLog(p, processor, last.index);
+          continue;
+        }
         if (last.loglet.provider !== "replicated") break;
         if (sameIncarnation(parseLogletParams(last.loglet.params).sequencer, self)) break;
         assert(attempt < 16, "the log's chain settles while this node extends it");
@@ -598,6 +646,40 @@ export class KeelNode {
     } finally {
       this.claiming.delete(p);
     }
+  }
+
+  /**
+   * A single node grown into a cluster leads a partition whose log ends in its local segment, which
+   * no other node can read: it seals that segment and continues on a replicated one, snapshots the
+   * partition at the seal, and drops the local segments from the chain, so that replicas on other
+   * nodes start from the snapshot and read only the replicated log. Without a snapshot destination
+   * that every node reaches the partition stays readable here only (a warning says so).
+   */
+  private async continueOnReplicatedLog(
+    p: number,
+    processor: PartitionProcessor,
+    localIndex: number,
+  ): Promise<void> {
+    const cluster = this.ports.cluster!;
+    const base = await processor.log.sealAndExtend(await cluster.newSegment(p, localIndex + 1));
+    const snapshotter = this.snapshotter;
+    if (snapshotter === undefined) {
+      this.ports.logger.warn(
+        "a partition's log continues on replicated loglets, but its records before are on this node only: set a snapshot destination every node reaches to give its replicas elsewhere a start",
+        { partition: p, replicatedFrom: base },
+      );
+      return;
+    }
+    while (processor.appliedLsn < base - 1) {
+      await new Promise<void>((resolve) => this.ports.clock.setTimer(LEADER_RETRY_MS, resolve));
+    }
+    const manifest = await snapshotter.create(processor);
+    await processor.log.dropSegmentsThrough(Lsn(Math.min(manifest.appliedLsn, base - 1)));
+    this.ports.logger.info("the partition's log continues on replicated loglets", {
+      partition: p,
+      replicatedFrom: base,
+      snapshotLsn: manifest.appliedLsn,
+    });
   }
 
   /** A partition call from another node: run on the leader here, or refused as not led here. */

@@ -441,7 +441,15 @@ export class PartitionProcessor implements PartitionHandle {
     let emptyReads = 0;
     while (this.role !== "stopped") {
       const from = this.machine.appliedLsn + 1;
-      const entries = await this.deps.log.read(Lsn(from), limits.applyBatchRecordsMax);
+      let entries: Awaited<ReturnType<VirtualLog["read"]>>;
+      try {
+        entries = await this.deps.log.read(Lsn(from), limits.applyBatchRecordsMax);
+      } catch (error) {
+        // A replicated log that cannot be read for a moment (its log servers unreachable while a
+        // node fails over) is read again later; anything else stops the node.
+        if (!(error instanceof KeelError && error.retryable)) throw error;
+        entries = [];
+      }
       if (entries.length === 0) {
         emptyReads++;
         // Not a race with a promise of the processor's lifetime: every race would leave a reaction
@@ -450,7 +458,11 @@ export class PartitionProcessor implements PartitionHandle {
           // A stop that came while the loop was reading found no wait to wake.
           if (this.role === "stopped") return resolve();
           this.wakeIdleLoop = resolve;
-          this.deps.log.waitForTail(Lsn(from)).then(() => resolve(), reject);
+          this.deps.log.waitForTail(Lsn(from)).then(
+            () => resolve(),
+            (error: unknown) =>
+              error instanceof KeelError && error.retryable ? resolve() : reject(error),
+          );
         });
         // The tail is past what can be read now (a replicated log whose copies are on log servers
         // this node cannot reach): wait before reading again rather than spin.

@@ -54,6 +54,11 @@ export class FileMetadataStore extends MemoryMetadataStore {
     return new FileMetadataStore(path, initial);
   }
 
+  /** Every key's value now (a single node's metadata, imported when it grows into a cluster). */
+  contents(): Map<string, Uint8Array> {
+    return new Map(this.snapshot().map(([key, { value }]) => [key, value]));
+  }
+
   override put(key: string, value: Uint8Array, precondition: Precondition): Promise<Version> {
     return this.serialized(() => this.applyPut(key, value, precondition));
   }

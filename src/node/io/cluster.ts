@@ -12,6 +12,7 @@
  */
 
 import { randomInt } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -61,6 +62,7 @@ import {
 } from "../../net/io/index.js";
 import { NodeService } from "../../net/index.js";
 import { FileLogServerStore } from "../../log-server/io/index.js";
+import { FileMetadataStore } from "../../metadata/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
 import { readJsonFile, systemClock, writeFileDurably } from "../../platform/io/index.js";
 import type { Logger } from "../../platform/index.js";
@@ -87,6 +89,11 @@ export interface ClusterSettings {
   readonly advertisedAddress: string;
   readonly metadataServers: readonly string[];
   readonly autoProvision: boolean;
+  /**
+   * Where this node kept its metadata as a single node: a node that provisions a cluster imports it
+   * (schema, log chains, partitions, epochs), so a single node with data grows into the cluster.
+   */
+  readonly singleNodeMetadataFile?: string;
   readonly roles: readonly NodeRole[];
   readonly location: string;
   readonly replication: ReplicationProperty;
@@ -100,6 +107,8 @@ export interface ClusterSettings {
 
 export interface JoinedCluster {
   readonly registration: NodeRecord;
+  /** This node held a single node's data when it provisioned the cluster (its logs have local segments). */
+  readonly grownFromSingleNode: boolean;
   readonly self: GenerationalNodeId;
   readonly transport: TcpTransport;
   readonly metadata: ReplicatedMetadataStore;
@@ -116,14 +125,18 @@ interface ClusterMarker {
   readonly plainId: number;
 }
 
-/** Retries a metadata operation that failed retryably (the metadata servers may still be starting). */
+/**
+ * Retries a metadata operation that failed for want of an answer (the metadata servers may still be
+ * starting or electing). Every operation here may be repeated: reads, joins, and registrations, which
+ * compare-and-swap on what they read, even after an answer that left their outcome unknown.
+ */
 async function withMetadata<T>(what: string, run: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + METADATA_WAIT_MS;
   for (;;) {
     try {
       return await run();
     } catch (error) {
-      const retryable = error instanceof KeelError && error.retryable;
+      const retryable = error instanceof KeelError && error.code === "unavailable";
       if (!retryable || Date.now() > deadline) {
         if (retryable)
           throw new KeelError(
@@ -258,14 +271,24 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
   try {
     await mkdir(settings.dataDir, { recursive: true });
     let marker = await readJsonFile<ClusterMarker>(join(settings.dataDir, MARKER_FILE));
+    const singleNodeData =
+      settings.singleNodeMetadataFile !== undefined && existsSync(settings.singleNodeMetadataFile);
     if (marker === undefined) {
       const provision = async (): Promise<ClusterMarker> => {
+        const file = settings.singleNodeMetadataFile;
+        const imported =
+          file !== undefined && existsSync(file)
+            ? FileMetadataStore.open(file).contents()
+            : new Map<string, Uint8Array>();
         await mkdir(metadataDir, { recursive: true });
         await FileRaftStorage.provision(
           metadataDir,
-          provisionedState(settings.clusterName, identity),
+          provisionedState(settings.clusterName, identity, imported),
         );
-        logger.info("provisioned a new cluster", { cluster: settings.clusterName });
+        logger.info("provisioned a new cluster", {
+          cluster: settings.clusterName,
+          ...(imported.size === 0 ? {} : { importedFrom: file, keys: imported.size }),
+        });
         return { clusterName: settings.clusterName, plainId: 1 };
       };
       const register = async (): Promise<ClusterMarker> => {
@@ -278,6 +301,11 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       if (canProvision && settings.autoProvision) marker = await provision();
       else if (canProvision && settings.metadataServers.includes(settings.advertisedAddress))
         marker = await registerOrAwaitProvisioning(settings, register, provision);
+      else if (singleNodeData)
+        throw new KeelError(
+          "conflict",
+          `${settings.dataDir} holds a single node's data: it can grow into a new cluster that it provisions (--auto-provision, with --metadata-servers naming this node), not join another one`,
+        );
       else marker = await register();
       await writeFileDurably(settings.dataDir, MARKER_FILE, JSON.stringify(marker));
     }
@@ -389,6 +417,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
 
     return {
       registration,
+      grownFromSingleNode: singleNodeData && marker.plainId === 1,
       self,
       transport,
       metadata,

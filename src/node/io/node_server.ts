@@ -140,6 +140,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         advertisedAddress,
         metadataServers: config.metadataServers,
         autoProvision: config.autoProvision,
+        singleNodeMetadataFile: layout.metadataFile,
         roles: config.roles,
         location: config.location,
         replication: replicationOf(config),
@@ -188,11 +189,16 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
           }
         : {
             metadata: cluster.metadata,
+            // Only a single node grown into the cluster has local segments, and only it may open
+            // them (another node would find an empty log of its own there).
             loglets: new Map<string, LogletProvider>([
-              ["local", localLoglets],
+              ...(cluster.grownFromSingleNode
+                ? [["local", localLoglets] as [string, LogletProvider]]
+                : []),
               ["replicated", cluster.provider],
             ]),
             initialLoglet: (logId: number) => cluster.newSegment(logId, 0),
+            snapshots: new SnapshotRepository(snapshotStore, logger),
             cluster: {
               registration: cluster.registration,
               transport: cluster.transport,
