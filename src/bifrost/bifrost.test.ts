@@ -123,6 +123,10 @@ describe("bifrost", () => {
     assert.equal(await other.trimPoint(), 3);
     assert.deepEqual(texts(await other.read(Lsn(2), 10)), ["gap 2-3"]);
     assert.equal(await other.findTail(), 5);
+    // Extending the chain keeps its trim point.
+    await other.sealAndExtend(memory);
+    assert.equal(other.chain.trimPoint, 3);
+    assert.equal((await newBifrost(metadata, shared).log(1)).chain.trimPoint, 3);
     // Dropping again, or through less, changes nothing.
     await log.dropSegmentsThrough(Lsn(2));
     assert.equal(log.chain.trimPoint, 3);

@@ -200,7 +200,7 @@ export class VirtualLog {
     const tail = await sealing.loglet.seal();
     const base = sealing.config.baseLsn + tail.offset - 1;
     const chain: LogChain = {
-      logId: this.logId,
+      ...this.chain,
       segments: [
         ...this.segments.map((s) => s.config),
         { index: sealing.config.index + 1, baseLsn: base, loglet },

@@ -248,6 +248,8 @@ const STATUS_REQUEST_TIMEOUT_MS = 2_000;
 const ANNOUNCE_TIMEOUT_MS = 2_000;
 /** A heartbeat unanswered this long counts as missed. */
 const HEARTBEAT_TIMEOUT_MS = 1_000;
+/** How often a grown node asks again for log servers enough for a replicated segment. */
+const LOG_SERVER_WAIT_MS = 500;
 /** How often a cluster node checks that it opened and claimed what the placement gives it. */
 const RECONCILE_INTERVAL_MS = 1_000;
 /** How often the node looks for partitions due a snapshot. */
@@ -281,6 +283,7 @@ export class KeelNode {
   private readonly claiming = new Set<number>();
   private stopReconciling: Cancel | undefined;
   private stopping = false;
+  private growing = false;
   private schemaRefresh: Promise<void> | undefined;
 
   constructor(
@@ -506,6 +509,15 @@ export class KeelNode {
   private async growLocalLogs(): Promise<void> {
     // Only a node that was a single node has local segments (and a provider for them).
     if (!this.ports.loglets.has("local")) return;
+    this.growing = true;
+    try {
+      await this.growEachLocalLog();
+    } finally {
+      this.growing = false;
+    }
+  }
+
+  private async growEachLocalLog(): Promise<void> {
     for (let p = 0; p < this.partitionTable.partitionCount; p++) {
       const chain = await getJson<LogChain>(this.ports.metadata, chainKey(p));
       const last = chain?.value.segments.at(-1);
@@ -573,7 +585,8 @@ export class KeelNode {
   private reconcile(): void {
     const placement = this.placement;
     const self = this.selfId;
-    if (placement === undefined || self === undefined || this.stopping) return;
+    // Not while the node continues its local logs on replicated ones (it claims nothing before).
+    if (placement === undefined || self === undefined || this.stopping || this.growing) return;
     if (!this.ports.cluster!.roles.includes("worker")) return;
     placement.partitions.forEach((assignment, p) => {
       const processor = this.processors[p];
@@ -661,7 +674,30 @@ export class KeelNode {
     localIndex: number,
   ): Promise<void> {
     const cluster = this.ports.cluster!;
-    const base = await processor.log.sealAndExtend(await cluster.newSegment(p, localIndex + 1));
+    // The replicated segment needs as many log servers as the replication asks for: the nodes
+    // that join this one may not have registered yet.
+    let segment: LogletConfig | undefined;
+    for (let waited = 0; segment === undefined; waited++) {
+      try {
+        segment = await cluster.newSegment(p, localIndex + 1);
+      } catch (error) {
+        if (!(error instanceof KeelError && error.retryable) || this.stopping) throw error;
+        if (waited === 0)
+          this.ports.logger.warn("waiting for log servers to continue a partition's log", {
+            partition: p,
+            reason: error.message,
+          });
+        await new Promise<void>((resolve) =>
+          this.ports.clock.setTimer(LOG_SERVER_WAIT_MS, resolve),
+        );
+      }
+    }
+    // Built for the chain as it was when the segment was asked for: refused if it moved meanwhile.
+    assert(
+      processor.log.chain.segments.at(-1)!.index === localIndex,
+      "nothing else extends a grown node's local log",
+    );
+    const base = await processor.log.sealAndExtend(segment);
     const snapshotter = this.snapshotter;
     if (snapshotter === undefined) {
       this.ports.logger.warn(

@@ -461,7 +461,9 @@ export class PartitionProcessor implements PartitionHandle {
           this.deps.log.waitForTail(Lsn(from)).then(
             () => resolve(),
             (error: unknown) =>
-              error instanceof KeelError && error.retryable ? resolve() : reject(error),
+              error instanceof KeelError && error.retryable
+                ? resolve()
+                : reject(error instanceof Error ? error : new Error(String(error))),
           );
         });
         // The tail is past what can be read now (a replicated log whose copies are on log servers

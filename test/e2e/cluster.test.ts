@@ -450,17 +450,25 @@ describe("growing a single node into a cluster", () => {
           ),
         )),
       );
-      const settled = await eventually(() => {
-        const section = statusJson(nodes[2]!.admin).cluster;
-        const ready =
-          section.partitions.every(
-            (p) =>
-              p.replicas.length === 2 &&
-              p.replicas.every((r) => r.applied_lsn !== null && r.applied_lsn > 0) &&
-              p.replicas[0]!.role === "leader",
-          ) && section.logs.every((l) => l.segments.every((s) => s.provider === "replicated"));
-        return ready ? section : undefined;
-      }, "two replicas of every partition, all logs replicated");
+      let lastSeen = "";
+      const settled = await eventually(
+        () => {
+          const section = statusJson(nodes[2]!.admin).cluster;
+          lastSeen = JSON.stringify({ partitions: section.partitions, logs: section.logs });
+          const ready =
+            section.partitions.every(
+              (p) =>
+                p.replicas.length === 2 &&
+                p.replicas.every((r) => r.applied_lsn !== null && r.applied_lsn > 0) &&
+                p.replicas[0]!.role === "leader",
+            ) && section.logs.every((l) => l.segments.every((s) => s.provider === "replicated"));
+          return ready ? section : undefined;
+        },
+        "two replicas of every partition, all logs replicated",
+        60_000,
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; last seen: ${lastSeen}`);
+      });
       assert.equal(settled.partitions.length, 4, "the partition count came from the single node");
       // The single node's data, through the nodes that joined; new invocations work.
       for (let k = 0; k < 8; k++) {

@@ -209,12 +209,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
   const baseDir = tempDir("cluster");
   const nodePorts = await freePorts(size);
   const nodeAddresses = nodePorts.map((port) => `127.0.0.1:${port}`);
-  const nodes = await Promise.all(
-    nodePorts.map((port, i) =>
-      startServer("keel", {
+  const nodes: KeelServer[] = [];
+  try {
+    // One node at a time: a node's start returns once it has joined the metadata servers, and
+    // members that join at the same moment are not what these tests are about.
+    for (const [i, port] of nodePorts.entries()) {
+      const node = await startServer("keel", {
         baseDir,
         nodeName: `n${i + 1}`,
         nodePort: port,
+        waitUntilReady: false,
         extraArgs: [
           "--metadata-servers",
           nodeAddresses[0]!,
@@ -225,9 +229,32 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
           ...(i === 0 ? ["--auto-provision"] : []),
           ...(options.extraArgs?.(i) ?? []),
         ],
-      }),
-    ),
-  );
+      });
+      nodes.push(node);
+      let exited = false;
+      void node.exited().then(() => (exited = true));
+      await waitFor(
+        () => Promise.resolve(node.output.join("").includes("Keel is ready")),
+        `cluster node n${i + 1}`,
+        60_000,
+        () => exited,
+      );
+      if (exited)
+        throw new Error(`cluster node n${i + 1} exited during start:\n${node.output.join("")}`);
+    }
+    for (const node of nodes)
+      await waitFor(
+        async () =>
+          (await fetch(`${node.admin}/health`)).ok &&
+          (await fetch(`${node.ingress}/restate/health`)).ok,
+        "a ready cluster",
+        60_000,
+      );
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop()));
+    rmSync(baseDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     nodes,
     nodeAddresses,
