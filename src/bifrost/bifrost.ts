@@ -206,6 +206,15 @@ export class VirtualLog {
         { index: sealing.config.index + 1, baseLsn: base, loglet },
       ],
     };
+    await this.replaceChain(chain);
+    return Lsn(this.last.config.baseLsn);
+  }
+
+  /**
+   * Writes a new chain if the stored one is still the one this log read, and adopts it; when
+   * another writer changed it first, adopts theirs instead. True when this chain was written.
+   */
+  private async replaceChain(chain: LogChain): Promise<boolean> {
     try {
       const version = await putJson(
         this.bifrost.metadata,
@@ -214,11 +223,12 @@ export class VirtualLog {
         matchesVersion(this.chainVersion),
       );
       await this.adopt(chain, version);
+      return true;
     } catch (error) {
       if (!(error instanceof KeelError && error.code === "conflict")) throw error;
       await this.refresh();
+      return false;
     }
-    return Lsn(this.last.config.baseLsn);
   }
 
   get chain(): LogChain {
@@ -242,19 +252,7 @@ export class VirtualLog {
       const trimPoint = Math.max(this.droppedThrough, keep[0]!.config.baseLsn - 1);
       if (keep.length === this.segments.length && trimPoint === this.droppedThrough) return;
       const chain: LogChain = { logId: this.logId, segments: keep.map((s) => s.config), trimPoint };
-      try {
-        const version = await putJson(
-          this.bifrost.metadata,
-          chainKey(this.logId),
-          chain,
-          matchesVersion(this.chainVersion),
-        );
-        await this.adopt(chain, version);
-        return;
-      } catch (error) {
-        if (!(error instanceof KeelError && error.code === "conflict")) throw error;
-        await this.refresh();
-      }
+      if (await this.replaceChain(chain)) return;
     }
   }
 
