@@ -26,8 +26,11 @@ import { createServer, type Http2Server, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNodeServer, type RunningNodeServer } from "../node/io/index.js";
-import { NODE_ROLES } from "../node/index.js";
+import {
+  SERVER_CONFIG_DEFAULTS,
+  startNodeServer,
+  type RunningNodeServer,
+} from "../node/io/index.js";
 import { consoleLogger, type LogLevel } from "../platform/io/index.js";
 import { describeError, limits } from "../core/index.js";
 import { TestClock } from "./clock.js";
@@ -91,35 +94,22 @@ export class RestateTestEnvironment {
       const logLevel = options.logLevel ?? "warn";
       server = await startNodeServer({
         config: {
+          ...SERVER_CONFIG_DEFAULTS,
           baseDir,
           nodeName: NODE_NAME,
-          clusterName: "localcluster",
           bindAddress: "127.0.0.1",
           ingressPort: 0,
           adminPort: 0,
           nodePort: 0,
           partitions: options.partitions ?? PARTITIONS_DEFAULT,
           logLevel,
-          ingressBodyBytesMax: limits.ingressBodyBytesMax,
-          concurrentInvocationsLimit: limits.invokerConcurrencyMax,
-          oneWayStartingLimit: limits.invokerBackgroundStartingMax,
           inactivityTimeoutMs:
             options.alwaysReplay === true ? 0 : limits.inactivityTimeoutMsDefault,
-          abortTimeoutMs: limits.abortTimeoutMsDefault,
           unsafeNoFsync: (options.storage ?? "memory") === "memory",
           // A test's logs stay short: snapshots only when a test asks for one.
           snapshotDestination: `file://${join(baseDir, NODE_NAME, "snapshots")}`,
           snapshotIntervalRecords: 0,
           snapshotsRetained: 1,
-          snapshotS3Endpoint: "",
-          snapshotS3Region: "",
-          snapshotS3PathStyle: false,
-          advertisedAddress: "",
-          location: "",
-          metadataServers: [],
-          autoProvision: false,
-          roles: NODE_ROLES,
-          replication: "1",
         },
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),

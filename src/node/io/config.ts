@@ -192,7 +192,8 @@ const TOKENS: Record<
   ingressToken: { file: "ingressTokenFile", env: "KEEL_INGRESS_TOKEN" },
 };
 
-const DEFAULTS: ServerConfig = {
+/** Every setting's default (a node started with no settings at all). */
+export const SERVER_CONFIG_DEFAULTS: ServerConfig = {
   baseDir: "keel-data",
   nodeName: hostname().replace(/[^A-Za-z0-9._-]/g, "-") || "keel",
   clusterName: "localcluster",
@@ -383,7 +384,7 @@ export function loadConfig(
   } catch (error) {
     throw new ConfigError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
   }
-  if (values["help"] === true) return { config: DEFAULTS, help: true };
+  if (values["help"] === true) return { config: SERVER_CONFIG_DEFAULTS, help: true };
 
   let file: Record<string, unknown> = {};
   const configPath = (values["config"] as string | undefined) ?? env["KEEL_CONFIG"];
@@ -412,7 +413,7 @@ export function loadConfig(
     }
   }
 
-  const config: Record<string, unknown> = { ...DEFAULTS };
+  const config: Record<string, unknown> = { ...SERVER_CONFIG_DEFAULTS };
   for (const [name, setting] of Object.entries(SETTINGS)) {
     const fromFlag = values[setting.flag];
     const fromEnv = env[setting.env];

@@ -3,7 +3,7 @@
  * layout and lock, and the composition of a node with its HTTP servers (keel-server and the test kit).
  */
 
-export { ConfigError, USAGE, loadConfig, replicationOf } from "./config.js";
+export { ConfigError, SERVER_CONFIG_DEFAULTS, USAGE, loadConfig, replicationOf } from "./config.js";
 export type { ServerConfig } from "./config.js";
 export { dataDirLayout } from "./data_dir.js";
 export { lockDirectory } from "./dir_lock.js";
