@@ -49,6 +49,7 @@ import {
   putJson,
   MUST_NOT_EXIST,
   matchesVersion,
+  PreconditionFailed,
   type MetadataStore,
 } from "../metadata/index.js";
 import type { Outcome } from "../partition/index.js";
@@ -67,6 +68,7 @@ import {
   type AttachResult,
   type EnvelopeCommand,
   type PartitionDescription,
+  type ProcessorTestOnlyFaults,
 } from "../worker/index.js";
 import type { Cancel, Clock, Entropy, Logger } from "../platform/index.js";
 import type { SqlPartition } from "../query/index.js";
@@ -114,6 +116,8 @@ export interface NodeConfig {
   readonly timeoutDefaults?: TimeoutDefaults;
   /** Deliberately broken invoker behaviour for the node simulation's broken variants (tests only). */
   readonly invokerTestOnlyFaults?: InvokerTestOnlyFaults;
+  /** Deliberately broken leadership for the cluster simulation's broken variant (tests only). */
+  readonly processorTestOnlyFaults?: ProcessorTestOnlyFaults;
   /** When and how many snapshots of partition stores to take (with `NodePorts.snapshots`). */
   readonly snapshots?: SnapshotSettings;
   /** Where peers reach this node (its node port, host:port) and where it is (`region.zone`). */
@@ -404,6 +408,9 @@ export class KeelNode {
           ),
       },
       onFatal: this.ports.onFatal,
+      ...(this.config.processorTestOnlyFaults === undefined
+        ? {}
+        : { testOnlyFaults: this.config.processorTestOnlyFaults }),
     });
   }
 
@@ -594,8 +601,11 @@ export class KeelNode {
         if (assignment.replicas.includes(self) && !this.opening.has(p)) void this.openPartition(p);
         return;
       }
-      if (assignment.leader === self && !processor.isLeader && !this.claiming.has(p))
-        void this.claim(p, processor);
+      if (assignment.leader !== self || this.claiming.has(p)) return;
+      if (!processor.isLeader) void this.claim(p, processor);
+      // Another node sealed this leader's segment and extended the log (a claim of its own that it
+      // did not finish): appends would go to that node's sequencer, maybe a dead one.
+      else if (!this.sequencesLastSegment(processor)) void this.claim(p, processor);
     });
   }
 
@@ -603,6 +613,7 @@ export class KeelNode {
     this.opening.add(p);
     try {
       const log = await this.bifrost.log(p);
+      await this.sealOrphanedSegment(p, log);
       const store = this.stores[p] ?? this.ports.openPartitionStore(p);
       this.stores[p] = store;
       // A new replica of a log whose first records were dropped from its chain (a single node grown
@@ -630,6 +641,31 @@ export class KeelNode {
   }
 
   /**
+   * A log whose open segment was sequenced by an incarnation that is gone (a node restarted since,
+   * this one included) reads a tail from its log servers that may lag what was committed: they learn
+   * the committed tail with the next append, which never came. A store that applied the last
+   * committed records would look ahead of its log and be refused. Sealing finds the committed tail;
+   * the chain continues on a segment sequenced here (the next leader seals it in turn if it is not
+   * this node).
+   */
+  private async sealOrphanedSegment(p: number, log: VirtualLog): Promise<void> {
+    const cluster = this.ports.cluster;
+    const last = log.chain.segments.at(-1);
+    if (cluster === undefined || last?.loglet.provider !== "replicated") return;
+    const sequencer = parseLogletParams(last.loglet.params).sequencer;
+    const stored = await this.ports.metadata.get(NODES_CONFIG_KEY);
+    const current = stored
+      ? decodeNodesConfiguration(stored.value).nodes.find((n) => n.plainId === sequencer.node)
+      : undefined;
+    if (current === undefined || current.generation <= sequencer.generation) return;
+    this.ports.logger.info("sealing a log segment whose sequencer is gone", {
+      partition: p,
+      sequencer: formatGenerationalNodeId(sequencer),
+    });
+    await log.sealAndExtend(await cluster.newSegment(p, last.index + 1));
+  }
+
+  /**
    * Leads a partition: its log's last segment must be sequenced by this incarnation (a sequencer
    * lives only on the incarnation its segment names), so the segment of another node, or of this
    * node's previous incarnation, is sealed and the chain extended first; then the epoch is claimed.
@@ -638,19 +674,17 @@ export class KeelNode {
     const cluster = this.ports.cluster!;
     this.claiming.add(p);
     try {
-      const self = { node: this.selfId!, generation: cluster.registration.generation };
       for (let attempt = 0; ; attempt++) {
         const last = processor.log.chain.segments.at(-1)!;
         if (last.loglet.provider === "local") {
           await this.continueOnReplicatedLog(p, processor, last.index);
           continue;
         }
-        if (last.loglet.provider !== "replicated") break;
-        if (sameIncarnation(parseLogletParams(last.loglet.params).sequencer, self)) break;
+        if (this.sequencesLastSegment(processor)) break;
         assert(attempt < 16, "the log's chain settles while this node extends it");
         await processor.log.sealAndExtend(await cluster.newSegment(p, last.index + 1));
       }
-      await processor.claimLeadership();
+      if (!processor.isLeader) await processor.claimLeadership();
     } catch (error) {
       this.ports.logger.warn("could not take the lead of a partition; trying again", {
         partition: p,
@@ -659,6 +693,17 @@ export class KeelNode {
     } finally {
       this.claiming.delete(p);
     }
+  }
+
+  /** Whether the partition's log ends in a segment this incarnation sequences (or no replicated one). */
+  private sequencesLastSegment(processor: PartitionProcessor): boolean {
+    const last = processor.log.chain.segments.at(-1)!;
+    if (last.loglet.provider !== "replicated") return last.loglet.provider !== "local";
+    const registration = this.ports.cluster!.registration;
+    return sameIncarnation(parseLogletParams(last.loglet.params).sequencer, {
+      node: NodeId(registration.plainId),
+      generation: registration.generation,
+    });
   }
 
   /**
@@ -888,23 +933,30 @@ export class KeelNode {
    * refused; one that left it at the default uses the stored one.
    */
   private async provisionPartitions(): Promise<number> {
-    const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
-    if (stored !== undefined) {
-      if (stored.value.partitions !== this.config.partitions && this.config.partitionsRequired) {
-        throw new KeelError(
-          "conflict",
-          `node '${this.config.nodeName}' is configured with ${this.config.partitions} partitions, but cluster '${this.config.clusterName}' was provisioned with ${stored.value.partitions}; the count is fixed at provisioning: start with --partitions ${stored.value.partitions}`,
-        );
+    for (;;) {
+      const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
+      if (stored !== undefined) {
+        if (stored.value.partitions !== this.config.partitions && this.config.partitionsRequired) {
+          throw new KeelError(
+            "conflict",
+            `node '${this.config.nodeName}' is configured with ${this.config.partitions} partitions, but cluster '${this.config.clusterName}' was provisioned with ${stored.value.partitions}; the count is fixed at provisioning: start with --partitions ${stored.value.partitions}`,
+          );
+        }
+        return stored.value.partitions;
       }
-      return stored.value.partitions;
+      try {
+        await putJson(
+          this.ports.metadata,
+          PARTITION_TABLE_KEY,
+          { partitions: this.config.partitions },
+          MUST_NOT_EXIST,
+        );
+        return this.config.partitions;
+      } catch (error) {
+        // Another node of a cluster starting at the same moment wrote it first: read what it wrote.
+        if (!(error instanceof PreconditionFailed)) throw error;
+      }
     }
-    await putJson(
-      this.ports.metadata,
-      PARTITION_TABLE_KEY,
-      { partitions: this.config.partitions },
-      MUST_NOT_EXIST,
-    );
-    return this.config.partitions;
   }
 
   /**

@@ -170,6 +170,8 @@ export class PartitionStateMachine {
         return resumeInvocation(ctx, command.value);
       case "restartAsNew":
         return restartAsNew(ctx, command.value);
+      case "leadershipBarrier":
+        return;
       default:
         return assertNever(command);
     }

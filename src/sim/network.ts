@@ -24,6 +24,7 @@ export class SimNetwork<M> {
   private readonly handlers = new Map<number, (from: number, message: M) => void>();
   private readonly cut = new Set<string>();
   private readonly down = new Set<number>();
+  private readonly detachListeners = new Set<(node: number) => void>();
   delivered = 0;
   dropped = 0;
 
@@ -42,6 +43,13 @@ export class SimNetwork<M> {
   detach(node: number): void {
     this.handlers.delete(node);
     this.down.add(node);
+    for (const listener of [...this.detachListeners]) listener(node);
+  }
+
+  /** Hears of every node that goes down (its connections are reset); returns the unsubscribe. */
+  onDetach(listener: (node: number) => void): () => void {
+    this.detachListeners.add(listener);
+    return () => this.detachListeners.delete(listener);
   }
 
   send(from: number, to: number, message: M): void {

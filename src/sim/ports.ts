@@ -97,8 +97,9 @@ export class SimTransport implements NodeTransport {
   private readonly handlers = new Map<number, ServiceHandler>();
   private readonly pending = new Map<
     number,
-    { readonly done: (o: RequestOutcome) => void; readonly cancel: Cancel }
+    { readonly to: NodeId; readonly done: (o: RequestOutcome) => void; readonly cancel: Cancel }
   >();
+  private readonly stopHearingResets: (() => void) | undefined;
   /** Request ids already served, per peer incarnation: a request is handled at most once. */
   private readonly served = new Map<string, Set<number>>();
 
@@ -107,12 +108,18 @@ export class SimTransport implements NodeTransport {
     private readonly scheduler: SimScheduler,
     readonly self: NodeId,
     private readonly generation: number,
+    options: { readonly resetsOnPeerCrash?: boolean } = {},
   ) {
     network.attach(self, (from, packet) => this.deliver(from as NodeId, packet));
+    // As a TCP connection is reset when the process at its other end dies: the requests waiting on
+    // it fail at once instead of at their timeout.
+    if (options.resetsOnPeerCrash === true)
+      this.stopHearingResets = network.onDetach((node) => this.resetRequestsTo(node as NodeId));
   }
 
   kill(): void {
     this.alive = false;
+    this.stopHearingResets?.();
     this.network.detach(this.self);
     for (const { cancel } of this.pending.values()) cancel();
     this.pending.clear();
@@ -149,7 +156,7 @@ export class SimTransport implements NodeTransport {
       if (!this.pending.delete(id) || !this.alive) return;
       done({ ok: false, error: "timeout", detail: `no answer from node ${to} in ${timeoutMs} ms` });
     });
-    this.pending.set(id, { done, cancel });
+    this.pending.set(id, { to, done, cancel });
     const generation = this.generation;
     this.network.send(this.self, to, {
       kind: "request",
@@ -159,6 +166,22 @@ export class SimTransport implements NodeTransport {
       id,
       payload,
     });
+  }
+
+  private resetRequestsTo(node: NodeId): void {
+    for (const [id, waiting] of [...this.pending]) {
+      if (waiting.to !== node) continue;
+      this.pending.delete(id);
+      waiting.cancel();
+      this.scheduler.schedule(0, () => {
+        if (this.alive)
+          waiting.done({
+            ok: false,
+            error: "unavailable",
+            detail: `connection to node ${node} closed`,
+          });
+      });
+    }
   }
 
   private deliver(from: NodeId, packet: SimPacket): void {

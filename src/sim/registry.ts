@@ -5,3 +5,4 @@
 import "./loglet_sim.js";
 import "./metadata/component.js";
 import "./node/component.js";
+import "./cluster/component.js";

@@ -13,6 +13,7 @@ export type {
   PartitionDescription,
   PartitionHandle,
   PartitionInvoker,
+  ProcessorTestOnlyFaults,
 } from "./partition_processor.js";
 export { assertStoreWithinLog, replayPartition } from "./replay.js";
 export { PartitionSnapshots } from "./snapshots.js";

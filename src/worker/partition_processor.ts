@@ -114,6 +114,13 @@ export interface ProcessorDeps {
   readonly shuffleTransport: ShuffleTransport;
   /** A broken invariant or storage failure: the node must stop (and restart to replay the log). */
   readonly onFatal: (error: unknown) => void;
+  /** Deliberately broken behaviour for the cluster simulation's broken variant (tests only). */
+  readonly testOnlyFaults?: ProcessorTestOnlyFaults;
+}
+
+export interface ProcessorTestOnlyFaults {
+  /** A leader that applies a newer leader's announcement goes on acting (it must step down). */
+  readonly keepsLeadingAfterNewerAnnouncement?: boolean;
 }
 
 type Role = "starting" | "follower" | "candidate" | "leader" | "stopped";
@@ -189,6 +196,11 @@ export class PartitionProcessor implements PartitionHandle {
 
   get epoch(): number {
     return this.machine?.leaderEpoch ?? 0;
+  }
+
+  /** The epoch this processor acts in while it leads (undefined when it does not lead). */
+  get leadingEpoch(): number | undefined {
+    return this.role === "leader" ? this.claimedEpoch : undefined;
   }
 
   status(): { partitionId: number; role: Role; epoch: number; appliedLsn: number; timers: number } {
@@ -413,7 +425,7 @@ export class PartitionProcessor implements PartitionHandle {
       );
     }
     const status = new TableReader(this.reader()).status(id);
-    if (status === undefined) return Promise.resolve({ kind: "notFound" });
+    if (status === undefined) return this.attachUnknown(id, block);
     if (
       status.phase === InvocationPhase.INVOCATION_PHASE_COMPLETED &&
       status.result !== undefined
@@ -429,6 +441,18 @@ export class PartitionProcessor implements PartitionHandle {
     }
     if (!block) return Promise.resolve({ kind: "notReady" });
     return this.waiters.completion(id);
+  }
+
+  /**
+   * This node's store does not know the invocation, but a leader that another node has deposed may
+   * not have applied the records its successor appended yet (the invocation's among them): it
+   * answers "not found" only once a barrier it proposed is applied under its own epoch, after every
+   * record acknowledged before. Otherwise the newer leader is asked (the error is retryable).
+   */
+  private async attachUnknown(id: InvocationId, block: boolean): Promise<AttachResult> {
+    await this.proposeApplied([{ $case: "leadershipBarrier", value: {} }]);
+    if (new TableReader(this.reader()).status(id) === undefined) return { kind: "notFound" };
+    return this.attach(id, block);
   }
 
   waitForApplied(lsn: Lsn): Promise<void> {
@@ -514,7 +538,11 @@ export class PartitionProcessor implements PartitionHandle {
             if (rest.kind === "leadership") this.handleActions([rest]);
           return;
         }
-        if (this.role === "leader" || this.role === "candidate") this.stepDown(action.epoch);
+        const keepsLeading =
+          this.role === "leader" &&
+          this.deps.testOnlyFaults?.keepsLeadingAfterNewerAnnouncement === true;
+        if ((this.role === "leader" && !keepsLeading) || this.role === "candidate")
+          this.stepDown(action.epoch);
         continue;
       }
       if (this.role !== "leader") continue;

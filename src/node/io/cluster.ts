@@ -29,10 +29,7 @@ import {
   DEFAULT_LOGLET_LIMITS,
   LogletNode,
   ReplicatedLogletProvider,
-  formatLogletParams,
-  logletIdOf,
   parseLocation,
-  selectNodeset,
   type LogletConfig,
   type NodeLocation,
   type ReplicationProperty,
@@ -66,7 +63,7 @@ import { FileMetadataStore } from "../../metadata/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
 import { readJsonFile, systemClock, writeFileDurably } from "../../platform/io/index.js";
 import type { Logger } from "../../platform/index.js";
-import type { MetadataMemberDescription, NodeRole } from "../index.js";
+import { replicatedSegment, type MetadataMemberDescription, type NodeRole } from "../index.js";
 
 const MARKER_FILE = "cluster.json";
 /** How long the waiting node keeps its listener after answering `keel provision`. */
@@ -424,28 +421,17 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       provider: new ReplicatedLogletProvider(loglets),
       async newSegment(logId, segmentIndex) {
         const nodes = await nodesNow();
-        const logServers = nodes
-          .filter((n) => n.roles.includes("log-server"))
-          .map((n) => NodeId(n.plainId));
-        const chosen = selectNodeset(
-          { candidates: logServers, property: settings.replication, topology, targetSize: 0 },
+        return replicatedSegment(
+          {
+            logId,
+            segmentIndex,
+            nodes,
+            sequencer: self,
+            replication: settings.replication,
+            topology,
+          },
           prng,
         );
-        if (!chosen.ok)
-          throw new KeelError(
-            "unavailable",
-            `log ${logId}: ${chosen.reason}; waiting for more log servers to join`,
-            true,
-          );
-        return {
-          provider: "replicated",
-          params: formatLogletParams({
-            logletId: logletIdOf(logId, segmentIndex),
-            sequencer: self,
-            nodeset: chosen.nodeset,
-            replication: settings.replication,
-          }),
-        };
       },
       async metadataMembers() {
         const members = (await nodesNow()).filter((n) => n.roles.includes("metadata-server"));

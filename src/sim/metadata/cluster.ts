@@ -134,13 +134,19 @@ export class SimMetadataCluster {
   }
 
   /** A transport and a ticker for client `index` (its address is clientAddress(index)). */
-  clientPorts(index: number): { transport: MetadataTransport; ticker: Ticker } {
+  clientPorts(index: number): {
+    transport: MetadataTransport;
+    ticker: Ticker;
+    /** Kill it to silence the client (its process died). */
+    process: SimProcess;
+  } {
     const address = clientAddress(index);
     this.book.register(address, CLIENT_NODE_BASE + index);
     const process = new SimProcess(this.scheduler);
     return {
       transport: new SimTransport(address, this.book, this.network, process),
       ticker: new SimTicker(this.scheduler, process, 1 + this.prng.nextInt(10)),
+      process,
     };
   }
 

@@ -47,8 +47,7 @@ import {
   PartitionTable,
   Sha256,
   describeError,
-  fromUtf8,
-  idempotentInvocationId,
+  type PartitionKey,
   KeelError,
   seededPrng,
   toHex,
@@ -56,26 +55,18 @@ import {
   type InvocationId,
   type Prng,
 } from "../../core/index.js";
-import {
-  HandlerType,
-  InvocationPhase,
-  ServiceType,
-  type Result,
-  type ServiceInvocation,
-  type Target,
-} from "../../gen/keel/records.js";
+import { InvocationPhase, type Result } from "../../gen/keel/records.js";
 import { Bifrost } from "../../bifrost/index.js";
 import type { InvokerTestOnlyFaults } from "../../invoker/index.js";
 import { ANY_VERSION, MemoryMetadataStore, putJson } from "../../metadata/index.js";
 import { KeelNode } from "../../node/index.js";
-import { objectOf, targetRefOf } from "../../partition/index.js";
 import {
   MemoryStore,
   TableReader,
-  type MemoryPartitionStore,
+  type ObjectRef,
 } from "../../partition-store/index.js";
 import type { Logger } from "../../platform/index.js";
-import { SCHEMA_KEY, retentionOf, type Schema } from "../../schema/index.js";
+import { SCHEMA_KEY, type Schema } from "../../schema/index.js";
 import { replayPartition } from "../../worker/index.js";
 import type { SimRunResult } from "../components.js";
 import { SimClock } from "../ports.js";
@@ -83,15 +74,18 @@ import { SimScheduler } from "../scheduler.js";
 import { SimEndpointTransport, type StreamCounters, type StreamNetwork } from "./endpoint.js";
 import { pickParameters, type Parameters } from "./parameters.js";
 import { SimSdk } from "./sdk.js";
+import { Ledger, simulatedHandlers, simulatedSchema } from "./services.js";
 import {
-  COUNTER,
-  Ledger,
-  TALLY,
-  simulatedHandlers,
-  simulatedSchema,
-  type AddArgument,
-  type AddOutput,
-} from "./services.js";
+  checkInvocations,
+  checkObjects,
+  clientInvocations,
+  firstStoreDifference,
+  outputOf,
+  safeJson,
+  submissionAt,
+  type ClientInvocation,
+  type StoredView,
+} from "./workload.js";
 import {
   SIM_LOGLET_PROVIDER,
   SimLogDisk,
@@ -192,21 +186,6 @@ class Incarnation {
     this.outstanding.clear();
     for (const reset of resets) reset(new ConnectionReset("the node crashed"));
   }
-}
-
-interface ClientInvocation {
-  readonly index: number;
-  readonly counterKey: string;
-  readonly argument: AddArgument;
-  readonly mode: "call" | "send";
-  /** A send's delay: its execution time is counted from each submission, as the ingress does. */
-  readonly delayMs: number;
-  readonly id: InvocationId;
-  readonly idText: string;
-  readonly invocation: ServiceInvocation;
-  acknowledgedAtMs: number | undefined;
-  /** The output the client received, as text. */
-  received: string | undefined;
 }
 
 class NodeSimulation {
@@ -486,54 +465,9 @@ class NodeSimulation {
   // ---- clients ----
 
   private scheduleWorkload(): void {
-    const p = this.params;
-    const prng = this.workloadPrng;
-    const service = this.schema.services.find((s) => s.name === COUNTER)!;
-    const retention = retentionOf(service, service.handlers[0]!, true);
-    for (let index = 0; index < p.invocations; index++) {
-      const counterKey = `c${prng.nextInt(p.counterKeys)}`;
-      const argument: AddArgument = {
-        sleepMs: prng.chance(p.sleepChance) ? 1 + prng.nextInt(p.sleepMaxMs) : 0,
-        tally: p.tallyKeys > 0 && prng.chance(0.5) ? `t${prng.nextInt(p.tallyKeys)}` : "",
-      };
-      const mode = prng.chance(p.sendChance) ? "send" : "call";
-      // Some sends are delayed, as `/send?delay=…` makes them: a durable timer starts them.
-      const delayMs = mode === "send" && prng.chance(0.3) ? 1 + prng.nextInt(p.sleepMaxMs) : 0;
-      const target: Target = {
-        service: COUNTER,
-        handler: "add",
-        key: counterKey,
-        serviceType: ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT,
-        handlerType: HandlerType.HANDLER_TYPE_EXCLUSIVE,
-      };
-      const idempotencyKey = `client-${index}`;
-      const id = idempotentInvocationId(targetRefOf(target), idempotencyKey);
-      const client: ClientInvocation = {
-        index,
-        counterKey,
-        argument,
-        mode,
-        delayMs,
-        id,
-        idText: id.toString(),
-        invocation: {
-          invocationId: id.bytes,
-          target,
-          argument: utf8(JSON.stringify(argument)),
-          headers: [],
-          source: { kind: { $case: "ingress", value: {} } },
-          responseSink: undefined,
-          idempotencyKey,
-          executionTimeMs: 0,
-          ...retention,
-          wantsResult: mode === "call",
-        },
-        acknowledgedAtMs: undefined,
-        received: undefined,
-      };
+    for (const client of clientInvocations(this.params, this.schema, this.workloadPrng)) {
       this.clients.push(client);
-      const startAt = prng.nextInt(Math.floor(p.faultPhaseMs * 0.8));
-      this.scheduler.schedule(startAt, () => void this.runClient(client));
+      this.scheduler.schedule(client.startAtMs, () => void this.runClient(client));
     }
   }
 
@@ -565,10 +499,7 @@ class NodeSimulation {
     if (client.mode === "call" || client.acknowledgedAtMs === undefined) {
       const { outcome, completion } = await incarnation.request((node) =>
         node.submit(
-          {
-            ...client.invocation,
-            executionTimeMs: client.delayMs === 0 ? 0 : node.ports.clock.nowMs() + client.delayMs,
-          },
+          submissionAt(client, node.ports.clock.nowMs()),
           client.id.partitionKey,
           client.mode === "call",
         ),
@@ -604,11 +535,12 @@ class NodeSimulation {
   }
 
   private received(client: ClientInvocation, result: Result): boolean {
-    if (result.kind?.$case !== "value") {
-      this.violation(`client ${client.index}: ${client.idText} failed: ${safeJson(result.kind)}`);
+    const output = outputOf(client, result);
+    if (typeof output !== "string") {
+      this.violation(output.failed);
       return true;
     }
-    client.received = fromUtf8(result.kind.value);
+    client.received = output;
     this.trace(`client ${client.index} received ${client.received}`);
     return true;
   }
@@ -651,8 +583,11 @@ class NodeSimulation {
       return;
     }
     await this.driveUntil(() => false, this.scheduler.now + 5_000);
-    this.checkInvocations(incarnation);
-    this.checkObjects(incarnation);
+    const stored = this.storedView(incarnation);
+    const violation = (message: string): void => this.violation(message);
+    const trace = (text: string): void => this.trace(text);
+    checkInvocations(this.clients, stored, this.ledger, violation, trace);
+    checkObjects(this.clients, stored, violation, trace);
     let flushed = false;
     void Promise.all(incarnation.stores.map((s) => s.flushed())).then(() => (flushed = true));
     if (!(await this.driveUntil(() => flushed, this.scheduler.now + 60_000))) {
@@ -663,81 +598,16 @@ class NodeSimulation {
     await this.checkStoresAgainstLog();
   }
 
-  private statusOf(incarnation: Incarnation, id: InvocationId) {
-    const partition = incarnation.node.partitionTable.partitionOf(id.partitionKey);
-    return new TableReader(incarnation.node.processor(partition).reader()).status(id);
-  }
-
-  private checkInvocations(incarnation: Incarnation): void {
-    for (const client of this.clients) {
-      const status = this.statusOf(incarnation, client.id);
-      const where = `client ${client.index} (${client.idText})`;
-      if (status?.phase !== InvocationPhase.INVOCATION_PHASE_COMPLETED) {
-        this.violation(`${where}: acknowledged but not completed after recovery`);
-        continue;
-      }
-      const result = status.result?.kind;
-      if (result?.$case !== "value") {
-        this.violation(`${where}: completed without an output: ${safeJson(result)}`);
-        continue;
-      }
-      const output = fromUtf8(result.value);
-      if (output !== client.received)
-        this.violation(`${where}: stored output ${output}, the client received ${client.received}`);
-      const parsed = JSON.parse(output) as AddOutput;
-      const seen = this.ledger.observed.get(client.idText) ?? [];
-      if (seen.length !== 1 || seen[0] !== parsed.r)
-        this.violation(
-          `${where}: output carries r=${parsed.r}, the handler saw [${seen.join(", ")}]`,
-        );
-      this.trace(`final ${client.index} ${output}`);
-    }
-  }
-
-  private checkObjects(incarnation: Incarnation): void {
-    const outputs = this.clients.map((c) => ({
-      client: c,
-      output: JSON.parse(c.received ?? "null") as AddOutput | null,
-    }));
-    const counters = new Map<string, number[]>();
-    const tallies = new Map<string, number[]>();
-    for (const { client, output } of outputs) {
-      if (output === null) continue;
-      counters.set(client.counterKey, [...(counters.get(client.counterKey) ?? []), output.count]);
-      if (client.argument.tally !== "") {
-        const tally = client.argument.tally;
-        if (output.tally === null) this.violation(`client ${client.index}: no tally in its output`);
-        else tallies.set(tally, [...(tallies.get(tally) ?? []), output.tally]);
-      }
-    }
-    const check = (service: string, key: string, stateName: string, seen: number[]): void => {
-      const object = objectOf({
-        service,
-        handler: "",
-        key,
-        serviceType: ServiceType.SERVICE_TYPE_VIRTUAL_OBJECT,
-        handlerType: HandlerType.HANDLER_TYPE_EXCLUSIVE,
-      });
-      const partition = incarnation.node.partitionTable.partitionOf(object.partitionKey);
-      const stored = new TableReader(incarnation.node.processor(partition).reader()).state(
-        object,
-        utf8(stateName),
+  /** What the incarnation's partition stores hold. */
+  private storedView(incarnation: Incarnation): StoredView {
+    const tables = (key: PartitionKey) =>
+      new TableReader(
+        incarnation.node.processor(incarnation.node.partitionTable.partitionOf(key)).reader(),
       );
-      const count = stored === undefined ? 0 : (JSON.parse(fromUtf8(stored)) as number);
-      const expected = seen.length;
-      if (count !== expected)
-        this.violation(
-          `${service}/${key}: ${stateName} is ${count} after ${expected} completed calls`,
-        );
-      const sorted = [...seen].sort((a, b) => a - b);
-      if (!sorted.every((value, i) => value === i + 1))
-        this.violation(
-          `${service}/${key}: the calls saw counts [${sorted.join(", ")}], not 1..${expected}`,
-        );
-      this.trace(`state ${service}/${key} ${stateName}=${count}`);
+    return {
+      status: (id) => tables(id.partitionKey).status(id),
+      state: (object: ObjectRef, name) => tables(object.partitionKey).state(object, utf8(name)),
     };
-    for (const [key, seen] of [...counters].sort()) check(COUNTER, key, "count", seen);
-    for (const [key, seen] of [...tallies].sort()) check(TALLY, key, "n", seen);
   }
 
   /** Every partition store equals its log replayed from LSN 1 through the store's applied LSN. */
@@ -765,7 +635,7 @@ class NodeSimulation {
         store: rebuilt,
         throughLsn: Lsn(appliedLsn),
       });
-      const difference = firstDifference(disk, rebuilt.data);
+      const difference = firstStoreDifference(disk.dump(), rebuilt.data.dump());
       if (difference !== undefined)
         this.violation(
           `partition ${p} at LSN ${appliedLsn}: the store differs from its log replayed from LSN 1: ${difference}`,
@@ -814,32 +684,6 @@ function isExpectedClientError(error: unknown): boolean {
   return (
     error instanceof KeelError && (error.code === "unavailable" || error.code === "not_leader")
   );
-}
-
-function firstDifference(
-  actual: MemoryPartitionStore,
-  expected: MemoryPartitionStore,
-): string | undefined {
-  const a = actual.dump();
-  const b = expected.dump();
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const [keyA, valueA] = a[i] ?? [];
-    const [keyB, valueB] = b[i] ?? [];
-    if (keyA !== keyB)
-      return `key ${keyA ?? "(none)"} in the store, ${keyB ?? "(none)"} in the replay`;
-    if (toHex(valueA!) !== toHex(valueB!)) return `key ${keyA} holds different values`;
-  }
-  return undefined;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return (
-      JSON.stringify(value, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) ?? ""
-    );
-  } catch {
-    return String(value);
-  }
 }
 
 export function runNodeSimulation(seed: number, options: NodeSimOptions): Promise<NodeSimResult> {
