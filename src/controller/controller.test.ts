@@ -43,6 +43,21 @@ describe("failure detector", () => {
     ]);
     assert.equal(detector.state(NodeId(7)), "dead", "a node never heard of is not alive");
   });
+
+  it("declares a node whose connection was refused dead at once, until it is heard again", () => {
+    const detector = new FailureDetector({ suspectAfterMs: 1_000, deadAfterMs: 3_000 });
+    detector.heard(NodeId(2), 1, 0);
+    detector.tick(0);
+    detector.refused(NodeId(2));
+    assert.deepEqual(detector.tick(100), [{ node: 2, generation: 1, from: "alive", to: "dead" }]);
+    // Time alone does not revive it (its last heartbeat is recent), a heartbeat does.
+    assert.deepEqual(detector.tick(200), []);
+    assert.equal(detector.state(NodeId(2)), "dead");
+    detector.heard(NodeId(2), 2, 300);
+    assert.deepEqual(detector.tick(300), [
+      { node: 2, generation: 2, from: "restarted", to: "alive" },
+    ]);
+  });
 });
 
 describe("cluster controller", () => {

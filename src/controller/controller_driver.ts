@@ -58,8 +58,11 @@ export interface ControllerDriverDeps {
   readonly property: ReplicationProperty;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Asks a node for its generation; undefined when it does not answer (in time). */
-  readonly ping: (node: NodeId) => Promise<number | undefined>;
+  /**
+   * Asks a node for its generation; "refused" when nothing listens on its node port (its process is
+   * gone), undefined when it does not answer (in time).
+   */
+  readonly ping: (node: NodeId) => Promise<number | "refused" | undefined>;
   /** Tells every node that a metadata key changed (resolves once they have read it, bounded). */
   readonly announce: (key: string, version: number) => Promise<void>;
 }
@@ -106,12 +109,22 @@ export class ControllerDriver {
     for (const node of this.nodes) {
       const id = node.plainId as NodeId;
       if (id === self) continue;
-      void this.deps.ping(id).then((generation) => {
-        if (generation !== undefined && !this.stopped)
-          this.detector.heard(id, generation, clock.nowMs());
+      void this.deps.ping(id).then((answer) => {
+        if (this.stopped || answer === undefined) return;
+        if (answer === "refused") {
+          this.detector.refused(id);
+          // Act at once: waiting for the next heartbeat would leave its partitions unled longer.
+          this.reviewLiveness();
+        } else this.detector.heard(id, answer, clock.nowMs());
       });
     }
-    const changes = this.detector.tick(clock.nowMs());
+    this.reviewLiveness();
+    this.cancelHeartbeat = clock.setTimer(HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
+  }
+
+  /** Logs every liveness change since the last review, and acts on those that move partitions. */
+  private reviewLiveness(): void {
+    const changes = this.detector.tick(this.deps.clock.nowMs());
     for (const change of changes)
       if (change.to === "dead" || change.from === "dead" || change.from === "restarted")
         this.deps.logger.info("node liveness changed", {
@@ -121,7 +134,6 @@ export class ControllerDriver {
         });
     if (changes.some((c) => c.to === "dead" || c.from === "dead" || c.from === "restarted"))
       this.pass();
-    this.cancelHeartbeat = clock.setTimer(HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
   }
 
   /** Nodes of a new nodes configuration start alive (heard now), the rest keep their state. */

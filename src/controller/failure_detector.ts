@@ -16,6 +16,8 @@ import { assert, type NodeId } from "../core/index.js";
 
 export type Liveness = "alive" | "suspect" | "dead";
 
+const SEVERITY: Record<Liveness, number> = { alive: 0, suspect: 1, dead: 2 };
+
 export interface FailureDetectorSettings {
   readonly suspectAfterMs: number;
   readonly deadAfterMs: number;
@@ -72,6 +74,17 @@ export class FailureDetector {
     }
   }
 
+  /**
+   * Nothing listens where `node` listened (its connection was refused): its process is gone, so it
+   * is dead now rather than after `deadAfterMs` of silence. Only a heartbeat brings it back.
+   */
+  refused(node: NodeId): void {
+    const peer = this.peers.get(node);
+    if (peer === undefined || peer.state === "dead") return;
+    this.pending.push({ node, generation: peer.generation, from: peer.state, to: "dead" });
+    peer.state = "dead";
+  }
+
   /** Advances time: returns every change since the last call, in the order they happened. */
   tick(nowMs: number): LivenessChange[] {
     for (const [node, peer] of this.peers) {
@@ -82,7 +95,8 @@ export class FailureDetector {
           : silentMs >= this.settings.suspectAfterMs
             ? "suspect"
             : "alive";
-      if (state !== peer.state && !(state === "alive" && peer.state !== "alive")) {
+      // Silence only makes a peer worse off: a heartbeat, never time, brings it back.
+      if (SEVERITY[state] > SEVERITY[peer.state]) {
         this.pending.push({ node, generation: peer.generation, from: peer.state, to: state });
         peer.state = state;
       }

@@ -24,6 +24,7 @@
 import {
   type InvocationId,
   assert,
+  KeelError,
   type Lsn,
   type PartitionId,
   formatDurationFriendly,
@@ -130,6 +131,13 @@ interface Task {
   /** Failed attempts since that warning that were logged at debug level only. */
   failuresNotWarned: number;
 }
+
+/** Effects that follow one the log refused are never proposed: the attempt fails with the first. */
+const EARLIER_PROPOSAL_REFUSED = new KeelError(
+  "unavailable",
+  "an earlier effect of this attempt was refused by the log",
+  true,
+);
 
 export interface InvokerOptions {
   readonly concurrencyMax?: number;
@@ -492,11 +500,18 @@ export class Invoker implements PartitionInvoker {
       task.retriesSinceProgress = 0;
       task.lastProgressAtMs = this.clock.nowMs();
     }
-    const proposal = task.partition.propose(commands);
+    // One attempt's effects land in the order it produced them, or not at all past the first the
+    // log refused: a run's completion refused while the log was sealed, followed by the suspension
+    // that waits for it appended once the log was extended, would suspend the invocation for good.
+    const proposal = task.lastProposal.then(() => {
+      if (task.proposalFailed) throw EARLIER_PROPOSAL_REFUSED;
+      return task.partition.propose(commands);
+    });
     task.lastProposal = proposal.then(
       (lsn) => lsn,
       (error: unknown) => {
         // The log refused (not leader, sealed, disk full): this attempt cannot go on; retry later.
+        if (error === EARLIER_PROPOSAL_REFUSED) return undefined;
         task.proposalFailed = true;
         this.logger.warn("invoker proposal failed", {
           invocation: task.id.toString(),

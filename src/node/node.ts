@@ -32,7 +32,12 @@ import {
   fromUtf8,
 } from "../core/index.js";
 import { ByteReader, ByteWriter } from "../wire/index.js";
-import { InvocationStatus, type ServiceInvocation, TerminationKind } from "../gen/keel/records.js";
+import {
+  HandlerType,
+  InvocationStatus,
+  type ServiceInvocation,
+  TerminationKind,
+} from "../gen/keel/records.js";
 import {
   Bifrost,
   chainKey,
@@ -233,6 +238,18 @@ export interface NodeDescription {
 }
 
 export const PARTITION_TABLE_KEY = "partition_table";
+
+/**
+ * Whether a submission whose answer was lost may be sent again: its invocation id is fixed, so a
+ * copy that lands after the first attaches to it instead of running twice, as long as the first is
+ * still known (it is retained after completion) and a second run is not refused (a workflow's).
+ */
+function isResendable(invocation: ServiceInvocation): boolean {
+  return (
+    invocation.completionRetentionMs > 0 &&
+    invocation.target?.handlerType !== HandlerType.HANDLER_TYPE_WORKFLOW
+  );
+}
 
 /** A PRNG seed drawn from the entropy port. */
 function entropySeed(entropy: Entropy): number {
@@ -550,8 +567,11 @@ export class KeelNode {
     this.reconcile();
   }
 
-  /** Asks a node for its generation (the controller's heartbeat); undefined when it does not answer. */
-  private ping(node: NodeId): Promise<number | undefined> {
+  /**
+   * Asks a node for its generation (the controller's heartbeat): "refused" when no connection to it
+   * could be made, undefined when it does not answer.
+   */
+  private ping(node: NodeId): Promise<number | "refused" | undefined> {
     const transport = this.ports.cluster!.transport;
     return new Promise((resolve) =>
       transport.request(
@@ -561,7 +581,8 @@ export class KeelNode {
         HEARTBEAT_TIMEOUT_MS,
         (o) => {
           try {
-            resolve(o.ok ? new ByteReader(o.payload).u53() : undefined);
+            if (o.ok) resolve(new ByteReader(o.payload).u53());
+            else resolve(o.error === "unreachable" ? "refused" : undefined);
           } catch {
             resolve(undefined);
           }
@@ -1070,7 +1091,9 @@ export class KeelNode {
       } catch (error) {
         const retryable =
           error instanceof KeelError &&
-          (error.code === "not_leader" || (error.code === "unavailable" && call.kind !== "submit"));
+          (error.code === "not_leader" ||
+            (error.code === "unavailable" &&
+              (call.kind !== "submit" || isResendable(call.invocation))));
         if (!retryable) throw error;
         refusal = error;
       }
@@ -1140,12 +1163,12 @@ export class KeelNode {
     }
   }
 
-  submit(
+  async submit(
     invocation: ServiceInvocation,
     key: PartitionKey,
     awaitResult: boolean,
   ): Promise<{ outcome: Outcome; completion?: Promise<AttachResult> }> {
-    return this.onLeader(
+    const submitted = await this.onLeader(
       { key },
       (p) => p.submit(invocation, awaitResult),
       { kind: "submit", invocation, awaitResult },
@@ -1156,6 +1179,12 @@ export class KeelNode {
           : { outcome: answer.outcome, completion: Promise.resolve(answer.completion) };
       },
     );
+    // An invocation without an idempotency key has a fresh id: "previously accepted" can only mean
+    // that a submission whose answer was lost (its leader failed) and that was sent again had landed.
+    const outcome = submitted.outcome;
+    if (outcome.kind === "previouslyAccepted" && !invocation.idempotencyKey)
+      return { ...submitted, outcome: { kind: "accepted", invocationId: outcome.invocationId } };
+    return submitted;
   }
 
   attach(id: InvocationId, block: boolean): Promise<AttachResult> {

@@ -87,6 +87,11 @@ export class SimNetwork<M> {
     }
   }
 
+  /** Whether the node is down (crashed and not attached again). */
+  isDown(node: number): boolean {
+    return this.down.has(node);
+  }
+
   isCut(from: number, to: number): boolean {
     return this.cut.has(`${from}>${to}`);
   }

@@ -151,6 +151,14 @@ export class SimTransport implements NodeTransport {
     done: (outcome: RequestOutcome) => void,
   ): void {
     if (!this.alive) return;
+    // As a connection to a host whose process died is refused at once.
+    if (this.stopHearingResets !== undefined && this.network.isDown(to)) {
+      this.scheduler.schedule(1, () => {
+        if (this.alive)
+          done({ ok: false, error: "unreachable", detail: `node ${to} refused the connection` });
+      });
+      return;
+    }
     const id = this.nextId++;
     const cancel = this.scheduler.schedule(timeoutMs, () => {
       if (!this.pending.delete(id) || !this.alive) return;

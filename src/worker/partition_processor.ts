@@ -269,6 +269,8 @@ export class PartitionProcessor implements PartitionHandle {
       `partition ${this.partitionId} claims as a follower, not as ${this.role}`,
     );
     this.role = "candidate";
+    // No epoch taken yet: announcements applied meanwhile are older than the one it will take.
+    this.claimedEpoch = 0;
     try {
       this.claimedEpoch = await this.takeNextEpoch();
       const becameLeader = new Promise<void>((resolve, reject) =>
@@ -541,8 +543,11 @@ export class PartitionProcessor implements PartitionHandle {
         const keepsLeading =
           this.role === "leader" &&
           this.deps.testOnlyFaults?.keepsLeadingAfterNewerAnnouncement === true;
-        if ((this.role === "leader" && !keepsLeading) || this.role === "candidate")
-          this.stepDown(action.epoch);
+        // A candidate that has not taken its epoch yet, or took a newer one, still claims: the
+        // announcement is an older leader's, which a lagging replica applies only now.
+        const outclaimed =
+          this.role === "candidate" && this.claimedEpoch !== 0 && action.epoch > this.claimedEpoch;
+        if ((this.role === "leader" && !keepsLeading) || outclaimed) this.stepDown(action.epoch);
         continue;
       }
       if (this.role !== "leader") continue;

@@ -835,7 +835,9 @@ class ClusterSimulation {
       .filter(({ processor }) => processor.partitionId === partition)
       .map(({ slot, processor }) => {
         const status = new TableReader(processor.reader()).status(client.id);
-        return `p${partition} on ${slot.name}: ${processor.status().role} epoch ${processor.epoch} applied ${processor.appliedLsn}, ${status === undefined ? "no status" : `phase ${status.phase}`}`;
+        const { role, timers } = processor.status();
+        const waiting = status?.waiting === undefined ? "" : ` waiting ${safeJson(status.waiting)}`;
+        return `p${partition} on ${slot.name}: ${role} epoch ${processor.epoch} applied ${processor.appliedLsn} timers ${timers}, ${status === undefined ? "no status" : `phase ${status.phase}${waiting}`}`;
       });
   }
 
@@ -891,7 +893,7 @@ class ClusterSimulation {
     const stored = this.leadersView();
     checkInvocations(this.clients, stored, this.ledger, violation, trace);
     checkObjects(this.clients, stored, violation, trace);
-    for (let p = 0; p < this.params.partitions; p++) await this.checkPartition(p, tails[p]! - 1);
+    for (let p = 0; p < this.params.partitions; p++) await this.checkPartition(p);
   }
 
   /** What the leaders' stores hold. */
@@ -912,57 +914,67 @@ class ClusterSimulation {
 
   /**
    * The log reads the same through every replica's node (no fork), and every replica's store equals
-   * the log replayed from LSN 1 (so replicas are equal at equal applied LSN).
+   * the log replayed from LSN 1 through its applied LSN (so replicas are equal at equal applied LSN).
+   * The cluster runs on while this reads the logs: each store is copied first, with its LSN.
    */
-  private async checkPartition(p: number, appliedLsn: number): Promise<void> {
-    const replicas = this.liveProcessors().filter(({ processor }) => processor.partitionId === p);
+  private async checkPartition(p: number): Promise<void> {
+    const replicas = this.liveProcessors()
+      .filter(({ processor }) => processor.partitionId === p)
+      .map(({ slot, processor }) => ({
+        slot,
+        log: processor.log,
+        appliedLsn: processor.appliedLsn,
+        entries: [...processor.store.exportEntries()],
+      }));
+    const commonLsn = Math.min(...replicas.map((r) => r.appliedLsn));
     const logDigests = new Map<string, string>();
-    for (const { slot, processor } of replicas)
+    for (const { slot, log } of replicas)
       logDigests.set(
         slot.name,
-        await this.completion(this.readLogDigest(processor.log, appliedLsn), "reading a log"),
+        await this.completion(this.readLogDigest(log, commonLsn), "reading a log"),
       );
     if (new Set(logDigests.values()).size > 1)
       this.violation(
         `partition ${p}'s log reads differently through its replicas' nodes (a fork): ${safeJson([...logDigests])}`,
       );
-    const rebuilt = new MemoryStore();
-    await this.completion(
-      replayPartition({
-        partitionId: PartitionId(p),
-        partitionTable: new PartitionTable(this.params.partitions),
-        log: replicas[0]!.processor.log,
-        store: rebuilt,
-        throughLsn: Lsn(appliedLsn),
-      }),
-      "replaying a log",
-    );
-    for (const { slot, processor } of replicas) {
-      const difference = firstStoreDifference(
-        [...processor.store.exportEntries()],
-        rebuilt.data.dump(),
+    for (const { slot, log, appliedLsn, entries } of replicas) {
+      const rebuilt = new MemoryStore();
+      await this.completion(
+        replayPartition({
+          partitionId: PartitionId(p),
+          partitionTable: new PartitionTable(this.params.partitions),
+          log,
+          store: rebuilt,
+          throughLsn: Lsn(appliedLsn),
+        }),
+        "replaying a log",
       );
+      const difference = firstStoreDifference(entries, rebuilt.data.dump());
       if (difference !== undefined)
         this.violation(
           `partition ${p} on ${slot.name} at LSN ${appliedLsn}: the store differs from the log replayed from LSN 1: ${difference}`,
         );
     }
     this.trace(
-      `partition ${p}: ${replicas.length} replicas at LSN ${appliedLsn}, log ${logDigests.values().next().value}`,
+      `partition ${p}: ${replicas.length} replicas, log through LSN ${commonLsn} ${logDigests.values().next().value}`,
     );
   }
 
+  /** A digest of the log's records through `through`. */
   private async readLogDigest(log: VirtualLog, through: number): Promise<string> {
     const digest = new Sha256();
     let next = 1;
     while (next <= through) {
-      const entries = await log.read(Lsn(next), 256);
-      if (entries.length === 0) return `stopped at LSN ${next}`;
+      const entries = await log.read(Lsn(next), Math.min(256, through - next + 1));
+      if (entries.length === 0) {
+        await this.sleep(10);
+        continue;
+      }
       for (const entry of entries) {
         if (entry.kind === "trimGap") {
-          digest.update(utf8(`gap ${entry.from}-${entry.to}`));
+          digest.update(utf8(`gap ${entry.from}-${Math.min(entry.to, through)}`));
           next = entry.to + 1;
-        } else {
+        } else if (entry.lsn <= through) {
           digest.update(utf8(`${entry.lsn}:`)).update(entry.payload);
           next = entry.lsn + 1;
         }
