@@ -41,7 +41,7 @@ describe("bifrost", () => {
     const provider = new MemoryLogletProvider();
     const log = await newBifrost(metadata, provider).log(0);
     await log.append([utf8("1"), utf8("2"), utf8("3")]);
-    const base = await log.sealAndExtend(memory);
+    const base = await log.sealAndExtend(() => memory);
     assert.equal(base, 4, "the new segment starts where the sealed one ended");
     assert.equal(await log.append([utf8("4")]), 4);
     assert.deepEqual(
@@ -67,7 +67,7 @@ describe("bifrost", () => {
     const writer = await newBifrost(metadata, provider).log(1);
     const other = await newBifrost(metadata, provider).log(1);
     await writer.append([utf8("a")]);
-    await other.sealAndExtend(memory);
+    await other.sealAndExtend(() => memory);
     assert.equal(await writer.append([utf8("b")]), 2, "the append lands in the new segment");
     assert.deepEqual(texts(await other.read(Lsn(2), 10)), ["b"]);
   });
@@ -75,7 +75,7 @@ describe("bifrost", () => {
   it("trims across segments and reports the trimmed range as a gap", async () => {
     const log = await newBifrost().log(2);
     await log.append([utf8("1"), utf8("2")]);
-    await log.sealAndExtend(memory);
+    await log.sealAndExtend(() => memory);
     await log.append([utf8("3"), utf8("4")]);
     await log.trim(Lsn(3));
     assert.equal(await log.trimPoint(), 3);
@@ -88,7 +88,7 @@ describe("bifrost", () => {
     const log = await newBifrost().log(5);
     await log.append([utf8("a")]);
     const waiting = log.waitForTail(Lsn(2));
-    await log.sealAndExtend(memory);
+    await log.sealAndExtend(() => memory);
     await log.append([utf8("b")]);
     assert.equal(await waiting, 3);
   });
@@ -107,7 +107,7 @@ describe("bifrost", () => {
     );
     const log = await first.log(1);
     await log.append([utf8("a"), utf8("b"), utf8("c")]);
-    assert.equal(await log.sealAndExtend(memory), 4);
+    assert.equal(await log.sealAndExtend(() => memory), 4);
     await log.append([utf8("d")]);
     await log.dropSegmentsThrough(Lsn(3));
     assert.deepEqual(
@@ -124,7 +124,7 @@ describe("bifrost", () => {
     assert.deepEqual(texts(await other.read(Lsn(2), 10)), ["gap 2-3"]);
     assert.equal(await other.findTail(), 5);
     // Extending the chain keeps its trim point.
-    await other.sealAndExtend(memory);
+    await other.sealAndExtend(() => memory);
     assert.equal(other.chain.trimPoint, 3);
     assert.equal((await newBifrost(metadata, shared).log(1)).chain.trimPoint, 3);
     // Dropping again, or through less, changes nothing.

@@ -192,19 +192,23 @@ export class VirtualLog {
   }
 
   /**
-   * Seals the last segment and starts a new one at its tail. Returns the base LSN of the new segment.
-   * If another writer already extended the chain, adopts that chain instead.
+   * Seals the last segment and starts a new one at its tail, made by `next` for its index. Returns
+   * the base LSN of the new segment. If another writer extended the chain meanwhile, adopts that
+   * chain instead (the caller sees the last segment is not the one it made).
    */
-  async sealAndExtend(loglet: LogletConfig): Promise<Lsn> {
+  async sealAndExtend(
+    next: (segmentIndex: number) => LogletConfig | Promise<LogletConfig>,
+  ): Promise<Lsn> {
     const sealing = this.last;
+    const index = sealing.config.index + 1;
+    // Made before the seal: the log is not left sealed while the segment is chosen.
+    const loglet = await next(index);
     const tail = await sealing.loglet.seal();
+    if (this.last.config.index !== sealing.config.index) return Lsn(this.last.config.baseLsn);
     const base = sealing.config.baseLsn + tail.offset - 1;
     const chain: LogChain = {
       ...this.chain,
-      segments: [
-        ...this.segments.map((s) => s.config),
-        { index: sealing.config.index + 1, baseLsn: base, loglet },
-      ],
+      segments: [...this.segments.map((s) => s.config), { index, baseLsn: base, loglet }],
     };
     await this.replaceChain(chain);
     return Lsn(this.last.config.baseLsn);

@@ -683,7 +683,7 @@ export class KeelNode {
       partition: p,
       sequencer: formatGenerationalNodeId(sequencer),
     });
-    await log.sealAndExtend(await cluster.newSegment(p, last.index + 1));
+    await log.sealAndExtend((index) => cluster.newSegment(p, index));
   }
 
   /**
@@ -703,7 +703,7 @@ export class KeelNode {
         }
         if (this.sequencesLastSegment(processor)) break;
         assert(attempt < 16, "the log's chain settles while this node extends it");
-        await processor.log.sealAndExtend(await cluster.newSegment(p, last.index + 1));
+        await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
       }
       if (!processor.isLeader) await processor.claimLeadership();
     } catch (error) {
@@ -758,12 +758,12 @@ export class KeelNode {
         );
       }
     }
-    // Built for the chain as it was when the segment was asked for: refused if it moved meanwhile.
-    assert(
-      processor.log.chain.segments.at(-1)!.index === localIndex,
-      "nothing else extends a grown node's local log",
-    );
-    const base = await processor.log.sealAndExtend(segment);
+    const chosen = segment;
+    const base = await processor.log.sealAndExtend((index) => {
+      // Nothing but this node extends a grown node's local log: the segment is the next one.
+      assert(index === localIndex + 1, "nothing else extends a grown node's local log");
+      return chosen;
+    });
     const snapshotter = this.snapshotter;
     if (snapshotter === undefined) {
       this.ports.logger.warn(
@@ -955,7 +955,10 @@ export class KeelNode {
    */
   private async provisionPartitions(): Promise<number> {
     for (;;) {
-      const stored = await getJson<{ partitions: number }>(this.ports.metadata, PARTITION_TABLE_KEY);
+      const stored = await getJson<{ partitions: number }>(
+        this.ports.metadata,
+        PARTITION_TABLE_KEY,
+      );
       if (stored !== undefined) {
         if (stored.value.partitions !== this.config.partitions && this.config.partitionsRequired) {
           throw new KeelError(

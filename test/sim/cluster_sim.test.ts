@@ -9,10 +9,7 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { describe, it } from "node:test";
-import {
-  runClusterSimulation,
-  type ClusterSimResult,
-} from "../../src/sim/cluster/simulation.js";
+import { runClusterSimulation, type ClusterSimResult } from "../../src/sim/cluster/simulation.js";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -32,6 +29,14 @@ const REGRESSION_SEEDS: readonly { seed: number; why: string }[] = [
   {
     seed: 1180,
     why: "a deposed leader that had not applied its successor's records answered attach 'not found' for an acknowledged send (Keel bug)",
+  },
+  {
+    seed: 7172,
+    why: "a segment made for the chain a node had read was added at a later index once the chain moved on; the next reader stopped on the mismatch (Keel bug)",
+  },
+  {
+    seed: 20021,
+    why: "a candidate applied an older leader's announcement while taking its epoch, stepped down, and its claim waited for ever (Keel bug)",
   },
   {
     seed: 1253,

@@ -62,7 +62,6 @@ import {
   DEFAULT_RAFT_LIMITS,
   decodeNodesConfiguration,
   isMember,
-  MemberId,
   MetadataClientCore,
   NODES_CONFIG_KEY,
   provisionedState,

@@ -52,7 +52,6 @@ import {
   seededPrng,
   toHex,
   utf8,
-  type InvocationId,
   type Prng,
 } from "../../core/index.js";
 import { InvocationPhase, type Result } from "../../gen/keel/records.js";
@@ -60,11 +59,7 @@ import { Bifrost } from "../../bifrost/index.js";
 import type { InvokerTestOnlyFaults } from "../../invoker/index.js";
 import { ANY_VERSION, MemoryMetadataStore, putJson } from "../../metadata/index.js";
 import { KeelNode } from "../../node/index.js";
-import {
-  MemoryStore,
-  TableReader,
-  type ObjectRef,
-} from "../../partition-store/index.js";
+import { MemoryStore, TableReader, type ObjectRef } from "../../partition-store/index.js";
 import type { Logger } from "../../platform/index.js";
 import { SCHEMA_KEY, type Schema } from "../../schema/index.js";
 import { replayPartition } from "../../worker/index.js";

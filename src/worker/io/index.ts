@@ -3,4 +3,4 @@
  * log's tail (`keel-replay`).
  */
 
-export { acceptDamagedTail, replayDataDir } from "./offline_replay.js";
+export { acceptDamagedTail, digestStore, replayDataDir } from "./offline_replay.js";

@@ -1,0 +1,313 @@
+/**
+ * Failover on real processes (issue 18's end-to-end acceptance): three keel-server nodes at
+ * {node: 2} under a steady mixed load through the live nodes' ingress (exclusive calls and one-way
+ * sends that increment counters, calls of a service with journaled steps, workflows that sleep and
+ * wait for an awakeable, every request with an idempotency key and retried on another node until it
+ * is acknowledged). One node is killed with SIGKILL, the load goes on, and the node comes back. Then:
+ * every acknowledged increment counted once, every call answered with its handler's output, every
+ * workflow finished, all nodes alive with their replicas caught up, and every partition's replicas
+ * hold byte-equal stores (read from disk once the cluster is quiet and killed at once).
+ * Three victims: the node that leads the most partitions, the metadata leader, a node that leads
+ * nothing (only a follower).
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
+import { TableReader } from "../../src/partition-store/index.js";
+import { digestStore } from "../../src/worker/io/index.js";
+import {
+  DIST,
+  call,
+  eventually,
+  register,
+  startCluster,
+  startServices,
+  type CallResult,
+  type KeelCluster,
+  type KeelServer,
+} from "./harness.js";
+
+const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
+/** How long a client retries one request (on the live nodes in turn) before the test fails. */
+const ACKNOWLEDGE_WITHIN_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+interface ClusterSection {
+  nodes: { name: string; node_id: string; alive: boolean }[];
+  partitions: {
+    id: number;
+    leader: string | null;
+    replicas: { node: string; role: string | null; applied_lsn: number | null }[];
+  }[];
+  metadata_members: { node: string; role: string }[];
+}
+
+function clusterStatus(admin: string): ClusterSection {
+  const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {
+    encoding: "utf8",
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return (JSON.parse(run.stdout) as { cluster: ClusterSection }).cluster;
+}
+
+/** The node of the cluster whose plain id is `plainId` (node names and ids may differ). */
+function nodeWithId(cluster: KeelCluster, section: ClusterSection, plainId: number): KeelServer {
+  const name = section.nodes.find((n) => n.node_id.startsWith(`N${plainId}:`))?.name;
+  const index = cluster.nodes.findIndex((_, i) => `n${i + 1}` === name);
+  assert.ok(index >= 0, `node N${plainId} (${name}) is one of the cluster's`);
+  return cluster.nodes[index]!;
+}
+
+type Victim = "most-leaders" | "metadata-leader" | "follower-only";
+
+class MixedLoad {
+  readonly counters = new Map<string, number>();
+  calls = 0;
+  errands = 0;
+  failedAttempts = 0;
+  private stopped = false;
+  private readonly workers: Promise<void>[] = [];
+
+  constructor(private readonly liveNodes: () => readonly KeelServer[]) {}
+
+  start(): void {
+    for (let w = 0; w < 3; w++) this.workers.push(this.counterWorker(w));
+    this.workers.push(this.greeterWorker());
+    for (let w = 0; w < 2; w++) this.workers.push(this.errandWorker(w));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.workers);
+  }
+
+  /** Sends a request to the live nodes in turn until `accepted` says its answer is the one. */
+  private async acknowledged(
+    what: string,
+    request: (node: KeelServer) => Promise<CallResult>,
+    accepted: (result: CallResult) => boolean,
+  ): Promise<CallResult> {
+    const deadline = Date.now() + ACKNOWLEDGE_WITHIN_MS;
+    let last = "none";
+    for (let attempt = 0; ; attempt++) {
+      const nodes = this.liveNodes();
+      const node = nodes[attempt % nodes.length]!;
+      try {
+        const result = await request(node);
+        if (accepted(result)) return result;
+        last = `${result.status} ${result.text}`;
+      } catch (error) {
+        last = String(error);
+      }
+      this.failedAttempts++;
+      if (Date.now() > deadline)
+        assert.fail(`${what}: not acknowledged within ${ACKNOWLEDGE_WITHIN_MS} ms (last: ${last})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private post(node: KeelServer, path: string, body: unknown, idempotencyKey?: string) {
+    return call(`${node.ingress}${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(idempotencyKey === undefined ? {} : { "idempotency-key": idempotencyKey }),
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  }
+
+  /** Exclusive calls and one-way sends, each adding 1 to one of the worker's counters. */
+  private async counterWorker(w: number): Promise<void> {
+    for (let n = 0; !this.stopped; n++) {
+      const key = `fo-${w}-${n % 4}`;
+      const send = n % 3 === 2;
+      const path = `/Counter/${key}/add${send ? "/send" : ""}`;
+      await this.acknowledged(
+        `add ${w}-${n}`,
+        (node) => this.post(node, path, 1, `add-${w}-${n}`),
+        (r) => r.status === (send ? 202 : 200),
+      );
+      this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
+    }
+  }
+
+  /** Calls of a service that journals three steps: the output is always its handler's. */
+  private async greeterWorker(): Promise<void> {
+    for (let n = 0; !this.stopped; n++) {
+      const result = await this.acknowledged(
+        `greet ${n}`,
+        (node) => this.post(node, "/Greeter/greet", `g${n}`, `greet-${n}`),
+        (r) => r.status === 200,
+      );
+      assert.equal(result.json(), `hello g${n}!`);
+      this.calls++;
+    }
+  }
+
+  /** Workflows that sleep, then wait for an awakeable that this worker resolves. */
+  private async errandWorker(w: number): Promise<void> {
+    for (let n = 0; !this.stopped; n++) {
+      const id = `errand-${w}-${n}`;
+      await this.acknowledged(
+        `start ${id}`,
+        (node) => this.post(node, `/Errand/${id}/run/send`, 200),
+        (r) => r.status === 202,
+      );
+      const awakeable = await this.acknowledged(
+        `awakeable of ${id}`,
+        (node) => this.post(node, `/Errand/${id}/awakeable`, null),
+        (r) => r.status === 200 && typeof r.json() === "string",
+      );
+      await this.acknowledged(
+        `resolve ${id}`,
+        (node) =>
+          this.post(node, `/restate/awakeables/${awakeable.json<string>()}/resolve`, `ok-${id}`),
+        (r) => r.status === 200 || r.status === 202,
+      );
+      const output = await this.acknowledged(
+        `attach ${id}`,
+        (node) =>
+          call(`${node.ingress}/restate/workflow/Errand/${id}/attach`, {
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          }),
+        (r) => r.status === 200,
+      );
+      assert.equal(output.json(), `${id} got ok-${id}`);
+      this.errands++;
+    }
+  }
+}
+
+/**
+ * Every partition's replicas hold equal stores. The cluster is left quiet until every replica's
+ * applied LSN is the same and stays so (their stores are written behind), then every node is killed
+ * at once and the stores are read from disk.
+ */
+async function assertReplicasEqual(cluster: KeelCluster, partitions: number): Promise<void> {
+  let stable = 0;
+  let previous = "";
+  const section = await eventually(
+    () => {
+      const section = clusterStatus(cluster.nodes[0]!.admin);
+      const lsns = section.partitions.map((p) => p.replicas.map((r) => r.applied_lsn));
+      const settled =
+        section.nodes.every((n) => n.alive) &&
+        lsns.every((l) => l.length >= 2 && l.every((lsn) => lsn !== null && lsn === l[0]));
+      const now = JSON.stringify(lsns);
+      stable = settled && now === previous ? stable + 1 : 0;
+      previous = now;
+      return stable >= 20 ? section : undefined;
+    },
+    "every replica at the same applied LSN for a second",
+    60_000,
+  );
+  // A node keeps the store of a replica placed elsewhere since (it is not read again).
+  const nameOf = (plainId: string): string | undefined =>
+    section.nodes.find((n) => n.node_id.startsWith(`${plainId}:`))?.name;
+  const placed = new Map(
+    section.partitions.map((p) => [p.id, new Set(p.replicas.map((r) => nameOf(r.node)))]),
+  );
+  await new Promise((r) => setTimeout(r, 1_000));
+  await Promise.all(cluster.nodes.map((node) => node.kill9()));
+  const stores = new Map<number, { node: string; lsn: number; sha256: string }[]>();
+  for (const [i, node] of cluster.nodes.entries()) {
+    const dir = join(node.baseDir, `n${i + 1}`, "db");
+    const { environment } = await openLmdbEnvironment(dir, (error) => {
+      throw error;
+    });
+    try {
+      for (let p = 0; p < partitions; p++) {
+        const reader = environment.partition(p).reader();
+        const lsn = new TableReader(reader).fsm().appliedLsn;
+        if (!placed.get(p)?.has(`n${i + 1}`)) continue;
+        stores.set(p, [
+          ...(stores.get(p) ?? []),
+          { node: `n${i + 1}`, lsn, sha256: digestStore(reader).sha256 },
+        ]);
+      }
+    } finally {
+      await environment.close();
+    }
+  }
+  for (let p = 0; p < partitions; p++) {
+    const replicas = stores.get(p) ?? [];
+    assert.equal(replicas.length, 2, `partition ${p} has its two replicas on disk`);
+    assert.equal(
+      new Set(replicas.map((r) => `${r.lsn}:${r.sha256}`)).size,
+      1,
+      `partition ${p}: replicas differ: ${JSON.stringify(replicas)}`,
+    );
+  }
+}
+
+async function failover(victimKind: Victim, partitions: number): Promise<void> {
+  const cluster = await startCluster({ size: 3, replication: "2", partitions });
+  const services = await startServices();
+  try {
+    assert.equal((await register(cluster.nodes[2]!.admin, services.url)).status, 201);
+    const before = await eventually(() => {
+      const section = clusterStatus(cluster.nodes[2]!.admin);
+      const led = section.partitions.every((p) => p.leader !== null);
+      const metadataLeader = section.metadata_members.find((m) => m.role === "leader");
+      return led && metadataLeader !== undefined ? section : undefined;
+    }, "every partition led and a metadata leader");
+    const leads = (plainId: number): number =>
+      before.partitions.filter((p) => p.leader === `N${plainId}`).length;
+    const plainIds = [1, 2, 3];
+    const victimId =
+      victimKind === "most-leaders"
+        ? plainIds.sort((a, b) => leads(b) - leads(a))[0]!
+        : victimKind === "metadata-leader"
+          ? Number(before.metadata_members.find((m) => m.role === "leader")!.node.slice(1))
+          : plainIds.find((id) => leads(id) === 0);
+    assert.ok(
+      victimId !== undefined,
+      `a victim of kind ${victimKind} in ${JSON.stringify(before)}`,
+    );
+    const victim = nodeWithId(cluster, before, victimId);
+    let victimDown = false;
+    const load = new MixedLoad(() => cluster.nodes.filter((n) => !(victimDown && n === victim)));
+    load.start();
+    await new Promise((r) => setTimeout(r, 2_000));
+    victimDown = true;
+    await victim.kill9();
+    await new Promise((r) => setTimeout(r, 5_000));
+    const during = { counters: [...load.counters.values()].reduce((a, b) => a + b, 0) };
+    await victim.restart();
+    victimDown = false;
+    await new Promise((r) => setTimeout(r, 3_000));
+    await load.stop();
+
+    const total = [...load.counters.values()].reduce((a, b) => a + b, 0);
+    assert.ok(total > during.counters && during.counters > 10, "the load went on through the kill");
+    assert.ok(load.calls > 5 && load.errands > 2, "calls and workflows went on");
+    for (const [key, count] of load.counters)
+      await eventually(async () => {
+        const res = await call(`${cluster.nodes[0]!.ingress}/Counter/${key}/get`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "null",
+        });
+        return res.status === 200 && res.json() === count ? true : undefined;
+      }, `${key} counts its ${count} acknowledged adds once`);
+    console.log(
+      `failover of the ${victimKind} node N${victimId}: ${total} adds, ${load.calls} calls, ${load.errands} workflows, ${load.failedAttempts} attempts retried`,
+    );
+    await assertReplicasEqual(cluster, partitions);
+  } finally {
+    await services.stop();
+    await cluster.stop();
+    cluster.cleanup();
+  }
+}
+
+describe("failover under a mixed load: kill -9, keep going, restart", () => {
+  it("of the node that leads the most partitions", () => failover("most-leaders", 6));
+  it("of the metadata leader", () => failover("metadata-leader", 6));
+  it("of a node that leads no partition (only a follower)", () => failover("follower-only", 2));
+});
