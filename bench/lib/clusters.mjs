@@ -96,7 +96,7 @@ export async function startCluster(kind, { size = 3, replication = 2, partitions
     const args = [KEEL_SERVER, "--base-dir", dir, "--node-name", n.name, "--bind-address", "127.0.0.1",
       "--node-port", String(n.nodePort), "--ingress-port", n.ingress.split(":")[2], "--admin-port", n.admin.split(":")[2],
       "--metadata-servers", metadataServers, "--replication", String(replication), "--partitions", String(partitions),
-      "--log-level", "warn", ...(i === 0 ? ["--auto-provision"] : [])];
+      "--log-level", process.env.BENCH_KEEL_LOG_LEVEL ?? "warn", ...(i === 0 ? ["--auto-provision"] : [])];
     // BENCH_KEEL_NODE_ARGS: options for Node itself, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (diagnosis).
     const nodeArgs = (process.env.BENCH_KEEL_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const p = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", log, log], env: { ...process.env, ...env } });

@@ -114,6 +114,21 @@ describe("tcp transport", () => {
     await a.close();
   });
 
+  it("fails a request to a node whose process is gone as unreachable, at once", async () => {
+    const net = new Net();
+    const a = await net.node(1);
+    const b = await net.node(2);
+    echo(b, "b:");
+    assert.equal(await ask(a, 2, "warm"), "b:warm");
+    await b.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    // Nothing listens on its port: the request was never sent, and the answer does not wait.
+    assert.equal(await ask(a, 2, "gone", 5_000), "error:unreachable");
+    assert.ok(Date.now() - started < 2_000);
+    await a.close();
+  });
+
   it("answers a client connection by address without making it a node's connection", async () => {
     const net = new Net();
     const a = await net.node(1);

@@ -627,8 +627,9 @@ export class TcpTransport implements NodeTransport {
     if (failed.length === 0) return;
     peer.queue = peer.queue.filter((queued) => queued.request === undefined);
     peer.queuedBytes = peer.queue.reduce((bytes, queued) => bytes + queued.frame.length, 0);
+    // Never written: the caller may send it again elsewhere, whatever it was.
     for (const { request } of failed)
-      this.finish(request!, { ok: false, error: "unavailable", detail });
+      this.finish(request!, { ok: false, error: "unreachable", detail });
   }
 
   private finish(id: number, outcome: RequestOutcome): void {
