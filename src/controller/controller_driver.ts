@@ -74,6 +74,7 @@ export class ControllerDriver {
   private again = false;
   private stopped = false;
   private waitingReported = false;
+  private minorityReported = false;
   private readonly detector = new FailureDetector({
     suspectAfterMs: SUSPECT_AFTER_MS,
     deadAfterMs: DEAD_AFTER_MS,
@@ -192,6 +193,19 @@ export class ControllerDriver {
       this.waitingReported = true;
       return;
     }
+    // A controller cut off from most of the cluster sees the others dead: it must not move their
+    // partitions (least of all right after it is reconnected, before their heartbeats answer).
+    const notDead = nodes.filter((n) => liveness(n.plainId as NodeId) !== "dead").length;
+    if (current !== undefined && notDead * 2 <= nodes.length) {
+      if (!this.minorityReported)
+        this.deps.logger.warn("the cluster controller sees a minority of nodes alive; it waits", {
+          alive: notDead,
+          nodes: nodes.length,
+        });
+      this.minorityReported = true;
+      return;
+    }
+    this.minorityReported = false;
     const desired = desiredPartitionTable({
       nodes,
       liveness,
