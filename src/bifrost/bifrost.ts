@@ -260,6 +260,11 @@ export class VirtualLog {
     }
   }
 
+  /** The metadata version of the chain this log follows. */
+  get chainVersionNow(): number {
+    return this.chainVersion;
+  }
+
   /** Re-reads the chain; true when it now has more segments than before. */
   async refresh(): Promise<boolean> {
     const stored = await getJson<LogChain>(this.bifrost.metadata, chainKey(this.logId));

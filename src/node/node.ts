@@ -181,6 +181,9 @@ export interface MetadataMemberDescription {
   readonly leader: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  /** The members that vote and those that only learn, as this member knows them. */
+  readonly voters?: readonly number[];
+  readonly learners?: readonly number[];
   /** Why the member did not answer, if it did not. */
   readonly problem?: string;
 }
@@ -483,7 +486,7 @@ export class KeelNode {
             ? this.latestSchema()
             : key === PARTITION_PLACEMENT_KEY && version > this.placementVersion
               ? this.refreshPlacement()
-              : Promise.resolve(undefined);
+              : this.refreshChain(key, version);
         known.then(
           () => respond(new Uint8Array(0)),
           () => respond(new Uint8Array(0)),
@@ -556,6 +559,22 @@ export class KeelNode {
         );
       await this.continueOnReplicatedLog(p, processor, last.index);
     }
+  }
+
+  /**
+   * Another node extended a partition's log: a replica here reads on into the new segment now
+   * instead of when its watch of the chain next looks.
+   */
+  private async refreshChain(key: string, version: number): Promise<void> {
+    const log = this.processors.find(
+      (p) => p !== undefined && chainKey(p.partitionId) === key,
+    )?.log;
+    if (log !== undefined && version > log.chainVersionNow) await log.refresh();
+  }
+
+  /** Tells the other nodes that this node extended a partition's log (bounded, in the background). */
+  private announceChain(p: number, log: VirtualLog): void {
+    void this.announce(chainKey(p), log.chainVersionNow).catch(() => undefined);
   }
 
   private async refreshPlacement(): Promise<void> {
@@ -684,6 +703,7 @@ export class KeelNode {
       sequencer: formatGenerationalNodeId(sequencer),
     });
     await log.sealAndExtend((index) => cluster.newSegment(p, index));
+    this.announceChain(p, log);
   }
 
   /**
@@ -704,6 +724,7 @@ export class KeelNode {
         if (this.sequencesLastSegment(processor)) break;
         assert(attempt < 16, "the log's chain settles while this node extends it");
         await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
+        this.announceChain(p, processor.log);
       }
       if (!processor.isLeader) await processor.claimLeadership();
     } catch (error) {

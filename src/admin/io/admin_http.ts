@@ -460,6 +460,8 @@ function clusterStatus(cluster: ClusterDescription): Record<string, unknown> {
       leader: m.leader === 0 ? null : `N${m.leader}`,
       commit_index: m.commitIndex,
       applied_index: m.appliedIndex,
+      voters: m.voters?.map((v) => `N${v}`) ?? null,
+      learners: m.learners?.map((l) => `N${l}`) ?? null,
       problem: m.problem ?? null,
     })),
   };

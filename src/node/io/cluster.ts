@@ -447,6 +447,8 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
                 leader: status.leader,
                 commitIndex: status.commit,
                 appliedIndex: status.applied,
+                voters: status.voters,
+                learners: status.learners,
               };
             } catch (error) {
               return {
