@@ -1203,10 +1203,14 @@ export class KeelNode {
           : { outcome: answer.outcome, completion: Promise.resolve(answer.completion) };
       },
     );
-    // An invocation without an idempotency key has a fresh id: "previously accepted" can only mean
-    // that a submission whose answer was lost (its leader failed) and that was sent again had landed.
+    // An invocation without an idempotency key (nor a workflow key) has a fresh id: "previously
+    // accepted" can only mean that a submission whose answer was lost (its leader failed) and that
+    // was sent again had landed.
     const outcome = submitted.outcome;
-    if (outcome.kind === "previouslyAccepted" && !invocation.idempotencyKey)
+    const freshId =
+      invocation.idempotencyKey === undefined &&
+      invocation.target?.handlerType !== HandlerType.HANDLER_TYPE_WORKFLOW;
+    if (outcome.kind === "previouslyAccepted" && freshId)
       return { ...submitted, outcome: { kind: "accepted", invocationId: outcome.invocationId } };
     return submitted;
   }
