@@ -326,7 +326,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
           "--node-port",
           String(nodePort),
           "--log-level",
-          "warn",
+          process.env["KEEL_TEST_LOG_LEVEL"] ?? "warn",
           ...(options.extraArgs ?? []),
         ],
         { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },

@@ -114,6 +114,35 @@ describe("tcp transport", () => {
     await a.close();
   });
 
+  it("never puts a request asked again from a failure callback on the connection that closed", async () => {
+    const net = new Net();
+    const a = await net.node(1);
+    const b = await net.node(2);
+    b.serve(SERVICE, { onMessage: () => undefined, onRequest: () => undefined });
+    echo(a, "a:");
+    assert.equal(await ask(b, 1, "warm"), "a:warm");
+    // Many requests in flight when the connection closes, each asked again once it fails (as a
+    // sequencer re-sends its stores): a re-sent request written to the closing connection would be
+    // failed by the same loop and sent again, without end, and the event loop would never turn.
+    const outcomes: string[] = [];
+    const resent = new Promise<void>((resolve) => {
+      for (let i = 0; i < 50; i++)
+        a.request(NodeId(2), SERVICE, utf8(`r${i}`), 5_000, (first) => {
+          outcomes.push(first.ok ? "ok" : first.error);
+          a.request(NodeId(2), SERVICE, utf8(`again${i}`), 5_000, (second) => {
+            outcomes.push(second.ok ? "ok" : second.error);
+            if (outcomes.length === 100) resolve();
+          });
+        });
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await b.close();
+    await resent;
+    assert.deepEqual(outcomes.slice(0, 50), Array<string>(50).fill("unavailable"));
+    assert.deepEqual(outcomes.slice(50), Array<string>(50).fill("unreachable"));
+    await a.close();
+  });
+
   it("fails a request to a node whose process is gone as unreachable, at once", async () => {
     const net = new Net();
     const a = await net.node(1);

@@ -598,26 +598,31 @@ export class TcpTransport implements NodeTransport {
 
   private onClose(connection: Connection): void {
     this.sockets.delete(connection.socket);
-    for (const id of connection.requests) {
+    // The connection is gone before its requests fail: a caller that asks again from its failure
+    // callback (a sequencer re-sending its stores) must reach a new connection, not this one. On
+    // this one the request would be failed by this very loop, and asked again, for ever.
+    const wasUsable = connection.usable;
+    connection.usable = false;
+    const node = connection.peer;
+    const peer =
+      connection.dialedFor ??
+      (node === undefined || node === ANONYMOUS_NODE ? undefined : this.peers.get(node));
+    if (peer?.connection === connection) peer.connection = undefined;
+    const failed = [...connection.requests];
+    connection.requests.clear();
+    for (const id of failed) {
       this.finish(id, {
         ok: false,
         error: "unavailable",
         detail: `connection to node ${connection.peer} closed`,
       });
     }
-    connection.requests.clear();
-    if (this.closed) return;
-    const node = connection.peer;
-    const peer =
-      connection.dialedFor ??
-      (node === undefined || node === ANONYMOUS_NODE ? undefined : this.peers.get(node));
-    if (peer === undefined) return;
-    if (peer.connection === connection) peer.connection = undefined;
+    if (this.closed || peer === undefined) return;
     if (peer.dialing === connection) {
       peer.dialing = undefined;
       // The peer cannot be reached now: its queued requests fail at once rather than wait for it
       // (their callers retry elsewhere or later); one-way messages stay queued for the redial.
-      if (!connection.usable) this.failQueuedRequests(peer, `cannot connect to node ${peer.id}`);
+      if (!wasUsable) this.failQueuedRequests(peer, `cannot connect to node ${peer.id}`);
     }
     if (peer.connection === undefined && peer.queue.length > 0) this.scheduleRedial(peer);
   }
