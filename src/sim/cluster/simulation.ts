@@ -47,7 +47,6 @@ import {
   type PartitionKey,
   type Prng,
 } from "../../core/index.js";
-import type { Result } from "../../gen/keel/records.js";
 import {
   DEFAULT_LOGLET_LIMITS,
   LogletNode,
@@ -95,13 +94,18 @@ import { SimSdk } from "../node/sdk.js";
 import { Ledger, simulatedHandlers, simulatedSchema } from "../node/services.js";
 import { SimPartitionStore, SimStoreDisk } from "../node/storage.js";
 import {
+  ClientTimeout,
+  ConnectionReset,
+  ProcessRequests,
+  clientAttempt,
+  isExpectedClientError,
+} from "../node/client_requests.js";
+import {
   checkInvocations,
   checkObjects,
   clientInvocations,
   firstStoreDifference,
-  outputOf,
   safeJson,
-  submissionAt,
   type ClientInvocation,
   type StoredView,
 } from "../node/workload.js";
@@ -141,16 +145,6 @@ const CLIENT_RETRY_MAX_MS = 300;
 const CLIENT_TIMEOUT_MS = 10_000;
 const DIRECTION_MARK = [utf8(">"), utf8("<")];
 
-/** The connection to a node that died: what its client sees. */
-class ConnectionReset extends Error {
-  override readonly name = "ConnectionReset";
-}
-
-/** A request without an answer in CLIENT_TIMEOUT_MS: the client gives up on it and tries again. */
-class ClientTimeout extends Error {
-  override readonly name = "ClientTimeout";
-}
-
 /** One process of a node: everything that dies with it. */
 class Incarnation {
   alive = true;
@@ -160,7 +154,7 @@ class Incarnation {
   metadataClient: number | undefined;
   readonly stores: SimPartitionStore[] = [];
   readonly kills: (() => void)[] = [];
-  private readonly outstanding = new Set<(error: Error) => void>();
+  readonly requests = new ProcessRequests();
 
   constructor(
     readonly slot: NodeSlot,
@@ -168,34 +162,9 @@ class Incarnation {
     readonly clock: SimClock,
   ) {}
 
-  /** A client's request: it fails with ConnectionReset if the process dies before it answers. */
-  request<T>(op: (node: KeelNode) => Promise<T>): Promise<T> {
-    const node = this.node;
-    if (!this.alive || !this.started || node === undefined)
-      return Promise.reject(new ConnectionReset("the node is down"));
-    let promise: Promise<T>;
-    try {
-      promise = op(node);
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
-    return this.guard(promise);
-  }
-
-  guard<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const reset = (error: Error): void => reject(error);
-      this.outstanding.add(reset);
-      promise.then(
-        (value) => {
-          if (this.outstanding.delete(reset)) resolve(value);
-        },
-        (error: unknown) => {
-          if (this.outstanding.delete(reset))
-            reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    });
+  /** The node, while the process is alive and started (clients' requests go to it). */
+  get serving(): KeelNode | undefined {
+    return this.alive && this.started ? this.node : undefined;
   }
 
   crash(): void {
@@ -203,9 +172,7 @@ class Incarnation {
     this.clock.kill();
     this.stores.forEach((store) => store.crash());
     for (const kill of this.kills) kill();
-    const resets = [...this.outstanding];
-    this.outstanding.clear();
-    for (const reset of resets) reset(new ConnectionReset("the node crashed"));
+    this.requests.resetAll();
   }
 }
 
@@ -707,6 +674,12 @@ class ClusterSimulation {
 
   // ---- clients ----
 
+  private readonly attemptHooks = {
+    now: (): number => this.scheduler.now,
+    trace: (text: string): void => this.trace(text),
+    violation: (message: string): void => this.violation(message),
+  };
+
   /** One client: submits to a random node, and retries with its idempotency key until it has its result. */
   private async runClient(client: ClientInvocation): Promise<void> {
     for (;;) {
@@ -716,7 +689,12 @@ class ClusterSimulation {
       const incarnation = candidates[this.workloadPrng.nextInt(Math.max(1, candidates.length))];
       if (incarnation !== undefined) {
         try {
-          if (await this.withTimeout(this.clientAttempt(client, incarnation))) return;
+          const target = {
+            name: incarnation.slot.name,
+            node: incarnation.serving,
+            requests: incarnation.requests,
+          };
+          if (await this.withTimeout(clientAttempt(client, target, this.attemptHooks))) return;
         } catch (error) {
           if (!isExpectedClientError(error)) {
             this.violation(`client ${client.index}: unexpected error: ${describeError(error)}`);
@@ -729,64 +707,6 @@ class ClusterSimulation {
         CLIENT_RETRY_MIN_MS + this.workloadPrng.nextInt(CLIENT_RETRY_MAX_MS - CLIENT_RETRY_MIN_MS),
       );
     }
-  }
-
-  /** True once the client is done (it has the result, or found a violation). */
-  private async clientAttempt(
-    client: ClientInvocation,
-    incarnation: Incarnation,
-  ): Promise<boolean> {
-    if (client.mode === "call" || client.acknowledgedAtMs === undefined) {
-      const { outcome, completion } = await incarnation.request((node) =>
-        node.submit(
-          submissionAt(client, node.ports.clock.nowMs()),
-          client.id.partitionKey,
-          client.mode === "call",
-        ),
-      );
-      if (outcome.kind !== "accepted" && outcome.kind !== "previouslyAccepted") {
-        this.violation(`client ${client.index}: submission answered ${outcome.kind}`);
-        return true;
-      }
-      if (client.acknowledgedAtMs === undefined) {
-        client.acknowledgedAtMs = this.scheduler.now;
-        this.trace(
-          `client ${client.index} acknowledged by ${incarnation.slot.name} (${outcome.kind})`,
-        );
-      }
-      if (client.mode === "call") {
-        if (completion === undefined) {
-          this.violation(`client ${client.index}: a call got no completion`);
-          return true;
-        }
-        const attached = await incarnation.guard(completion);
-        if (attached.kind !== "completed") return false; // the leader changed: ask again
-        return this.received(client, attached.result);
-      }
-    }
-    const attached = await incarnation.request((node) => node.attach(client.id, true));
-    switch (attached.kind) {
-      case "completed":
-        return this.received(client, attached.result);
-      case "notFound":
-        this.violation(
-          `client ${client.index}: acknowledged send ${client.idText} not found (asked ${incarnation.slot.name}; ${this.replicasOf(client).join("; ")})`,
-        );
-        return true;
-      case "notReady":
-        return false;
-    }
-  }
-
-  private received(client: ClientInvocation, result: Result): boolean {
-    const output = outputOf(client, result);
-    if (typeof output !== "string") {
-      this.violation(output.failed);
-      return true;
-    }
-    client.received = output;
-    this.trace(`client ${client.index} received ${client.received}`);
-    return true;
   }
 
   // ---- checks ----
@@ -1025,14 +945,6 @@ class ClusterSimulation {
       `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
     ].join("; ");
   }
-}
-
-function isExpectedClientError(error: unknown): boolean {
-  if (error instanceof ConnectionReset || error instanceof ClientTimeout) return true;
-  return (
-    error instanceof KeelError &&
-    (error.retryable || error.code === "unavailable" || error.code === "not_leader")
-  );
 }
 
 export function runClusterSimulation(

@@ -7,9 +7,10 @@
 import type { Prng } from "../../core/index.js";
 import type { StreamFaults } from "./endpoint.js";
 import type { SchemaShape } from "./services.js";
+import type { WorkloadShape } from "./workload.js";
 import type { SimLogLatency } from "./storage.js";
 
-export interface Parameters {
+export interface Parameters extends WorkloadShape {
   readonly partitions: number;
   readonly invokerConcurrencyMax: number;
   readonly schema: SchemaShape;
@@ -23,13 +24,6 @@ export interface Parameters {
   readonly gracefulStopChance: number;
   /** The chance that a run proposal is followed by a crash within the log's append latency. */
   readonly crashAfterRunProposalChance: number;
-  readonly faultPhaseMs: number;
-  readonly invocations: number;
-  readonly counterKeys: number;
-  readonly tallyKeys: number;
-  readonly sleepChance: number;
-  readonly sleepMaxMs: number;
-  readonly sendChance: number;
   readonly runDurationMaxMs: number;
   readonly handlerFailureChance: number;
 }

@@ -48,13 +48,12 @@ import {
   Sha256,
   describeError,
   type PartitionKey,
-  KeelError,
   seededPrng,
   toHex,
   utf8,
   type Prng,
 } from "../../core/index.js";
-import { InvocationPhase, type Result } from "../../gen/keel/records.js";
+import { InvocationPhase } from "../../gen/keel/records.js";
 import { Bifrost } from "../../bifrost/index.js";
 import type { InvokerTestOnlyFaults } from "../../invoker/index.js";
 import { ANY_VERSION, MemoryMetadataStore, putJson } from "../../metadata/index.js";
@@ -70,14 +69,13 @@ import { SimEndpointTransport, type StreamCounters, type StreamNetwork } from ".
 import { pickParameters, type Parameters } from "./parameters.js";
 import { SimSdk } from "./sdk.js";
 import { Ledger, simulatedHandlers, simulatedSchema } from "./services.js";
+import { ProcessRequests, clientAttempt, isExpectedClientError } from "./client_requests.js";
 import {
   checkInvocations,
   checkObjects,
   clientInvocations,
   firstStoreDifference,
-  outputOf,
   safeJson,
-  submissionAt,
   type ClientInvocation,
   type StoredView,
 } from "./workload.js";
@@ -119,11 +117,6 @@ const DIRECTION_MARK = [utf8(">"), utf8("<")];
 const CLIENT_RETRY_MIN_MS = 20;
 const CLIENT_RETRY_MAX_MS = 500;
 
-/** The connection to a node that died: what its client sees. */
-class ConnectionReset extends Error {
-  override readonly name = "ConnectionReset";
-}
-
 /** One incarnation of the node: a KeelNode and the ports it was built on. */
 class Incarnation {
   alive = true;
@@ -131,7 +124,7 @@ class Incarnation {
   /** A graceful stop was asked for: a start it interrupts may fail. */
   stopping = false;
   readonly stores: SimPartitionStore[] = [];
-  private readonly outstanding = new Set<(error: Error) => void>();
+  readonly requests = new ProcessRequests();
   node!: KeelNode;
 
   constructor(
@@ -142,32 +135,9 @@ class Incarnation {
     readonly transport: SimEndpointTransport,
   ) {}
 
-  /** A client's request: it fails with ConnectionReset if the process dies before it answers. */
-  request<T>(op: (node: KeelNode) => Promise<T>): Promise<T> {
-    if (!this.alive) return Promise.reject(new ConnectionReset("the node is down"));
-    let promise: Promise<T>;
-    try {
-      promise = op(this.node);
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
-    return this.guard(promise);
-  }
-
-  guard<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const reset = (error: Error): void => reject(error);
-      this.outstanding.add(reset);
-      promise.then(
-        (value) => {
-          if (this.outstanding.delete(reset)) resolve(value);
-        },
-        (error: unknown) => {
-          if (this.outstanding.delete(reset))
-            reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    });
+  /** The node, while the process is alive (clients' requests go to it). */
+  get serving(): KeelNode | undefined {
+    return this.alive ? this.node : undefined;
   }
 
   crash(): void {
@@ -177,9 +147,7 @@ class Incarnation {
     for (const store of this.stores) store.crash();
     this.metadata.kill();
     this.transport.crash();
-    const resets = [...this.outstanding];
-    this.outstanding.clear();
-    for (const reset of resets) reset(new ConnectionReset("the node crashed"));
+    this.requests.resetAll();
   }
 }
 
@@ -459,6 +427,12 @@ class NodeSimulation {
 
   // ---- clients ----
 
+  private readonly attemptHooks = {
+    now: (): number => this.scheduler.now,
+    trace: (text: string): void => this.trace(text),
+    violation: (message: string): void => this.violation(message),
+  };
+
   private scheduleWorkload(): void {
     for (const client of clientInvocations(this.params, this.schema, this.workloadPrng)) {
       this.clients.push(client);
@@ -472,7 +446,12 @@ class NodeSimulation {
       const incarnation = this.incarnation;
       if (incarnation !== undefined) {
         try {
-          if (await this.clientAttempt(client, incarnation)) return;
+          const target = {
+            name: `incarnation ${incarnation.generation}`,
+            node: incarnation.serving,
+            requests: incarnation.requests,
+          };
+          if (await clientAttempt(client, target, this.attemptHooks)) return;
         } catch (error) {
           if (!isExpectedClientError(error)) {
             this.violation(`client ${client.index}: unexpected error: ${describeError(error)}`);
@@ -484,60 +463,6 @@ class NodeSimulation {
         CLIENT_RETRY_MIN_MS + this.workloadPrng.nextInt(CLIENT_RETRY_MAX_MS - CLIENT_RETRY_MIN_MS),
       );
     }
-  }
-
-  /** True once the client is done (it has the result, or found a violation). */
-  private async clientAttempt(
-    client: ClientInvocation,
-    incarnation: Incarnation,
-  ): Promise<boolean> {
-    if (client.mode === "call" || client.acknowledgedAtMs === undefined) {
-      const { outcome, completion } = await incarnation.request((node) =>
-        node.submit(
-          submissionAt(client, node.ports.clock.nowMs()),
-          client.id.partitionKey,
-          client.mode === "call",
-        ),
-      );
-      if (outcome.kind !== "accepted" && outcome.kind !== "previouslyAccepted") {
-        this.violation(`client ${client.index}: submission answered ${outcome.kind}`);
-        return true;
-      }
-      if (client.acknowledgedAtMs === undefined) {
-        client.acknowledgedAtMs = this.scheduler.now;
-        this.trace(`client ${client.index} acknowledged (${outcome.kind}) ${client.idText}`);
-      }
-      if (client.mode === "call") {
-        if (completion === undefined) {
-          this.violation(`client ${client.index}: a call got no completion`);
-          return true;
-        }
-        const attached = await incarnation.guard(completion);
-        if (attached.kind !== "completed") return false; // the leader changed: ask again
-        return this.received(client, attached.result);
-      }
-    }
-    const attached = await incarnation.request((node) => node.attach(client.id, true));
-    switch (attached.kind) {
-      case "completed":
-        return this.received(client, attached.result);
-      case "notFound":
-        this.violation(`client ${client.index}: acknowledged send ${client.idText} not found`);
-        return true;
-      case "notReady":
-        return false;
-    }
-  }
-
-  private received(client: ClientInvocation, result: Result): boolean {
-    const output = outputOf(client, result);
-    if (typeof output !== "string") {
-      this.violation(output.failed);
-      return true;
-    }
-    client.received = output;
-    this.trace(`client ${client.index} received ${client.received}`);
-    return true;
   }
 
   // ---- checks ----
@@ -672,13 +597,6 @@ class NodeSimulation {
       `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
     ].join("; ");
   }
-}
-
-function isExpectedClientError(error: unknown): boolean {
-  if (error instanceof ConnectionReset) return true;
-  return (
-    error instanceof KeelError && (error.code === "unavailable" || error.code === "not_leader")
-  );
 }
 
 export function runNodeSimulation(seed: number, options: NodeSimOptions): Promise<NodeSimResult> {
