@@ -93,6 +93,7 @@ import { SimEndpointTransport, type StreamCounters, type StreamNetwork } from ".
 import { SimSdk } from "../node/sdk.js";
 import { Ledger, simulatedHandlers, simulatedSchema } from "../node/services.js";
 import { SimPartitionStore, SimStoreDisk } from "../node/storage.js";
+import { Driver, RunRecord } from "../node/run_record.js";
 import {
   ClientTimeout,
   ConnectionReset,
@@ -192,8 +193,9 @@ interface NodeSlot {
 }
 
 class ClusterSimulation {
-  readonly violations: string[] = [];
   private readonly scheduler: SimScheduler;
+  private readonly record: RunRecord;
+  private readonly driver: Driver;
   private readonly params: ClusterParameters;
   private readonly faultPrng: Prng;
   private readonly workloadPrng: Prng;
@@ -207,21 +209,25 @@ class ClusterSimulation {
   private readonly schema: Schema;
   private readonly slots: NodeSlot[] = [];
   private readonly topology = new Map<NodeId, NodeLocation>();
-  private readonly digest = new Sha256();
-  private readonly events: string[] = [];
   private clients: ClientInvocation[] = [];
   private incarnations = 0;
   private metadataClients = 0;
   private calm = false;
   private crashes = 0;
   private isolations = 0;
-  private steps = 0;
 
   constructor(
     private readonly seed: number,
     private readonly options: ClusterSimOptions,
   ) {
     this.scheduler = new SimScheduler(seed);
+    this.record = new RunRecord(this.scheduler, options.verbose === true);
+    this.driver = new Driver(this.scheduler, this.record, {
+      settle: options.settle,
+      stepsMax: STEPS_MAX,
+      afterStep: () => this.checkLeaders(),
+      stopOnViolation: true,
+    });
     const root = this.scheduler.prng;
     this.params = pickClusterParameters(root);
     this.faultPrng = seededPrng(root.nextU32());
@@ -263,7 +269,7 @@ class ClusterSimulation {
       cutsEnabled: () => !this.calm,
       counters: this.streamCounters,
       delivered: (towardNode, bytes) => {
-        this.digest.update(DIRECTION_MARK[towardNode ? 1 : 0]!).update(bytes);
+        this.record.traffic(DIRECTION_MARK[towardNode ? 1 : 0]!, bytes);
       },
     };
     this.schema = simulatedSchema(this.params.schema, EPOCH_MS);
@@ -306,29 +312,19 @@ class ClusterSimulation {
       );
     }
     for (const slot of this.slots) slot.incarnation?.crash();
-    const digest = toHex(this.digest.digest()).slice(0, 16);
-    if (this.options.verbose === true) for (const line of this.events) console.log(`  | ${line}`);
-    return { seed: this.seed, violations: this.violations, summary: this.summary(digest), digest };
+    const digest = this.record.finish();
+    return {
+      seed: this.seed,
+      violations: this.record.violations,
+      summary: this.summary(digest),
+      digest,
+    };
   }
 
   // ---- driving ----
 
-  /** Runs events, settling promise reactions and checking leaders after each, until `done`. */
-  private async driveUntil(done: () => boolean, untilMs: number): Promise<boolean> {
-    await this.options.settle();
-    while (!done()) {
-      const next = this.scheduler.peekTime();
-      if (next === undefined || next > untilMs) return done();
-      if (++this.steps > STEPS_MAX) {
-        this.violation(`more than ${STEPS_MAX} events: the run does not settle`);
-        return false;
-      }
-      this.scheduler.step();
-      await this.options.settle();
-      this.checkLeaders();
-      if (this.violations.length > 0) return false;
-    }
-    return true;
+  private driveUntil(done: () => boolean, untilMs: number): Promise<boolean> {
+    return this.driver.until(done, untilMs);
   }
 
   /** Drives the simulation until `promise` settles (it needs the simulated network and disks). */
@@ -362,7 +358,7 @@ class ClusterSimulation {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.scheduler.schedule(ms, resolve));
+    return this.driver.sleep(ms);
   }
 
   /** Retries a metadata operation that found no member to answer, as keel-server's start does. */
@@ -385,7 +381,7 @@ class ClusterSimulation {
     for (const slot of this.slots) {
       const booted = this.boot(slot);
       const registered = await this.driveUntil(
-        () => slot.registered || this.violations.length > 0,
+        () => slot.registered || this.record.violations.length > 0,
         this.scheduler.now + STARTUP_LIMIT_MS,
       );
       if (!registered) {
@@ -761,7 +757,7 @@ class ClusterSimulation {
   }
 
   private reportStuck(): void {
-    if (this.violations.length > 0) return;
+    if (this.record.violations.length > 0) return;
     for (const client of this.clients.filter((c) => c.received === undefined).slice(0, 5))
       this.violation(
         `client ${client.index} (${client.mode}, ${client.idText}) has no result ${CALM_LIMIT_MS} ms into the calm: ${this.replicasOf(client).join("; ") || "no live replica"}`,
@@ -905,32 +901,19 @@ class ClusterSimulation {
   // ---- reporting ----
 
   private loggerOf(incarnation: Incarnation): Logger {
-    const log =
-      (level: "debug" | "info" | "warn" | "error") =>
-      (message: string, fields?: Record<string, unknown>): void => {
-        if (!incarnation.alive) return;
-        const text = `${incarnation.slot.name} ${level}: ${message} ${safeJson(fields)}`;
-        if (level === "error") this.violation(text);
-        else if (this.options.verbose === true && level !== "debug") this.note(text);
-      };
-    return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+    return this.record.logger(incarnation.slot.name, () => incarnation.alive);
   }
 
   private violation(message: string): void {
-    this.violations.push(`t=${this.scheduler.now}ms ${message}`);
-    this.trace(`VIOLATION ${message}`);
+    this.record.violation(message);
   }
 
-  /** An event of the run: into the digest, and kept with --verbose. */
   private trace(text: string): void {
-    const line = `t=${this.scheduler.now} ${text}`;
-    this.digest.update(utf8(`${line}\n`));
-    if (this.options.verbose === true) this.events.push(line);
+    this.record.trace(text);
   }
 
-  /** Kept with --verbose only; not part of the digest. */
   private note(text: string): void {
-    this.events.push(`t=${this.scheduler.now} ${text}`);
+    this.record.note(text);
   }
 
   private summary(digest: string): string {
@@ -942,7 +925,7 @@ class ClusterSimulation {
       `${p.nodes} nodes (${p.metadataServers} metadata), ${p.partitions} partitions, ${p.invocations} invocations on ${p.counterKeys} counters, ${p.tallyKeys} tallies`,
       `${this.crashes} crashes, ${this.isolations} isolations, ${this.streamCounters.cut}/${this.streamCounters.opened} streams cut`,
       `${sdk.attempts} attempts, ${rerun} runs executed again`,
-      `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
+      `t=${this.scheduler.now}ms, ${this.driver.steps} events, digest ${digest}`,
     ].join("; ");
   }
 }

@@ -45,11 +45,9 @@ import {
   Lsn,
   PartitionId,
   PartitionTable,
-  Sha256,
   describeError,
   type PartitionKey,
   seededPrng,
-  toHex,
   utf8,
   type Prng,
 } from "../../core/index.js";
@@ -69,13 +67,13 @@ import { SimEndpointTransport, type StreamCounters, type StreamNetwork } from ".
 import { pickParameters, type Parameters } from "./parameters.js";
 import { SimSdk } from "./sdk.js";
 import { Ledger, simulatedHandlers, simulatedSchema } from "./services.js";
+import { Driver, RunRecord } from "./run_record.js";
 import { ProcessRequests, clientAttempt, isExpectedClientError } from "./client_requests.js";
 import {
   checkInvocations,
   checkObjects,
   clientInvocations,
   firstStoreDifference,
-  safeJson,
   type ClientInvocation,
   type StoredView,
 } from "./workload.js";
@@ -152,7 +150,6 @@ class Incarnation {
 }
 
 class NodeSimulation {
-  readonly violations: string[] = [];
   private readonly scheduler: SimScheduler;
   private readonly params: Parameters;
   private readonly faultPrng: Prng;
@@ -164,21 +161,23 @@ class NodeSimulation {
   private readonly network: StreamNetwork;
   private readonly schema: Schema;
   private readonly streamCounters: StreamCounters = { opened: 0, cut: 0 };
-  private readonly digest = new Sha256();
-  private readonly events: string[] = [];
   private readonly clients: ClientInvocation[] = [];
   private incarnation: Incarnation | undefined;
   private generation = 0;
   private calm = false;
   private crashes = 0;
   private stops = 0;
-  private steps = 0;
 
   constructor(
     private readonly seed: number,
     private readonly options: NodeSimOptions,
   ) {
     this.scheduler = new SimScheduler(seed);
+    this.record = new RunRecord(this.scheduler, options.verbose === true);
+    this.driver = new Driver(this.scheduler, this.record, {
+      settle: options.settle,
+      stepsMax: STEPS_MAX,
+    });
     const root = this.scheduler.prng;
     this.params = pickParameters(root);
     this.faultPrng = seededPrng(root.nextU32());
@@ -207,7 +206,7 @@ class NodeSimulation {
       cutsEnabled: () => !this.calm,
       counters: this.streamCounters,
       delivered: (towardNode, bytes) => {
-        this.digest.update(DIRECTION_MARK[towardNode ? 1 : 0]!).update(bytes);
+        this.record.traffic(DIRECTION_MARK[towardNode ? 1 : 0]!, bytes);
       },
     };
     this.schema = simulatedSchema(this.params.schema, EPOCH_MS);
@@ -234,31 +233,23 @@ class NodeSimulation {
         `the simulation threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
       );
     }
-    const digest = toHex(this.digest.digest()).slice(0, 16);
-    if (this.options.verbose === true) for (const line of this.events) console.log(`  | ${line}`);
-    return { seed: this.seed, violations: this.violations, summary: this.summary(digest), digest };
+    const digest = this.record.finish();
+    return {
+      seed: this.seed,
+      violations: this.record.violations,
+      summary: this.summary(digest),
+      digest,
+    };
   }
 
   // ---- driving ----
 
-  /** Runs events, settling promise reactions after each, until `done` or nothing is due by `untilMs`. */
-  private async driveUntil(done: () => boolean, untilMs: number): Promise<boolean> {
-    await this.options.settle();
-    while (!done()) {
-      const next = this.scheduler.peekTime();
-      if (next === undefined || next > untilMs) return done();
-      if (++this.steps > STEPS_MAX) {
-        this.violation(`more than ${STEPS_MAX} events: the run does not settle`);
-        return false;
-      }
-      this.scheduler.step();
-      await this.options.settle();
-    }
-    return true;
+  private driveUntil(done: () => boolean, untilMs: number): Promise<boolean> {
+    return this.driver.until(done, untilMs);
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.scheduler.schedule(ms, resolve));
+    return this.driver.sleep(ms);
   }
 
   // ---- the node's life ----
@@ -414,19 +405,13 @@ class NodeSimulation {
   }
 
   private loggerOf(incarnation: Incarnation): Logger {
-    const log =
-      (level: "debug" | "info" | "warn" | "error") =>
-      (message: string, fields?: Record<string, unknown>): void => {
-        if (!incarnation.alive) return;
-        const text = `incarnation ${incarnation.generation} ${level}: ${message} ${safeJson(fields)}`;
-        if (level === "error") this.violation(text);
-        else if (this.options.verbose === true && level !== "debug") this.note(text);
-      };
-    return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+    return this.record.logger(`incarnation ${incarnation.generation}`, () => incarnation.alive);
   }
 
   // ---- clients ----
 
+  private readonly record: RunRecord;
+  private readonly driver: Driver;
   private readonly attemptHooks = {
     now: (): number => this.scheduler.now,
     trace: (text: string): void => this.trace(text),
@@ -567,20 +552,15 @@ class NodeSimulation {
   // ---- reporting ----
 
   private violation(message: string): void {
-    this.violations.push(`t=${this.scheduler.now}ms ${message}`);
-    this.trace(`VIOLATION ${message}`);
+    this.record.violation(message);
   }
 
-  /** An event of the run: into the digest, and kept with --verbose. */
   private trace(text: string): void {
-    const line = `t=${this.scheduler.now} ${text}`;
-    this.digest.update(utf8(`${line}\n`));
-    if (this.options.verbose === true) this.events.push(line);
+    this.record.trace(text);
   }
 
-  /** Kept with --verbose only; not part of the digest. */
   private note(text: string): void {
-    this.events.push(`t=${this.scheduler.now} ${text}`);
+    this.record.note(text);
   }
 
   private summary(digest: string): string {
@@ -594,7 +574,7 @@ class NodeSimulation {
       `${p.partitions} partitions, v${s.protocolVersionMax} ${s.requestResponse ? "request/response" : "bidi"}${s.lazyState ? " lazy" : ""}`,
       `${this.crashes} crashes, ${this.stops} stops, ${this.streamCounters.cut}/${this.streamCounters.opened} streams cut`,
       `${sdk.attempts} attempts (${sdk.replays} replaying, ${sdk.suspensions} suspended), ${rerun} runs executed again`,
-      `t=${this.scheduler.now}ms, ${this.steps} events, digest ${digest}`,
+      `t=${this.scheduler.now}ms, ${this.driver.steps} events, digest ${digest}`,
     ].join("; ");
   }
 }
