@@ -74,14 +74,22 @@ class MixedLoad {
   constructor(private readonly liveNodes: () => readonly KeelServer[]) {}
 
   start(): void {
-    for (let w = 0; w < 3; w++) this.workers.push(this.counterWorker(w));
-    this.workers.push(this.greeterWorker());
-    for (let w = 0; w < 2; w++) this.workers.push(this.errandWorker(w));
+    // A worker that fails stops the others, and stop() reports its failure.
+    const run = (worker: Promise<void>): Promise<void> =>
+      worker.catch((error: unknown) => {
+        this.stopped = true;
+        throw error;
+      });
+    for (let w = 0; w < 3; w++) this.workers.push(run(this.counterWorker(w)));
+    this.workers.push(run(this.greeterWorker()));
+    for (let w = 0; w < 2; w++) this.workers.push(run(this.errandWorker(w)));
+    for (const worker of this.workers) worker.catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all(this.workers);
+    const failed = (await Promise.allSettled(this.workers)).find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Sends a request to the live nodes in turn until `accepted` says its answer is the one. */
