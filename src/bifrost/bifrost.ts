@@ -55,6 +55,8 @@ export class VirtualLog {
   private droppedThrough: number;
   private unwatchChain: (() => void) | undefined;
   private readonly extensionWaiters = new Set<() => void>();
+  /** A seal-and-extend of this object in progress: appends its seal refused wait for it. */
+  private extending: Promise<unknown> | undefined;
 
   constructor(
     private readonly bifrost: Bifrost,
@@ -84,7 +86,8 @@ export class VirtualLog {
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "sealed")) throw error;
         // The segment was sealed by a reconfiguration; move to the next segment once it exists.
-        const moved = await this.refresh();
+        if (this.extending !== undefined) await this.extending.catch(() => undefined);
+        const moved = this.last !== segment || (await this.refresh());
         if (!moved)
           throw new KeelError("sealed", `log ${this.logId} is sealed and not yet extended`, true);
       }
@@ -197,6 +200,18 @@ export class VirtualLog {
    * chain instead (the caller sees the last segment is not the one it made).
    */
   async sealAndExtend(
+    next: (segmentIndex: number) => LogletConfig | Promise<LogletConfig>,
+  ): Promise<Lsn> {
+    const extending = this.extend(next);
+    this.extending = extending;
+    try {
+      return await extending;
+    } finally {
+      if (this.extending === extending) this.extending = undefined;
+    }
+  }
+
+  private async extend(
     next: (segmentIndex: number) => LogletConfig | Promise<LogletConfig>,
   ): Promise<Lsn> {
     const sealing = this.last;

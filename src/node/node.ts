@@ -42,6 +42,7 @@ import {
   Bifrost,
   chainKey,
   formatReplication,
+  nodesetSizeFor,
   parseLogletParams,
   type LogChain,
   type LogletConfig,
@@ -169,6 +170,8 @@ export interface ClusterPorts {
   readonly replication: ReplicationProperty;
   /** A new segment of a log, replicated on the log servers and sequenced by this incarnation. */
   readonly newSegment: (logId: number, segmentIndex: number) => Promise<LogletConfig>;
+  /** How many log servers a new segment's nodeset would have now (segments.ts). */
+  readonly nodesetTargetSize: () => Promise<number>;
   /** Each metadata member's Raft status, or why it did not answer. */
   readonly metadataMembers: () => Promise<readonly MetadataMemberDescription[]>;
 }
@@ -613,6 +616,7 @@ export class KeelNode {
   private scheduleReconcile(): void {
     this.stopReconciling = this.ports.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
       void this.refreshPlacement().catch(() => undefined);
+      void this.widenNarrowNodesets().catch(() => undefined);
       this.scheduleReconcile();
     });
   }
@@ -735,6 +739,56 @@ export class KeelNode {
     } finally {
       this.claiming.delete(p);
     }
+  }
+
+  /**
+   * A leader whose log's nodeset is narrower than the log servers registered now allow (chosen while
+   * the cluster was forming) continues the log on a wider one: a nodeset no larger than the
+   * replication cannot even be sealed once one of its servers is lost (a seal needs a write quorum),
+   * so its log would stall until that server came back.
+   */
+  private async widenNarrowNodesets(): Promise<void> {
+    const cluster = this.ports.cluster;
+    if (cluster === undefined || this.stopping || this.growing) return;
+    const nodesetSize = (processor: PartitionProcessor): number =>
+      parseLogletParams(processor.log.chain.segments.at(-1)!.loglet.params).nodeset.length;
+    const widenable = (p: number, target: number): PartitionProcessor | undefined => {
+      const processor = this.processors[p];
+      return processor !== undefined &&
+        processor.isLeader &&
+        !this.claiming.has(p) &&
+        this.sequencesLastSegment(processor) &&
+        processor.log.chain.segments.at(-1)!.loglet.provider === "replicated" &&
+        nodesetSize(processor) < target
+        ? processor
+        : undefined;
+    };
+    const wanted = nodesetSizeFor(cluster.replication, 0);
+    if (!this.processors.some((_, p) => widenable(p, wanted) !== undefined)) return;
+    const target = await cluster.nodesetTargetSize();
+    await Promise.all(
+      this.processors.map(async (_, p) => {
+        const processor = widenable(p, target);
+        if (processor === undefined) return;
+        this.claiming.add(p);
+        try {
+          this.ports.logger.info("continuing a partition's log on a wider nodeset", {
+            partition: p,
+            nodeset: nodesetSize(processor),
+            target,
+          });
+          await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
+          this.announceChain(p, processor.log);
+        } catch (error) {
+          this.ports.logger.warn("could not widen the nodeset of a partition's log", {
+            partition: p,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        } finally {
+          this.claiming.delete(p);
+        }
+      }),
+    );
   }
 
   /** Whether the partition's log ends in a segment this incarnation sequences (or no replicated one). */

@@ -205,6 +205,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
               roles: config.roles,
               replication: replicationOf(config),
               newSegment: (logId: number, index: number) => cluster.newSegment(logId, index),
+              nodesetTargetSize: () => cluster.nodesetTargetSize(),
               metadataMembers: () => cluster.metadataMembers(),
             },
           }),
