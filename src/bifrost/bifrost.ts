@@ -186,7 +186,10 @@ export class VirtualLog {
   /** The last trimmed LSN, or 0. */
   async trimPoint(): Promise<number> {
     let point = this.droppedThrough;
-    for (const segment of this.segments) {
+    for (const [i, segment] of this.segments.entries()) {
+      // A segment sealed before it took a record (a leader's claim right after another's) holds
+      // nothing to trim: the trim point is in the segments after it.
+      if (this.segments[i + 1]?.config.baseLsn === segment.config.baseLsn) continue;
       const trimmed = await segment.loglet.trimPoint();
       if (trimmed === 0) break;
       point = segment.config.baseLsn + trimmed - 1;

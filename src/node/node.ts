@@ -439,26 +439,31 @@ export class KeelNode {
 
   /**
    * A node of a cluster serves partition calls from other nodes, runs the controller when it is an
-   * admin node, and opens (follows) and claims (leads) what the placement gives it. Snapshots and
-   * trimming wait for the cluster parts of snapshots: a trim must not pass what a replica on another
-   * node still needs.
+   * admin node, and opens (follows) and claims (leads) what the placement gives it. Leaders take
+   * their partitions' snapshots; a log is trimmed below them only when the destination is one every
+   * node reaches (a new replica elsewhere starts from it) and only through what every replica of the
+   * partition has applied.
    */
   private async startInCluster(cluster: ClusterPorts): Promise<void> {
     this.processors = new Array<PartitionProcessor | undefined>(this.partitionTable.partitionCount);
-    // A cluster node takes snapshots on demand only (growth, keel snapshot create) and restores new
-    // replicas from them; automatic snapshots and trimming wait for the cluster's trim rules.
     const repository = this.ports.snapshots;
-    if (repository !== undefined)
+    if (repository !== undefined) {
+      const settings = this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT;
       this.snapshotter = new PartitionSnapshots({
         repository,
-        settings: { ...(this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT), intervalRecords: 0 },
+        settings,
         clusterName: this.config.clusterName,
         nodeName: this.config.nodeName,
         table: this.partitionTable,
         clock: this.ports.clock,
         entropy: this.ports.entropy,
         logger: this.ports.logger,
+        trimLimit: (processor) =>
+          settings.everyNodeReaches === true
+            ? this.appliedByEveryReplica(processor)
+            : Promise.resolve(0),
       });
+    }
     cluster.transport.serve(NodeService.partition, {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
@@ -529,6 +534,7 @@ export class KeelNode {
     await this.refreshPlacement();
     this.started = true;
     this.scheduleReconcile();
+    if (this.snapshotter !== undefined) this.scheduleSnapshotCheck(this.snapshotter);
   }
 
   /**
@@ -662,8 +668,9 @@ export class KeelNode {
       this.stores[p] = store;
       // A new replica of a log whose first records were dropped from its chain (a single node grown
       // into the cluster) starts from the partition's snapshot.
-      if ((log.chain.trimPoint ?? 0) > 0)
-        await this.snapshotter?.prepare(PartitionId(p), store, log);
+      // A replica whose store is behind its log's trim point (new here, or back after the log was
+      // trimmed past it) starts from the partition's snapshot.
+      await this.snapshotter?.prepare(PartitionId(p), store, log);
       const processor = this.newProcessor(p, log, store);
       await processor.recover();
       await processor.start();
@@ -788,6 +795,46 @@ export class KeelNode {
           this.claiming.delete(p);
         }
       }),
+    );
+  }
+
+  /**
+   * The least applied LSN among the partition's replicas in the placement (this one included), or 0
+   * when one does not answer: a trim waits for it, or for the controller to replace it.
+   */
+  private async appliedByEveryReplica(processor: PartitionProcessor): Promise<number> {
+    const self = this.selfId;
+    const replicas = this.placement?.partitions[processor.partitionId]?.replicas ?? [];
+    const applied = await Promise.all(
+      replicas.map(async (node) => {
+        if (node === self) return processor.appliedLsn;
+        const partitions = await this.askPartitions(node);
+        return partitions?.find((d) => d.partitionId === processor.partitionId)?.appliedLsn ?? 0;
+      }),
+    );
+    return applied.length === 0 ? 0 : Math.min(...applied);
+  }
+
+  /** Another node's description of its partition replicas, or undefined when it does not answer. */
+  private askPartitions(node: NodeId): Promise<PartitionDescription[] | undefined> {
+    return new Promise((resolve) =>
+      this.ports.cluster!.transport.request(
+        node,
+        NodeService.status,
+        new Uint8Array(0),
+        STATUS_REQUEST_TIMEOUT_MS,
+        (outcome) => {
+          try {
+            resolve(
+              outcome.ok
+                ? (JSON.parse(fromUtf8(outcome.payload)) as PartitionDescription[])
+                : undefined,
+            );
+          } catch {
+            resolve(undefined);
+          }
+        },
+      ),
     );
   }
 
@@ -1390,25 +1437,7 @@ export class KeelNode {
       nodes.map((node) =>
         node.plainId === cluster.registration.plainId
           ? Promise.all(this.partitionProcessors.map((p) => p.describe()))
-          : new Promise<PartitionDescription[] | undefined>((resolve) =>
-              cluster.transport.request(
-                NodeId(node.plainId),
-                NodeService.status,
-                new Uint8Array(0),
-                STATUS_REQUEST_TIMEOUT_MS,
-                (outcome) => {
-                  try {
-                    resolve(
-                      outcome.ok
-                        ? (JSON.parse(fromUtf8(outcome.payload)) as PartitionDescription[])
-                        : undefined,
-                    );
-                  } catch {
-                    resolve(undefined);
-                  }
-                },
-              ),
-            ),
+          : this.askPartitions(NodeId(node.plainId)),
       ),
     );
     const placement = (await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY))?.value;

@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
@@ -25,6 +26,7 @@ import {
   register,
   startCluster,
   startServices,
+  tempDir,
   type CallResult,
   type KeelCluster,
   type KeelServer,
@@ -44,7 +46,12 @@ interface ClusterSection {
   partitions: {
     id: number;
     leader: string | null;
-    replicas: { node: string; role: string | null; applied_lsn: number | null }[];
+    replicas: {
+      node: string;
+      role: string | null;
+      applied_lsn: number | null;
+      trim_point: number | null;
+    }[];
   }[];
   metadata_members: { node: string; role: string }[];
   logs: { log_id: number; segments: { nodeset?: string[] }[] }[];
@@ -400,6 +407,93 @@ describe("a node lost from the nodesets chosen while the cluster formed", () => 
       await services.stop();
       await cluster.stop();
       cluster.cleanup();
+    }
+  });
+});
+
+describe("snapshots in a cluster: trimmed logs, a fourth node that starts from them", () => {
+  it("trims every log below its leader's snapshots and gives a joining node replicas equal to the others'", async () => {
+    const destination = tempDir("shared-snapshots");
+    const cluster = await startCluster({
+      size: 4,
+      startFirst: 3,
+      replication: "2",
+      partitions: 4,
+      extraArgs: () => [
+        "--snapshot-destination",
+        `file://${destination}`,
+        "--snapshot-interval-records",
+        "20",
+      ],
+    });
+    const services = await startServices();
+    const adds = new Map<string, number>();
+    const addRound = async (round: number): Promise<void> => {
+      for (let k = 0; k < 48; k++) {
+        const key = `snap-${k % 16}`;
+        const node = cluster.nodes[k % cluster.nodes.length]!;
+        await eventually(async () => {
+          const res = await call(`${node.ingress}/Counter/${key}/add`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "idempotency-key": `${key}-${round}-${k}`,
+            },
+            body: "1",
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          }).catch(() => undefined);
+          return res?.status === 200 ? true : undefined;
+        }, `add ${round}-${k} to ${key}`);
+        adds.set(key, (adds.get(key) ?? 0) + 1);
+      }
+    };
+    try {
+      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+      await addRound(1);
+      await addRound(2);
+      // Every leader snapshots its partition every 20 records and trims its log below the snapshot
+      // once both replicas applied that far.
+      const trimmed = await eventually(() => {
+        const section = clusterStatus(cluster.nodes[0]!.admin);
+        const points = section.partitions.map(
+          (p) => p.replicas.find((r) => r.role === "leader")?.trim_point ?? 0,
+        );
+        return points.every((t) => t > 0) ? points : undefined;
+      }, "every partition's log trimmed below a snapshot");
+      const manifests = readdirSync(destination, { recursive: true }).filter((f) =>
+        String(f).endsWith(".json"),
+      );
+      assert.ok(
+        manifests.length >= 4,
+        `snapshot manifests in ${destination}: ${manifests.join(", ")}`,
+      );
+
+      // The fourth node cannot read these logs from their start: its replicas begin at a snapshot.
+      await cluster.startRemaining();
+      const fourth = await eventually(() => {
+        const section = clusterStatus(cluster.nodes[0]!.admin);
+        const id = section.nodes.find((n) => n.name === "n4")?.node_id.split(":")[0];
+        const held = section.partitions.filter((p) => p.replicas.some((r) => r.node === id));
+        return id !== undefined && held.length > 0 ? held.map((p) => p.id) : undefined;
+      }, "the fourth node holding replicas");
+      await addRound(3);
+      console.log(
+        `logs trimmed through ${trimmed.join(",")} before n4 joined; n4 holds partitions ${fourth.join(",")}`,
+      );
+      for (const [key, count] of adds) {
+        const res = await call(`${cluster.nodes[3]!.ingress}/Counter/${key}/get`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "null",
+        });
+        assert.equal(res.json(), count, `${key} counts its ${count} adds`);
+      }
+      await assertReplicasEqual(cluster, 4);
+    } finally {
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
+      rmSync(destination, { recursive: true, force: true });
     }
   });
 });

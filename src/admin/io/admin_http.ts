@@ -438,6 +438,7 @@ function clusterStatus(cluster: ClusterDescription): Record<string, unknown> {
         epoch: r.epoch ?? null,
         applied_lsn: r.appliedLsn ?? null,
         log_tail: r.logTail ?? null,
+        trim_point: r.trimPoint ?? null,
       })),
     })),
     logs: cluster.logs.map((l) => ({

@@ -175,6 +175,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       snapshots: {
         intervalRecords: config.snapshotIntervalRecords,
         retained: config.snapshotsRetained,
+        everyNodeReaches: config.snapshotDestinationSet === true,
       },
       advertisedAddress,
       location: config.location,
