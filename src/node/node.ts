@@ -724,6 +724,8 @@ export class KeelNode {
    */
   private async claim(p: number, processor: PartitionProcessor): Promise<void> {
     const cluster = this.ports.cluster!;
+    const { clock } = this.ports;
+    const startedMs = clock.nowMs();
     this.claiming.add(p);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -737,7 +739,16 @@ export class KeelNode {
         await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
         this.announceChain(p, processor.log);
       }
-      if (!processor.isLeader) await processor.claimLeadership();
+      if (processor.isLeader) return;
+      const sealedMs = clock.nowMs();
+      await processor.claimLeadership();
+      this.ports.logger.info("took the lead of a partition", {
+        partition: p,
+        epoch: processor.epoch,
+        // Sealing the previous sequencer's segment and extending the chain, then taking the epoch.
+        extendMs: sealedMs - startedMs,
+        claimMs: clock.nowMs() - sealedMs,
+      });
     } catch (error) {
       this.ports.logger.warn("could not take the lead of a partition; trying again", {
         partition: p,

@@ -158,6 +158,34 @@ describe("tcp transport", () => {
     await a.close();
   });
 
+  it("fails requests to a gone node within the redial backoff, not their own timeout", async () => {
+    const net = new Net();
+    // The default backoff, which bounds how long a dead node's requests wait.
+    const a = await TcpTransport.start({
+      self: NodeId(1),
+      generation: 1,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: net.peers,
+    });
+    const b = await net.node(2);
+    echo(b, "b:");
+    try {
+      assert.equal(await ask(a, 2, "warm"), "b:warm");
+      await b.close();
+      await new Promise((r) => setTimeout(r, 50));
+      // One-way messages keep waiting for the peer, so the transport keeps redialing with backoff.
+      for (let i = 0; i < 8; i++) {
+        a.send(NodeId(2), SERVICE, utf8(`notice ${i}`));
+        assert.equal(await ask(a, 2, `request ${i}`, 5_000), "error:unreachable");
+      }
+      const started = Date.now();
+      assert.equal(await ask(a, 2, "after many failed dials", 5_000), "error:unreachable");
+      assert.ok(Date.now() - started < 1_000, `failed after ${Date.now() - started} ms`);
+    } finally {
+      await a.close();
+    }
+  });
+
   it("answers a client connection by address without making it a node's connection", async () => {
     const net = new Net();
     const a = await net.node(1);

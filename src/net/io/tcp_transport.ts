@@ -78,7 +78,12 @@ export interface TcpTransportOptions {
 }
 
 const BACKOFF_MS_MIN_DEFAULT = 50;
-const BACKOFF_MS_MAX_DEFAULT = 2_000;
+/**
+ * Requests queued for a peer that cannot be reached fail when the next dial does: a long backoff
+ * would hold a dead node's requests (a new sequencer's first stores, heartbeats) that long, and the
+ * failover with them. Dials to a dead node every quarter second cost next to nothing.
+ */
+const BACKOFF_MS_MAX_DEFAULT = 250;
 const KEEPALIVE_MS = 1_000;
 
 interface Connection {
