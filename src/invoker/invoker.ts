@@ -42,6 +42,7 @@ import {
 } from "../gen/keel/records.js";
 import type { Failure } from "../gen/keel/service_protocol.js";
 import { TableReader } from "../partition-store/index.js";
+import { NO_METRICS, type InvokerMetrics } from "../observability/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -147,6 +148,8 @@ export interface InvokerOptions {
   readonly prng: Prng;
   /** Deliberately broken behaviour for the node simulation's broken variants; never set otherwise. */
   readonly testOnlyFaults?: InvokerTestOnlyFaults;
+  /** Where attempts and retries are counted (default: nowhere). */
+  readonly metrics?: InvokerMetrics;
 }
 
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
@@ -165,6 +168,7 @@ export class Invoker implements PartitionInvoker {
   private readonly backgroundStartingMax: number;
   /** Wakes the pump when the oldest starting one-way attempt leaves its first window. */
   private backgroundWindowTimer: Cancel | undefined;
+  private readonly metrics: InvokerMetrics;
 
   constructor(
     private readonly transport: EndpointTransport,
@@ -176,10 +180,16 @@ export class Invoker implements PartitionInvoker {
     this.concurrencyMax = options.concurrencyMax ?? limits.invokerConcurrencyMax;
     this.backgroundStartingMax =
       options.backgroundStartingMax ?? limits.invokerBackgroundStartingMax;
+    this.metrics = options.metrics ?? NO_METRICS.invoker;
   }
 
   get runningAttempts(): number {
     return this.running;
+  }
+
+  /** Invocations waiting for a free slot to start their next attempt (dropped ones may linger). */
+  get queuedInvocations(): number {
+    return this.queue.length;
   }
 
   info(id: InvocationId): InvocationTaskInfo | undefined {
@@ -416,6 +426,7 @@ export class Invoker implements PartitionInvoker {
     const { setup, pinned, pinNeeded } = plan;
     task.lastStartAtMs = now;
     task.attempts++;
+    this.metrics.attemptStarted();
     task.nextRetryAtMs = undefined;
     task.lastDeploymentId = pinned.deploymentId;
     const attempt = new InvocationAttempt(
@@ -443,17 +454,17 @@ export class Invoker implements PartitionInvoker {
           this.release(slot);
           // The outcome counts only once everything the attempt proposed is durable: an End whose
           // append failed leaves the invocation running, so the attempt must be retried.
-          void task.lastProposal.then(() =>
-            this.onAttemptFinished(
-              task,
+          void task.lastProposal.then(() => {
+            const counted: AttemptOutcome =
               task.proposalFailed && outcome.kind !== "aborted"
                 ? {
                     kind: "failed",
                     failure: { serverSide: true, code: 503, message: "the log refused a proposal" },
                   }
-                : outcome,
-            ),
-          );
+                : outcome;
+            this.metrics.attemptFinished(counted.kind);
+            this.onAttemptFinished(task, counted);
+          });
         },
       },
     );
@@ -649,6 +660,7 @@ export class Invoker implements PartitionInvoker {
       invocation: task.id.toString(),
       delayMs: delay,
     });
+    this.metrics.retryScheduled();
     task.state = "backingOff";
     task.nextRetryAtMs = this.clock.nowMs() + delay;
     task.retryTimer = this.clock.setTimer(delay, () => {

@@ -41,6 +41,7 @@ import { targetRefOf } from "../../partition/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
+import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
 import {
   handlerTypeOf,
   targetOf,
@@ -96,12 +97,15 @@ export interface IngressOptions {
   readonly tls?: TlsCredentials;
   /** A bearer token every request but health checks and CORS preflights must carry. */
   readonly accessToken?: AccessToken;
+  /** Where answered requests are counted and timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "ingress" | "startTimer">;
 }
 
 export class HttpIngress {
   private readonly http: HttpApiServer;
   private readonly bodyBytesMax: number;
   private readonly accessToken: AccessToken | undefined;
+  private readonly metrics: Pick<KeelMetrics, "ingress" | "startTimer">;
 
   constructor(
     private readonly node: KeelNode,
@@ -111,9 +115,10 @@ export class HttpIngress {
   ) {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
     this.accessToken = options.accessToken;
+    this.metrics = options.metrics ?? NO_METRICS;
     this.http = new HttpApiServer(
       "ingress",
-      (req, res) => this.handle(req, res),
+      (req, res) => this.measured(req, res),
       65_000,
       {
         // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
@@ -131,6 +136,14 @@ export class HttpIngress {
 
   close(): Promise<void> {
     return this.http.close();
+  }
+
+  /** Counts each request by the status it was answered with, once the answer is sent. */
+  private measured(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.metrics === NO_METRICS) return this.handle(req, res);
+    const started = this.metrics.startTimer();
+    res.once("finish", () => this.metrics.ingress.requestAnswered(res.statusCode, started));
+    return this.handle(req, res);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

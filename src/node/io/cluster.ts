@@ -114,6 +114,13 @@ export interface JoinedCluster {
   newSegment(logId: number, segmentIndex: number): Promise<LogletConfig>;
   /** Each metadata member's Raft status (members are the nodes with the metadata-server role). */
   metadataMembers(): Promise<MetadataMemberDescription[]>;
+  /** This node's own metadata member's Raft state, read in memory (metadata-server role only). */
+  readonly metadataMember?: () => {
+    readonly role: string;
+    readonly term: number;
+    readonly commit: number;
+    readonly applied: number;
+  };
   stop(): Promise<void>;
 }
 
@@ -433,6 +440,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
           prng,
         );
       },
+      ...(member === undefined ? {} : { metadataMember: () => member.member.status() }),
       async metadataMembers() {
         const members = (await nodesNow()).filter((n) => n.roles.includes("metadata-server"));
         return Promise.all(

@@ -1,0 +1,79 @@
+/**
+ * Observability: the port through which the node's pure parts report what they do, so that an
+ * adapter (io/: Prometheus through prom-client) can count it. The pure parts never see a metrics
+ * library, a clock or a label: each event has its own method, and the adapter owns names, labels and
+ * units. `NO_METRICS` is the port's twin for the simulator and for tests, and for a node started
+ * with metrics off.
+ *
+ * Invariants:
+ * - Reporting is cheap and never fails: a method only bumps a number the adapter holds; it does not
+ *   allocate labels or strings per event, and it never throws into the caller.
+ * - Latencies are measured by the adapter: `startTimer()` hands the caller an opaque stamp from the
+ *   adapter's own monotonic clock, and the caller gives it back when the work ends. Pure code stays
+ *   free of clocks (its Clock port is wall time, with millisecond steps, and virtual in simulation).
+ * - Labels stay bounded: partitions (a fixed count), outcomes (small enums) and HTTP status codes.
+ *   No invocation id, no object key, no service name reaches a label.
+ */
+
+/** How an invocation ended, as the leader applied it. */
+export type InvocationOutcome = "succeeded" | "failed";
+
+/** How one attempt against a service endpoint ended (the invoker's `AttemptOutcome` kinds). */
+export type AttemptOutcomeKind = "ended" | "suspended" | "aborted" | "failed";
+
+/** An opaque stamp from `startTimer`; give it back to the method that ends the measured work. */
+export type TimerStamp = number & { readonly __timerStamp: never };
+
+export interface InvokerMetrics {
+  attemptStarted(): void;
+  attemptFinished(outcome: AttemptOutcomeKind): void;
+  /** A failed attempt will be tried again after a delay (not counted when the invoker gives up). */
+  retryScheduled(): void;
+}
+
+export interface PartitionMetrics {
+  /** The leader applied an invocation's completion (every invocation completes once). */
+  invocationCompleted(outcome: InvocationOutcome): void;
+  leadershipGained(partition: number): void;
+  leadershipLost(partition: number): void;
+}
+
+export interface LogMetrics {
+  /** A batch of `records` records, `bytes` bytes in all, was appended and is durable. */
+  appendCommitted(records: number, bytes: number, started: TimerStamp): void;
+  appendFailed(): void;
+}
+
+export interface IngressMetrics {
+  /** The ingress answered a request with this HTTP status (2xx to 5xx). */
+  requestAnswered(statusCode: number, started: TimerStamp): void;
+}
+
+export interface SqlMetrics {
+  queryAnswered(succeeded: boolean, started: TimerStamp): void;
+}
+
+export interface KeelMetrics {
+  readonly ingress: IngressMetrics;
+  readonly sql: SqlMetrics;
+  readonly invoker: InvokerMetrics;
+  readonly partitions: PartitionMetrics;
+  readonly log: LogMetrics;
+  startTimer(): TimerStamp;
+}
+
+const nothing = (): void => undefined;
+
+/** Counts nothing: the simulator, unit tests, and a node with metrics off. */
+export const NO_METRICS: KeelMetrics = {
+  ingress: { requestAnswered: nothing },
+  sql: { queryAnswered: nothing },
+  invoker: { attemptStarted: nothing, attemptFinished: nothing, retryScheduled: nothing },
+  partitions: {
+    invocationCompleted: nothing,
+    leadershipGained: nothing,
+    leadershipLost: nothing,
+  },
+  log: { appendCommitted: nothing, appendFailed: nothing },
+  startTimer: () => 0 as TimerStamp,
+};
