@@ -1,0 +1,245 @@
+/**
+ * Observability, end to end: a real keel-server serves `GET /metrics` on its node port; a mixed
+ * workload through the official SDK moves the counters by exactly what it implies, Debian's
+ * `promtool check metrics` accepts the exposition, and bad requests to the node port get JSON errors.
+ * A second server logs JSON lines whose per-module levels the admin API changes while it runs.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import {
+  call,
+  eventually,
+  freePorts,
+  postJson,
+  register,
+  startKeel,
+  startServices,
+  type KeelServer,
+  type ServiceEndpoint,
+} from "./harness.js";
+
+/** One sample line of the exposition: its name with labels as written, and its value. */
+type Samples = ReadonlyMap<string, number>;
+
+function parseExposition(text: string): Samples {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    assert.ok(space > 0, `a sample line has a value: ${line}`);
+    // The format's floats include NaN (any case, as Go parses it) and ±Inf.
+    const written = line.slice(space + 1);
+    const value = /^nan$/i.test(written) ? NaN : Number(written.replace(/inf$/i, "Infinity"));
+    assert.ok(
+      !Number.isNaN(value) || /^nan$/i.test(written),
+      `a sample's value is a number: ${line}`,
+    );
+    samples.set(line.slice(0, space), value);
+  }
+  return samples;
+}
+
+/** The value of one sample, 0 when the series does not exist yet (a counter not moved). */
+function valueOf(samples: Samples, series: string): number {
+  return samples.get(series) ?? 0;
+}
+
+function sumOf(samples: Samples, prefix: string): number {
+  let sum = 0;
+  for (const [series, value] of samples) if (series.startsWith(prefix)) sum += value;
+  return sum;
+}
+
+async function scrape(metricsUrl: string): Promise<{ text: string; samples: Samples }> {
+  const res = await fetch(metricsUrl);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  return { text, samples: parseExposition(text) };
+}
+
+/**
+ * promtool from Debian's `prometheus` package (.ci/run installs it). Outside CI a machine without
+ * it skips the check and says so; in CI its absence fails the test.
+ */
+function promtool(): { found: true } | { found: false; why: string } {
+  const probe = spawnSync("promtool", ["--version"], { encoding: "utf8" });
+  if (probe.error === undefined && probe.status === 0) return { found: true };
+  const why = `promtool not found (${probe.error?.message ?? `exit ${probe.status}`}): install Debian's 'prometheus' package (apt-get install prometheus)`;
+  if (process.env["CI"] !== undefined) assert.fail(`${why}; CI must install it (.ci/run)`);
+  return { found: false, why };
+}
+
+describe("Prometheus metrics on the node port", () => {
+  let server: KeelServer;
+  let services: ServiceEndpoint;
+  let metricsUrl: string;
+  let nodePortUrl: string;
+  const partitions = 4;
+
+  before(async () => {
+    const [nodePort] = await freePorts(1);
+    nodePortUrl = `http://127.0.0.1:${nodePort}`;
+    metricsUrl = `${nodePortUrl}/metrics`;
+    server = await startKeel({ nodePort: nodePort!, extraArgs: ["--partitions", `${partitions}`] });
+    services = await startServices();
+    const registered = await register(server.admin, services.url);
+    assert.equal(registered.status, 201);
+  });
+  after(async () => {
+    await services?.stop();
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  it("counts a mixed workload by exactly what it implies", async () => {
+    const { samples: before } = await scrape(metricsUrl);
+
+    // 5 calls that succeed (3 steps each), 2 that fail terminally (418), a chain of 4 invocations
+    // (Chain.call -> Counter.add x2 -> Greeter.greet), a step that fails twice and then succeeds
+    // (2 failed attempts, 2 retries), a one-way send (202), and a request for an unknown service.
+    for (let i = 0; i < 5; i++)
+      assert.equal((await postJson(`${server.ingress}/Greeter/greet`, `m${i}`)).status, 200);
+    for (let i = 0; i < 2; i++)
+      assert.equal((await postJson(`${server.ingress}/Greeter/fail`, `f${i}`)).status, 418);
+    assert.equal(
+      (await postJson(`${server.ingress}/Chain/call`, ["metrics-a", "metrics-b"])).status,
+      200,
+    );
+    const flaky = await postJson(`${server.ingress}/Flaky/step`, "metrics-flaky");
+    assert.equal(flaky.status, 200);
+    assert.equal(flaky.json(), "succeeded on attempt 3");
+    const sent = await postJson(`${server.ingress}/Greeter/greet/send`, "one-way");
+    assert.equal(sent.status, 202);
+    assert.equal((await postJson(`${server.ingress}/NoSuchService/x`, "")).status, 404);
+    // One SQL query that succeeds and one that fails.
+    const sqlOk = await postJson(`${server.admin}/query`, { query: "SELECT 1 AS one" });
+    assert.equal(sqlOk.status, 200);
+    const sqlBad = await postJson(`${server.admin}/query`, { query: "SELECT FROM nowhere(" });
+    assert.ok(sqlBad.status >= 400, `a bad query fails (${sqlBad.status})`);
+
+    // The one-way send completes in the background: wait until every invocation is counted.
+    const succeeded = 5 + 4 + 1 + 1;
+    const failed = 2;
+    const after = await eventually(async () => {
+      const { samples } = await scrape(metricsUrl);
+      const done =
+        valueOf(samples, 'keel_invocations_completed_total{outcome="succeeded"}') -
+          valueOf(before, 'keel_invocations_completed_total{outcome="succeeded"}') >=
+          succeeded && valueOf(samples, "keel_invoker_running_attempts") === 0;
+      return done ? samples : undefined;
+    }, "every invocation of the workload completed and no attempt runs");
+    const delta = (series: string): number => valueOf(after, series) - valueOf(before, series);
+
+    assert.equal(delta('keel_invocations_completed_total{outcome="succeeded"}'), succeeded);
+    assert.equal(delta('keel_invocations_completed_total{outcome="failed"}'), failed);
+
+    assert.equal(delta('keel_ingress_requests_total{status_code="200"}'), 5 + 1 + 1);
+    assert.equal(delta('keel_ingress_requests_total{status_code="418"}'), 2);
+    assert.equal(delta('keel_ingress_requests_total{status_code="202"}'), 1);
+    assert.equal(delta('keel_ingress_requests_total{status_code="404"}'), 1);
+    assert.equal(delta("keel_ingress_request_duration_seconds_count"), 11);
+    assert.ok(delta("keel_ingress_request_duration_seconds_sum") > 0);
+
+    // Every invocation ran one attempt to its end, and the flaky one two more that failed.
+    assert.equal(delta('keel_invoker_attempts_finished_total{outcome="failed"}'), 2);
+    assert.equal(delta("keel_invoker_retries_total"), 2);
+    const finished =
+      sumOf(after, "keel_invoker_attempts_finished_total{") -
+      sumOf(before, "keel_invoker_attempts_finished_total{");
+    assert.equal(delta("keel_invoker_attempts_started_total"), finished);
+    assert.ok(
+      delta('keel_invoker_attempts_finished_total{outcome="ended"}') >= succeeded + failed,
+      "every invocation's last attempt ended",
+    );
+    assert.equal(valueOf(after, "keel_invoker_queued_invocations"), 0);
+
+    assert.equal(delta('keel_sql_queries_total{outcome="succeeded"}'), 1);
+    assert.equal(delta('keel_sql_queries_total{outcome="failed"}'), 1);
+    assert.equal(delta("keel_sql_query_duration_seconds_count"), 2);
+
+    // Every record was appended in a counted batch, and each partition applied what it appended.
+    const appends = delta("keel_log_appends_total");
+    const records = delta("keel_log_appended_records_total");
+    assert.ok(appends > 0 && records >= appends, `${records} records in ${appends} batches`);
+    assert.ok(delta("keel_log_appended_bytes_total") > records, "records carry bytes");
+    assert.equal(delta("keel_log_append_batch_records_count"), appends);
+    assert.equal(delta("keel_log_append_batch_records_sum"), records);
+    assert.equal(delta("keel_log_append_commit_duration_seconds_count"), appends);
+    assert.equal(valueOf(after, "keel_log_append_failures_total"), 0);
+    const applied =
+      sumOf(after, "keel_partition_applied_lsn{") - sumOf(before, "keel_partition_applied_lsn{");
+    assert.equal(applied, records, "the partitions applied every record appended in between");
+
+    // One node leads every partition since its start: one leadership gained each, none lost.
+    for (let p = 0; p < partitions; p++) {
+      assert.equal(
+        valueOf(after, `keel_partition_applied_lsn{partition="${p}",role="leader"}`) > 0,
+        true,
+      );
+      assert.equal(
+        valueOf(after, `keel_partition_leadership_changes_total{partition="${p}",change="gained"}`),
+        1,
+      );
+      assert.equal(
+        valueOf(after, `keel_partition_leadership_changes_total{partition="${p}",change="lost"}`),
+        0,
+      );
+    }
+    // The process: heap, event-loop delay, resident memory (prom-client's default metrics).
+    for (const series of [
+      "keel_nodejs_heap_size_used_bytes",
+      "keel_nodejs_eventloop_lag_p99_seconds",
+      "keel_process_resident_memory_bytes",
+    ])
+      assert.ok(valueOf(after, series) > 0, `${series} is reported`);
+    // A single node has no metadata member: no Raft metrics rather than zeros.
+    assert.ok(![...after.keys()].some((s) => s.startsWith("keel_metadata_raft")));
+    // Labels stay bounded: no invocation id or key reached a label.
+    const { text } = await scrape(metricsUrl);
+    assert.doesNotMatch(text, /inv_1|metrics-a|one-way/);
+  });
+
+  it("passes promtool check metrics after the workload", async (t) => {
+    const tool = promtool();
+    if (!tool.found) {
+      t.skip(tool.why);
+      return;
+    }
+    const { text } = await scrape(metricsUrl);
+    const checked = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    assert.equal(
+      checked.status,
+      0,
+      `promtool check metrics refused the output:\n${checked.stdout}${checked.stderr}`,
+    );
+    assert.equal(`${checked.stdout}${checked.stderr}`.trim(), "", "promtool found no problems");
+  });
+
+  it("answers other paths and methods on the node port with JSON errors", async () => {
+    const post = await call(metricsUrl, { method: "POST" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
+    assert.deepEqual(post.json<{ code: string }>().code, "method_not_allowed");
+    const missing = await call(`${nodePortUrl}/metricz`);
+    assert.equal(missing.status, 404);
+    assert.match(missing.json<{ code: string; message: string }>().message, /GET \/metrics/);
+    const head = await fetch(metricsUrl, { method: "HEAD" });
+    assert.equal(head.status, 200);
+  });
+});
+
+describe("metrics turned off", () => {
+  it("serves no metrics with --disable-metrics (the node port is only reserved)", async () => {
+    const [nodePort] = await freePorts(1);
+    const server = await startKeel({ nodePort: nodePort!, extraArgs: ["--disable-metrics"] });
+    try {
+      await assert.rejects(fetch(`http://127.0.0.1:${nodePort}/metrics`));
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  });
+});
