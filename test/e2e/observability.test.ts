@@ -243,3 +243,135 @@ describe("metrics turned off", () => {
     }
   });
 });
+
+describe("JSON logs with levels per module, changed at run time", () => {
+  let server: KeelServer;
+  let services: ServiceEndpoint;
+
+  before(async () => {
+    server = await startKeel({
+      extraArgs: ["--log-format", "json", "--log-level", "warn", "--partitions", "2"],
+    });
+    services = await startServices();
+    assert.equal((await register(server.admin, services.url)).status, 201);
+  });
+  after(async () => {
+    await services?.stop();
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  /** Every JSON log line the server wrote so far (stdout's "Keel is ready" line is not one). */
+  const jsonLines = (): Record<string, unknown>[] =>
+    server.output
+      .join("")
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const linesOf = (invocationId: string): Record<string, unknown>[] =>
+    jsonLines().filter((line) => line["invocation_id"] === invocationId);
+  /**
+   * Waits until the server wrote every line it wrote so far: its stderr reaches the test later than
+   * its HTTP answers. The admin module (at info) logs each level change; once that line is here,
+   * every earlier line is too.
+   */
+  const flushed = async (): Promise<void> => {
+    const changes = (): number =>
+      jsonLines().filter((l) => l["message"] === "log level changed").length;
+    const seen = changes();
+    const set = await call(`${server.admin}/keel/log-levels/admin`, {
+      method: "PUT",
+      body: JSON.stringify({ level: "info" }),
+    });
+    assert.equal(set.status, 200);
+    await eventually(() => (changes() > seen ? true : undefined), "the admin's log line");
+  };
+  const greet = async (name: string): Promise<string> => {
+    const res = await postJson(`${server.ingress}/Greeter/greet`, name);
+    assert.equal(res.status, 200);
+    return res.headers.get("x-restate-id")!;
+  };
+
+  it("logs an invocation's attempts at debug only while the invoker's level says so", async () => {
+    const quiet = await greet("quiet");
+    await flushed();
+    assert.deepEqual(linesOf(quiet), [], "at warn, the invoker says nothing of a good call");
+
+    const set = await call(`${server.admin}/keel/log-levels/invoker`, {
+      method: "PUT",
+      body: JSON.stringify({ level: "debug" }),
+    });
+    assert.equal(set.status, 200);
+    const levels = set.json<{ default: string; modules: Record<string, string>; own: string[] }>();
+    assert.equal(levels.default, "warn");
+    assert.equal(levels.modules["invoker"], "debug");
+    assert.equal(levels.modules["partition"], "warn");
+    assert.deepEqual(levels.own, ["admin", "invoker"]);
+
+    const loud = await greet("loud");
+    const lines = await eventually(() => {
+      const found = linesOf(loud);
+      return found.some((l) => l["message"] === "attempt finished") ? found : undefined;
+    }, "the invoker's debug lines of the call");
+    for (const line of lines) {
+      assert.equal(line["node"], "n1");
+      assert.equal(line["module"], "invoker");
+      assert.equal(line["level"], "debug");
+      assert.match(String(line["time"]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    assert.ok(lines.some((l) => l["message"] === "attempt started"));
+
+    const reset = await call(`${server.admin}/keel/log-levels/invoker`, { method: "DELETE" });
+    assert.equal(reset.status, 200);
+    assert.deepEqual(reset.json<{ own: string[] }>().own, ["admin"]);
+    const quietAgain = await greet("quiet again");
+    await flushed();
+    assert.deepEqual(linesOf(quietAgain), [], "the invoker follows the default (warn) again");
+  });
+
+  it("names the partition in a partition's lines", async () => {
+    const set = await call(`${server.admin}/keel/log-levels/snapshots`, {
+      method: "PUT",
+      body: JSON.stringify({ level: "info" }),
+    });
+    assert.equal(set.status, 200);
+    assert.equal((await postJson(`${server.admin}/keel/snapshots`, {})).status, 200);
+    const snapshotLines = await eventually(() => {
+      const found = jsonLines().filter((l) => l["message"] === "partition snapshot");
+      return found.length === 2 ? found : undefined;
+    }, "a snapshot line per partition");
+    assert.deepEqual(snapshotLines.map((l) => l["partition"]).sort(), [0, 1]);
+    assert.ok(snapshotLines.every((l) => l["module"] === "snapshots" && l["level"] === "info"));
+  });
+
+  it("refuses unknown modules and levels with a JSON error naming what is allowed", async () => {
+    const module = await call(`${server.admin}/keel/log-levels/invokr`, {
+      method: "PUT",
+      body: JSON.stringify({ level: "debug" }),
+    });
+    assert.equal(module.status, 404);
+    assert.equal(module.json<{ code: string }>().code, "not_found");
+    assert.match(module.json<{ message: string }>().message, /'invokr'.*invoker/);
+    const level = await call(`${server.admin}/keel/log-levels/invoker`, {
+      method: "PUT",
+      body: JSON.stringify({ level: "verbose" }),
+    });
+    assert.equal(level.status, 400);
+    assert.deepEqual(level.json(), {
+      code: "bad_request",
+      message: 'level: expected one of debug, info, warn, error, found "verbose"',
+    });
+    const notJson = await call(`${server.admin}/keel/log-levels/invoker`, {
+      method: "PUT",
+      body: "{",
+    });
+    assert.equal(notJson.status, 400);
+    const removeDefault = await call(`${server.admin}/keel/log-levels/default`, {
+      method: "DELETE",
+    });
+    assert.equal(removeDefault.status, 400);
+    // Nothing changed by the refused requests.
+    const levels = (await call(`${server.admin}/keel/log-levels`)).json<{ own: string[] }>();
+    assert.deepEqual(levels.own, ["admin", "snapshots"]);
+  });
+});
