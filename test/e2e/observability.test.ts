@@ -14,8 +14,10 @@ import {
   freePorts,
   postJson,
   register,
+  startCluster,
   startKeel,
   startServices,
+  type KeelCluster,
   type KeelServer,
   type ServiceEndpoint,
 } from "./harness.js";
@@ -228,6 +230,77 @@ describe("Prometheus metrics on the node port", () => {
     assert.match(missing.json<{ code: string; message: string }>().message, /GET \/metrics/);
     const head = await fetch(metricsUrl, { method: "HEAD" });
     assert.equal(head.status, 200);
+  });
+});
+
+describe("Prometheus metrics on a cluster's node ports", () => {
+  let cluster: KeelCluster;
+  let services: ServiceEndpoint;
+  const partitions = 4;
+
+  before(async () => {
+    cluster = await startCluster({ size: 2, replication: "2", partitions });
+    services = await startServices();
+    assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+  });
+  after(async () => {
+    await services?.stop();
+    await cluster?.stop();
+    cluster?.cleanup();
+  });
+
+  const scrapeAll = (): Promise<Samples[]> =>
+    Promise.all(
+      cluster.nodeAddresses.map(
+        async (address) => (await scrape(`http://${address}/metrics`)).samples,
+      ),
+    );
+
+  it("serves metrics beside the node-to-node protocol, with each node's roles and Raft state", async () => {
+    const before = await scrapeAll();
+    const completedOf = (all: Samples[]): number =>
+      all.reduce(
+        (sum, samples) =>
+          sum + valueOf(samples, 'keel_invocations_completed_total{outcome="succeeded"}'),
+        0,
+      );
+    // The node-to-node protocol still works on the same port: a call through node 2 reaches the
+    // partition's leader wherever it is.
+    for (let i = 0; i < 4; i++) {
+      const res = await postJson(`${cluster.nodes[1]!.ingress}/Greeter/greet`, `cluster-${i}`);
+      assert.equal(res.status, 200);
+    }
+    const after = await eventually(async () => {
+      const all = await scrapeAll();
+      return completedOf(all) - completedOf(before) >= 4 ? all : undefined;
+    }, "the cluster's leaders counted the 4 invocations");
+    assert.equal(completedOf(after) - completedOf(before), 4);
+
+    // Every partition has one leader and one follower replica among the two nodes ({node: 2}).
+    for (let p = 0; p < partitions; p++) {
+      const roles = after.flatMap((samples) =>
+        [...samples.keys()]
+          .filter((s) => s.startsWith(`keel_partition_applied_lsn{partition="${p}",`))
+          .map((s) => /role="(\w+)"/.exec(s)![1]),
+      );
+      assert.deepEqual(roles.sort(), ["follower", "leader"], `partition ${p}'s replicas`);
+    }
+    // Both nodes are metadata members: one Raft leader, the same term on both.
+    const leaders = after.map((samples) => valueOf(samples, "keel_metadata_raft_leader"));
+    assert.deepEqual(leaders.sort(), [0, 1]);
+    const terms = after.map((samples) => samples.get("keel_metadata_raft_term"));
+    assert.ok(terms[0]! >= 1 && terms[0] === terms[1], `terms ${terms.join(", ")}`);
+    assert.ok(after.every((samples) => valueOf(samples, "keel_metadata_raft_commit_index") > 0));
+
+    const tool = promtool();
+    if (tool.found) {
+      const { text } = await scrape(`http://${cluster.nodeAddresses[1]!}/metrics`);
+      const checked = spawnSync("promtool", ["check", "metrics"], {
+        input: text,
+        encoding: "utf8",
+      });
+      assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`);
+    }
   });
 });
 

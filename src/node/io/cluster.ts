@@ -14,6 +14,7 @@
 import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import {
   KeelError,
@@ -100,6 +101,8 @@ export interface ClusterSettings {
   readonly logger: Logger;
   /** A store of this node failed (its state can no longer be trusted): the node must not go on. */
   readonly onFatal: (error: unknown) => void;
+  /** Serves the node port's HTTP connections (metrics); without it they are closed. */
+  readonly nodePortHttp?: (socket: Socket, firstBytes: Buffer) => void;
 }
 
 export interface JoinedCluster {
@@ -171,6 +174,7 @@ async function registerOrAwaitProvisioning(
     listen: { host: settings.listenHost, port: settings.nodePort },
     peers: () => new Map(),
     ...nodePortSecurity(settings),
+    ...nodePortHttp(settings),
   });
   try {
     let decided: Promise<ClusterMarker> | undefined;
@@ -244,6 +248,11 @@ function nodePortSecurity(
     onRefused: (remote, reason) =>
       settings.logger.warn("refused a connection to the node port", { remote, reason }),
   };
+}
+
+/** HTTP on the node port (`GET /metrics`), beside the node-to-node protocol. */
+function nodePortHttp(settings: ClusterSettings): Pick<TcpTransportOptions, "otherProtocol"> {
+  return settings.nodePortHttp === undefined ? {} : { otherProtocol: settings.nodePortHttp };
 }
 
 export async function joinCluster(settings: ClusterSettings): Promise<JoinedCluster> {
@@ -331,6 +340,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       listen: { host: settings.listenHost, port: settings.nodePort },
       peers: () => peers,
       ...nodePortSecurity(settings),
+      ...nodePortHttp(settings),
     });
     cleanups.push(() => transport.close());
 

@@ -140,6 +140,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     config.advertisedAddress === ""
       ? `${advertisedHost}:${config.nodePort}`
       : config.advertisedAddress;
+  const metrics = config.disableMetrics ? undefined : new PrometheusMetrics();
+  // `GET /metrics` on the node port, as Restate serves it: a cluster node's transport hands over the
+  // connections that open with an HTTP request; a single node (keel-server) listens there itself.
+  const metricsServer =
+    metrics === undefined ? undefined : new HttpApiServer("node", metricsHandler(metrics));
   let cluster: JoinedCluster | undefined;
   if (config.metadataServers.length > 0) {
     try {
@@ -164,8 +169,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
             }),
         logger: moduleLogger(logger, "cluster"),
         onFatal: options.onFatal,
+        ...(metricsServer === undefined
+          ? {}
+          : { nodePortHttp: (socket, firstBytes) => metricsServer.adopt(socket, firstBytes) }),
       });
     } catch (error) {
+      await metricsServer?.close();
       await stores.close().catch(() => undefined);
       unlock();
       throw error;
@@ -175,7 +184,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     moduleLogger(logger, "endpoint"),
     security.endpointClient,
   );
-  const metrics = config.disableMetrics ? undefined : new PrometheusMetrics();
   const node = new KeelNode(
     {
       nodeName: config.nodeName,
@@ -251,13 +259,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const scheme = security.tls === undefined ? "http" : "https";
   // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
   let admin: AdminApi | undefined;
-  // A single node has no peers to talk to on its node port: it serves metrics there (as Restate
-  // does), or only reserves the port for node-to-node traffic when metrics are off.
+  // A single node has no peers to talk to on its node port: it serves metrics there, or only
+  // reserves the port for node-to-node traffic when metrics are off.
   const singleNodePort = options.reserveNodePort === true && cluster === undefined;
-  const metricsServer =
-    singleNodePort && metrics !== undefined
-      ? new HttpApiServer("node", metricsHandler(metrics))
-      : undefined;
+  const metricsListens = singleNodePort && metricsServer !== undefined;
   const nodePort =
     singleNodePort && metricsServer === undefined
       ? createServer((socket) => socket.destroy())
@@ -275,7 +280,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   let adminPort: number;
   try {
     if (nodePort !== undefined) await listenOn(nodePort, config.nodePort, host, "node");
-    if (metricsServer !== undefined) await metricsServer.listen(config.nodePort, host);
+    if (metricsListens) await metricsServer.listen(config.nodePort, host);
     // A cluster node serves only the edges of its roles (port 0: not served).
     ingressPort = config.roles.includes("http-ingress")
       ? boundPort(await ingress.listen(config.ingressPort, host))
