@@ -7,16 +7,20 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   call,
   eventually,
+  DIST,
   freePorts,
   postJson,
   register,
   startCluster,
   startKeel,
   startServices,
+  tempDir,
   type KeelCluster,
   type KeelServer,
   type ServiceEndpoint,
@@ -302,7 +306,63 @@ describe("Prometheus metrics on a cluster's node ports", () => {
       assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`);
     }
   });
+
+  it("has every metric the Grafana dashboard in docs/ queries, in queries promtool parses", async (t) => {
+    const { text } = await scrape(`http://${cluster.nodeAddresses[0]!}/metrics`);
+    const families = familiesOf(text);
+    const queries = dashboardQueries();
+    assert.ok(queries.length >= 10, `${queries.length} queries`);
+    for (const query of queries) {
+      for (const [name] of query.matchAll(/\bkeel_[a-z0-9_]+/g)) {
+        const family = /^(.*)_(bucket|sum|count)$/.exec(name)?.[1];
+        const exposed =
+          families.has(name) ||
+          (family !== undefined && ["histogram", "summary"].includes(families.get(family) ?? ""));
+        assert.ok(exposed, `the dashboard's ${name} (in ${query}) is exposed by a cluster node`);
+      }
+    }
+    const tool = promtool();
+    if (!tool.found) {
+      t.skip(tool.why);
+      return;
+    }
+    // Grafana's variables replaced by what Grafana would put there, each query as a recording rule.
+    const rules = {
+      groups: [
+        {
+          name: "keel-dashboard",
+          rules: queries.map((query, i) => ({
+            record: `keel_dashboard_query_${i}`,
+            expr: query
+              .replaceAll("$__rate_interval", "1m")
+              .replaceAll("$__range", "1h")
+              .replaceAll("$instance", ".*"),
+          })),
+        },
+      ],
+    };
+    const file = join(tempDir("dashboard"), "rules.json");
+    writeFileSync(file, JSON.stringify(rules));
+    const checked = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+    assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`);
+  });
 });
+
+/** The metric families of an exposition, by name, with their types. */
+function familiesOf(text: string): Map<string, string> {
+  const families = new Map<string, string>();
+  for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) families.set(match[1]!, match[2]!);
+  return families;
+}
+
+/** The PromQL queries of the Grafana dashboard in docs/. */
+function dashboardQueries(): string[] {
+  const file = join(DIST, "..", "docs", "grafana", "keel-dashboard.json");
+  const dashboard = JSON.parse(readFileSync(file, "utf8")) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  return dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr));
+}
 
 describe("metrics turned off", () => {
   it("serves no metrics with --disable-metrics (the node port is only reserved)", async () => {
