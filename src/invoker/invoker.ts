@@ -22,7 +22,7 @@
  */
 
 import {
-  type InvocationId,
+  InvocationId,
   assert,
   KeelError,
   type Lsn,
@@ -37,12 +37,19 @@ import {
   InvocationPhase,
   ServiceType as RecordServiceType,
   type PinnedDeployment,
+  type Source,
   type ResolvedCall,
   type Target,
 } from "../gen/keel/records.js";
 import type { Failure } from "../gen/keel/service_protocol.js";
 import { TableReader } from "../partition-store/index.js";
-import { NO_METRICS, type InvokerMetrics } from "../observability/index.js";
+import {
+  NO_METRICS,
+  NO_TRACING,
+  type InvocationTracing,
+  type InvokerMetrics,
+} from "../observability/index.js";
+import { MessageType } from "../service-protocol/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -150,7 +157,14 @@ export interface InvokerOptions {
   readonly testOnlyFaults?: InvokerTestOnlyFaults;
   /** Where attempts and retries are counted (default: nowhere). */
   readonly metrics?: InvokerMetrics;
+  /** Where attempts and their journal entries are traced (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
+
+/** Journal command names by message type, as traces name entries (`Call`, `Sleep`, `Run`, ...). */
+const COMMAND_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(MessageType).map(([name, type]) => [type, name.replace(/Command$/, "")]),
+);
 
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
@@ -169,6 +183,7 @@ export class Invoker implements PartitionInvoker {
   /** Wakes the pump when the oldest starting one-way attempt leaves its first window. */
   private backgroundWindowTimer: Cancel | undefined;
   private readonly metrics: InvokerMetrics;
+  private readonly tracing: InvocationTracing;
 
   constructor(
     private readonly transport: EndpointTransport,
@@ -181,6 +196,7 @@ export class Invoker implements PartitionInvoker {
     this.backgroundStartingMax =
       options.backgroundStartingMax ?? limits.invokerBackgroundStartingMax;
     this.metrics = options.metrics ?? NO_METRICS.invoker;
+    this.tracing = options.tracing ?? NO_TRACING;
   }
 
   get runningAttempts(): number {
@@ -423,7 +439,8 @@ export class Invoker implements PartitionInvoker {
       this.pump();
       return true;
     }
-    const { setup, pinned, pinNeeded } = plan;
+    const { pinned, pinNeeded } = plan;
+    const setup = this.traced(task, status.source, plan.setup);
     task.lastStartAtMs = now;
     task.attempts++;
     this.metrics.attemptStarted();
@@ -444,6 +461,7 @@ export class Invoker implements PartitionInvoker {
           if (task.attempt !== attempt) return;
           if (pinNeeded && pinned.server === "" && attempt.server !== undefined)
             pinned.server = attempt.server;
+          if (this.tracing !== NO_TRACING) this.traceEntries(task, effects);
           this.propose(task, effects, pinNeeded ? pinned : undefined);
         },
         onFinished: (outcome) => {
@@ -463,6 +481,7 @@ export class Invoker implements PartitionInvoker {
                   }
                 : outcome;
             this.metrics.attemptFinished(counted.kind);
+            this.tracing.attemptFinished(task.id.toString(), counted.kind);
             this.onAttemptFinished(task, counted);
           });
         },
@@ -536,6 +555,34 @@ export class Invoker implements PartitionInvoker {
         return undefined;
       },
     );
+  }
+
+  /** The attempt's setup with the headers that carry its trace context, when tracing is on. */
+  private traced<S extends { readonly headers: Record<string, string>; readonly target: Target }>(
+    task: Task,
+    source: Source | undefined,
+    setup: S,
+  ): S {
+    if (this.tracing === NO_TRACING) return setup;
+    const caller = source?.kind?.$case === "service" ? source.kind.value.invocationId : undefined;
+    const headers = this.tracing.attemptStarted({
+      invocationId: task.id.toString(),
+      target: targetText(setup.target),
+      partition: task.partition.partitionId,
+      ...(caller === undefined
+        ? {}
+        : { callerInvocationId: InvocationId.fromBytes(caller).toString() }),
+    });
+    return headers === undefined ? setup : { ...setup, headers: { ...setup.headers, ...headers } };
+  }
+
+  private traceEntries(task: Task, effects: readonly AttemptEffect[]): void {
+    const id = task.id.toString();
+    for (const effect of effects) {
+      if (effect.kind !== "command") continue;
+      const type = effect.command.messageType;
+      this.tracing.journalEntry(id, COMMAND_NAMES.get(type) ?? `0x${type.toString(16)}`);
+    }
   }
 
   private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {

@@ -12,7 +12,7 @@
  * routing out (docs/design/cluster.md, step 6).
  */
 
-import type { KeelMetrics } from "../observability/index.js";
+import type { InvocationTracing, KeelMetrics } from "../observability/index.js";
 import {
   PartitionId,
   assert,
@@ -159,6 +159,8 @@ export interface NodePorts {
   readonly cluster?: ClusterPorts;
   /** Where the invoker and the partitions count what they do (default: nowhere). */
   readonly metrics?: KeelMetrics;
+  /** Where invocations are traced (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
 
 /** What a node in a cluster has beyond a single node's ports. */
@@ -337,6 +339,7 @@ export class KeelNode {
         clusterName: config.clusterName,
         prng: seededPrng(entropySeed(ports.entropy)),
         ...(ports.metrics === undefined ? {} : { metrics: ports.metrics.invoker }),
+        ...(ports.tracing === undefined ? {} : { tracing: ports.tracing }),
         ...(config.invokerTestOnlyFaults === undefined
           ? {}
           : { testOnlyFaults: config.invokerTestOnlyFaults }),
@@ -447,6 +450,7 @@ export class KeelNode {
       },
       onFatal: this.ports.onFatal,
       ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
+      ...(this.ports.tracing === undefined ? {} : { tracing: this.ports.tracing }),
       ...(this.config.processorTestOnlyFaults === undefined
         ? {}
         : { testOnlyFaults: this.config.processorTestOnlyFaults }),

@@ -5,6 +5,10 @@
  * units. `NO_METRICS` is the port's twin for the simulator and for tests, and for a node started
  * with metrics off.
  *
+ * Tracing has a port of its own (`InvocationTracing`): the invoker and the partitions report an
+ * invocation's attempts, journal entries and completion by invocation id, and the adapter (io/:
+ * OpenTelemetry) keeps the spans. `NO_TRACING` is its twin.
+ *
  * Invariants:
  * - Reporting is cheap and never fails: a method only bumps a number the adapter holds; it does not
  *   allocate labels or strings per event, and it never throws into the caller.
@@ -76,4 +80,33 @@ export const NO_METRICS: KeelMetrics = {
   },
   log: { appendCommitted: nothing, appendFailed: nothing },
   startTimer: () => 0 as TimerStamp,
+};
+
+/** An attempt about to start, as a trace names it. */
+export interface AttemptTrace {
+  /** `inv_1…` */
+  readonly invocationId: string;
+  /** `Service/handler` or `Object/key/handler`. */
+  readonly target: string;
+  readonly partition: number;
+  /** The invocation that called this one (a call or send from another invocation), if any. */
+  readonly callerInvocationId?: string;
+}
+
+export interface InvocationTracing {
+  /** An attempt starts; returns the headers that carry its trace context to the endpoint, if any. */
+  attemptStarted(attempt: AttemptTrace): Readonly<Record<string, string>> | undefined;
+  /** The attempt's service wrote a journal command (`Run`, `Call`, `Sleep`, `GetLazyState`, ...). */
+  journalEntry(invocationId: string, command: string): void;
+  attemptFinished(invocationId: string, outcome: AttemptOutcomeKind): void;
+  /** The leader applied the invocation's completion. */
+  invocationCompleted(invocationId: string, outcome: InvocationOutcome): void;
+}
+
+/** Traces nothing (tracing off, the simulator, unit tests). */
+export const NO_TRACING: InvocationTracing = {
+  attemptStarted: () => undefined,
+  journalEntry: nothing,
+  attemptFinished: nothing,
+  invocationCompleted: nothing,
 };

@@ -54,7 +54,12 @@ import {
   type PartitionStore,
 } from "../partition-store/index.js";
 import type { Clock, Logger } from "../platform/index.js";
-import { NO_METRICS, type KeelMetrics } from "../observability/index.js";
+import {
+  NO_METRICS,
+  NO_TRACING,
+  type InvocationTracing,
+  type KeelMetrics,
+} from "../observability/index.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { Waiters } from "./waiters.js";
@@ -119,6 +124,8 @@ export interface ProcessorDeps {
   readonly testOnlyFaults?: ProcessorTestOnlyFaults;
   /** Where completions, leadership changes and log appends are counted (default: nowhere). */
   readonly metrics?: Pick<KeelMetrics, "partitions" | "log" | "startTimer">;
+  /** Where invocations' completions end their traces (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
 
 export interface ProcessorTestOnlyFaults {
@@ -603,9 +610,7 @@ export class PartitionProcessor implements PartitionHandle {
       case "outbox":
         return this.shuffle.enqueue(action.seq, action.destination, action.message);
       case "completed":
-        (this.deps.metrics ?? NO_METRICS).partitions.invocationCompleted(
-          action.result.kind?.$case === "failure" ? "failed" : "succeeded",
-        );
+        this.observeCompletion(action.invocationId, action.result);
         // Requests that waited for the completion get no `idempotency-expires`, as in Restate: the
         // header only tells a later request that found the result retained.
         return this.waiters.completed(action.invocationId, {
@@ -617,6 +622,14 @@ export class PartitionProcessor implements PartitionHandle {
       case "outcome":
         return this.waiters.answer(action.requestId, action.outcome);
     }
+  }
+
+  /** Counts a completion the leader applied, and ends its trace. */
+  private observeCompletion(id: InvocationId, result: Result): void {
+    const outcome = result.kind?.$case === "failure" ? "failed" : "succeeded";
+    (this.deps.metrics ?? NO_METRICS).partitions.invocationCompleted(outcome);
+    const tracing = this.deps.tracing ?? NO_TRACING;
+    if (tracing !== NO_TRACING) tracing.invocationCompleted(id.toString(), outcome);
   }
 
   private becomeLeader(): void {

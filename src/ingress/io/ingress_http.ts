@@ -42,6 +42,7 @@ import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
 import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
+import type { IngressSpan, OpenTelemetryTracing } from "../../observability/io/index.js";
 import {
   handlerTypeOf,
   targetOf,
@@ -99,6 +100,8 @@ export interface IngressOptions {
   readonly accessToken?: AccessToken;
   /** Where answered requests are counted and timed (default: nowhere). */
   readonly metrics?: Pick<KeelMetrics, "ingress" | "startTimer">;
+  /** Where requests are traced (default: nowhere). */
+  readonly tracing?: Pick<OpenTelemetryTracing, "startIngressRequest">;
 }
 
 export class HttpIngress {
@@ -106,6 +109,9 @@ export class HttpIngress {
   private readonly bodyBytesMax: number;
   private readonly accessToken: AccessToken | undefined;
   private readonly metrics: Pick<KeelMetrics, "ingress" | "startTimer">;
+  private readonly tracing: Pick<OpenTelemetryTracing, "startIngressRequest"> | undefined;
+  /** The span of each traced request being handled, for the invocation it submits. */
+  private readonly spans = new WeakMap<IncomingMessage, IngressSpan>();
 
   constructor(
     private readonly node: KeelNode,
@@ -116,6 +122,7 @@ export class HttpIngress {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
     this.accessToken = options.accessToken;
     this.metrics = options.metrics ?? NO_METRICS;
+    this.tracing = options.tracing;
     this.http = new HttpApiServer(
       "ingress",
       (req, res) => this.measured(req, res),
@@ -138,8 +145,17 @@ export class HttpIngress {
     return this.http.close();
   }
 
-  /** Counts each request by the status it was answered with, once the answer is sent. */
+  /** Counts each request by the status it was answered with, once the answer is sent; traces it. */
   private measured(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.tracing !== undefined) {
+      const span = this.tracing.startIngressRequest(
+        req.method ?? "GET",
+        (req.url ?? "/").split("?", 1)[0]!,
+        req.headers,
+      );
+      this.spans.set(req, span);
+      res.once("finish", () => span.end(res.statusCode));
+    }
     if (this.metrics === NO_METRICS) return this.handle(req, res);
     const started = this.metrics.startTimer();
     res.once("finish", () => this.metrics.ingress.requestAnswered(res.statusCode, started));
@@ -317,6 +333,9 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(targetRefOf(target), random);
     }
+    this.spans
+      .get(req)
+      ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`);
     // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
     const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {

@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly logFormat: LogFormat;
   /** Turns off the Prometheus metrics (and the node port's `GET /metrics` of a single node). */
   readonly disableMetrics: boolean;
+  /** An OTLP/HTTP collector (`http://collector:4318`) that receives invocation traces; "" for none. */
+  readonly tracingEndpoint: string;
   readonly ingressBodyBytesMax: number;
   /** Invocation attempts running at once on the node (Restate's `concurrent-invocations-limit`). */
   readonly concurrentInvocationsLimit: number;
@@ -106,6 +108,7 @@ interface Setting {
     | "boolean"
     | "level"
     | "logFormat"
+    | "httpUrl"
     | "duration"
     | "list";
 }
@@ -127,6 +130,7 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Set
   logLevel: { flag: "log-level", env: "KEEL_LOG_LEVEL", kind: "level" },
   logFormat: { flag: "log-format", env: "KEEL_LOG_FORMAT", kind: "logFormat" },
   disableMetrics: { flag: "disable-metrics", env: "KEEL_DISABLE_METRICS", kind: "boolean" },
+  tracingEndpoint: { flag: "tracing-endpoint", env: "KEEL_TRACING_ENDPOINT", kind: "httpUrl" },
   ingressBodyBytesMax: {
     flag: "ingress-body-limit",
     env: "KEEL_INGRESS_BODY_LIMIT",
@@ -220,6 +224,7 @@ export const SERVER_CONFIG_DEFAULTS: ServerConfig = {
   logLevel: "info",
   logFormat: "text",
   disableMetrics: false,
+  tracingEndpoint: "",
   ingressBodyBytesMax: limits.ingressBodyBytesMax,
   concurrentInvocationsLimit: limits.invokerConcurrencyMax,
   oneWayStartingLimit: limits.invokerBackgroundStartingMax,
@@ -259,6 +264,8 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --log-format FORMAT       text or json (one JSON object per line; default text)
   --disable-metrics         no Prometheus metrics (default: served at GET /metrics on
                             the node port)
+  --tracing-endpoint URL    export OpenTelemetry traces of invocations over OTLP/HTTP
+                            (protobuf) to this collector, e.g. http://localhost:4318
   --ingress-body-limit N    largest request body in bytes (default and most 33554432)
   --concurrent-invocations-limit N
                             invocation attempts running at once (default 1000)
@@ -384,6 +391,19 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
       throw new ConfigError(
         `${where}: expected debug, info, warn or error, found ${JSON.stringify(raw)}`,
       );
+    }
+    case "httpUrl": {
+      let url: URL | undefined;
+      try {
+        url = typeof raw === "string" ? new URL(raw) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:"))
+        throw new ConfigError(
+          `${where}: expected an http:// or https:// URL such as http://localhost:4318, found ${JSON.stringify(raw)}`,
+        );
+      return raw;
     }
     case "logFormat": {
       if (raw === "text" || raw === "json") return raw;

@@ -47,7 +47,11 @@ import { ClusterCredentials } from "../../net/io/index.js";
 import { KeelNode } from "../index.js";
 import type { Clock, Logger } from "../../platform/index.js";
 import type { EndpointTransport } from "../../invoker/index.js";
-import { PrometheusMetrics, metricsHandler } from "../../observability/io/index.js";
+import {
+  OpenTelemetryTracing,
+  PrometheusMetrics,
+  metricsHandler,
+} from "../../observability/io/index.js";
 
 export interface NodeServerOptions {
   /** Ports may be 0: the system picks free ones, and the running server reports them. */
@@ -141,6 +145,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       ? `${advertisedHost}:${config.nodePort}`
       : config.advertisedAddress;
   const metrics = config.disableMetrics ? undefined : new PrometheusMetrics();
+  const tracing =
+    config.tracingEndpoint === ""
+      ? undefined
+      : new OpenTelemetryTracing({ endpoint: config.tracingEndpoint, nodeName: config.nodeName });
   // `GET /metrics` on the node port, as Restate serves it: a cluster node's transport hands over the
   // connections that open with an HTTP request; a single node (keel-server) listens there itself.
   const metricsServer =
@@ -240,6 +248,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       onFatal: options.onFatal,
       storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
       ...(metrics === undefined ? {} : { metrics }),
+      ...(tracing === undefined ? {} : { tracing }),
     },
   );
   metrics?.observe({
@@ -251,6 +260,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const ingress = new HttpIngress(node, systemEntropy, moduleLogger(logger, "ingress"), {
     bodyBytesMax: config.ingressBodyBytesMax,
     ...(metrics === undefined ? {} : { metrics }),
+    ...(tracing === undefined ? {} : { tracing }),
     ...(security.tls === undefined ? {} : { tls: security.tls }),
     ...(config.ingressToken === undefined
       ? {}
@@ -307,6 +317,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     await node.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
     await stores.close().catch(() => undefined);
+    await tracing?.close().catch(() => undefined);
     unlock();
     throw explained;
   }
@@ -318,6 +329,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       await node.stop();
       await cluster?.stop();
       await stores.close();
+      // The spans that ended are exported before the process goes.
+      await tracing?.close().catch(() => undefined);
       unlock();
     })();
     return stopped;

@@ -11,3 +11,10 @@ export {
   type ScrapeSources,
 } from "./prometheus.js";
 export { METRICS_PATH, metricsHandler } from "./metrics_http.js";
+export {
+  OpenTelemetryTracing,
+  TRACED_INVOCATIONS_MAX,
+  tracesUrl,
+  type IngressSpan,
+  type TracingOptions,
+} from "./tracing.js";
