@@ -48,6 +48,7 @@ import {
   NO_TRACING,
   type InvocationTracing,
   type InvokerMetrics,
+  type KeelMetrics,
 } from "../observability/index.js";
 import { MessageType } from "../service-protocol/index.js";
 import {
@@ -155,8 +156,8 @@ export interface InvokerOptions {
   readonly prng: Prng;
   /** Deliberately broken behaviour for the node simulation's broken variants; never set otherwise. */
   readonly testOnlyFaults?: InvokerTestOnlyFaults;
-  /** Where attempts and retries are counted (default: nowhere). */
-  readonly metrics?: InvokerMetrics;
+  /** Where attempts, retries and endpoint latencies are counted (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "invoker" | "startTimer">;
   /** Where attempts and their journal entries are traced (default: nowhere). */
   readonly tracing?: InvocationTracing;
 }
@@ -183,6 +184,7 @@ export class Invoker implements PartitionInvoker {
   /** Wakes the pump when the oldest starting one-way attempt leaves its first window. */
   private backgroundWindowTimer: Cancel | undefined;
   private readonly metrics: InvokerMetrics;
+  private readonly timer: Pick<KeelMetrics, "startTimer">;
   private readonly tracing: InvocationTracing;
 
   constructor(
@@ -195,7 +197,8 @@ export class Invoker implements PartitionInvoker {
     this.concurrencyMax = options.concurrencyMax ?? limits.invokerConcurrencyMax;
     this.backgroundStartingMax =
       options.backgroundStartingMax ?? limits.invokerBackgroundStartingMax;
-    this.metrics = options.metrics ?? NO_METRICS.invoker;
+    this.metrics = options.metrics?.invoker ?? NO_METRICS.invoker;
+    this.timer = options.metrics ?? NO_METRICS;
     this.tracing = options.tracing ?? NO_TRACING;
   }
 
@@ -444,6 +447,7 @@ export class Invoker implements PartitionInvoker {
     task.lastStartAtMs = now;
     task.attempts++;
     this.metrics.attemptStarted();
+    const sentAt = this.timer.startTimer();
     task.nextRetryAtMs = undefined;
     task.lastDeploymentId = pinned.deploymentId;
     const attempt = new InvocationAttempt(
@@ -464,6 +468,7 @@ export class Invoker implements PartitionInvoker {
           if (this.tracing !== NO_TRACING) this.traceEntries(task, effects);
           this.propose(task, effects, pinNeeded ? pinned : undefined);
         },
+        onResponded: () => this.metrics.endpointResponded(sentAt),
         onFinished: (outcome) => {
           if (task.attempt !== attempt) return;
           task.attempt = undefined;

@@ -338,7 +338,7 @@ export class KeelNode {
           config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
         clusterName: config.clusterName,
         prng: seededPrng(entropySeed(ports.entropy)),
-        ...(ports.metrics === undefined ? {} : { metrics: ports.metrics.invoker }),
+        ...(ports.metrics === undefined ? {} : { metrics: ports.metrics }),
         ...(ports.tracing === undefined ? {} : { tracing: ports.tracing }),
         ...(config.invokerTestOnlyFaults === undefined
           ? {}
@@ -407,6 +407,7 @@ export class KeelNode {
         clock: this.ports.clock,
         entropy: this.ports.entropy,
         logger: moduleLogger(this.ports.logger, "snapshots"),
+        ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
       });
       // A store behind its log's trim point (lost, or rebuilt after a machine crash) comes back from
       // its snapshot before anything reads it.
@@ -478,6 +479,7 @@ export class KeelNode {
         clock: this.ports.clock,
         entropy: this.ports.entropy,
         logger: moduleLogger(this.ports.logger, "snapshots"),
+        ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
       });
     cluster.transport.serve(NodeService.partition, {
       onMessage: () => undefined,

@@ -33,6 +33,13 @@ export interface InvokerMetrics {
   attemptFinished(outcome: AttemptOutcomeKind): void;
   /** A failed attempt will be tried again after a delay (not counted when the invoker gives up). */
   retryScheduled(): void;
+  /** The endpoint answered an attempt's request (status and headers) this long after it was sent. */
+  endpointResponded(started: TimerStamp): void;
+}
+
+export interface SnapshotMetrics {
+  /** A partition snapshot was written to its destination. */
+  snapshotTaken(bytes: number, started: TimerStamp): void;
 }
 
 export interface PartitionMetrics {
@@ -63,6 +70,7 @@ export interface KeelMetrics {
   readonly invoker: InvokerMetrics;
   readonly partitions: PartitionMetrics;
   readonly log: LogMetrics;
+  readonly snapshots: SnapshotMetrics;
   startTimer(): TimerStamp;
 }
 
@@ -72,7 +80,13 @@ const nothing = (): void => undefined;
 export const NO_METRICS: KeelMetrics = {
   ingress: { requestAnswered: nothing },
   sql: { queryAnswered: nothing },
-  invoker: { attemptStarted: nothing, attemptFinished: nothing, retryScheduled: nothing },
+  invoker: {
+    attemptStarted: nothing,
+    attemptFinished: nothing,
+    retryScheduled: nothing,
+    endpointResponded: nothing,
+  },
+  snapshots: { snapshotTaken: nothing },
   partitions: {
     invocationCompleted: nothing,
     leadershipGained: nothing,

@@ -9,6 +9,7 @@
  * must also wait for the replicas (issue 19).
  */
 
+import { NO_METRICS, type KeelMetrics } from "../observability/index.js";
 import {
   KeelError,
   Lsn,
@@ -48,6 +49,8 @@ export interface SnapshotDeps {
   readonly clock: Clock;
   readonly entropy: Entropy;
   readonly logger: Logger;
+  /** Where snapshots taken are counted and timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "snapshots" | "startTimer">;
 }
 
 export class PartitionSnapshots {
@@ -189,6 +192,8 @@ export class PartitionSnapshots {
   private async take(processor: PartitionProcessor): Promise<SnapshotManifest> {
     const { repository, settings, table, clock, entropy, logger } = this.deps;
     const partitionId = processor.partitionId;
+    const metrics = this.deps.metrics ?? NO_METRICS;
+    const started = metrics.startTimer();
     // Between frames, the I/O already due runs: a large store's copy does not stall the node.
     const snapshot = await snapshotStore(
       processor.store,
@@ -223,6 +228,7 @@ export class PartitionSnapshots {
     const kept = await repository.list(partitionId);
     const trimThrough = kept[kept.length - 1]?.appliedLsn ?? 0;
     if (trimThrough > 0) await processor.log.trim(Lsn(trimThrough));
+    metrics.snapshots.snapshotTaken(manifest.bytes, started);
     logger.info("partition snapshot", {
       partition: partitionId,
       snapshot: manifest.snapshotId,

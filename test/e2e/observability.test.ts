@@ -125,6 +125,10 @@ describe("Prometheus metrics on the node port", () => {
     assert.equal(sqlOk.status, 200);
     const sqlBad = await postJson(`${server.admin}/query`, { query: "SELECT FROM nowhere(" });
     assert.ok(sqlBad.status >= 400, `a bad query fails (${sqlBad.status})`);
+    // A snapshot of every partition.
+    const snapshots = await postJson(`${server.admin}/keel/snapshots`, {});
+    assert.equal(snapshots.status, 200);
+    assert.equal(snapshots.json<{ snapshots: unknown[] }>().snapshots.length, partitions);
 
     // The one-way send completes in the background: wait until every invocation is counted.
     const succeeded = 5 + 4 + 1 + 1;
@@ -161,6 +165,19 @@ describe("Prometheus metrics on the node port", () => {
       "every invocation's last attempt ended",
     );
     assert.equal(valueOf(after, "keel_invoker_queued_invocations"), 0);
+    // Every attempt reached its endpoint, which answered.
+    assert.equal(
+      delta("keel_invoker_endpoint_response_duration_seconds_count"),
+      delta("keel_invoker_attempts_started_total"),
+    );
+
+    assert.equal(delta("keel_snapshots_taken_total"), partitions);
+    assert.equal(delta("keel_snapshot_duration_seconds_count"), partitions);
+    for (let p = 0; p < partitions; p++) {
+      assert.ok(valueOf(after, `keel_partition_snapshot_bytes{partition="${p}"}`) > 0);
+      const age = after.get(`keel_partition_snapshot_age_seconds{partition="${p}"}`);
+      assert.ok(age !== undefined && age >= 0 && age < 60, `partition ${p}'s snapshot age ${age}`);
+    }
 
     assert.equal(delta('keel_sql_queries_total{outcome="succeeded"}'), 1);
     assert.equal(delta('keel_sql_queries_total{outcome="failed"}'), 1);

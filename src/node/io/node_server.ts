@@ -255,6 +255,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     runningAttempts: () => node.invoker.runningAttempts,
     queuedInvocations: () => node.invoker.queuedInvocations,
     partitions: () => node.partitionProcessors.map((p) => p.status()),
+    snapshots: () =>
+      node.partitionProcessors.flatMap((p) => node.snapshots?.latest(p.partitionId) ?? []),
+    nowMs: () => clock.nowMs(),
     ...(cluster?.metadataMember === undefined ? {} : { metadataMember: cluster.metadataMember }),
   });
   const ingress = new HttpIngress(node, systemEntropy, moduleLogger(logger, "ingress"), {

@@ -27,6 +27,8 @@ describe("Prometheus metrics", () => {
     metrics.partitions.leadershipGained(2);
     metrics.log.appendCommitted(3, 120, started);
     metrics.log.appendCommitted(1, 40, started);
+    metrics.invoker.endpointResponded(started);
+    metrics.snapshots.snapshotTaken(5000, started);
     let samples = samplesOf(await metrics.scrape());
     assert.equal(samples.get('keel_ingress_requests_total{status_code="200"}'), 2);
     assert.equal(samples.get('keel_ingress_requests_total{status_code="503"}'), 1);
@@ -45,6 +47,10 @@ describe("Prometheus metrics", () => {
     assert.equal(samples.get("keel_log_appended_bytes_total"), 160);
     assert.equal(samples.get('keel_log_append_batch_records_bucket{le="2"}'), 1);
     assert.equal(samples.get('keel_log_append_batch_records_bucket{le="4"}'), 2);
+    assert.equal(samples.get("keel_invoker_endpoint_response_duration_seconds_count"), 1);
+    assert.equal(samples.get("keel_snapshots_taken_total"), 1);
+    assert.equal(samples.get('keel_snapshot_size_bytes_bucket{le="1024"}'), 0);
+    assert.equal(samples.get('keel_snapshot_size_bytes_bucket{le="16384"}'), 1);
 
     // A second scrape shows the totals, not what changed since the first.
     metrics.ingress.requestAnswered(200, started);
@@ -60,12 +66,16 @@ describe("Prometheus metrics", () => {
       runningAttempts: () => 7,
       queuedInvocations: () => 2,
       partitions: () => [{ partitionId: 0, role, epoch: 4, appliedLsn: 99 }],
+      snapshots: () => [{ partitionId: 0, createdAtMs: 1_000, bytes: 4096 }],
+      nowMs: () => 31_000,
     });
     let samples = samplesOf(await metrics.scrape());
     assert.equal(samples.get("keel_invoker_running_attempts"), 7);
     assert.equal(samples.get("keel_invoker_queued_invocations"), 2);
     assert.equal(samples.get('keel_partition_applied_lsn{partition="0",role="leader"}'), 99);
     assert.equal(samples.get('keel_partition_leader_epoch{partition="0",role="leader"}'), 4);
+    assert.equal(samples.get('keel_partition_snapshot_age_seconds{partition="0"}'), 30);
+    assert.equal(samples.get('keel_partition_snapshot_bytes{partition="0"}'), 4096);
     assert.ok(![...samples.keys()].some((s) => s.startsWith("keel_metadata_raft")));
 
     // A partition that changed role shows under its new role only.
@@ -79,6 +89,8 @@ describe("Prometheus metrics", () => {
       runningAttempts: () => 0,
       queuedInvocations: () => 0,
       partitions: () => [],
+      snapshots: () => [],
+      nowMs: () => 0,
       metadataMember: () => ({ role: "leader", term: 5, commit: 40, applied: 38 }),
     });
     samples = samplesOf(await member.scrape());
@@ -90,7 +102,13 @@ describe("Prometheus metrics", () => {
 
   it("observes one node only", () => {
     const metrics = new PrometheusMetrics({ processMetrics: false });
-    const sources = { runningAttempts: () => 0, queuedInvocations: () => 0, partitions: () => [] };
+    const sources = {
+      runningAttempts: () => 0,
+      queuedInvocations: () => 0,
+      partitions: () => [],
+      snapshots: () => [],
+      nowMs: () => 0,
+    };
     metrics.observe(sources);
     assert.throws(() => metrics.observe(sources), /observe one node/);
   });

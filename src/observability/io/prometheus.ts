@@ -31,11 +31,22 @@ export interface RaftGaugeSource {
   readonly applied: number;
 }
 
+/** A partition's newest snapshot as a scrape sees it. */
+export interface SnapshotGaugeSource {
+  readonly partitionId: number;
+  readonly createdAtMs: number;
+  readonly bytes: number;
+}
+
 /** What a scrape reads from the running node, once it exists (`observe`). */
 export interface ScrapeSources {
   runningAttempts(): number;
   queuedInvocations(): number;
   partitions(): readonly PartitionGaugeSource[];
+  /** Each partition's newest snapshot (partitions without one are left out). */
+  snapshots(): readonly SnapshotGaugeSource[];
+  /** Wall-clock milliseconds, for the age of snapshots (the node's clock). */
+  nowMs(): number;
   /** Absent on a node without a metadata member (a single node). */
   readonly metadataMember?: () => RaftGaugeSource | undefined;
 }
@@ -45,6 +56,10 @@ export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 /** Seconds: from a local fsync (sub-millisecond) to a request that waits for a long invocation. */
 const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+/** Bytes of a snapshot: an empty partition's to a few GiB. */
+const SNAPSHOT_BYTES_BUCKETS = [
+  1024, 16_384, 262_144, 4_194_304, 67_108_864, 1_073_741_824, 8_589_934_592,
 ];
 /** Records per log append: single proposals up to the largest batches the processors propose. */
 const BATCH_RECORD_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -83,6 +98,10 @@ export class PrometheusMetrics implements KeelMetrics {
   private appendedBytes = 0;
   private readonly appendBatchRecords: Histogram;
   private readonly appendCommitLatency: Histogram;
+  private readonly endpointLatency: Histogram;
+  private snapshotsTaken = 0;
+  private readonly snapshotDuration: Histogram;
+  private readonly snapshotSize: Histogram;
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -171,6 +190,11 @@ export class PrometheusMetrics implements KeelMetrics {
       ["outcome"],
       () =>
         ATTEMPT_OUTCOMES.map((outcome) => [{ outcome }, this.attemptsFinished[outcome]] as const),
+    );
+    this.endpointLatency = histogram(
+      "keel_invoker_endpoint_response_duration_seconds",
+      "Time from an attempt's request to the endpoint's response headers",
+      LATENCY_BUCKETS_SECONDS,
     );
     total(
       "keel_invoker_retries_total",
@@ -263,6 +287,49 @@ export class PrometheusMetrics implements KeelMetrics {
       "Time from a batch's append to its being durable",
       LATENCY_BUCKETS_SECONDS,
     );
+
+    total("keel_snapshots_taken_total", "Partition snapshots written", () => this.snapshotsTaken);
+    this.snapshotDuration = histogram(
+      "keel_snapshot_duration_seconds",
+      "Time to take a partition snapshot and write it to its destination",
+      LATENCY_BUCKETS_SECONDS,
+    );
+    this.snapshotSize = histogram(
+      "keel_snapshot_size_bytes",
+      "Bytes of each partition snapshot written",
+      SNAPSHOT_BYTES_BUCKETS,
+    );
+    const snapshotGauge = (
+      name: string,
+      help: string,
+      value: (s: SnapshotGaugeSource, nowMs: number) => number,
+    ): void => {
+      const sources = (): ScrapeSources | undefined => this.sources;
+      new Gauge({
+        name,
+        help,
+        labelNames: ["partition"],
+        registers,
+        collect() {
+          this.reset();
+          const node = sources();
+          if (node === undefined) return;
+          const now = node.nowMs();
+          for (const s of node.snapshots())
+            this.set({ partition: String(s.partitionId) }, value(s, now));
+        },
+      });
+    };
+    snapshotGauge(
+      "keel_partition_snapshot_age_seconds",
+      "Age of each partition's newest snapshot",
+      (s, now) => Math.max(0, now - s.createdAtMs) / 1000,
+    );
+    snapshotGauge(
+      "keel_partition_snapshot_bytes",
+      "Size of each partition's newest snapshot",
+      (s) => s.bytes,
+    );
   }
 
   /**
@@ -346,6 +413,17 @@ export class PrometheusMetrics implements KeelMetrics {
     },
     retryScheduled: (): void => {
       this.retries++;
+    },
+    endpointResponded: (started: TimerStamp): void => {
+      this.endpointLatency.observe(this.secondsSince(started));
+    },
+  };
+
+  readonly snapshots = {
+    snapshotTaken: (bytes: number, started: TimerStamp): void => {
+      this.snapshotsTaken++;
+      this.snapshotSize.observe(bytes);
+      this.snapshotDuration.observe(this.secondsSince(started));
     },
   };
 
