@@ -436,6 +436,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       transport,
       metadata,
       provider: new ReplicatedLogletProvider(loglets),
+      ...(member === undefined ? {} : { metadataMember: () => member.member.status() }),
       async newSegment(logId, segmentIndex) {
         const nodes = await nodesNow();
         return replicatedSegment(
@@ -450,7 +451,6 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
           prng,
         );
       },
-      ...(member === undefined ? {} : { metadataMember: () => member.member.status() }),
       async metadataMembers() {
         const members = (await nodesNow()).filter((n) => n.roles.includes("metadata-server"));
         return Promise.all(
