@@ -183,6 +183,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       });
     } catch (error) {
       await metricsServer?.close();
+      await tracing?.close().catch(() => undefined);
       await stores.close().catch(() => undefined);
       unlock();
       throw error;
