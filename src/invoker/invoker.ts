@@ -211,6 +211,13 @@ export class Invoker implements PartitionInvoker {
     return this.queue.length;
   }
 
+  /** Invocations waiting out a retry delay after a failed attempt (a pass over the tasks). */
+  get backingOffInvocations(): number {
+    let count = 0;
+    for (const task of this.tasks.values()) if (task.state === "backingOff") count++;
+    return count;
+  }
+
   info(id: InvocationId): InvocationTaskInfo | undefined {
     const task = this.tasks.get(id.hex);
     if (task === undefined) return undefined;

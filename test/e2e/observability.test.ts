@@ -165,6 +165,7 @@ describe("Prometheus metrics on the node port", () => {
       "every invocation's last attempt ended",
     );
     assert.equal(valueOf(after, "keel_invoker_queued_invocations"), 0);
+    assert.equal(valueOf(after, "keel_invoker_backing_off_invocations"), 0);
     // Every attempt reached its endpoint, which answered.
     assert.equal(
       delta("keel_invoker_endpoint_response_duration_seconds_count"),

@@ -255,6 +255,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   metrics?.observe({
     runningAttempts: () => node.invoker.runningAttempts,
     queuedInvocations: () => node.invoker.queuedInvocations,
+    backingOffInvocations: () => node.invoker.backingOffInvocations,
     partitions: () => node.partitionProcessors.map((p) => p.status()),
     snapshots: () =>
       node.partitionProcessors.flatMap((p) => node.snapshots?.latest(p.partitionId) ?? []),

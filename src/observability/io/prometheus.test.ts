@@ -65,6 +65,7 @@ describe("Prometheus metrics", () => {
     metrics.observe({
       runningAttempts: () => 7,
       queuedInvocations: () => 2,
+      backingOffInvocations: () => 3,
       partitions: () => [{ partitionId: 0, role, epoch: 4, appliedLsn: 99 }],
       snapshots: () => [{ partitionId: 0, createdAtMs: 1_000, bytes: 4096 }],
       nowMs: () => 31_000,
@@ -72,6 +73,7 @@ describe("Prometheus metrics", () => {
     let samples = samplesOf(await metrics.scrape());
     assert.equal(samples.get("keel_invoker_running_attempts"), 7);
     assert.equal(samples.get("keel_invoker_queued_invocations"), 2);
+    assert.equal(samples.get("keel_invoker_backing_off_invocations"), 3);
     assert.equal(samples.get('keel_partition_applied_lsn{partition="0",role="leader"}'), 99);
     assert.equal(samples.get('keel_partition_leader_epoch{partition="0",role="leader"}'), 4);
     assert.equal(samples.get('keel_partition_snapshot_age_seconds{partition="0"}'), 30);
@@ -88,6 +90,7 @@ describe("Prometheus metrics", () => {
     member.observe({
       runningAttempts: () => 0,
       queuedInvocations: () => 0,
+      backingOffInvocations: () => 0,
       partitions: () => [],
       snapshots: () => [],
       nowMs: () => 0,
@@ -105,6 +108,7 @@ describe("Prometheus metrics", () => {
     const sources = {
       runningAttempts: () => 0,
       queuedInvocations: () => 0,
+      backingOffInvocations: () => 0,
       partitions: () => [],
       snapshots: () => [],
       nowMs: () => 0,

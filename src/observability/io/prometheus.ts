@@ -42,6 +42,7 @@ export interface SnapshotGaugeSource {
 export interface ScrapeSources {
   runningAttempts(): number;
   queuedInvocations(): number;
+  backingOffInvocations(): number;
   partitions(): readonly PartitionGaugeSource[];
   /** Each partition's newest snapshot (partitions without one are left out). */
   snapshots(): readonly SnapshotGaugeSource[];
@@ -210,6 +211,11 @@ export class PrometheusMetrics implements KeelMetrics {
       "keel_invoker_queued_invocations",
       "Invocations waiting for a free attempt slot",
       () => this.sources?.queuedInvocations() ?? 0,
+    );
+    gauge(
+      "keel_invoker_backing_off_invocations",
+      "Invocations waiting out a retry delay after a failed attempt",
+      () => this.sources?.backingOffInvocations() ?? 0,
     );
 
     totalsBy(
