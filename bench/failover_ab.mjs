@@ -8,7 +8,7 @@
 //                             [--duration 30] [--kill-at 10]
 //
 // Every process is tracked by PID and stopped by PID; every run is bounded in time.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -39,6 +39,43 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const OUT = path.join(HERE, "results", `failover-${stamp}`);
 fs.mkdirSync(OUT, { recursive: true });
 
+/** Runs a process to its end without blocking this one (the status watch below keeps running). */
+function runAsync(command, args, { timeout }) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+    child.on("exit", () => { clearTimeout(timer); resolve({ stdout, stderr }); });
+  });
+}
+
+// BENCH_FAILOVER_DIAGNOSIS=1: every second, each node's /keel/status (Keel only) with how long it took to answer,
+// appended to status.jsonl in the kill's directory: what the survivors think while throughput is down.
+function watchStatus(nodes, dir) {
+  const file = path.join(dir, "status.jsonl");
+  let stopped = false;
+  (async () => {
+    while (!stopped) {
+      await Promise.all(nodes.filter((n) => n.admin).map(async (n) => {
+        const t0 = Date.now();
+        let entry;
+        try {
+          const r = await fetch(`${n.admin}/keel/status`, { signal: AbortSignal.timeout(4000) });
+          entry = { status: r.status, body: await r.json() };
+        } catch (e) {
+          entry = { error: String(e) };
+        }
+        fs.appendFileSync(file, JSON.stringify({ at: new Date(t0).toISOString(), node: n.name, ms: Date.now() - t0, ...entry }) + "\n");
+      }));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return { stop: () => (stopped = true) };
+}
+
 const results = Object.fromEntries(servers.map((s) => [s, []]));
 for (let k = 1; k <= kills; k++) {
   for (const server of servers) {
@@ -49,11 +86,13 @@ for (let k = 1; k <= kills; k++) {
       const state = path.join(dir, "state.json");
       fs.writeFileSync(state, JSON.stringify({ nodes: cluster.nodes }));
       const [servicePort, statsPort] = await freePorts(2);
-      const run = spawnSync(process.execPath, [path.join(HERE, "cluster", "failover.mjs"), "--state", state,
+      const diagnosis = process.env.BENCH_FAILOVER_DIAGNOSIS ? watchStatus(cluster.nodes, dir) : undefined;
+      const run = await runAsync(process.execPath, [path.join(HERE, "cluster", "failover.mjs"), "--state", state,
         "--ingress", cluster.ingress, "--admin", cluster.admin, "--workload", o.workload, "--concurrency", o.concurrency,
         "--duration", o.duration, "--kill-at", o["kill-at"], "--kill-node", "n3", "--out", dir,
         "--service-port", String(servicePort), "--stats-port", String(statsPort)],
-      { encoding: "utf8", timeout: (Number(o.duration) + 240) * 1000 });
+      { timeout: (Number(o.duration) + 240) * 1000 });
+      diagnosis?.stop();
       fs.writeFileSync(path.join(dir, "run.log"), `${run.stdout}\n${run.stderr}`);
       const result = JSON.parse(fs.readFileSync(path.join(dir, "failover.json"), "utf8"));
       results[server].push(result);

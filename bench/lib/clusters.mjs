@@ -114,7 +114,7 @@ export async function startCluster(kind, { size = 3, replication = 2, partitions
   }
   return {
     pids: nodes.map((n) => n.pid),
-    nodes: nodes.map((n) => ({ name: n.name, pid: n.pid })),
+    nodes: nodes.map((n) => ({ name: n.name, pid: n.pid, admin: n.admin })),
     ingress: nodes[0].ingress,
     admin: nodes[0].admin,
     stop,

@@ -473,7 +473,7 @@ const SCHEMAS: Record<string, Json> = {
           type: "object",
           properties: {
             id: { type: "integer" },
-            trim_point: { type: "integer" },
+            trim_point: { type: ["integer", "null"] },
             snapshots: { type: "array", items: ref("SnapshotManifest") },
           },
         },
@@ -515,8 +515,11 @@ const SCHEMAS: Record<string, Json> = {
             leader: { type: ["string", "null"] },
             epoch: { type: "integer" },
             applied_lsn: { type: "integer" },
-            log_tail: { type: "integer" },
-            trim_point: { type: "integer" },
+            log_tail: {
+              type: ["integer", "null"],
+              description: "null: the log's servers did not answer in time (a failover)",
+            },
+            trim_point: { type: ["integer", "null"] },
             snapshot_lsn: { type: ["integer", "null"] },
             snapshot_created_at_ms: { type: ["integer", "null"] },
           },

@@ -84,6 +84,18 @@ describe("bifrost", () => {
     assert.deepEqual(texts(await log.read(Lsn(4), 10)), ["4"]);
   });
 
+  it("reports the trim point past a segment sealed before it took a record", async () => {
+    const log = await newBifrost().log(4);
+    await log.sealAndExtend(() => memory);
+    await log.append([utf8("1"), utf8("2"), utf8("3")]);
+    await log.trim(Lsn(2));
+    assert.deepEqual(
+      log.chain.segments.map((s) => s.baseLsn),
+      [1, 1],
+    );
+    assert.equal(await log.trimPoint(), 2);
+  });
+
   it("wakes a tail waiter across a reconfiguration", async () => {
     const log = await newBifrost().log(5);
     await log.append([utf8("a")]);

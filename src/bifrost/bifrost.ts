@@ -55,6 +55,8 @@ export class VirtualLog {
   private droppedThrough: number;
   private unwatchChain: (() => void) | undefined;
   private readonly extensionWaiters = new Set<() => void>();
+  /** A seal-and-extend of this object in progress: appends its seal refused wait for it. */
+  private extending: Promise<unknown> | undefined;
 
   constructor(
     private readonly bifrost: Bifrost,
@@ -84,7 +86,8 @@ export class VirtualLog {
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "sealed")) throw error;
         // The segment was sealed by a reconfiguration; move to the next segment once it exists.
-        const moved = await this.refresh();
+        if (this.extending !== undefined) await this.extending.catch(() => undefined);
+        const moved = this.last !== segment || (await this.refresh());
         if (!moved)
           throw new KeelError("sealed", `log ${this.logId} is sealed and not yet extended`, true);
       }
@@ -183,7 +186,10 @@ export class VirtualLog {
   /** The last trimmed LSN, or 0. */
   async trimPoint(): Promise<number> {
     let point = this.droppedThrough;
-    for (const segment of this.segments) {
+    for (const [i, segment] of this.segments.entries()) {
+      // A segment sealed before it took a record (a leader's claim right after another's) holds
+      // nothing to trim: the trim point is in the segments after it.
+      if (this.segments[i + 1]?.config.baseLsn === segment.config.baseLsn) continue;
       const trimmed = await segment.loglet.trimPoint();
       if (trimmed === 0) break;
       point = segment.config.baseLsn + trimmed - 1;
@@ -197,6 +203,18 @@ export class VirtualLog {
    * chain instead (the caller sees the last segment is not the one it made).
    */
   async sealAndExtend(
+    next: (segmentIndex: number) => LogletConfig | Promise<LogletConfig>,
+  ): Promise<Lsn> {
+    const extending = this.extend(next);
+    this.extending = extending;
+    try {
+      return await extending;
+    } finally {
+      if (this.extending === extending) this.extending = undefined;
+    }
+  }
+
+  private async extend(
     next: (segmentIndex: number) => LogletConfig | Promise<LogletConfig>,
   ): Promise<Lsn> {
     const sealing = this.last;

@@ -37,7 +37,7 @@ export type {
   StoredRecord,
   TrimRequest,
 } from "./replicated/messages.js";
-export { selectNodeset } from "./replicated/nodeset.js";
+export { nodesetSizeFor, selectNodeset } from "./replicated/nodeset.js";
 export {
   copiesOf,
   domainOf,

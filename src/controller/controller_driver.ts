@@ -137,11 +137,14 @@ export class ControllerDriver {
       this.pass();
   }
 
-  /** Nodes of a new nodes configuration start alive (heard now), the rest keep their state. */
+  /**
+   * Nodes of a new nodes configuration start alive (heard now), the rest keep their state. This
+   * node is not among them: it never pings itself, and would time itself out.
+   */
   private learnNodes(nodes: readonly NodeRecord[]): void {
     const known = new Set(this.nodes.map((n) => `${n.plainId}:${n.generation}`));
     for (const node of nodes)
-      if (!known.has(`${node.plainId}:${node.generation}`))
+      if (node.plainId !== this.deps.self && !known.has(`${node.plainId}:${node.generation}`))
         this.detector.heard(node.plainId as NodeId, node.generation, this.deps.clock.nowMs());
     this.nodes = nodes;
   }

@@ -4,7 +4,7 @@
  */
 
 export { KeelNode, NODE_ROLES, PARTITION_TABLE_KEY } from "./node.js";
-export { replicatedSegment, type SegmentRequest } from "./segments.js";
+export { nodesetTargetSize, replicatedSegment, type SegmentRequest } from "./segments.js";
 export type {
   ClusterDescription,
   ClusterPorts,

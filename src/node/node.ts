@@ -43,6 +43,7 @@ import {
   Bifrost,
   chainKey,
   formatReplication,
+  nodesetSizeFor,
   parseLogletParams,
   type LogChain,
   type LogletConfig,
@@ -174,6 +175,8 @@ export interface ClusterPorts {
   readonly replication: ReplicationProperty;
   /** A new segment of a log, replicated on the log servers and sequenced by this incarnation. */
   readonly newSegment: (logId: number, segmentIndex: number) => Promise<LogletConfig>;
+  /** How many log servers a new segment's nodeset would have now (segments.ts). */
+  readonly nodesetTargetSize: () => Promise<number>;
   /** Each metadata member's Raft status, or why it did not answer. */
   readonly metadataMembers: () => Promise<readonly MetadataMemberDescription[]>;
 }
@@ -460,19 +463,19 @@ export class KeelNode {
 
   /**
    * A node of a cluster serves partition calls from other nodes, runs the controller when it is an
-   * admin node, and opens (follows) and claims (leads) what the placement gives it. Snapshots and
-   * trimming wait for the cluster parts of snapshots: a trim must not pass what a replica on another
-   * node still needs.
+   * admin node, and opens (follows) and claims (leads) what the placement gives it. Leaders take
+   * their partitions' snapshots; a log is trimmed below them only when the destination is one every
+   * node reaches (a new replica elsewhere starts from it) and only through what every replica of the
+   * partition has applied.
    */
   private async startInCluster(cluster: ClusterPorts): Promise<void> {
     this.processors = new Array<PartitionProcessor | undefined>(this.partitionTable.partitionCount);
-    // A cluster node takes snapshots on demand only (growth, keel snapshot create) and restores new
-    // replicas from them; automatic snapshots and trimming wait for the cluster's trim rules.
     const repository = this.ports.snapshots;
-    if (repository !== undefined)
+    if (repository !== undefined) {
+      const settings = this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT;
       this.snapshotter = new PartitionSnapshots({
         repository,
-        settings: { ...(this.config.snapshots ?? SNAPSHOT_SETTINGS_DEFAULT), intervalRecords: 0 },
+        settings,
         clusterName: this.config.clusterName,
         nodeName: this.config.nodeName,
         table: this.partitionTable,
@@ -480,7 +483,12 @@ export class KeelNode {
         entropy: this.ports.entropy,
         logger: moduleLogger(this.ports.logger, "snapshots"),
         ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
+        trimLimit: (processor) =>
+          settings.everyNodeReaches === true
+            ? this.appliedByEveryReplica(processor)
+            : Promise.resolve(0),
       });
+    }
     cluster.transport.serve(NodeService.partition, {
       onMessage: () => undefined,
       onRequest: (_from, payload, respond) => this.answerPartitionCall(payload, respond),
@@ -551,6 +559,7 @@ export class KeelNode {
     await this.refreshPlacement();
     this.started = true;
     this.scheduleReconcile();
+    if (this.snapshotter !== undefined) this.scheduleSnapshotCheck(this.snapshotter);
   }
 
   /**
@@ -638,6 +647,7 @@ export class KeelNode {
   private scheduleReconcile(): void {
     this.stopReconciling = this.ports.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
       void this.refreshPlacement().catch(() => undefined);
+      void this.widenNarrowNodesets().catch(() => undefined);
       this.scheduleReconcile();
     });
   }
@@ -683,8 +693,9 @@ export class KeelNode {
       this.stores[p] = store;
       // A new replica of a log whose first records were dropped from its chain (a single node grown
       // into the cluster) starts from the partition's snapshot.
-      if ((log.chain.trimPoint ?? 0) > 0)
-        await this.snapshotter?.prepare(PartitionId(p), store, log);
+      // A replica whose store is behind its log's trim point (new here, or back after the log was
+      // trimmed past it) starts from the partition's snapshot.
+      await this.snapshotter?.prepare(PartitionId(p), store, log);
       const processor = this.newProcessor(p, log, store);
       await processor.recover();
       await processor.start();
@@ -760,6 +771,96 @@ export class KeelNode {
     } finally {
       this.claiming.delete(p);
     }
+  }
+
+  /**
+   * A leader whose log's nodeset is narrower than the log servers registered now allow (chosen while
+   * the cluster was forming) continues the log on a wider one: a nodeset no larger than the
+   * replication cannot even be sealed once one of its servers is lost (a seal needs a write quorum),
+   * so its log would stall until that server came back.
+   */
+  private async widenNarrowNodesets(): Promise<void> {
+    const cluster = this.ports.cluster;
+    if (cluster === undefined || this.stopping || this.growing) return;
+    const nodesetSize = (processor: PartitionProcessor): number =>
+      parseLogletParams(processor.log.chain.segments.at(-1)!.loglet.params).nodeset.length;
+    const widenable = (p: number, target: number): PartitionProcessor | undefined => {
+      const processor = this.processors[p];
+      return processor !== undefined &&
+        processor.isLeader &&
+        !this.claiming.has(p) &&
+        this.sequencesLastSegment(processor) &&
+        processor.log.chain.segments.at(-1)!.loglet.provider === "replicated" &&
+        nodesetSize(processor) < target
+        ? processor
+        : undefined;
+    };
+    const wanted = nodesetSizeFor(cluster.replication, 0);
+    if (!this.processors.some((_, p) => widenable(p, wanted) !== undefined)) return;
+    const target = await cluster.nodesetTargetSize();
+    await Promise.all(
+      this.processors.map(async (_, p) => {
+        const processor = widenable(p, target);
+        if (processor === undefined) return;
+        this.claiming.add(p);
+        try {
+          this.ports.logger.info("continuing a partition's log on a wider nodeset", {
+            partition: p,
+            nodeset: nodesetSize(processor),
+            target,
+          });
+          await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
+          this.announceChain(p, processor.log);
+        } catch (error) {
+          this.ports.logger.warn("could not widen the nodeset of a partition's log", {
+            partition: p,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        } finally {
+          this.claiming.delete(p);
+        }
+      }),
+    );
+  }
+
+  /**
+   * The least applied LSN among the partition's replicas in the placement (this one included), or 0
+   * when one does not answer: a trim waits for it, or for the controller to replace it.
+   */
+  private async appliedByEveryReplica(processor: PartitionProcessor): Promise<number> {
+    const self = this.selfId;
+    const replicas = this.placement?.partitions[processor.partitionId]?.replicas ?? [];
+    const applied = await Promise.all(
+      replicas.map(async (node) => {
+        if (node === self) return processor.appliedLsn;
+        const partitions = await this.askPartitions(node);
+        return partitions?.find((d) => d.partitionId === processor.partitionId)?.appliedLsn ?? 0;
+      }),
+    );
+    return applied.length === 0 ? 0 : Math.min(...applied);
+  }
+
+  /** Another node's description of its partition replicas, or undefined when it does not answer. */
+  private askPartitions(node: NodeId): Promise<PartitionDescription[] | undefined> {
+    return new Promise((resolve) =>
+      this.ports.cluster!.transport.request(
+        node,
+        NodeService.status,
+        new Uint8Array(0),
+        STATUS_REQUEST_TIMEOUT_MS,
+        (outcome) => {
+          try {
+            resolve(
+              outcome.ok
+                ? (JSON.parse(fromUtf8(outcome.payload)) as PartitionDescription[])
+                : undefined,
+            );
+          } catch {
+            resolve(undefined);
+          }
+        },
+      ),
+    );
   }
 
   /** Whether the partition's log ends in a segment this incarnation sequences (or no replicated one). */
@@ -1361,25 +1462,7 @@ export class KeelNode {
       nodes.map((node) =>
         node.plainId === cluster.registration.plainId
           ? Promise.all(this.partitionProcessors.map((p) => p.describe()))
-          : new Promise<PartitionDescription[] | undefined>((resolve) =>
-              cluster.transport.request(
-                NodeId(node.plainId),
-                NodeService.status,
-                new Uint8Array(0),
-                STATUS_REQUEST_TIMEOUT_MS,
-                (outcome) => {
-                  try {
-                    resolve(
-                      outcome.ok
-                        ? (JSON.parse(fromUtf8(outcome.payload)) as PartitionDescription[])
-                        : undefined,
-                    );
-                  } catch {
-                    resolve(undefined);
-                  }
-                },
-              ),
-            ),
+          : this.askPartitions(NodeId(node.plainId)),
       ),
     );
     const placement = (await getJson<PartitionPlacement>(metadata, PARTITION_PLACEMENT_KEY))?.value;

@@ -8,6 +8,7 @@ import { KeelError, NodeId, type GenerationalNodeId, type Prng } from "../core/i
 import {
   formatLogletParams,
   logletIdOf,
+  nodesetSizeFor,
   selectNodeset,
   type LogletConfig,
   type ReplicationProperty,
@@ -25,11 +26,24 @@ export interface SegmentRequest {
   readonly topology: Topology;
 }
 
+function logServersOf(nodes: readonly NodeRecord[]): NodeId[] {
+  return nodes.filter((n) => n.roles.includes("log-server")).map((n) => NodeId(n.plainId));
+}
+
+/**
+ * The size a new segment's nodeset gets from the log servers registered now: as wide as the
+ * replication wants (room to lose a server and still seal), at most every log server.
+ */
+export function nodesetTargetSize(
+  nodes: readonly NodeRecord[],
+  replication: ReplicationProperty,
+): number {
+  return Math.min(nodesetSizeFor(replication, 0), logServersOf(nodes).length);
+}
+
 /** Throws a retryable "unavailable" error while too few log servers are registered. */
 export function replicatedSegment(request: SegmentRequest, prng: Prng): LogletConfig {
-  const logServers = request.nodes
-    .filter((n) => n.roles.includes("log-server"))
-    .map((n) => NodeId(n.plainId));
+  const logServers = logServersOf(request.nodes);
   const chosen = selectNodeset(
     {
       candidates: logServers,

@@ -141,14 +141,19 @@ export interface PartitionDescription {
   readonly epoch: number;
   readonly leaderNode: string;
   readonly appliedLsn: number;
-  /** The first unwritten LSN of the partition's log. */
-  readonly logTail: number;
-  readonly trimPoint: number;
+  /** The first unwritten LSN of the partition's log; undefined when its servers did not tell in time. */
+  readonly logTail: number | undefined;
+  readonly trimPoint: number | undefined;
   readonly segments: number;
   readonly timers: number;
 }
 
 const epochKey = (partitionId: number): string => `partitions/${partitionId}/epoch`;
+/**
+ * How long a status waits for the log's servers: an operator asks most while a node is failing,
+ * when a replicated log's tail may take until its reconfiguration to be known.
+ */
+const DESCRIBE_LOG_WAIT_MS = 500;
 /** The longest wait before reading again a log whose tail is past what can be read now. */
 const UNREADABLE_TAIL_WAIT_MS_MAX = 200;
 
@@ -235,11 +240,28 @@ export class PartitionProcessor implements PartitionHandle {
       epoch: this.epoch,
       leaderNode: this.machine?.leaderNode ?? "",
       appliedLsn: this.appliedLsn,
-      logTail: await this.deps.log.findTail(),
-      trimPoint: await this.deps.log.trimPoint(),
+      logTail: await this.answerWithin(DESCRIBE_LOG_WAIT_MS, this.deps.log.findTail()),
+      trimPoint: await this.answerWithin(DESCRIBE_LOG_WAIT_MS, this.deps.log.trimPoint()),
       segments: this.deps.log.chain.segments.length,
       timers: this.timers.size,
     };
+  }
+
+  /** `answer`'s value, or undefined when it fails or takes longer than `ms`. */
+  private answerWithin<T>(ms: number, answer: Promise<T>): Promise<T | undefined> {
+    return new Promise((resolve) => {
+      const cancel = this.deps.clock.setTimer(ms, () => resolve(undefined));
+      answer.then(
+        (value) => {
+          cancel();
+          resolve(value);
+        },
+        () => {
+          cancel();
+          resolve(undefined);
+        },
+      );
+    });
   }
 
   /**

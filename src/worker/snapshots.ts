@@ -5,8 +5,8 @@
  * restoring a partition whose store is behind its log's trim point before its processor starts.
  *
  * A snapshot is a consistent copy of the store (`PartitionStore.exportEntries`) at the applied LSN the
- * copy records, so taking one never stops the partition. One node only today: in a cluster, trimming
- * must also wait for the replicas (issue 19).
+ * copy records, so taking one never stops the partition. In a cluster, the leader of a partition
+ * takes its snapshots, and trimming also waits for the partition's replicas (`trimLimit`).
  */
 
 import { NO_METRICS, type KeelMetrics } from "../observability/index.js";
@@ -38,6 +38,11 @@ export interface SnapshotSettings {
   readonly intervalRecords: number;
   /** Snapshots kept per partition (at least 1). */
   readonly retained: number;
+  /**
+   * The destination is one every node of a cluster reaches (the operator named it): a replica on
+   * another node can start from these snapshots, so logs may be trimmed below them in a cluster.
+   */
+  readonly everyNodeReaches?: boolean;
 }
 
 export interface SnapshotDeps {
@@ -51,6 +56,12 @@ export interface SnapshotDeps {
   readonly logger: Logger;
   /** Where snapshots taken are counted and timed (default: nowhere). */
   readonly metrics?: Pick<KeelMetrics, "snapshots" | "startTimer">;
+  /**
+   * The LSN a partition's log may be trimmed through besides what the snapshots allow: in a cluster,
+   * what its replicas elsewhere have applied (a log trimmed past a running replica would stop it).
+   * Without it, the snapshots alone decide (one node).
+   */
+  readonly trimLimit?: (processor: PartitionProcessor) => Promise<number>;
 }
 
 export class PartitionSnapshots {
@@ -226,7 +237,10 @@ export class PartitionSnapshots {
     await repository.prune(partitionId, settings.retained);
     // Through the oldest snapshot kept: any kept snapshot plus the log after it rebuilds the store.
     const kept = await repository.list(partitionId);
-    const trimThrough = kept[kept.length - 1]?.appliedLsn ?? 0;
+    const trimThrough = Math.min(
+      kept[kept.length - 1]?.appliedLsn ?? 0,
+      (await this.deps.trimLimit?.(processor)) ?? Number.MAX_SAFE_INTEGER,
+    );
     if (trimThrough > 0) await processor.log.trim(Lsn(trimThrough));
     metrics.snapshots.snapshotTaken(manifest.bytes, started);
     logger.info("partition snapshot", {

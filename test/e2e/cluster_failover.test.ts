@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
@@ -25,6 +26,7 @@ import {
   register,
   startCluster,
   startServices,
+  tempDir,
   type CallResult,
   type KeelCluster,
   type KeelServer,
@@ -34,15 +36,25 @@ const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
 /** How long a client retries one request (on the live nodes in turn) before the test fails. */
 const ACKNOWLEDGE_WITHIN_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** After a kill: the failover is over by then (detection 1.2 s, then the takeover). */
+const FAILOVER_SETTLED_MS = 3_000;
+/** Every worker acknowledges something within this window after the failover. */
+const PROGRESS_WINDOW_MS = 4_000;
 
 interface ClusterSection {
   nodes: { name: string; node_id: string; alive: boolean }[];
   partitions: {
     id: number;
     leader: string | null;
-    replicas: { node: string; role: string | null; applied_lsn: number | null }[];
+    replicas: {
+      node: string;
+      role: string | null;
+      applied_lsn: number | null;
+      trim_point: number | null;
+    }[];
   }[];
   metadata_members: { node: string; role: string }[];
+  logs: { log_id: number; segments: { nodeset?: string[] }[] }[];
 }
 
 function clusterStatus(admin: string): ClusterSection {
@@ -68,6 +80,8 @@ class MixedLoad {
   calls = 0;
   errands = 0;
   failedAttempts = 0;
+  /** Acknowledged requests per worker: each must go on while a node is down. */
+  readonly acknowledgedBy = new Map<string, number>();
   private stopped = false;
   private readonly workers: Promise<void>[] = [];
 
@@ -99,13 +113,17 @@ class MixedLoad {
     accepted: (result: CallResult) => boolean,
   ): Promise<CallResult> {
     const deadline = Date.now() + ACKNOWLEDGE_WITHIN_MS;
+    const worker = what.split(" ")[0]!;
     let last = "none";
     for (let attempt = 0; ; attempt++) {
       const nodes = this.liveNodes();
       const node = nodes[attempt % nodes.length]!;
       try {
         const result = await request(node);
-        if (accepted(result)) return result;
+        if (accepted(result)) {
+          this.acknowledgedBy.set(worker, (this.acknowledgedBy.get(worker) ?? 0) + 1);
+          return result;
+        }
         last = `${result.status} ${result.text}`;
       } catch (error) {
         last = String(error);
@@ -136,7 +154,7 @@ class MixedLoad {
       const send = n % 3 === 2;
       const path = `/Counter/${key}/add${send ? "/send" : ""}`;
       await this.acknowledged(
-        `add ${w}-${n}`,
+        `add-${w} ${n}`,
         (node) => this.post(node, path, 1, `add-${w}-${n}`),
         (r) => r.status === (send ? 202 : 200),
       );
@@ -162,23 +180,23 @@ class MixedLoad {
     for (let n = 0; !this.stopped; n++) {
       const id = `errand-${w}-${n}`;
       await this.acknowledged(
-        `start ${id}`,
+        `errand-${w} start ${id}`,
         (node) => this.post(node, `/Errand/${id}/run/send`, 200),
         (r) => r.status === 202,
       );
       const awakeable = await this.acknowledged(
-        `awakeable of ${id}`,
+        `errand-${w} awakeable of ${id}`,
         (node) => this.post(node, `/Errand/${id}/awakeable`, null),
         (r) => r.status === 200 && typeof r.json() === "string",
       );
       await this.acknowledged(
-        `resolve ${id}`,
+        `errand-${w} resolve ${id}`,
         (node) =>
           this.post(node, `/restate/awakeables/${awakeable.json<string>()}/resolve`, `ok-${id}`),
         (r) => r.status === 200 || r.status === 202,
       );
       const output = await this.acknowledged(
-        `attach ${id}`,
+        `errand-${w} attach ${id}`,
         (node) =>
           call(`${node.ingress}/restate/workflow/Errand/${id}/attach`, {
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
@@ -284,12 +302,24 @@ async function failover(victimKind: Victim, partitions: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 2_000));
     victimDown = true;
     await victim.kill9();
-    await new Promise((r) => setTimeout(r, 5_000));
+    // Once the failover is done (well within FAILOVER_SETTLED_MS), every worker goes on: no
+    // partition may stay stuck until the victim returns (as one whose log could not be sealed did).
+    await new Promise((r) => setTimeout(r, FAILOVER_SETTLED_MS));
+    const settled = new Map(load.acknowledgedBy);
+    await new Promise((r) => setTimeout(r, PROGRESS_WINDOW_MS));
+    const stuck = [...settled]
+      .filter(([worker, n]) => load.acknowledgedBy.get(worker) === n)
+      .map(([worker]) => worker);
     const during = { counters: [...load.counters.values()].reduce((a, b) => a + b, 0) };
     await victim.restart();
     victimDown = false;
     await new Promise((r) => setTimeout(r, 3_000));
     await load.stop();
+    assert.deepEqual(
+      stuck,
+      [],
+      `workers with nothing acknowledged ${FAILOVER_SETTLED_MS}-${FAILOVER_SETTLED_MS + PROGRESS_WINDOW_MS} ms after the kill`,
+    );
 
     const total = [...load.counters.values()].reduce((a, b) => a + b, 0);
     assert.ok(total > during.counters && during.counters > 10, "the load went on through the kill");
@@ -318,4 +348,152 @@ describe("failover under a mixed load: kill -9, keep going, restart", () => {
   it("of the node that leads the most partitions", () => failover("most-leaders", 6));
   it("of the metadata leader", () => failover("metadata-leader", 6));
   it("of a node that leads no partition (only a follower)", () => failover("follower-only", 2));
+});
+
+describe("a node lost from the nodesets chosen while the cluster formed", () => {
+  it("leaves no log stuck: nodesets grow with the cluster, the survivors serve every partition", async () => {
+    // Two nodes place the partitions, so every log starts on a nodeset of two log servers, which
+    // could not even be sealed without both; the third node joins after.
+    const cluster = await startCluster({ size: 3, replication: "2", partitions: 4, startFirst: 2 });
+    const services = await startServices();
+    try {
+      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+      const keys = Array.from({ length: 12 }, (_, k) => `formed-${k}`);
+      const addEverywhere = async (nodes: readonly KeelServer[], round: number): Promise<void> => {
+        for (const [k, key] of keys.entries()) {
+          const node = nodes[k % nodes.length]!;
+          await eventually(async () => {
+            const res = await call(`${node.ingress}/Counter/${key}/add`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "idempotency-key": `${key}-${round}` },
+              body: "1",
+              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+            }).catch(() => undefined);
+            return res?.status === 200 ? true : undefined;
+          }, `add ${round} to ${key} through ${node.ingress}`);
+        }
+      };
+      await addEverywhere(cluster.nodes, 1);
+      const narrow = clusterStatus(cluster.nodes[0]!.admin).logs.map(
+        (log) => log.segments.at(-1)!.nodeset!.length,
+      );
+      assert.ok(
+        narrow.every((n) => n === 2),
+        `logs on the two nodes there were: ${narrow.join(",")}`,
+      );
+
+      await cluster.startRemaining();
+      await eventually(() => {
+        const widths = clusterStatus(cluster.nodes[2]!.admin).logs.map(
+          (log) => log.segments.at(-1)!.nodeset!.length,
+        );
+        return widths.every((n) => n === 3) ? true : undefined;
+      }, "every log continued on a nodeset of all three log servers");
+
+      const [first, second, third] = cluster.nodes as [KeelServer, KeelServer, KeelServer];
+      await second.kill9();
+      const started = Date.now();
+      await addEverywhere([first, third], 2);
+      console.log(`every partition served ${Date.now() - started} ms after the kill of n2`);
+      for (const key of keys) {
+        const res = await call(`${first.ingress}/Counter/${key}/get`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "null",
+        });
+        assert.equal(res.json(), 2, `${key} counts both adds`);
+      }
+    } finally {
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
+    }
+  });
+});
+
+describe("snapshots in a cluster: trimmed logs, a fourth node that starts from them", () => {
+  it("trims every log below its leader's snapshots and gives a joining node replicas equal to the others'", async () => {
+    const destination = tempDir("shared-snapshots");
+    const cluster = await startCluster({
+      size: 4,
+      startFirst: 3,
+      replication: "2",
+      partitions: 4,
+      extraArgs: () => [
+        "--snapshot-destination",
+        `file://${destination}`,
+        "--snapshot-interval-records",
+        "20",
+      ],
+    });
+    const services = await startServices();
+    const adds = new Map<string, number>();
+    const addRound = async (round: number): Promise<void> => {
+      for (let k = 0; k < 48; k++) {
+        const key = `snap-${k % 16}`;
+        const node = cluster.nodes[k % cluster.nodes.length]!;
+        await eventually(async () => {
+          const res = await call(`${node.ingress}/Counter/${key}/add`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "idempotency-key": `${key}-${round}-${k}`,
+            },
+            body: "1",
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          }).catch(() => undefined);
+          return res?.status === 200 ? true : undefined;
+        }, `add ${round}-${k} to ${key}`);
+        adds.set(key, (adds.get(key) ?? 0) + 1);
+      }
+    };
+    try {
+      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+      await addRound(1);
+      await addRound(2);
+      // Every leader snapshots its partition every 20 records and trims its log below the snapshot
+      // once both replicas applied that far.
+      const trimmed = await eventually(() => {
+        const section = clusterStatus(cluster.nodes[0]!.admin);
+        const points = section.partitions.map(
+          (p) => p.replicas.find((r) => r.role === "leader")?.trim_point ?? 0,
+        );
+        return points.every((t) => t > 0) ? points : undefined;
+      }, "every partition's log trimmed below a snapshot");
+      const manifests = readdirSync(destination, { recursive: true }).filter((f) =>
+        String(f).endsWith(".json"),
+      );
+      assert.ok(
+        manifests.length >= 4,
+        `snapshot manifests in ${destination}: ${manifests.join(", ")}`,
+      );
+
+      // The fourth node cannot read these logs from their start: its replicas begin at a snapshot.
+      await cluster.startRemaining();
+      const fourth = await eventually(() => {
+        const section = clusterStatus(cluster.nodes[0]!.admin);
+        const id = section.nodes.find((n) => n.name === "n4")?.node_id.split(":")[0];
+        const held = section.partitions.filter((p) => p.replicas.some((r) => r.node === id));
+        return id !== undefined && held.length > 0 ? held.map((p) => p.id) : undefined;
+      }, "the fourth node holding replicas");
+      await addRound(3);
+      console.log(
+        `logs trimmed through ${trimmed.join(",")} before n4 joined; n4 holds partitions ${fourth.join(",")}`,
+      );
+      for (const [key, count] of adds) {
+        const res = await call(`${cluster.nodes[3]!.ingress}/Counter/${key}/get`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "null",
+        });
+        assert.equal(res.json(), count, `${key} counts its ${count} adds`);
+      }
+      await assertReplicasEqual(cluster, 4);
+    } finally {
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
+      rmSync(destination, { recursive: true, force: true });
+    }
+  });
 });

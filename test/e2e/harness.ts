@@ -185,9 +185,12 @@ export function startTarget(options: KeelOptions = {}): Promise<KeelServer> {
 }
 
 export interface KeelCluster {
+  /** The nodes started so far (all of them unless `startFirst` held some back). */
   readonly nodes: readonly KeelServer[];
   /** The node port (host:port) of each node. */
   readonly nodeAddresses: readonly string[];
+  /** Starts the nodes `startFirst` held back, one at a time, each until it is ready. */
+  startRemaining(): Promise<void>;
   stop(): Promise<void>;
   cleanup(): void;
 }
@@ -198,6 +201,8 @@ export interface ClusterOptions {
   readonly partitions?: number;
   /** Extra arguments for each node, by index. */
   readonly extraArgs?: (index: number) => string[];
+  /** Start only this many nodes now (the cluster forms without the others). */
+  readonly startFirst?: number;
 }
 
 /**
@@ -210,10 +215,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
   const nodePorts = await freePorts(size);
   const nodeAddresses = nodePorts.map((port) => `127.0.0.1:${port}`);
   const nodes: KeelServer[] = [];
-  try {
-    // One node at a time: a node's start returns once it has joined the metadata servers, and
-    // members that join at the same moment are not what these tests are about.
-    for (const [i, port] of nodePorts.entries()) {
+  // One node at a time: a node's start returns once it has joined the metadata servers, and
+  // members that join at the same moment are not what these tests are about.
+  const startNodes = async (count: number): Promise<void> => {
+    for (let i = nodes.length; i < count; i++) {
+      const port = nodePorts[i]!;
       const node = await startServer("keel", {
         baseDir,
         nodeName: `n${i + 1}`,
@@ -250,6 +256,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
         "a ready cluster",
         60_000,
       );
+  };
+  try {
+    await startNodes(options.startFirst ?? size);
   } catch (error) {
     await Promise.all(nodes.map((node) => node.stop()));
     rmSync(baseDir, { recursive: true, force: true });
@@ -258,6 +267,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
   return {
     nodes,
     nodeAddresses,
+    startRemaining: () => startNodes(size),
     async stop() {
       await Promise.all(nodes.map((node) => node.stop()));
     },

@@ -333,8 +333,8 @@ export class AdminApi {
         leader: p.leaderNode === "" ? null : p.leaderNode,
         epoch: p.epoch,
         applied_lsn: p.appliedLsn,
-        log_tail: p.logTail,
-        trim_point: p.trimPoint,
+        log_tail: p.logTail ?? null,
+        trim_point: p.trimPoint ?? null,
         segments: p.segments,
         timers: p.timers,
         snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
@@ -352,7 +352,7 @@ export class AdminApi {
       partitions: await Promise.all(
         node.partitions.map(async (p) => ({
           id: p.partitionId,
-          trim_point: p.trimPoint,
+          trim_point: p.trimPoint ?? null,
           snapshots: snapshots === undefined ? [] : await snapshots.list(p.partitionId),
         })),
       ),
@@ -459,6 +459,7 @@ function clusterStatus(cluster: ClusterDescription): Record<string, unknown> {
         epoch: r.epoch ?? null,
         applied_lsn: r.appliedLsn ?? null,
         log_tail: r.logTail ?? null,
+        trim_point: r.trimPoint ?? null,
       })),
     })),
     logs: cluster.logs.map((l) => ({

@@ -143,8 +143,9 @@ interface PartitionStatus {
   leader: string | null;
   epoch: number;
   applied_lsn: number;
-  log_tail: number;
-  trim_point: number;
+  /** null: the log's servers did not answer in time. */
+  log_tail: number | null;
+  trim_point: number | null;
   snapshot_lsn?: number | null;
 }
 
@@ -280,9 +281,9 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
         p.leader ?? "-",
         String(p.epoch),
         String(p.applied_lsn),
-        String(p.log_tail),
-        String(Math.max(0, p.log_tail - 1 - p.applied_lsn)),
-        String(p.trim_point),
+        p.log_tail === null ? "?" : String(p.log_tail),
+        p.log_tail === null ? "?" : String(Math.max(0, p.log_tail - 1 - p.applied_lsn)),
+        p.trim_point === null ? "?" : String(p.trim_point),
         p.snapshot_lsn === null || p.snapshot_lsn === undefined ? "-" : String(p.snapshot_lsn),
       ]),
     ),
@@ -313,7 +314,7 @@ const SNAPSHOT_COLUMNS = ["PARTITION", "SNAPSHOT", "LSN", "AGE", "ENTRIES", "BYT
 export async function snapshotListCommand(ctx: CliContext): Promise<void> {
   const listing = (await request(ctx, "GET", "/keel/snapshots")) as {
     destination: string | null;
-    partitions: { id: number; trim_point: number; snapshots: SnapshotManifestView[] }[];
+    partitions: { id: number; trim_point: number | null; snapshots: SnapshotManifestView[] }[];
   };
   if (ctx.json) return ctx.out(JSON.stringify(listing, null, 2));
   if (listing.destination === null) return ctx.out("This node takes no snapshots.");
@@ -324,8 +325,8 @@ export async function snapshotListCommand(ctx: CliContext): Promise<void> {
       [...SNAPSHOT_COLUMNS, "LOG TRIMMED THROUGH"],
       listing.partitions.flatMap((p) =>
         p.snapshots.length === 0
-          ? [[String(p.id), "-", "-", "-", "-", "-", String(p.trim_point)]]
-          : p.snapshots.map((m) => [...snapshotRow(m, now), String(p.trim_point)]),
+          ? [[String(p.id), "-", "-", "-", "-", "-", String(p.trim_point ?? "?")]]
+          : p.snapshots.map((m) => [...snapshotRow(m, now), String(p.trim_point ?? "?")]),
       ),
     ),
   );

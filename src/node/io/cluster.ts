@@ -64,7 +64,12 @@ import { FileMetadataStore } from "../../metadata/io/index.js";
 import { LogServerNode } from "../../log-server/index.js";
 import { readJsonFile, systemClock, writeFileDurably } from "../../platform/io/index.js";
 import type { Logger } from "../../platform/index.js";
-import { replicatedSegment, type MetadataMemberDescription, type NodeRole } from "../index.js";
+import {
+  nodesetTargetSize,
+  replicatedSegment,
+  type MetadataMemberDescription,
+  type NodeRole,
+} from "../index.js";
 
 const MARKER_FILE = "cluster.json";
 /** How long the waiting node keeps its listener after answering `keel provision`. */
@@ -115,6 +120,8 @@ export interface JoinedCluster {
   readonly provider: ReplicatedLogletProvider;
   /** A new segment of a log: replicated on the log servers, sequenced by this incarnation. */
   newSegment(logId: number, segmentIndex: number): Promise<LogletConfig>;
+  /** How many log servers a new segment's nodeset would have now. */
+  nodesetTargetSize(): Promise<number>;
   /** Each metadata member's Raft status (members are the nodes with the metadata-server role). */
   metadataMembers(): Promise<MetadataMemberDescription[]>;
   /** This node's own metadata member's Raft state, read in memory (metadata-server role only). */
@@ -450,6 +457,9 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
           },
           prng,
         );
+      },
+      async nodesetTargetSize() {
+        return nodesetTargetSize(await nodesNow(), settings.replication);
       },
       async metadataMembers() {
         const members = (await nodesNow()).filter((n) => n.roles.includes("metadata-server"));

@@ -26,6 +26,8 @@ export interface ServerConfig {
   readonly partitions: number;
   /** Whether the partition count was set (a flag, variable or file) rather than defaulted. */
   readonly partitionsSet?: boolean;
+  /** Whether the snapshot destination was named rather than defaulted to the node's own directory. */
+  readonly snapshotDestinationSet?: boolean;
   readonly logLevel: LogLevel;
   /** `text` (a line a human reads) or `json` (one object per line, for log collectors). */
   readonly logFormat: LogFormat;
@@ -116,7 +118,7 @@ interface Setting {
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
 type TokenName = "adminToken" | "ingressToken" | "clusterSecret";
 /** Settings derived while loading, not read from a source of their own. */
-type DerivedName = "partitionsSet";
+type DerivedName = "partitionsSet" | "snapshotDestinationSet";
 
 const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Setting> = {
   baseDir: { flag: "base-dir", env: "KEEL_BASE_DIR", kind: "string" },
@@ -529,7 +531,14 @@ export function loadConfig(
     (env["KEEL_PARTITIONS"] ?? "") !== "" ||
     file["partitions"] !== undefined;
   return {
-    config: { ...result, ...tokens, baseDir, snapshotDestination, partitionsSet },
+    config: {
+      ...result,
+      ...tokens,
+      baseDir,
+      snapshotDestination,
+      snapshotDestinationSet: result.snapshotDestination !== "",
+      partitionsSet,
+    },
     help: false,
   };
 }

@@ -208,6 +208,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       snapshots: {
         intervalRecords: config.snapshotIntervalRecords,
         retained: config.snapshotsRetained,
+        everyNodeReaches: config.snapshotDestinationSet === true,
       },
       advertisedAddress,
       location: config.location,
@@ -238,6 +239,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
               roles: config.roles,
               replication: replicationOf(config),
               newSegment: (logId: number, index: number) => cluster.newSegment(logId, index),
+              nodesetTargetSize: () => cluster.nodesetTargetSize(),
               metadataMembers: () => cluster.metadataMembers(),
             },
           }),

@@ -69,7 +69,7 @@ import {
   type NodeIdentity,
   type NodeRecord,
 } from "../../metadata-server/index.js";
-import { KeelNode, replicatedSegment, type NodeRole } from "../../node/index.js";
+import { KeelNode, nodesetTargetSize, replicatedSegment, type NodeRole } from "../../node/index.js";
 import { MemoryStore, TableReader, type ObjectRef } from "../../partition-store/index.js";
 import type { Logger } from "../../platform/index.js";
 import { SCHEMA_KEY, type Schema } from "../../schema/index.js";
@@ -565,6 +565,8 @@ class ClusterSimulation {
           roles: identity.roles as NodeRole[],
           replication: { node: this.params.copies },
           newSegment,
+          nodesetTargetSize: async () =>
+            nodesetTargetSize(await nodesNow(), { node: this.params.copies }),
           metadataMembers: () => Promise.resolve([]),
         },
       },
