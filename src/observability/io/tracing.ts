@@ -124,6 +124,8 @@ export class OpenTelemetryTracing implements InvocationTracing {
           },
           parent,
         );
+        // A request that attaches to a running invocation (an idempotent retry) does not parent it.
+        if (this.open.has(invocationId)) return;
         this.ingressParents.set(invocationId, trace.setSpan(ROOT_CONTEXT, span));
         this.bound(this.ingressParents, () => undefined);
       },
@@ -207,6 +209,8 @@ export class OpenTelemetryTracing implements InvocationTracing {
   }
 
   invocationCompleted(invocationId: string, outcome: InvocationOutcome): void {
+    // Completed without an attempt (killed or cancelled before it started): no parent to keep.
+    this.ingressParents.delete(invocationId);
     const invocation = this.open.get(invocationId);
     if (invocation === undefined) return;
     this.open.delete(invocationId);
