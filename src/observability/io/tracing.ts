@@ -220,6 +220,11 @@ export class OpenTelemetryTracing implements InvocationTracing {
     invocation.span.end();
   }
 
+  /** Exports the spans that ended now, without waiting for the next batch. */
+  async flush(): Promise<void> {
+    await this.provider.forceFlush();
+  }
+
   /** Exports what ended and stops; spans still open are not exported. */
   async close(): Promise<void> {
     await this.provider.shutdown();
