@@ -457,6 +457,7 @@ describe("invoker", () => {
         };
       },
       journalEntry: (_id, command) => events.push(`entry ${command}`),
+      entryCompleted: (_id, completionId) => events.push(`entry completed ${completionId}`),
       attemptFinished: (_id, outcome) => events.push(`finished ${outcome}`),
       invocationCompleted: (_id, outcome) => events.push(`completed ${outcome}`),
     };

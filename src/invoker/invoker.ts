@@ -41,8 +41,9 @@ import {
   type ResolvedCall,
   type Target,
 } from "../gen/keel/records.js";
-import type { Failure } from "../gen/keel/service_protocol.js";
+import { NotificationMessage, type Failure } from "../gen/keel/service_protocol.js";
 import { TableReader } from "../partition-store/index.js";
+import { relatedCompletionIds } from "../partition/index.js";
 import {
   NO_METRICS,
   NO_TRACING,
@@ -50,7 +51,7 @@ import {
   type InvokerMetrics,
   type KeelMetrics,
 } from "../observability/index.js";
-import { MessageType } from "../service-protocol/index.js";
+import { entryShortName, isNotification } from "../service-protocol/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -162,11 +163,6 @@ export interface InvokerOptions {
   readonly tracing?: InvocationTracing;
 }
 
-/** Journal command names by message type, as traces name entries (`Call`, `Sleep`, `Run`, ...). */
-const COMMAND_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(MessageType).map(([name, type]) => [type, name.replace(/Command$/, "")]),
-);
-
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
 const SERVER_SIDE_RETRY_DELAY_MS = 1000;
 
@@ -269,6 +265,10 @@ export class Invoker implements PartitionInvoker {
   }
 
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void {
+    if (this.tracing !== NO_TRACING && isNotification(messageType)) {
+      const ref = NotificationMessage.decode(raw).id;
+      if (ref?.$case === "completionId") this.tracing.entryCompleted(id.toString(), ref.value);
+    }
     this.tasks.get(id.hex)?.attempt?.notify(entryIndex, messageType, raw);
   }
 
@@ -592,8 +592,11 @@ export class Invoker implements PartitionInvoker {
     const id = task.id.toString();
     for (const effect of effects) {
       if (effect.kind !== "command") continue;
-      const type = effect.command.messageType;
-      this.tracing.journalEntry(id, COMMAND_NAMES.get(type) ?? `0x${type.toString(16)}`);
+      const { messageType, raw } = effect.command;
+      // A call waits for its callee's id, then its result: the span ends with the result (last).
+      const completionId = relatedCompletionIds(messageType, raw).at(-1);
+      const name = entryShortName(messageType) ?? `0x${messageType.toString(16)}`;
+      this.tracing.journalEntry(id, name, completionId);
     }
   }
 

@@ -110,8 +110,13 @@ export interface AttemptTrace {
 export interface InvocationTracing {
   /** An attempt starts; returns the headers that carry its trace context to the endpoint, if any. */
   attemptStarted(attempt: AttemptTrace): Readonly<Record<string, string>> | undefined;
-  /** The attempt's service wrote a journal command (`Run`, `Call`, `Sleep`, `GetLazyState`, ...). */
-  journalEntry(invocationId: string, command: string): void;
+  /**
+   * The attempt's service wrote a journal command (`Run`, `Call`, `Sleep`, `GetLazyState`, ...);
+   * `completionId`: the completion that brings its result, for a command that waits for one.
+   */
+  journalEntry(invocationId: string, command: string, completionId: number | undefined): void;
+  /** The leader applied a completion of the invocation (a sleep's end, a call's result, ...). */
+  entryCompleted(invocationId: string, completionId: number): void;
   attemptFinished(invocationId: string, outcome: AttemptOutcomeKind): void;
   /** The leader applied the invocation's completion. */
   invocationCompleted(invocationId: string, outcome: InvocationOutcome): void;
@@ -121,6 +126,7 @@ export interface InvocationTracing {
 export const NO_TRACING: InvocationTracing = {
   attemptStarted: () => undefined,
   journalEntry: nothing,
+  entryCompleted: nothing,
   attemptFinished: nothing,
   invocationCompleted: nothing,
 };

@@ -72,6 +72,9 @@ const bytesOf = (f: Field | undefined): Uint8Array =>
   f !== undefined && "bytes" in f ? f.bytes : new Uint8Array();
 const textOf = (f: Field | undefined): string => Buffer.from(bytesOf(f)).toString("utf8");
 const hexOf = (f: Field | undefined): string => Buffer.from(bytesOf(f)).toString("hex");
+/** A fixed64 field (little-endian). */
+const fixed64Of = (f: Field | undefined): bigint =>
+  Buffer.from(bytesOf(f)).length === 8 ? Buffer.from(bytesOf(f)).readBigUInt64LE(0) : 0n;
 
 type AttributeValue = string | number | boolean;
 
@@ -99,6 +102,8 @@ interface ExportedSpan {
   readonly name: string;
   /** trace.v1.Span.SpanKind: 1 internal, 2 server, 3 client. */
   readonly kind: number;
+  readonly startNanos: bigint;
+  readonly endNanos: bigint;
   readonly attributes: Map<string, AttributeValue>;
   readonly resource: Map<string, AttributeValue>;
 }
@@ -119,6 +124,8 @@ function decodeExport(body: Uint8Array): ExportedSpan[] {
           parentSpanId: hexOf(span.get(4)?.[0]),
           name: textOf(span.get(5)?.[0]),
           kind: kind !== undefined && "varint" in kind ? Number(kind.varint) : 0,
+          startNanos: fixed64Of(span.get(7)?.[0]),
+          endNanos: fixed64Of(span.get(8)?.[0]),
           attributes: attributesOf(span.get(9)),
           resource,
         });
@@ -232,6 +239,16 @@ describe("OpenTelemetry traces of invocations", () => {
     assert.ok(entriesUnder(objectAttempt).includes("SetState"), entriesUnder(objectAttempt).join());
     assert.ok(entriesUnder(objectAttempt).includes("Call"), entriesUnder(objectAttempt).join());
     assert.ok(entriesUnder(flowAttempt).includes("Sleep"), entriesUnder(flowAttempt).join());
+    // A command that waits lasts until its completion: the sleep of 50 ms, the call to its result.
+    const under = (attempt: ExportedSpan, name: string): ExportedSpan =>
+      receiver.spans.find((s) => s.parentSpanId === attempt.spanId && s.name === name)!;
+    const sleep = under(flowAttempt, "Sleep");
+    const millis = (span: ExportedSpan): number => Number(span.endNanos - span.startNanos) / 1e6;
+    assert.ok(millis(sleep) >= 40, `the sleep's span lasted ${millis(sleep)} ms`);
+    const call = under(entryAttempt, "Call");
+    assert.ok(millis(call) >= millis(sleep), `the call (${millis(call)} ms) waited for the sleep`);
+    for (const span of [sleep, call])
+      assert.equal(span.attributes.get("keel.entry.completed"), undefined);
 
     // Attributes: the invocation id, target, partition, and the node on the resource.
     assert.equal(entry.attributes.get("restate.invocation.id"), entryId);

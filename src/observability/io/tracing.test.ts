@@ -31,7 +31,9 @@ describe("OpenTelemetry tracing", () => {
     request.invocation("inv_caller", "Svc/h");
     const headers = t.attemptStarted({ invocationId: "inv_caller", target: "Svc/h", partition: 3 });
     assert.match(headers["traceparent"] ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    t.journalEntry("inv_caller", "Call");
+    t.journalEntry("inv_caller", "Call", 2);
+    t.journalEntry("inv_caller", "SetState", undefined);
+    t.journalEntry("inv_caller", "Sleep", 3);
     t.attemptStarted({
       invocationId: "inv_callee",
       target: "Obj/k/h",
@@ -42,6 +44,7 @@ describe("OpenTelemetry tracing", () => {
     t.startIngressRequest("POST", "/Svc/h", {}).invocation("inv_caller", "Svc/h");
     t.attemptFinished("inv_callee", "ended");
     t.invocationCompleted("inv_callee", "succeeded");
+    t.entryCompleted("inv_caller", 2);
     t.attemptFinished("inv_caller", "ended");
     t.invocationCompleted("inv_caller", "succeeded");
     request.end(200);
@@ -53,12 +56,36 @@ describe("OpenTelemetry tracing", () => {
     const callee = byName(spans, "invocation Obj/k/h");
     assert.equal(parentOf(caller), ingress.spanContext().spanId);
     assert.equal(parentOf(callerAttempt), caller.spanContext().spanId);
-    assert.equal(parentOf(byName(spans, "Call")), callerAttempt.spanContext().spanId);
+    const call = byName(spans, "Call");
+    assert.equal(parentOf(call), callerAttempt.spanContext().spanId);
+    // The call ended with its completion, not with its invocation.
+    assert.equal(call.attributes["keel.entry.completed"], undefined);
+    // A sleep whose completion never came ends with its invocation, marked so.
+    assert.equal(byName(spans, "Sleep").attributes["keel.entry.completed"], false);
+    assert.equal(parentOf(byName(spans, "SetState")), callerAttempt.spanContext().spanId);
     assert.equal(parentOf(callee), callerAttempt.spanContext().spanId);
     assert.equal(headers["traceparent"]?.split("-")[2], callerAttempt.spanContext().spanId);
     assert.equal(callee.attributes["keel.partition"], 1);
     assert.equal(callee.attributes["restate.invocation.outcome"], "succeeded");
     assert.equal(new Set(spans.map((s) => s.spanContext().traceId)).size, 1, "one trace");
+    await t.close();
+  });
+
+  it("ends a suspended invocation's waiting commands when it resumes", async () => {
+    const { tracing: t, exporter } = tracing();
+    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0 });
+    t.journalEntry("inv_s", "Sleep", 1);
+    t.attemptFinished("inv_s", "suspended");
+    await t.flush();
+    assert.deepEqual(
+      exporter.getFinishedSpans().map((s) => s.name),
+      ["attempt Svc/h"],
+      "the sleep goes on while the invocation is suspended",
+    );
+    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0 });
+    await t.flush();
+    const sleep = byName(exporter.getFinishedSpans(), "Sleep");
+    assert.equal(sleep.attributes["keel.entry.ended_at_resume"], true);
     await t.close();
   });
 

@@ -7,7 +7,9 @@
  *   └─ invocation <target>      (first attempt to completion)
  *      ├─ attempt <target>      (client span, one per attempt; its context goes to the endpoint as
  *      │  │                     `traceparent`, so the service's own spans join the trace)
- *      │  └─ Run, Call, Sleep…  (one per journal command the attempt wrote)
+ *      │  └─ Run, Call, Sleep…  (one per journal command the attempt wrote; one that waits for a
+ *      │                        completion lasts until the leader applies it, or, if the
+ *      │                        invocation suspended meanwhile, until it resumes)
  *      └─ …
  *   A call or send from an invocation starts the callee's `invocation` span as a child of the
  *   caller's running attempt.
@@ -73,6 +75,10 @@ interface OpenInvocation {
   readonly target: string;
   attempt: Span | undefined;
   attempts: number;
+  /** Journal commands waiting for their completion, by completion id. */
+  readonly waiting: Map<number, Span>;
+  /** The last attempt suspended: the next one starts because a completion came. */
+  suspended: boolean;
 }
 
 /** The traces URL of an OTLP/HTTP collector address. */
@@ -156,15 +162,20 @@ export class OpenTelemetryTracing implements InvocationTracing {
         target: attempt.target,
         attempt: undefined,
         attempts: 0,
+        waiting: new Map(),
+        suspended: false,
       };
       this.open.set(id, invocation);
       this.bound(this.open, (dropped) => {
-        dropped.attempt?.end();
         dropped.span.setAttribute("keel.trace.truncated", true);
-        dropped.span.end();
+        endInvocation(dropped);
       });
     }
     invocation.attempt?.end();
+    // A suspended invocation resumes when a completion it awaited is applied, and that completion
+    // reaches no attempt: its commands' spans end now.
+    if (invocation.suspended) endWaiting(invocation, "keel.entry.ended_at_resume", true);
+    invocation.suspended = false;
     invocation.attempts++;
     const span = this.tracer.startSpan(
       `attempt ${attempt.target}`,
@@ -183,19 +194,29 @@ export class OpenTelemetryTracing implements InvocationTracing {
     return headers;
   }
 
-  journalEntry(invocationId: string, command: string): void {
-    const attempt = this.open.get(invocationId)?.attempt;
-    if (attempt === undefined) return;
-    this.tracer
-      .startSpan(
-        command,
-        {
-          kind: SpanKind.INTERNAL,
-          attributes: { "restate.invocation.id": invocationId, "restate.journal.command": command },
-        },
-        trace.setSpan(ROOT_CONTEXT, attempt),
-      )
-      .end();
+  journalEntry(invocationId: string, command: string, completionId: number | undefined): void {
+    const invocation = this.open.get(invocationId);
+    const attempt = invocation?.attempt;
+    if (invocation === undefined || attempt === undefined) return;
+    const span = this.tracer.startSpan(
+      command,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: { "restate.invocation.id": invocationId, "restate.journal.command": command },
+      },
+      trace.setSpan(ROOT_CONTEXT, attempt),
+    );
+    // A command that waits (a sleep, a call, a run) lasts until its completion is applied.
+    if (completionId === undefined) span.end();
+    else invocation.waiting.set(completionId, span);
+  }
+
+  entryCompleted(invocationId: string, completionId: number): void {
+    const waiting = this.open.get(invocationId)?.waiting;
+    const span = waiting?.get(completionId);
+    if (waiting === undefined || span === undefined) return;
+    waiting.delete(completionId);
+    span.end();
   }
 
   attemptFinished(invocationId: string, outcome: AttemptOutcomeKind): void {
@@ -203,6 +224,7 @@ export class OpenTelemetryTracing implements InvocationTracing {
     const attempt = invocation?.attempt;
     if (invocation === undefined || attempt === undefined) return;
     attempt.setAttribute("keel.attempt.outcome", outcome);
+    invocation.suspended = outcome === "suspended";
     if (outcome === "failed") attempt.setStatus({ code: SpanStatusCode.ERROR });
     attempt.end();
     invocation.attempt = undefined;
@@ -214,10 +236,9 @@ export class OpenTelemetryTracing implements InvocationTracing {
     const invocation = this.open.get(invocationId);
     if (invocation === undefined) return;
     this.open.delete(invocationId);
-    invocation.attempt?.end();
     invocation.span.setAttribute("restate.invocation.outcome", outcome);
     if (outcome === "failed") invocation.span.setStatus({ code: SpanStatusCode.ERROR });
-    invocation.span.end();
+    endInvocation(invocation);
   }
 
   /** Exports the spans that ended now, without waiting for the next batch. */
@@ -253,4 +274,20 @@ export class OpenTelemetryTracing implements InvocationTracing {
       drop(value);
     }
   }
+}
+
+/** Ends an invocation's spans: commands whose completion never came (marked so), its attempt, itself. */
+function endInvocation(invocation: OpenInvocation): void {
+  endWaiting(invocation, "keel.entry.completed", false);
+  invocation.attempt?.end();
+  invocation.span.end();
+}
+
+/** Ends the spans of the commands still waiting, with an attribute that says why. */
+function endWaiting(invocation: OpenInvocation, attribute: string, value: boolean): void {
+  for (const span of invocation.waiting.values()) {
+    span.setAttribute(attribute, value);
+    span.end();
+  }
+  invocation.waiting.clear();
 }
