@@ -10,8 +10,8 @@
  * OpenTelemetry) keeps the spans. `NO_TRACING` is its twin.
  *
  * Invariants:
- * - Reporting is cheap and never fails: a method only bumps a number the adapter holds; it does not
- *   allocate labels or strings per event, and it never throws into the caller.
+ * - Reporting is cheap and never fails: a method bumps a number or observes a value the adapter
+ *   holds; the caller builds no labels or strings per event, and nothing throws into it.
  * - Latencies are measured by the adapter: `startTimer()` hands the caller an opaque stamp from the
  *   adapter's own monotonic clock, and the caller gives it back when the work ends. Pure code stays
  *   free of clocks (its Clock port is wall time, with millisecond steps, and virtual in simulation).
