@@ -333,6 +333,7 @@ describe("invoker", () => {
     assert.match(warnings[0]!.text, /^Invocation error, retrying in 1s \d+ms\.$/);
     assert.deepEqual(warnings[0]!.fields, {
       invocation: id.toString(),
+      partition: node.partitionTable.partitionOf(id.partitionKey),
       target: "Svc/h",
       attempt: 1,
       code: 500,

@@ -503,6 +503,7 @@ export class Invoker implements PartitionInvoker {
     task.proposalFailed = false;
     this.logger.debug("attempt started", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       journalLength: setup.journal.length,
       deployment: pinned.deploymentId,
     });
@@ -557,6 +558,7 @@ export class Invoker implements PartitionInvoker {
         task.proposalFailed = true;
         this.logger.warn("invoker proposal failed", {
           invocation: task.id.toString(),
+          partition: task.partition.partitionId,
           error: describeError(error),
         });
         task.attempt?.failWith({
@@ -603,6 +605,7 @@ export class Invoker implements PartitionInvoker {
   private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {
     this.logger.debug("attempt finished", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       outcome: outcome.kind,
       ...(outcome.kind === "failed"
         ? { code: outcome.failure.code, message: outcome.failure.message }
@@ -668,6 +671,7 @@ export class Invoker implements PartitionInvoker {
           .catch((error: unknown) =>
             this.logger.warn("could not record giving up", {
               invocation: task.id.toString(),
+              partition: task.partition.partitionId,
               error: describeError(error),
             }),
           ),
@@ -696,6 +700,7 @@ export class Invoker implements PartitionInvoker {
     const now = this.clock.nowMs();
     const fields: Record<string, unknown> = {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       ...(target === undefined ? {} : { target: targetText(target) }),
       attempt: task.attempts,
       code: failure.code,
@@ -720,6 +725,7 @@ export class Invoker implements PartitionInvoker {
   private retryAfter(task: Task, delay: number): void {
     this.logger.debug("attempt retry scheduled", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       delayMs: delay,
     });
     this.metrics.retryScheduled();

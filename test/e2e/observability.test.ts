@@ -467,6 +467,7 @@ describe("JSON logs with levels per module, changed at run time", () => {
     for (const line of lines) {
       assert.equal(line["node"], "n1");
       assert.equal(line["module"], "invoker");
+      assert.equal(typeof line["partition"], "number", "an invocation's lines name its partition");
       assert.equal(line["level"], "debug");
       assert.match(String(line["time"]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     }
