@@ -64,6 +64,14 @@ export interface SqlMetrics {
   queryAnswered(succeeded: boolean, started: TimerStamp): void;
 }
 
+export interface LogletMetrics {
+  /**
+   * A store request of this node's sequencer to a log server ended: answered (whatever the answer),
+   * or not (timeout, connection lost).
+   */
+  storeAnswered(logServer: number, answered: boolean, started: TimerStamp): void;
+}
+
 export interface KeelMetrics {
   readonly ingress: IngressMetrics;
   readonly sql: SqlMetrics;
@@ -71,6 +79,7 @@ export interface KeelMetrics {
   readonly partitions: PartitionMetrics;
   readonly log: LogMetrics;
   readonly snapshots: SnapshotMetrics;
+  readonly loglet: LogletMetrics;
   startTimer(): TimerStamp;
 }
 
@@ -87,6 +96,7 @@ export const NO_METRICS: KeelMetrics = {
     endpointResponded: nothing,
   },
   snapshots: { snapshotTaken: nothing },
+  loglet: { storeAnswered: nothing },
   partitions: {
     invocationCompleted: nothing,
     leadershipGained: nothing,

@@ -313,6 +313,27 @@ describe("Prometheus metrics on a cluster's node ports", () => {
     const terms = after.map((samples) => samples.get("keel_metadata_raft_term"));
     assert.ok(terms[0]! >= 1 && terms[0] === terms[1], `terms ${terms.join(", ")}`);
     assert.ok(after.every((samples) => valueOf(samples, "keel_metadata_raft_commit_index") > 0));
+    // The sequencers stored the records on both log servers ({node: 2}), each answer timed.
+    const answeredTo = (samples: Samples, server: string): number =>
+      valueOf(samples, `keel_loglet_stores_total{log_server="${server}",outcome="answered"}`);
+    for (const server of ["1", "2"]) {
+      const answered = after.reduce((sum, samples) => sum + answeredTo(samples, server), 0);
+      const before_ = before.reduce((sum, samples) => sum + answeredTo(samples, server), 0);
+      assert.ok(answered - before_ > 0, `stores to log server ${server} during the calls`);
+      for (const samples of after)
+        assert.equal(
+          valueOf(samples, `keel_loglet_store_duration_seconds_count{log_server="${server}"}`),
+          answeredTo(samples, server),
+        );
+    }
+    const servers = new Set(
+      after.flatMap((samples) =>
+        [...samples.keys()].flatMap(
+          (s) => /^keel_loglet_stores_total\{log_server="(\d+)"/.exec(s)?.[1] ?? [],
+        ),
+      ),
+    );
+    assert.deepEqual([...servers].sort(), ["1", "2"]);
 
     const tool = promtool();
     if (tool.found) {

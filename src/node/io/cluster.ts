@@ -15,6 +15,8 @@ import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { Socket } from "node:net";
+import type { KeelMetrics } from "../../observability/index.js";
+import { timedLogServerStores } from "../../observability/io/index.js";
 import { join } from "node:path";
 import {
   KeelError,
@@ -108,6 +110,8 @@ export interface ClusterSettings {
   readonly onFatal: (error: unknown) => void;
   /** Serves the node port's HTTP connections (metrics); without it they are closed. */
   readonly nodePortHttp?: (socket: Socket, firstBytes: Buffer) => void;
+  /** Where the sequencers' store requests to log servers are timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "loglet" | "startTimer">;
 }
 
 export interface JoinedCluster {
@@ -427,7 +431,10 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
     }
     const loglets = new LogletNode({
       self,
-      transport,
+      transport:
+        settings.metrics === undefined
+          ? transport
+          : timedLogServerStores(transport, settings.metrics),
       clock: systemClock,
       prng: seededPrng(randomInt(0, 2 ** 31)),
       topology,

@@ -180,6 +180,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
         ...(metricsServer === undefined
           ? {}
           : { nodePortHttp: (socket, firstBytes) => metricsServer.adopt(socket, firstBytes) }),
+        ...(metrics === undefined ? {} : { metrics }),
       });
     } catch (error) {
       await metricsServer?.close();

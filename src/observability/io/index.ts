@@ -18,3 +18,4 @@ export {
   type IngressSpan,
   type TracingOptions,
 } from "./tracing.js";
+export { timedLogServerStores } from "./loglet_transport.js";

@@ -29,6 +29,9 @@ describe("Prometheus metrics", () => {
     metrics.log.appendCommitted(1, 40, started);
     metrics.invoker.endpointResponded(started);
     metrics.snapshots.snapshotTaken(5000, started);
+    metrics.loglet.storeAnswered(2, true, started);
+    metrics.loglet.storeAnswered(2, false, started);
+    metrics.loglet.storeAnswered(3, true, started);
     let samples = samplesOf(await metrics.scrape());
     assert.equal(samples.get('keel_ingress_requests_total{status_code="200"}'), 2);
     assert.equal(samples.get('keel_ingress_requests_total{status_code="503"}'), 1);
@@ -51,6 +54,10 @@ describe("Prometheus metrics", () => {
     assert.equal(samples.get("keel_snapshots_taken_total"), 1);
     assert.equal(samples.get('keel_snapshot_size_bytes_bucket{le="1024"}'), 0);
     assert.equal(samples.get('keel_snapshot_size_bytes_bucket{le="16384"}'), 1);
+    assert.equal(samples.get('keel_loglet_stores_total{log_server="2",outcome="answered"}'), 1);
+    assert.equal(samples.get('keel_loglet_stores_total{log_server="2",outcome="failed"}'), 1);
+    assert.equal(samples.get('keel_loglet_store_duration_seconds_count{log_server="2"}'), 1);
+    assert.equal(samples.get('keel_loglet_store_duration_seconds_count{log_server="3"}'), 1);
 
     // A second scrape shows the totals, not what changed since the first.
     metrics.ingress.requestAnswered(200, started);

@@ -102,6 +102,9 @@ export class PrometheusMetrics implements KeelMetrics {
   private readonly appendCommitLatency: Histogram;
   private readonly endpointLatency: Histogram;
   private snapshotsTaken = 0;
+  /** By log server: [answered, failed]. */
+  private readonly stores = new Map<number, [number, number]>();
+  private readonly storeLatency: Histogram;
   private readonly snapshotDuration: Histogram;
   private readonly snapshotSize: Histogram;
 
@@ -296,6 +299,23 @@ export class PrometheusMetrics implements KeelMetrics {
     );
 
     total("keel_snapshots_taken_total", "Partition snapshots written", () => this.snapshotsTaken);
+    totalsBy(
+      "keel_loglet_stores_total",
+      "Store requests of this node's sequencers to each log server, answered or failed",
+      ["log_server", "outcome"],
+      () =>
+        [...this.stores].flatMap(([server, [answered, failed]]) => [
+          [{ log_server: String(server), outcome: "answered" }, answered] as const,
+          [{ log_server: String(server), outcome: "failed" }, failed] as const,
+        ]),
+    );
+    this.storeLatency = new Histogram({
+      name: "keel_loglet_store_duration_seconds",
+      help: "Time from a store request to a log server to its answer, by log server (node id)",
+      labelNames: ["log_server"],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
     this.snapshotDuration = histogram(
       "keel_snapshot_duration_seconds",
       "Time to take a partition snapshot and write it to its destination",
@@ -423,6 +443,22 @@ export class PrometheusMetrics implements KeelMetrics {
     },
     endpointResponded: (started: TimerStamp): void => {
       this.endpointLatency.observe(this.secondsSince(started));
+    },
+  };
+
+  readonly loglet = {
+    storeAnswered: (logServer: number, answered: boolean, started: TimerStamp): void => {
+      let counts = this.stores.get(logServer);
+      if (counts === undefined) {
+        counts = [0, 0];
+        this.stores.set(logServer, counts);
+      }
+      if (!answered) {
+        counts[1]++;
+        return;
+      }
+      counts[0]++;
+      this.storeLatency.observe({ log_server: String(logServer) }, this.secondsSince(started));
     },
   };
 
