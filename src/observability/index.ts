@@ -15,8 +15,9 @@
  * - Latencies are measured by the adapter: `startTimer()` hands the caller an opaque stamp from the
  *   adapter's own monotonic clock, and the caller gives it back when the work ends. Pure code stays
  *   free of clocks (its Clock port is wall time, with millisecond steps, and virtual in simulation).
- * - Labels stay bounded: partitions (a fixed count), outcomes (small enums) and HTTP status codes.
- *   No invocation id, no object key, no service name reaches a label.
+ * - Labels stay bounded: partitions (a fixed count), log servers (the cluster's nodes), outcomes
+ *   (small enums) and HTTP status codes. No invocation id, no object key, no service name reaches a
+ *   label.
  */
 
 /** How an invocation ended, as the leader applied it. */
