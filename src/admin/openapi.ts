@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 document of Keel's admin API (`GET /openapi`): Restate's routes that Keel serves,
- * with their request and response shapes, and Keel's own `/keel/status`. Every route also exists
+ * with their request and response shapes, and Keel's own `/keel/...` routes. Every route also exists
  * under `/v2`, `/v3` and `/v4`. Kept beside the router; `admin_http.test.ts` checks that the two list
  * the same routes.
  *
@@ -35,13 +35,19 @@ const invocationId = pathParam("invocation_id", "Invocation id (`inv_1…`).");
 const serviceName = pathParam("service", "Service name.");
 const deploymentId = pathParam("deployment", "Deployment id (`dp_1…`).");
 const subscriptionId = pathParam("subscription", "Subscription id (`sub_1…`).");
+const logModule = pathParam(
+  "module",
+  "`default`, or one of node, ingress, admin, invoker, partition, cluster, snapshots, endpoint.",
+);
+/** Keel's own routes answer errors with a code and a message. */
+const keelError = (description: string): Json => ({ description, ...json(ref("KeelError")) });
 const deploymentChoice = queryParam(
   "deployment",
   "`Keep` (default), `Latest`, or a deployment id; it must speak the pinned protocol version.",
 );
 
 interface Operation {
-  readonly method: "get" | "post" | "patch" | "delete";
+  readonly method: "get" | "post" | "put" | "patch" | "delete";
   readonly path: string;
   readonly summary: string;
   readonly parameters?: Json[];
@@ -95,6 +101,39 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
       "400": error("The node has no snapshot destination, or a bad partition"),
       "404": error("No such partition"),
       "503": error("The snapshot could not be written"),
+    },
+  },
+  {
+    method: "get",
+    path: "/keel/log-levels",
+    summary: "Keel: the log level in force for each module of the node, and the default",
+    responses: { "200": ok("Log levels", ref("KeelLogLevels")) },
+  },
+  {
+    method: "put",
+    path: "/keel/log-levels/{module}",
+    summary: "Keel: give a module its own log level now (`default`: the node's default level)",
+    parameters: [logModule],
+    body: json({
+      type: "object",
+      required: ["level"],
+      properties: { level: { type: "string", enum: ["debug", "info", "warn", "error"] } },
+    }),
+    responses: {
+      "200": ok("The levels now in force", ref("KeelLogLevels")),
+      "400": keelError("Not a level, or not a JSON body"),
+      "404": keelError("No such module"),
+    },
+  },
+  {
+    method: "delete",
+    path: "/keel/log-levels/{module}",
+    summary: "Keel: the module follows the default log level again",
+    parameters: [logModule],
+    responses: {
+      "200": ok("The levels now in force", ref("KeelLogLevels")),
+      "400": keelError("The default level cannot be removed"),
+      "404": keelError("No such module"),
     },
   },
   {
@@ -403,6 +442,26 @@ const SCHEMAS: Record<string, Json> = {
       bytes: { type: "integer" },
       sha256: { type: "string" },
     },
+  },
+  KeelLogLevels: {
+    type: "object",
+    properties: {
+      default: { type: "string", enum: ["debug", "info", "warn", "error"] },
+      modules: {
+        type: "object",
+        description: "Each module's level in force (its own, else the default)",
+        additionalProperties: { type: "string", enum: ["debug", "info", "warn", "error"] },
+      },
+      own: {
+        type: "array",
+        items: { type: "string" },
+        description: "The modules with a level of their own",
+      },
+    },
+  },
+  KeelError: {
+    type: "object",
+    properties: { code: { type: "string" }, message: { type: "string" } },
   },
   KeelSnapshots: {
     type: "object",

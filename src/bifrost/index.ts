@@ -17,7 +17,7 @@ export {
   sliceRecords,
 } from "./loglet_store.js";
 export type { LogletMeta, RecoveredLoglet, StoreWrite } from "./loglet_store.js";
-export { decodeLogletMessage, encodeLogletMessage } from "./replicated/codec.js";
+export { decodeLogletMessage, encodeLogletMessage, isStoreRequest } from "./replicated/codec.js";
 export { DEFAULT_LOGLET_LIMITS, checkLogletLimits } from "./replicated/limits.js";
 export type { ReplicatedLogletLimits } from "./replicated/limits.js";
 export { LogletNode } from "./replicated/loglet_node.js";

@@ -15,7 +15,7 @@ import { limitHeapGrowth, consoleLogger } from "../platform/io/index.js";
 import { describeError, limits } from "../core/index.js";
 
 async function run(config: ServerConfig): Promise<void> {
-  const logger = consoleLogger(config.logLevel, config.nodeName);
+  const logger = consoleLogger(config.logLevel, config.nodeName, config.logFormat);
   const fatal = (error: unknown): void => {
     logger.error("fatal error, stopping the node (a restart replays the log)", {
       error: describeError(error),

@@ -155,6 +155,8 @@ export interface AttemptCallbacks {
   /** Effects in the order the SDK sent them; the invoker proposes them in that order. */
   onEffects(effects: AttemptEffect[]): void;
   onFinished(outcome: AttemptOutcome): void;
+  /** The endpoint answered the attempt's request (its status and headers arrived). */
+  onResponded?(): void;
 }
 
 const contentType = (version: number): string => `application/vnd.restate.invocation.v${version}`;
@@ -306,6 +308,7 @@ export class InvocationAttempt {
   }
 
   private onResponse(status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.callbacks.onResponded?.();
     const server = headers["x-restate-server"];
     if (typeof server === "string") this.server = server;
     if (status !== 200) {

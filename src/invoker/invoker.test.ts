@@ -33,6 +33,7 @@ import {
   T0,
 } from "../../test/support/memory_node.js";
 import type { KeelNode } from "../node/node.js";
+import type { InvocationTracing } from "../observability/index.js";
 
 let counter = 0;
 function invocation(node: KeelNode): ServiceInvocation {
@@ -332,6 +333,7 @@ describe("invoker", () => {
     assert.match(warnings[0]!.text, /^Invocation error, retrying in 1s \d+ms\.$/);
     assert.deepEqual(warnings[0]!.fields, {
       invocation: id.toString(),
+      partition: node.partitionTable.partitionOf(id.partitionKey),
       target: "Svc/h",
       attempt: 1,
       code: 500,
@@ -444,5 +446,50 @@ describe("invoker", () => {
       );
     }
     await node.stop();
+  });
+
+  it("reports each attempt to the tracing port and sends the headers it returns with the attempt", async () => {
+    const events: string[] = [];
+    const tracing: InvocationTracing = {
+      attemptStarted: (attempt) => {
+        events.push(`attempt ${attempt.target} caller=${attempt.callerInvocationId ?? "none"}`);
+        return {
+          traceparent: `00-${"1".repeat(32)}-${String(events.length).padStart(16, "0")}-01`,
+        };
+      },
+      journalEntry: (_id, command) => events.push(`entry ${command}`),
+      entryCompleted: (_id, completionId) => events.push(`entry completed ${completionId}`),
+      attemptFinished: (_id, outcome) => events.push(`finished ${outcome}`),
+      invocationCompleted: (_id, outcome) => events.push(`completed ${outcome}`),
+    };
+    const sent: (string | undefined)[] = [];
+    const endpoint = new FakeEndpoint((request, attemptNumber) => (attempt) => {
+      sent.push(request.headers["traceparent"]);
+      if (attemptNumber === 1) {
+        attempt.error(500, "first attempt fails");
+        return;
+      }
+      attempt.output('"done"');
+      attempt.end();
+    });
+    const { node, clock } = await memoryNode(endpoint, { tracing });
+    await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
+    const done = callAndWait(node, invocation(node));
+    await settle();
+    clock.advance(limits.retryMaxIntervalMsDefault);
+    assert.equal(await done, '"done"');
+    await settle();
+    assert.deepEqual(events, [
+      "attempt Svc/h caller=none",
+      "finished failed",
+      "attempt Svc/h caller=none",
+      "entry Output",
+      "completed succeeded",
+      "finished ended",
+    ]);
+    assert.deepEqual(sent, [
+      `00-${"1".repeat(32)}-0000000000000001-01`,
+      `00-${"1".repeat(32)}-0000000000000003-01`,
+    ]);
   });
 });

@@ -22,7 +22,7 @@
  */
 
 import {
-  type InvocationId,
+  InvocationId,
   assert,
   KeelError,
   type Lsn,
@@ -37,11 +37,21 @@ import {
   InvocationPhase,
   ServiceType as RecordServiceType,
   type PinnedDeployment,
+  type Source,
   type ResolvedCall,
   type Target,
 } from "../gen/keel/records.js";
-import type { Failure } from "../gen/keel/service_protocol.js";
+import { NotificationMessage, type Failure } from "../gen/keel/service_protocol.js";
 import { TableReader } from "../partition-store/index.js";
+import { relatedCompletionIds } from "../partition/index.js";
+import {
+  NO_METRICS,
+  NO_TRACING,
+  type InvocationTracing,
+  type InvokerMetrics,
+  type KeelMetrics,
+} from "../observability/index.js";
+import { entryShortName, isNotification } from "../service-protocol/index.js";
 import {
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
@@ -147,6 +157,10 @@ export interface InvokerOptions {
   readonly prng: Prng;
   /** Deliberately broken behaviour for the node simulation's broken variants; never set otherwise. */
   readonly testOnlyFaults?: InvokerTestOnlyFaults;
+  /** Where attempts, retries and endpoint latencies are counted (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "invoker" | "startTimer">;
+  /** Where attempts and their journal entries are traced (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
 
 /** How soon an attempt that the server itself failed (e.g. a full disk) is tried again. */
@@ -165,6 +179,9 @@ export class Invoker implements PartitionInvoker {
   private readonly backgroundStartingMax: number;
   /** Wakes the pump when the oldest starting one-way attempt leaves its first window. */
   private backgroundWindowTimer: Cancel | undefined;
+  private readonly metrics: InvokerMetrics;
+  private readonly timer: Pick<KeelMetrics, "startTimer">;
+  private readonly tracing: InvocationTracing;
 
   constructor(
     private readonly transport: EndpointTransport,
@@ -176,10 +193,25 @@ export class Invoker implements PartitionInvoker {
     this.concurrencyMax = options.concurrencyMax ?? limits.invokerConcurrencyMax;
     this.backgroundStartingMax =
       options.backgroundStartingMax ?? limits.invokerBackgroundStartingMax;
+    this.metrics = options.metrics?.invoker ?? NO_METRICS.invoker;
+    this.timer = options.metrics ?? NO_METRICS;
+    this.tracing = options.tracing ?? NO_TRACING;
   }
 
   get runningAttempts(): number {
     return this.running;
+  }
+
+  /** Invocations waiting for a free slot to start their next attempt (dropped ones may linger). */
+  get queuedInvocations(): number {
+    return this.queue.length;
+  }
+
+  /** Invocations waiting out a retry delay after a failed attempt (a pass over the tasks). */
+  get backingOffInvocations(): number {
+    let count = 0;
+    for (const task of this.tasks.values()) if (task.state === "backingOff") count++;
+    return count;
   }
 
   info(id: InvocationId): InvocationTaskInfo | undefined {
@@ -233,6 +265,10 @@ export class Invoker implements PartitionInvoker {
   }
 
   notify(id: InvocationId, entryIndex: number, messageType: number, raw: Uint8Array): void {
+    if (this.tracing !== NO_TRACING && isNotification(messageType)) {
+      const ref = NotificationMessage.decode(raw).id;
+      if (ref?.$case === "completionId") this.tracing.entryCompleted(id.toString(), ref.value);
+    }
     this.tasks.get(id.hex)?.attempt?.notify(entryIndex, messageType, raw);
   }
 
@@ -413,9 +449,12 @@ export class Invoker implements PartitionInvoker {
       this.pump();
       return true;
     }
-    const { setup, pinned, pinNeeded } = plan;
+    const { pinned, pinNeeded } = plan;
+    const setup = this.traced(task, status.source, plan.setup);
     task.lastStartAtMs = now;
     task.attempts++;
+    this.metrics.attemptStarted();
+    const sentAt = this.timer.startTimer();
     task.nextRetryAtMs = undefined;
     task.lastDeploymentId = pinned.deploymentId;
     const attempt = new InvocationAttempt(
@@ -433,8 +472,10 @@ export class Invoker implements PartitionInvoker {
           if (task.attempt !== attempt) return;
           if (pinNeeded && pinned.server === "" && attempt.server !== undefined)
             pinned.server = attempt.server;
+          if (this.tracing !== NO_TRACING) this.traceEntries(task, effects);
           this.propose(task, effects, pinNeeded ? pinned : undefined);
         },
+        onResponded: () => this.metrics.endpointResponded(sentAt),
         onFinished: (outcome) => {
           if (task.attempt !== attempt) return;
           task.attempt = undefined;
@@ -443,17 +484,18 @@ export class Invoker implements PartitionInvoker {
           this.release(slot);
           // The outcome counts only once everything the attempt proposed is durable: an End whose
           // append failed leaves the invocation running, so the attempt must be retried.
-          void task.lastProposal.then(() =>
-            this.onAttemptFinished(
-              task,
+          void task.lastProposal.then(() => {
+            const counted: AttemptOutcome =
               task.proposalFailed && outcome.kind !== "aborted"
                 ? {
                     kind: "failed",
                     failure: { serverSide: true, code: 503, message: "the log refused a proposal" },
                   }
-                : outcome,
-            ),
-          );
+                : outcome;
+            this.metrics.attemptFinished(counted.kind);
+            this.tracing.attemptFinished(task.id.toString(), counted.kind);
+            this.onAttemptFinished(task, counted);
+          });
         },
       },
     );
@@ -461,6 +503,7 @@ export class Invoker implements PartitionInvoker {
     task.proposalFailed = false;
     this.logger.debug("attempt started", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       journalLength: setup.journal.length,
       deployment: pinned.deploymentId,
     });
@@ -515,6 +558,7 @@ export class Invoker implements PartitionInvoker {
         task.proposalFailed = true;
         this.logger.warn("invoker proposal failed", {
           invocation: task.id.toString(),
+          partition: task.partition.partitionId,
           error: describeError(error),
         });
         task.attempt?.failWith({
@@ -527,9 +571,41 @@ export class Invoker implements PartitionInvoker {
     );
   }
 
+  /** The attempt's setup with the headers that carry its trace context, when tracing is on. */
+  private traced<S extends { readonly headers: Record<string, string>; readonly target: Target }>(
+    task: Task,
+    source: Source | undefined,
+    setup: S,
+  ): S {
+    if (this.tracing === NO_TRACING) return setup;
+    const caller = source?.kind?.$case === "service" ? source.kind.value.invocationId : undefined;
+    const headers = this.tracing.attemptStarted({
+      invocationId: task.id.toString(),
+      target: targetText(setup.target),
+      partition: task.partition.partitionId,
+      ...(caller === undefined
+        ? {}
+        : { callerInvocationId: InvocationId.fromBytes(caller).toString() }),
+    });
+    return headers === undefined ? setup : { ...setup, headers: { ...setup.headers, ...headers } };
+  }
+
+  private traceEntries(task: Task, effects: readonly AttemptEffect[]): void {
+    const id = task.id.toString();
+    for (const effect of effects) {
+      if (effect.kind !== "command") continue;
+      const { messageType, raw } = effect.command;
+      // A call waits for its callee's id, then its result: the span ends with the result (last).
+      const completionId = relatedCompletionIds(messageType, raw).at(-1);
+      const name = entryShortName(messageType) ?? `0x${messageType.toString(16)}`;
+      this.tracing.journalEntry(id, name, completionId);
+    }
+  }
+
   private onAttemptFinished(task: Task, outcome: AttemptOutcome): void {
     this.logger.debug("attempt finished", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       outcome: outcome.kind,
       ...(outcome.kind === "failed"
         ? { code: outcome.failure.code, message: outcome.failure.message }
@@ -595,6 +671,7 @@ export class Invoker implements PartitionInvoker {
           .catch((error: unknown) =>
             this.logger.warn("could not record giving up", {
               invocation: task.id.toString(),
+              partition: task.partition.partitionId,
               error: describeError(error),
             }),
           ),
@@ -623,6 +700,7 @@ export class Invoker implements PartitionInvoker {
     const now = this.clock.nowMs();
     const fields: Record<string, unknown> = {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       ...(target === undefined ? {} : { target: targetText(target) }),
       attempt: task.attempts,
       code: failure.code,
@@ -647,8 +725,10 @@ export class Invoker implements PartitionInvoker {
   private retryAfter(task: Task, delay: number): void {
     this.logger.debug("attempt retry scheduled", {
       invocation: task.id.toString(),
+      partition: task.partition.partitionId,
       delayMs: delay,
     });
+    this.metrics.retryScheduled();
     task.state = "backingOff";
     task.nextRetryAtMs = this.clock.nowMs() + delay;
     task.retryTimer = this.clock.setTimer(delay, () => {

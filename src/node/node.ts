@@ -12,6 +12,7 @@
  * routing out (docs/design/cluster.md, step 6).
  */
 
+import type { InvocationTracing, KeelMetrics } from "../observability/index.js";
 import {
   PartitionId,
   assert,
@@ -157,6 +158,10 @@ export interface NodePorts {
   readonly snapshots?: SnapshotRepository;
   /** Cluster mode: without it the node is a single node that leads every partition. */
   readonly cluster?: ClusterPorts;
+  /** Where the invoker and the partitions count what they do (default: nowhere). */
+  readonly metrics?: KeelMetrics;
+  /** Where invocations are traced (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
 
 /** What a node in a cluster has beyond a single node's ports. */
@@ -245,6 +250,14 @@ export interface NodeDescription {
 
 export const PARTITION_TABLE_KEY = "partition_table";
 
+/** The logger of one part of the node (an operator may set its level apart), if the logger has parts. */
+function moduleLogger(
+  logger: Logger,
+  module: "invoker" | "partition" | "snapshots" | "cluster",
+): Logger {
+  return logger.forModule?.(module) ?? logger;
+}
+
 /**
  * Whether a submission whose answer was lost may be sent again: its invocation id is fixed, so a
  * copy that lands after the first attaches to it instead of running twice, as long as the first is
@@ -317,16 +330,24 @@ export class KeelNode {
     readonly config: NodeConfig,
     readonly ports: NodePorts,
   ) {
-    this.invoker = new Invoker(ports.transport, () => this.schemaIndex, ports.clock, ports.logger, {
-      concurrencyMax: config.invokerConcurrencyMax ?? limits.invokerConcurrencyMax,
-      backgroundStartingMax:
-        config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
-      clusterName: config.clusterName,
-      prng: seededPrng(entropySeed(ports.entropy)),
-      ...(config.invokerTestOnlyFaults === undefined
-        ? {}
-        : { testOnlyFaults: config.invokerTestOnlyFaults }),
-    });
+    this.invoker = new Invoker(
+      ports.transport,
+      () => this.schemaIndex,
+      ports.clock,
+      moduleLogger(ports.logger, "invoker"),
+      {
+        concurrencyMax: config.invokerConcurrencyMax ?? limits.invokerConcurrencyMax,
+        backgroundStartingMax:
+          config.invokerBackgroundStartingMax ?? limits.invokerBackgroundStartingMax,
+        clusterName: config.clusterName,
+        prng: seededPrng(entropySeed(ports.entropy)),
+        ...(ports.metrics === undefined ? {} : { metrics: ports.metrics }),
+        ...(ports.tracing === undefined ? {} : { tracing: ports.tracing }),
+        ...(config.invokerTestOnlyFaults === undefined
+          ? {}
+          : { testOnlyFaults: config.invokerTestOnlyFaults }),
+      },
+    );
   }
 
   get partitionTable(): PartitionTable {
@@ -388,7 +409,8 @@ export class KeelNode {
         table,
         clock: this.ports.clock,
         entropy: this.ports.entropy,
-        logger: this.ports.logger,
+        logger: moduleLogger(this.ports.logger, "snapshots"),
+        ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
       });
       // A store behind its log's trim point (lost, or rebuilt after a machine crash) comes back from
       // its snapshot before anything reads it.
@@ -419,7 +441,7 @@ export class KeelNode {
       store,
       metadata: this.ports.metadata,
       clock: this.ports.clock,
-      logger: this.ports.logger,
+      logger: moduleLogger(this.ports.logger, "partition"),
       invoker: this.invoker,
       shuffleTransport: {
         deliver: (source, destination, messages) =>
@@ -431,6 +453,8 @@ export class KeelNode {
           ),
       },
       onFatal: this.ports.onFatal,
+      ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
+      ...(this.ports.tracing === undefined ? {} : { tracing: this.ports.tracing }),
       ...(this.config.processorTestOnlyFaults === undefined
         ? {}
         : { testOnlyFaults: this.config.processorTestOnlyFaults }),
@@ -457,7 +481,8 @@ export class KeelNode {
         table: this.partitionTable,
         clock: this.ports.clock,
         entropy: this.ports.entropy,
-        logger: this.ports.logger,
+        logger: moduleLogger(this.ports.logger, "snapshots"),
+        ...(this.ports.metrics === undefined ? {} : { metrics: this.ports.metrics }),
         trimLimit: (processor) =>
           settings.everyNodeReaches === true
             ? this.appliedByEveryReplica(processor)
@@ -513,7 +538,7 @@ export class KeelNode {
         partitions: this.partitionTable.partitionCount,
         property: cluster.replication,
         clock: this.ports.clock,
-        logger: this.ports.logger,
+        logger: moduleLogger(this.ports.logger, "cluster"),
         ping: (node) => this.ping(node),
         announce: (key, version) => this.announce(key, version),
       });

@@ -7,3 +7,4 @@
 export type { Action, Outcome } from "./actions.js";
 export { isKeyed, objectOf, targetRefOf } from "./lifecycle.js";
 export { PartitionStateMachine } from "./state_machine.js";
+export { relatedCompletionIds } from "./operator_commands.js";

@@ -31,6 +31,11 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
+  /**
+   * The logger of one part of the node (`invoker`, `partition`, ...), whose level an operator may
+   * set apart from the rest; a logger without parts (a test's, the simulator's) omits it.
+   */
+  forModule?(module: string): Logger;
 }
 
 /** Random bytes for new ids and seeds (crypto at the edge, a seeded PRNG in simulation). */

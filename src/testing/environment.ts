@@ -110,6 +110,8 @@ export class RestateTestEnvironment {
           snapshotDestination: `file://${join(baseDir, NODE_NAME, "snapshots")}`,
           snapshotIntervalRecords: 0,
           snapshotsRetained: 1,
+          // Nobody scrapes a test's node, and process metrics would watch the user's test process.
+          disableMetrics: true,
         },
         clock,
         logger: consoleLogger(logLevel, NODE_NAME),

@@ -54,6 +54,12 @@ import {
   type PartitionStore,
 } from "../partition-store/index.js";
 import type { Clock, Logger } from "../platform/index.js";
+import {
+  NO_METRICS,
+  NO_TRACING,
+  type InvocationTracing,
+  type KeelMetrics,
+} from "../observability/index.js";
 import { assertStoreWithinLog } from "./replay.js";
 import { Shuffle, type ShuffleTransport } from "./shuffle.js";
 import { Waiters } from "./waiters.js";
@@ -116,6 +122,10 @@ export interface ProcessorDeps {
   readonly onFatal: (error: unknown) => void;
   /** Deliberately broken behaviour for the cluster simulation's broken variant (tests only). */
   readonly testOnlyFaults?: ProcessorTestOnlyFaults;
+  /** Where completions, leadership changes and log appends are counted (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "partitions" | "log" | "startTimer">;
+  /** Where invocations' completions end their traces (default: nowhere). */
+  readonly tracing?: InvocationTracing;
 }
 
 export interface ProcessorTestOnlyFaults {
@@ -380,7 +390,22 @@ export class PartitionProcessor implements PartitionHandle {
         command,
       }),
     );
-    return this.deps.log.append(payloads);
+    const metrics = this.deps.metrics;
+    // Unobserved, the append resolves as it always did (no extra turn for the simulator to order).
+    if (metrics === undefined) return this.deps.log.append(payloads);
+    const started = metrics.startTimer();
+    let bytes = 0;
+    for (const payload of payloads) bytes += payload.length;
+    return this.deps.log.append(payloads).then(
+      (lsn) => {
+        metrics.log.appendCommitted(payloads.length, bytes, started);
+        return lsn;
+      },
+      (error: unknown) => {
+        metrics.log.appendFailed();
+        throw error;
+      },
+    );
   }
 
   /** Proposes a command whose application answers with an outcome. */
@@ -609,6 +634,7 @@ export class PartitionProcessor implements PartitionHandle {
       case "outbox":
         return this.shuffle.enqueue(action.seq, action.destination, action.message);
       case "completed":
+        this.observeCompletion(action.invocationId, action.result);
         // Requests that waited for the completion get no `idempotency-expires`, as in Restate: the
         // header only tells a later request that found the result retained.
         return this.waiters.completed(action.invocationId, {
@@ -622,8 +648,17 @@ export class PartitionProcessor implements PartitionHandle {
     }
   }
 
+  /** Counts a completion the leader applied, and ends its trace. */
+  private observeCompletion(id: InvocationId, result: Result): void {
+    const outcome = result.kind?.$case === "failure" ? "failed" : "succeeded";
+    (this.deps.metrics ?? NO_METRICS).partitions.invocationCompleted(outcome);
+    const tracing = this.deps.tracing ?? NO_TRACING;
+    if (tracing !== NO_TRACING) tracing.invocationCompleted(id.toString(), outcome);
+  }
+
   private becomeLeader(): void {
     this.role = "leader";
+    (this.deps.metrics ?? NO_METRICS).partitions.leadershipGained(this.partitionId);
     this.deps.logger.debug("partition leader", {
       partition: this.partitionId,
       epoch: this.claimedEpoch,
@@ -642,6 +677,7 @@ export class PartitionProcessor implements PartitionHandle {
   private stepDown(epoch: number): void {
     this.deps.logger.info("partition leadership lost", { partition: this.partitionId, epoch });
     this.role = "follower";
+    (this.deps.metrics ?? NO_METRICS).partitions.leadershipLost(this.partitionId);
     this.stepDownEffects();
     for (const waiter of this.leaderWaiters)
       waiter.reject(new KeelError("not_leader", "another node took the leadership", true));

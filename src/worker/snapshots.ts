@@ -9,6 +9,7 @@
  * takes its snapshots, and trimming also waits for the partition's replicas (`trimLimit`).
  */
 
+import { NO_METRICS, type KeelMetrics } from "../observability/index.js";
 import {
   KeelError,
   Lsn,
@@ -53,6 +54,8 @@ export interface SnapshotDeps {
   readonly clock: Clock;
   readonly entropy: Entropy;
   readonly logger: Logger;
+  /** Where snapshots taken are counted and timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "snapshots" | "startTimer">;
   /**
    * The LSN a partition's log may be trimmed through besides what the snapshots allow: in a cluster,
    * what its replicas elsewhere have applied (a log trimmed past a running replica would stop it).
@@ -200,6 +203,8 @@ export class PartitionSnapshots {
   private async take(processor: PartitionProcessor): Promise<SnapshotManifest> {
     const { repository, settings, table, clock, entropy, logger } = this.deps;
     const partitionId = processor.partitionId;
+    const metrics = this.deps.metrics ?? NO_METRICS;
+    const started = metrics.startTimer();
     // Between frames, the I/O already due runs: a large store's copy does not stall the node.
     const snapshot = await snapshotStore(
       processor.store,
@@ -237,6 +242,7 @@ export class PartitionSnapshots {
       (await this.deps.trimLimit?.(processor)) ?? Number.MAX_SAFE_INTEGER,
     );
     if (trimThrough > 0) await processor.log.trim(Lsn(trimThrough));
+    metrics.snapshots.snapshotTaken(manifest.bytes, started);
     logger.info("partition snapshot", {
       partition: partitionId,
       snapshot: manifest.snapshotId,

@@ -36,4 +36,13 @@ describe("benchmark scripts", () => {
       assert.match(stdout, new RegExp(`repeat 1 ${variant}\\s+first call after \\d+ ms`));
     assert.match(stdout, /ratio restate \/ kit \(first call, from spawn\): [\d.]+x/);
   });
+
+  it("metrics cost: times one invocation's metric events", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [join(BENCH, "metrics_cost.mjs"), "--iterations", "2000"],
+      { timeout: 60_000 },
+    );
+    assert.match(stdout, /^[\d.]+ µs of metric events per invocation \(8 log appends\)$/m);
+  });
 });

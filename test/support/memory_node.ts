@@ -3,6 +3,7 @@
  * metadata, a manual clock) and a fake SDK endpoint: fast, deterministic tests of the runtime.
  */
 
+import type { InvocationTracing, KeelMetrics } from "../../src/observability/index.js";
 import { MemoryLogletProvider } from "../../src/bifrost/memory_loglet.js";
 import { MemoryMetadataStore } from "../../src/metadata/memory_store.js";
 import { ManualClock, counterEntropy } from "../../src/platform/memory_ports.js";
@@ -35,6 +36,8 @@ export async function memoryNode(
     /** Where a broken invariant goes (default: thrown, failing the test). */
     onFatal?: (error: unknown) => void;
     logger?: Logger;
+    metrics?: KeelMetrics;
+    tracing?: InvocationTracing;
   } = {},
 ) {
   const clock = new ManualClock(T0);
@@ -66,6 +69,8 @@ export async function memoryNode(
       clock,
       entropy: counterEntropy(),
       logger: options.logger ?? NO_LOG,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
       onFatal:
         options.onFatal ??
         ((error) => {

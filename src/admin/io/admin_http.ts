@@ -5,8 +5,9 @@
  * nothing a client sends can crash the node.
  *
  * `GET /version` reports the Restate version whose API Keel implements (clients choose their
- * queries by it) and Keel's own version beside it. Keel adds one route of its own, `GET /keel/status`
- * (node, partitions, logs), which the `keel` operator CLI reads; `GET /openapi` documents them all.
+ * queries by it) and Keel's own version beside it. Keel adds routes of its own: `GET /keel/status`
+ * (node, partitions, logs), which the `keel` operator CLI reads, snapshots, and the log levels per
+ * module (log_level_routes.ts); `GET /openapi` documents them all.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -25,6 +26,8 @@ import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
+import { LogLevelRoutes } from "./log_level_routes.js";
+import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
 import {
   HttpApiServer,
   UNAUTHORIZED_HEADERS,
@@ -32,6 +35,7 @@ import {
   readBody,
   sendJson,
   type AccessToken,
+  type LogLevels,
   type TlsCredentials,
 } from "../../platform/io/index.js";
 import { EndpointClient } from "../../invoker/io/index.js";
@@ -77,6 +81,10 @@ export interface AdminOptions {
   readonly accessToken?: AccessToken;
   /** How discovery requests identify Keel and whom they trust. */
   readonly endpointClient?: EndpointClient;
+  /** Where SQL queries are counted and timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "sql" | "startTimer">;
+  /** The node logger's levels, which `PUT /keel/log-levels/{module}` changes at run time. */
+  readonly logLevels?: LogLevels;
 }
 
 export class AdminApi {
@@ -85,6 +93,7 @@ export class AdminApi {
   private readonly schemaRoutes: SchemaRoutes;
   private readonly invocationRoutes: InvocationRoutes;
   private readonly subscriptionRoutes: SubscriptionRoutes;
+  private readonly logLevelRoutes: LogLevelRoutes;
   private sql: Promise<SqlEngine> | undefined;
 
   constructor(
@@ -102,6 +111,7 @@ export class AdminApi {
     this.schemaRoutes = new SchemaRoutes(node, options.endpointClient ?? new EndpointClient());
     this.invocationRoutes = new InvocationRoutes(node);
     this.subscriptionRoutes = new SubscriptionRoutes(node);
+    this.logLevelRoutes = new LogLevelRoutes(options.logLevels, logger);
     this.defineRoutes();
   }
 
@@ -128,6 +138,13 @@ export class AdminApi {
     route("GET", "/openapi", ({ res }) => sendJson(res, 200, keelAdminOpenApi(KEEL_VERSION)));
     route("GET", "/keel/status", async ({ res }) => sendJson(res, 200, await this.status()));
     route("GET", "/keel/snapshots", async ({ res }) => sendJson(res, 200, await this.snapshots()));
+    route("GET", "/keel/log-levels", ({ res }) => this.logLevelRoutes.list(res));
+    route("PUT", "/keel/log-levels/{module}", ({ req, res, params }) =>
+      this.logLevelRoutes.set(req, res, params[0]!),
+    );
+    route("DELETE", "/keel/log-levels/{module}", ({ res, params }) =>
+      this.logLevelRoutes.reset(res, params[0]!),
+    );
     route("POST", "/keel/snapshots", async ({ res, url }) =>
       sendJson(res, 200, {
         snapshots: await this.node.createSnapshots(partitionParameter(url)),
@@ -363,15 +380,19 @@ export class AdminApi {
     if (sql === undefined) throw missingField("query");
     const json = String(req.headers.accept ?? "").includes("application/json");
     const { SqlError } = await loadSql();
+    const metrics = this.options.metrics ?? NO_METRICS;
+    const started = metrics.startTimer();
     try {
       const engine = await this.sqlEngine();
       const { body } = await engine.query(sql, json ? "json" : "arrow");
+      metrics.sql.queryAnswered(true, started);
       res.writeHead(200, {
         "content-type": json ? "application/json" : ARROW_STREAM,
         "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
       });
       res.end(body);
     } catch (error) {
+      metrics.sql.queryAnswered(false, started);
       if (!(error instanceof SqlError)) throw error;
       sendJson(res, error.status, { message: error.message });
     }

@@ -86,6 +86,11 @@ function writePayloads(w: ByteWriter, payloads: readonly Uint8Array[]): void {
   for (const p of payloads) w.bytes(p);
 }
 
+/** Whether an encoded loglet message is a store request (read from its tag, without decoding it). */
+export function isStoreRequest(payload: Uint8Array): boolean {
+  return payload[0] === TAGS.store;
+}
+
 export function encodeLogletMessage(message: LogletMessage): Uint8Array {
   const w = new ByteWriter();
   w.u8(TAGS[message.kind]);

@@ -41,6 +41,8 @@ import { targetRefOf } from "../../partition/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
+import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
+import type { IngressSpan, OpenTelemetryTracing } from "../../observability/io/index.js";
 import {
   handlerTypeOf,
   targetOf,
@@ -96,12 +98,20 @@ export interface IngressOptions {
   readonly tls?: TlsCredentials;
   /** A bearer token every request but health checks and CORS preflights must carry. */
   readonly accessToken?: AccessToken;
+  /** Where answered requests are counted and timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "ingress" | "startTimer">;
+  /** Where requests are traced (default: nowhere). */
+  readonly tracing?: Pick<OpenTelemetryTracing, "startIngressRequest">;
 }
 
 export class HttpIngress {
   private readonly http: HttpApiServer;
   private readonly bodyBytesMax: number;
   private readonly accessToken: AccessToken | undefined;
+  private readonly metrics: Pick<KeelMetrics, "ingress" | "startTimer">;
+  private readonly tracing: Pick<OpenTelemetryTracing, "startIngressRequest"> | undefined;
+  /** The span of each traced request being handled, for the invocation it submits. */
+  private readonly spans = new WeakMap<IncomingMessage, IngressSpan>();
 
   constructor(
     private readonly node: KeelNode,
@@ -111,9 +121,11 @@ export class HttpIngress {
   ) {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
     this.accessToken = options.accessToken;
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.tracing = options.tracing;
     this.http = new HttpApiServer(
       "ingress",
-      (req, res) => this.handle(req, res),
+      (req, res) => this.measured(req, res),
       65_000,
       {
         // As Restate's HTTP stack (hyper): no Host header required, and room for a target of 64 KiB
@@ -131,6 +143,23 @@ export class HttpIngress {
 
   close(): Promise<void> {
     return this.http.close();
+  }
+
+  /** Counts each request by the status it was answered with, once the answer is sent; traces it. */
+  private measured(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.tracing !== undefined) {
+      const span = this.tracing.startIngressRequest(
+        req.method ?? "GET",
+        (req.url ?? "/").split("?", 1)[0]!,
+        req.headers,
+      );
+      this.spans.set(req, span);
+      res.once("finish", () => span.end(res.statusCode));
+    }
+    if (this.metrics === NO_METRICS) return this.handle(req, res);
+    const started = this.metrics.startTimer();
+    res.once("finish", () => this.metrics.ingress.requestAnswered(res.statusCode, started));
+    return this.handle(req, res);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -304,6 +333,9 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(targetRefOf(target), random);
     }
+    this.spans
+      .get(req)
+      ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`);
     // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
     const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {

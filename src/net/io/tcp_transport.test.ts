@@ -242,4 +242,36 @@ describe("tcp transport", () => {
     assert.equal(outcome.ok, false);
     await client.close();
   });
+
+  it("hands connections that open with another protocol's bytes over, and keeps its own", async () => {
+    const handedOver: string[] = [];
+    const other = await TcpTransport.start({
+      self: NodeId(1),
+      generation: 1,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: () => new Map([[NodeId(2), { host: "127.0.0.1", port: dialer.port }]]),
+      otherProtocol: (socket, firstBytes) => {
+        handedOver.push(firstBytes.toString("latin1"));
+        socket.end("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+      },
+    });
+    const dialer = await TcpTransport.start({
+      self: NodeId(2),
+      generation: 1,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: () => new Map([[NodeId(1), { host: "127.0.0.1", port: other.port }]]),
+    });
+    try {
+      echo(other, "one:");
+      // Node 2's frames still reach node 1 on the same port.
+      assert.equal(await ask(dialer, 1, "frames"), "one:frames");
+      const res = await fetch(`http://127.0.0.1:${other.port}/metrics`);
+      assert.equal(res.status, 204);
+      assert.equal(handedOver.length, 1);
+      assert.match(handedOver[0]!, /^GET \/metrics HTTP\/1\.1/);
+    } finally {
+      await dialer.close();
+      await other.close();
+    }
+  });
 });

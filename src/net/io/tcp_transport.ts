@@ -75,7 +75,18 @@ export interface TcpTransportOptions {
   readonly credentials?: ClusterCredentials;
   /** A connection refused by the handshake: from where, and why. */
   readonly onRefused?: (remote: string, reason: string) => void;
+  /**
+   * Another protocol on the same port (Restate serves HTTP `GET /metrics` on its node port):
+   * accepted connections whose first byte cannot open a frame are handed over, with the bytes read.
+   */
+  readonly otherProtocol?: (socket: Socket, firstBytes: Buffer) => void;
 }
+
+/**
+ * A frame opens with its length (u32, big-endian), at most `frameBytesMax`, so its first byte is
+ * below this; an HTTP request opens with a method's capital letter ('A' and after).
+ */
+const FIRST_BYTE_OF_NO_FRAME = 0x41;
 
 const BACKOFF_MS_MIN_DEFAULT = 50;
 /**
@@ -147,13 +158,17 @@ export class TcpTransport implements NodeTransport {
     this.backoffMin = options.reconnectBackoffMsMin ?? BACKOFF_MS_MIN_DEFAULT;
     this.backoffMax = options.reconnectBackoffMsMax ?? BACKOFF_MS_MAX_DEFAULT;
     assert(this.backoffMin > 0 && this.backoffMin <= this.backoffMax, "reconnect backoff bounds");
+    assert(
+      this.frameBytesMax < FIRST_BYTE_OF_NO_FRAME * 2 ** 24,
+      `a frame's first byte tells it from another protocol (frames of ${this.frameBytesMax} bytes)`,
+    );
   }
 
   /** Listens and returns the transport; peers are dialed on first use. */
   static async start(options: TcpTransportOptions): Promise<TcpTransport> {
     const server = createServer();
     const transport = new TcpTransport(options, server);
-    server.on("connection", (socket) => transport.adopt(socket, undefined));
+    server.on("connection", (socket) => transport.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.listen.port, options.listen.host, () => {
@@ -393,6 +408,37 @@ export class TcpTransport implements NodeTransport {
   }
 
   // ---- connections ----
+
+  /** An accepted connection: the transport's, or another protocol's by its first byte. */
+  private accept(socket: Socket): void {
+    const other = this.options.otherProtocol;
+    if (other === undefined) {
+      this.adopt(socket, undefined);
+      return;
+    }
+    this.sockets.add(socket);
+    // A connection that says nothing is closed, as one that does not authenticate in time.
+    const silence = setTimeout(() => socket.destroy(), AUTH_TIMEOUT_MS);
+    silence.unref();
+    const ignore = (): void => undefined; // 'close' follows
+    socket.on("error", ignore);
+    socket.once("close", () => {
+      clearTimeout(silence);
+      this.sockets.delete(socket);
+    });
+    socket.once("data", (chunk: Buffer) => {
+      clearTimeout(silence);
+      socket.off("error", ignore);
+      if (chunk[0]! < FIRST_BYTE_OF_NO_FRAME) {
+        this.adopt(socket, undefined);
+        socket.emit("data", chunk);
+        return;
+      }
+      // The other protocol's server closes it from now on.
+      this.sockets.delete(socket);
+      other(socket, chunk);
+    });
+  }
 
   private adopt(socket: Socket, dialedFor: Peer | undefined): Connection {
     this.sockets.add(socket);

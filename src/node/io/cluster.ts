@@ -14,6 +14,9 @@
 import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import type { Socket } from "node:net";
+import type { KeelMetrics } from "../../observability/index.js";
+import { timedLogServerStores } from "../../observability/io/index.js";
 import { join } from "node:path";
 import {
   KeelError,
@@ -105,6 +108,10 @@ export interface ClusterSettings {
   readonly logger: Logger;
   /** A store of this node failed (its state can no longer be trusted): the node must not go on. */
   readonly onFatal: (error: unknown) => void;
+  /** Serves the node port's HTTP connections (metrics); without it they are closed. */
+  readonly nodePortHttp?: (socket: Socket, firstBytes: Buffer) => void;
+  /** Where the sequencers' store requests to log servers are timed (default: nowhere). */
+  readonly metrics?: Pick<KeelMetrics, "loglet" | "startTimer">;
 }
 
 export interface JoinedCluster {
@@ -121,6 +128,13 @@ export interface JoinedCluster {
   nodesetTargetSize(): Promise<number>;
   /** Each metadata member's Raft status (members are the nodes with the metadata-server role). */
   metadataMembers(): Promise<MetadataMemberDescription[]>;
+  /** This node's own metadata member's Raft state, read in memory (metadata-server role only). */
+  readonly metadataMember?: () => {
+    readonly role: string;
+    readonly term: number;
+    readonly commit: number;
+    readonly applied: number;
+  };
   stop(): Promise<void>;
 }
 
@@ -171,6 +185,7 @@ async function registerOrAwaitProvisioning(
     listen: { host: settings.listenHost, port: settings.nodePort },
     peers: () => new Map(),
     ...nodePortSecurity(settings),
+    ...nodePortHttp(settings),
   });
   try {
     let decided: Promise<ClusterMarker> | undefined;
@@ -244,6 +259,11 @@ function nodePortSecurity(
     onRefused: (remote, reason) =>
       settings.logger.warn("refused a connection to the node port", { remote, reason }),
   };
+}
+
+/** HTTP on the node port (`GET /metrics`), beside the node-to-node protocol. */
+function nodePortHttp(settings: ClusterSettings): Pick<TcpTransportOptions, "otherProtocol"> {
+  return settings.nodePortHttp === undefined ? {} : { otherProtocol: settings.nodePortHttp };
 }
 
 export async function joinCluster(settings: ClusterSettings): Promise<JoinedCluster> {
@@ -331,6 +351,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       listen: { host: settings.listenHost, port: settings.nodePort },
       peers: () => peers,
       ...nodePortSecurity(settings),
+      ...nodePortHttp(settings),
     });
     cleanups.push(() => transport.close());
 
@@ -410,7 +431,10 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
     }
     const loglets = new LogletNode({
       self,
-      transport,
+      transport:
+        settings.metrics === undefined
+          ? transport
+          : timedLogServerStores(transport, settings.metrics),
       clock: systemClock,
       prng: seededPrng(randomInt(0, 2 ** 31)),
       topology,
@@ -426,6 +450,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
       transport,
       metadata,
       provider: new ReplicatedLogletProvider(loglets),
+      ...(member === undefined ? {} : { metadataMember: () => member.member.status() }),
       async newSegment(logId, segmentIndex) {
         const nodes = await nodesNow();
         return replicatedSegment(

@@ -28,6 +28,33 @@ describe("keel-server configuration", () => {
     );
   });
 
+  it("reads the observability settings: log format, metrics off, tracing endpoint", () => {
+    const defaults = loadConfig([], {}).config;
+    assert.equal(defaults.logFormat, "text");
+    assert.equal(defaults.disableMetrics, false);
+    assert.equal(defaults.tracingEndpoint, "");
+    const set = loadConfig(["--log-format", "json", "--disable-metrics"], {
+      KEEL_TRACING_ENDPOINT: "http://collector:4318",
+    }).config;
+    assert.equal(set.logFormat, "json");
+    assert.equal(set.disableMetrics, true);
+    assert.equal(set.tracingEndpoint, "http://collector:4318");
+    assert.throws(
+      () => loadConfig(["--log-format", "yaml"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /log-format \(from --log-format\): expected text or json, found "yaml"/.test(error.message),
+    );
+    assert.throws(
+      () => loadConfig([], { KEEL_TRACING_ENDPOINT: "collector:4318" }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /tracing-endpoint \(from KEEL_TRACING_ENDPOINT\): expected an http:\/\/ or https:\/\/ URL/.test(
+          error.message,
+        ),
+    );
+  });
+
   it("takes a setting from a flag over the environment over the file", () => {
     const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
     try {

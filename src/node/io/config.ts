@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { parseDuration, limits } from "../../core/index.js";
 import { parseObjectStoreUrl } from "../../object-store/index.js";
-import type { LogLevel } from "../../platform/io/index.js";
+import type { LogFormat, LogLevel } from "../../platform/io/index.js";
 import { parseReplication, type ReplicationProperty } from "../../bifrost/index.js";
 import { NODE_ROLES, type NodeRole } from "../index.js";
 
@@ -29,6 +29,12 @@ export interface ServerConfig {
   /** Whether the snapshot destination was named rather than defaulted to the node's own directory. */
   readonly snapshotDestinationSet?: boolean;
   readonly logLevel: LogLevel;
+  /** `text` (a line a human reads) or `json` (one object per line, for log collectors). */
+  readonly logFormat: LogFormat;
+  /** Turns off the Prometheus metrics (and the node port's `GET /metrics` of a single node). */
+  readonly disableMetrics: boolean;
+  /** An OTLP/HTTP collector (`http://collector:4318`) that receives invocation traces; "" for none. */
+  readonly tracingEndpoint: string;
   readonly ingressBodyBytesMax: number;
   /** Invocation attempts running at once on the node (Restate's `concurrent-invocations-limit`). */
   readonly concurrentInvocationsLimit: number;
@@ -96,7 +102,17 @@ interface Setting {
   readonly flag: string;
   readonly env: string;
   readonly kind:
-    "string" | "port" | "count" | "amount" | "bytes" | "boolean" | "level" | "duration" | "list";
+    | "string"
+    | "port"
+    | "count"
+    | "amount"
+    | "bytes"
+    | "boolean"
+    | "level"
+    | "logFormat"
+    | "httpUrl"
+    | "duration"
+    | "list";
 }
 
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
@@ -114,6 +130,9 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Set
   nodePort: { flag: "node-port", env: "KEEL_NODE_PORT", kind: "port" },
   partitions: { flag: "partitions", env: "KEEL_PARTITIONS", kind: "count" },
   logLevel: { flag: "log-level", env: "KEEL_LOG_LEVEL", kind: "level" },
+  logFormat: { flag: "log-format", env: "KEEL_LOG_FORMAT", kind: "logFormat" },
+  disableMetrics: { flag: "disable-metrics", env: "KEEL_DISABLE_METRICS", kind: "boolean" },
+  tracingEndpoint: { flag: "tracing-endpoint", env: "KEEL_TRACING_ENDPOINT", kind: "httpUrl" },
   ingressBodyBytesMax: {
     flag: "ingress-body-limit",
     env: "KEEL_INGRESS_BODY_LIMIT",
@@ -205,6 +224,9 @@ export const SERVER_CONFIG_DEFAULTS: ServerConfig = {
   nodePort: 5122,
   partitions: limits.partitionsDefault,
   logLevel: "info",
+  logFormat: "text",
+  disableMetrics: false,
+  tracingEndpoint: "",
   ingressBodyBytesMax: limits.ingressBodyBytesMax,
   concurrentInvocationsLimit: limits.invokerConcurrencyMax,
   oneWayStartingLimit: limits.invokerBackgroundStartingMax,
@@ -239,7 +261,13 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --bind-address ADDR       address to listen on (default 0.0.0.0)
   --cluster-name NAME       cluster name (default localcluster)
   --partitions N            partitions, fixed when the node is first provisioned (default 24)
-  --log-level LEVEL         debug, info, warn or error (default info)
+  --log-level LEVEL         debug, info, warn or error (default info); per module at run
+                            time through the admin API (PUT /keel/log-levels)
+  --log-format FORMAT       text or json (one JSON object per line; default text)
+  --disable-metrics         no Prometheus metrics (default: served at GET /metrics on
+                            the node port)
+  --tracing-endpoint URL    export OpenTelemetry traces of invocations over OTLP/HTTP
+                            (protobuf) to this collector, e.g. http://localhost:4318
   --ingress-body-limit N    largest request body in bytes (default and most 33554432)
   --concurrent-invocations-limit N
                             invocation attempts running at once (default 1000)
@@ -365,6 +393,23 @@ function parseValue(setting: Setting, raw: unknown, source: string): unknown {
       throw new ConfigError(
         `${where}: expected debug, info, warn or error, found ${JSON.stringify(raw)}`,
       );
+    }
+    case "httpUrl": {
+      let url: URL | undefined;
+      try {
+        url = typeof raw === "string" ? new URL(raw) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:"))
+        throw new ConfigError(
+          `${where}: expected an http:// or https:// URL such as http://localhost:4318, found ${JSON.stringify(raw)}`,
+        );
+      return raw;
+    }
+    case "logFormat": {
+      if (raw === "text" || raw === "json") return raw;
+      throw new ConfigError(`${where}: expected text or json, found ${JSON.stringify(raw)}`);
     }
   }
 }

@@ -21,10 +21,13 @@ import { lockDirectory } from "./dir_lock.js";
 import { FileMetadataStore } from "../../metadata/io/index.js";
 import {
   AccessToken,
+  HttpApiServer,
   listenOn,
   describeDamagedTail,
   type TlsCredentials,
   consoleLogger,
+  logLevelsOf,
+  moduleLogger,
   systemClock,
   systemEntropy,
 } from "../../platform/io/index.js";
@@ -44,6 +47,11 @@ import { ClusterCredentials } from "../../net/io/index.js";
 import { KeelNode } from "../index.js";
 import type { Clock, Logger } from "../../platform/index.js";
 import type { EndpointTransport } from "../../invoker/index.js";
+import {
+  OpenTelemetryTracing,
+  PrometheusMetrics,
+  metricsHandler,
+} from "../../observability/io/index.js";
 
 export interface NodeServerOptions {
   /** Ports may be 0: the system picks free ones, and the running server reports them. */
@@ -55,7 +63,10 @@ export interface NodeServerOptions {
   readonly logger?: Logger;
   /** Wraps the transport to the services' endpoints (default: used as it is). */
   readonly wrapTransport?: (transport: EndpointTransport) => EndpointTransport;
-  /** Listen on the node-to-node port (a single node has no peers: keel-server only reserves it). */
+  /**
+   * Listen on the node-to-node port. A single node has no peers: keel-server listens there for
+   * `GET /metrics` only (or, with metrics off, only reserves the port).
+   */
   readonly reserveNodePort?: boolean;
 }
 
@@ -69,6 +80,8 @@ export interface RunningNodeServer {
   readonly ingressUrl: string;
   readonly adminUrl: string;
   readonly logger: Logger;
+  /** The node's metrics (none with `disable-metrics`); keel-server serves them on the node port. */
+  readonly metrics: PrometheusMetrics | undefined;
   /** Closes the edges, stops the node, closes the stores and unlocks the directory. */
   stop(): Promise<void>;
 }
@@ -77,7 +90,10 @@ export interface RunningNodeServer {
 export async function startNodeServer(options: NodeServerOptions): Promise<RunningNodeServer> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? consoleLogger(config.logLevel, config.nodeName);
+  const logger =
+    options.logger ?? consoleLogger(config.logLevel, config.nodeName, config.logFormat);
+  // The admin API changes the levels at run time, when the logger has them (a caller's may not).
+  const levels = logLevelsOf(logger);
   // Keys and certificates are read before anything is taken: a bad file refuses the start.
   const security = readSecurityFiles(config);
   if (security.publicKeyId !== undefined)
@@ -128,6 +144,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     config.advertisedAddress === ""
       ? `${advertisedHost}:${config.nodePort}`
       : config.advertisedAddress;
+  const metrics = config.disableMetrics ? undefined : new PrometheusMetrics();
+  const tracing =
+    config.tracingEndpoint === ""
+      ? undefined
+      : new OpenTelemetryTracing({ endpoint: config.tracingEndpoint, nodeName: config.nodeName });
+  // `GET /metrics` on the node port, as Restate serves it: a cluster node's transport hands over the
+  // connections that open with an HTTP request; a single node (keel-server) listens there itself.
+  const metricsServer =
+    metrics === undefined ? undefined : new HttpApiServer("node", metricsHandler(metrics));
   let cluster: JoinedCluster | undefined;
   if (config.metadataServers.length > 0) {
     try {
@@ -150,16 +175,25 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
           : {
               credentials: new ClusterCredentials(utf8(config.clusterSecret), config.clusterName),
             }),
-        logger,
+        logger: moduleLogger(logger, "cluster"),
         onFatal: options.onFatal,
+        ...(metricsServer === undefined
+          ? {}
+          : { nodePortHttp: (socket, firstBytes) => metricsServer.adopt(socket, firstBytes) }),
+        ...(metrics === undefined ? {} : { metrics }),
       });
     } catch (error) {
+      await metricsServer?.close();
+      await tracing?.close().catch(() => undefined);
       await stores.close().catch(() => undefined);
       unlock();
       throw error;
     }
   }
-  const transport = new WorkerEndpointTransport(logger, security.endpointClient);
+  const transport = new WorkerEndpointTransport(
+    moduleLogger(logger, "endpoint"),
+    security.endpointClient,
+  );
   const node = new KeelNode(
     {
       nodeName: config.nodeName,
@@ -186,7 +220,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
             metadata: FileMetadataStore.open(layout.metadataFile),
             loglets: new Map([["local", localLoglets]]),
             initialLoglet: () => ({ provider: "local", params: "{}" }),
-            snapshots: new SnapshotRepository(snapshotStore, logger),
+            snapshots: new SnapshotRepository(snapshotStore, moduleLogger(logger, "snapshots")),
           }
         : {
             metadata: cluster.metadata,
@@ -199,7 +233,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
               ["replicated", cluster.provider],
             ]),
             initialLoglet: (logId: number) => cluster.newSegment(logId, 0),
-            snapshots: new SnapshotRepository(snapshotStore, logger),
+            snapshots: new SnapshotRepository(snapshotStore, moduleLogger(logger, "snapshots")),
             cluster: {
               registration: cluster.registration,
               transport: cluster.transport,
@@ -217,10 +251,24 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       logger,
       onFatal: options.onFatal,
       storageProblem: () => (localLoglets.failure ?? stores.failure)?.message,
+      ...(metrics === undefined ? {} : { metrics }),
+      ...(tracing === undefined ? {} : { tracing }),
     },
   );
-  const ingress = new HttpIngress(node, systemEntropy, logger, {
+  metrics?.observe({
+    runningAttempts: () => node.invoker.runningAttempts,
+    queuedInvocations: () => node.invoker.queuedInvocations,
+    backingOffInvocations: () => node.invoker.backingOffInvocations,
+    partitions: () => node.partitionProcessors.map((p) => p.status()),
+    snapshots: () =>
+      node.partitionProcessors.flatMap((p) => node.snapshots?.latest(p.partitionId) ?? []),
+    nowMs: () => clock.nowMs(),
+    ...(cluster?.metadataMember === undefined ? {} : { metadataMember: cluster.metadataMember }),
+  });
+  const ingress = new HttpIngress(node, systemEntropy, moduleLogger(logger, "ingress"), {
     bodyBytesMax: config.ingressBodyBytesMax,
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(tracing === undefined ? {} : { tracing }),
     ...(security.tls === undefined ? {} : { tls: security.tls }),
     ...(config.ingressToken === undefined
       ? {}
@@ -229,15 +277,19 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const scheme = security.tls === undefined ? "http" : "https";
   // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
   let admin: AdminApi | undefined;
-  // A single node reserves the node port for node-to-node traffic; it has no peers to talk to yet.
+  // A single node has no peers to talk to on its node port: it serves metrics there, or only
+  // reserves the port for node-to-node traffic when metrics are off.
+  const singleNodePort = options.reserveNodePort === true && cluster === undefined;
+  const metricsListens = singleNodePort && metricsServer !== undefined;
   const nodePort =
-    options.reserveNodePort === true && cluster === undefined
+    singleNodePort && metricsServer === undefined
       ? createServer((socket) => socket.destroy())
       : undefined;
   const closeEdges = async (): Promise<void> => {
     await Promise.allSettled([
       ingress.close(),
       admin?.close(),
+      metricsServer?.close(),
       nodePort === undefined ? undefined : new Promise((r) => nodePort.close(r)),
     ]);
   };
@@ -246,14 +298,17 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   let adminPort: number;
   try {
     if (nodePort !== undefined) await listenOn(nodePort, config.nodePort, host, "node");
+    if (metricsListens) await metricsServer.listen(config.nodePort, host);
     // A cluster node serves only the edges of its roles (port 0: not served).
     ingressPort = config.roles.includes("http-ingress")
       ? boundPort(await ingress.listen(config.ingressPort, host))
       : 0;
     const ingressUrl = `${scheme}://${advertisedHost}:${ingressPort}/`;
-    admin = new AdminApi(node, logger, {
+    admin = new AdminApi(node, moduleLogger(logger, "admin"), {
       ingressUrl,
       endpointClient: new EndpointClient(security.endpointClient),
+      ...(metrics === undefined ? {} : { metrics }),
+      ...(levels === undefined ? {} : { logLevels: levels }),
       ...(security.tls === undefined ? {} : { tls: security.tls }),
       ...(config.adminToken === undefined
         ? {}
@@ -270,6 +325,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     await node.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
     await stores.close().catch(() => undefined);
+    await tracing?.close().catch(() => undefined);
     unlock();
     throw explained;
   }
@@ -281,6 +337,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       await node.stop();
       await cluster?.stop();
       await stores.close();
+      // The spans that ended are exported before the process goes.
+      await tracing?.close().catch(() => undefined);
       unlock();
     })();
     return stopped;
@@ -294,6 +352,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     ingressUrl: `${scheme}://${advertisedHost}:${ingressPort}`,
     adminUrl: `${scheme}://${advertisedHost}:${adminPort}`,
     logger,
+    metrics,
     stop,
   };
 }

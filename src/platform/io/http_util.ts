@@ -178,7 +178,11 @@ export class HttpApiServer {
     private readonly tls?: TlsCredentials,
   ) {}
 
-  async listen(port: number, host: string): Promise<NetServer> {
+  private protocols: { readonly http1: Server; readonly http2: Http2Server } | undefined;
+
+  /** The HTTP/1.1 and HTTP/2 servers, made once: by `listen`, or by the first adopted connection. */
+  private servers(): { readonly http1: Server; readonly http2: Http2Server } {
+    if (this.protocols !== undefined) return this.protocols;
     const http1 = createServer(this.options, (req, res) => void this.handle(req, res));
     if (this.keepAliveTimeoutMs !== undefined) http1.keepAliveTimeout = this.keepAliveTimeoutMs;
     // The compatibility API gives handlers request and response objects shaped like HTTP/1's.
@@ -187,6 +191,26 @@ export class HttpApiServer {
       this.http2Sessions.add(session);
       session.once("close", () => this.http2Sessions.delete(session));
     });
+    // The HTTP/1 server never listens itself; this starts its tracking of connections (which
+    // enforces its header and request timeouts and lets close() end them).
+    http1.emit("listening");
+    this.http1 = http1;
+    this.protocols = { http1, http2 };
+    return this.protocols;
+  }
+
+  /**
+   * Serves a plain-TCP connection another listener accepted and read `firstBytes` from (the node
+   * port's transport hands over the connections that open with an HTTP request).
+   */
+  adopt(socket: Socket, firstBytes: Buffer): void {
+    const { http1, http2 } = this.servers();
+    this.undecided.add(socket);
+    chooseProtocol(socket, http1, http2, () => this.undecided.delete(socket), firstBytes);
+  }
+
+  async listen(port: number, host: string): Promise<NetServer> {
+    const { http1, http2 } = this.servers();
     const serve = (socket: Socket): void => {
       this.undecided.add(socket);
       chooseProtocol(socket, http1, http2, () => this.undecided.delete(socket));
@@ -208,20 +232,17 @@ export class HttpApiServer {
         socket.once("close", () => this.tlsConnections.delete(socket));
       });
     }
-    this.http1 = http1;
     this.server = server;
     await listenOn(server, port, host, this.what);
-    // The HTTP/1 server never listens itself; this starts its tracking of connections (which
-    // enforces its header and request timeouts and lets close() end them).
-    http1.emit("listening");
     return server;
   }
 
   async close(): Promise<void> {
     const server = this.server;
-    if (server === undefined) return;
+    if (server === undefined && this.protocols === undefined) return;
     await new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      if (server === undefined) resolve();
+      else server.close(() => resolve());
       this.http1?.closeAllConnections();
       this.http1?.close();
       for (const session of this.http2Sessions) session.destroy();
@@ -240,6 +261,7 @@ function chooseProtocol(
   http1: Server,
   http2: Http2Server,
   decided: () => void,
+  firstBytes?: Buffer,
 ): void {
   let seen = Buffer.alloc(0);
   const onSilence = (): void => {
@@ -278,6 +300,7 @@ function chooseProtocol(
   };
   socket.on("data", onData);
   socket.on("error", onError);
+  if (firstBytes !== undefined) onData(firstBytes);
 }
 
 /** The compatibility API's objects stand in for HTTP/1's in the shared handlers. */

@@ -1,7 +1,7 @@
-/** The real clock, entropy and logger behind the runtime's ports. */
+/** The real clock and entropy behind the runtime's ports (the logger: logger.ts). */
 
 import { randomFillSync } from "node:crypto";
-import type { Clock, Entropy, Logger } from "../index.js";
+import type { Clock, Entropy } from "../index.js";
 
 /** Wall-clock time and Node timers; timers are unref'd so a pending one never keeps a process alive. */
 export const systemClock: Clock = {
@@ -34,23 +34,3 @@ export const systemEntropy: Entropy = (() => {
     },
   };
 })();
-
-export type LogLevel = "debug" | "info" | "warn" | "error";
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-/** One line per event on stderr: time, level, message, then fields as JSON. */
-export function consoleLogger(level: LogLevel, node: string): Logger {
-  const write = (at: LogLevel, message: string, fields?: Record<string, unknown>): void => {
-    if (ORDER[at] < ORDER[level]) return;
-    const extra = fields === undefined ? "" : ` ${JSON.stringify(fields)}`;
-    process.stderr.write(
-      `${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} [${node}] ${message}${extra}\n`,
-    );
-  };
-  return {
-    debug: (m, f) => write("debug", m, f),
-    info: (m, f) => write("info", m, f),
-    warn: (m, f) => write("warn", m, f),
-    error: (m, f) => write("error", m, f),
-  };
-}
