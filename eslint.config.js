@@ -122,7 +122,7 @@ export default tseslint.config(
       "bench/**",
       "scripts/**",
       // A separate project, with its own dependencies (tested by test/e2e/testkit_package.test.ts).
-      "examples/**",
+      "examples/testing/**",
       "eslint.config.js",
     ],
   },

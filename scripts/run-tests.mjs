@@ -29,7 +29,7 @@ function walk(dir) {
 }
 
 const groups = {
-  unit: walk("dist/src"),
+  unit: [...walk("dist/src"), ...walk("dist/examples")],
   contract: walk("dist/test/contract"),
   sim: walk("dist/test/sim"),
   e2e: walk("dist/test/e2e"),
