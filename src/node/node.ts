@@ -318,6 +318,8 @@ export class KeelNode {
   /** Cluster mode: where each partition is placed, the controller, and work in progress. */
   private placement: PartitionPlacement | undefined;
   private placementVersion = 0;
+  /** When and how this node learned the placement it acts on (for the takeover's log line). */
+  private placementLearned = { atMs: 0, by: "start" };
   private controller: ControllerDriver | undefined;
   private readonly opening = new Set<number>();
   private readonly claiming = new Set<number>();
@@ -518,7 +520,7 @@ export class KeelNode {
           key === SCHEMA_KEY && version > this.schemaIndex.version
             ? this.latestSchema()
             : key === PARTITION_PLACEMENT_KEY && version > this.placementVersion
-              ? this.refreshPlacement()
+              ? this.refreshPlacement("announcement")
               : this.refreshChain(key, version);
         known.then(
           () => respond(new Uint8Array(0)),
@@ -549,6 +551,7 @@ export class KeelNode {
       if (value === undefined || value.version <= this.placementVersion) return;
       this.placement = JSON.parse(fromUtf8(value.value)) as PartitionPlacement;
       this.placementVersion = value.version;
+      this.placementLearned = { atMs: this.ports.clock.nowMs(), by: "watch" };
       this.reconcile();
     });
     this.unsubscribe = () => {
@@ -556,7 +559,7 @@ export class KeelNode {
       unsubscribePlacement();
     };
     await this.growLocalLogs();
-    await this.refreshPlacement();
+    await this.refreshPlacement("start");
     this.started = true;
     this.scheduleReconcile();
     if (this.snapshotter !== undefined) this.scheduleSnapshotCheck(this.snapshotter);
@@ -611,11 +614,12 @@ export class KeelNode {
     void this.announce(chainKey(p), log.chainVersionNow).catch(() => undefined);
   }
 
-  private async refreshPlacement(): Promise<void> {
+  private async refreshPlacement(by: string): Promise<void> {
     const stored = await getJson<PartitionPlacement>(this.ports.metadata, PARTITION_PLACEMENT_KEY);
     if (stored !== undefined && stored.version > this.placementVersion) {
       this.placement = stored.value;
       this.placementVersion = stored.version;
+      this.placementLearned = { atMs: this.ports.clock.nowMs(), by };
     }
     this.reconcile();
   }
@@ -646,7 +650,7 @@ export class KeelNode {
 
   private scheduleReconcile(): void {
     this.stopReconciling = this.ports.clock.setTimer(RECONCILE_INTERVAL_MS, () => {
-      void this.refreshPlacement().catch(() => undefined);
+      void this.refreshPlacement("poll").catch(() => undefined);
       void this.widenNarrowNodesets().catch(() => undefined);
       this.scheduleReconcile();
     });
@@ -770,6 +774,10 @@ export class KeelNode {
       this.ports.logger.info("took the lead of a partition", {
         partition: p,
         epoch: processor.epoch,
+        // From learning the placement (by the controller's announcement, the metadata watch, the
+        // periodic poll) to starting the takeover.
+        placementLearnedBy: this.placementLearned.by,
+        waitedMs: startedMs - this.placementLearned.atMs,
         // Sealing the previous sequencer's segment and extending the chain, then taking the epoch.
         extendMs: sealedMs - startedMs,
         claimMs: clock.nowMs() - sealedMs,

@@ -18,6 +18,8 @@ export class Traffic {
   readonly answeredAt: number[] = [];
   readonly answersByRegion = new Map<string, number>();
   readonly failuresByRegion = new Map<string, number>();
+  /** Each answered request: when it was first sent and how long its answer took, retries included. */
+  readonly requests: { readonly sentAt: number; readonly seconds: number }[] = [];
   retries = 0;
   gaveUp = 0;
   readonly statuses = new Map<string, string>();
@@ -66,7 +68,8 @@ export async function request(
   firstRegion?: Region,
 ): Promise<{ status: number | undefined; view?: OrderView }> {
   const { traffic, regions } = options;
-  const deadline = Date.now() + options.requestDeadlineMs;
+  const sentAt = Date.now();
+  const deadline = sentAt + options.requestDeadlineMs;
   let region = firstRegion ?? pick(regions);
   for (;;) {
     try {
@@ -79,6 +82,7 @@ export async function request(
       const text = await response.text();
       if (isAnswer(response.status)) {
         traffic.answered(region.name, Date.now());
+        traffic.requests.push({ sentAt, seconds: (Date.now() - sentAt) / 1000 });
         return response.ok
           ? { status: response.status, view: JSON.parse(text) as OrderView }
           : { status: response.status };

@@ -36,6 +36,7 @@ const USAGE = `usage: npm run demo -- [options]
   --out-of-stock P      share of items the inventory refuses to earmark (default 0.05)
   --booking-failures P  share of bookings that fail (default 0.05)
   --unavailable P       share of inventory requests answered 503 (default 0.02)
+  --server-log-level L  the servers' log level (default warn)
   --report FILE         also write the report as JSON
   --keep                keep the run's directory (logs, data) even when every invariant held`;
 
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     "out-of-stock": { type: "string", default: "0.05" },
     "booking-failures": { type: "string", default: "0.05" },
     unavailable: { type: "string", default: "0.02" },
+    "server-log-level": { type: "string", default: "warn" },
     report: { type: "string" },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -161,6 +163,19 @@ function longestGap(
   return gap;
 }
 
+function slowest(
+  traffic: Traffic,
+  startedAt: number,
+): { slowestRequestS: number; slowestRequestSentAtS: number; p99RequestS: number } {
+  const sorted = [...traffic.requests].sort((a, b) => a.seconds - b.seconds);
+  const worst = sorted.at(-1) ?? { sentAt: startedAt, seconds: 0 };
+  return {
+    slowestRequestS: worst.seconds,
+    slowestRequestSentAtS: (worst.sentAt - startedAt) / 1000,
+    p99RequestS: sorted[Math.floor(sorted.length * 0.99)]?.seconds ?? 0,
+  };
+}
+
 const rate = (times: readonly number[], from: number, to: number): number =>
   to > from ? times.filter((t) => t >= from && t < to).length / ((to - from) / 1000) : 0;
 
@@ -198,6 +213,7 @@ async function main(): Promise<number> {
     partitions,
     runDir,
     inventoryUrl,
+    logLevel: values["server-log-level"],
   });
   stoppers.push(() => stopRegions(regions));
   const endpoints = await balancer(
@@ -333,6 +349,7 @@ async function main(): Promise<number> {
     gaveUp: traffic.gaveUp,
     longestGapWithoutAnswerS: gap.seconds,
     longestGapStartedAtS: gap.at,
+    ...slowest(traffic, startedAt),
     answersPerSecondBeforeKill:
       killedAt === undefined ? null : rate(traffic.answeredAt, startedAt, killedAt),
     answersPerSecondAfterKill:
@@ -373,6 +390,10 @@ export interface DemoReport {
   readonly gaveUp: number;
   readonly longestGapWithoutAnswerS: number;
   readonly longestGapStartedAtS: number;
+  /** The answered request that took longest (retries through other regions included). */
+  readonly slowestRequestS: number;
+  readonly slowestRequestSentAtS: number;
+  readonly p99RequestS: number;
   readonly answersPerSecondBeforeKill: number | null;
   readonly answersPerSecondAfterKill: number | null;
   readonly answersPerSecond: number;
@@ -393,6 +414,9 @@ function printReport(report: DemoReport): void {
   );
   console.log(
     `killed ${report.killedRegion ?? "nothing"} at ${f(report.killedAtS)} s; longest gap without an answer ${f(report.longestGapWithoutAnswerS)} s (from t=${f(report.longestGapStartedAtS)} s)`,
+  );
+  console.log(
+    `slowest answered request ${f(report.slowestRequestS)} s (sent at t=${f(report.slowestRequestSentAtS)} s); p99 ${report.p99RequestS.toFixed(2)} s`,
   );
   console.log(
     `answers/s before the kill ${f(report.answersPerSecondBeforeKill)}, after ${f(report.answersPerSecondAfterKill)}`,

@@ -41,6 +41,8 @@ export interface RegionsOptions {
   readonly partitions: number;
   readonly runDir: string;
   readonly inventoryUrl: string;
+  /** The servers' log level (error, warn, info, debug). */
+  readonly logLevel: string;
 }
 
 export async function freePorts(count: number): Promise<number[]> {
@@ -61,9 +63,15 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function spawnLogged(runDir: string, name: string, command: string, args: string[]): ChildProcess {
+function spawnLogged(
+  runDir: string,
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcess {
   const log = openSync(path.join(runDir, `${name}.log`), "a");
-  return spawn(command, args, { stdio: ["ignore", log, log] });
+  return spawn(command, args, { stdio: ["ignore", log, log], env });
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -170,19 +178,19 @@ export async function startRegions(options: RegionsOptions): Promise<RegionNode[
         "--partitions",
         String(options.partitions),
         "--log-level",
-        "warn",
+        options.logLevel,
         ...(i === 0 ? ["--auto-provision"] : []),
       ]);
     } else {
       const config = path.join(options.runDir, `${r.name}.toml`);
       writeFileSync(config, restateConfig(r.name, i === 0, r, metadata, options.partitions));
-      server = spawnLogged(options.runDir, r.name, RESTATE_SERVER, [
-        "--no-logo",
-        "--config-file",
-        config,
-        "--base-dir",
-        dataDir,
-      ]);
+      server = spawnLogged(
+        options.runDir,
+        r.name,
+        RESTATE_SERVER,
+        ["--no-logo", "--config-file", config, "--base-dir", dataDir],
+        { ...process.env, RESTATE_LOG_FILTER: options.logLevel },
+      );
     }
     const endpoint = spawnLogged(options.runDir, `${r.name}-endpoint`, process.execPath, [
       path.join(HERE, "endpoint.js"),
