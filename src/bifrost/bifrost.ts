@@ -75,6 +75,18 @@ export class VirtualLog {
     return this.segments[this.segments.length - 1]!;
   }
 
+  /** The last segment as an append found it: sealed, with no segment after it in the chain. */
+  private sealedLast: OpenSegment | undefined;
+
+  /**
+   * Whether the last segment is known to be sealed while the chain has nothing after it: a node
+   * sealed it to extend the log and did not finish (it crashed, or it lost the placement before).
+   * Appends fail until someone extends the log; the partition's leader must.
+   */
+  get lastSegmentSealed(): boolean {
+    return this.sealedLast !== undefined && this.sealedLast === this.last;
+  }
+
   /** Appends a batch; resolves with the LSN of its last record once durable. */
   async append(payloads: readonly Uint8Array[]): Promise<Lsn> {
     assert(payloads.length > 0, "an append carries at least one record");
@@ -88,8 +100,10 @@ export class VirtualLog {
         // The segment was sealed by a reconfiguration; move to the next segment once it exists.
         if (this.extending !== undefined) await this.extending.catch(() => undefined);
         const moved = this.last !== segment || (await this.refresh());
-        if (!moved)
+        if (!moved) {
+          this.sealedLast = segment;
           throw new KeelError("sealed", `log ${this.logId} is sealed and not yet extended`, true);
+        }
       }
     }
   }

@@ -28,6 +28,12 @@ export interface ClusterView {
   readonly partitions: number;
   readonly property: ReplicationProperty;
   readonly current: readonly PartitionAssignment[] | undefined;
+  /**
+   * Whether this pass may balance (move healthy replicas and leaders to nodes holding fewer): the
+   * controller allows it once the table has stood for a while, so that a node that just became a
+   * replica has read its partitions' logs before it is asked to lead them. Default: allowed.
+   */
+  readonly balance?: boolean;
 }
 
 /** The node that runs the controller: the lowest-id admin node not declared dead. */
@@ -56,7 +62,13 @@ export function desiredPartitionTable(view: ClusterView): PartitionAssignment[] 
     property: view.property,
     ...(view.current === undefined ? {} : { previous: view.current }),
   });
-  const desired = rebalance(placed, workers, view.property);
+  // A pass that repairs (a replica or a leader lost) moves only what it must, at once; balancing
+  // (which moves healthy leaders too) waits for a pass with nothing to repair.
+  const repairs = view.current === undefined || !sameTable(placed, view.current);
+  const desired =
+    repairs || view.balance === false
+      ? placed
+      : rebalance(placed, workers, view.property, view.current);
   return view.current !== undefined && sameTable(desired, view.current) ? undefined : desired;
 }
 

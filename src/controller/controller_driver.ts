@@ -44,6 +44,12 @@ export interface PartitionPlacement {
 }
 
 const PASS_INTERVAL_MS = 2_000;
+/**
+ * How long after a node is declared dead the controller waits before it balances: the repair gives
+ * the lost leaderships to replicas that hold the state, and moving them on to the replicas the
+ * repair added waits until those have read their logs.
+ */
+export const BALANCE_AFTER_LOSS_MS = 10_000;
 /** How often each admin node asks every other node whether it is there. */
 export const HEARTBEAT_INTERVAL_MS = 200;
 /** Silence after which a node is suspect (it keeps its partitions). */
@@ -82,6 +88,8 @@ export class ControllerDriver {
   /** The nodes of the last nodes configuration read, with their generations. */
   private nodes: readonly NodeRecord[] = [];
   private cancelHeartbeat: Cancel | undefined;
+  /** When this controller last declared a node dead (for BALANCE_AFTER_LOSS_MS). */
+  private lastLossMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: ControllerDriverDeps) {}
 
@@ -133,6 +141,7 @@ export class ControllerDriver {
           from: change.from,
           to: change.to,
         });
+    if (changes.some((c) => c.to === "dead")) this.lastLossMs = this.deps.clock.nowMs();
     if (changes.some((c) => c.to === "dead" || c.from === "dead" || c.from === "restarted"))
       this.pass();
   }
@@ -215,6 +224,7 @@ export class ControllerDriver {
       partitions: this.deps.partitions,
       property: this.deps.property,
       current: current?.value.partitions,
+      balance: this.deps.clock.nowMs() - this.lastLossMs >= BALANCE_AFTER_LOSS_MS,
     });
     if (desired === undefined) return;
     const version = await putJson<PartitionPlacement>(

@@ -11,8 +11,10 @@
  *    membership moves only what it must (each move costs a replica's catch-up and a leader's
  *    hand-over).
  * 3. Balance: a new replica goes to the worker in a new failure domain (widest constrained scope
- *    first) holding the fewest replicas; a new leader is the replica leading the fewest partitions.
- *    Ties go to the lowest node id: the same input always gives the same placement.
+ *    first) holding the fewest replicas; a new leader is the replica leading the fewest partitions
+ *    among those that were replicas before (they hold the partition's state and follow its log, so
+ *    they lead at once; a new replica must first read the whole log or a snapshot). Ties go to the
+ *    lowest node id: the same input always gives the same placement.
  * A worker that joins takes new replicas only as others are lost; moving live replicas to it is a
  * rebalancing decision for the controller, not for this function.
  */
@@ -80,7 +82,8 @@ export function placePartitions(input: PlacementInput): PartitionAssignment[] {
     spreadAcrossDomains(replicas, workers, replicaCount, input.property, input.topology);
   }
 
-  // Leaders: keep those alive and still replicas, then give the rest to the least-leading replica.
+  // Leaders: keep those alive and still replicas, then give the rest to the least-leading replica
+  // that was a replica before (a warm one), or to the least-leading one when none was.
   const leaders: (NodeId | undefined)[] = kept.map((replicas, p) => {
     const before = input.previous?.[p]?.leader;
     if (before === undefined || !replicas.includes(before)) return undefined;
@@ -90,8 +93,12 @@ export function placePartitions(input: PlacementInput): PartitionAssignment[] {
   return kept.map((replicas, p) => {
     let leader = leaders[p];
     if (leader === undefined && replicas.length > 0) {
+      const warm = wasReplica(input.previous, p);
       leader = [...replicas].sort(
-        (a, b) => (leaderCount.get(a) ?? 0) - (leaderCount.get(b) ?? 0) || a - b,
+        (a, b) =>
+          Number(warm(b)) - Number(warm(a)) ||
+          (leaderCount.get(a) ?? 0) - (leaderCount.get(b) ?? 0) ||
+          a - b,
       )[0]!;
       bump(leaderCount, leader, 1);
     }
@@ -171,17 +178,30 @@ function spreadAcrossDomains(
   }
 }
 
+/** Whether a node was a replica of partition `p` in the previous placement (none: nobody was). */
+function wasReplica(
+  previous: readonly PartitionAssignment[] | undefined,
+  p: number,
+): (node: NodeId) => boolean {
+  const before = previous?.[p]?.replicas;
+  return (node) => before === undefined || before.includes(node);
+}
+
 /**
  * Spreads an existing placement over workers that joined after it was made (placement keeps what is
  * alive where it is, so a new worker would otherwise stay empty): moves followers from the most to
  * the least loaded worker, then leadership to the replica leading the fewest partitions, until no
  * worker holds more than one above another. Only where the property constrains nothing wider than
- * nodes: a move must not undo a spread across zones or regions. Deterministic, like placement.
+ * nodes: a move must not undo a spread across zones or regions. Leadership moves only to a replica
+ * that was one in `previous` (the placement in force): a replica added in this pass has not read the
+ * partition's log yet, and it gets its share of leaders in a later pass. Deterministic, like
+ * placement.
  */
 export function rebalance(
   placed: readonly PartitionAssignment[],
   workers: readonly NodeId[],
   property: ReplicationProperty,
+  previous?: readonly PartitionAssignment[],
 ): PartitionAssignment[] {
   const sorted = [...new Set(workers)].sort((a, b) => a - b);
   const result = placed.map((a) => ({ leader: a.leader, replicas: [...a.replicas] }));
@@ -210,7 +230,9 @@ export function rebalance(
     const counts = countOf((a) => (a.leader === undefined ? [] : [a.leader]));
     const { most, least } = extremes(counts);
     if (counts.get(most)! - counts.get(least)! <= 1) break;
-    const movable = result.find((a) => a.leader === most && a.replicas.includes(least));
+    const movable = result.find(
+      (a, p) => a.leader === most && a.replicas.includes(least) && wasReplica(previous, p)(least),
+    );
     if (movable === undefined) break;
     movable.leader = least;
     movable.replicas = [least, ...movable.replicas.filter((r) => r !== least)];

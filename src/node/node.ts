@@ -682,9 +682,11 @@ export class KeelNode {
       }
       if (assignment.leader !== self || this.claiming.has(p)) return;
       if (!processor.isLeader) void this.claim(p, processor);
-      // Another node sealed this leader's segment and extended the log (a claim of its own that it
-      // did not finish): appends would go to that node's sequencer, maybe a dead one.
-      else if (!this.sequencesLastSegment(processor)) void this.claim(p, processor);
+      // Another node sealed this leader's segment to take the lead and extended the log (appends
+      // would go to that node's sequencer, maybe a dead one), or did not get as far as extending it
+      // (appends fail): the leader continues the log on a segment of its own.
+      else if (!this.sequencesLastSegment(processor) || processor.log.lastSegmentSealed)
+        void this.claim(p, processor);
     });
   }
 
@@ -763,7 +765,7 @@ export class KeelNode {
           await this.continueOnReplicatedLog(p, processor, last.index);
           continue;
         }
-        if (this.sequencesLastSegment(processor)) break;
+        if (this.sequencesLastSegment(processor) && !processor.log.lastSegmentSealed) break;
         assert(attempt < 16, "the log's chain settles while this node extends it");
         await processor.log.sealAndExtend((index) => cluster.newSegment(p, index));
         this.announceChain(p, processor.log);

@@ -42,6 +42,10 @@ const REGRESSION_SEEDS: readonly { seed: number; why: string }[] = [
     seed: 1253,
     why: "two nodes starting at once both created the partition table; the second start failed (Keel bug)",
   },
+  {
+    seed: 300068,
+    why: "a node sealed a leader's segment to take the lead, lost the placement before it extended the log, and crashed: the leader's appends failed for ever (Keel bug, found once new leaders came from warm replicas)",
+  },
 ];
 
 /** Fresh seeds per CI run: about 0.4 s each on one core. */
