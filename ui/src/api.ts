@@ -278,13 +278,7 @@ export async function deployments(): Promise<Deployment[]> {
   return (await admin<{ deployments: Deployment[] }>("GET", "/deployments")).deployments;
 }
 
-export type InvocationAction =
-  | "cancel"
-  | "kill"
-  | "pause"
-  | "resume"
-  | "restart-as-new"
-  | "purge";
+export type InvocationAction = "cancel" | "kill" | "pause" | "resume" | "restart-as-new" | "purge";
 
 export function act(id: string, action: InvocationAction): Promise<unknown> {
   return admin("PATCH", `/invocations/${encodeURIComponent(id)}/${action}`);

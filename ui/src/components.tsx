@@ -93,8 +93,10 @@ export function Badge({ value }: { value: string | null | undefined }) {
 /** A value of any shape, for table cells. */
 export function show(value: unknown): string {
   if (value === null || value === undefined) return "";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return value.toString();
+  return JSON.stringify(value) ?? "";
 }
 
 export function DataTable({
@@ -195,7 +197,7 @@ export function Notice({ message }: { message: string | undefined }) {
 
 export function formatTime(value: unknown): string {
   if (value === null || value === undefined || value === "") return "";
-  const date = new Date(String(value));
-  if (Number.isNaN(date.getTime())) return String(value);
+  const date = new Date(show(value));
+  if (Number.isNaN(date.getTime())) return show(value);
   return date.toISOString().replace("T", " ").replace("Z", "");
 }

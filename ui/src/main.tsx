@@ -23,7 +23,10 @@ const NAV: { path: string; label: string; key: string }[] = [
 function Page() {
   const { path, query } = useLocation();
   const parts = path.split("/").filter((p) => p !== "");
-  const [first, second] = [parts[0], parts[1] === undefined ? undefined : decodeURIComponent(parts[1])];
+  const [first, second] = [
+    parts[0],
+    parts[1] === undefined ? undefined : decodeURIComponent(parts[1]),
+  ];
   useEffect(() => {
     const label = NAV.find((n) => n.path === `/${first ?? ""}`)?.label ?? "Not found";
     document.title = second === undefined ? `${label} · Keel` : `${second} · ${label} · Keel`;
@@ -31,7 +34,8 @@ function Page() {
   }, [first, second]);
   if (first === undefined) return <Overview />;
   if (first === "services" && second === undefined) return <ServicesPage />;
-  if (first === "services" && second !== undefined) return <ServicePage name={second} query={query} />;
+  if (first === "services" && second !== undefined)
+    return <ServicePage name={second} query={query} />;
   if (first === "invocations" && second === undefined) return <InvocationsPage query={query} />;
   if (first === "invocations" && second !== undefined) return <InvocationPage id={second} />;
   if (first === "state") return <StatePage query={query} />;

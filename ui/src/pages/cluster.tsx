@@ -67,6 +67,9 @@ export function ClusterPage() {
     );
   };
   const cluster = node?.cluster;
+  /** Partitions and logs name nodes by plain id (N2); the nodes table by name and generation. */
+  const nameOf = (plainId: string) =>
+    cluster?.nodes.find((n) => n.node_id.split(":")[0] === plainId)?.name ?? "";
   return (
     <>
       <h1 tabIndex={-1}>Cluster</h1>
@@ -160,12 +163,22 @@ export function ClusterPage() {
                   return (
                     <tr key={p.id} data-partition={p.id}>
                       <td>{p.id}</td>
-                      <td class="leader">{p.leader ?? <Badge value="no-leader" />}</td>
+                      <td>
+                        {p.leader === null ? (
+                          <Badge value="no-leader" />
+                        ) : (
+                          <>
+                            <span class="leader">{p.leader}</span>{" "}
+                            <span class="muted">{nameOf(p.leader)}</span>
+                          </>
+                        )}
+                      </td>
                       <td>
                         <ul class="replicas">
                           {p.replicas.map((r) => (
                             <li key={r.node}>
-                              <strong>{r.node}</strong> {r.role ?? "unreachable"}
+                              <strong>{r.node}</strong> <span class="muted">{nameOf(r.node)}</span>{" "}
+                              {r.role ?? "unreachable"}
                               {r.epoch === null ? "" : `, epoch ${r.epoch}`}
                               {r.applied_lsn === null ? "" : `, applied ${r.applied_lsn}`}
                               {r.applied_lsn === null ? "" : `, lag ${top - r.applied_lsn}`}
@@ -208,7 +221,9 @@ export function ClusterPage() {
                               <li key={s.index} class={s.sealed ? "sealed" : "open"}>
                                 #{s.index} from {s.base_lsn}, {s.provider}
                                 {s.sequencer === null ? "" : `, sequencer ${s.sequencer}`}
-                                {s.nodeset === null ? "" : `, nodeset [${s.nodeset.join(", ")}]`}{" "}
+                                {s.nodeset === null
+                                  ? ""
+                                  : `, nodeset [${s.nodeset.join(", ")}]`}{" "}
                                 <Badge value={s.sealed ? "sealed" : "open"} />
                               </li>
                             ))}

@@ -64,22 +64,79 @@ const ACTIONS: { action: InvocationAction; label: string; confirm?: string; dang
   },
 ];
 
-/** What an entry produced: its value or failure, from `entry_json`. */
-function outcome(entry: Row): { text: string; failed: boolean } {
-  const raw = entry["entry_json"];
-  if (typeof raw !== "string" || raw === "") return { text: "", failed: false };
-  try {
-    const parsed = JSON.parse(raw) as Record<string, unknown>;
-    const text = JSON.stringify(parsed);
-    return { text, failed: /"failure"|"Failure"/.test(text) };
-  } catch {
-    return { text: raw, failed: false };
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** `sys_journal.entry_json` holds payloads as byte arrays: shown as their UTF-8 text. */
+function decodeBytes(value: unknown): unknown {
+  if (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((b) => typeof b === "number" && Number.isInteger(b) && b >= 0 && b < 256)
+  ) {
+    try {
+      return decoder.decode(new Uint8Array(value as number[]));
+    } catch {
+      return value;
+    }
   }
+  if (Array.isArray(value)) return value.map(decodeBytes);
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decodeBytes(v)]));
+  return value;
+}
+
+function find(value: unknown, key: string): unknown {
+  if (value === null || typeof value !== "object") return undefined;
+  if (key in value) return (value as Record<string, unknown>)[key];
+  for (const inner of Object.values(value)) {
+    const found = find(inner, key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+interface Outcome {
+  readonly result: string | undefined;
+  readonly failure: string | undefined;
+  readonly detail: string;
+}
+
+/** What an entry produced (its value or failure) and the whole entry, from `entry_json`. */
+function outcome(entry: Row): Outcome {
+  const raw = entry["entry_json"];
+  if (typeof raw !== "string" || raw === "")
+    return { result: undefined, failure: undefined, detail: "" };
+  let parsed: unknown;
+  try {
+    parsed = decodeBytes(JSON.parse(raw));
+  } catch {
+    return { result: undefined, failure: undefined, detail: raw };
+  }
+  const success = find(parsed, "Success") ?? find(parsed, "payload") ?? find(parsed, "value");
+  const failed = find(parsed, "Failure");
+  return {
+    result: success === undefined ? undefined : show(success),
+    failure: failed === undefined ? undefined : show(failed),
+    detail: JSON.stringify(parsed),
+  };
+}
+
+function present(value: unknown): boolean {
+  return value !== null && value !== undefined && value !== "";
+}
+
+/** The actions that apply to an invocation in this status (the API would refuse the others). */
+function actionsFor(status: string): InvocationAction[] {
+  if (status === "completed") return ["restart-as-new", "purge"];
+  if (status === "paused") return ["resume", "cancel", "kill"];
+  if (status === "backing-off" || status === "suspended")
+    return ["cancel", "kill", "pause", "resume"];
+  return ["cancel", "kill", "pause"];
 }
 
 function millis(value: unknown): number | undefined {
   if (value === null || value === undefined) return undefined;
-  const time = new Date(String(value)).getTime();
+  const time = new Date(show(value)).getTime();
   return Number.isNaN(time) ? undefined : time;
 }
 
@@ -89,12 +146,13 @@ function Journal({ entries, start }: { entries: Row[]; start: number | undefined
     <ol class="timeline" aria-label="Journal">
       {entries.map((entry) => {
         const at = millis(entry["appended_at"]);
-        const { text, failed } = outcome(entry);
+        const { result, failure, detail } = outcome(entry);
+        const failed = failure !== undefined;
         const callee = entry["invoked_id"];
         return (
-          <li key={String(entry["index"])} class={failed ? "failed" : ""}>
+          <li key={show(entry["index"])} class={failed ? "failed" : ""}>
             <div class="when">
-              #{String(entry["index"])}
+              #{show(entry["index"])}
               <br />
               <span class="muted">
                 {at === undefined || start === undefined ? "" : `+${at - start} ms`}
@@ -102,9 +160,9 @@ function Journal({ entries, start }: { entries: Row[]; start: number | undefined
             </div>
             <div class="what">
               <div>
-                <strong class="entry-type">{String(entry["entry_type"] ?? "")}</strong>{" "}
-                {entry["name"] === null || entry["name"] === "" ? null : (
-                  <span class="entry-name">{String(entry["name"])}</span>
+                <strong class="entry-type">{show(entry["entry_type"])}</strong>{" "}
+                {!present(entry["name"]) ? null : (
+                  <span class="entry-name">{show(entry["name"])}</span>
                 )}{" "}
                 {entry["completed"] === false ? <Badge value="pending" /> : null}
                 {failed ? <Badge value="failed" /> : null}
@@ -112,18 +170,27 @@ function Journal({ entries, start }: { entries: Row[]; start: number | undefined
                   <>
                     {" → "}
                     <a href={href(`/invocations/${encodeURIComponent(callee)}`)}>
-                      {String(entry["invoked_target"] ?? callee)}
+                      {show(entry["invoked_target"] ?? callee)}
                     </a>
                   </>
                 ) : null}
-                {entry["sleep_wakeup_at"] === null ? null : (
+                {!present(entry["sleep_wakeup_at"]) ? null : (
                   <span class="muted"> until {formatTime(entry["sleep_wakeup_at"])}</span>
                 )}
-                {entry["promise_name"] === null ? null : (
-                  <span class="muted"> promise {String(entry["promise_name"])}</span>
+                {!present(entry["promise_name"]) ? null : (
+                  <span class="muted"> promise {show(entry["promise_name"])}</span>
                 )}
               </div>
-              {text === "" ? null : <code class="block">{text}</code>}
+              {result === undefined ? null : <code class="block entry-result">{result}</code>}
+              {failure === undefined ? null : (
+                <code class="block entry-failure bad">{failure}</code>
+              )}
+              {detail === "" ? null : (
+                <details>
+                  <summary class="muted">entry</summary>
+                  <code class="block">{detail}</code>
+                </details>
+              )}
               <div class="muted">{formatTime(entry["appended_at"])}</div>
             </div>
           </li>
@@ -172,10 +239,10 @@ export function InvocationPage({ id }: { id: string }) {
         <>
           <div class="toolbar" aria-label="Actions">
             <span>
-              Status: <Badge value={String(inv["status"])} />
+              Status: <Badge value={show(inv["status"])} />
             </span>
             <span class="spacer" />
-            {ACTIONS.map((a) => (
+            {ACTIONS.filter((a) => actionsFor(show(inv["status"])).includes(a.action)).map((a) => (
               <button
                 key={a.action}
                 type="button"
@@ -200,26 +267,23 @@ export function InvocationPage({ id }: { id: string }) {
           <div class="grid">
             <Section title="Invocation">
               <dl class="facts">
-                {FACTS.filter(([k]) => inv[k] !== null && inv[k] !== undefined && inv[k] !== "").map(
-                  ([k, label]) => (
-                    <Fragment key={k}>
-                      <dt>{label}</dt>
-                      <dd>{k.endsWith("_at") ? formatTime(inv[k]) : show(inv[k])}</dd>
-                    </Fragment>
-                  ),
-                )}
-                {inv["target_service_key"] === null ||
-                inv["target_service_key"] === undefined ? null : (
+                {FACTS.filter(([k]) => present(inv[k])).map(([k, label]) => (
+                  <Fragment key={k}>
+                    <dt>{label}</dt>
+                    <dd>{k.endsWith("_at") ? formatTime(inv[k]) : show(inv[k])}</dd>
+                  </Fragment>
+                ))}
+                {!present(inv["target_service_key"]) ? null : (
                   <>
                     <dt>State</dt>
                     <dd>
                       <a
                         href={href("/state", {
-                          service: String(inv["target_service_name"]),
-                          key: String(inv["target_service_key"]),
+                          service: show(inv["target_service_name"]),
+                          key: show(inv["target_service_key"]),
                         })}
                       >
-                        {String(inv["target_service_name"])}/{String(inv["target_service_key"])}
+                        {show(inv["target_service_name"])}/{show(inv["target_service_key"])}
                       </a>
                     </dd>
                   </>
@@ -230,7 +294,7 @@ export function InvocationPage({ id }: { id: string }) {
               <h3>Caller</h3>
               {typeof caller === "string" && caller !== "" ? (
                 <a href={href(`/invocations/${encodeURIComponent(caller)}`)}>
-                  {String(inv["invoked_by_target"] ?? caller)} ({caller})
+                  {show(inv["invoked_by_target"] ?? caller)} ({caller})
                 </a>
               ) : (
                 <Empty>
@@ -243,11 +307,11 @@ export function InvocationPage({ id }: { id: string }) {
               ) : (
                 <ul aria-label="Callees">
                   {detail.data!.callees.map((c) => (
-                    <li key={String(c["id"])}>
-                      <a href={href(`/invocations/${encodeURIComponent(String(c["id"]))}`)}>
-                        {String(c["target"])}
+                    <li key={show(c["id"])}>
+                      <a href={href(`/invocations/${encodeURIComponent(show(c["id"]))}`)}>
+                        {show(c["target"])}
                       </a>{" "}
-                      <Badge value={String(c["status"])} />
+                      <Badge value={show(c["status"])} />
                     </li>
                   ))}
                 </ul>
@@ -258,20 +322,20 @@ export function InvocationPage({ id }: { id: string }) {
             <dl class="facts">
               <dt>Attempts retried</dt>
               <dd>{show(inv["retry_count"] ?? 0)}</dd>
-              {inv["next_retry_at"] === null ? null : (
+              {!present(inv["next_retry_at"]) ? null : (
                 <>
                   <dt>Next retry</dt>
                   <dd>{formatTime(inv["next_retry_at"])}</dd>
                 </>
               )}
-              {inv["last_start_at"] === null ? null : (
+              {!present(inv["last_start_at"]) ? null : (
                 <>
                   <dt>Last attempt started</dt>
                   <dd>{formatTime(inv["last_start_at"])}</dd>
                 </>
               )}
-              {inv["last_failure_related_command_name"] === null &&
-              inv["last_failure_related_entry_name"] === null ? null : (
+              {!present(inv["last_failure_related_command_name"]) &&
+              !present(inv["last_failure_related_entry_name"]) ? null : (
                 <>
                   <dt>Failed at</dt>
                   <dd>
@@ -287,13 +351,13 @@ export function InvocationPage({ id }: { id: string }) {
                 </>
               )}
             </dl>
-            {inv["last_failure"] === null || inv["last_failure"] === undefined ? (
+            {!present(inv["last_failure"]) ? (
               <Empty>No failed attempt.</Empty>
             ) : (
               <>
                 <h3>
                   Last error{" "}
-                  {inv["last_failure_error_code"] === null
+                  {!present(inv["last_failure_error_code"])
                     ? null
                     : `(${show(inv["last_failure_error_code"])})`}
                 </h3>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { act, literal, sql, type InvocationAction } from "../api.js";
-import { Badge, Empty, ErrorBox, Notice, formatTime, useLoad } from "../components.js";
+import { Badge, Empty, ErrorBox, Notice, formatTime, useLoad, show } from "../components.js";
 import { href, navigate } from "../router.js";
 
 const PAGE_SIZE = 25;
@@ -213,11 +213,11 @@ export function InvocationsPage({ query }: { query: URLSearchParams }) {
                   <input
                     type="checkbox"
                     aria-label="Select all on this page"
-                    checked={list.length > 0 && list.every((r) => selected.has(String(r["id"])))}
+                    checked={list.length > 0 && list.every((r) => selected.has(show(r["id"])))}
                     onChange={(e) =>
                       setSelected(
                         e.currentTarget.checked
-                          ? new Set(list.map((r) => String(r["id"])))
+                          ? new Set(list.map((r) => show(r["id"])))
                           : new Set(),
                       )
                     }
@@ -234,7 +234,7 @@ export function InvocationsPage({ query }: { query: URLSearchParams }) {
             </thead>
             <tbody>
               {list.map((r) => {
-                const id = String(r["id"]);
+                const id = show(r["id"]);
                 return (
                   <tr key={id}>
                     <td>
@@ -253,15 +253,15 @@ export function InvocationsPage({ query }: { query: URLSearchParams }) {
                     <td class="mono">
                       <a href={href(`/invocations/${encodeURIComponent(id)}`)}>{id}</a>
                     </td>
-                    <td>{String(r["target"] ?? "")}</td>
+                    <td>{show(r["target"])}</td>
                     <td>
-                      <Badge value={String(r["status"] ?? "")} />
+                      <Badge value={show(r["status"])} />
                     </td>
                     <td>{formatTime(r["created_at"])}</td>
                     <td>{formatTime(r["modified_at"])}</td>
-                    <td>{String(r["retry_count"] ?? "")}</td>
-                    <td class="clip" title={String(r["last_failure"] ?? "")}>
-                      {String(r["last_failure"] ?? "")}
+                    <td>{show(r["retry_count"])}</td>
+                    <td class="clip" title={show(r["last_failure"])}>
+                      {show(r["last_failure"])}
                     </td>
                   </tr>
                 );

@@ -49,6 +49,15 @@ function RetryPolicy({ policy }: { policy: Record<string, unknown> | null | unde
   return <span>{parts.length === 0 ? "default" : parts.join(", ")}</span>;
 }
 
+/** A handler's retry policy names only what it overrides of its service's. */
+function mergedPolicy(
+  service: Record<string, unknown> | null | undefined,
+  handler: Record<string, unknown> | null | undefined,
+): Record<string, unknown> {
+  const overrides = Object.entries(handler ?? {}).filter(([, v]) => v !== null && v !== undefined);
+  return { ...(service ?? {}), ...Object.fromEntries(overrides) };
+}
+
 function HandlerFacts({ service, handler }: { service: Service; handler: Handler }) {
   return (
     <dl class="facts">
@@ -68,7 +77,7 @@ function HandlerFacts({ service, handler }: { service: Service; handler: Handler
       )}
       <dt>Retry policy</dt>
       <dd>
-        <RetryPolicy policy={handler.retry_policy ?? service.retry_policy} />
+        <RetryPolicy policy={mergedPolicy(service.retry_policy, handler.retry_policy)} />
       </dd>
       <dt>Inactivity timeout</dt>
       <dd>{duration(handler.inactivity_timeout ?? service.inactivity_timeout)}</dd>

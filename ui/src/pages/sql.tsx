@@ -12,9 +12,9 @@ async function loadCatalog(): Promise<Map<string, { column: string; type: string
   );
   const tables = new Map<string, { column: string; type: string }[]>();
   for (const row of result.rows) {
-    const table = String(row["table_name"]);
+    const table = show(row["table_name"]);
     if (!tables.has(table)) tables.set(table, []);
-    tables.get(table)!.push({ column: String(row["column_name"]), type: String(row["data_type"]) });
+    tables.get(table)!.push({ column: show(row["column_name"]), type: show(row["data_type"]) });
   }
   return tables;
 }

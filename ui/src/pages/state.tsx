@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { admin, literal, services, sql } from "../api.js";
-import { Empty, ErrorBox, Notice, Section, useAction, useLoad } from "../components.js";
+import { Empty, ErrorBox, Notice, Section, useAction, useLoad, show } from "../components.js";
 import { href, navigate } from "../router.js";
 
 interface Entry {
@@ -13,7 +13,7 @@ async function loadState(service: string, key: string): Promise<Entry[]> {
     `SELECT key, value_utf8 FROM state WHERE service_name = ${literal(service)} ` +
       `AND service_key = ${literal(key)} ORDER BY key`,
   );
-  return result.rows.map((r) => ({ key: String(r["key"]), value: String(r["value_utf8"] ?? "") }));
+  return result.rows.map((r) => ({ key: show(r["key"]), value: show(r["value_utf8"]) }));
 }
 
 async function loadKeys(service: string): Promise<string[]> {
@@ -21,7 +21,7 @@ async function loadKeys(service: string): Promise<string[]> {
     `SELECT DISTINCT service_key FROM state WHERE service_name = ${literal(service)} ` +
       `ORDER BY service_key LIMIT 200`,
   );
-  return result.rows.map((r) => String(r["service_key"]));
+  return result.rows.map((r) => show(r["service_key"]));
 }
 
 const encoder = new TextEncoder();
@@ -56,13 +56,11 @@ function Editor({
           draft.map((d) => [d.key, Array.from(encoder.encode(d.value))]),
         );
         void save
-          .run(
-            "Saved: the edit applies once no invocation holds the key's lock.",
-            () =>
-              admin("POST", `/services/${encodeURIComponent(service)}/state`, {
-                object_key: objectKey,
-                new_state: newState,
-              }),
+          .run("Saved: the edit applies once no invocation holds the key's lock.", () =>
+            admin("POST", `/services/${encodeURIComponent(service)}/state`, {
+              object_key: objectKey,
+              new_state: newState,
+            }),
           )
           .then((ok) => {
             if (ok) onSaved();
@@ -125,12 +123,7 @@ function Editor({
         >
           Add entry
         </button>
-        <button
-          type="button"
-          class="secondary"
-          disabled={!dirty}
-          onClick={() => setDraft(entries)}
-        >
+        <button type="button" class="secondary" disabled={!dirty} onClick={() => setDraft(entries)}>
           Revert
         </button>
         <button type="submit" disabled={!dirty || save.busy}>
