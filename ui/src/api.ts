@@ -37,6 +37,7 @@ async function failure(res: Response, what: string): Promise<ApiError> {
     // not JSON: the text itself
   }
   if (message === "") message = res.statusText || "no message";
+  if (res.status === 401) message += " (set the admin token in the menu)";
   return new ApiError(res.status, `${what} failed with HTTP ${res.status}: ${message}`);
 }
 
