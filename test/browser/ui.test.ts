@@ -168,6 +168,54 @@ describe("web UI, one node", () => {
     await closeChecked(watched);
   });
 
+  it("shows the retries and last error of a failing invocation, and kills it", async () => {
+    const sent = await postJson(
+      `${stack.server.ingress}/AdminCompatErrors/keepFailing/send`,
+      "ui-retry",
+    );
+    assert.equal(sent.status, 202, sent.text);
+    const id = sent.json<{ invocationId: string }>().invocationId;
+    await eventually(async () => {
+      const [row] = await sqlRows(
+        admin,
+        `SELECT retry_count FROM sys_invocation WHERE id = '${id}'`,
+      );
+      return Number(row?.["retry_count"] ?? 0) >= 2 ? true : undefined;
+    }, "a few retries");
+    const watched = await open(`/ui/invocations/${id}`);
+    const { page } = watched;
+    const lastError = page.getByLabel("Last error");
+    await lastError.waitFor();
+    const shown = (await lastError.textContent()) ?? "";
+    assert.match(shown, /transient ui-retry/);
+    assert.match(shown, /\n\s+at /, "the error's stack");
+    const retried = await page
+      .locator("dt", { hasText: "Attempts retried" })
+      .locator("+ dd")
+      .textContent();
+    assert.ok(Number(retried) >= 2, `retried ${retried}`);
+    await screenshot(page, "07-invocation-retrying");
+    await page.getByRole("button", { name: "Kill", exact: true }).click();
+    await page.locator(".toolbar .badge-completed").waitFor();
+    await closeChecked(watched);
+  });
+
+  it("links an invocation to its callees and a callee to its caller", async () => {
+    const called = await postJson(
+      `${stack.server.ingress}/AdminCompatErrors/catchFromCallee`,
+      "ui-related",
+    );
+    assert.equal(called.status, 200, called.text);
+    const caller = await invocationOf(admin, "AdminCompatErrors/catchFromCallee");
+    const callee = await invocationOf(admin, "AdminCompatErrors/failWithMetadata");
+    const watched = await open(`/ui/invocations/${caller}`);
+    const { page } = watched;
+    await page.getByRole("list", { name: "Callees" }).getByRole("link").click();
+    await page.waitForURL(new RegExp(`/ui/invocations/${callee}$`));
+    await page.getByRole("link", { name: new RegExp(caller) }).waitFor();
+    await closeChecked(watched);
+  });
+
   it("edits a virtual object's state", async () => {
     const added = await postJson(`${stack.server.ingress}/Counter/ui-state/add`, 1);
     assert.equal(added.status, 200, added.text);
@@ -194,7 +242,7 @@ describe("web UI, one node", () => {
         (await page.getByLabel("Value of count").inputValue()) === "42" ? true : undefined,
       "the page shows the new state",
     );
-    await screenshot(page, "07-state");
+    await screenshot(page, "08-state");
     await closeChecked(watched);
   });
 
@@ -217,7 +265,7 @@ describe("web UI, one node", () => {
     assert.equal(csv[0], "name,ty");
     assert.ok(csv.includes("Greeter,service") || csv.some((l) => l.startsWith("Greeter,")));
     assert.equal(csv.length, expected.length + 1);
-    await screenshot(page, "08-sql");
+    await screenshot(page, "09-sql");
     // A bad query shows its error, not a broken page.
     await page.getByLabel("SQL query").fill("SELECT nothing FROM nowhere");
     await page.getByRole("button", { name: /Run/ }).click();
@@ -241,14 +289,14 @@ describe("web UI, one node", () => {
     await page.goForward();
     await page.waitForURL(/\/ui\/services$/);
     await page.getByRole("heading", { name: "Services" }).waitFor();
-    await screenshot(page, "09-services");
+    await screenshot(page, "10-services");
     await page.goto(`${admin}/ui/cluster`);
     // Two polls give a throughput figure per partition.
     await page
       .getByText(/\d+\.\d\/s/)
       .first()
       .waitFor();
-    await screenshot(page, "10-partitions-single-node");
+    await screenshot(page, "11-partitions-single-node");
     await page.goto(`${admin}/ui/no/such/page`);
     await page.getByRole("heading", { name: "Not found" }).waitFor();
     await closeChecked(watched);
