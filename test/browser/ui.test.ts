@@ -195,8 +195,72 @@ describe("web UI, one node", () => {
       .textContent();
     assert.ok(Number(retried) >= 2, `retried ${retried}`);
     await screenshot(page, "07-invocation-retrying");
+    await page.getByRole("button", { name: "Pause", exact: true }).click();
+    await page.locator(".toolbar .badge-paused").waitFor();
+    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    await page.locator(".toolbar .badge-paused").waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Kill", exact: true }).click();
     await page.locator(".toolbar .badge-completed").waitFor();
+    await closeChecked(watched);
+  });
+
+  it("restarts a completed invocation as new and purges it", async () => {
+    const answered = await postJson(`${stack.server.ingress}/Greeter/greet`, "again");
+    assert.equal(answered.status, 200, answered.text);
+    const id = answered.headers.get("x-restate-id")!;
+    const watched = await open(`/ui/invocations/${id}`);
+    const { page } = watched;
+    await page.getByRole("button", { name: "Restart as new" }).click();
+    await page.getByText("Restart as new: accepted").waitFor();
+    const restarted = await eventually(async () => {
+      const [row] = await sqlRows(
+        admin,
+        `SELECT id FROM sys_invocation WHERE restarted_from = '${id}' AND status = 'completed'`,
+      );
+      return row?.["id"] as string | undefined;
+    }, "the restarted invocation");
+    await page.getByRole("button", { name: "Purge" }).click();
+    await page.waitForURL(/\/ui\/invocations$/);
+    await eventually(async () => {
+      const rows = await sqlRows(admin, `SELECT id FROM sys_invocation WHERE id = '${id}'`);
+      return rows.length === 0 ? true : undefined;
+    }, "the purged invocation gone");
+    await page.goto(`${admin}/ui/invocations/${restarted}`);
+    await page.getByText(`Restarted from`).waitFor();
+    await closeChecked(watched);
+  });
+
+  it("cancels the invocations selected in the list", async () => {
+    for (const tag of ["ui-bulk-1", "ui-bulk-2"])
+      assert.equal((await postJson(`${stack.server.ingress}/Sleeper/long/send`, tag)).status, 202);
+    await eventually(async () => {
+      const rows = await sqlRows(
+        admin,
+        "SELECT id FROM sys_invocation WHERE target = 'Sleeper/long' AND status = 'suspended'",
+      );
+      return rows.length === 2 ? true : undefined;
+    }, "two suspended sleepers");
+    const watched = await open("/ui/invocations?status=suspended&service=Sleeper&handler=long");
+    const { page } = watched;
+    const table = page.getByRole("table", { name: "Invocations" });
+    await eventually(
+      async () => ((await table.locator("tbody tr").count()) === 2 ? true : undefined),
+      "two rows",
+    );
+    await page.getByLabel("Select all on this page").check();
+    await page.getByRole("button", { name: "Cancel selected" }).click();
+    await page.getByText("cancel: 2 of 2 accepted").waitFor();
+    await page.getByText("No invocations match these filters.").waitFor();
+    await screenshot(page, "07-invocations-bulk-cancelled");
+    const rows = await sqlRows(
+      admin,
+      "SELECT completion_result FROM sys_invocation WHERE target = 'Sleeper/long'",
+    );
+    assert.deepEqual(
+      rows.map((r) => r["completion_result"]),
+      ["success", "success"],
+      "each sleeper caught its cancellation and ended",
+    );
     await closeChecked(watched);
   });
 
