@@ -14,7 +14,9 @@ import {
   invocationOf,
   postJson,
   sqlRows,
+  startKeel,
   startStack,
+  type KeelServer,
   type Stack,
 } from "../e2e/harness.js";
 import {
@@ -380,3 +382,41 @@ function withoutTheAskedForFailure(watched: WatchedPage): WatchedPage {
   errors.splice(asked, 1);
   return { page: watched.page, errors };
 }
+
+describe("web UI, admin API with a token", () => {
+  const token = "ui-admin-token-0123456789";
+  let server: KeelServer;
+  let browser: Browser;
+
+  before(async () => {
+    [server, browser] = await Promise.all([
+      startKeel({ env: { KEEL_ADMIN_TOKEN: token } }),
+      launchBrowser(),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  it("serves the page without the token, says the API wants one, and works once it is typed in", async () => {
+    assert.equal((await fetch(`${server.admin}/keel/status`)).status, 401);
+    const watched = await openPage(browser);
+    const { page } = watched;
+    await page.goto(`${server.admin}/ui/`);
+    await page.getByText("set the admin token in the menu").first().waitFor();
+    await screenshot(page, "15-admin-token-asked");
+    await page.getByRole("button", { name: "Set admin token" }).click();
+    await page.getByLabel("Admin API token").fill(token);
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("ready", { exact: true }).first().waitFor();
+    assert.equal(await page.getByRole("alert").count(), 0);
+    // The requests refused before the token was typed in (401) are the only errors.
+    const unexpected = watched.errors.filter(
+      (e) => !/Failed to load resource: the server responded with a status of 401/.test(e),
+    );
+    assert.ok(watched.errors.length > 0 && unexpected.length === 0, watched.errors.join("\n"));
+    await page.context().close();
+  });
+});
