@@ -114,6 +114,14 @@ describe("web UI, one node", () => {
     const row = page.getByRole("table", { name: "Invocations" }).getByRole("link", { name: id });
     await row.waitFor();
     await screenshot(page, "03-invocations");
+    // A time filter: nothing was created after 2999, this one after 2000.
+    const filtered = `${admin}/ui/invocations?service=Greeter&handler=greet`;
+    await page.goto(`${filtered}&since=2999-01-01T00:00`);
+    await page.getByText("No invocations match these filters.").waitFor();
+    assert.equal(await page.getByLabel("Created since").inputValue(), "2999-01-01T00:00");
+    await page.goto(`${filtered}&since=2000-01-01T00:00`);
+    await row.waitFor();
+    await page.goto(filtered);
     await row.click();
     await page.waitForURL(new RegExp(`/ui/invocations/${id}$`));
     const journal = page.getByRole("list", { name: "Journal" });

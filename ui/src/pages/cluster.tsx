@@ -9,6 +9,8 @@ const HISTORY = 30;
 interface Sample {
   at: number;
   applied: Map<number, number>;
+  /** The most a replica of each partition is behind the one furthest ahead (records). */
+  lag: Map<number, number>;
 }
 
 /** Records applied per second for each partition, from the highest applied LSN of two polls. */
@@ -30,6 +32,15 @@ function throughput(history: Sample[]): Map<number, number[]> {
   return rates;
 }
 
+function lagOf(status: NodeStatus): Map<number, number> {
+  const lag = new Map<number, number>();
+  for (const p of status.cluster?.partitions ?? []) {
+    const applied = p.replicas.flatMap((r) => (r.applied_lsn === null ? [] : [r.applied_lsn]));
+    if (applied.length > 0) lag.set(p.id, Math.max(...applied) - Math.min(...applied));
+  }
+  return lag;
+}
+
 function appliedOf(status: NodeStatus): Map<number, number> {
   const applied = new Map<number, number>();
   if (status.cluster !== undefined) {
@@ -48,7 +59,7 @@ export function ClusterPage() {
       const value = await nodeStatus();
       history.current = [
         ...history.current,
-        { at: performance.now(), applied: appliedOf(value) },
+        { at: performance.now(), applied: appliedOf(value), lag: lagOf(value) },
       ].slice(-HISTORY);
       return value;
     },
@@ -66,6 +77,18 @@ export function ClusterPage() {
       </span>
     );
   };
+  const lagChart = (partition: number) => {
+    const values = history.current.flatMap((s) => {
+      const lag = s.lag.get(partition);
+      return lag === undefined ? [] : [lag];
+    });
+    return (
+      <span class="rate">
+        <Sparkline values={values} label={`partition ${partition} replication lag in records`} />{" "}
+        {values.length === 0 ? "…" : `${values[values.length - 1]}`}
+      </span>
+    );
+  };
   const cluster = node?.cluster;
   /** Partitions and logs name nodes by plain id (N2); the nodes table by name and generation. */
   const nameOf = (plainId: string) =>
@@ -76,7 +99,8 @@ export function ClusterPage() {
       <p class="muted">
         Updated every {POLL_MS / 1000} s from <code>GET /keel/status</code> (what{" "}
         <code>keel status</code> shows) of node {node?.node ?? "…"}. Throughput is derived from
-        applied LSNs between polls; the node reports no latency per partition.
+        applied LSNs between polls, replica lag from the replicas' applied LSNs; the node reports no
+        latency per partition.
       </p>
       <ErrorBox error={status.error} />
       {node === undefined ? null : cluster === undefined ? (
@@ -154,7 +178,8 @@ export function ClusterPage() {
                   <th>Partition</th>
                   <th>Leader</th>
                   <th>Replicas (role, epoch, applied LSN, lag)</th>
-                  <th>Throughput</th>
+                  <th>Throughput (records/s)</th>
+                  <th>Replica lag (records)</th>
                 </tr>
               </thead>
               <tbody>
@@ -187,6 +212,7 @@ export function ClusterPage() {
                         </ul>
                       </td>
                       <td>{rate(p.id)}</td>
+                      <td>{lagChart(p.id)}</td>
                     </tr>
                   );
                 })}
