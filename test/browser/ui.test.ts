@@ -300,6 +300,21 @@ describe("web UI, one node", () => {
     const value = page.getByLabel("Value of count");
     await value.waitFor();
     assert.equal(await value.inputValue(), "1");
+    // The state changes after the page read it: the page's edit carries the version it read
+    // (as `restate kv edit` does) and is dropped.
+    const behind = await postJson(`${stack.server.ingress}/Counter/ui-state/add`, 1);
+    assert.equal(behind.text, "2");
+    await value.fill("41");
+    await page.getByRole("button", { name: "Save state" }).click();
+    await page.getByText("Saved:").waitFor();
+    // Queued behind the edit in the key's inbox: 3 if the edit was dropped, 42 if it applied.
+    const afterStale = await postJson(`${stack.server.ingress}/Counter/ui-state/add`, 1);
+    assert.equal(afterStale.text, "3", "a stale edit is dropped");
+    await eventually(
+      async () => ((await value.inputValue()) === "3" ? true : undefined),
+      "the page showing the state as it is",
+    );
+    // Read afresh, the edit applies.
     await value.fill("41");
     await page.getByRole("button", { name: "Save state" }).click();
     await page.getByText("Saved:").waitFor();

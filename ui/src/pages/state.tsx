@@ -8,12 +8,63 @@ interface Entry {
   value: string;
 }
 
-async function loadState(service: string, key: string): Promise<Entry[]> {
+interface LoadedState {
+  readonly entries: Entry[];
+  /** Restate's version token of the state as read (undefined where the browser cannot hash). */
+  readonly version: string | undefined;
+}
+
+const encoder = new TextEncoder();
+
+function fromHex(hex: string): Uint8Array {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * The version token `restate kv edit` sends, so an edit is dropped if the state changed after it
+ * was read: entries sorted by key bytes, SHA-256 over `u64_be(i) 01 key 02 value 03` for each,
+ * base64url without padding. WebCrypto exists only in secure contexts (https, localhost).
+ */
+async function stateVersion(
+  entries: { key: Uint8Array; value: Uint8Array }[],
+): Promise<string | undefined> {
+  if (globalThis.crypto?.subtle === undefined) return undefined;
+  const sorted = [...entries].sort((a, b) => compareBytes(a.key, b.key));
+  const parts: number[] = [];
+  sorted.forEach((entry, i) => {
+    const index = new DataView(new ArrayBuffer(8));
+    index.setBigUint64(0, BigInt(i));
+    parts.push(...new Uint8Array(index.buffer), 1, ...entry.key, 2, ...entry.value, 3);
+  });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(parts)));
+  return btoa(String.fromCharCode(...digest))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+async function loadState(service: string, key: string): Promise<LoadedState> {
   const result = await sql(
-    `SELECT key, value_utf8 FROM state WHERE service_name = ${literal(service)} ` +
+    `SELECT key, value, value_utf8 FROM state WHERE service_name = ${literal(service)} ` +
       `AND service_key = ${literal(key)} ORDER BY key`,
   );
-  return result.rows.map((r) => ({ key: show(r["key"]), value: show(r["value_utf8"]) }));
+  const version = await stateVersion(
+    result.rows.map((r) => ({
+      key: encoder.encode(show(r["key"])),
+      value: fromHex(show(r["value"])),
+    })),
+  );
+  return {
+    entries: result.rows.map((r) => ({ key: show(r["key"]), value: show(r["value_utf8"]) })),
+    version,
+  };
 }
 
 async function loadKeys(service: string): Promise<string[]> {
@@ -24,17 +75,17 @@ async function loadKeys(service: string): Promise<string[]> {
   return result.rows.map((r) => show(r["service_key"]));
 }
 
-const encoder = new TextEncoder();
-
 function Editor({
   service,
   objectKey,
   entries,
+  version,
   onSaved,
 }: {
   service: string;
   objectKey: string;
   entries: Entry[];
+  version: string | undefined;
   onSaved: () => void;
 }) {
   const [draft, setDraft] = useState<Entry[]>(entries);
@@ -56,11 +107,15 @@ function Editor({
           draft.map((d) => [d.key, Array.from(encoder.encode(d.value))]),
         );
         void save
-          .run("Saved: the edit applies once no invocation holds the key's lock.", () =>
-            admin("POST", `/services/${encodeURIComponent(service)}/state`, {
-              object_key: objectKey,
-              new_state: newState,
-            }),
+          .run(
+            "Saved: the edit applies once no invocation holds the key's lock, unless the state " +
+              "changed since it was read (then it is dropped: the page shows the state as it is).",
+            () =>
+              admin("POST", `/services/${encodeURIComponent(service)}/state`, {
+                object_key: objectKey,
+                new_state: newState,
+                ...(version === undefined ? {} : { version }),
+              }),
           )
           .then((ok) => {
             if (ok) onSaved();
@@ -147,7 +202,10 @@ export function StatePage({ query }: { query: URLSearchParams }) {
   );
   const keys = useLoad(() => (service === "" ? Promise.resolve([]) : loadKeys(service)), [service]);
   const state = useLoad(
-    () => (service === "" || key === "" ? Promise.resolve([]) : loadState(service, key)),
+    () =>
+      service === "" || key === ""
+        ? Promise.resolve({ entries: [], version: undefined })
+        : loadState(service, key),
     [service, key],
   );
   const [saved, setSaved] = useState(0);
@@ -230,7 +288,8 @@ export function StatePage({ query }: { query: URLSearchParams }) {
           <Editor
             service={service}
             objectKey={key}
-            entries={state.data}
+            entries={state.data.entries}
+            version={state.data.version}
             onSaved={() => setSaved((n) => n + 1)}
           />
         </Section>
