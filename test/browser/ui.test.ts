@@ -164,6 +164,12 @@ describe("web UI, one node", () => {
     const { page } = watched;
     await page.getByRole("link", { name: id }).click();
     await page.locator(".toolbar .badge-suspended").waitFor();
+    // The journal names the state key set and the promise awaited.
+    const keys = await page
+      .getByRole("list", { name: "Journal" })
+      .locator(".entry-key")
+      .allTextContents();
+    assert.deepEqual(keys, ["stage", "click"]);
     await screenshot(page, "05-invocation-suspended");
     await page.getByRole("button", { name: "Cancel", exact: true }).click();
     await page.getByText("Cancel: accepted").waitFor();

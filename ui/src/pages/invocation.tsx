@@ -96,6 +96,8 @@ function find(value: unknown, key: string): unknown {
 }
 
 interface Outcome {
+  /** The state key or promise name a command names, if any. */
+  readonly key: string | undefined;
   readonly result: string | undefined;
   readonly failure: string | undefined;
   readonly detail: string;
@@ -105,16 +107,18 @@ interface Outcome {
 function outcome(entry: Row): Outcome {
   const raw = entry["entry_json"];
   if (typeof raw !== "string" || raw === "")
-    return { result: undefined, failure: undefined, detail: "" };
+    return { key: undefined, result: undefined, failure: undefined, detail: "" };
   let parsed: unknown;
   try {
     parsed = decodeBytes(JSON.parse(raw));
   } catch {
-    return { result: undefined, failure: undefined, detail: raw };
+    return { key: undefined, result: undefined, failure: undefined, detail: raw };
   }
   const success = find(parsed, "Success") ?? find(parsed, "payload") ?? find(parsed, "value");
   const failed = find(parsed, "Failure");
+  const key = find(parsed, "key");
   return {
+    key: typeof key === "string" ? key : undefined,
     result: success === undefined ? undefined : show(success),
     failure: failed === undefined ? undefined : show(failed),
     detail: JSON.stringify(parsed),
@@ -146,7 +150,7 @@ function Journal({ entries, start }: { entries: Row[]; start: number | undefined
     <ol class="timeline" aria-label="Journal">
       {entries.map((entry) => {
         const at = millis(entry["appended_at"]);
-        const { result, failure, detail } = outcome(entry);
+        const { key, result, failure, detail } = outcome(entry);
         const failed = failure !== undefined;
         const callee = entry["invoked_id"];
         return (
@@ -164,6 +168,7 @@ function Journal({ entries, start }: { entries: Row[]; start: number | undefined
                 {!present(entry["name"]) ? null : (
                   <span class="entry-name">{show(entry["name"])}</span>
                 )}{" "}
+                {key === undefined ? null : <span class="entry-key mono">{key}</span>}{" "}
                 {entry["completed"] === false ? <Badge value="pending" /> : null}
                 {failed ? <Badge value="failed" /> : null}
                 {typeof callee === "string" && callee !== "" ? (
