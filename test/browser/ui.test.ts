@@ -267,7 +267,7 @@ describe("web UI, one node", () => {
     await page.getByRole("button", { name: "Cancel selected" }).click();
     await page.getByText("cancel: 2 of 2 accepted").waitFor();
     await page.getByText("No invocations match these filters.").waitFor();
-    await screenshot(page, "07-invocations-bulk-cancelled");
+    await screenshot(page, "08-invocations-bulk-cancelled");
     const rows = await sqlRows(
       admin,
       "SELECT completion_result FROM sys_invocation WHERE target = 'Sleeper/long'",
@@ -337,7 +337,7 @@ describe("web UI, one node", () => {
         (await page.getByLabel("Value of count").inputValue()) === "42" ? true : undefined,
       "the page shows the new state",
     );
-    await screenshot(page, "08-state");
+    await screenshot(page, "09-state");
     await closeChecked(watched);
   });
 
@@ -360,7 +360,7 @@ describe("web UI, one node", () => {
     assert.equal(csv[0], "name,ty");
     assert.ok(csv.includes("Greeter,service") || csv.some((l) => l.startsWith("Greeter,")));
     assert.equal(csv.length, expected.length + 1);
-    await screenshot(page, "09-sql");
+    await screenshot(page, "10-sql");
     // A bad query shows its error, not a broken page.
     await page.getByLabel("SQL query").fill("SELECT nothing FROM nowhere");
     await page.getByRole("button", { name: /Run/ }).click();
@@ -384,14 +384,14 @@ describe("web UI, one node", () => {
     await page.goForward();
     await page.waitForURL(/\/ui\/services$/);
     await page.getByRole("heading", { name: "Services" }).waitFor();
-    await screenshot(page, "10-services");
+    await screenshot(page, "11-services");
     await page.goto(`${admin}/ui/cluster`);
     // Two polls give a throughput figure per partition.
     await page
       .getByText(/\d+\.\d\/s/)
       .first()
       .waitFor();
-    await screenshot(page, "11-partitions-single-node");
+    await screenshot(page, "12-partitions-single-node");
     await page.goto(`${admin}/ui/no/such/page`);
     await page.getByRole("heading", { name: "Not found" }).waitFor();
     await closeChecked(watched);

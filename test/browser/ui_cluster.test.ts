@@ -81,7 +81,7 @@ describe("web UI, three nodes", () => {
       .getByText(/\d+\.\d\/s/)
       .first()
       .waitFor();
-    await screenshot(page, "12-cluster");
+    await screenshot(page, "13-cluster");
 
     await cluster.nodes[Number(victim.slice(1)) - 1]!.kill9();
     await nodes.locator(`tr[data-node="${victim}"] .badge-dead`).waitFor({ timeout: 30_000 });
@@ -95,7 +95,7 @@ describe("web UI, three nodes", () => {
         30_000,
       );
     }
-    await screenshot(page, "13-cluster-node-dead");
+    await screenshot(page, "14-cluster-node-dead");
     assertNoConsoleErrors(watched);
     await page.context().close();
   });
