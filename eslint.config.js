@@ -124,6 +124,8 @@ export default tseslint.config(
       // A separate project, with its own dependencies (tested by test/e2e/testkit_package.test.ts).
       "examples/testing/**",
       "eslint.config.js",
+      // The web UI's build configuration (its sources, ui/src, are linted with ui/tsconfig.json).
+      "ui/vite.config.mjs",
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|cluster|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|cluster|browser|all] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
 // test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
 // (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
@@ -50,10 +50,13 @@ const groups = {
   cluster: walk("dist/test/e2e").filter((f) =>
     /\/(semantics|request_response|ingress_client|core|cli|sql|admin)\.test\.js$/.test(f),
   ),
+  // The web UI in real Chromium (Debian's `chromium`, driven by playwright-core) against one node and
+  // three; screenshots land in ui-screenshots/.
+  browser: walk("dist/test/browser"),
 };
 const selected =
   kind === "all"
-    ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference", "cluster"]
+    ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference", "cluster", "browser"]
     : [kind];
 let failed = false;
 for (const group of selected) {
@@ -68,7 +71,8 @@ for (const group of selected) {
     group === "hostile" ||
     group === "reference" ||
     group === "fuzz" ||
-    group === "cluster"
+    group === "cluster" ||
+    group === "browser"
       ? "1"
       : "2";
   const env = { ...process.env, KEEL_TEST_GROUP: group };

@@ -7,7 +7,8 @@
  * `GET /version` reports the Restate version whose API Keel implements (clients choose their
  * queries by it) and Keel's own version beside it. Keel adds routes of its own: `GET /keel/status`
  * (node, partitions, logs), which the `keel` operator CLI reads, snapshots, and the log levels per
- * module (log_level_routes.ts); `GET /openapi` documents them all.
+ * module (log_level_routes.ts); `GET /openapi` documents them all. The web UI is served at `/ui/`,
+ * as Restate serves its own (web_ui.ts).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -27,6 +28,7 @@ import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
 import { LogLevelRoutes } from "./log_level_routes.js";
+import { WebUi, isWebUiPath } from "./web_ui.js";
 import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
 import {
   HttpApiServer,
@@ -85,6 +87,8 @@ export interface AdminOptions {
   readonly metrics?: Pick<KeelMetrics, "sql" | "startTimer">;
   /** The node logger's levels, which `PUT /keel/log-levels/{module}` changes at run time. */
   readonly logLevels?: LogLevels;
+  /** Where the built web UI is (default: `dist/ui` of this installation). */
+  readonly webUiDirectory?: string;
 }
 
 export class AdminApi {
@@ -94,6 +98,7 @@ export class AdminApi {
   private readonly invocationRoutes: InvocationRoutes;
   private readonly subscriptionRoutes: SubscriptionRoutes;
   private readonly logLevelRoutes: LogLevelRoutes;
+  private readonly webUi: WebUi;
   private sql: Promise<SqlEngine> | undefined;
 
   constructor(
@@ -112,6 +117,7 @@ export class AdminApi {
     this.invocationRoutes = new InvocationRoutes(node);
     this.subscriptionRoutes = new SubscriptionRoutes(node);
     this.logLevelRoutes = new LogLevelRoutes(options.logLevels, logger);
+    this.webUi = new WebUi(options.webUiDirectory);
     this.defineRoutes();
   }
 
@@ -233,6 +239,8 @@ export class AdminApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? "/", "http://admin");
+      // The web UI's files hold no data (the page calls the routes below): served without a token.
+      if (isWebUiPath(url.pathname)) return await this.webUi.serve(req, res, url.pathname, url);
       let path = url.pathname;
       let apiVersion = ADMIN_API_VERSION_MAX;
       const versioned = /^\/v(\d+)(\/.*)?$/.exec(path);

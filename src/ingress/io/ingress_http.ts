@@ -174,6 +174,10 @@ export class HttpIngress {
         "access-control-allow-credentials",
         CORS_HEADERS["access-control-allow-credentials"],
       );
+      // Restate mirrors the origin on every answer, not only preflights: a page served elsewhere
+      // (the web UI on the admin port) may read what its calls return.
+      if (req.headers.origin !== undefined)
+        res.setHeader("access-control-allow-origin", req.headers.origin);
       if (req.method === "OPTIONS") return this.preflight(req, res);
       const target = parseIngressTarget(req.url ?? "/");
       const [first, ...rest] = target.segments;
