@@ -3,3 +3,4 @@
  */
 
 export { keelAdminOpenApi } from "./openapi.js";
+export type { ClusterStatusJson, NodeStatusJson, PartitionStatusJson } from "./status.js";

@@ -191,81 +191,13 @@ export interface Deployment {
   max_protocol_version?: number;
 }
 
-export interface PartitionStatus {
-  id: number;
-  role: string;
-  leader: string | null;
-  epoch: number;
-  applied_lsn: number;
-  log_tail: number | null;
-  trim_point: number | null;
-  segments: number;
-  timers: number;
-  snapshot_lsn: number | null;
-}
-
-export interface ClusterStatus {
-  nodes: {
-    name: string;
-    node_id: string;
-    address: string;
-    location: string;
-    roles: string[];
-    alive: boolean;
-  }[];
-  partitions: {
-    id: number;
-    leader: string | null;
-    replicas: {
-      node: string;
-      role: string | null;
-      epoch: number | null;
-      applied_lsn: number | null;
-      log_tail: number | null;
-      trim_point: number | null;
-    }[];
-  }[];
-  logs: {
-    log_id: number;
-    segments: {
-      index: number;
-      base_lsn: number;
-      provider: string;
-      sealed: boolean;
-      sequencer: string | null;
-      nodeset: string[] | null;
-      replication: unknown;
-    }[];
-  }[];
-  metadata_members: {
-    node: string;
-    address: string;
-    role: string;
-    term: number;
-    leader: string | null;
-    commit_index: number;
-    applied_index: number;
-    voters: string[] | null;
-    learners: string[] | null;
-    problem: string | null;
-  }[];
-}
-
-/** `GET /keel/status`, what `keel status` prints. */
-export interface NodeStatus {
-  keel_version: string;
-  node: string;
-  node_id: string | null;
-  cluster_name: string;
-  ready: boolean;
-  schema_version: number;
-  running_attempts: number;
-  storage_problem: string | null;
-  snapshot_destination: string | null;
-  snapshot_problem: string | null;
-  partitions: PartitionStatus[];
-  cluster?: ClusterStatus;
-}
+/** `GET /keel/status`, what `keel status` prints (the admin API's own type). */
+export type {
+  ClusterStatusJson as ClusterStatus,
+  NodeStatusJson as NodeStatus,
+  PartitionStatusJson as PartitionStatus,
+} from "../../src/admin/status.js";
+import type { NodeStatusJson as NodeStatus } from "../../src/admin/status.js";
 
 export function nodeStatus(): Promise<NodeStatus> {
   return admin<NodeStatus>("GET", "/keel/status");

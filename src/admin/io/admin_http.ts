@@ -24,7 +24,7 @@ import {
   stringField,
 } from "./admin_common.js";
 import { InvocationRoutes } from "./invocation_routes.js";
-import { keelAdminOpenApi } from "../index.js";
+import { keelAdminOpenApi, type ClusterStatusJson, type NodeStatusJson } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
 import { LogLevelRoutes } from "./log_level_routes.js";
@@ -321,7 +321,7 @@ export class AdminApi {
     });
   }
 
-  private async status(): Promise<Record<string, unknown>> {
+  private async status(): Promise<NodeStatusJson> {
     const [node, cluster] = await Promise.all([this.node.describe(), this.node.describeCluster()]);
     return {
       keel_version: KEEL_VERSION,
@@ -448,7 +448,7 @@ function partitionParameter(url: URL): number | undefined {
 }
 
 /** The cluster section of `GET /keel/status`, in the API's snake case. */
-function clusterStatus(cluster: ClusterDescription): Record<string, unknown> {
+function clusterStatus(cluster: ClusterDescription): ClusterStatusJson {
   return {
     nodes: cluster.nodes.map((n) => ({
       name: n.name,

@@ -8,6 +8,7 @@
  */
 
 import { describeError } from "../../core/index.js";
+import type { ClusterStatusJson, NodeStatusJson } from "../../admin/index.js";
 
 export class CliError extends Error {
   constructor(
@@ -137,74 +138,8 @@ async function queryRows(ctx: CliContext, sql: string): Promise<Record<string, u
 
 // ---- commands ----
 
-interface PartitionStatus {
-  id: number;
-  role: string;
-  leader: string | null;
-  epoch: number;
-  applied_lsn: number;
-  /** null: the log's servers did not answer in time. */
-  log_tail: number | null;
-  trim_point: number | null;
-  snapshot_lsn?: number | null;
-}
-
-interface NodeStatus {
-  node: string;
-  node_id?: string | null;
-  cluster_name: string;
-  ready: boolean;
-  keel_version: string;
-  running_attempts: number;
-  storage_problem?: string | null;
-  snapshot_problem?: string | null;
-  partitions: PartitionStatus[];
-  cluster?: ClusterStatus;
-}
-
-interface ClusterStatus {
-  nodes: {
-    name: string;
-    node_id: string;
-    address: string;
-    location: string;
-    roles: string[];
-    alive: boolean;
-  }[];
-  partitions: {
-    id: number;
-    leader: string | null;
-    replicas: {
-      node: string;
-      role: string | null;
-      epoch: number | null;
-      applied_lsn: number | null;
-    }[];
-  }[];
-  logs: {
-    log_id: number;
-    segments: {
-      index: number;
-      base_lsn: number;
-      provider: string;
-      sealed: boolean;
-      sequencer: string | null;
-      nodeset: string[] | null;
-      replication: string | null;
-    }[];
-  }[];
-  metadata_members: {
-    node: string;
-    role: string;
-    term: number;
-    leader: string | null;
-    commit_index: number;
-    problem: string | null;
-  }[];
-}
-
 /** The cluster's tables: nodes, partitions with their replicas, logs, metadata members. */
-function renderCluster(cluster: ClusterStatus): string {
+function renderCluster(cluster: ClusterStatusJson): string {
   const nodes = renderTable(
     ["NODE", "ID", "ADDRESS", "LOCATION", "ROLES", "ALIVE"],
     cluster.nodes.map((n) => [
@@ -259,7 +194,7 @@ function renderCluster(cluster: ClusterStatus): string {
 }
 
 export async function statusCommand(ctx: CliContext): Promise<void> {
-  const status = (await request(ctx, "GET", "/keel/status")) as NodeStatus;
+  const status = (await request(ctx, "GET", "/keel/status")) as NodeStatusJson;
   if (ctx.json) return ctx.out(JSON.stringify(status, null, 2));
   const leaders = status.partitions.filter((p) => p.role === "leader").length;
   ctx.out(
