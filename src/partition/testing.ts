@@ -120,6 +120,7 @@ export class PartitionScenario {
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
+      traceParent: "",
       idempotencyKey: undefined,
       executionTimeMs: 0,
       completionRetentionMs: 86_400_000,

@@ -333,9 +333,10 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(targetRefOf(target), random);
     }
-    this.spans
-      .get(req)
-      ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`);
+    const traceParent =
+      this.spans
+        .get(req)
+        ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`) ?? "";
     // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
     const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {
@@ -350,6 +351,7 @@ export class HttpIngress {
       executionTimeMs: delayMs === undefined ? 0 : now + delayMs,
       ...retentionOf(service, handler, idempotencyKey !== undefined),
       wantsResult: !isSend,
+      traceParent,
     };
     const { outcome, completion } = await this.node.submit(invocation, id.partitionKey, !isSend);
     const idText = id.toString();
