@@ -4,6 +4,7 @@
  */
 
 import {
+  assert,
   Lsn,
   PartitionId,
   utf8,
@@ -90,6 +91,13 @@ export class PartitionScenario {
       Lsn(this.machine.appliedLsn + 1),
       encodeMessage(Envelope, envelope),
       actions,
+    );
+    // Every scenario checks the per-phase counts the FSM keeps against the statuses stored.
+    const kept = this.machine.invocationsByPhase.join(",");
+    const stored = this.reader.countByPhase().join(",");
+    assert(
+      kept === stored,
+      `invocations by phase: the FSM keeps ${kept}, the store holds ${stored}`,
     );
     return actions;
   }

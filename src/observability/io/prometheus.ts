@@ -22,6 +22,8 @@ export interface PartitionGaugeSource {
   readonly role: string;
   readonly epoch: number;
   readonly appliedLsn: number;
+  /** Invocation statuses in each phase, indexed by `InvocationPhase` (`INVOCATION_STATUSES`). */
+  readonly invocationsByPhase: readonly number[];
 }
 
 /** This node's metadata member's Raft state (cluster mode, metadata-server role). */
@@ -30,6 +32,9 @@ export interface RaftGaugeSource {
   readonly term: number;
   readonly commit: number;
   readonly applied: number;
+  /** Elections this member started, and won, since the node started. */
+  readonly electionsStarted: number;
+  readonly electionsWon: number;
 }
 
 /** A partition's newest snapshot as a scrape sees it. */
@@ -71,6 +76,9 @@ const GAUGES_NAMED_LIKE_COUNTERS = [
   "keel_nodejs_active_requests_total",
   "keel_nodejs_active_resources_total",
 ];
+
+/** The `status` label of each `InvocationPhase`, by its number (Restate's words where they exist). */
+const INVOCATION_STATUSES = ["pending", "scheduled", "invoked", "suspended", "paused", "completed"];
 
 const ATTEMPT_OUTCOMES: readonly AttemptOutcomeKind[] = ["ended", "suspended", "aborted", "failed"];
 const INVOCATION_OUTCOMES: readonly InvocationOutcome[] = ["succeeded", "failed"];
@@ -256,6 +264,23 @@ export class PrometheusMetrics implements KeelMetrics {
         },
       });
     };
+    const partitionsNow = (): readonly PartitionGaugeSource[] => this.sources?.partitions() ?? [];
+    new Gauge({
+      name: "keel_invocations",
+      help:
+        "Invocations on the partitions this node leads, by status (pending: in an inbox; invoked: " +
+        "running, ready or backing off; completed: kept for their retention)",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        const sums = INVOCATION_STATUSES.map(() => 0);
+        for (const p of partitionsNow()) {
+          if (p.role !== "leader") continue;
+          p.invocationsByPhase.forEach((n, phase) => (sums[phase]! += n));
+        }
+        INVOCATION_STATUSES.forEach((status, phase) => this.set({ status }, sums[phase]!));
+      },
+    });
     partitionGauge(
       "keel_partition_applied_lsn",
       "The LSN of the last record the partition applied on this node, by partition and role",
@@ -400,6 +425,28 @@ export class PrometheusMetrics implements KeelMetrics {
       "keel_metadata_raft_leader",
       "1 while this node's metadata member is the Raft leader, else 0",
       (m) => (m.role === "leader" ? 1 : 0),
+    );
+    const raftTotal = (name: string, help: string, value: (m: RaftGaugeSource) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const status = member();
+          this.reset();
+          if (status !== undefined) this.inc(value(status));
+        },
+      });
+    };
+    raftTotal(
+      "keel_metadata_raft_elections_total",
+      "Elections this node's metadata member started as a candidate",
+      (m) => m.electionsStarted,
+    );
+    raftTotal(
+      "keel_metadata_raft_elections_won_total",
+      "Elections this node's metadata member won (it became the Raft leader)",
+      (m) => m.electionsWon,
     );
   }
 
