@@ -351,7 +351,7 @@ export class Tables extends TableReader {
       if (status === undefined) this.txn.delete(key);
       else this.txn.put(key, encodeMessage(InvocationStatus, status));
       const before = this.storedPhases.get(key)!;
-      const after = status?.phase ?? NO_PHASE;
+      const after: number = status?.phase ?? NO_PHASE;
       if (before === after) continue;
       if (before !== NO_PHASE) invocationsByPhase[before]!--;
       if (after !== NO_PHASE) invocationsByPhase[after]!++;
