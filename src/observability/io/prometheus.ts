@@ -12,8 +12,9 @@
  */
 
 import { performance } from "node:perf_hooks";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { assert } from "../../core/index.js";
+import { BucketHistogram } from "./bucket_histogram.js";
 import type { AttemptOutcomeKind, InvocationOutcome, KeelMetrics, TimerStamp } from "../index.js";
 
 /** A partition as a scrape sees it. */
@@ -88,9 +89,9 @@ export class PrometheusMetrics implements KeelMetrics {
   private sources: ScrapeSources | undefined;
 
   private readonly ingressAnswers = new Map<number, number>();
-  private readonly ingressLatency: Histogram;
+  private readonly ingressLatency: BucketHistogram;
   private readonly sqlAnswers: Record<"succeeded" | "failed", number> = { succeeded: 0, failed: 0 };
-  private readonly sqlLatency: Histogram;
+  private readonly sqlLatency: BucketHistogram;
   private attemptsStarted = 0;
   private readonly attemptsFinished: Record<AttemptOutcomeKind, number> = {
     ended: 0,
@@ -106,15 +107,15 @@ export class PrometheusMetrics implements KeelMetrics {
   private appendFailures = 0;
   private appendedRecords = 0;
   private appendedBytes = 0;
-  private readonly appendBatchRecords: Histogram;
-  private readonly appendCommitLatency: Histogram;
-  private readonly endpointLatency: Histogram;
+  private readonly appendBatchRecords: BucketHistogram;
+  private readonly appendCommitLatency: BucketHistogram;
+  private readonly endpointLatency: BucketHistogram;
   private snapshotsTaken = 0;
   /** By log server: [answered, failed]. */
   private readonly stores = new Map<number, [number, number]>();
-  private readonly storeLatency: Histogram;
-  private readonly snapshotDuration: Histogram;
-  private readonly snapshotSize: Histogram;
+  private readonly storeLatency: BucketHistogram;
+  private readonly snapshotDuration: BucketHistogram;
+  private readonly snapshotSize: BucketHistogram;
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -124,8 +125,8 @@ export class PrometheusMetrics implements KeelMetrics {
       // refuses them); their values are the sums of the same gauges by type, which stay.
       for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     }
-    const histogram = (name: string, help: string, buckets: number[]): Histogram =>
-      new Histogram({ name, help, buckets, registers });
+    const histogram = (name: string, help: string, buckets: number[]): BucketHistogram =>
+      new BucketHistogram(name, help, buckets, this.registry);
     const total = (name: string, help: string, value: () => number): void => {
       new Counter({
         name,
@@ -334,13 +335,13 @@ export class PrometheusMetrics implements KeelMetrics {
           [{ log_server: String(server), outcome: "failed" }, failed] as const,
         ]),
     );
-    this.storeLatency = new Histogram({
-      name: "keel_loglet_store_duration_seconds",
-      help: "Time from a store request to a log server to its answer, by log server (node id)",
-      labelNames: ["log_server"],
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers,
-    });
+    this.storeLatency = new BucketHistogram(
+      "keel_loglet_store_duration_seconds",
+      "Time from a store request to a log server to its answer, by log server (node id)",
+      LATENCY_BUCKETS_SECONDS,
+      this.registry,
+      "log_server",
+    );
     this.snapshotDuration = histogram(
       "keel_snapshot_duration_seconds",
       "Time to take a partition snapshot and write it to its destination",
@@ -505,7 +506,7 @@ export class PrometheusMetrics implements KeelMetrics {
         return;
       }
       counts[0]++;
-      this.storeLatency.observe({ log_server: String(logServer) }, this.secondsSince(started));
+      this.storeLatency.observeLabeled(String(logServer), this.secondsSince(started));
     },
   };
 
