@@ -220,6 +220,8 @@ describe("Prometheus metrics on the node port", () => {
       "keel_process_resident_memory_bytes",
     ])
       assert.ok(valueOf(after, series) > 0, `${series} is reported`);
+    // GC pauses, by kind of collection: the workload made garbage enough for some.
+    assert.ok(sumOf(after, "keel_nodejs_gc_duration_seconds_count{") > 0, "GC pauses are reported");
     // A single node has no metadata member: no Raft metrics rather than zeros.
     assert.ok(![...after.keys()].some((s) => s.startsWith("keel_metadata_raft")));
     // Labels stay bounded: no invocation id or key reached a label.
