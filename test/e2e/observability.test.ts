@@ -380,6 +380,13 @@ describe("Prometheus metrics on a cluster's node ports", () => {
       return completedOf(all) - completedOf(before) >= 4 ? all : undefined;
     }, "the cluster's leaders counted the 4 invocations");
     assert.equal(completedOf(after) - completedOf(before), 4);
+    // Each partition's leader counts its invocations by status: over the nodes, 4 more completed.
+    const heldCompleted = (all: Samples[]): number =>
+      all.reduce(
+        (sum, samples) => sum + valueOf(samples, 'keel_invocations{status="completed"}'),
+        0,
+      );
+    assert.equal(heldCompleted(after) - heldCompleted(before), 4);
 
     // Every partition has one leader and one follower replica among the two nodes ({node: 2}).
     for (let p = 0; p < partitions; p++) {
