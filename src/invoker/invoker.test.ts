@@ -448,11 +448,12 @@ describe("invoker", () => {
     await node.stop();
   });
 
-  it("reports each attempt to the tracing port and sends the headers it returns with the attempt", async () => {
+  it("reports each attempt to the tracing port with the invocation's stored parent and sends the headers it returns with the attempt", async () => {
     const events: string[] = [];
+    const parent = `00-${"2".repeat(32)}-${"3".repeat(16)}-01`;
     const tracing: InvocationTracing = {
       attemptStarted: (attempt) => {
-        events.push(`attempt ${attempt.target} caller=${attempt.callerInvocationId ?? "none"}`);
+        events.push(`attempt ${attempt.target} parent=${attempt.parent}`);
         return {
           traceparent: `00-${"1".repeat(32)}-${String(events.length).padStart(16, "0")}-01`,
         };
@@ -474,15 +475,15 @@ describe("invoker", () => {
     });
     const { node, clock } = await memoryNode(endpoint, { tracing });
     await node.updateSchema(() => ({ schema: testSchema(), result: undefined }));
-    const done = callAndWait(node, invocation(node));
+    const done = callAndWait(node, { ...invocation(node), traceParent: parent });
     await settle();
     clock.advance(limits.retryMaxIntervalMsDefault);
     assert.equal(await done, '"done"');
     await settle();
     assert.deepEqual(events, [
-      "attempt Svc/h caller=none",
+      `attempt Svc/h parent=${parent}`,
       "finished failed",
-      "attempt Svc/h caller=none",
+      `attempt Svc/h parent=${parent}`,
       "entry Output",
       "completed succeeded",
       "finished ended",

@@ -22,7 +22,7 @@
  */
 
 import {
-  InvocationId,
+  type InvocationId,
   assert,
   KeelError,
   type Lsn,
@@ -37,7 +37,6 @@ import {
   InvocationPhase,
   ServiceType as RecordServiceType,
   type PinnedDeployment,
-  type Source,
   type ResolvedCall,
   type Target,
 } from "../gen/keel/records.js";
@@ -450,7 +449,9 @@ export class Invoker implements PartitionInvoker {
       return true;
     }
     const { pinned, pinNeeded } = plan;
-    const setup = this.traced(task, status.source, plan.setup);
+    const setup = this.traced(task, status.traceParent, plan.setup);
+    // The calls this attempt makes go under its span: each callee stores it (see `resolveCall`).
+    const traceParent = setup.headers["traceparent"] ?? "";
     task.lastStartAtMs = now;
     task.attempts++;
     this.metrics.attemptStarted();
@@ -460,7 +461,7 @@ export class Invoker implements PartitionInvoker {
     const attempt = new InvocationAttempt(
       {
         ...setup,
-        resolveCall: (svc, h, key, idem) => this.resolveCall(svc, h, key, idem),
+        resolveCall: (svc, h, key, idem) => this.resolveCall(svc, h, key, idem, traceParent),
         ...(this.options.testOnlyFaults === undefined
           ? {}
           : { testOnlyFaults: this.options.testOnlyFaults }),
@@ -574,18 +575,15 @@ export class Invoker implements PartitionInvoker {
   /** The attempt's setup with the headers that carry its trace context, when tracing is on. */
   private traced<S extends { readonly headers: Record<string, string>; readonly target: Target }>(
     task: Task,
-    source: Source | undefined,
+    parent: string,
     setup: S,
   ): S {
     if (this.tracing === NO_TRACING) return setup;
-    const caller = source?.kind?.$case === "service" ? source.kind.value.invocationId : undefined;
     const headers = this.tracing.attemptStarted({
       invocationId: task.id.toString(),
       target: targetText(setup.target),
       partition: task.partition.partitionId,
-      ...(caller === undefined
-        ? {}
-        : { callerInvocationId: InvocationId.fromBytes(caller).toString() }),
+      parent,
     });
     return headers === undefined ? setup : { ...setup, headers: { ...setup.headers, ...headers } };
   }
@@ -764,6 +762,7 @@ export class Invoker implements PartitionInvoker {
     handlerName: string,
     key: string,
     idempotencyKey: string | undefined,
+    traceParent: string,
   ): ResolvedCall | CallPrecondition {
     const resolved = this.schema().handler(serviceName, handlerName);
     if (resolved === undefined) {
@@ -791,7 +790,7 @@ export class Invoker implements PartitionInvoker {
       handler,
       idempotencyKey !== undefined && idempotencyKey !== "",
     );
-    return { target, ...retention, failure: undefined };
+    return { target, ...retention, failure: undefined, traceParent };
   }
 }
 

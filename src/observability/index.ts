@@ -114,8 +114,11 @@ export interface AttemptTrace {
   /** `Service/handler` or `Object/key/handler`. */
   readonly target: string;
   readonly partition: number;
-  /** The invocation that called this one (a call or send from another invocation), if any. */
-  readonly callerInvocationId?: string;
+  /**
+   * The W3C `traceparent` stored with the invocation (its ingress request's span, or the calling
+   * attempt's), "" for none: the invocation's spans go under it on whichever node runs the attempt.
+   */
+  readonly parent: string;
 }
 
 export interface InvocationTracing {

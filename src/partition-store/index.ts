@@ -40,6 +40,7 @@ export {
   decodePromiseEntry,
   decodeStateEntry,
   emptyFsm,
+  INVOCATION_PHASES,
 } from "./tables.js";
 export {
   SNAPSHOT_FORMAT_VERSION,

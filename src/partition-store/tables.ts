@@ -48,6 +48,7 @@ import {
   stateKey,
   statePrefix,
   statusKey,
+  STATUS_PREFIX,
   type NotificationRef,
   type ObjectRef,
 } from "./keys.js";
@@ -68,9 +69,18 @@ const u64 = (value: number): Uint8Array => {
 };
 const readU64 = (bytes: Uint8Array): number => readU32BE(bytes, 0) * 2 ** 32 + readU32BE(bytes, 4);
 
+/** The number of `InvocationPhase` values: the length of `PartitionFsm.invocationsByPhase`. */
+export const INVOCATION_PHASES = 6;
+
+/** The FSM of an empty store. */
 export function emptyFsm(): PartitionFsm {
-  return PartitionFsm.decode(new Uint8Array(0));
+  const fsm = PartitionFsm.decode(new Uint8Array(0));
+  fsm.invocationsByPhase = new Array<number>(INVOCATION_PHASES).fill(0);
+  return fsm;
 }
+
+/** A status's phase in the per-phase counts, or NO_PHASE for an absent status. */
+const NO_PHASE = -1;
 
 const NO_PART = new Uint8Array(0);
 
@@ -194,9 +204,26 @@ export function decodePromiseEntry(
 export class TableReader {
   constructor(protected readonly reader: PartitionReader) {}
 
+  /**
+   * The partition's FSM. A store written before the per-phase counts were kept gets them counted
+   * here, once (they are written with the next record applied).
+   */
   fsm(): PartitionFsm {
     const raw = this.reader.get(FSM_KEY);
-    return raw === undefined ? emptyFsm() : PartitionFsm.decode(raw);
+    if (raw === undefined) return emptyFsm();
+    const fsm = PartitionFsm.decode(raw);
+    if (fsm.invocationsByPhase.length === 0) fsm.invocationsByPhase = this.countByPhase();
+    return fsm;
+  }
+
+  /** Counts the invocation statuses in each phase (a scan of every status). */
+  countByPhase(): number[] {
+    const counts = new Array<number>(INVOCATION_PHASES).fill(0);
+    for (const [, raw] of this.reader.scan(STATUS_PREFIX)) {
+      const phase = InvocationStatus.decode(raw).phase;
+      counts[phase] = (counts[phase] ?? 0) + 1;
+    }
+    return counts;
   }
 
   status(id: InvocationId): InvocationStatus | undefined {
@@ -297,6 +324,8 @@ export class TableReader {
  */
 export class Tables extends TableReader {
   private readonly statuses = new Map<string, InvocationStatus | undefined>();
+  /** Each status's phase as stored before this record (NO_PHASE: none), for the per-phase counts. */
+  private readonly storedPhases = new Map<string, number>();
   private readonly dirtyStatuses = new Set<string>();
 
   constructor(private readonly txn: PartitionTxn) {
@@ -308,15 +337,25 @@ export class Tables extends TableReader {
     if (this.statuses.has(key)) return this.statuses.get(key);
     const status = super.status(id);
     this.statuses.set(key, status);
+    this.storedPhases.set(key, status?.phase ?? NO_PHASE);
     return status;
   }
 
-  /** Writes every status put during this record. */
-  flush(): void {
+  /**
+   * Writes every status put during this record, and moves the phases that changed between
+   * `invocationsByPhase` (the FSM's counts, indexed by phase).
+   */
+  flush(invocationsByPhase: number[]): void {
     for (const key of this.dirtyStatuses) {
       const status = this.statuses.get(key);
       if (status === undefined) this.txn.delete(key);
       else this.txn.put(key, encodeMessage(InvocationStatus, status));
+      const before = this.storedPhases.get(key)!;
+      const after: number = status?.phase ?? NO_PHASE;
+      if (before === after) continue;
+      if (before !== NO_PHASE) invocationsByPhase[before]!--;
+      if (after !== NO_PHASE) invocationsByPhase[after]!++;
+      this.storedPhases.set(key, after);
     }
     this.dirtyStatuses.clear();
   }
@@ -327,12 +366,15 @@ export class Tables extends TableReader {
 
   putStatus(id: InvocationId, status: InvocationStatus): void {
     const key = statusKey(id);
+    // The stored phase is needed for the counts (callers have almost always read it already).
+    if (!this.statuses.has(key)) this.status(id);
     this.statuses.set(key, status);
     this.dirtyStatuses.add(key);
   }
 
   deleteStatus(id: InvocationId): void {
     const key = statusKey(id);
+    if (!this.statuses.has(key)) this.status(id);
     this.statuses.set(key, undefined);
     this.dirtyStatuses.add(key);
     this.txn.delete(activeKey(id));

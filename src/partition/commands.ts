@@ -345,6 +345,7 @@ function childInvocation(
     completionRetentionMs: resolved.completionRetentionMs,
     journalRetentionMs: resolved.journalRetentionMs,
     wantsResult: false,
+    traceParent: resolved.traceParent,
   };
 }
 

@@ -136,6 +136,7 @@ export function createInvocation(ctx: ApplyContext, invocation: ServiceInvocatio
     completionRetentionMs: invocation.completionRetentionMs,
     journalRetentionMs: invocation.journalRetentionMs,
     wantsResult: invocation.wantsResult,
+    traceParent: invocation.traceParent,
   });
   const input = encodeMessage(InputCommandMessage, {
     headers: invocation.headers,
@@ -199,6 +200,7 @@ export function initialStatus(
     journalPurged: false,
     restartedFrom: new Uint8Array(0),
     randomSeedFrom: new Uint8Array(0),
+    traceParent: "",
     ...fields,
   };
 }

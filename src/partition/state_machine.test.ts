@@ -340,6 +340,7 @@ describe("partition state machine", () => {
         completionRetentionMs: 0,
         journalRetentionMs: 0,
         failure: undefined,
+        traceParent: "",
       },
     );
     const child = callActions.find((a) => a.kind === "invoke");

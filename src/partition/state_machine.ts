@@ -46,7 +46,7 @@ import {
   restartAsNew,
   resumeInvocation,
 } from "./operator_commands.js";
-import { Tables, type PartitionTxn } from "../partition-store/index.js";
+import { INVOCATION_PHASES, Tables, type PartitionTxn } from "../partition-store/index.js";
 
 /** The request id of records nobody waits on (the proposer numbers its requests from 1). */
 const NO_REQUEST = 0;
@@ -59,11 +59,20 @@ export class PartitionStateMachine {
     readonly partitionTable: PartitionTable,
     fsm: PartitionFsm,
   ) {
+    assert(
+      fsm.invocationsByPhase.length === INVOCATION_PHASES,
+      "the FSM comes with its per-phase counts (TableReader.fsm)",
+    );
     this.fsm = fsm;
   }
 
   get appliedLsn(): number {
     return this.fsm.appliedLsn;
+  }
+
+  /** How many invocation statuses the partition holds in each phase, indexed by `InvocationPhase`. */
+  get invocationsByPhase(): readonly number[] {
+    return this.fsm.invocationsByPhase;
   }
 
   get leaderEpoch(): number {
@@ -85,8 +94,8 @@ export class PartitionStateMachine {
     const envelope = Envelope.decode(payload);
     if (this.admit(tables, envelope)) this.dispatch(tables, envelope, actions);
     this.fsm.appliedLsn = lsn;
+    tables.flush(this.fsm.invocationsByPhase);
     tables.putFsm(this.fsm);
-    tables.flush();
   }
 
   /** Records that cannot be decoded are a bug or corruption: the log is written only by Keel. */
@@ -325,6 +334,6 @@ export class PartitionStateMachine {
 
   /** Exposed for operations that need the current FSM (the driver persists it through apply). */
   snapshotFsm(): PartitionFsm {
-    return { ...this.fsm };
+    return { ...this.fsm, invocationsByPhase: [...this.fsm.invocationsByPhase] };
   }
 }

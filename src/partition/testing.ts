@@ -4,6 +4,7 @@
  */
 
 import {
+  assert,
   Lsn,
   PartitionId,
   utf8,
@@ -91,6 +92,13 @@ export class PartitionScenario {
       encodeMessage(Envelope, envelope),
       actions,
     );
+    // Every scenario checks the per-phase counts the FSM keeps against the statuses stored.
+    const kept = this.machine.invocationsByPhase.join(",");
+    const stored = this.reader.countByPhase().join(",");
+    assert(
+      kept === stored,
+      `invocations by phase: the FSM keeps ${kept}, the store holds ${stored}`,
+    );
     return actions;
   }
 
@@ -120,6 +128,7 @@ export class PartitionScenario {
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
+      traceParent: "",
       idempotencyKey: undefined,
       executionTimeMs: 0,
       completionRetentionMs: 86_400_000,

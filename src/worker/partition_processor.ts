@@ -218,13 +218,22 @@ export class PartitionProcessor implements PartitionHandle {
     return this.role === "leader" ? this.claimedEpoch : undefined;
   }
 
-  status(): { partitionId: number; role: Role; epoch: number; appliedLsn: number; timers: number } {
+  status(): {
+    partitionId: number;
+    role: Role;
+    epoch: number;
+    appliedLsn: number;
+    timers: number;
+    /** Invocation statuses in each phase, indexed by `InvocationPhase` (empty before recovery). */
+    invocationsByPhase: readonly number[];
+  } {
     return {
       partitionId: this.partitionId,
       role: this.role,
       epoch: this.epoch,
       appliedLsn: this.appliedLsn,
       timers: this.timers.size,
+      invocationsByPhase: this.machine?.invocationsByPhase ?? [],
     };
   }
 

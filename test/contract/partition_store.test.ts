@@ -36,6 +36,7 @@ import {
 import {
   TableReader,
   Tables,
+  INVOCATION_PHASES,
   decodeInboxEntry,
   decodeLockEntry,
   decodePromiseEntry,
@@ -168,7 +169,7 @@ async function writeAndFlush(
   const batch = store.beginBatch();
   const tables = new Tables(batch);
   write(tables);
-  tables.flush();
+  tables.flush(new Array<number>(INVOCATION_PHASES).fill(0));
   store.commit(batch);
   await store.flushed();
   return new TableReader(store.reader());

@@ -17,6 +17,7 @@ import {
   freePorts,
   postJson,
   register,
+  sqlRows,
   startCluster,
   startKeel,
   startServices,
@@ -219,11 +220,93 @@ describe("Prometheus metrics on the node port", () => {
       "keel_process_resident_memory_bytes",
     ])
       assert.ok(valueOf(after, series) > 0, `${series} is reported`);
+    // GC pauses, by kind of collection: the workload made garbage enough for some.
+    assert.ok(sumOf(after, "keel_nodejs_gc_duration_seconds_count{") > 0, "GC pauses are reported");
     // A single node has no metadata member: no Raft metrics rather than zeros.
     assert.ok(![...after.keys()].some((s) => s.startsWith("keel_metadata_raft")));
     // Labels stay bounded: no invocation id or key reached a label.
     const { text } = await scrape(metricsUrl);
     assert.doesNotMatch(text, /inv_1|metrics-a|one-way/);
+  });
+
+  it("shows invocations by status as the partitions hold them, moved by what the workload implies", async () => {
+    const statuses = ["pending", "scheduled", "invoked", "suspended", "paused", "completed"];
+    const gaugeOf = (samples: Samples): Record<string, number> =>
+      Object.fromEntries(
+        statuses.map((status) => [
+          status,
+          valueOf(samples, `keel_invocations{status="${status}"}`),
+        ]),
+      );
+    /** What SQL reads from the partition stores, in the gauge's words (invoked: ready, running, backing-off). */
+    const sqlCounts = async (): Promise<Record<string, number>> => {
+      const rows = await sqlRows(
+        server.admin,
+        "SELECT status, count(*) AS n FROM sys_invocation GROUP BY status",
+      );
+      const counts: Record<string, number> = Object.fromEntries(statuses.map((s) => [s, 0]));
+      for (const row of rows) {
+        const status = String(row["status"]);
+        const word = ["ready", "running", "backing-off"].includes(status) ? "invoked" : status;
+        counts[word] = (counts[word] ?? 0) + Number(row["n"]);
+      }
+      return counts;
+    };
+    const { samples: before } = await scrape(metricsUrl);
+    const start = gaugeOf(before);
+    // Every status was counted from the first record: the gauge equals what the stores hold.
+    assert.deepEqual(start, await sqlCounts());
+
+    // A key held by a running invocation (waiting on an awakeable), a call queued behind it on the
+    // same key, and an invocation that sleeps for an hour (it suspends after its 1 s inactivity).
+    const held = await postJson(`${server.ingress}/Counter/metrics-held/hold/send`, null);
+    assert.equal(held.status, 202);
+    const queued = await postJson(`${server.ingress}/Counter/metrics-held/add/send`, 1);
+    assert.equal(queued.status, 202);
+    const sleeping = await postJson(`${server.ingress}/Sleeper/forever/send`, null);
+    assert.equal(sleeping.status, 202);
+    const moved = (now: Record<string, number>): Record<string, number> =>
+      Object.fromEntries(statuses.map((s) => [s, now[s]! - start[s]!]));
+    const during = await eventually(async () => {
+      const gauge = gaugeOf((await scrape(metricsUrl)).samples);
+      return moved(gauge)["suspended"] === 1 ? gauge : undefined;
+    }, "the sleeping invocation suspended");
+    assert.deepEqual(moved(during), {
+      pending: 1,
+      scheduled: 0,
+      invoked: 1,
+      suspended: 1,
+      paused: 0,
+      completed: 0,
+    });
+    assert.deepEqual(during, await sqlCounts());
+
+    // Releasing the key completes the holder, then the queued call.
+    // Each read of the awakeable's id is a (shared) invocation of its own, completed at once.
+    let reads = 0;
+    const awakeable = await eventually(async () => {
+      reads++;
+      const res = await postJson(`${server.ingress}/Counter/metrics-held/awakeableId`, null);
+      return res.json<string | null>() ?? undefined;
+    }, "the holder published its awakeable");
+    const resolved = await postJson(
+      `${server.ingress}/restate/awakeables/${awakeable}/resolve`,
+      "go",
+    );
+    assert.equal(resolved.status, 202);
+    const released = await eventually(async () => {
+      const gauge = gaugeOf((await scrape(metricsUrl)).samples);
+      return moved(gauge)["completed"] === 2 + reads ? gauge : undefined;
+    }, "the holder and the queued call completed");
+    assert.deepEqual(moved(released), {
+      pending: 0,
+      scheduled: 0,
+      invoked: 0,
+      suspended: 1,
+      paused: 0,
+      completed: 2 + reads,
+    });
+    assert.deepEqual(released, await sqlCounts());
   });
 
   it("passes promtool check metrics after the workload", async (t) => {
@@ -297,6 +380,13 @@ describe("Prometheus metrics on a cluster's node ports", () => {
       return completedOf(all) - completedOf(before) >= 4 ? all : undefined;
     }, "the cluster's leaders counted the 4 invocations");
     assert.equal(completedOf(after) - completedOf(before), 4);
+    // Each partition's leader counts its invocations by status: over the nodes, 4 more completed.
+    const heldCompleted = (all: Samples[]): number =>
+      all.reduce(
+        (sum, samples) => sum + valueOf(samples, 'keel_invocations{status="completed"}'),
+        0,
+      );
+    assert.equal(heldCompleted(after) - heldCompleted(before), 4);
 
     // Every partition has one leader and one follower replica among the two nodes ({node: 2}).
     for (let p = 0; p < partitions; p++) {
@@ -313,6 +403,19 @@ describe("Prometheus metrics on a cluster's node ports", () => {
     const terms = after.map((samples) => samples.get("keel_metadata_raft_term"));
     assert.ok(terms[0]! >= 1 && terms[0] === terms[1], `terms ${terms.join(", ")}`);
     assert.ok(after.every((samples) => valueOf(samples, "keel_metadata_raft_commit_index") > 0));
+    // The leader won an election it started; every election won was one started.
+    const leader = after.find((samples) => valueOf(samples, "keel_metadata_raft_leader") === 1)!;
+    assert.ok(valueOf(leader, "keel_metadata_raft_elections_won_total") >= 1);
+    for (const samples of after)
+      assert.ok(
+        valueOf(samples, "keel_metadata_raft_elections_total") >=
+          valueOf(samples, "keel_metadata_raft_elections_won_total"),
+      );
+    const won = after.reduce(
+      (sum, samples) => sum + valueOf(samples, "keel_metadata_raft_elections_won_total"),
+      0,
+    );
+    assert.ok(won <= terms[0]!, `at most one election won per term (${won} in ${terms[0]})`);
     // The sequencers stored the records on both log servers ({node: 2}), each answer timed.
     const answeredTo = (samples: Samples, server: string): number =>
       valueOf(samples, `keel_loglet_stores_total{log_server="${server}",outcome="answered"}`);

@@ -118,6 +118,7 @@ export function ingressInvocation(
       headers: [],
       source: { kind: { $case: "ingress", value: {} } },
       responseSink: undefined,
+      traceParent: "",
       idempotencyKey: undefined,
       executionTimeMs: 0,
       ...retention,

@@ -41,7 +41,7 @@ import { targetRefOf } from "../../partition/index.js";
 import type { AttachResult } from "../../worker/index.js";
 import type { KeelNode } from "../../node/index.js";
 import type { Entropy, Logger } from "../../platform/index.js";
-import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
+import { NO_METRICS, type KeelMetrics, type TimerStamp } from "../../observability/index.js";
 import type { IngressSpan, OpenTelemetryTracing } from "../../observability/io/index.js";
 import {
   handlerTypeOf,
@@ -104,6 +104,10 @@ export interface IngressOptions {
   readonly tracing?: Pick<OpenTelemetryTracing, "startIngressRequest">;
 }
 
+/** Where a response keeps the time its request arrived, for the metrics (see `measured`). */
+const REQUEST_STARTED = Symbol("requestStarted");
+type TimedResponse = ServerResponse & { [REQUEST_STARTED]: TimerStamp };
+
 export class HttpIngress {
   private readonly http: HttpApiServer;
   private readonly bodyBytesMax: number;
@@ -112,6 +116,8 @@ export class HttpIngress {
   private readonly tracing: Pick<OpenTelemetryTracing, "startIngressRequest"> | undefined;
   /** The span of each traced request being handled, for the invocation it submits. */
   private readonly spans = new WeakMap<IncomingMessage, IngressSpan>();
+  /** Counts and times a response once sent (a `finish` listener: `this` is the response). */
+  private readonly onAnswered: (this: TimedResponse) => void;
 
   constructor(
     private readonly node: KeelNode,
@@ -122,6 +128,10 @@ export class HttpIngress {
     this.bodyBytesMax = options.bodyBytesMax ?? limits.ingressBodyBytesMax;
     this.accessToken = options.accessToken;
     this.metrics = options.metrics ?? NO_METRICS;
+    const ingressMetrics = this.metrics.ingress;
+    this.onAnswered = function (this: TimedResponse) {
+      ingressMetrics.requestAnswered(this.statusCode, this[REQUEST_STARTED]);
+    };
     this.tracing = options.tracing;
     this.http = new HttpApiServer(
       "ingress",
@@ -157,8 +167,9 @@ export class HttpIngress {
       res.once("finish", () => span.end(res.statusCode));
     }
     if (this.metrics === NO_METRICS) return this.handle(req, res);
-    const started = this.metrics.startTimer();
-    res.once("finish", () => this.metrics.ingress.requestAnswered(res.statusCode, started));
+    // One listener shared by every response, its start on the response: no closure per request.
+    (res as TimedResponse)[REQUEST_STARTED] = this.metrics.startTimer();
+    res.on("finish", this.onAnswered);
     return this.handle(req, res);
   }
 
@@ -337,9 +348,10 @@ export class HttpIngress {
       this.entropy.fill(random);
       id = freshInvocationId(targetRefOf(target), random);
     }
-    this.spans
-      .get(req)
-      ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`);
+    const traceParent =
+      this.spans
+        .get(req)
+        ?.invocation(id.toString(), `${serviceName}${keyed ? `/${key}` : ""}/${handlerName}`) ?? "";
     // The node's clock, not the process's: a test kit moves it (src/testing/clock.ts).
     const now = this.node.ports.clock.nowMs();
     const invocation: ServiceInvocation = {
@@ -354,6 +366,7 @@ export class HttpIngress {
       executionTimeMs: delayMs === undefined ? 0 : now + delayMs,
       ...retentionOf(service, handler, idempotencyKey !== undefined),
       wantsResult: !isSend,
+      traceParent,
     };
     const { outcome, completion } = await this.node.submit(invocation, id.partitionKey, !isSend);
     const idText = id.toString();

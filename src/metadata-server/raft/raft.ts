@@ -132,6 +132,10 @@ export interface RaftStatus {
   readonly transferee: MemberId;
   /** Leader only: each follower's match index. */
   readonly matchIndexes: ReadonlyMap<MemberId, LogIndex>;
+  /** Elections this member started (as a candidate, after a won pre-vote) since it was created. */
+  readonly electionsStarted: number;
+  /** Elections this member won (it became leader) since it was created. */
+  readonly electionsWon: number;
 }
 
 interface PendingRead {
@@ -159,6 +163,8 @@ export class Raft {
   private vote: MemberId;
   private role: Role = "follower";
   private leader: MemberId = NO_MEMBER;
+  private electionsStarted = 0;
+  private electionsWon = 0;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -403,6 +409,8 @@ export class Raft {
       membership: this.log.membership(),
       transferee: this.transferee,
       matchIndexes,
+      electionsStarted: this.electionsStarted,
+      electionsWon: this.electionsWon,
     };
   }
 
@@ -496,6 +504,7 @@ export class Raft {
     this.term = Term(this.term + 1);
     this.vote = this.id;
     this.role = "candidate";
+    this.electionsStarted++;
     this.leader = NO_MEMBER;
     this.resetRoleState();
   }
@@ -505,6 +514,7 @@ export class Raft {
     assert(this.vote === this.id, "a leader voted for itself");
     this.role = "leader";
     this.leader = this.id;
+    this.electionsWon++;
     this.resetRoleState();
     this.progress = new Map();
     this.syncProgressWithMembership();

@@ -20,6 +20,15 @@ describe("raft: leader election", () => {
       assert.equal(cluster.raft(id).status().leader, leader);
     }
     assert.equal([1, 2, 3].filter((id) => cluster.role(id) === "leader").length, 1);
+    // The election counters (metrics): the leader started and won one, the others none.
+    for (const id of [1, 2, 3]) {
+      const { electionsStarted, electionsWon } = cluster.raft(id).status();
+      const expected = id === leader ? 1 : 0;
+      assert.deepEqual(
+        { electionsStarted, electionsWon },
+        { electionsStarted: expected, electionsWon: expected },
+      );
+    }
   });
 
   it("a lone member provisioned as the only voter elects itself and commits alone", () => {

@@ -134,6 +134,8 @@ export interface JoinedCluster {
     readonly term: number;
     readonly commit: number;
     readonly applied: number;
+    readonly electionsStarted: number;
+    readonly electionsWon: number;
   };
   stop(): Promise<void>;
 }

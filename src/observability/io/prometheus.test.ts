@@ -73,7 +73,11 @@ describe("Prometheus metrics", () => {
       runningAttempts: () => 7,
       queuedInvocations: () => 2,
       backingOffInvocations: () => 3,
-      partitions: () => [{ partitionId: 0, role, epoch: 4, appliedLsn: 99 }],
+      partitions: () => [
+        { partitionId: 0, role, epoch: 4, appliedLsn: 99, invocationsByPhase: [1, 0, 2, 3, 0, 5] },
+        // Led elsewhere: its invocations are counted by its leader.
+        { partitionId: 1, role: "follower", epoch: 2, appliedLsn: 7, invocationsByPhase: [9, 9] },
+      ],
       snapshots: () => [{ partitionId: 0, createdAtMs: 1_000, bytes: 4096 }],
       nowMs: () => 31_000,
     });
@@ -83,6 +87,11 @@ describe("Prometheus metrics", () => {
     assert.equal(samples.get("keel_invoker_backing_off_invocations"), 3);
     assert.equal(samples.get('keel_partition_applied_lsn{partition="0",role="leader"}'), 99);
     assert.equal(samples.get('keel_partition_leader_epoch{partition="0",role="leader"}'), 4);
+    assert.equal(samples.get('keel_invocations{status="pending"}'), 1);
+    assert.equal(samples.get('keel_invocations{status="invoked"}'), 2);
+    assert.equal(samples.get('keel_invocations{status="suspended"}'), 3);
+    assert.equal(samples.get('keel_invocations{status="paused"}'), 0);
+    assert.equal(samples.get('keel_invocations{status="completed"}'), 5);
     assert.equal(samples.get('keel_partition_snapshot_age_seconds{partition="0"}'), 30);
     assert.equal(samples.get('keel_partition_snapshot_bytes{partition="0"}'), 4096);
     assert.ok(![...samples.keys()].some((s) => s.startsWith("keel_metadata_raft")));
@@ -101,13 +110,22 @@ describe("Prometheus metrics", () => {
       partitions: () => [],
       snapshots: () => [],
       nowMs: () => 0,
-      metadataMember: () => ({ role: "leader", term: 5, commit: 40, applied: 38 }),
+      metadataMember: () => ({
+        role: "leader",
+        term: 5,
+        commit: 40,
+        applied: 38,
+        electionsStarted: 2,
+        electionsWon: 1,
+      }),
     });
     samples = samplesOf(await member.scrape());
     assert.equal(samples.get("keel_metadata_raft_term"), 5);
     assert.equal(samples.get("keel_metadata_raft_commit_index"), 40);
     assert.equal(samples.get("keel_metadata_raft_applied_index"), 38);
     assert.equal(samples.get("keel_metadata_raft_leader"), 1);
+    assert.equal(samples.get("keel_metadata_raft_elections_total"), 2);
+    assert.equal(samples.get("keel_metadata_raft_elections_won_total"), 1);
   });
 
   it("observes one node only", () => {

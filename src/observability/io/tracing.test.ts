@@ -25,11 +25,16 @@ describe("OpenTelemetry tracing", () => {
     assert.equal(tracesUrl("https://c/otlp/v1/traces"), "https://c/otlp/v1/traces");
   });
 
-  it("parents an invocation by its ingress request, and a callee by the caller's attempt", async () => {
+  it("parents an invocation by its stored parent: its ingress request, or the caller's attempt", async () => {
     const { tracing: t, exporter } = tracing();
     const request = t.startIngressRequest("POST", "/Svc/h", {});
-    request.invocation("inv_caller", "Svc/h");
-    const headers = t.attemptStarted({ invocationId: "inv_caller", target: "Svc/h", partition: 3 });
+    const ingressParent = request.invocation("inv_caller", "Svc/h");
+    const headers = t.attemptStarted({
+      invocationId: "inv_caller",
+      target: "Svc/h",
+      partition: 3,
+      parent: ingressParent,
+    });
     assert.match(headers["traceparent"] ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     t.journalEntry("inv_caller", "Call", 2);
     t.journalEntry("inv_caller", "SetState", undefined);
@@ -38,10 +43,9 @@ describe("OpenTelemetry tracing", () => {
       invocationId: "inv_callee",
       target: "Obj/k/h",
       partition: 1,
-      callerInvocationId: "inv_caller",
+      // What the caller's attempt stored with the call.
+      parent: headers["traceparent"] ?? "",
     });
-    // A second request for the running caller (an idempotent retry) does not parent it again.
-    t.startIngressRequest("POST", "/Svc/h", {}).invocation("inv_caller", "Svc/h");
     t.attemptFinished("inv_callee", "ended");
     t.invocationCompleted("inv_callee", "succeeded");
     t.entryCompleted("inv_caller", 2);
@@ -71,9 +75,29 @@ describe("OpenTelemetry tracing", () => {
     await t.close();
   });
 
+  it("continues an invocation's trace on another node from its stored parent", async () => {
+    const a = tracing();
+    const b = tracing();
+    const request = a.tracing.startIngressRequest("POST", "/Svc/h", {});
+    const parent = request.invocation("inv_moved", "Svc/h");
+    request.end(200);
+    // The attempt runs on node b (the partition's leader), and again on b after a restart.
+    b.tracing.attemptStarted({ invocationId: "inv_moved", target: "Svc/h", partition: 0, parent });
+    b.tracing.attemptFinished("inv_moved", "ended");
+    b.tracing.invocationCompleted("inv_moved", "succeeded");
+    await a.tracing.flush();
+    await b.tracing.flush();
+    const ingress = byName(a.exporter.getFinishedSpans(), "ingress Svc/h");
+    const invocation = byName(b.exporter.getFinishedSpans(), "invocation Svc/h");
+    assert.equal(invocation.spanContext().traceId, ingress.spanContext().traceId);
+    assert.equal(parentOf(invocation), ingress.spanContext().spanId);
+    await a.tracing.close();
+    await b.tracing.close();
+  });
+
   it("ends a suspended invocation's waiting commands when it resumes", async () => {
     const { tracing: t, exporter } = tracing();
-    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0 });
+    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0, parent: "" });
     t.journalEntry("inv_s", "Sleep", 1);
     t.attemptFinished("inv_s", "suspended");
     await t.flush();
@@ -82,7 +106,7 @@ describe("OpenTelemetry tracing", () => {
       ["attempt Svc/h"],
       "the sleep goes on while the invocation is suspended",
     );
-    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0 });
+    t.attemptStarted({ invocationId: "inv_s", target: "Svc/h", partition: 0, parent: "" });
     await t.flush();
     const sleep = byName(exporter.getFinishedSpans(), "Sleep");
     assert.equal(sleep.attributes["keel.entry.ended_at_resume"], true);
@@ -92,7 +116,7 @@ describe("OpenTelemetry tracing", () => {
   it("keeps at most TRACED_INVOCATIONS_MAX invocations open, ending the oldest as truncated", async () => {
     const { tracing: t, exporter } = tracing();
     for (let i = 0; i <= TRACED_INVOCATIONS_MAX; i++)
-      t.attemptStarted({ invocationId: `inv_${i}`, target: "Svc/h", partition: 0 });
+      t.attemptStarted({ invocationId: `inv_${i}`, target: "Svc/h", partition: 0, parent: "" });
     await t.flush();
     const ended = exporter.getFinishedSpans();
     const truncated = ended.filter((s) => s.attributes["keel.trace.truncated"] === true);

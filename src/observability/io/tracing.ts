@@ -14,12 +14,19 @@
  *   A call or send from an invocation starts the callee's `invocation` span as a child of the
  *   caller's running attempt.
  *
+ * The parent of an invocation's spans travels with the invocation as a W3C `traceparent`: the
+ * ingress (or the calling attempt's proposal) puts it in the `ServiceInvocation`, the partition
+ * keeps it in the invocation's status, and the invoker of whichever node leads the partition hands
+ * it back with each attempt. So a request that enters one node for a partition led by another, and
+ * an invocation resumed by a new leader, stay in their trace.
+ *
  * Spans carry `restate.invocation.id`, `restate.invocation.target`, `keel.partition` and the
  * resource's `keel.node`.
  *
  * Limits: the spans of open invocations live in memory, at most `TRACED_INVOCATIONS_MAX` (the oldest
- * is ended, marked truncated, beyond that). After a restart or a leader change an invocation's next
- * attempt starts a new trace (its parent context is not stored in the log).
+ * is ended, marked truncated, beyond that). After a restart or a leader change the invocation's next
+ * attempt opens a new `invocation` span under the same parent (the old node's open spans are lost
+ * with it, or ended when it completes elsewhere, never exported as a whole).
  */
 
 import {
@@ -29,7 +36,6 @@ import {
   trace,
   defaultTextMapSetter,
   defaultTextMapGetter,
-  type Context,
   type Span,
   type Tracer,
 } from "@opentelemetry/api";
@@ -65,8 +71,11 @@ export interface TracingOptions {
 
 /** An ingress request's span, until its answer is sent. */
 export interface IngressSpan {
-  /** The request submitted this invocation: its first attempt's spans go under this request. */
-  invocation(invocationId: string, target: string): void;
+  /**
+   * The request submits this invocation; returns the `traceparent` its spans go under (this
+   * request's span), to be stored with it.
+   */
+  invocation(invocationId: string, target: string): string;
   end(statusCode: number): void;
 }
 
@@ -93,8 +102,6 @@ export class OpenTelemetryTracing implements InvocationTracing {
   private readonly propagator = new W3CTraceContextPropagator();
   /** By invocation id, oldest first. */
   private readonly open = new Map<string, OpenInvocation>();
-  /** Ingress requests' contexts by the invocation they submitted, until its first attempt. */
-  private readonly ingressParents = new Map<string, Context>();
 
   constructor(options: TracingOptions) {
     const exporter =
@@ -130,10 +137,9 @@ export class OpenTelemetryTracing implements InvocationTracing {
           },
           parent,
         );
-        // A request that attaches to a running invocation (an idempotent retry) does not parent it.
-        if (this.open.has(invocationId)) return;
-        this.ingressParents.set(invocationId, trace.setSpan(ROOT_CONTEXT, span));
-        this.bound(this.ingressParents, () => undefined);
+        // A request that attaches to an existing invocation (an idempotent retry) does not parent
+        // it: the partition keeps the parent the invocation was created with.
+        return this.traceparentOf(span);
       },
       end: (statusCode) => {
         if (span === undefined) return;
@@ -149,10 +155,13 @@ export class OpenTelemetryTracing implements InvocationTracing {
     let invocation = this.open.get(id);
     if (invocation === undefined) {
       const parent =
-        this.ingressParents.get(id) ??
-        this.callerContext(attempt.callerInvocationId) ??
-        ROOT_CONTEXT;
-      this.ingressParents.delete(id);
+        attempt.parent === ""
+          ? ROOT_CONTEXT
+          : this.propagator.extract(
+              ROOT_CONTEXT,
+              { traceparent: attempt.parent },
+              defaultTextMapGetter,
+            );
       invocation = {
         span: this.tracer.startSpan(
           `invocation ${attempt.target}`,
@@ -189,9 +198,7 @@ export class OpenTelemetryTracing implements InvocationTracing {
       trace.setSpan(ROOT_CONTEXT, invocation.span),
     );
     invocation.attempt = span;
-    const headers: Record<string, string> = {};
-    this.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
-    return headers;
+    return { traceparent: this.traceparentOf(span) };
   }
 
   journalEntry(invocationId: string, command: string, completionId: number | undefined): void {
@@ -231,8 +238,6 @@ export class OpenTelemetryTracing implements InvocationTracing {
   }
 
   invocationCompleted(invocationId: string, outcome: InvocationOutcome): void {
-    // Completed without an attempt (killed or cancelled before it started): no parent to keep.
-    this.ingressParents.delete(invocationId);
     const invocation = this.open.get(invocationId);
     if (invocation === undefined) return;
     this.open.delete(invocationId);
@@ -259,12 +264,11 @@ export class OpenTelemetryTracing implements InvocationTracing {
     };
   }
 
-  /** The context a callee's spans go under: the caller's running attempt, else its invocation. */
-  private callerContext(callerInvocationId: string | undefined): Context | undefined {
-    if (callerInvocationId === undefined) return undefined;
-    const caller = this.open.get(callerInvocationId);
-    if (caller === undefined) return undefined;
-    return trace.setSpan(ROOT_CONTEXT, caller.attempt ?? caller.span);
+  /** The W3C `traceparent` that names `span` (sampled: every invocation is traced). */
+  private traceparentOf(span: Span): string {
+    const carrier: Record<string, string> = {};
+    this.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
+    return carrier["traceparent"] ?? "";
   }
 
   private bound<V>(map: Map<string, V>, drop: (value: V) => void): void {

@@ -97,6 +97,7 @@ export function clientInvocations(
         headers: [],
         source: { kind: { $case: "ingress", value: {} } },
         responseSink: undefined,
+        traceParent: "",
         idempotencyKey,
         executionTimeMs: 0,
         ...retention,
