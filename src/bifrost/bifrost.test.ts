@@ -28,6 +28,7 @@ describe("bifrost", () => {
     const log = await newBifrost().log(3);
     assert.equal(await log.findTail(), 1);
     assert.equal(await log.append([utf8("a"), utf8("b")]), 2);
+    assert.equal(log.knownTail, 3, "an append teaches the log its tail");
     assert.equal(await log.findTail(), 3);
     assert.deepEqual(texts(await log.read(Lsn(1), 10)), ["a", "b"]);
     assert.deepEqual(
@@ -132,9 +133,11 @@ describe("bifrost", () => {
     assert.equal(await log.trimPoint(), 3);
     // A node without the dropped segment's provider opens the log from the chain alone.
     const other = await newBifrost(metadata, shared).log(1);
+    assert.equal(other.knownTail, 1, "a log opened here knows no tail before it asks");
     assert.equal(await other.trimPoint(), 3);
     assert.deepEqual(texts(await other.read(Lsn(2), 10)), ["gap 2-3"]);
     assert.equal(await other.findTail(), 5);
+    assert.equal(other.knownTail, 5);
     // Extending the chain keeps its trim point.
     await other.sealAndExtend(() => memory);
     assert.equal(other.chain.trimPoint, 3);

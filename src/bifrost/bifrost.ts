@@ -75,6 +75,18 @@ export class VirtualLog {
     return this.segments[this.segments.length - 1]!;
   }
 
+  /** The highest tail this log learned (its appends, reads of its tail): for a replica's lag. */
+  private learnedTail = 1;
+
+  /** The first unwritten LSN as this node last learned it, without asking anyone (may be behind). */
+  get knownTail(): Lsn {
+    return Lsn(this.learnedTail);
+  }
+
+  private learnTail(tail: number): void {
+    if (tail > this.learnedTail) this.learnedTail = tail;
+  }
+
   /** The last segment as an append found it: sealed, with no segment after it in the chain. */
   private sealedLast: OpenSegment | undefined;
 
@@ -94,7 +106,9 @@ export class VirtualLog {
       const segment = this.last;
       try {
         const offset = await segment.loglet.append(payloads);
-        return Lsn(segment.config.baseLsn + offset - 1);
+        const lsn = segment.config.baseLsn + offset - 1;
+        this.learnTail(lsn + 1);
+        return Lsn(lsn);
       } catch (error) {
         if (!(error instanceof KeelError && error.code === "sealed")) throw error;
         // The segment was sealed by a reconfiguration; move to the next segment once it exists.
@@ -132,7 +146,9 @@ export class VirtualLog {
     const segment = this.last;
     const tail = await segment.loglet.findTail();
     if (tail.sealed && (await this.refresh())) return this.findTail();
-    return Lsn(segment.config.baseLsn + tail.offset - 1);
+    const lsn = segment.config.baseLsn + tail.offset - 1;
+    this.learnTail(lsn);
+    return Lsn(lsn);
   }
 
   /**
@@ -152,6 +168,7 @@ export class VirtualLog {
       extension.cancel();
       if (tail === undefined) continue;
       const tailLsn = Lsn(base + tail.offset - 1);
+      this.learnTail(tailLsn);
       if (tailLsn > beyond) return tailLsn;
       if (tail.sealed) await this.waitForExtension(segment);
     }

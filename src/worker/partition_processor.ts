@@ -223,6 +223,8 @@ export class PartitionProcessor implements PartitionHandle {
     role: Role;
     epoch: number;
     appliedLsn: number;
+    /** Records in the log past the applied LSN, as far as this node knows the log's tail. */
+    lagRecords: number;
     timers: number;
     /** Invocation statuses in each phase, indexed by `InvocationPhase` (empty before recovery). */
     invocationsByPhase: readonly number[];
@@ -232,6 +234,7 @@ export class PartitionProcessor implements PartitionHandle {
       role: this.role,
       epoch: this.epoch,
       appliedLsn: this.appliedLsn,
+      lagRecords: Math.max(0, this.deps.log.knownTail - 1 - this.appliedLsn),
       timers: this.timers.size,
       invocationsByPhase: this.machine?.invocationsByPhase ?? [],
     };

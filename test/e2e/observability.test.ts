@@ -397,6 +397,18 @@ describe("Prometheus metrics on a cluster's node ports", () => {
       );
       assert.deepEqual(roles.sort(), ["follower", "leader"], `partition ${p}'s replicas`);
     }
+    // A replica's lag: followers learn the tail as they read, and apply up to it.
+    const lags = (all: Samples[]): number[] =>
+      all.flatMap((samples) =>
+        [...samples.entries()]
+          .filter(([s]) => s.startsWith("keel_partition_lag_records{"))
+          .map(([, v]) => v),
+      );
+    assert.equal(lags(after).length, partitions * 2, "a lag per replica");
+    await eventually(
+      async () => (lags(await scrapeAll()).every((lag) => lag === 0) ? true : undefined),
+      "every replica caught up",
+    );
     // Both nodes are metadata members: one Raft leader, the same term on both.
     const leaders = after.map((samples) => valueOf(samples, "keel_metadata_raft_leader"));
     assert.deepEqual(leaders.sort(), [0, 1]);

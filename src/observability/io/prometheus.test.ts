@@ -74,9 +74,23 @@ describe("Prometheus metrics", () => {
       queuedInvocations: () => 2,
       backingOffInvocations: () => 3,
       partitions: () => [
-        { partitionId: 0, role, epoch: 4, appliedLsn: 99, invocationsByPhase: [1, 0, 2, 3, 0, 5] },
+        {
+          partitionId: 0,
+          role,
+          epoch: 4,
+          appliedLsn: 99,
+          lagRecords: 0,
+          invocationsByPhase: [1, 0, 2, 3, 0, 5],
+        },
         // Led elsewhere: its invocations are counted by its leader.
-        { partitionId: 1, role: "follower", epoch: 2, appliedLsn: 7, invocationsByPhase: [9, 9] },
+        {
+          partitionId: 1,
+          role: "follower",
+          epoch: 2,
+          appliedLsn: 7,
+          lagRecords: 12,
+          invocationsByPhase: [9, 9],
+        },
       ],
       snapshots: () => [{ partitionId: 0, createdAtMs: 1_000, bytes: 4096 }],
       nowMs: () => 31_000,
@@ -87,6 +101,7 @@ describe("Prometheus metrics", () => {
     assert.equal(samples.get("keel_invoker_backing_off_invocations"), 3);
     assert.equal(samples.get('keel_partition_applied_lsn{partition="0",role="leader"}'), 99);
     assert.equal(samples.get('keel_partition_leader_epoch{partition="0",role="leader"}'), 4);
+    assert.equal(samples.get('keel_partition_lag_records{partition="1",role="follower"}'), 12);
     assert.equal(samples.get('keel_invocations{status="pending"}'), 1);
     assert.equal(samples.get('keel_invocations{status="invoked"}'), 2);
     assert.equal(samples.get('keel_invocations{status="suspended"}'), 3);

@@ -23,6 +23,8 @@ export interface PartitionGaugeSource {
   readonly role: string;
   readonly epoch: number;
   readonly appliedLsn: number;
+  /** Records past the applied LSN, up to the log's tail as this node last learned it. */
+  readonly lagRecords: number;
   /** Invocation statuses in each phase, indexed by `InvocationPhase` (`INVOCATION_STATUSES`). */
   readonly invocationsByPhase: readonly number[];
 }
@@ -286,6 +288,12 @@ export class PrometheusMetrics implements KeelMetrics {
       "keel_partition_applied_lsn",
       "The LSN of the last record the partition applied on this node, by partition and role",
       (p) => p.appliedLsn,
+    );
+    partitionGauge(
+      "keel_partition_lag_records",
+      "Records of the partition's log this node has not applied yet, up to the log's tail as this " +
+        "node last learned it, by partition and role",
+      (p) => p.lagRecords,
     );
     partitionGauge(
       "keel_partition_leader_epoch",
