@@ -84,13 +84,20 @@ describe("OpenTelemetry traces across a cluster's nodes", () => {
     assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
     entry = cluster.nodes[0]!;
     // A leader other than n1 (the node the others joined through), so n1 takes every request.
-    section = await eventually(() => {
+    // The placement must have settled: the controller gives a node that joined its replicas first
+    // and its leaderships a pass later (it leads only partitions whose log it has read).
+    let previous = "";
+    section = await eventually(async () => {
       const now = clusterStatus(entry.admin);
       const others = now.partitions.map((p) => leaderName(now, p.id));
-      return others.every((n) => n !== undefined) && others.some((n) => n !== "n1")
+      const leaders = others.join(",");
+      const settled = leaders === previous;
+      previous = leaders;
+      if (!settled) await new Promise((resolve) => setTimeout(resolve, 3_000));
+      return settled && others.every((n) => n !== undefined) && others.some((n) => n !== "n1")
         ? now
         : undefined;
-    }, "every partition led, some by a node other than n1");
+    }, "every partition led, some by a node other than n1, the same for 3 s");
     leader = section.partitions.map((p) => leaderName(section, p.id)!).find((n) => n !== "n1")!;
   });
   after(async () => {
