@@ -522,6 +522,11 @@ const SCHEMAS: Record<string, Json> = {
             trim_point: { type: ["integer", "null"] },
             snapshot_lsn: { type: ["integer", "null"] },
             snapshot_created_at_ms: { type: ["integer", "null"] },
+            append_latency_ms: {
+              type: ["number", "null"],
+              description:
+                "The leader's recent time for an append to become durable (ms); null on a follower",
+            },
           },
         },
       },

@@ -14,6 +14,8 @@ export interface PartitionStatusJson {
   trim_point: number | null;
   segments: number;
   timers: number;
+  /** The leader's recent time for an append to become durable (ms); null on a follower. */
+  append_latency_ms: number | null;
   snapshot_lsn: number | null;
   snapshot_created_at_ms: number | null;
 }
@@ -37,6 +39,7 @@ export interface ClusterStatusJson {
       applied_lsn: number | null;
       log_tail: number | null;
       trim_point: number | null;
+      append_latency_ms: number | null;
     }[];
   }[];
   logs: {

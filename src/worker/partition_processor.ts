@@ -146,7 +146,16 @@ export interface PartitionDescription {
   readonly trimPoint: number | undefined;
   readonly segments: number;
   readonly timers: number;
+  /**
+   * How long this node's appends to the partition's log took to become durable, recently (an
+   * exponentially weighted mean, ms); undefined where none was measured (a follower, an unobserved
+   * node).
+   */
+  readonly appendLatencyMs: number | undefined;
 }
+
+/** The weight of the newest append in `appendLatencyMs` (about the last ten appends count). */
+const APPEND_LATENCY_WEIGHT = 0.2;
 
 const epochKey = (partitionId: number): string => `partitions/${partitionId}/epoch`;
 /**
@@ -256,7 +265,17 @@ export class PartitionProcessor implements PartitionHandle {
       trimPoint: await this.answerWithin(DESCRIBE_LOG_WAIT_MS, this.deps.log.trimPoint()),
       segments: this.deps.log.chain.segments.length,
       timers: this.timers.size,
+      appendLatencyMs: this.role === "leader" ? this.appendLatencyMs : undefined,
     };
+  }
+
+  private appendLatencyMs: number | undefined;
+
+  private noteAppendLatency(ms: number): void {
+    this.appendLatencyMs =
+      this.appendLatencyMs === undefined
+        ? ms
+        : this.appendLatencyMs + APPEND_LATENCY_WEIGHT * (ms - this.appendLatencyMs);
   }
 
   /** `answer`'s value, or undefined when it fails or takes longer than `ms`. */
@@ -406,11 +425,13 @@ export class PartitionProcessor implements PartitionHandle {
     // Unobserved, the append resolves as it always did (no extra turn for the simulator to order).
     if (metrics === undefined) return this.deps.log.append(payloads);
     const started = metrics.startTimer();
+    const startedMs = this.deps.clock.nowMs();
     let bytes = 0;
     for (const payload of payloads) bytes += payload.length;
     return this.deps.log.append(payloads).then(
       (lsn) => {
         metrics.log.appendCommitted(payloads.length, bytes, started);
+        this.noteAppendLatency(this.deps.clock.nowMs() - startedMs);
         return lsn;
       },
       (error: unknown) => {

@@ -81,6 +81,11 @@ describe("web UI, three nodes", () => {
       .getByText(/\d+\.\d\/s/)
       .first()
       .waitFor();
+    // The leaders' append latency (their claims were appends).
+    await partitions
+      .getByText(/\d+\.\d ms/)
+      .first()
+      .waitFor();
     await screenshot(page, "13-cluster");
 
     await cluster.nodes[Number(victim.slice(1)) - 1]!.kill9();

@@ -345,6 +345,7 @@ export class AdminApi {
         trim_point: p.trimPoint ?? null,
         segments: p.segments,
         timers: p.timers,
+        append_latency_ms: p.appendLatencyMs ?? null,
         snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
         snapshot_created_at_ms: node.snapshots?.latest[i]?.createdAtMs ?? null,
       })),
@@ -468,6 +469,7 @@ function clusterStatus(cluster: ClusterDescription): ClusterStatusJson {
         applied_lsn: r.appliedLsn ?? null,
         log_tail: r.logTail ?? null,
         trim_point: r.trimPoint ?? null,
+        append_latency_ms: r.appendLatencyMs ?? null,
       })),
     })),
     logs: cluster.logs.map((l) => ({

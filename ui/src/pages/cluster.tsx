@@ -11,6 +11,8 @@ interface Sample {
   applied: Map<number, number>;
   /** The most a replica of each partition is behind the one furthest ahead (records). */
   lag: Map<number, number>;
+  /** The leader's recent time for an append to become durable, per partition (ms). */
+  latency: Map<number, number>;
 }
 
 /** Records applied per second for each partition, from the highest applied LSN of two polls. */
@@ -41,6 +43,17 @@ function lagOf(status: NodeStatus): Map<number, number> {
   return lag;
 }
 
+function latencyOf(status: NodeStatus): Map<number, number> {
+  const latency = new Map<number, number>();
+  const partitions =
+    status.cluster?.partitions.map((p) => ({
+      id: p.id,
+      ms: p.replicas.find((r) => r.append_latency_ms !== null)?.append_latency_ms ?? null,
+    })) ?? status.partitions.map((p) => ({ id: p.id, ms: p.append_latency_ms }));
+  for (const { id, ms } of partitions) if (ms !== null) latency.set(id, ms);
+  return latency;
+}
+
 function appliedOf(status: NodeStatus): Map<number, number> {
   const applied = new Map<number, number>();
   if (status.cluster !== undefined) {
@@ -59,7 +72,12 @@ export function ClusterPage() {
       const value = await nodeStatus();
       history.current = [
         ...history.current,
-        { at: performance.now(), applied: appliedOf(value), lag: lagOf(value) },
+        {
+          at: performance.now(),
+          applied: appliedOf(value),
+          lag: lagOf(value),
+          latency: latencyOf(value),
+        },
       ].slice(-HISTORY);
       return value;
     },
@@ -89,6 +107,18 @@ export function ClusterPage() {
       </span>
     );
   };
+  const latencyChart = (partition: number) => {
+    const values = history.current.flatMap((s) => {
+      const ms = s.latency.get(partition);
+      return ms === undefined ? [] : [ms];
+    });
+    return (
+      <span class="rate">
+        <Sparkline values={values} label={`partition ${partition} append latency in ms`} />{" "}
+        {values.length === 0 ? "…" : `${values[values.length - 1]!.toFixed(1)} ms`}
+      </span>
+    );
+  };
   const cluster = node?.cluster;
   /** Partitions and logs name nodes by plain id (N2); the nodes table by name and generation. */
   const nameOf = (plainId: string) =>
@@ -99,8 +129,8 @@ export function ClusterPage() {
       <p class="muted">
         Updated every {POLL_MS / 1000} s from <code>GET /keel/status</code> (what{" "}
         <code>keel status</code> shows) of node {node?.node ?? "…"}. Throughput is derived from
-        applied LSNs between polls, replica lag from the replicas' applied LSNs; the node reports no
-        latency per partition.
+        applied LSNs between polls, replica lag from the replicas' applied LSNs, latency is the
+        leader's recent time for an append to the partition's log to become durable.
       </p>
       <ErrorBox error={status.error} />
       {node === undefined ? null : cluster === undefined ? (
@@ -121,6 +151,7 @@ export function ClusterPage() {
                   <th>Snapshot LSN</th>
                   <th>Segments</th>
                   <th>Throughput</th>
+                  <th>Append latency</th>
                 </tr>
               </thead>
               <tbody>
@@ -135,6 +166,7 @@ export function ClusterPage() {
                     <td>{show(p.snapshot_lsn)}</td>
                     <td>{p.segments}</td>
                     <td>{rate(p.id)}</td>
+                    <td>{latencyChart(p.id)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -180,6 +212,7 @@ export function ClusterPage() {
                   <th>Replicas (role, epoch, applied LSN, lag)</th>
                   <th>Throughput (records/s)</th>
                   <th>Replica lag (records)</th>
+                  <th>Append latency (ms)</th>
                 </tr>
               </thead>
               <tbody>
@@ -213,6 +246,7 @@ export function ClusterPage() {
                       </td>
                       <td>{rate(p.id)}</td>
                       <td>{lagChart(p.id)}</td>
+                      <td>{latencyChart(p.id)}</td>
                     </tr>
                   );
                 })}
