@@ -26,6 +26,8 @@ import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
+import type { KafkaCluster } from "../../schema/index.js";
+import type { SubscriptionStatus } from "../../ingress/io/index.js";
 import { LogLevelRoutes } from "./log_level_routes.js";
 import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
 import {
@@ -85,6 +87,10 @@ export interface AdminOptions {
   readonly metrics?: Pick<KeelMetrics, "sql" | "startTimer">;
   /** The node logger's levels, which `PUT /keel/log-levels/{module}` changes at run time. */
   readonly logLevels?: LogLevels;
+  /** The Kafka clusters of the configuration, which subscriptions may name. */
+  readonly kafkaClusters?: readonly KafkaCluster[];
+  /** The subscriptions consumed on this node, with their lag (for `GET /keel/status`). */
+  readonly subscriptionStatus?: () => readonly SubscriptionStatus[];
 }
 
 export class AdminApi {
@@ -110,7 +116,7 @@ export class AdminApi {
     );
     this.schemaRoutes = new SchemaRoutes(node, options.endpointClient ?? new EndpointClient());
     this.invocationRoutes = new InvocationRoutes(node);
-    this.subscriptionRoutes = new SubscriptionRoutes(node);
+    this.subscriptionRoutes = new SubscriptionRoutes(node, options.kafkaClusters);
     this.logLevelRoutes = new LogLevelRoutes(options.logLevels, logger);
     this.defineRoutes();
   }
@@ -206,10 +212,12 @@ export class AdminApi {
       this.deleteInvocation(res, params[0]!, url),
     );
 
-    route("GET", "/subscriptions", ({ res }) => subscriptions.list(res));
-    route("POST", "/subscriptions", ({ req }) => subscriptions.create(req));
-    route("GET", "/subscriptions/{id}", ({ params }) => subscriptions.get(params[0]!));
-    route("DELETE", "/subscriptions/{id}", ({ params }) => subscriptions.delete(params[0]!));
+    route("GET", "/subscriptions", ({ res, url }) => subscriptions.list(res, url));
+    route("POST", "/subscriptions", ({ req, res }) => subscriptions.create(req, res));
+    route("GET", "/subscriptions/{id}", ({ res, params }) => subscriptions.get(res, params[0]!));
+    route("DELETE", "/subscriptions/{id}", ({ res, params }) =>
+      subscriptions.delete(res, params[0]!),
+    );
     route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }
@@ -339,6 +347,20 @@ export class AdminApi {
         timers: p.timers,
         snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
         snapshot_created_at_ms: node.snapshots?.latest[i]?.createdAtMs ?? null,
+      })),
+      subscriptions: (this.options.subscriptionStatus?.() ?? []).map((s) => ({
+        id: s.id,
+        state: s.state,
+        problem: s.problem ?? null,
+        records: s.records,
+        lag: s.partitions.reduce((sum, p) => sum + p.lag, 0),
+        partitions: s.partitions.map((p) => ({
+          topic: p.topic,
+          partition: p.partition,
+          committed: p.committed ?? null,
+          high_watermark: p.high,
+          lag: p.lag,
+        })),
       })),
       ...(cluster === undefined ? {} : { cluster: clusterStatus(cluster) }),
     };
