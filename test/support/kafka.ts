@@ -147,6 +147,8 @@ export async function startKafka09(options: { partitions?: number } = {}): Promi
       "offsets.topic.replication.factor=1",
       "offsets.topic.num.partitions=1",
       "group.min.session.timeout.ms=1000",
+      // librdkafka's default session timeout (45 s) is above Kafka 0.9's default maximum (30 s).
+      "group.max.session.timeout.ms=300000",
       "num.network.threads=1",
       "num.io.threads=2",
       "log.flush.interval.messages=1000000",

@@ -48,6 +48,15 @@ const CONSUME_WAIT_MS = 200;
 /** How often lag is measured (committed offsets and high watermarks asked of the brokers). */
 const LAG_REFRESH_MS = 2_000;
 const RETRY_MS = 500;
+/** librdkafka's topic-level consumer options (its CONFIGURATION.md, "Topic configuration properties"). */
+const TOPIC_LEVEL_CONSUMER_OPTIONS = new Set([
+  "auto.offset.reset",
+  "auto.commit.interval.ms",
+  "offset.store.path",
+  "offset.store.sync.interval.ms",
+  "offset.store.method",
+  "consume.callback.max.messages",
+]);
 
 // The client is a native addon, loaded with the first subscription (a node without any never needs it).
 type Rdkafka = typeof Kafka;
@@ -207,10 +216,15 @@ class SubscriptionConsumer {
   }
 
   private connect(rdkafka: Rdkafka): Promise<KafkaConsumer> {
-    const consumer = new rdkafka.KafkaConsumer(
-      consumerOptions(this.cluster, this.subscription),
-      {},
-    );
+    // The JavaScript binding always gives librdkafka a topic configuration of its own, which would
+    // hide topic-level options set globally (as Restate's client takes them): they go there.
+    const global: Record<string, string> = {};
+    const topic: Record<string, string> = {};
+    for (const [key, value] of Object.entries(consumerOptions(this.cluster, this.subscription))) {
+      if (TOPIC_LEVEL_CONSUMER_OPTIONS.has(key)) topic[key] = value;
+      else global[key] = value;
+    }
+    const consumer = new rdkafka.KafkaConsumer(global, topic);
     consumer.setDefaultConsumeTimeout(CONSUME_WAIT_MS);
     return new Promise((resolve, reject) => {
       consumer.connect({ timeout: 10_000 }, (error) => {
