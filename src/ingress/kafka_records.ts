@@ -16,7 +16,12 @@ import {
 } from "../core/index.js";
 import type { Dedup, ServiceInvocation } from "../gen/keel/records.js";
 import type { Header } from "../gen/keel/service_protocol.js";
-import { retentionOf, targetOf, type SchemaIndex, type SubscriptionSchema } from "../schema/index.js";
+import {
+  retentionOf,
+  targetOf,
+  type SchemaIndex,
+  type SubscriptionSchema,
+} from "../schema/index.js";
 
 export interface KafkaRecord {
   readonly topic: string;
@@ -96,7 +101,8 @@ function recordHeaders(subscriptionId: string, record: KafkaRecord): Header[] {
   if (record.timestampMs !== undefined)
     headers.push({ key: "kafka.timestamp", value: String(record.timestampMs) });
   headers.push({ key: "restate.subscription.id", value: subscriptionId });
-  if (record.key !== undefined) headers.push({ key: "kafka.key", value: paddedBase64Url(record.key) });
+  if (record.key !== undefined)
+    headers.push({ key: "kafka.key", value: paddedBase64Url(record.key) });
   return headers;
 }
 

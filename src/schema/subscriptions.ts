@@ -24,7 +24,7 @@ export interface SubscriptionSchema {
   readonly options: Readonly<Record<string, string>>;
 }
 
-/** Options a subscription may not set: Keel commits offsets itself, after records are durable. */
+/** Options a subscription may not set: Keel stores offsets itself, once records are applied. */
 export const KAFKA_OPTIONS_IGNORED: readonly string[] = [
   "enable.auto.commit",
   "enable.auto.offset.store",
@@ -67,14 +67,15 @@ export function subscriptionOptions(
 
 /**
  * The client options a subscription's consumer runs with: the cluster's, then the subscription's,
- * then Keel's own (offsets are committed by Keel once records are applied, never automatically).
+ * then Keel's own, as Restate's: an offset is stored only once its record is applied, and stored
+ * offsets are committed every `auto.commit.interval.ms` (default 5 s) and when the consumer closes.
  */
 export function consumerOptions(
   cluster: KafkaCluster,
   subscription: SubscriptionSchema,
 ): Record<string, string> {
   const options: Record<string, string> = { ...cluster.properties, ...subscription.options };
-  options["enable.auto.commit"] = "false";
+  options["enable.auto.commit"] = "true";
   options["enable.auto.offset.store"] = "false";
   return options;
 }

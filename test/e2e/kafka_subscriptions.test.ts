@@ -9,8 +9,6 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   RESTATE_CLI_BIN,
@@ -26,6 +24,7 @@ import {
   type ServiceEndpoint,
 } from "./harness.js";
 import {
+  kafkaConfigFile,
   kafkaUnavailable,
   producerFor,
   startKafka09,
@@ -35,19 +34,6 @@ import {
 } from "../support/kafka.js";
 
 const unavailable = kafkaUnavailable();
-
-/** A TOML config naming the broker as the cluster `local`, with its client options passed through. */
-export function kafkaConfigFile(broker: KafkaBroker, name = "local"): string {
-  const file = join(tempDir("kafka-config"), "keel.toml");
-  const options = Object.entries(broker.clientOptions)
-    .map(([key, value]) => `"${key}" = "${value}"`)
-    .join("\n");
-  writeFileSync(
-    file,
-    `[[ingress.kafka-clusters]]\nname = "${name}"\nbrokers = ["${broker.bootstrap}"]\n${options}\n`,
-  );
-  return file;
-}
 
 async function seen(server: KeelServer, key: string): Promise<number[]> {
   const res = await call(`${server.ingress}/KafkaLog/${key}/seen`, { method: "POST" });
@@ -102,11 +88,15 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     await broker?.stop();
   });
 
-  const subscribe = async (topic: string, sink: string): Promise<string> => {
+  const subscribe = async (
+    topic: string,
+    sink: string,
+    options: Record<string, string> = {},
+  ): Promise<string> => {
     const res = await postJson(`${server.admin}/subscriptions`, {
       source: `kafka://local/${topic}`,
       sink,
-      options: { "auto.offset.reset": "earliest" },
+      options: { "auto.offset.reset": "earliest", ...options },
     });
     assert.equal(res.status, 201, res.text);
     return res.json<{ id: string }>().id;
@@ -123,10 +113,16 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
       unknownCluster.json<{ message: string }>().message,
       `Kafka cluster 'elsewhere' not found. Available clusters: ["local"]`,
     );
-    const badSource = await create({ source: "http://local/orders", sink: "service://KafkaLog/add" });
+    const badSource = await create({
+      source: "http://local/orders",
+      sink: "service://KafkaLog/add",
+    });
     assert.equal(badSource.status, 400);
     assert.match(badSource.text, /invalid source URI/);
-    const badTopic = await create({ source: "kafka://local/a%20b", sink: "service://KafkaLog/add" });
+    const badTopic = await create({
+      source: "kafka://local/a%20b",
+      sink: "service://KafkaLog/add",
+    });
     assert.equal(badTopic.status, 400);
     assert.match(badTopic.text, /Kafka topic/);
     const unknownHandler = await create({
@@ -150,7 +146,8 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     ]);
     assert.equal(created.code, 0, created.out);
     const listed = await call(`${server.admin}/subscriptions`);
-    const [subscription] = listed.json<{ subscriptions: Record<string, unknown>[] }>().subscriptions;
+    const [subscription] = listed.json<{ subscriptions: Record<string, unknown>[] }>()
+      .subscriptions;
     assert.ok(subscription !== undefined, listed.text);
     const id = subscription["id"] as string;
     assert.deepEqual(subscription, {
@@ -244,13 +241,23 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
   });
 
   it("invokes every record of 3 partitions exactly once across two restarts, one a SIGKILL", async () => {
-    await subscribe("counted", "service://KafkaLog/add");
+    // A killed consumer's partitions move on once its session times out (librdkafka's default: 45 s).
+    // Offsets are committed only when the consumer closes: the SIGKILL loses every commit, so the
+    // restarted node is given again every record it had invoked, and must drop each of them.
+    await subscribe("counted", "service://KafkaLog/add", {
+      "session.timeout.ms": "6000",
+      "auto.commit.interval.ms": "600000",
+    });
     const keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
     let n = 0;
     const produce = async (count: number): Promise<void> => {
       const records: ProducedRecord[] = [];
       for (let i = 0; i < count; i++, n++)
-        records.push({ topic: "counted", key: keys[n % keys.length]!, value: JSON.stringify({ n }) });
+        records.push({
+          topic: "counted",
+          key: keys[n % keys.length]!,
+          value: JSON.stringify({ n }),
+        });
       await producer.send(records);
     };
     const total = (): Promise<number> =>
@@ -263,7 +270,11 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     await server.kill9();
     await produce(300);
     await server.restart();
-    await eventually(async () => ((await total()) >= 400 ? true : undefined), "more records", 60_000);
+    await eventually(
+      async () => ((await total()) >= 400 ? true : undefined),
+      "more records",
+      60_000,
+    );
     assert.ok((await server.stop()) === 0);
     await produce(300);
     await server.restart();
@@ -289,6 +300,9 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
       assert.deepEqual(await seen(server, key), expected, `key ${key}`);
     }
     const metrics = await call(`http://127.0.0.1:${nodePort}/metrics`);
-    assert.match(metrics.text, /keel_kafka_subscription_lag\{subscription="sub_[^"]+",topic="counted",partition="2"\} 0/);
+    assert.match(
+      metrics.text,
+      /keel_kafka_subscription_lag\{subscription="sub_[^"]+",topic="counted",partition="2"\} 0/,
+    );
   });
 });

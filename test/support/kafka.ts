@@ -23,6 +23,19 @@ export const KAFKA_09_CLIENT_OPTIONS: Readonly<Record<string, string>> = {
   "broker.version.fallback": "0.9.0.1",
 };
 
+/** A keel-server TOML config naming the broker as the cluster `name`, its client options passed through. */
+export function kafkaConfigFile(broker: KafkaBroker, name = "local"): string {
+  const file = join(mkdtempSync(join(tmpdir(), "keel-kafka-config-")), "keel.toml");
+  const options = Object.entries(broker.clientOptions)
+    .map(([key, value]) => `${JSON.stringify(key)} = ${JSON.stringify(value)}`)
+    .join("\n");
+  writeFileSync(
+    file,
+    `[[ingress.kafka-clusters]]\nname = "${name}"\nbrokers = ["${broker.bootstrap}"]\n${options}\n`,
+  );
+  return file;
+}
+
 export interface KafkaBroker {
   /** `host:port` of the broker. */
   readonly bootstrap: string;
@@ -100,7 +113,8 @@ function java(mainClass: string, args: string[], logDir: string, output: string[
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString());
     if (output.length > 200) output.splice(0, output.length - 200);
-    if (process.env["KEEL_TEST_VERBOSE"] === "1") process.stderr.write(`[kafka] ${chunk}`);
+    if (process.env["KEEL_TEST_VERBOSE"] === "1")
+      process.stderr.write(`[kafka] ${chunk.toString()}`);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -233,11 +247,11 @@ async function connectProducer(
   const rdkafka = require("@confluentinc/kafka-javascript") as typeof Kafka;
   const producer = new rdkafka.Producer({
     ...options,
-    "acks": "all",
+    acks: "all",
     "max.in.flight.requests.per.connection": 1,
     "linger.ms": 5,
-    "dr_cb": true,
-    "event_cb": onLog !== undefined,
+    dr_cb: true,
+    event_cb: onLog !== undefined,
   } as Kafka.ProducerGlobalConfig);
   if (onLog !== undefined) producer.on("event.log", (event) => onLog(event.message));
   let pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -251,7 +265,9 @@ async function connectProducer(
   });
   producer.setPollInterval(20);
   await new Promise<void>((resolve, reject) =>
-    producer.connect({ timeout: 30_000 }, (error) => (error ? reject(error) : resolve())),
+    producer.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(new Error(`the producer cannot connect: ${error.message}`)) : resolve(),
+    ),
   );
   return {
     async send(records) {

@@ -357,7 +357,7 @@ export class AdminApi {
         partitions: s.partitions.map((p) => ({
           topic: p.topic,
           partition: p.partition,
-          committed: p.committed ?? null,
+          next_offset: p.nextOffset ?? null,
           high_watermark: p.high,
           lag: p.lag,
         })),

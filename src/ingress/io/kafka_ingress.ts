@@ -3,7 +3,8 @@
  * the schema, in the consumer group the subscription names. Records are taken a batch at a time; each
  * becomes an invocation carrying a dedup tag (its topic partition and offset); the batch is appended
  * to the partitions' logs (one append per Keel partition, in offset order) and applied, and only then
- * are its offsets committed to Kafka and the next batch taken. A record delivered again (a restart, a
+ * are its offsets stored (committed to Kafka with the next automatic commit, as Restate does) and the
+ * next batch taken. A record delivered again (a restart, a
  * rebalance, a lost commit) is dropped by its partition's dedup table, so each record is invoked once.
  * While the invoker is saturated the consumer pauses its partitions and records wait in Kafka.
  */
@@ -27,8 +28,11 @@ export interface SubscriptionLag {
   readonly subscription: string;
   readonly topic: string;
   readonly partition: number;
-  /** The next offset to invoke (committed to Kafka), or undefined before the first commit. */
-  readonly committed: number | undefined;
+  /**
+   * The offset after the last record invoked (applied in Keel, or committed to Kafka by an earlier
+   * consumer); undefined until known.
+   */
+  readonly nextOffset: number | undefined;
   readonly high: number;
   readonly lag: number;
 }
@@ -138,8 +142,8 @@ class SubscriptionConsumer {
   private paused = false;
   private problem: string | undefined;
   private records = 0;
-  /** Per partition: the next offset to invoke (what was committed) and the high watermark. */
-  private readonly offsets = new Map<number, { committed: number | undefined; high: number }>();
+  /** Per partition: the offset after the last record invoked, and the high watermark. */
+  private readonly offsets = new Map<number, { next: number | undefined; high: number }>();
   private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -161,13 +165,13 @@ class SubscriptionConsumer {
   status(): SubscriptionStatus {
     const partitions: SubscriptionLag[] = [...this.offsets.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([partition, { committed, high }]) => ({
+      .map(([partition, { next, high }]) => ({
         subscription: this.subscription.id,
         topic: this.subscription.topic,
         partition,
-        committed,
+        nextOffset: next,
         high,
-        lag: Math.max(0, high - (committed ?? 0)),
+        lag: Math.max(0, high - (next ?? 0)),
       }));
     return {
       id: this.subscription.id,
@@ -246,25 +250,26 @@ class SubscriptionConsumer {
       if (messages.length === 0 || !this.running) continue;
       await this.ingest(messages);
       this.records += messages.length;
-      // Offsets are committed once the batch is applied: a crash before re-delivers, the dedup drops.
+      // Offsets are stored once the batch is applied, and committed with the next automatic commit:
+      // records applied but not committed (a crash) come again, and their partitions drop them.
       const next = new Map<number, number>();
       for (const m of messages) next.set(m.partition, m.offset + 1);
-      const commits = [...next].map(([partition, offset]) => ({
+      const stored = [...next].map(([partition, offset]) => ({
         topic: this.subscription.topic,
         partition,
         offset,
       }));
-      for (const { partition, offset } of commits) {
-        const entry = this.offsets.get(partition) ?? { committed: undefined, high: offset };
-        entry.committed = offset;
+      for (const { partition, offset } of stored) {
+        const entry = this.offsets.get(partition) ?? { next: undefined, high: offset };
+        entry.next = offset;
         entry.high = Math.max(entry.high, offset);
         this.offsets.set(partition, entry);
       }
       try {
-        consumer.commit(commits);
+        consumer.offsetsStore(stored);
       } catch (error) {
-        // Harmless: the records come again and their partitions drop them.
-        this.logger.debug("kafka offset commit failed", { error: (error as Error).message });
+        // A partition revoked meanwhile: its new owner starts from the last commit, harmlessly.
+        this.logger.debug("kafka offset store failed", { error: (error as Error).message });
       }
     }
   }
@@ -337,22 +342,23 @@ class SubscriptionConsumer {
       return;
     }
     const mine = new Set(assignments.map((a) => a.partition));
-    for (const partition of this.offsets.keys()) if (!mine.has(partition)) this.offsets.delete(partition);
+    for (const partition of this.offsets.keys())
+      if (!mine.has(partition)) this.offsets.delete(partition);
     if (assignments.length === 0) return;
     consumer.committed(assignments, LAG_REFRESH_MS, (error, committed) => {
       if (error || committed === undefined) return;
       for (const c of committed) {
-        const entry = this.offsets.get(c.partition) ?? { committed: undefined, high: 0 };
-        if (c.offset >= 0) entry.committed = Math.max(entry.committed ?? 0, c.offset);
+        const entry = this.offsets.get(c.partition) ?? { next: undefined, high: 0 };
+        if (c.offset >= 0) entry.next = Math.max(entry.next ?? 0, c.offset);
         this.offsets.set(c.partition, entry);
       }
     });
     for (const { topic, partition } of assignments) {
       consumer.queryWatermarkOffsets(topic, partition, LAG_REFRESH_MS, (error, watermarks) => {
         if (error || watermarks === undefined) return;
-        const entry = this.offsets.get(partition) ?? { committed: undefined, high: 0 };
+        const entry = this.offsets.get(partition) ?? { next: undefined, high: 0 };
         entry.high = watermarks.highOffset;
-        if (entry.committed === undefined) entry.committed = watermarks.lowOffset;
+        if (entry.next === undefined) entry.next = watermarks.lowOffset;
         this.offsets.set(partition, entry);
       });
     }
