@@ -159,7 +159,22 @@ interface NodeStatus {
   storage_problem?: string | null;
   snapshot_problem?: string | null;
   partitions: PartitionStatus[];
+  subscriptions?: SubscriptionStatusView[];
   cluster?: ClusterStatus;
+}
+
+interface SubscriptionStatusView {
+  id: string;
+  state: string;
+  problem: string | null;
+  records: number;
+  partitions: {
+    topic: string;
+    partition: number;
+    next_offset: number | null;
+    high_watermark: number;
+    lag: number;
+  }[];
 }
 
 interface ClusterStatus {
@@ -288,6 +303,27 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
       ]),
     ),
   );
+  const subscriptions = status.subscriptions ?? [];
+  if (subscriptions.length > 0) {
+    ctx.out(
+      `\nKafka subscriptions consumed here\n${renderTable(
+        ["SUBSCRIPTION", "STATE", "TOPIC", "PARTITION", "NEXT OFFSET", "HIGH WATERMARK", "LAG"],
+        subscriptions.flatMap((s) =>
+          s.partitions.length === 0
+            ? [[s.id, s.problem ?? s.state, "-", "-", "-", "-", "-"]]
+            : s.partitions.map((p) => [
+                s.id,
+                s.problem ?? s.state,
+                p.topic,
+                String(p.partition),
+                p.next_offset === null ? "?" : String(p.next_offset),
+                String(p.high_watermark),
+                String(p.lag),
+              ]),
+        ),
+      )}`,
+    );
+  }
   if (status.cluster !== undefined) ctx.out(renderCluster(status.cluster));
 }
 

@@ -92,6 +92,13 @@ export class KafkaIngress {
   ) {}
 
   start(): void {
+    if (this.clusters.length > 0) {
+      const loaded = loadClient();
+      if (loaded instanceof Error)
+        this.logger.warn("Kafka clusters are configured but cannot be consumed", {
+          error: loaded.message,
+        });
+    }
     this.timer = setInterval(() => this.reconcile(), RECONCILE_MS);
     this.timer.unref();
     this.reconcile();
