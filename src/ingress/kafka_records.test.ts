@@ -31,7 +31,7 @@ const schema = new SchemaIndex(
   {
     deployments: [],
     services: [service("Log", "VirtualObject"), service("Sink", "Service")],
-  } as Schema,
+  },
   1,
 );
 
