@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvocationId, partitionKeyOf, utf8 } from "../core/index.js";
-import {
-  SchemaIndex,
-  type Schema,
-  type ServiceSchema,
-  type SubscriptionSchema,
-} from "../schema/index.js";
+import { SchemaIndex, type ServiceSchema, type SubscriptionSchema } from "../schema/index.js";
 import { DEFAULT_RETRY_POLICY } from "../schema/schema.js";
 import { kafkaProducer, recordInvocation, type KafkaRecord } from "./kafka_records.js";
 
