@@ -77,7 +77,7 @@ async function startServer(kind, dir, ports) {
     },
   });
   const output = [];
-  child.stderr.on("data", (chunk) => output.push(chunk.toString()));
+  child.stderr.on("data", (chunk) => { output.push(chunk.toString()); if (process.env.BENCH_VERBOSE) process.stderr.write(chunk); });
   const adminUrl = `http://127.0.0.1:${admin}`;
   await until(`${kind} to start`, async () => (await fetch(`${adminUrl}/health`)).ok && (await fetch(`http://127.0.0.1:${ingress}/restate/health`)).ok, Date.now() + 60_000, 100).catch((e) => {
     throw new Error(`${e.message}: ${output.join("").slice(-2000)}`);
