@@ -88,12 +88,12 @@ describe("Kafka records as invocations", () => {
     );
   });
 
-  it("skips a record whose key an object cannot take, and one whose sink is gone", () => {
+  it("skips a record whose key an object cannot take; one whose sink is gone must wait", () => {
     const badKey = recordInvocation(schema, subscription("Log"), {
       ...record,
       key: new Uint8Array([0xff, 0xfe]),
     });
     assert.deepEqual(badKey, { kind: "skip", reason: "the record key must be valid UTF-8" });
-    assert.equal(recordInvocation(schema, subscription("Gone"), record).kind, "skip");
+    assert.equal(recordInvocation(schema, subscription("Gone"), record).kind, "unavailable");
   });
 });

@@ -46,8 +46,10 @@ export type RecordInvocation =
       readonly partitionKey: PartitionKey;
       readonly dedup: Dedup;
     }
-  /** A record that cannot be invoked (its sink is gone, its key is not UTF-8): skipped, and why. */
-  | { readonly kind: "skip"; readonly reason: string };
+  /** A record that can never be invoked (its key is not UTF-8 for an object): skipped, and why. */
+  | { readonly kind: "skip"; readonly reason: string }
+  /** The sink is not registered (now): the record waits, as Restate's consumer does. */
+  | { readonly kind: "unavailable"; readonly reason: string };
 
 export function recordInvocation(
   schema: SchemaIndex,
@@ -57,7 +59,7 @@ export function recordInvocation(
   const service = schema.service(subscription.service);
   const handler = service?.handlers.find((h) => h.name === subscription.handler);
   if (service === undefined || handler === undefined)
-    return { kind: "skip", reason: "the sink's service and handler are not registered" };
+    return { kind: "unavailable", reason: "the sink's service and handler are not registered" };
   let key = "";
   if (service.ty !== "Service") {
     const text = record.key === undefined ? "" : fromUtf8Strict(record.key);

@@ -207,6 +207,7 @@ class SubscriptionConsumer {
         this.problem = undefined;
         await this.consumeLoop(this.consumer);
       } catch (error) {
+        if (!this.running) break;
         this.fail((error as Error).message);
         await sleep(RETRY_MS * 4);
       } finally {
@@ -302,6 +303,9 @@ class SubscriptionConsumer {
     const schema = this.node.schema();
     for (const message of messages) {
       const made = recordInvocation(schema, this.subscription, recordOf(message));
+      // The consumer starts again from the last commit, and retries until the sink is back.
+      if (made.kind === "unavailable")
+        throw new Error(`record ${message.partition}/${message.offset}: ${made.reason}`);
       if (made.kind === "skip") {
         this.logger.warn("kafka record skipped", {
           subscription: this.subscription.id,
