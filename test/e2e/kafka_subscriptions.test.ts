@@ -9,8 +9,10 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  DIST,
   RESTATE_CLI_BIN,
   call,
   eventually,
@@ -299,6 +301,16 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
       for (let m = i; m < 900; m += keys.length) expected.push(m);
       assert.deepEqual(await seen(server, key), expected, `key ${key}`);
     }
+    const keelStatus = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [join(DIST, "src", "bin", "keel.js"), "status", "--admin", server.admin],
+        { timeout: 30_000 },
+        (error, stdout) => (error ? reject(new Error(error.message)) : resolve(stdout)),
+      ),
+    );
+    assert.match(keelStatus, /Kafka subscriptions consumed here/);
+    assert.match(keelStatus, /sub_\w+\s+running\s+counted\s+2\s+300\s+300\s+0/);
     const metrics = await call(`http://127.0.0.1:${nodePort}/metrics`);
     assert.match(
       metrics.text,
