@@ -123,7 +123,19 @@ describe("Kafka subscriptions in a cluster of three", { skip: kafkaUnavailable()
       async () => ((await total()) >= 600 ? true : undefined),
       "every record, the killed node's partitions taken over",
       90_000,
-    );
+    ).catch(async (error: unknown) => {
+      const survivors = cluster.nodes.filter((node) => node !== victim);
+      const statuses = await Promise.all(
+        survivors.map(
+          async (node) =>
+            (await call(`${node.admin}/keel/status`)).json<{ subscriptions: unknown }>()
+              .subscriptions,
+        ),
+      );
+      throw new Error(
+        `${(error as Error).message}; ${await total()} invoked; survivors' subscriptions: ${JSON.stringify(statuses)}`,
+      );
+    });
     for (const [i, key] of KEYS.entries()) {
       const expected: number[] = [];
       for (let m = i; m < 600; m += KEYS.length) expected.push(m);

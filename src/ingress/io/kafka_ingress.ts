@@ -355,6 +355,9 @@ class SubscriptionConsumer {
     const mine = new Set(assignments.map((a) => a.partition));
     for (const partition of this.offsets.keys())
       if (!mine.has(partition)) this.offsets.delete(partition);
+    // Every partition the group gave this consumer shows, records taken from it or not.
+    for (const partition of mine)
+      if (!this.offsets.has(partition)) this.offsets.set(partition, { next: undefined, high: 0 });
     if (assignments.length === 0) return;
     consumer.committed(assignments, LAG_REFRESH_MS, (error, committed) => {
       if (error || committed === undefined) return;
