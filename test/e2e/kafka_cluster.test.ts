@@ -78,6 +78,10 @@ describe("Kafka subscriptions in a cluster of three", { skip: kafkaUnavailable()
         });
       await producer.send(records);
     };
+    // The topic exists before the consumers subscribe: a consumer learns of a topic created later only
+    // at its next metadata refresh (librdkafka: every 5 minutes), and the group leader assigns only
+    // the partitions it knows of.
+    await produce(300);
     const created = await postJson(`${first!.admin}/subscriptions`, {
       source: "kafka://local/shared",
       sink: "service://KafkaLog/add",
@@ -98,7 +102,6 @@ describe("Kafka subscriptions in a cluster of three", { skip: kafkaUnavailable()
         const subscriptions = status.json<{ subscriptions: { id: string }[] }>().subscriptions;
         return subscriptions.some((s) => s.id === id) ? true : undefined;
       }, `${node.admin} to consume the subscription`);
-    await produce(300);
     await eventually(
       async () => ((await total()) >= 300 ? true : undefined),
       "the first records",
