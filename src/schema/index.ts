@@ -29,7 +29,6 @@ export {
 } from "./schema.js";
 export type { HandlerSchema, RetryPolicy, Schema, ServiceSchema } from "./schema.js";
 export {
-  KAFKA_OPTIONS_IGNORED,
   addSubscription,
   consumerOptions,
   isKafkaTopicName,

@@ -24,12 +24,6 @@ export interface SubscriptionSchema {
   readonly options: Readonly<Record<string, string>>;
 }
 
-/** Options a subscription may not set: Keel stores offsets itself, once records are applied. */
-export const KAFKA_OPTIONS_IGNORED: readonly string[] = [
-  "enable.auto.commit",
-  "enable.auto.offset.store",
-];
-
 export function subscriptionsOf(schema: Schema): readonly SubscriptionSchema[] {
   return schema.subscriptions ?? [];
 }
