@@ -179,7 +179,7 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     const rows = await postJson(
       `${server.admin}/query`,
       {
-        query: `SELECT invoked_by, invoked_by_subscription_id FROM sys_invocation WHERE target_service_name = 'KafkaLog' LIMIT 1`,
+        query: `SELECT invoked_by, invoked_by_subscription_id FROM sys_invocation WHERE target_service_name = 'KafkaLog' AND target_handler_name = 'add' LIMIT 1`,
       },
       { accept: "application/json" },
     );
