@@ -3,4 +3,9 @@
  */
 
 export { keelAdminOpenApi } from "./openapi.js";
-export type { ClusterStatusJson, NodeStatusJson, PartitionStatusJson } from "./status.js";
+export type {
+  ClusterStatusJson,
+  NodeStatusJson,
+  PartitionStatusJson,
+  SubscriptionStatusJson,
+} from "./status.js";

@@ -68,6 +68,23 @@ export interface ClusterStatusJson {
   }[];
 }
 
+/** A Kafka subscription consumed on the node, with its lag per topic partition. */
+export interface SubscriptionStatusJson {
+  id: string;
+  state: string;
+  problem: string | null;
+  records: number;
+  /** Records behind the high watermarks, over its partitions. */
+  lag: number;
+  partitions: {
+    topic: string;
+    partition: number;
+    next_offset: number | null;
+    high_watermark: number;
+    lag: number;
+  }[];
+}
+
 export interface NodeStatusJson {
   keel_version: string;
   restate_compatible_version: string;
@@ -81,5 +98,7 @@ export interface NodeStatusJson {
   snapshot_destination: string | null;
   snapshot_problem: string | null;
   partitions: PartitionStatusJson[];
+  /** The Kafka subscriptions this node consumes. */
+  subscriptions: SubscriptionStatusJson[];
   cluster?: ClusterStatusJson;
 }

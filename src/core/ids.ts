@@ -141,6 +141,12 @@ export function formatDeploymentId(raw16: Uint8Array): string {
   return DEPLOYMENT_PREFIX + encodeBase62LE(raw16, 0, 16, BASE62_U128_WIDTH);
 }
 
+/** A subscription id (`sub_1` then 22 base62 characters), from 16 random bytes. */
+export function formatSubscriptionId(raw16: Uint8Array): string {
+  if (raw16.length !== 16) throw new RangeError("a subscription id has 16 bytes");
+  return "sub_1" + encodeBase62LE(raw16, 0, 16, BASE62_U128_WIDTH);
+}
+
 export function isDeploymentId(text: string): boolean {
   return (
     text.length === DEPLOYMENT_PREFIX.length + BASE62_U128_WIDTH &&
@@ -246,6 +252,20 @@ export function childInvocationId(
   const index = new Uint8Array(4);
   writeU32BE(index, 0, commandIndex);
   const uuid = hash128(["call", parent.bytes, index, target.service, target.handler, target.key]);
+  return InvocationId.fromParts(partitionKeyFor(target, uuid), uuid);
+}
+
+/**
+ * The id of the invocation a Kafka record becomes: the same record (producer = subscription, topic
+ * and partition; its offset) always gets the same id, so a record delivered again lands on the
+ * partition that has its dedup entry, even for a service without keys.
+ */
+export function kafkaRecordInvocationId(
+  target: InvocationTargetRef,
+  producer: string,
+  offset: number,
+): InvocationId {
+  const uuid = hash128(["kafka", producer, String(offset)]);
   return InvocationId.fromParts(partitionKeyFor(target, uuid), uuid);
 }
 

@@ -138,6 +138,13 @@ export const limits = {
   adminStateBodyBytesMax: 32 * MiB,
   /** Admin API bodies: subscriptions. */
   adminSubscriptionBodyBytesMax: 1 * MiB,
+  /** Kafka records a subscription takes at once; they are appended before the next are taken. */
+  kafkaBatchRecordsMax: 500,
+  /**
+   * Invocations waiting for an invoker slot above which Kafka subscriptions pause their partitions
+   * (they resume below half of it): records wait in Kafka, not in the node's memory.
+   */
+  kafkaPauseQueuedInvocations: 10_000,
   /** Largest frame the node transport accepts from a peer (a batch of log records fits). */
   nodeFrameBytesMax: 80 * MiB,
   /** Bytes waiting for one peer of the node transport before new frames to it are refused. */

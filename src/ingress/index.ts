@@ -1,5 +1,6 @@
 /**
- * The HTTP ingress's request targets, read as Restate reads them, and its errors. The server is
+ * The HTTP ingress's request targets, read as Restate reads them, and its errors; Kafka records as
+ * invocations. The HTTP server and the Kafka consumers are
  * in io/.
  */
 
@@ -14,3 +15,5 @@ export {
   methodNotAllowed,
   serviceNotFound,
 } from "./errors.js";
+export { kafkaProducer, recordInvocation } from "./kafka_records.js";
+export type { KafkaRecord, RecordInvocation } from "./kafka_records.js";

@@ -36,6 +36,7 @@ import { ByteReader, ByteWriter } from "../wire/index.js";
 import {
   HandlerType,
   InvocationStatus,
+  type Dedup,
   type ServiceInvocation,
   TerminationKind,
 } from "../gen/keel/records.js";
@@ -1556,6 +1557,26 @@ export class KeelNode {
       { key: id.partitionKey },
       (p) => p.proposeApplied(commands),
       { kind: "proposeApplied", commands },
+      () => undefined,
+    );
+  }
+
+  /**
+   * Appends invocations from an outside producer (a Kafka topic partition) to the partition of `key`,
+   * each with its dedup tag, as one batch; resolves once they are applied under one leadership. A
+   * batch sent again (its answer lost, the consumer restarted) is dropped record by record by the tags.
+   */
+  async ingestDeduplicated(
+    key: PartitionKey,
+    invocations: readonly ServiceInvocation[],
+    dedup: readonly Dedup[],
+  ): Promise<void> {
+    assert(invocations.length === dedup.length, "one dedup tag per invocation");
+    const commands: EnvelopeCommand[] = invocations.map((value) => ({ $case: "invoke", value }));
+    await this.onLeader(
+      { key },
+      (p) => p.proposeApplied(commands, { dedup: [...dedup] }),
+      { kind: "proposeApplied", commands, dedup },
       () => undefined,
     );
   }

@@ -13,7 +13,7 @@ import {
   type AttachResult as WireAttachResult,
   type Outcome as WireOutcome,
 } from "../gen/keel/partition_rpc.js";
-import type { OutboxMessage, ServiceInvocation } from "../gen/keel/records.js";
+import type { Dedup, OutboxMessage, ServiceInvocation } from "../gen/keel/records.js";
 import type { Outcome } from "../partition/index.js";
 import type { AttachResult, EnvelopeCommand, PartitionProcessor } from "../worker/index.js";
 import type { InvocationTaskInfo } from "../invoker/index.js";
@@ -27,7 +27,12 @@ export type PartitionCall =
     }
   | { readonly kind: "attach"; readonly id: InvocationId; readonly block: boolean }
   | { readonly kind: "request"; readonly command: EnvelopeCommand }
-  | { readonly kind: "proposeApplied"; readonly commands: readonly EnvelopeCommand[] }
+  | {
+      readonly kind: "proposeApplied";
+      readonly commands: readonly EnvelopeCommand[];
+      /** One dedup tag per command (records from an outside producer), or none. */
+      readonly dedup?: readonly Dedup[];
+    }
   | {
       readonly kind: "shuffled";
       readonly source: PartitionId;
@@ -92,7 +97,10 @@ export async function runOnProcessor(
     case "request":
       return { kind: "outcome", outcome: (await processor.request(call.command)).outcome };
     case "proposeApplied":
-      await processor.proposeApplied([...call.commands]);
+      await processor.proposeApplied(
+        [...call.commands],
+        call.dedup === undefined ? {} : { dedup: [...call.dedup] },
+      );
       return { kind: "done" };
     case "shuffled":
       await processor.acceptShuffled(call.source, [...call.messages]);
@@ -133,7 +141,10 @@ function wireCall(call: PartitionCall): PartitionRequest["call"] {
     case "request":
       return { $case: "request", value: envelopeOf(call.command) };
     case "proposeApplied":
-      return { $case: "proposeApplied", value: { commands: call.commands.map(envelopeOf) } };
+      return {
+        $case: "proposeApplied",
+        value: { commands: call.commands.map(envelopeOf), dedup: [...(call.dedup ?? [])] },
+      };
     case "shuffled":
       return {
         $case: "shuffled",
@@ -218,7 +229,11 @@ export function decodePartitionCall(bytes: Uint8Array): {
       return {
         partitionId,
         schemaVersion,
-        call: { kind: "proposeApplied", commands: call.value.commands.map(command) },
+        call: {
+          kind: "proposeApplied",
+          commands: call.value.commands.map(command),
+          ...(call.value.dedup.length === 0 ? {} : { dedup: call.value.dedup }),
+        },
       };
     case "shuffled":
       return {

@@ -24,6 +24,7 @@
  *   t/<wake ms>/<kind>/<inv>[/<id>]       timers, ordered by wake-up time
  *   o/<seq>                               outbox to other partitions
  *   d/<source partition>                  dedup: highest sequence applied per source partition
+ *   d/p/<producer>                        dedup: highest offset applied per Kafka topic partition
  */
 
 import { assert, type PartitionKey, toHex, utf8, sha256, InvocationId } from "../core/index.js";
@@ -177,6 +178,11 @@ export const outboxKey = (seq: number): string => `${OUTBOX_PREFIX}${hex(seq, 16
 export const outboxSeqOf = (key: string): number => parseInt(key.slice(OUTBOX_PREFIX.length), 16);
 
 export const dedupKey = (sourcePartition: number): string => `d/${hex(sourcePartition, 4)}`;
+/**
+ * An outside producer's dedup entry: a Kafka subscription's topic partition, named by Keel
+ * (`<subscription id>/<topic>/<partition>`, a topic being at most 249 characters), so never long.
+ */
+export const producerDedupKey = (producer: string): string => `d/p/${producer}`;
 
 /**
  * The plain parts of an object-table key (state, lock, inbox, promise). A part that starts with

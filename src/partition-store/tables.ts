@@ -32,6 +32,7 @@ import {
   activeKey,
   hasDigest,
   dedupKey,
+  producerDedupKey,
   inboxKey,
   inboxPrefix,
   journalKey,
@@ -310,8 +311,8 @@ export class TableReader {
       .map(([k, v]) => ({ seq: outboxSeqOf(k), message: OutboxMessage.decode(v) }));
   }
 
-  dedupSeq(sourcePartition: number): number | undefined {
-    const raw = this.reader.get(dedupKey(sourcePartition));
+  dedupSeq(source: DedupSource): number | undefined {
+    const raw = this.reader.get(dedupSourceKey(source));
     return raw === undefined ? undefined : readU64(raw);
   }
 }
@@ -467,7 +468,14 @@ export class Tables extends TableReader {
     }
   }
 
-  putDedupSeq(sourcePartition: number, seq: number): void {
-    this.txn.put(dedupKey(sourcePartition), u64(seq));
+  putDedupSeq(source: DedupSource, seq: number): void {
+    this.txn.put(dedupSourceKey(source), u64(seq));
   }
+}
+
+/** Where deduplicated records come from: another partition, or an outside producer (Kafka). */
+export type DedupSource = number | { readonly producer: string };
+
+function dedupSourceKey(source: DedupSource): string {
+  return typeof source === "number" ? dedupKey(source) : producerDedupKey(source.producer);
 }

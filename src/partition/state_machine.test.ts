@@ -382,9 +382,29 @@ describe("partition state machine", () => {
     s.announce();
     const inv = s.invocation(serviceTarget("Svc", "h"), "");
     const deliver = (): Action[] =>
-      s.apply({ $case: "invoke", value: inv }, { dedup: { sourcePartition: 3, seq: 7 } });
+      s.apply(
+        { $case: "invoke", value: inv },
+        { dedup: { sourcePartition: 3, seq: 7, producer: "" } },
+      );
     assert.deepEqual(kinds(deliver()), ["invoke", "outcome"]);
     assert.deepEqual(deliver(), []);
+  });
+
+  it("drops a Kafka record at or below the highest offset applied from its topic partition", () => {
+    const s = new PartitionScenario();
+    s.announce();
+    const deliver = (producer: string, seq: number): Action[] =>
+      s.apply(
+        { $case: "invoke", value: s.invocation(serviceTarget("Svc", "h"), "") },
+        { dedup: { sourcePartition: 0, seq, producer } },
+      );
+    assert.deepEqual(kinds(deliver("sub_a/orders/0", 5)), ["invoke", "outcome"]);
+    assert.deepEqual(deliver("sub_a/orders/0", 5), []);
+    assert.deepEqual(deliver("sub_a/orders/0", 4), []);
+    // Another topic partition, and the shuffle's source partition 0, count on their own.
+    assert.deepEqual(kinds(deliver("sub_a/orders/1", 0)), ["invoke", "outcome"]);
+    assert.deepEqual(kinds(deliver("", 1)), ["invoke", "outcome"]);
+    assert.deepEqual(kinds(deliver("sub_a/orders/0", 6)), ["invoke", "outcome"]);
   });
 
   it("holds a delayed invocation until its timer fires", () => {

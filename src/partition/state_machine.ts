@@ -105,9 +105,10 @@ export class PartitionStateMachine {
     if (envelope.leaderEpoch !== this.fsm.leaderEpoch) return false;
     const dedup = envelope.dedup;
     if (dedup !== undefined) {
-      const last = tables.dedupSeq(dedup.sourcePartition);
+      const source = dedup.producer === "" ? dedup.sourcePartition : { producer: dedup.producer };
+      const last = tables.dedupSeq(source);
       if (last !== undefined && dedup.seq <= last) return false;
-      tables.putDedupSeq(dedup.sourcePartition, dedup.seq);
+      tables.putDedupSeq(source, dedup.seq);
     }
     return true;
   }

@@ -93,6 +93,8 @@ function invokedBy(s: Subject): string {
       return "restart_as_new";
     case "admin":
       return "restate";
+    case "subscription":
+      return "subscription";
     default:
       return "ingress";
   }
@@ -146,6 +148,10 @@ const STATUS_COLUMNS: Record<string, Extractor> = {
   invoked_by: invokedBy,
   invoked_by_service_name: (s) => caller(s)?.target?.service,
   invoked_by_id: (s) => caller(s)?.id,
+  invoked_by_subscription_id: (s) => {
+    const source = s.view.source?.kind;
+    return source?.$case === "subscription" ? source.value : undefined;
+  },
   invoked_by_target: (s) => {
     const target = caller(s)?.target;
     return target === undefined ? undefined : targetText(target);

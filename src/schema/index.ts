@@ -1,6 +1,7 @@
 /**
  * Deployments, services and handlers: manifests from endpoint discovery, registration with
- * revisions, retry policies and retention, the OpenAPI of a service, and the admin API's JSON views.
+ * revisions, retry policies and retention, the OpenAPI of a service, the admin API's JSON views,
+ * and Kafka subscriptions with the clusters they name.
  */
 
 export { parseManifest } from "./manifest.js";
@@ -27,3 +28,15 @@ export {
   retryPolicyOf,
 } from "./schema.js";
 export type { HandlerSchema, RetryPolicy, Schema, ServiceSchema } from "./schema.js";
+export {
+  addSubscription,
+  consumerOptions,
+  isKafkaTopicName,
+  removeSubscription,
+  subscriptionJson,
+  subscriptionOptions,
+  subscriptionSink,
+  subscriptionSource,
+  subscriptionsOf,
+} from "./subscriptions.js";
+export type { KafkaCluster, SubscriptionSchema } from "./subscriptions.js";

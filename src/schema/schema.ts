@@ -12,6 +12,7 @@
  */
 
 import { limits } from "../core/index.js";
+import type { SubscriptionSchema } from "./subscriptions.js";
 import {
   HandlerType as RecordHandlerType,
   ServiceType as RecordServiceType,
@@ -104,6 +105,8 @@ export interface Schema {
   readonly deployments: readonly DeploymentSchema[];
   /** Every deployment's revision of every service it exposes (one per deployment and name). */
   readonly services: readonly ServiceSchema[];
+  /** Kafka subscriptions (absent in schemas stored before Keel had them). */
+  readonly subscriptions?: readonly SubscriptionSchema[];
 }
 
 /** The active revision of each service: its highest revision in any deployment. */

@@ -473,7 +473,7 @@ export class PartitionProcessor implements PartitionHandle {
   ): Promise<void> {
     const commands = messages.map(({ message }) => message.command as EnvelopeCommand);
     await this.proposeApplied(commands, {
-      dedup: messages.map(({ seq }) => ({ sourcePartition: source, seq })),
+      dedup: messages.map(({ seq }) => ({ sourcePartition: source, seq, producer: "" })),
     });
   }
 

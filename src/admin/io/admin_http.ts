@@ -27,6 +27,8 @@ import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi, type ClusterStatusJson, type NodeStatusJson } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
+import type { KafkaCluster } from "../../schema/index.js";
+import type { SubscriptionStatus } from "../../ingress/io/index.js";
 import { LogLevelRoutes } from "./log_level_routes.js";
 import { WebUi, isWebUiPath } from "./web_ui.js";
 import { NO_METRICS, type KeelMetrics } from "../../observability/index.js";
@@ -89,6 +91,10 @@ export interface AdminOptions {
   readonly logLevels?: LogLevels;
   /** Where the built web UI is (default: `dist/ui` of this installation). */
   readonly webUiDirectory?: string;
+  /** The Kafka clusters of the configuration, which subscriptions may name. */
+  readonly kafkaClusters?: readonly KafkaCluster[];
+  /** The subscriptions consumed on this node, with their lag (for `GET /keel/status`). */
+  readonly subscriptionStatus?: () => readonly SubscriptionStatus[];
 }
 
 export class AdminApi {
@@ -115,7 +121,7 @@ export class AdminApi {
     );
     this.schemaRoutes = new SchemaRoutes(node, options.endpointClient ?? new EndpointClient());
     this.invocationRoutes = new InvocationRoutes(node);
-    this.subscriptionRoutes = new SubscriptionRoutes(node);
+    this.subscriptionRoutes = new SubscriptionRoutes(node, options.kafkaClusters);
     this.logLevelRoutes = new LogLevelRoutes(options.logLevels, logger);
     this.webUi = new WebUi(options.webUiDirectory);
     this.defineRoutes();
@@ -212,10 +218,12 @@ export class AdminApi {
       this.deleteInvocation(res, params[0]!, url),
     );
 
-    route("GET", "/subscriptions", ({ res }) => subscriptions.list(res));
-    route("POST", "/subscriptions", ({ req }) => subscriptions.create(req));
-    route("GET", "/subscriptions/{id}", ({ params }) => subscriptions.get(params[0]!));
-    route("DELETE", "/subscriptions/{id}", ({ params }) => subscriptions.delete(params[0]!));
+    route("GET", "/subscriptions", ({ res, url }) => subscriptions.list(res, url));
+    route("POST", "/subscriptions", ({ req, res }) => subscriptions.create(req, res));
+    route("GET", "/subscriptions/{id}", ({ res, params }) => subscriptions.get(res, params[0]!));
+    route("DELETE", "/subscriptions/{id}", ({ res, params }) =>
+      subscriptions.delete(res, params[0]!),
+    );
     route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }
@@ -348,6 +356,20 @@ export class AdminApi {
         append_latency_ms: p.appendLatencyMs ?? null,
         snapshot_lsn: node.snapshots?.latest[i]?.appliedLsn ?? null,
         snapshot_created_at_ms: node.snapshots?.latest[i]?.createdAtMs ?? null,
+      })),
+      subscriptions: (this.options.subscriptionStatus?.() ?? []).map((s) => ({
+        id: s.id,
+        state: s.state,
+        problem: s.problem ?? null,
+        records: s.records,
+        lag: s.partitions.reduce((sum, p) => sum + p.lag, 0),
+        partitions: s.partitions.map((p) => ({
+          topic: p.topic,
+          partition: p.partition,
+          next_offset: p.nextOffset ?? null,
+          high_watermark: p.high,
+          lag: p.lag,
+        })),
       })),
       ...(cluster === undefined ? {} : { cluster: clusterStatus(cluster) }),
     };

@@ -1,25 +1,36 @@
 /**
- * Kafka subscriptions (`/subscriptions`). Keel has no Kafka ingress and no Kafka clusters, so no
- * subscription can exist: creating one is validated as Restate validates it (the body, the source and
- * sink URIs, the sink's service and handler) and then refused as Restate refuses a subscription on
- * an unknown cluster; listing answers an empty list and lookups of an id answer 404.
+ * Kafka subscriptions (`/subscriptions`), stored in the schema: created after the checks Restate makes
+ * (the body, the source and sink URIs, the sink's service and handler, the Kafka cluster among those
+ * of the configuration), with Restate's default client options; consumed by the node's Kafka ingress
+ * (`ingress/io/kafka_ingress.ts`), which stops consuming one deleted.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
 import type { KeelNode } from "../../node/index.js";
 import {
   AdminError,
   bodyError,
   describeJson,
   missingField,
+  noContent,
   parseJsonBody,
   parseResourceIdParam,
 } from "./admin_common.js";
-import { limits } from "../../core/index.js";
+import { formatSubscriptionId, limits } from "../../core/index.js";
 import { readBody, sendJson } from "../../platform/io/index.js";
-
-/** The Kafka clusters Keel knows: none (Restate lists those of its configuration). */
-const KAFKA_CLUSTERS: readonly string[] = [];
+import {
+  addSubscription,
+  isKafkaTopicName,
+  removeSubscription,
+  subscriptionJson,
+  subscriptionOptions,
+  subscriptionSink,
+  subscriptionSource,
+  subscriptionsOf,
+  type KafkaCluster,
+  type SubscriptionSchema,
+} from "../../schema/index.js";
 
 /** The parts of a URI that subscriptions use, as the `http` crate splits them. */
 interface SubscriptionUri {
@@ -31,30 +42,51 @@ interface SubscriptionUri {
 }
 
 export class SubscriptionRoutes {
-  constructor(private readonly node: KeelNode) {}
+  constructor(
+    private readonly node: KeelNode,
+    private readonly kafkaClusters: readonly KafkaCluster[] = [],
+  ) {}
 
-  list(res: ServerResponse): void {
-    sendJson(res, 200, { subscriptions: [] });
+  /** GET /subscriptions[?sink=…&source=…]: exact-match filters, as Restate's. */
+  list(res: ServerResponse, url: URL): void {
+    const sink = url.searchParams.get("sink");
+    const source = url.searchParams.get("source");
+    const subscriptions = subscriptionsOf(this.node.schema().schema).filter(
+      (s) =>
+        (sink === null || subscriptionSink(s) === sink) &&
+        (source === null || subscriptionSource(s) === source),
+    );
+    sendJson(res, 200, { subscriptions: subscriptions.map(subscriptionJson) });
   }
 
-  get(id: string): never {
+  get(res: ServerResponse, id: string): void {
     parseResourceIdParam("subscription", id, "sub");
-    throw new AdminError(404, `The requested subscription '${id}' does not exist`);
+    const found = subscriptionsOf(this.node.schema().schema).find((s) => s.id === id);
+    if (found === undefined)
+      throw new AdminError(404, `The requested subscription '${id}' does not exist`);
+    sendJson(res, 200, subscriptionJson(found));
   }
 
-  delete(id: string): never {
+  async delete(res: ServerResponse, id: string): Promise<void> {
     parseResourceIdParam("subscription", id, "sub");
-    throw new AdminError(404, `not found in the schema registry: subscription with id '${id}'`);
+    const removed = await this.node.updateSchema((schema) => {
+      const next = removeSubscription(schema, id);
+      return { schema: next, result: next !== undefined };
+    });
+    if (!removed)
+      throw new AdminError(404, `not found in the schema registry: subscription with id '${id}'`);
+    noContent(res, 202);
   }
 
-  /** POST /subscriptions: every check Restate makes before it looks the Kafka cluster up. */
-  async create(req: IncomingMessage): Promise<never> {
+  /** POST /subscriptions: Restate's checks, then the subscription stored in the schema (201). */
+  async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
     const fields: Partial<Record<"source" | "sink", SubscriptionUri>> = {};
+    let options: Record<string, string> = {};
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.
     for (const [name, value] of Object.entries(body)) {
       if (name === "source" || name === "sink") fields[name] = uriField(value, name);
-      else if (name === "options") checkOptions(value);
+      else if (name === "options") options = checkOptions(value);
     }
     const { source, sink } = fields;
     if (source === undefined) throw missingField("source");
@@ -70,11 +102,36 @@ export class SubscriptionRoutes {
         "META0009",
       );
     }
-    const known = `[${KAFKA_CLUSTERS.map((c) => JSON.stringify(c)).join(", ")}]`;
-    throw new AdminError(
-      400,
-      `Kafka cluster '${source.authority}' not found. Available clusters: ${known}`,
-    );
+    const cluster = this.kafkaClusters.find((c) => c.name === source.authority);
+    if (cluster === undefined) {
+      const known = `[${this.kafkaClusters.map((c) => JSON.stringify(c.name)).join(", ")}]`;
+      throw new AdminError(
+        400,
+        `Kafka cluster '${source.authority}' not found. Available clusters: ${known}`,
+      );
+    }
+    const topic = source.path.slice(1);
+    if (!isKafkaTopicName(topic))
+      throw new AdminError(
+        400,
+        `[META0009] invalid source URI '${source.display}': the path must name a Kafka topic (letters, digits, '.', '_' and '-', at most 249).`,
+        "META0009",
+      );
+    const id = formatSubscriptionId(randomBytes(16));
+    const subscription: SubscriptionSchema = {
+      id,
+      cluster: cluster.name,
+      topic,
+      service: service.name,
+      handler: handlerName,
+      options: subscriptionOptions(id, options, cluster),
+    };
+    await this.node.updateSchema((schema) => ({
+      schema: addSubscription(schema, subscription),
+      result: undefined,
+    }));
+    res.setHeader("location", `subscriptions/${id}`);
+    sendJson(res, 201, subscriptionJson(subscription));
   }
 }
 
@@ -86,14 +143,15 @@ function invalidUri(field: "source" | "sink", uri: SubscriptionUri, scheme: stri
   );
 }
 
-function checkOptions(value: unknown): void {
-  if (value === undefined || value === null) return;
+function checkOptions(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value))
     throw bodyError(`options: invalid type: ${describeJson(value)}, expected a map`);
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== "string")
       throw bodyError(`options.${key}: invalid type: ${describeJson(entry)}, expected a string`);
   }
+  return value as Record<string, string>;
 }
 
 /** Characters a URI may hold (RFC 3986's unreserved, reserved and `%`). */

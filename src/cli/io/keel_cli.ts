@@ -223,6 +223,27 @@ export async function statusCommand(ctx: CliContext): Promise<void> {
       ]),
     ),
   );
+  const subscriptions = status.subscriptions ?? [];
+  if (subscriptions.length > 0) {
+    ctx.out(
+      `\nKafka subscriptions consumed here\n${renderTable(
+        ["SUBSCRIPTION", "STATE", "TOPIC", "PARTITION", "NEXT OFFSET", "HIGH WATERMARK", "LAG"],
+        subscriptions.flatMap((s) =>
+          s.partitions.length === 0
+            ? [[s.id, s.problem ?? s.state, "-", "-", "-", "-", "-"]]
+            : s.partitions.map((p) => [
+                s.id,
+                s.problem ?? s.state,
+                p.topic,
+                String(p.partition),
+                p.next_offset === null ? "?" : String(p.next_offset),
+                String(p.high_watermark),
+                String(p.lag),
+              ]),
+        ),
+      )}`,
+    );
+  }
   if (status.cluster !== undefined) ctx.out(renderCluster(status.cluster));
 }
 

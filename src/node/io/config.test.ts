@@ -83,6 +83,60 @@ describe("keel-server configuration", () => {
     }
   });
 
+  it("reads Kafka clusters as Restate names them, passing further client options through", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
+    try {
+      const file = join(dir, "keel.toml");
+      writeFileSync(
+        file,
+        [
+          "[[ingress.kafka-clusters]]",
+          'name = "my-cluster"',
+          'brokers = ["127.0.0.1:9092", "127.0.0.1:9093"]',
+          '"api.version.request" = "false"',
+          "[[ingress.kafka-clusters]]",
+          'name = "other"',
+          'brokers = ["kafka:9092"]',
+          "",
+        ].join("\n"),
+      );
+      assert.deepEqual(loadConfig(["--config", file], {}).config.kafkaClusters, [
+        {
+          name: "my-cluster",
+          properties: {
+            "bootstrap.servers": "127.0.0.1:9092,127.0.0.1:9093",
+            "api.version.request": "false",
+          },
+        },
+        { name: "other", properties: { "bootstrap.servers": "kafka:9092" } },
+      ]);
+      assert.deepEqual(loadConfig([], {}).config.kafkaClusters ?? [], []);
+      const refused = (toml: string, message: RegExp): void => {
+        writeFileSync(file, toml);
+        assert.throws(
+          () => loadConfig(["--config", file], {}),
+          (error: unknown) => {
+            assert.ok(error instanceof ConfigError);
+            assert.match(error.message, message);
+            return true;
+          },
+        );
+      };
+      refused('[[ingress.kafka-clusters]]\nname = "a"\n', /kafka-clusters\[0\]\.brokers/);
+      refused(
+        '[[ingress.kafka-clusters]]\nname = "a"\nbrokers = ["b:1"]\n"fetch.wait.max.ms" = 5\n',
+        /fetch\.wait\.max\.ms: client options are strings/,
+      );
+      refused("[ingress]\nhttp-port = 1\n", /unknown setting 'ingress\.http-port'/);
+      refused(
+        '[[ingress.kafka-clusters]]\nname = "a"\nbrokers = ["b:1"]\n[[ingress.kafka-clusters]]\nname = "a"\nbrokers = ["c:1"]\n',
+        /named twice/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("names the setting, the source and what is allowed for a bad value", () => {
     assert.throws(
       () => loadConfig(["--one-way-starting-limit", "0"], {}),

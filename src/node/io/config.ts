@@ -14,8 +14,11 @@ import { parseObjectStoreUrl } from "../../object-store/index.js";
 import type { LogFormat, LogLevel } from "../../platform/io/index.js";
 import { parseReplication, type ReplicationProperty } from "../../bifrost/index.js";
 import { NODE_ROLES, type NodeRole } from "../index.js";
+import type { KafkaCluster } from "../../schema/index.js";
 
 export interface ServerConfig {
+  /** Kafka clusters subscriptions may consume from (`[[ingress.kafka-clusters]]` in the file). */
+  readonly kafkaClusters?: readonly KafkaCluster[];
   readonly baseDir: string;
   readonly nodeName: string;
   readonly clusterName: string;
@@ -118,7 +121,7 @@ interface Setting {
 /** The tokens come from a file setting or from the environment, never from a flag (`ps` shows flags). */
 type TokenName = "adminToken" | "ingressToken" | "clusterSecret";
 /** Settings derived while loading, not read from a source of their own. */
-type DerivedName = "partitionsSet" | "snapshotDestinationSet";
+type DerivedName = "partitionsSet" | "snapshotDestinationSet" | "kafkaClusters";
 
 const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Setting> = {
   baseDir: { flag: "base-dir", env: "KEEL_BASE_DIR", kind: "string" },
@@ -452,6 +455,7 @@ export function loadConfig(
       );
     }
     const known = new Set(Object.values(SETTINGS).map((s) => s.flag));
+    known.add("ingress");
     for (const key of Object.keys(file)) {
       if (!known.has(key))
         throw new ConfigError(
@@ -526,6 +530,8 @@ export function loadConfig(
     );
   }
   checkClusterSettings(result);
+  const kafkaClusters =
+    file["ingress"] === undefined ? [] : kafkaClustersOf(file["ingress"], configPath!);
   const partitionsSet =
     values["partitions"] !== undefined ||
     (env["KEEL_PARTITIONS"] ?? "") !== "" ||
@@ -538,9 +544,59 @@ export function loadConfig(
       snapshotDestination,
       snapshotDestinationSet: result.snapshotDestination !== "",
       partitionsSet,
+      kafkaClusters,
     },
     help: false,
   };
+}
+
+/**
+ * The `[ingress]` table of the file: only `kafka-clusters`, as Restate names it (`[[ingress.kafka-clusters]]`
+ * with `name`, `brokers` and any further librdkafka options, passed through as they are).
+ */
+function kafkaClustersOf(ingress: unknown, configPath: string): KafkaCluster[] {
+  const where = `the config file ${configPath}`;
+  if (typeof ingress !== "object" || ingress === null || Array.isArray(ingress))
+    throw new ConfigError(`${where}: 'ingress' must be a table`);
+  for (const key of Object.keys(ingress)) {
+    if (key !== "kafka-clusters")
+      throw new ConfigError(
+        `${where} has an unknown setting 'ingress.${key}'; known: ingress.kafka-clusters`,
+      );
+  }
+  const list = (ingress as Record<string, unknown>)["kafka-clusters"];
+  if (list === undefined) return [];
+  if (!Array.isArray(list))
+    throw new ConfigError(`${where}: 'ingress.kafka-clusters' must be an array of tables`);
+  const clusters: KafkaCluster[] = [];
+  for (const [index, entry] of list.entries()) {
+    const at = `${where}: ingress.kafka-clusters[${index}]`;
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry))
+      throw new ConfigError(`${at} must be a table`);
+    const { name, brokers, ...rest } = entry as Record<string, unknown>;
+    if (typeof name !== "string" || !/^[A-Za-z0-9._-]+$/.test(name))
+      throw new ConfigError(
+        `${at}.name: expected letters, digits, '.', '_' or '-', found ${JSON.stringify(name)}`,
+      );
+    if (clusters.some((c) => c.name === name))
+      throw new ConfigError(`${at}.name: the cluster '${name}' is named twice`);
+    if (
+      !Array.isArray(brokers) ||
+      brokers.length === 0 ||
+      !brokers.every((b) => typeof b === "string" && b !== "")
+    )
+      throw new ConfigError(`${at}.brokers: expected a list of host:port strings`);
+    const properties: Record<string, string> = { "bootstrap.servers": brokers.join(",") };
+    for (const [key, value] of Object.entries(rest)) {
+      if (typeof value !== "string")
+        throw new ConfigError(
+          `${at}.${key}: client options are strings (as librdkafka takes them), found ${JSON.stringify(value)}`,
+        );
+      properties[key] = value;
+    }
+    clusters.push({ name, properties });
+  }
+  return clusters;
 }
 
 function checkClusterSettings(config: ServerConfig): void {

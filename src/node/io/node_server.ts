@@ -31,7 +31,7 @@ import {
   systemClock,
   systemEntropy,
 } from "../../platform/io/index.js";
-import { HttpIngress } from "../../ingress/io/index.js";
+import { HttpIngress, KafkaIngress } from "../../ingress/io/index.js";
 import { openLmdbEnvironment } from "../../partition-store/io/index.js";
 import { SnapshotRepository } from "../../partition-store/index.js";
 import { openObjectStore } from "../../object-store/io/index.js";
@@ -274,6 +274,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       ? {}
       : { accessToken: new AccessToken(config.ingressToken) }),
   });
+  // Kafka subscriptions are consumed where the ingress runs (every node of a cluster with the role:
+  // the consumer group shares the topic's partitions among them).
+  const kafka = config.roles.includes("http-ingress")
+    ? new KafkaIngress(node, config.kafkaClusters ?? [], moduleLogger(logger, "ingress"))
+    : undefined;
+  if (metrics !== undefined && kafka !== undefined)
+    metrics.observeSubscriptions(() => kafka.status().flatMap((s) => s.partitions));
   const scheme = security.tls === undefined ? "http" : "https";
   // The admin API names the ingress's address, so the ingress listens first (its port may be 0).
   let admin: AdminApi | undefined;
@@ -286,6 +293,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       ? createServer((socket) => socket.destroy())
       : undefined;
   const closeEdges = async (): Promise<void> => {
+    await kafka?.stop();
     await Promise.allSettled([
       ingress.close(),
       admin?.close(),
@@ -309,6 +317,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       endpointClient: new EndpointClient(security.endpointClient),
       ...(metrics === undefined ? {} : { metrics }),
       ...(levels === undefined ? {} : { logLevels: levels }),
+      kafkaClusters: config.kafkaClusters ?? [],
+      ...(kafka === undefined ? {} : { subscriptionStatus: () => kafka.status() }),
       ...(security.tls === undefined ? {} : { tls: security.tls }),
       ...(config.adminToken === undefined
         ? {}
@@ -319,6 +329,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
       : 0;
     logger.info("starting partitions", { partitions: config.partitions, dataDir });
     await node.start();
+    kafka?.start();
   } catch (error) {
     const explained = await explainRefusedStart(error, localLoglets, dataDir);
     await closeEdges();

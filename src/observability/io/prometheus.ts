@@ -394,6 +394,34 @@ export class PrometheusMetrics implements KeelMetrics {
   }
 
   /**
+   * Each Kafka subscription's lag per topic partition (Restate's `consumer.lag`): records in the
+   * topic not yet invoked (high watermark minus committed offset).
+   */
+  observeSubscriptions(
+    partitions: () => readonly {
+      readonly subscription: string;
+      readonly topic: string;
+      readonly partition: number;
+      readonly lag: number;
+    }[],
+  ): void {
+    new Gauge({
+      name: "keel_kafka_subscription_lag",
+      help: "Records of a Kafka topic partition a subscription has not invoked yet",
+      labelNames: ["subscription", "topic", "partition"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const p of partitions())
+          this.set(
+            { subscription: p.subscription, topic: p.topic, partition: String(p.partition) },
+            p.lag,
+          );
+      },
+    });
+  }
+
+  /**
    * Where scrapes read the node's state from (the node is built after this adapter). A node with a
    * metadata member also shows its Raft state; a single node has none, and shows no such metric.
    */

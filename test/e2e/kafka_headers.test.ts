@@ -1,0 +1,87 @@
+/**
+ * What a handler sees of a Kafka record beyond its value: the record's headers and timestamp (which
+ * Kafka 0.9 does not have, so against librdkafka's built-in mock cluster, test/support/kafka.ts), and
+ * its topic, partition, offset and key, as the headers Restate sets (`kafka.*`). Keel only.
+ */
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  call,
+  eventually,
+  postJson,
+  register,
+  startKeel,
+  startServices,
+  type KeelServer,
+  type ServiceEndpoint,
+} from "./harness.js";
+import {
+  kafkaConfigFile,
+  kafkaUnavailable,
+  startMockKafka,
+  type KafkaBroker,
+  type RecordProducer,
+} from "../support/kafka.js";
+
+describe(
+  "Kafka record headers and timestamps (librdkafka's mock cluster)",
+  { skip: kafkaUnavailable() },
+  () => {
+    let broker: KafkaBroker & { producer: RecordProducer };
+    let server: KeelServer;
+    let services: ServiceEndpoint;
+
+    before(async () => {
+      broker = await startMockKafka();
+      server = await startKeel({ extraArgs: ["--config", kafkaConfigFile(broker)] });
+      services = await startServices();
+      assert.equal((await register(server.admin, services.url)).status, 201);
+    });
+
+    after(async () => {
+      await services?.stop();
+      await server?.stop();
+      server?.cleanup();
+      await broker?.stop();
+    });
+
+    it("passes the record's headers on and sets kafka.* headers with its whereabouts", async () => {
+      const created = await postJson(`${server.admin}/subscriptions`, {
+        source: "kafka://local/stamped",
+        sink: "service://KafkaLog/add",
+        options: { "auto.offset.reset": "earliest" },
+      });
+      assert.equal(created.status, 201, created.text);
+      const id = created.json<{ id: string }>().id;
+      const timestampMs = Date.UTC(2024, 0, 2, 3, 4, 5);
+      await broker.producer.send([
+        {
+          topic: "stamped",
+          partition: 0,
+          key: "h",
+          value: JSON.stringify({ n: 7 }),
+          timestampMs,
+          headers: { "x-trace": "abc", "x-tenant": "t1" },
+        },
+      ]);
+      const headers = await eventually(
+        async () => {
+          const res = await call(`${server.ingress}/KafkaLog/h/headers`, { method: "POST" });
+          const found = res.json<Record<string, string>>();
+          return Object.keys(found).length > 0 ? found : undefined;
+        },
+        "the record's invocation",
+        60_000,
+      );
+      assert.equal(headers["x-trace"], "abc");
+      assert.equal(headers["x-tenant"], "t1");
+      assert.equal(headers["kafka.timestamp"], String(timestampMs));
+      assert.equal(headers["kafka.topic"], "stamped");
+      assert.equal(headers["kafka.partition"], "0");
+      assert.equal(headers["kafka.offset"], "0");
+      assert.equal(headers["kafka.key"], "aA==");
+      assert.equal(headers["restate.subscription.id"], id);
+    });
+  },
+);
