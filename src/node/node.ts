@@ -1358,21 +1358,38 @@ export class KeelNode {
     const freshId =
       invocation.idempotencyKey === undefined &&
       invocation.target?.handlerType !== HandlerType.HANDLER_TYPE_WORKFLOW;
-    if (outcome.kind === "previouslyAccepted" && freshId)
-      return { ...submitted, outcome: { kind: "accepted", invocationId: outcome.invocationId } };
-    return submitted;
+    const answered =
+      outcome.kind === "previouslyAccepted" && freshId
+        ? { ...submitted, outcome: { kind: "accepted", invocationId: outcome.invocationId } as const }
+        : submitted;
+    // The leader that took the call may hand the partition over before the invocation completes
+    // (a balancing move, a step-down): the caller then waits on the new leader.
+    const completion = answered.completion;
+    if (completion === undefined || !("invocationId" in outcome)) return answered;
+    const id = outcome.invocationId;
+    return {
+      ...answered,
+      completion: completion.then((result) =>
+        result.kind === "notReady" ? this.attach(id, true) : result,
+      ),
+    };
   }
 
-  attach(id: InvocationId, block: boolean): Promise<AttachResult> {
-    return this.onLeader(
-      { key: id.partitionKey },
-      (p) => p.attach(id, block),
-      { kind: "attach", id, block },
-      (answer) => {
-        if (answer.kind !== "attach") throw unexpectedAnswer(answer);
-        return answer.result;
-      },
-    );
+  async attach(id: InvocationId, block: boolean): Promise<AttachResult> {
+    for (;;) {
+      const result = await this.onLeader(
+        { key: id.partitionKey },
+        (p) => p.attach(id, block),
+        { kind: "attach", id, block },
+        (answer) => {
+          if (answer.kind !== "attach") throw unexpectedAnswer(answer);
+          return answer.result;
+        },
+      );
+      // A blocking wait ends "not ready" only when its leader lost the partition: wait on at the
+      // new leader.
+      if (!block || result.kind !== "notReady") return result;
+    }
   }
 
   request(key: PartitionKey, command: EnvelopeCommand): Promise<Outcome> {

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
 import { TableReader } from "../../src/partition-store/index.js";
+import { PartitionTable, partitionKeyOf } from "../../src/core/partitioning.js";
 import { digestStore } from "../../src/worker/io/index.js";
 import {
   DIST,
@@ -494,6 +495,82 @@ describe("snapshots in a cluster: trimmed logs, a fourth node that starts from t
       await cluster.stop();
       cluster.cleanup();
       rmSync(destination, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a leader that loses its partition while a call waits on it", () => {
+  it("answers the call from the new leader once the old one steps down", async () => {
+    const cluster = await startCluster({ size: 3, replication: "2", partitions: 4 });
+    const services = await startServices();
+    const entry = cluster.nodes[0]!;
+    let stopped: KeelServer | undefined;
+    try {
+      assert.equal((await register(entry.admin, services.url)).status, 201);
+      // A key led by another node than the one the call enters through, once placement settled.
+      let previous = "";
+      const { section, key } = await eventually(async () => {
+        const now = clusterStatus(entry.admin);
+        const leaders = now.partitions.map((p) => p.leader ?? "-").join(",");
+        const settled = leaders === previous && !leaders.includes("-");
+        previous = leaders;
+        if (!settled) {
+          await new Promise((resolve) => setTimeout(resolve, 3_000));
+          return undefined;
+        }
+        const entryId = now.nodes.find((n) => n.name === "n1")!.node_id.split(":")[0];
+        const table = new PartitionTable(4);
+        for (let i = 0; i < 100; i++) {
+          const candidate = `stepdown-${i}`;
+          const leader = now.partitions[table.partitionOf(partitionKeyOf(candidate))]!.leader;
+          if (leader !== entryId) return { section: now, key: candidate };
+        }
+        return undefined;
+      }, "a settled placement and a key led by another node than n1");
+      const partition = new PartitionTable(4).partitionOf(partitionKeyOf(key));
+      const leaderId = Number(section.partitions[partition]!.leader!.slice(1));
+      const leader = nodeWithId(cluster, section, leaderId);
+
+      const held = call(`${entry.ingress}/Counter/${key}/hold`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "null",
+      });
+      const awakeable = await eventually(async () => {
+        const res = await call(`${entry.ingress}/Counter/${key}/awakeableId`, { method: "POST" });
+        return res.status === 200 ? (res.json<string | null>() ?? undefined) : undefined;
+      }, "the call waits on its awakeable");
+      // The leader stops answering (not a crash: its connections stay open, the call's wait on it
+      // too); the others hand its partition to the other replica.
+      process.kill(leader.pid, "SIGSTOP");
+      stopped = leader;
+      await eventually(
+        () => {
+          const now = clusterStatus(entry.admin);
+          const led = now.partitions[partition]!.leader;
+          return led !== null && led !== `N${leaderId}` ? led : undefined;
+        },
+        "the partition led by another node",
+        30_000,
+      );
+      const resolved = await call(`${entry.ingress}/restate/awakeables/${awakeable}/resolve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify("go"),
+      });
+      assert.equal(resolved.status, 202, resolved.text);
+      // Back, the old leader reads its successor's announcement and steps down: the call it held
+      // is answered from the new leader (it was answered 470 "not completed yet" before).
+      process.kill(leader.pid, "SIGCONT");
+      stopped = undefined;
+      const answer = await held;
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.json(), "released with go");
+    } finally {
+      if (stopped !== undefined) process.kill(stopped.pid, "SIGCONT");
+      await services.stop();
+      await cluster.stop();
+      cluster.cleanup();
     }
   });
 });
