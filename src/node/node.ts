@@ -1360,7 +1360,10 @@ export class KeelNode {
       invocation.target?.handlerType !== HandlerType.HANDLER_TYPE_WORKFLOW;
     const answered =
       outcome.kind === "previouslyAccepted" && freshId
-        ? { ...submitted, outcome: { kind: "accepted", invocationId: outcome.invocationId } as const }
+        ? {
+            ...submitted,
+            outcome: { kind: "accepted", invocationId: outcome.invocationId } as const,
+          }
         : submitted;
     // The leader that took the call may hand the partition over before the invocation completes
     // (a balancing move, a step-down): the caller then waits on the new leader.
