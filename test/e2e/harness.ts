@@ -312,8 +312,12 @@ async function startClusterAsServer(options: KeelOptions): Promise<KeelServer> {
 
 async function startServer(kind: "keel" | "restate", options: KeelOptions): Promise<KeelServer> {
   const baseDir = options.baseDir ?? tempDir("server");
-  let [ingressPort, adminPort, nodePort] = await freePorts(3);
-  if (options.nodePort !== undefined) nodePort = options.nodePort;
+  /** Free ports, the ingress's and the admin API's never the node port a cluster reserved for it. */
+  const drawPorts = async (): Promise<[number, number, number]> => {
+    const [a, b, c] = (await freePorts(4)).filter((p) => p !== options.nodePort);
+    return [a!, b!, options.nodePort ?? c!];
+  };
+  let [ingressPort, adminPort, nodePort] = await drawPorts();
   const output: string[] = [];
   let child: ChildProcess;
   const launch = async (waitUntilReady = options.waitUntilReady ?? true): Promise<void> => {
@@ -388,8 +392,7 @@ async function startServer(kind: "keel" | "restate", options: KeelOptions): Prom
     } catch (error) {
       const portTaken = /already in use|EADDRINUSE|address in use/i.test(String(error));
       if (!portTaken || attempt === 3) throw error;
-      [ingressPort, adminPort, nodePort] = await freePorts(3);
-      if (options.nodePort !== undefined) nodePort = options.nodePort;
+      [ingressPort, adminPort, nodePort] = await drawPorts();
     }
   }
   const server: KeelServer = {
