@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { it } from "node:test";
 import { DIST, tempDir } from "./harness.js";
 
@@ -46,8 +46,10 @@ it(
     demo.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     demo.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => demo.on("exit", resolve));
+    const reportText = existsSync(reportFile) ? readFileSync(reportFile, "utf8") : "";
+    rmSync(dirname(reportFile), { recursive: true, force: true });
     assert.equal(code, 0, output);
-    const report = JSON.parse(readFileSync(reportFile, "utf8")) as Report;
+    const report = JSON.parse(reportText) as Report;
     assert.equal(report.passed, true, output);
     assert.equal(report.killedRegion, "us-east-1");
     for (const invariant of report.invariants)
