@@ -35,6 +35,26 @@ const invocationId = pathParam("invocation_id", "Invocation id (`inv_1…`).");
 const serviceName = pathParam("service", "Service name.");
 const deploymentId = pathParam("deployment", "Deployment id (`dp_1…`).");
 const subscriptionId = pathParam("subscription", "Subscription id (`sub_1…`).");
+const kafkaClusterName = pathParam(
+  "name",
+  "Kafka cluster name (a URI authority, e.g. `my-cluster`).",
+);
+const kafkaProperties = {
+  type: "object",
+  description:
+    "librdkafka client options; `bootstrap.servers` or `metadata.broker.list` required. Secrets are answered as `***`.",
+  additionalProperties: { type: "string" },
+};
+const kafkaCluster = {
+  type: "object",
+  properties: {
+    name: { type: "string" },
+    properties: kafkaProperties,
+    created_at: { type: "string", format: "date-time" },
+    subscriptions: { type: "array", items: { type: "object" } },
+    info: { type: "array", items: { type: "object" } },
+  },
+};
 const logModule = pathParam(
   "module",
   "`default`, or one of node, ingress, admin, invoker, partition, cluster, snapshots, endpoint.",
@@ -337,7 +357,7 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
   {
     method: "get",
     path: "/subscriptions",
-    summary: "List Kafka subscriptions (Keel has none)",
+    summary: "List Kafka subscriptions",
     parameters: [
       queryParam("sink", "Only subscriptions with this sink URI"),
       queryParam("source", "Only subscriptions with this source URI"),
@@ -347,8 +367,7 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
   {
     method: "post",
     path: "/subscriptions",
-    summary:
-      "Create a Kafka subscription: the request is validated, then refused, as Keel has no Kafka clusters",
+    summary: "Create a Kafka subscription on a registered or configured Kafka cluster",
     body: json({
       type: "object",
       required: ["source", "sink"],
@@ -359,6 +378,7 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
       },
     }),
     responses: {
+      "201": ok("Created", { type: "object" }),
       "400": error("Bad source or sink URI, unknown sink, or unknown Kafka cluster"),
       "422": ok("The body is not a subscription request"),
     },
@@ -380,8 +400,76 @@ export const ADMIN_OPERATIONS: readonly Operation[] = [
   {
     method: "get",
     path: "/kafka-clusters",
-    summary: "List Kafka clusters (Keel has none)",
-    responses: { "200": ok("Kafka clusters", { type: "object" }) },
+    summary: "List Kafka clusters: registered ones, then those of the configuration file",
+    responses: {
+      "200": ok("Kafka clusters", {
+        type: "object",
+        properties: { clusters: { type: "array", items: kafkaCluster } },
+      }),
+    },
+  },
+  {
+    method: "post",
+    path: "/kafka-clusters",
+    summary: "Register a Kafka cluster that subscriptions can name",
+    body: json({
+      type: "object",
+      required: ["name", "properties"],
+      properties: { name: { type: "string" }, properties: kafkaProperties },
+    }),
+    responses: {
+      "201": ok("Registered", kafkaCluster),
+      "400": error("No broker among the properties"),
+      "409": error("The name is taken (registered or configured)"),
+      "422": ok("The body is not a Kafka cluster"),
+    },
+  },
+  {
+    method: "get",
+    path: "/kafka-clusters/{name}",
+    summary: "Get a Kafka cluster",
+    parameters: [
+      kafkaClusterName,
+      queryParam("include_subscriptions", "Also list the subscriptions that use it", {
+        type: "boolean",
+      }),
+    ],
+    responses: { "200": ok("The cluster", kafkaCluster), "404": error("No such cluster") },
+  },
+  {
+    method: "patch",
+    path: "/kafka-clusters/{name}",
+    summary:
+      "Replace a registered Kafka cluster's properties (its subscriptions' consumers restart)",
+    parameters: [kafkaClusterName],
+    body: json({
+      type: "object",
+      required: ["properties"],
+      properties: { properties: kafkaProperties },
+    }),
+    responses: {
+      "200": ok("Updated", kafkaCluster),
+      "400": error("Bad name or no broker among the properties"),
+      "404": error("No such cluster"),
+      "409": error("The cluster is from the configuration file"),
+    },
+  },
+  {
+    method: "delete",
+    path: "/kafka-clusters/{name}",
+    summary:
+      "Delete a registered Kafka cluster (refused while subscriptions use it, unless forced)",
+    parameters: [
+      kafkaClusterName,
+      queryParam("force", "Delete even if subscriptions use it (they stop consuming)", {
+        type: "boolean",
+      }),
+    ],
+    responses: {
+      "202": ok("Deleted"),
+      "404": error("No such cluster"),
+      "409": error("Subscriptions use it, or it is from the configuration file"),
+    },
   },
   {
     method: "post",

@@ -15,7 +15,7 @@ export {
   updateDeployment,
 } from "./registration.js";
 export type { RegistrationResult, TimeoutDefaults } from "./registration.js";
-export { deploymentJson, handlerJson, serviceJson } from "./render.js";
+export { deploymentJson, handlerJson, serviceJson, timestampNanos } from "./render.js";
 export {
   EMPTY_SCHEMA,
   PROTOCOL_VERSION_MAX,
@@ -39,4 +39,21 @@ export {
   subscriptionSource,
   subscriptionsOf,
 } from "./subscriptions.js";
-export type { KafkaCluster, SubscriptionSchema } from "./subscriptions.js";
+export type { SubscriptionSchema } from "./subscriptions.js";
+export {
+  addKafkaCluster,
+  hasBrokerProperty,
+  kafkaClusterNameProblem,
+  kafkaClusterSubscriptions,
+  listKafkaClusters,
+  redactKafkaProperties,
+  registeredKafkaClusters,
+  removeKafkaCluster,
+  replaceKafkaClusterProperties,
+  resolveKafkaCluster,
+} from "./kafka_clusters.js";
+export type {
+  KafkaCluster,
+  RegisteredKafkaCluster,
+  ResolvedKafkaCluster,
+} from "./kafka_clusters.js";

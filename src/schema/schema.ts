@@ -12,6 +12,7 @@
  */
 
 import { limits } from "../core/index.js";
+import type { RegisteredKafkaCluster } from "./kafka_clusters.js";
 import type { SubscriptionSchema } from "./subscriptions.js";
 import {
   HandlerType as RecordHandlerType,
@@ -107,6 +108,8 @@ export interface Schema {
   readonly services: readonly ServiceSchema[];
   /** Kafka subscriptions (absent in schemas stored before Keel had them). */
   readonly subscriptions?: readonly SubscriptionSchema[];
+  /** Kafka clusters registered through the admin API (absent in schemas stored before). */
+  readonly kafkaClusters?: readonly RegisteredKafkaCluster[];
 }
 
 /** The active revision of each service: its highest revision in any deployment. */

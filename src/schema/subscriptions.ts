@@ -1,18 +1,12 @@
 /**
- * Kafka subscriptions as the schema stores them, and the Kafka clusters they name (from the
- * configuration's `[[ingress.kafka-clusters]]`). A subscription is stored with the client options
+ * Kafka subscriptions as the schema stores them (the clusters they name: `kafka_clusters.ts`). A
+ * subscription is stored with the client options
  * Restate fills in at creation (`group.id`: the subscription id unless given, `client.id`: `restate`),
  * so every node consumes it with the same consumer group.
  */
 
+import type { KafkaCluster } from "./kafka_clusters.js";
 import type { Schema } from "./schema.js";
-
-/** A Kafka cluster of the configuration: its name and librdkafka client options. */
-export interface KafkaCluster {
-  readonly name: string;
-  /** Client options as librdkafka names them; `bootstrap.servers` from the cluster's `brokers`. */
-  readonly properties: Readonly<Record<string, string>>;
-}
 
 export interface SubscriptionSchema {
   readonly id: string;

@@ -2,7 +2,9 @@
  * Kafka subscriptions in a cluster: every node with the ingress role consumes the subscription in one
  * consumer group, so Kafka shares the topic's partitions among the nodes; when a consuming node is
  * killed, the others take its partitions over (once its session times out) and every record is still
- * invoked exactly once, those it had invoked without committing them included. Keel only.
+ * invoked exactly once, those it had invoked without committing them included. The Kafka cluster is
+ * registered through one node's admin API (`/kafka-clusters`) and every node consumes from it. Keel
+ * only.
  */
 
 import assert from "node:assert/strict";
@@ -19,7 +21,6 @@ import {
   type ServiceEndpoint,
 } from "./harness.js";
 import {
-  kafkaConfigFile,
   kafkaUnavailable,
   producerFor,
   startKafka09,
@@ -39,15 +40,14 @@ describe("Kafka subscriptions in a cluster of three", { skip: kafkaUnavailable()
   before(async () => {
     broker = await startKafka09({ partitions: 3 });
     producer = await producerFor(broker);
-    const config = kafkaConfigFile(broker);
-    cluster = await startCluster({
-      size: 3,
-      replication: "2",
-      partitions: 4,
-      extraArgs: () => ["--config", config],
-    });
+    cluster = await startCluster({ size: 3, replication: "2", partitions: 4 });
     services = await startServices();
     assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
+    const registered = await postJson(`${cluster.nodes[2]!.admin}/kafka-clusters`, {
+      name: "local",
+      properties: { "bootstrap.servers": broker.bootstrap, ...broker.clientOptions },
+    });
+    assert.equal(registered.status, 201, registered.text);
   });
 
   after(async () => {

@@ -1,11 +1,14 @@
 /**
  * What a handler sees of a Kafka record beyond its value: the record's headers and timestamp (which
  * Kafka 0.9 does not have, so against librdkafka's built-in mock cluster, test/support/kafka.ts), and
- * its topic, partition, offset and key, as the headers Restate sets (`kafka.*`). Keel only.
+ * its topic, partition, offset and key, as the headers Restate sets (`kafka.*`). Also consumption
+ * through a cluster registered with the admin API (`/kafka-clusters`) as its properties change and it
+ * is deleted and registered again. Keel only (the status route shows the consumers).
  */
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { NodeStatusJson } from "../../src/admin/index.js";
 import {
   call,
   eventually,
@@ -82,6 +85,74 @@ describe(
       assert.equal(headers["kafka.offset"], "0");
       assert.equal(headers["kafka.key"], "aA==");
       assert.equal(headers["restate.subscription.id"], id);
+    });
+
+    it("consumes through a cluster registered with the admin API, following its changes", async () => {
+      const cluster = (properties: Record<string, string>) => ({
+        properties: { "bootstrap.servers": broker.bootstrap, ...properties },
+      });
+      const registered = await postJson(`${server.admin}/kafka-clusters`, {
+        name: "registered",
+        ...cluster({}),
+      });
+      assert.equal(registered.status, 201, registered.text);
+      const created = await postJson(`${server.admin}/subscriptions`, {
+        source: "kafka://registered/via-api",
+        sink: "service://KafkaLog/add",
+        options: { "auto.offset.reset": "earliest" },
+      });
+      assert.equal(created.status, 201, created.text);
+      const id = created.json<{ id: string }>().id;
+      const consumerOf = async () =>
+        (await call(`${server.admin}/keel/status`))
+          .json<NodeStatusJson>()
+          .subscriptions.find((s) => s.id === id);
+      const consumed = (key: string) =>
+        eventually(
+          async () => {
+            const res = await call(`${server.ingress}/KafkaLog/${key}/headers`, { method: "POST" });
+            return Object.keys(res.json<Record<string, string>>()).length > 0 ? true : undefined;
+          },
+          `the record of key ${key}`,
+          60_000,
+        );
+      const produce = (key: string) =>
+        broker.producer.send([
+          { topic: "via-api", partition: 0, key, value: JSON.stringify({ n: 1 }) },
+        ]);
+
+      await produce("api-1");
+      await consumed("api-1");
+      assert.ok(((await consumerOf())?.records ?? 0) >= 1);
+      // New properties restart the subscription's consumer (its record count starts again).
+      const patched = await call(`${server.admin}/kafka-clusters/registered`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(cluster({ "client.id": "patched" })),
+      });
+      assert.equal(patched.status, 200, patched.text);
+      await eventually(
+        async () => ((await consumerOf())?.records === 0 ? true : undefined),
+        "a new consumer",
+      );
+      await produce("api-2");
+      await consumed("api-2");
+      // Deleted with force, the cluster's subscription is no longer consumed; registered again, it is.
+      const deleted = await call(`${server.admin}/kafka-clusters/registered?force=true`, {
+        method: "DELETE",
+      });
+      assert.equal(deleted.status, 202);
+      await eventually(
+        async () => ((await consumerOf()) === undefined ? true : undefined),
+        "the consumer stopped",
+      );
+      await produce("api-3");
+      const again = await postJson(`${server.admin}/kafka-clusters`, {
+        name: "registered",
+        ...cluster({}),
+      });
+      assert.equal(again.status, 201, again.text);
+      await consumed("api-3");
     });
   },
 );

@@ -38,6 +38,15 @@ export function queryStringError(name: string, reason: string): AdminError {
   return new AdminError(400, `Failed to deserialize query string: ${name}: ${reason}`, null, true);
 }
 
+/** A `true`/`false` query parameter (undefined when absent), refused otherwise as Restate's. */
+export function booleanQueryParameter(url: URL, name: string): boolean | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw queryStringError(name, "provided string was not `true` or `false`");
+}
+
 /** Restate's `InvalidFieldError`. */
 export function invalidField(field: string, reason: string): AdminError {
   return new AdminError(400, `The request field '${field}' is invalid. Reason: ${reason}`);

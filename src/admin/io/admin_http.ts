@@ -26,6 +26,7 @@ import {
 import { InvocationRoutes } from "./invocation_routes.js";
 import { keelAdminOpenApi, type ClusterStatusJson, type NodeStatusJson } from "../index.js";
 import { SchemaRoutes } from "./schema_routes.js";
+import { KafkaClusterRoutes } from "./kafka_cluster_routes.js";
 import { SubscriptionRoutes } from "./subscription_routes.js";
 import type { KafkaCluster } from "../../schema/index.js";
 import type { SubscriptionStatus } from "../../ingress/io/index.js";
@@ -91,7 +92,7 @@ export interface AdminOptions {
   readonly logLevels?: LogLevels;
   /** Where the built web UI is (default: `dist/ui` of this installation). */
   readonly webUiDirectory?: string;
-  /** The Kafka clusters of the configuration, which subscriptions may name. */
+  /** The Kafka clusters of the configuration, which subscriptions may name besides registered ones. */
   readonly kafkaClusters?: readonly KafkaCluster[];
   /** The subscriptions consumed on this node, with their lag (for `GET /keel/status`). */
   readonly subscriptionStatus?: () => readonly SubscriptionStatus[];
@@ -103,6 +104,7 @@ export class AdminApi {
   private readonly schemaRoutes: SchemaRoutes;
   private readonly invocationRoutes: InvocationRoutes;
   private readonly subscriptionRoutes: SubscriptionRoutes;
+  private readonly kafkaClusterRoutes: KafkaClusterRoutes;
   private readonly logLevelRoutes: LogLevelRoutes;
   private readonly webUi: WebUi;
   private sql: Promise<SqlEngine> | undefined;
@@ -121,7 +123,8 @@ export class AdminApi {
     );
     this.schemaRoutes = new SchemaRoutes(node, options.endpointClient ?? new EndpointClient());
     this.invocationRoutes = new InvocationRoutes(node);
-    this.subscriptionRoutes = new SubscriptionRoutes(node, options.kafkaClusters);
+    this.subscriptionRoutes = new SubscriptionRoutes(node, options.kafkaClusters ?? []);
+    this.kafkaClusterRoutes = new KafkaClusterRoutes(node, options.kafkaClusters ?? []);
     this.logLevelRoutes = new LogLevelRoutes(options.logLevels, logger);
     this.webUi = new WebUi(options.webUiDirectory);
     this.defineRoutes();
@@ -224,7 +227,18 @@ export class AdminApi {
     route("DELETE", "/subscriptions/{id}", ({ res, params }) =>
       subscriptions.delete(res, params[0]!),
     );
-    route("GET", "/kafka-clusters", ({ res }) => sendJson(res, 200, { clusters: [] }));
+    const kafkaClusters = this.kafkaClusterRoutes;
+    route("GET", "/kafka-clusters", ({ res }) => kafkaClusters.list(res));
+    route("POST", "/kafka-clusters", ({ req, res }) => kafkaClusters.create(req, res));
+    route("GET", "/kafka-clusters/{name}", ({ res, params, url }) =>
+      kafkaClusters.get(res, params[0]!, url),
+    );
+    route("PATCH", "/kafka-clusters/{name}", ({ req, res, params }) =>
+      kafkaClusters.update(req, res, params[0]!),
+    );
+    route("DELETE", "/kafka-clusters/{name}", ({ res, params, url }) =>
+      kafkaClusters.delete(res, params[0]!, url),
+    );
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }
 

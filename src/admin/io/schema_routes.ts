@@ -33,7 +33,7 @@ import {
   noContent,
   parseJsonBody,
   parseResourceIdParam,
-  queryStringError,
+  booleanQueryParameter,
   serviceNotFound,
   stringField,
   stringMap,
@@ -140,11 +140,8 @@ export class SchemaRoutes {
 
   async deleteDeployment(res: ServerResponse, id: string, url: URL): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
-    const force = url.searchParams.get("force");
-    if (force !== null && force !== "true" && force !== "false")
-      throw queryStringError("force", "provided string was not `true` or `false`");
     // Like Restate: only forced deletion exists; anything else is 501 with an empty body.
-    if (force !== "true") return noContent(res, 501);
+    if (booleanQueryParameter(url, "force") !== true) return noContent(res, 501);
     const removed = await this.node.updateSchema((schema) => {
       const next = removeDeployment(schema, id);
       return { schema: next, result: next !== undefined };

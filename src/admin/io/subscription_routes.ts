@@ -1,7 +1,7 @@
 /**
  * Kafka subscriptions (`/subscriptions`), stored in the schema: created after the checks Restate makes
- * (the body, the source and sink URIs, the sink's service and handler, the Kafka cluster among those
- * of the configuration), with Restate's default client options; consumed by the node's Kafka ingress
+ * (the body, the source and sink URIs, the sink's service and handler, the Kafka cluster among the
+ * registered and configured ones), with Restate's default client options; consumed by the node's Kafka ingress
  * (`ingress/io/kafka_ingress.ts`), which stops consuming one deleted.
  */
 
@@ -22,7 +22,9 @@ import { readBody, sendJson } from "../../platform/io/index.js";
 import {
   addSubscription,
   isKafkaTopicName,
+  listKafkaClusters,
   removeSubscription,
+  resolveKafkaCluster,
   subscriptionJson,
   subscriptionOptions,
   subscriptionSink,
@@ -44,7 +46,7 @@ interface SubscriptionUri {
 export class SubscriptionRoutes {
   constructor(
     private readonly node: KeelNode,
-    private readonly kafkaClusters: readonly KafkaCluster[] = [],
+    private readonly configuredClusters: readonly KafkaCluster[],
   ) {}
 
   /** GET /subscriptions[?sink=…&source=…]: exact-match filters, as Restate's. */
@@ -102,9 +104,11 @@ export class SubscriptionRoutes {
         "META0009",
       );
     }
-    const cluster = this.kafkaClusters.find((c) => c.name === source.authority);
+    const schema = this.node.schema().schema;
+    const cluster = resolveKafkaCluster(schema, this.configuredClusters, source.authority);
     if (cluster === undefined) {
-      const known = `[${this.kafkaClusters.map((c) => JSON.stringify(c.name)).join(", ")}]`;
+      const names = listKafkaClusters(schema, this.configuredClusters).map((c) => c.name);
+      const known = `[${names.map((n) => JSON.stringify(n)).join(", ")}]`;
       throw new AdminError(
         400,
         `Kafka cluster '${source.authority}' not found. Available clusters: ${known}`,

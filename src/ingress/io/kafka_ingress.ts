@@ -17,6 +17,7 @@ import type { KeelNode } from "../../node/index.js";
 import type { Logger } from "../../platform/index.js";
 import {
   consumerOptions,
+  resolveKafkaCluster,
   subscriptionsOf,
   type KafkaCluster,
   type SubscriptionSchema,
@@ -87,12 +88,13 @@ export class KafkaIngress {
 
   constructor(
     private readonly node: KeelNode,
-    private readonly clusters: readonly KafkaCluster[],
+    /** The clusters of the node's configuration (registered ones are in the schema). */
+    private readonly configuredClusters: readonly KafkaCluster[],
     private readonly logger: Logger,
   ) {}
 
   start(): void {
-    if (this.clusters.length > 0) {
+    if (this.configuredClusters.length > 0) {
       const loaded = loadClient();
       if (loaded instanceof Error)
         this.logger.warn("Kafka clusters are configured but cannot be consumed", {
@@ -104,25 +106,35 @@ export class KafkaIngress {
     this.reconcile();
   }
 
-  /** Starts consumers for new subscriptions, stops those of deleted (or changed) ones. */
+  /**
+   * Starts consumers for new subscriptions, stops those of deleted ones, and restarts those whose
+   * subscription or cluster changed (a cluster's properties patched through the admin API).
+   */
   private reconcile(): void {
     if (this.stopped || !this.node.isSchemaLoaded) return;
-    const wanted = new Map<string, SubscriptionSchema>();
-    for (const s of subscriptionsOf(this.node.schema().schema)) wanted.set(s.id, s);
+    const schema = this.node.schema().schema;
+    const wanted = new Map<string, { subscription: SubscriptionSchema; cluster: KafkaCluster }>();
+    for (const subscription of subscriptionsOf(schema)) {
+      const found = resolveKafkaCluster(schema, this.configuredClusters, subscription.cluster);
+      // As Restate: a subscription whose cluster is gone (deleted with force, or left the
+      // configuration) is not consumed.
+      if (found === undefined) continue;
+      const cluster = { name: found.name, properties: found.properties };
+      wanted.set(subscription.id, { subscription, cluster });
+    }
     for (const [id, consumer] of this.consumers) {
       const now = wanted.get(id);
-      if (now === undefined || JSON.stringify(now) !== JSON.stringify(consumer.subscription)) {
+      if (
+        now === undefined ||
+        JSON.stringify(now.subscription) !== JSON.stringify(consumer.subscription) ||
+        JSON.stringify(now.cluster) !== JSON.stringify(consumer.cluster)
+      ) {
         this.consumers.delete(id);
         void consumer.stop();
       }
     }
-    for (const [id, subscription] of wanted) {
+    for (const [id, { subscription, cluster }] of wanted) {
       if (this.consumers.has(id)) continue;
-      const cluster = this.clusters.find((c) => c.name === subscription.cluster);
-      if (cluster === undefined) {
-        // As Restate: a subscription whose cluster left the configuration is not consumed.
-        continue;
-      }
       const consumer = new SubscriptionConsumer(this.node, cluster, subscription, this.logger);
       this.consumers.set(id, consumer);
       consumer.start();
@@ -155,7 +167,7 @@ class SubscriptionConsumer {
 
   constructor(
     private readonly node: KeelNode,
-    private readonly cluster: KafkaCluster,
+    readonly cluster: KafkaCluster,
     readonly subscription: SubscriptionSchema,
     private readonly logger: Logger,
   ) {}

@@ -104,11 +104,11 @@ describe("keel-server configuration", () => {
         {
           name: "my-cluster",
           properties: {
-            "bootstrap.servers": "127.0.0.1:9092,127.0.0.1:9093",
+            "metadata.broker.list": "127.0.0.1:9092,127.0.0.1:9093",
             "api.version.request": "false",
           },
         },
-        { name: "other", properties: { "bootstrap.servers": "kafka:9092" } },
+        { name: "other", properties: { "metadata.broker.list": "kafka:9092" } },
       ]);
       assert.deepEqual(loadConfig([], {}).config.kafkaClusters ?? [], []);
       const refused = (toml: string, message: RegExp): void => {

@@ -586,7 +586,8 @@ function kafkaClustersOf(ingress: unknown, configPath: string): KafkaCluster[] {
       !brokers.every((b) => typeof b === "string" && b !== "")
     )
       throw new ConfigError(`${at}.brokers: expected a list of host:port strings`);
-    const properties: Record<string, string> = { "bootstrap.servers": brokers.join(",") };
+    // As Restate: the brokers become `metadata.broker.list` (librdkafka's older name of `bootstrap.servers`).
+    const properties: Record<string, string> = { "metadata.broker.list": brokers.join(",") };
     for (const [key, value] of Object.entries(rest)) {
       if (typeof value !== "string")
         throw new ConfigError(

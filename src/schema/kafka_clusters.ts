@@ -1,0 +1,147 @@
+/**
+ * Kafka clusters that subscriptions name. Two kinds, as in Restate: clusters registered through the
+ * admin API (`/kafka-clusters`), stored in the schema so every node sees them, and clusters of a
+ * node's configuration file (`[[ingress.kafka-clusters]]`, deprecated by Restate but still read).
+ * A registered cluster takes precedence over a configured one of the same name; the admin API refuses
+ * to register, change or delete a configured one.
+ */
+
+import type { Schema } from "./schema.js";
+import { subscriptionsOf, type SubscriptionSchema } from "./subscriptions.js";
+
+/** A Kafka cluster: its name and librdkafka client options. */
+export interface KafkaCluster {
+  readonly name: string;
+  /** Client options as librdkafka names them; a configured cluster's `brokers` become `metadata.broker.list`. */
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/** A cluster registered through the admin API. */
+export interface RegisteredKafkaCluster extends KafkaCluster {
+  readonly createdAtMs: number;
+}
+
+/** A cluster as the admin API shows it, with where it comes from. */
+export interface ResolvedKafkaCluster extends RegisteredKafkaCluster {
+  /** From a configuration file (its creation time is the epoch, as Restate shows it). */
+  readonly configured: boolean;
+  /** Registered, and a configured cluster of the same name is hidden by it. */
+  readonly shadowsConfigured: boolean;
+}
+
+export function registeredKafkaClusters(schema: Schema): readonly RegisteredKafkaCluster[] {
+  return schema.kafkaClusters ?? [];
+}
+
+/** The cluster a subscription naming `name` consumes from, registered first, then configured. */
+export function resolveKafkaCluster(
+  schema: Schema,
+  configured: readonly KafkaCluster[],
+  name: string,
+): ResolvedKafkaCluster | undefined {
+  const fromConfig = configured.find((c) => c.name === name);
+  const registered = registeredKafkaClusters(schema).find((c) => c.name === name);
+  if (registered !== undefined)
+    return { ...registered, configured: false, shadowsConfigured: fromConfig !== undefined };
+  if (fromConfig !== undefined)
+    return { ...fromConfig, createdAtMs: 0, configured: true, shadowsConfigured: false };
+  return undefined;
+}
+
+/** Every cluster: the registered ones, then the configured ones no registered cluster hides. */
+export function listKafkaClusters(
+  schema: Schema,
+  configured: readonly KafkaCluster[],
+): ResolvedKafkaCluster[] {
+  const registered = registeredKafkaClusters(schema);
+  const names = new Set(registered.map((c) => c.name));
+  return [
+    ...registered.map((c) => resolveKafkaCluster(schema, configured, c.name)!),
+    ...configured
+      .filter((c) => !names.has(c.name))
+      .map((c) => resolveKafkaCluster(schema, configured, c.name)!),
+  ];
+}
+
+export function kafkaClusterSubscriptions(schema: Schema, name: string): SubscriptionSchema[] {
+  return subscriptionsOf(schema).filter((s) => s.cluster === name);
+}
+
+/** Client options that reach a broker: librdkafka needs one of them. */
+export function hasBrokerProperty(properties: Readonly<Record<string, string>>): boolean {
+  return (
+    properties["bootstrap.servers"] !== undefined ||
+    properties["metadata.broker.list"] !== undefined
+  );
+}
+
+export function addKafkaCluster(schema: Schema, cluster: RegisteredKafkaCluster): Schema {
+  return { ...schema, kafkaClusters: [...registeredKafkaClusters(schema), cluster] };
+}
+
+/** The schema with the cluster's properties replaced (the cluster must be registered). */
+export function replaceKafkaClusterProperties(
+  schema: Schema,
+  name: string,
+  properties: Readonly<Record<string, string>>,
+): Schema {
+  return {
+    ...schema,
+    kafkaClusters: registeredKafkaClusters(schema).map((c) =>
+      c.name === name ? { ...c, properties: { ...properties } } : c,
+    ),
+  };
+}
+
+export function removeKafkaCluster(schema: Schema, name: string): Schema {
+  return {
+    ...schema,
+    kafkaClusters: registeredKafkaClusters(schema).filter((c) => c.name !== name),
+  };
+}
+
+/**
+ * Why `name` is not a cluster name, in the words of the `http` crate's authority parser (Restate
+ * requires a name to be a URI authority, so that `kafka://<name>/<topic>` is a URI), or undefined.
+ */
+export function kafkaClusterNameProblem(name: string): string | undefined {
+  if (name === "") return "empty string";
+  if (!/^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/.test(name)) return "invalid uri character";
+  if (name.includes("%")) return "invalid authority";
+  const opens = name.split("[").length - 1;
+  const closes = name.split("]").length - 1;
+  if (opens !== closes || opens > 1 || (opens === 1 && name.indexOf("[") > name.indexOf("]")))
+    return "invalid authority";
+  return undefined;
+}
+
+/**
+ * Properties shown as `***` by the admin API (credentials, keys and paths that reveal them), as
+ * Restate redacts them.
+ */
+export function isSensitiveKafkaProperty(key: string): boolean {
+  const lower = key.toLowerCase();
+  return [
+    "password",
+    "secret",
+    "passphrase",
+    "sasl.username",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.config",
+    "token.endpoint.url",
+    "ssl.key.location",
+    "ssl.key.pem",
+    "keystore.location",
+    "truststore.location",
+    "sasl.oauthbearer.assertion.private.key",
+  ].some((part) => lower.includes(part));
+}
+
+export function redactKafkaProperties(
+  properties: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(properties))
+    out[key] = isSensitiveKafkaProperty(key) ? "***" : value;
+  return out;
+}
