@@ -42,16 +42,15 @@ export {
 export type { SubscriptionSchema } from "./subscriptions.js";
 export {
   addKafkaCluster,
-  hasBrokerProperty,
   kafkaClusterNameProblem,
   kafkaClusterSubscriptions,
   listKafkaClusters,
-  redactKafkaProperties,
   registeredKafkaClusters,
   removeKafkaCluster,
   replaceKafkaClusterProperties,
   resolveKafkaCluster,
 } from "./kafka_clusters.js";
+export { hasBrokerProperty, redactKafkaProperties } from "./kafka_options.js";
 export type {
   KafkaCluster,
   RegisteredKafkaCluster,

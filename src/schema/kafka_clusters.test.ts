@@ -4,11 +4,11 @@ import {
   addKafkaCluster,
   kafkaClusterNameProblem,
   listKafkaClusters,
-  redactKafkaProperties,
   removeKafkaCluster,
   replaceKafkaClusterProperties,
   resolveKafkaCluster,
 } from "./kafka_clusters.js";
+import { redactKafkaProperties } from "./kafka_options.js";
 import { EMPTY_SCHEMA } from "./schema.js";
 
 const configured = [

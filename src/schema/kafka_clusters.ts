@@ -67,14 +67,6 @@ export function kafkaClusterSubscriptions(schema: Schema, name: string): Subscri
   return subscriptionsOf(schema).filter((s) => s.cluster === name);
 }
 
-/** Client options that reach a broker: librdkafka needs one of them. */
-export function hasBrokerProperty(properties: Readonly<Record<string, string>>): boolean {
-  return (
-    properties["bootstrap.servers"] !== undefined ||
-    properties["metadata.broker.list"] !== undefined
-  );
-}
-
 export function addKafkaCluster(schema: Schema, cluster: RegisteredKafkaCluster): Schema {
   return { ...schema, kafkaClusters: [...registeredKafkaClusters(schema), cluster] };
 }
@@ -113,35 +105,4 @@ export function kafkaClusterNameProblem(name: string): string | undefined {
   if (opens !== closes || opens > 1 || (opens === 1 && name.indexOf("[") > name.indexOf("]")))
     return "invalid authority";
   return undefined;
-}
-
-/**
- * Properties shown as `***` by the admin API (credentials, keys and paths that reveal them), as
- * Restate redacts them.
- */
-export function isSensitiveKafkaProperty(key: string): boolean {
-  const lower = key.toLowerCase();
-  return [
-    "password",
-    "secret",
-    "passphrase",
-    "sasl.username",
-    "sasl.jaas.config",
-    "sasl.oauthbearer.config",
-    "token.endpoint.url",
-    "ssl.key.location",
-    "ssl.key.pem",
-    "keystore.location",
-    "truststore.location",
-    "sasl.oauthbearer.assertion.private.key",
-  ].some((part) => lower.includes(part));
-}
-
-export function redactKafkaProperties(
-  properties: Readonly<Record<string, string>>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(properties))
-    out[key] = isSensitiveKafkaProperty(key) ? "***" : value;
-  return out;
 }

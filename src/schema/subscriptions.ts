@@ -6,6 +6,7 @@
  */
 
 import type { KafkaCluster } from "./kafka_clusters.js";
+import { redactKafkaProperties } from "./kafka_options.js";
 import type { Schema } from "./schema.js";
 
 export interface SubscriptionSchema {
@@ -30,13 +31,13 @@ export function subscriptionSink(s: SubscriptionSchema): string {
   return `service://${s.service}/${s.handler}`;
 }
 
-/** A subscription as the admin API answers it (Restate's `SubscriptionResponse`). */
+/** A subscription as the admin API answers it (Restate's `SubscriptionResponse`, secrets as `***`). */
 export function subscriptionJson(s: SubscriptionSchema): Record<string, unknown> {
   return {
     id: s.id,
     source: subscriptionSource(s),
     sink: subscriptionSink(s),
-    options: { ...s.options },
+    options: redactKafkaProperties(s.options),
   };
 }
 

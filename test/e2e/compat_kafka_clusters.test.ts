@@ -260,6 +260,24 @@ describe(`Kafka cluster admin API compatibility (${TARGET})`, () => {
         options: subscription.options,
       },
     ]);
+    // Secrets among a subscription's options are answered as `***` too.
+    const secret = await admin("POST", "/subscriptions", {
+      source: "kafka://orders/secret-topic",
+      sink: "service://Greeter/greet",
+      options: { "sasl.password": "p", "auto.offset.reset": "earliest" },
+    });
+    assert.equal(secret.status, 201, secret.text);
+    const secretId = secret.json<{ id: string }>().id;
+    const expected = {
+      "sasl.password": "***",
+      "auto.offset.reset": "earliest",
+      "group.id": secretId,
+      "client.id": "restate",
+    };
+    assert.deepEqual(secret.json<{ options: unknown }>().options, expected);
+    const secretGot = await admin("GET", `/subscriptions/${secretId}`);
+    assert.deepEqual(secretGot.json<{ options: unknown }>().options, expected);
+    assert.equal((await admin("DELETE", `/subscriptions/${secretId}`)).status, 202);
     // An unknown cluster is refused, naming every cluster a subscription may use.
     const unknown = await admin("POST", "/subscriptions", {
       source: "kafka://nope/t",
