@@ -280,6 +280,29 @@ describe(`admin API compatibility (${TARGET})`, () => {
     });
   });
 
+  describe("path parameters", () => {
+    it("refuses one that is not UTF-8 with 400, and keeps an escape that is not hex", async () => {
+      for (const [path, name] of [
+        ["/services/%E0%A4%A", "service"],
+        ["/deployments/%FF", "deployment"],
+        ["/services/Greeter/handlers/%C3", "handler"],
+      ]) {
+        const res = await admin("GET", path!);
+        assert.deepEqual(
+          [res.status, res.text],
+          [400, `Invalid URL: Invalid UTF-8 in \`${name}\``],
+        );
+      }
+      const literal = await admin("GET", "/kafka-clusters/%ZZ");
+      assert.deepEqual(
+        [literal.status, literal.json()],
+        [404, { message: "The requested Kafka cluster '%ZZ' does not exist", restate_code: null }],
+      );
+      const decoded = await admin("GET", "/services/Gr%65eter");
+      assert.equal(decoded.status, 200);
+    });
+  });
+
   describe("Kafka subscriptions", () => {
     const create = (body: unknown) => admin("POST", "/subscriptions", body);
     const invalid = (field: string, uri: string, reason: string) => ({

@@ -74,6 +74,8 @@ interface Route {
   readonly method: string;
   readonly path: string;
   readonly pattern: RegExp;
+  /** The names of the path's parameters, in order (as Restate names them in its errors). */
+  readonly paramNames: string[];
   readonly handler: Handler;
 }
 
@@ -133,7 +135,8 @@ export class AdminApi {
   private defineRoutes(): void {
     const route = (method: string, path: string, handler: Handler): void => {
       const pattern = new RegExp(`^${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}/?$`);
-      this.routes.push({ method, path, pattern, handler });
+      const paramNames = [...path.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]!);
+      this.routes.push({ method, path, pattern, paramNames, handler });
     };
     const schema = this.schemaRoutes;
     const invocations = this.invocationRoutes;
@@ -170,73 +173,77 @@ export class AdminApi {
     route("POST", "/deployments", ({ req, res, apiVersion }) =>
       schema.register(req, res, apiVersion),
     );
-    route("GET", "/deployments/{id}", ({ res, params }) => schema.getDeployment(res, params[0]!));
-    route("PATCH", "/deployments/{id}", ({ req, res, params }) =>
+    route("GET", "/deployments/{deployment}", ({ res, params }) =>
+      schema.getDeployment(res, params[0]!),
+    );
+    route("PATCH", "/deployments/{deployment}", ({ req, res, params }) =>
       schema.updateDeployment(req, res, params[0]!),
     );
-    route("DELETE", "/deployments/{id}", ({ res, params, url }) =>
+    route("DELETE", "/deployments/{deployment}", ({ res, params, url }) =>
       schema.deleteDeployment(res, params[0]!, url),
     );
 
     route("GET", "/services", ({ res }) => schema.listServices(res));
-    route("GET", "/services/{name}", ({ res, params }) => schema.getService(res, params[0]!));
-    route("PATCH", "/services/{name}", ({ req, res, params }) =>
+    route("GET", "/services/{service}", ({ res, params }) => schema.getService(res, params[0]!));
+    route("PATCH", "/services/{service}", ({ req, res, params }) =>
       schema.modifyService(req, res, params[0]!),
     );
-    route("GET", "/services/{name}/openapi", ({ res, params }) =>
+    route("GET", "/services/{service}/openapi", ({ res, params }) =>
       schema.serviceOpenApi(res, params[0]!, this.options.ingressUrl),
     );
-    route("GET", "/services/{name}/handlers", ({ res, params }) =>
+    route("GET", "/services/{service}/handlers", ({ res, params }) =>
       schema.listHandlers(res, params[0]!),
     );
-    route("GET", "/services/{name}/handlers/{handler}", ({ res, params }) =>
+    route("GET", "/services/{service}/handlers/{handler}", ({ res, params }) =>
       schema.getHandler(res, params[0]!, params[1]!),
     );
-    route("POST", "/services/{name}/state", ({ req, res, params }) =>
+    route("POST", "/services/{service}/state", ({ req, res, params }) =>
       invocations.patchState(req, res, params[0]!),
     );
 
-    route("PATCH", "/invocations/{id}/cancel", ({ res, params }) =>
+    route("PATCH", "/invocations/{invocation_id}/cancel", ({ res, params }) =>
       invocations.terminate(res, params[0]!, "cancel"),
     );
-    route("PATCH", "/invocations/{id}/kill", ({ res, params }) =>
+    route("PATCH", "/invocations/{invocation_id}/kill", ({ res, params }) =>
       invocations.terminate(res, params[0]!, "kill"),
     );
-    route("PATCH", "/invocations/{id}/purge", ({ res, params }) =>
+    route("PATCH", "/invocations/{invocation_id}/purge", ({ res, params }) =>
       invocations.purge(res, params[0]!, false),
     );
-    route("PATCH", "/invocations/{id}/purge-journal", ({ res, params }) =>
+    route("PATCH", "/invocations/{invocation_id}/purge-journal", ({ res, params }) =>
       invocations.purge(res, params[0]!, true),
     );
-    route("PATCH", "/invocations/{id}/pause", ({ res, params }) =>
+    route("PATCH", "/invocations/{invocation_id}/pause", ({ res, params }) =>
       invocations.pause(res, params[0]!),
     );
-    route("PATCH", "/invocations/{id}/resume", ({ res, params, url }) =>
+    route("PATCH", "/invocations/{invocation_id}/resume", ({ res, params, url }) =>
       invocations.resume(res, params[0]!, url),
     );
-    route("PATCH", "/invocations/{id}/restart-as-new", ({ res, params, url }) =>
+    route("PATCH", "/invocations/{invocation_id}/restart-as-new", ({ res, params, url }) =>
       invocations.restartAsNew(res, params[0]!, url),
     );
-    route("DELETE", "/invocations/{id}", ({ res, params, url }) =>
+    route("DELETE", "/invocations/{invocation_id}", ({ res, params, url }) =>
       this.deleteInvocation(res, params[0]!, url),
     );
 
     route("GET", "/subscriptions", ({ res, url }) => subscriptions.list(res, url));
     route("POST", "/subscriptions", ({ req, res }) => subscriptions.create(req, res));
-    route("GET", "/subscriptions/{id}", ({ res, params }) => subscriptions.get(res, params[0]!));
-    route("DELETE", "/subscriptions/{id}", ({ res, params }) =>
+    route("GET", "/subscriptions/{subscription}", ({ res, params }) =>
+      subscriptions.get(res, params[0]!),
+    );
+    route("DELETE", "/subscriptions/{subscription}", ({ res, params }) =>
       subscriptions.delete(res, params[0]!),
     );
     const kafkaClusters = this.kafkaClusterRoutes;
     route("GET", "/kafka-clusters", ({ res }) => kafkaClusters.list(res));
     route("POST", "/kafka-clusters", ({ req, res }) => kafkaClusters.create(req, res));
-    route("GET", "/kafka-clusters/{name}", ({ res, params, url }) =>
+    route("GET", "/kafka-clusters/{cluster_name}", ({ res, params, url }) =>
       kafkaClusters.get(res, params[0]!, url),
     );
-    route("PATCH", "/kafka-clusters/{name}", ({ req, res, params }) =>
+    route("PATCH", "/kafka-clusters/{cluster_name}", ({ req, res, params }) =>
       kafkaClusters.update(req, res, params[0]!),
     );
-    route("DELETE", "/kafka-clusters/{name}", ({ res, params, url }) =>
+    route("DELETE", "/kafka-clusters/{cluster_name}", ({ res, params, url }) =>
       kafkaClusters.delete(res, params[0]!, url),
     );
     route("POST", "/query", ({ req, res }) => this.query(req, res));
@@ -296,7 +303,7 @@ export class AdminApi {
         if (match === null) continue;
         matchedPath = true;
         if (route.method !== method) continue;
-        const params = match.slice(1).map((p) => decodeURIComponent(p));
+        const params = match.slice(1).map((p, i) => decodePathParameter(p, route.paramNames[i]!));
         await route.handler({ req, res, params, url, apiVersion });
         return;
       }
@@ -533,4 +540,28 @@ function clusterStatus(cluster: ClusterDescription): ClusterStatusJson {
       problem: m.problem ?? null,
     })),
   };
+}
+
+/**
+ * Percent-decodes a path parameter as Restate's router does: an escape that is not two hex digits
+ * stays as it is, and bytes that are not UTF-8 are refused with Restate's 400 (they once made a 500).
+ */
+export function decodePathParameter(raw: string, name: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length;) {
+    const escape = raw.slice(i + 1, i + 3);
+    if (raw[i] === "%" && /^[0-9A-Fa-f]{2}$/.test(escape)) {
+      bytes.push(parseInt(escape, 16));
+      i += 3;
+    } else {
+      const char = String.fromCodePoint(raw.codePointAt(i)!);
+      bytes.push(...Buffer.from(char, "utf8"));
+      i += char.length;
+    }
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes));
+  } catch {
+    throw new AdminError(400, `Invalid URL: Invalid UTF-8 in \`${name}\``, null, true);
+  }
 }
