@@ -1,14 +1,16 @@
 /** An object store in memory, for tests and the simulator: the port's contract without a disk. */
 
 import { KeelError } from "../core/index.js";
-import { validObjectKey, type ObjectStore } from "./object_store.js";
+import { validObjectKey, type ObjectData, type ObjectStore } from "./object_store.js";
 
 export class MemoryObjectStore implements ObjectStore {
   readonly description = "memory://";
   readonly objects = new Map<string, Uint8Array>();
 
-  async put(key: string, parts: readonly Uint8Array[]): Promise<void> {
+  async put(key: string, data: ObjectData): Promise<void> {
     checkKey(key);
+    const parts: Uint8Array[] = [];
+    for await (const part of data) parts.push(part);
     const size = parts.reduce((sum, part) => sum + part.length, 0);
     const whole = new Uint8Array(size);
     let at = 0;
@@ -22,6 +24,14 @@ export class MemoryObjectStore implements ObjectStore {
   async get(key: string): Promise<Uint8Array | undefined> {
     checkKey(key);
     return this.objects.get(key);
+  }
+
+  async read(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const whole = await this.get(key);
+    if (whole === undefined) return undefined;
+    return (async function* () {
+      yield whole;
+    })();
   }
 
   async list(prefix: string): Promise<string[]> {

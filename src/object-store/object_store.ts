@@ -2,7 +2,8 @@
  * The object store port and its destinations.
  *
  * Contract: `put` makes an object visible whole or not at all (a reader never sees half of it) and
- * durable when it resolves; `list(prefix)` returns the keys starting with `prefix`, sorted; `get` of a
+ * durable when it resolves, its data taken a part at a time (a snapshot larger than memory streams
+ * through; a part source that throws leaves no object); `read` gives an object a part at a time; `list(prefix)` returns the keys starting with `prefix`, sorted; `get` of a
  * missing key is undefined; `delete` of a missing key succeeds. Keys are `/`-separated names of
  * letters, digits, `.`, `_` and `-` (no empty, `.` or `..` segment), so that every store can hold
  * them as they are.
@@ -10,11 +11,17 @@
 
 import { KeelError } from "../core/index.js";
 
+/** An object's data, a part at a time. */
+export type ObjectData = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
 export interface ObjectStore {
   /** Where the objects are, for messages (`file:///var/keel/snapshots`). */
   readonly description: string;
-  put(key: string, parts: readonly Uint8Array[]): Promise<void>;
+  put(key: string, data: ObjectData): Promise<void>;
+  /** The whole object (small ones: manifests). */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** The object a part at a time (large ones: snapshot data). */
+  read(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   /** Releases connections; the store is not used afterwards. */

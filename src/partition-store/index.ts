@@ -6,6 +6,7 @@
  */
 
 export {
+  FSM_KEY,
   ACTIVE_PREFIX,
   INBOX_PREFIX,
   JOURNAL_PREFIX,
@@ -27,10 +28,12 @@ export {
   applyWrites,
   bufferedBatch,
   replaceContent,
+  collectEntries,
+  fsmFirst,
   writesOf,
 } from "./memory_store.js";
 export type { BatchWrites } from "./memory_store.js";
-export { MemoryPartitionStore, STORE_KEY_BYTES_MAX, prefixEnd } from "./store.js";
+export { MemoryPartitionStore, STORE_KEY_BYTES_MAX, compareKeys, prefixEnd } from "./store.js";
 export type { PartitionReader, PartitionStore, PartitionTxn } from "./store.js";
 export {
   TableReader,
@@ -46,9 +49,15 @@ export {
   SNAPSHOT_FORMAT_VERSION,
   decodeSnapshot,
   encodeSnapshot,
+  copyStore,
   parseSnapshotManifest,
-  snapshotStore,
+  readSnapshot,
 } from "./snapshot_format.js";
-export type { EncodedSnapshot, SnapshotManifest } from "./snapshot_format.js";
+export type {
+  EncodedSnapshot,
+  SnapshotHashFactory,
+  SnapshotManifest,
+  SnapshotSummary,
+  StoreCopy,
+} from "./snapshot_format.js";
 export { SnapshotRepository } from "./snapshot_repository.js";
-export type { RestoredSnapshot } from "./snapshot_repository.js";

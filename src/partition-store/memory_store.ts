@@ -4,6 +4,7 @@
  */
 
 import { assert } from "../core/index.js";
+import { FSM_KEY } from "./keys.js";
 import {
   MemoryPartitionStore,
   STORE_KEY_BYTES_MAX,
@@ -49,6 +50,30 @@ export function applyWrites(store: MemoryPartitionStore, writes: BatchWrites): v
 }
 
 /** Makes `store` hold exactly `entries`. */
+/**
+ * Every entry of a restore, read whole (stores held in memory are small); when their iteration
+ * throws, `onFailure` runs first (it empties the store, as a streamed restore leaves it).
+ */
+export async function collectEntries(
+  entries: Iterable<readonly [string, Uint8Array]> | AsyncIterable<readonly [string, Uint8Array]>,
+  onFailure: () => void,
+): Promise<(readonly [string, Uint8Array])[]> {
+  const all: (readonly [string, Uint8Array])[] = [];
+  try {
+    for await (const entry of entries) all.push(entry);
+  } catch (error) {
+    onFailure();
+    throw error;
+  }
+  return all;
+}
+
+/** A store's entries in key order (`dump`) with the FSM entry moved first, as `exportEntries` gives them. */
+export function fsmFirst(entries: [string, Uint8Array][]): [string, Uint8Array][] {
+  const fsm = entries.findIndex(([key]) => key === FSM_KEY);
+  return fsm < 0 ? entries : [entries[fsm]!, ...entries.slice(0, fsm), ...entries.slice(fsm + 1)];
+}
+
 export function replaceContent(
   store: MemoryPartitionStore,
   entries: Iterable<readonly [string, Uint8Array]>,
@@ -78,12 +103,14 @@ export class MemoryStore implements PartitionStore {
   }
 
   exportEntries(): Iterable<[string, Uint8Array]> {
-    return this.data.dump();
+    return fsmFirst(this.data.dump());
   }
 
-  replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
-    replaceContent(this.data, entries);
-    return Promise.resolve();
+  async replaceAll(
+    entries: Iterable<readonly [string, Uint8Array]> | AsyncIterable<readonly [string, Uint8Array]>,
+  ): Promise<void> {
+    const all = await collectEntries(entries, () => replaceContent(this.data, []));
+    replaceContent(this.data, all);
   }
 
   flushed(): Promise<void> {

@@ -8,8 +8,9 @@ import {
   SNAPSHOT_FORMAT_VERSION,
   decodeSnapshot,
   encodeSnapshot,
+  copyStore,
   parseSnapshotManifest,
-  snapshotStore,
+  readSnapshot,
   type SnapshotManifest,
 } from "./snapshot_format.js";
 import { Tables } from "./tables.js";
@@ -57,23 +58,72 @@ describe("snapshot format", () => {
         () => decodeSnapshot(bytes, m),
         (error) => error instanceof DecodeError && why.test(error.message),
       );
-    refused(flipped, manifest, /SHA-256/);
+    // Damage shows in a frame's checksum as the data streams in; the SHA-256 covers the rest.
+    refused(flipped, manifest, /damaged/);
+    refused(data, { ...manifest, sha256: "0".repeat(64) }, /SHA-256/);
     refused(data.subarray(0, data.length - 1), manifest, /bytes/);
     refused(data, { ...manifest, entries: 5 }, /entries/);
     // A manifest made for the damaged bytes: the frames' own checksums still refuse them.
     refused(flipped, { ...manifest, sha256: toHex(sha256(flipped)) }, /damaged/);
   });
 
-  it("copies a store with the applied LSN the copy records", async () => {
+  it("reads data streamed in chunks of any size, and refuses it damaged or cut short", async () => {
+    const encoded = encodeSnapshot(entries);
+    const manifest = manifestFor(encoded);
+    const data = concatBytes(encoded.parts);
+    const chunked = (bytes: Uint8Array, size: number) =>
+      (async function* () {
+        for (let at = 0; at < bytes.length; at += size) yield bytes.slice(at, at + size);
+      })();
+    const readAll = async (bytes: Uint8Array, size: number, m = manifest) => {
+      const out: [string, Uint8Array][] = [];
+      for await (const entry of readSnapshot(chunked(bytes, size), m)) out.push(entry);
+      return out;
+    };
+    for (const size of [4096, 65_537, 1024 * 1024, data.length])
+      assert.deepEqual(await readAll(data, size), entries, `chunks of ${size}`);
+    // Every split of small data, down to a byte at a time.
+    const small = encodeSnapshot(entries.filter(([key]) => key !== "c"));
+    const smallData = concatBytes(small.parts);
+    for (const size of [1, 2, 7, 15, 16, 17, 31])
+      assert.deepEqual(
+        await readAll(smallData, size, manifestFor(small)),
+        entries.filter(([key]) => key !== "c"),
+        `chunks of ${size}`,
+      );
+    const flipped = data.slice();
+    flipped[40]! ^= 1;
+    await assert.rejects(readAll(flipped, 4096), /damaged/);
+    await assert.rejects(readAll(data.subarray(0, data.length - 5), 4096), /bytes/);
+    await assert.rejects(readAll(data, 4096, { ...manifest, entries: 3 }), /entries/);
+  });
+
+  it("copies a store, its FSM entry first, with the applied LSN the copy records", async () => {
     const store = new MemoryStore();
     const batch = store.beginBatch();
     const tables = new Tables(batch);
     tables.putFsm({ ...tables.fsm(), appliedLsn: 41 });
-    batch.put("s/x", new Uint8Array([5]));
+    batch.put("a/x", new Uint8Array([5]));
+    batch.put("s/x", new Uint8Array(700 * 1024).fill(1));
+    batch.put("s/y", new Uint8Array(700 * 1024).fill(2));
     store.commit(batch);
-    const snapshot = await snapshotStore(store, () => Promise.resolve());
-    assert.equal(snapshot.appliedLsn, 41);
-    assert.equal(snapshot.entries, 2);
+    let pauses = 0;
+    const copy = copyStore(store, () => {
+      pauses++;
+      return Promise.resolve();
+    });
+    assert.equal(copy.appliedLsn, 41);
+    const parts: Uint8Array[] = [];
+    for await (const part of copy.data) parts.push(part);
+    const summary = copy.summary();
+    assert.equal(summary.entries, 4);
+    assert.ok(pauses >= 1, "a pause after a frame");
+    const manifest = { ...manifestFor({ ...summary, parts }), appliedLsn: 41 };
+    const keys = decodeSnapshot(concatBytes(parts), manifest).map(([key]) => key);
+    assert.equal(keys[0], "f");
+    assert.deepEqual(keys.slice(1), ["a/x", "s/x", "s/y"]);
+    // An empty store has applied nothing: nothing to copy.
+    assert.equal(copyStore(new MemoryStore(), () => Promise.resolve()).appliedLsn, 0);
   });
 
   it("reads manifests only when every field is there and of its type", () => {

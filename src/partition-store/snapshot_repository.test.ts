@@ -27,7 +27,7 @@ async function save(
   clusterName = "c",
 ): Promise<SnapshotManifest> {
   const encoded = encodeSnapshot([["k", new Uint8Array([value])]]);
-  const manifest: SnapshotManifest = {
+  const heading = {
     formatVersion: SNAPSHOT_FORMAT_VERSION,
     snapshotId: `snap_${lsn}`,
     clusterName,
@@ -36,12 +36,23 @@ async function save(
     keyRange: { from: "0", to: "9" },
     appliedLsn: lsn,
     createdAtMs: lsn,
-    entries: encoded.entries,
-    bytes: encoded.bytes,
-    sha256: encoded.sha256,
   };
-  await repository.save(manifest, encoded);
-  return manifest;
+  return repository.save(heading, { data: encoded.parts, summary: () => encoded });
+}
+
+/** Restores into an array; the entries land only once the data read back whole. */
+async function restore(
+  repository: SnapshotRepository,
+  minLsn: number,
+  clusterName = "c",
+): Promise<{ manifest: SnapshotManifest; entries: [string, Uint8Array][] } | undefined> {
+  let entries: [string, Uint8Array][] = [];
+  const manifest = await repository.restore(clusterName, 2, minLsn, async (streamed) => {
+    const read: [string, Uint8Array][] = [];
+    for await (const entry of streamed) read.push(entry);
+    entries = read;
+  });
+  return manifest === undefined ? undefined : { manifest, entries };
 }
 
 describe("snapshot repository", () => {
@@ -55,10 +66,10 @@ describe("snapshot repository", () => {
       (await repository.list(2)).map((m) => m.appliedLsn),
       [100, 20, 9],
     );
-    const restored = await repository.restore("c", 2, 50);
+    const restored = await restore(repository, 50);
     assert.equal(restored?.manifest.appliedLsn, 100);
     assert.deepEqual(restored?.entries, [["k", new Uint8Array([2])]]);
-    assert.equal(await repository.restore("c", 2, 101), undefined, "none covers LSN 101");
+    assert.equal(await restore(repository, 101), undefined, "none covers LSN 101");
     assert.equal(await repository.prune(2, 2), 1);
     assert.deepEqual(
       (await repository.list(2)).map((m) => m.appliedLsn),
@@ -78,7 +89,7 @@ describe("snapshot repository", () => {
       (k) => k.includes("lsn_00000000000000000020") && k.endsWith("/data"),
     )!;
     objects.objects.get(dataKey)![20]! ^= 0xff;
-    const restored = await repository.restore("c", 2, 5);
+    const restored = await restore(repository, 5);
     assert.equal(restored?.manifest.appliedLsn, 10);
     assert.deepEqual(logger.warnings, [
       "skipping a snapshot of another cluster",

@@ -106,16 +106,21 @@ export interface PartitionStore {
   /** Resolves once every committed batch is written. */
   flushed(): Promise<void>;
   /**
-   * A consistent copy of the store for a snapshot, in key order: all of some prefix of the committed
-   * batches and nothing of the rest (the copy records its own applied LSN). Taking it never stops the
-   * partition; iterate it promptly.
+   * A consistent copy of the store for a snapshot: all of some prefix of the committed batches and
+   * nothing of the rest (the copy records its own applied LSN), its FSM entry first, then every other
+   * entry in key order. Taking it never stops the partition; iterate it promptly (to its end, or
+   * call `return`).
    */
   exportEntries(): Iterable<[string, Uint8Array]>;
   /**
-   * Replaces everything the store holds with `entries` (a restored snapshot), atomically: after a
-   * crash the store holds either its old content or all of the new. Only before the partition's
-   * processor starts.
+   * Replaces everything the store holds with `entries` (a restored snapshot, streamed in), writing
+   * the FSM entry last: until it is written the store has applied nothing, so a crash in between
+   * leaves a store that is restored again before use (its log is trimmed past it). When the entries'
+   * iteration throws (damaged data), the store is left empty and the error passes on. Only before the
+   * partition's processor starts.
    */
-  replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void>;
+  replaceAll(
+    entries: Iterable<readonly [string, Uint8Array]> | AsyncIterable<readonly [string, Uint8Array]>,
+  ): Promise<void>;
   close(): Promise<void>;
 }

@@ -21,7 +21,7 @@ import {
 import {
   SNAPSHOT_FORMAT_VERSION,
   TableReader,
-  snapshotStore,
+  copyStore,
   type PartitionStore,
   type SnapshotManifest,
   type SnapshotRepository,
@@ -119,19 +119,20 @@ export class PartitionSnapshots {
     }
     if (applied >= trimPoint) return;
     const { repository, clusterName, logger } = this.deps;
-    const restored = await repository.restore(clusterName, partitionId, trimPoint);
+    const restored = await repository.restore(clusterName, partitionId, trimPoint, (entries) =>
+      store.replaceAll(entries),
+    );
     if (restored === undefined) {
       throw new KeelError(
         "storage",
         `partition ${partitionId}: its log is trimmed through LSN ${trimPoint} but its store has applied only ${applied}, and ${repository.description} holds no readable snapshot at or after LSN ${trimPoint}`,
       );
     }
-    await store.replaceAll(restored.entries);
     logger.info("restored a partition from its snapshot", {
       partition: partitionId,
-      snapshot: restored.manifest.snapshotId,
-      lsn: restored.manifest.appliedLsn,
-      entries: restored.manifest.entries,
+      snapshot: restored.snapshotId,
+      lsn: restored.appliedLsn,
+      entries: restored.entries,
     });
   }
 
@@ -206,31 +207,29 @@ export class PartitionSnapshots {
     const metrics = this.deps.metrics ?? NO_METRICS;
     const started = metrics.startTimer();
     // Between frames, the I/O already due runs: a large store's copy does not stall the node.
-    const snapshot = await snapshotStore(
+    const copy = copyStore(
       processor.store,
       () => new Promise<void>((resolve) => clock.deferAfterIo(resolve)),
+      repository.newHash,
     );
-    if (snapshot.appliedLsn === 0) {
+    if (copy.appliedLsn === 0) {
       throw new KeelError("unavailable", `partition ${partitionId} has applied nothing yet`, true);
     }
     const createdAtMs = clock.nowMs();
     const random = new Uint8Array(10);
     entropy.fill(random);
     const range = table.rangeOf(PartitionId(partitionId));
-    const manifest: SnapshotManifest = {
+    const heading = {
       formatVersion: SNAPSHOT_FORMAT_VERSION,
       snapshotId: `snap_${formatUlid(createdAtMs, random)}`,
       clusterName: this.deps.clusterName,
       nodeName: this.deps.nodeName,
       partitionId,
       keyRange: { from: String(range.start), to: String(range.end) },
-      appliedLsn: snapshot.appliedLsn,
+      appliedLsn: copy.appliedLsn,
       createdAtMs,
-      entries: snapshot.entries,
-      bytes: snapshot.bytes,
-      sha256: snapshot.sha256,
     };
-    await repository.save(manifest, snapshot);
+    const manifest = await repository.save(heading, copy);
     if (manifest.appliedLsn >= (this.newest.get(partitionId)?.appliedLsn ?? 0)) {
       this.newest.set(partitionId, manifest);
     }

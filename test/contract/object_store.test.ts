@@ -1,6 +1,7 @@
 /**
  * The object store contract (src/object-store/object_store.ts) against every implementation: memory,
- * a directory, and an S3-compatible server (s3rver) through the AWS SDK's client.
+ * a directory, and an S3-compatible server (s3rver) through the AWS SDK's client (a streamed object
+ * larger than a part goes up as a multipart upload there).
  */
 
 import assert from "node:assert/strict";
@@ -35,6 +36,33 @@ function describeObjectStoreContract(name: string, create: () => Promise<ObjectS
       assert.equal(await store.get("3/lsn_1-a/data"), undefined);
       assert.deepEqual(await store.list("3/"), ["3/lsn_2-b/data"]);
       assert.deepEqual(await store.list("9/"), []);
+    });
+
+    it("streams an object larger than a part in and out, and leaves none when its source fails", async () => {
+      const store = await create();
+      // 20 MiB in 1 MiB parts, each part's bytes telling its place: more than two S3 upload parts.
+      const part = (i: number) => new Uint8Array(1024 * 1024).fill(i);
+      async function* source(failAt?: number): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 20; i++) {
+          if (i === failAt) throw new Error("source failed");
+          yield part(i);
+        }
+      }
+      await store.put("big/data", source());
+      const read = await store.read("big/data");
+      assert.ok(read !== undefined);
+      let at = 0;
+      for await (const chunk of read) {
+        for (let j = 0; j < chunk.length; j += 4099)
+          assert.equal(chunk[j], Math.floor((at + j) / (1024 * 1024)), `byte ${at + j}`);
+        at += chunk.length;
+      }
+      assert.equal(at, 20 * 1024 * 1024);
+      assert.equal(await store.read("big/none"), undefined);
+      await assert.rejects(store.put("big/failed", source(12)), /source failed/);
+      assert.equal(await store.get("big/failed"), undefined);
+      assert.deepEqual(await store.list("big/"), ["big/data"]);
+      await store.delete("big/data");
     });
 
     it("refuses keys that could escape or confuse the store", async () => {

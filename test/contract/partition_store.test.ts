@@ -141,6 +141,35 @@ function describeStoreContract(name: string, create: () => PartitionStore): void
       assert.deepEqual(keys(store.reader(), "r/"), ["r/1", "r/2", "r/3"]);
       await store.close();
     });
+
+    it("exports its FSM entry first, and restores from a stream, the FSM entry last", async () => {
+      const store = create();
+      const batch = store.beginBatch();
+      for (const k of ["a/1", "f", "z/1"]) batch.put(k, bytes(k));
+      store.commit(batch);
+      await store.flushed();
+      assert.deepEqual(
+        [...store.exportEntries()].map(([k]) => k),
+        ["f", "a/1", "z/1"],
+      );
+      // Many entries, streamed: more than one of a restore's write batches.
+      const big = new Uint8Array(64 * 1024).fill(7);
+      async function* streamed(failAt?: number): AsyncGenerator<[string, Uint8Array]> {
+        yield ["f", bytes("fsm")];
+        for (let i = 0; i < 200; i++) {
+          if (i === failAt) throw new Error("damaged snapshot");
+          yield [`s/${String(i).padStart(3, "0")}`, big];
+        }
+      }
+      await store.replaceAll(streamed());
+      assert.equal(keys(store.reader(), "s/").length, 200);
+      assert.equal(text(store.reader().get("f")), "fsm");
+      assert.equal(store.reader().get("a/1"), undefined);
+      // A stream that fails part way leaves nothing: no FSM entry, so nothing applied.
+      await assert.rejects(store.replaceAll(streamed(150)), /damaged snapshot/);
+      assert.deepEqual(keys(store.reader(), ""), []);
+      await store.close();
+    });
   });
 }
 

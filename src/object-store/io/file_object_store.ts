@@ -4,13 +4,15 @@
  * whole or absent after a crash; a `.tmp` file left by a crash is never listed.
  */
 
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { access, mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { KeelError } from "../../core/index.js";
 import { writeFileDurably } from "../../platform/io/index.js";
-import { validObjectKey, type ObjectStore } from "../index.js";
+import { validObjectKey, type ObjectData, type ObjectStore } from "../index.js";
 
 const TEMPORARY_SUFFIX = ".tmp";
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 export class FileObjectStore implements ObjectStore {
   readonly description: string;
@@ -19,10 +21,21 @@ export class FileObjectStore implements ObjectStore {
     this.description = `file://${root}`;
   }
 
-  async put(key: string, parts: readonly Uint8Array[]): Promise<void> {
+  async put(key: string, data: ObjectData): Promise<void> {
     const path = this.pathOf(key);
     await mkdir(dirname(path), { recursive: true });
-    await writeFileDurably(dirname(path), key.slice(key.lastIndexOf("/") + 1), parts);
+    await writeFileDurably(dirname(path), key.slice(key.lastIndexOf("/") + 1), data);
+  }
+
+  async read(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const path = this.pathOf(key);
+    try {
+      await access(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    return createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Uint8Array>;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeelError, describeError, assert } from "../../core/index.js";
 import {
+  FSM_KEY,
   STORE_KEY_BYTES_MAX,
   prefixEnd,
   type PartitionReader,
@@ -51,6 +52,8 @@ const MAP_SIZE_BYTES = 256 * 1024 ** 3;
 const WRITE_INTERVAL_MS = 10;
 const WRITE_RETRY_DELAY_MS_MAX = 5000;
 const STATE_FILE = "STATE";
+/** A restore writes its entries in transactions of about this size. */
+const RESTORE_BATCH_BYTES = 4 * 1024 * 1024;
 const ignore = (): void => undefined;
 
 interface EnvironmentState {
@@ -234,10 +237,7 @@ export class LmdbPartitionStore implements PartitionStore {
         for (const [key, value] of this.pending[i]!) merged.set(key, value);
     for (const [key, value] of merged) {
       if (value === null) this.db.remove(key).catch(onError);
-      else
-        this.db
-          .put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
-          .catch(onError);
+      else this.db.put(key, bufferOf(value)).catch(onError);
     }
   }
 
@@ -325,32 +325,67 @@ export class LmdbPartitionStore implements PartitionStore {
     return this.environment.flushed();
   }
 
-  /** What LMDB holds, in one read transaction: batches still pending are not in it yet. */
+  /**
+   * What LMDB holds, in one read transaction (batches still pending are not in it yet): the FSM
+   * entry first, then the rest in key order.
+   */
   *exportEntries(): Iterable<[string, Uint8Array]> {
     const transaction = this.db.useReadTransaction();
     try {
+      const fsm = this.db.get(FSM_KEY, { transaction });
+      if (fsm !== undefined) yield [FSM_KEY, new Uint8Array(fsm)];
       for (const { key, value } of this.db.getRange({ transaction })) {
-        yield [key, new Uint8Array(value)];
+        if (key !== FSM_KEY) yield [key, new Uint8Array(value)];
       }
     } finally {
       transaction.done();
     }
   }
 
-  async replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+  async replaceAll(
+    entries: Iterable<readonly [string, Uint8Array]> | AsyncIterable<readonly [string, Uint8Array]>,
+  ): Promise<void> {
     await this.environment.flushed();
     assert(this.pending.length === 0, "a store is replaced only before its processor starts");
-    // One write transaction: after a crash the database holds the old content or all of the new.
-    this.db.transactionSync(() => {
-      for (const key of [...this.db.getKeys({})]) this.db.removeSync(key);
-      for (const [key, value] of entries) {
-        this.db.putSync(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    // Written a batch at a time (a snapshot may be larger than memory), the FSM entry last: until it
+    // is, the store has applied nothing and is restored again at the next start.
+    this.db.clearSync();
+    let fsm: Uint8Array | undefined;
+    let batch: (readonly [string, Uint8Array])[] = [];
+    let batchBytes = 0;
+    const write = (): void => {
+      const writing = batch;
+      this.db.transactionSync(() => {
+        for (const [key, value] of writing) this.db.putSync(key, bufferOf(value));
+      });
+      batch = [];
+      batchBytes = 0;
+    };
+    try {
+      for await (const entry of entries) {
+        if (entry[0] === FSM_KEY) {
+          fsm = entry[1];
+          continue;
+        }
+        batch.push(entry);
+        batchBytes += entry[0].length + entry[1].length;
+        if (batchBytes >= RESTORE_BATCH_BYTES) write();
       }
-    });
+      write();
+    } catch (error) {
+      this.db.clearSync();
+      throw error;
+    }
+    if (fsm !== undefined) this.db.putSync(FSM_KEY, bufferOf(fsm));
   }
 
   /** Partition stores close with their environment. */
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** The bytes as a Buffer (LMDB's value type), without a copy. */
+function bufferOf(value: Uint8Array): Buffer {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }

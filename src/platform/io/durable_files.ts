@@ -4,7 +4,7 @@
  * at all (metadata, generations, clean-close records, store states).
  */
 
-import { open, rename, readFile } from "node:fs/promises";
+import { open, rename, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { KeelError } from "../../core/index.js";
 
@@ -18,13 +18,14 @@ export async function fsyncDir(path: string): Promise<void> {
 }
 
 /**
- * Replaces `dir/name` with `content` (one piece or several, written in order) atomically and durably
- * (temp file, fsync, rename, fsync dir).
+ * Replaces `dir/name` with `content` (one piece or several, written in order as they come)
+ * atomically and durably (temp file, fsync, rename, fsync dir); a content source that throws leaves
+ * `dir/name` as it was and no temporary file.
  */
 export async function writeFileDurably(
   dir: string,
   name: string,
-  content: string | Uint8Array | readonly Uint8Array[],
+  content: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
   const handle = await open(tmp, "w");
@@ -32,12 +33,15 @@ export async function writeFileDurably(
     if (typeof content === "string" || content instanceof Uint8Array) {
       await handle.writeFile(content);
     } else {
-      for (const part of content) await handle.write(part);
+      for await (const part of content) await handle.write(part);
     }
     await handle.sync();
-  } finally {
+  } catch (error) {
     await handle.close();
+    await rm(tmp, { force: true });
+    throw error;
   }
+  await handle.close();
   await rename(tmp, join(dir, name));
   await fsyncDir(dir);
 }

@@ -70,7 +70,7 @@ import {
   type NodeRecord,
 } from "../../metadata-server/index.js";
 import { KeelNode, nodesetTargetSize, replicatedSegment, type NodeRole } from "../../node/index.js";
-import { MemoryStore, TableReader, type ObjectRef } from "../../partition-store/index.js";
+import { MemoryStore, TableReader, compareKeys, type ObjectRef } from "../../partition-store/index.js";
 import type { Logger } from "../../platform/index.js";
 import { SCHEMA_KEY, type Schema } from "../../schema/index.js";
 import {
@@ -841,7 +841,8 @@ class ClusterSimulation {
         slot,
         log: processor.log,
         appliedLsn: processor.appliedLsn,
-        entries: [...processor.store.exportEntries()],
+        // In key order, as the replay's dump (an export puts the FSM entry first).
+        entries: [...processor.store.exportEntries()].sort(([a], [b]) => compareKeys(a, b)),
       }));
     const commonLsn = Math.min(...replicas.map((r) => r.appliedLsn));
     const logDigests = new Map<string, string>();

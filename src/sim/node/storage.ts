@@ -36,6 +36,8 @@ import {
   applyWrites,
   bufferedBatch,
   replaceContent,
+  collectEntries,
+  fsmFirst,
   writesOf,
   type BatchWrites,
   type PartitionReader,
@@ -302,12 +304,17 @@ export class SimPartitionStore implements PartitionStore {
   }
 
   exportEntries(): Iterable<[string, Uint8Array]> {
-    return this.memory.dump();
+    return fsmFirst(this.memory.dump());
   }
 
-  async replaceAll(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+  async replaceAll(
+    entries: Iterable<readonly [string, Uint8Array]> | AsyncIterable<readonly [string, Uint8Array]>,
+  ): Promise<void> {
     await this.flushed();
-    const copy = [...entries];
+    const copy = await collectEntries(entries, () => {
+      replaceContent(this.memory, []);
+      replaceContent(this.disk, []);
+    });
     replaceContent(this.memory, copy);
     replaceContent(this.disk, copy);
   }
