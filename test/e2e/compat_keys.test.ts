@@ -227,6 +227,14 @@ describe(`request edges (${TARGET})`, () => {
     assert.equal((await post(`/KeysBox/${key}/add`, 1)).json(), 2, "without a key, a new one");
   });
 
+  it("refuses an idempotency key that is not visible ASCII", async () => {
+    const refused = await post(`/KeysBox/${longKey("idem-bytes", 10)}/add`, 1, {
+      "idempotency-key": "caf\u00e9",
+    });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.json<{ message: string }>().message, /^bad header idempotency-key: /);
+  });
+
   it("refuses a request line without an HTTP version or with another than 1.x", async () => {
     for (const line of ["GET /restate/health", "GET /restate/health HTTP/2.0"]) {
       const answer = await rawRequest(`${line}\r\n\r\n`);

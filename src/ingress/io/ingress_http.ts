@@ -303,8 +303,14 @@ export class HttpIngress {
     if (!service.public || !handler.public) {
       throw new IngressError(400, "the invoked service is not public");
     }
-    // An empty idempotency key is a key like any other, as in Restate.
+    // An empty idempotency key is a key like any other, as in Restate; one that is not visible ASCII
+    // is refused, as Restate's header parsing refuses it.
     const givenIdempotencyKey = headerValue(req, "idempotency-key");
+    if (givenIdempotencyKey !== undefined && !/^[\t\x20-\x7e]*$/.test(givenIdempotencyKey))
+      throw new IngressError(
+        400,
+        "bad header idempotency-key: the value holds characters other than visible ASCII",
+      );
     const handlerType = handlerTypeOf(service, handler);
     if (handlerType === "Workflow" && givenIdempotencyKey !== undefined) {
       throw new IngressError(
