@@ -80,6 +80,14 @@ function loadClient(): Rdkafka | Error {
   return client;
 }
 
+export interface KafkaIngressOptions {
+  /**
+   * Invocations waiting for an invoker slot above which subscriptions pause their partitions; they
+   * resume at half of it (default `limits.kafkaPauseQueuedInvocations`).
+   */
+  readonly pauseQueuedInvocations?: number;
+}
+
 export class KafkaIngress {
   private readonly consumers = new Map<string, SubscriptionConsumer>();
   private timer: NodeJS.Timeout | undefined;
@@ -89,6 +97,7 @@ export class KafkaIngress {
     private readonly node: KeelNode,
     private readonly clusters: readonly KafkaCluster[],
     private readonly logger: Logger,
+    private readonly options: KafkaIngressOptions = {},
   ) {}
 
   start(): void {
@@ -123,7 +132,13 @@ export class KafkaIngress {
         // As Restate: a subscription whose cluster left the configuration is not consumed.
         continue;
       }
-      const consumer = new SubscriptionConsumer(this.node, cluster, subscription, this.logger);
+      const consumer = new SubscriptionConsumer(
+        this.node,
+        cluster,
+        subscription,
+        this.logger,
+        this.options.pauseQueuedInvocations ?? limits.kafkaPauseQueuedInvocations,
+      );
       this.consumers.set(id, consumer);
       consumer.start();
     }
@@ -158,6 +173,7 @@ class SubscriptionConsumer {
     private readonly cluster: KafkaCluster,
     readonly subscription: SubscriptionSchema,
     private readonly logger: Logger,
+    private readonly pauseQueuedInvocations: number,
   ) {}
 
   start(): void {
@@ -282,13 +298,24 @@ class SubscriptionConsumer {
     }
   }
 
-  /** Pauses the assigned partitions while the invoker's queue is long; resumes below half of it. */
+  /**
+   * Pauses the assigned partitions while the invoker's queue is above the bound; resumes at half of
+   * it. While paused, every pass pauses the whole assignment again: librdkafka keeps a paused
+   * partition paused across rebalances, but not one it first assigns after the pause, nor a
+   * consumer connected anew after a failure.
+   */
   private applyBackPressure(consumer: KafkaConsumer): void {
     const queued = this.node.invoker.queuedInvocations;
-    if (!this.paused && queued > limits.kafkaPauseQueuedInvocations) {
+    const bound = this.pauseQueuedInvocations;
+    if (queued > bound || (this.paused && queued > bound / 2)) {
+      if (!this.paused)
+        this.logger.debug("kafka subscription paused", {
+          subscription: this.subscription.id,
+          queued,
+        });
       this.paused = true;
       consumer.pause(consumer.assignments());
-    } else if (this.paused && queued <= limits.kafkaPauseQueuedInvocations / 2) {
+    } else if (this.paused) {
       this.paused = false;
       consumer.resume(consumer.assignments());
     }
