@@ -356,3 +356,43 @@ export async function joinGroup(
     },
   };
 }
+
+/**
+ * A consumer group's committed offsets on a topic's partitions, asked of the broker by a client
+ * that never joins the group (-1001, librdkafka's "invalid", where the group committed none).
+ */
+export async function committedOffsets(
+  broker: KafkaBroker,
+  groupId: string,
+  topic: string,
+  partitions: number,
+): Promise<number[]> {
+  const rdkafka = require("@confluentinc/kafka-javascript") as typeof Kafka;
+  const consumer = new rdkafka.KafkaConsumer(
+    {
+      ...broker.clientOptions,
+      "bootstrap.servers": broker.bootstrap,
+      "group.id": groupId,
+      "enable.auto.commit": false,
+    },
+    {},
+  );
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(new Error(`the reader cannot connect: ${error.message}`)) : resolve(),
+    ),
+  );
+  try {
+    const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }));
+    const committed = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) =>
+      consumer.committed(toppars, 10_000, (error, offsets) =>
+        error ? reject(new Error(`committed offsets: ${error.message}`)) : resolve(offsets),
+      ),
+    );
+    return toppars.map(
+      ({ partition }) => committed.find((c) => c.partition === partition)?.offset ?? -1001,
+    );
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+}

@@ -52,13 +52,18 @@ const CONSUME_WAIT_MS = 200;
 /** How often lag is measured (committed offsets and high watermarks asked of the brokers). */
 const LAG_REFRESH_MS = 2_000;
 const RETRY_MS = 500;
-/** librdkafka's topic-level consumer options (its CONFIGURATION.md, "Topic configuration properties"). */
+/**
+ * librdkafka's consumer options that exist only at the topic level (its CONFIGURATION.md, "Topic
+ * configuration properties"). Those named at both levels (`auto.commit.interval.ms`,
+ * `enable.auto.commit`, `offset.store.method`) are global options, as librdkafka takes a name set
+ * globally: the topic-level ones are the legacy simple consumer's, which the high-level consumer
+ * ignores (a topic-level `auto.commit.interval.ms` left commits at the default 5 s).
+ */
 const TOPIC_LEVEL_CONSUMER_OPTIONS = new Set([
   "auto.offset.reset",
-  "auto.commit.interval.ms",
+  "auto.commit.enable",
   "offset.store.path",
   "offset.store.sync.interval.ms",
-  "offset.store.method",
   "consume.callback.max.messages",
 ]);
 
