@@ -257,6 +257,34 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     );
   });
 
+  it("invokes the records of a slow topic as they come, not once a batch is full", async () => {
+    const send = (n: number) =>
+      producer.send([
+        { topic: "trickle", partition: 0, key: "trickle", value: JSON.stringify({ n }) },
+      ]);
+    await send(0);
+    await subscribe("trickle", "service://KafkaLog/add");
+    await eventually(
+      async () => ((await seen(server, "trickle")).length === 1 ? true : undefined),
+      "the first record",
+      60_000,
+    );
+    // A record every 50 ms for 3 s: a consumer that waited for a full batch (or a pause between
+    // records) would invoke none of them before the last was sent.
+    const started = Date.now();
+    let n = 1;
+    while (Date.now() - started < 3_000) {
+      await send(n++);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const invokedWhileSending = (await seen(server, "trickle")).length;
+    assert.ok(invokedWhileSending >= n / 2, `${invokedWhileSending} invoked while ${n} were sent`);
+    await eventually(
+      async () => ((await seen(server, "trickle")).length === n ? true : undefined),
+      "every record",
+    );
+  });
+
   it("does not let a record its handler rejects hold up the partition", async () => {
     await producer.send([
       { topic: "poison", partition: 0, key: "p", value: JSON.stringify({ n: 1 }) },
