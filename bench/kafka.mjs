@@ -3,7 +3,8 @@
 // consuming the same broker (Apache Kafka 0.9.0.1 from test/support/kafka.ts, 3 partitions); runs
 // alternate between the servers, each on a fresh data directory. Phases:
 // - throughput: records per second from a topic into a no-op service handler and into an object
-//   counter (64 keys), each measured from the subscription's creation over records produced beforehand;
+//   counter (64 keys), each measured from the subscription's creation over records produced beforehand,
+//   the server's CPU seconds (all threads) per 1,000 records, and (no-op) the SDK endpoint's;
 // - kill: a SIGKILL of the server halfway through a counter topic: how long the rest takes after the
 //   restart, and whether every record was counted exactly once (the counters' sum);
 // - lag: records produced at a fixed rate (`--rate`, per second) into an object counter while the
@@ -13,7 +14,9 @@
 //   started again at once; reported: the lag before the kill (its highest in the last 5 s), at the kill
 //   and 1, 2, 5, 10, 20 and 30 s after it, its peak, and how long after the kill it was back at the
 //   level before; then whether every record was counted exactly once.
-// The SDK endpoint runs in this process and counts handler runs in memory.
+// The SDK endpoint runs in this process and counts handler runs in memory. BENCH_KEEL_NODE_ARGS
+// (e.g. `--cpu-prof --cpu-prof-dir=DIR`) and BENCH_KEEL_SERVER_ARGS go to keel-server's node and to
+// keel-server; BENCH_KAFKA_SERIES=FILE writes every lag sample.
 import "./polyfill.mjs";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -23,6 +26,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { KEEL_SERVER, RESTATE_BIN, freePorts, median } from "./lib/shared.mjs";
 import { until } from "./lib/children.mjs";
+import { cpuSeconds } from "./lib/proc.mjs";
 import { kafkaUnavailable, producerFor, startKafka09 } from "../dist/test/support/kafka.js";
 
 const { values } = parseArgs({
@@ -41,6 +45,8 @@ const PHASES = new Set(values.phases.split(","));
 const RATE = Number(values.rate);
 /** Node options for keel-server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
 const KEEL_NODE_ARGS = (process.env.BENCH_KEEL_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+/** More keel-server options, e.g. `--one-way-starting-limit 1000`. */
+const KEEL_SERVER_ARGS = (process.env.BENCH_KEEL_SERVER_ARGS ?? "").split(" ").filter((a) => a !== "");
 /** Seconds after the kill at which the lag is reported. */
 const LAG_MARKS = [0, 1, 2, 5, 10, 20, 30];
 const LAG_SAMPLE_MS = 250;
@@ -89,7 +95,7 @@ async function startServer(kind, dir, ports) {
   const args =
     kind === "keel"
       ? [...KEEL_NODE_ARGS, KEEL_SERVER, "--base-dir", dir, "--node-name", "n1", "--bind-address", "127.0.0.1", "--ingress-port", String(ingress),
-         "--admin-port", String(admin), "--node-port", String(node), "--log-level", "warn", "--config", config]
+         "--admin-port", String(admin), "--node-port", String(node), "--log-level", "warn", "--config", config, ...KEEL_SERVER_ARGS]
       : ["--no-logo", "--node-name", "n1", "--base-dir", dir, "--config-file", config];
   const child = spawn(kind === "keel" ? process.execPath : RESTATE_BIN, args, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -246,18 +252,28 @@ for (let run = 1; run <= RUNS; run++) {
       const t = `${kind}-${run}`;
 
       if (PHASES.has("throughput")) {
+        // Server CPU seconds (all threads) per 1,000 records: what a record costs, whatever else runs.
+        const cpuPer1k = (since) => Math.round(((cpuSeconds(server.child.pid) - since) * 1000 * 100) / RECORDS) / 100;
         await produce(`${t}-noop`);
         noopRuns = 0;
         let start = Date.now();
+        let cpu = cpuSeconds(server.child.pid);
+        const endpointCpu = process.cpuUsage();
         await subscribe(server, `${t}-noop`, "service://BenchKafkaNoop/handle");
         await until("the no-op records", async () => noopRuns >= RECORDS, Date.now() + 180_000, 20);
         row.noopPerSecond = Math.round(RECORDS / ((Date.now() - start) / 1000));
+        row.noopCpuSecondsPer1k = cpuPer1k(cpu);
+        // The SDK endpoint's (this process's) CPU for the same records.
+        const used = process.cpuUsage(endpointCpu);
+        row.noopEndpointCpuSecondsPer1k = Math.round(((used.user + used.system) / 1e6) * 1000 * 100 / RECORDS) / 100;
 
         await produce(`${t}-counter`);
         start = Date.now();
+        cpu = cpuSeconds(server.child.pid);
         await subscribe(server, `${t}-counter`, "service://BenchKafkaCounter/add");
         await until("the counted records", async () => (await counted(server)) >= RECORDS, Date.now() + 180_000, 200);
         row.counterPerSecond = Math.round(RECORDS / ((Date.now() - start) / 1000));
+        row.counterCpuSecondsPer1k = cpuPer1k(cpu);
       }
 
       if (PHASES.has("kill")) {
@@ -370,7 +386,8 @@ for (const measure of measures) {
   for (const kind of SERVERS) {
     const xs = rows.filter((r) => r.server === kind).map((r) => r[measure]).filter((x) => typeof x === "number");
     if (xs.length === 0) continue;
-    summary[measure][kind] = xs.length === 1 ? `${xs[0]}` : `${median(xs)} (${Math.min(...xs)}-${Math.max(...xs)})`;
+    const r = (x) => Math.round(x * 100) / 100;
+    summary[measure][kind] = xs.length === 1 ? `${r(xs[0])}` : `${r(median(xs))} (${r(Math.min(...xs))}-${r(Math.max(...xs))})`;
   }
 }
 console.log("median (min-max) over the runs");
