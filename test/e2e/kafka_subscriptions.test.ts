@@ -26,6 +26,7 @@ import {
   type ServiceEndpoint,
 } from "./harness.js";
 import {
+  committedOffsets,
   kafkaConfigFile,
   kafkaUnavailable,
   producerFor,
@@ -138,6 +139,11 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
   });
 
   it("applies keyed records to an object in order per key, through the restate CLI", async () => {
+    const keys = ["a", "b", "c", "d"];
+    const records: ProducedRecord[] = [];
+    for (let n = 0; n < 200; n++)
+      records.push({ topic: "ordered", key: keys[n % 4]!, value: JSON.stringify({ n }) });
+    await producer.send(records);
     const created = await cli(server, [
       "subscriptions",
       "create",
@@ -162,11 +168,6 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     assert.equal(described.code, 0, described.out);
     assert.match(described.out, /kafka:\/\/local\/ordered/);
 
-    const keys = ["a", "b", "c", "d"];
-    const records: ProducedRecord[] = [];
-    for (let n = 0; n < 200; n++)
-      records.push({ topic: "ordered", key: keys[n % 4]!, value: JSON.stringify({ n }) });
-    await producer.send(records);
     for (const [i, key] of keys.entries()) {
       const expected = records.map((_, n) => n).filter((n) => n % 4 === i);
       await eventually(
@@ -198,8 +199,8 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
   });
 
   it("stops consuming a deleted subscription", async () => {
-    const id = await subscribe("stopping", "service://KafkaLog/add");
     await producer.send([{ topic: "stopping", key: "s", value: JSON.stringify({ n: 1 }) }]);
+    const id = await subscribe("stopping", "service://KafkaLog/add");
     await eventually(
       async () => ((await seen(server, "s")).length === 1 ? true : undefined),
       "the first record",
@@ -226,14 +227,72 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     assert.deepEqual(await seen(server, "s"), [1, 1, 2]);
   });
 
+  it("commits offsets at the subscription's auto.commit.interval.ms, and when it stops", async () => {
+    await producer.send(
+      [1, 2, 3].map((n) => ({
+        topic: "committing",
+        partition: 0,
+        key: "committed",
+        value: JSON.stringify({ n }),
+      })),
+    );
+    const id = await subscribe("committing", "service://KafkaLog/add", {
+      "auto.commit.interval.ms": "600000",
+    });
+    await eventually(
+      async () => ((await seen(server, "committed")).length === 3 ? true : undefined),
+      "the records",
+      60_000,
+    );
+    // librdkafka's default interval (5 s) would have committed by now; ten minutes did not.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    assert.deepEqual(await committedOffsets(broker, id, "committing", 3), [-1001, -1001, -1001]);
+    const deleted = await call(`${server.admin}/subscriptions/${id}`, { method: "DELETE" });
+    assert.equal(deleted.status, 202);
+    // The consumer commits what it stored as it closes.
+    await eventually(
+      async () =>
+        (await committedOffsets(broker, id, "committing", 3))[0] === 3 ? true : undefined,
+      "the commit as the consumer closes",
+    );
+  });
+
+  it("invokes the records of a slow topic as they come, not once a batch is full", async () => {
+    const send = (n: number) =>
+      producer.send([
+        { topic: "trickle", partition: 0, key: "trickle", value: JSON.stringify({ n }) },
+      ]);
+    await send(0);
+    await subscribe("trickle", "service://KafkaLog/add");
+    await eventually(
+      async () => ((await seen(server, "trickle")).length === 1 ? true : undefined),
+      "the first record",
+      60_000,
+    );
+    // A record every 50 ms for 3 s: a consumer that waited for a full batch (or a pause between
+    // records) would invoke none of them before the last was sent.
+    const started = Date.now();
+    let n = 1;
+    while (Date.now() - started < 3_000) {
+      await send(n++);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const invokedWhileSending = (await seen(server, "trickle")).length;
+    assert.ok(invokedWhileSending >= n / 2, `${invokedWhileSending} invoked while ${n} were sent`);
+    await eventually(
+      async () => ((await seen(server, "trickle")).length === n ? true : undefined),
+      "every record",
+    );
+  });
+
   it("does not let a record its handler rejects hold up the partition", async () => {
-    await subscribe("poison", "service://KafkaLog/add");
     await producer.send([
       { topic: "poison", partition: 0, key: "p", value: JSON.stringify({ n: 1 }) },
       { topic: "poison", partition: 0, key: "p", value: JSON.stringify({ n: 2, poison: true }) },
       { topic: "poison", partition: 0, key: "p", value: "not json at all" },
       { topic: "poison", partition: 0, key: "p", value: JSON.stringify({ n: 3 }) },
     ]);
+    await subscribe("poison", "service://KafkaLog/add");
     await eventually(
       async () => ((await seen(server, "p")).length >= 2 ? true : undefined),
       "the records after the poison one",
@@ -246,10 +305,6 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
     // A killed consumer's partitions move on once its session times out (librdkafka's default: 45 s).
     // Offsets are committed only when the consumer closes: the SIGKILL loses every commit, so the
     // restarted node is given again every record it had invoked, and must drop each of them.
-    await subscribe("counted", "service://KafkaLog/add", {
-      "session.timeout.ms": "6000",
-      "auto.commit.interval.ms": "600000",
-    });
     const keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
     let n = 0;
     const produce = async (count: number): Promise<void> => {
@@ -266,7 +321,13 @@ describe("Kafka subscriptions (Kafka 0.9.0.1)", { skip: unavailable }, () => {
       Promise.all(keys.map((k) => seen(server, k))).then((all) =>
         all.reduce((sum, s) => sum + s.length, 0),
       );
+    // The topic exists before the subscription (a consumer that subscribed first may learn of it only
+    // at its next metadata refresh, 5 minutes away).
     await produce(300);
+    await subscribe("counted", "service://KafkaLog/add", {
+      "session.timeout.ms": "6000",
+      "auto.commit.interval.ms": "600000",
+    });
     // Kill the node while it consumes (some records applied, their offsets maybe not committed).
     await eventually(async () => ((await total()) > 0 ? true : undefined), "consumption", 60_000);
     await server.kill9();

@@ -308,3 +308,91 @@ async function connectProducer(
     },
   };
 }
+
+export interface GroupMember {
+  /** The partitions the group gave this member. */
+  assignments(): number[];
+  /** Leaves the group without committing anything. */
+  leave(): Promise<void>;
+}
+
+/**
+ * Joins a consumer group as one more member (to make the group rebalance); it takes records from
+ * its partitions but never commits an offset, so their owner after it starts where it was.
+ */
+export async function joinGroup(
+  broker: KafkaBroker,
+  groupId: string,
+  topic: string,
+): Promise<GroupMember> {
+  const rdkafka = require("@confluentinc/kafka-javascript") as typeof Kafka;
+  const consumer = new rdkafka.KafkaConsumer(
+    {
+      ...broker.clientOptions,
+      "bootstrap.servers": broker.bootstrap,
+      "group.id": groupId,
+      "enable.auto.commit": false,
+    },
+    { "auto.offset.reset": "earliest" },
+  );
+  consumer.setDefaultConsumeTimeout(100);
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(new Error(`the group member cannot connect: ${error.message}`)) : resolve(),
+    ),
+  );
+  consumer.subscribe([topic]);
+  // librdkafka serves the group's protocol (rebalances) from the member's consume calls.
+  let member = true;
+  const serving = (async () => {
+    while (member) await new Promise<void>((resolve) => consumer.consume(10, () => resolve()));
+  })();
+  return {
+    assignments: () => consumer.assignments().map((a) => a.partition),
+    async leave() {
+      member = false;
+      await serving;
+      await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A consumer group's committed offsets on a topic's partitions, asked of the broker by a client
+ * that never joins the group (-1001, librdkafka's "invalid", where the group committed none).
+ */
+export async function committedOffsets(
+  broker: KafkaBroker,
+  groupId: string,
+  topic: string,
+  partitions: number,
+): Promise<number[]> {
+  const rdkafka = require("@confluentinc/kafka-javascript") as typeof Kafka;
+  const consumer = new rdkafka.KafkaConsumer(
+    {
+      ...broker.clientOptions,
+      "bootstrap.servers": broker.bootstrap,
+      "group.id": groupId,
+      "enable.auto.commit": false,
+    },
+    {},
+  );
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 30_000 }, (error) =>
+      error ? reject(new Error(`the reader cannot connect: ${error.message}`)) : resolve(),
+    ),
+  );
+  try {
+    const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }));
+    const committed = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) =>
+      consumer.committed(toppars, 10_000, (error, offsets) =>
+        error ? reject(new Error(`committed offsets: ${error.message}`)) : resolve(offsets),
+      ),
+    );
+    return toppars.map(
+      ({ partition }) => committed.find((c) => c.partition === partition)?.offset ?? -1001,
+    );
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+}

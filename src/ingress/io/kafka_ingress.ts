@@ -53,13 +53,18 @@ const CONSUME_WAIT_MS = 200;
 /** How often lag is measured (committed offsets and high watermarks asked of the brokers). */
 const LAG_REFRESH_MS = 2_000;
 const RETRY_MS = 500;
-/** librdkafka's topic-level consumer options (its CONFIGURATION.md, "Topic configuration properties"). */
+/**
+ * librdkafka's consumer options that exist only at the topic level (its CONFIGURATION.md, "Topic
+ * configuration properties"). Those named at both levels (`auto.commit.interval.ms`,
+ * `enable.auto.commit`, `offset.store.method`) are global options, as librdkafka takes a name set
+ * globally: the topic-level ones are the legacy simple consumer's, which the high-level consumer
+ * ignores (a topic-level `auto.commit.interval.ms` left commits at the default 5 s).
+ */
 const TOPIC_LEVEL_CONSUMER_OPTIONS = new Set([
   "auto.offset.reset",
-  "auto.commit.interval.ms",
+  "auto.commit.enable",
   "offset.store.path",
   "offset.store.sync.interval.ms",
-  "offset.store.method",
   "consume.callback.max.messages",
 ]);
 
@@ -67,6 +72,10 @@ const TOPIC_LEVEL_CONSUMER_OPTIONS = new Set([
 type Rdkafka = typeof Kafka;
 type KafkaConsumer = Kafka.KafkaConsumer;
 type Message = Kafka.Message;
+/** In the binding (`lib/kafka-consumer.js`) but not in its type declarations. */
+interface TimeoutOnlyForFirst {
+  setDefaultIsTimeoutOnlyForFirstMessage(onlyForFirst: boolean): void;
+}
 let client: Rdkafka | Error | undefined;
 
 function loadClient(): Rdkafka | Error {
@@ -81,6 +90,14 @@ function loadClient(): Rdkafka | Error {
   return client;
 }
 
+export interface KafkaIngressOptions {
+  /**
+   * Invocations waiting for an invoker slot above which subscriptions pause their partitions; they
+   * resume at half of it (default `limits.kafkaPauseQueuedInvocations`).
+   */
+  readonly pauseQueuedInvocations?: number;
+}
+
 export class KafkaIngress {
   private readonly consumers = new Map<string, SubscriptionConsumer>();
   private timer: NodeJS.Timeout | undefined;
@@ -91,6 +108,7 @@ export class KafkaIngress {
     /** The clusters of the node's configuration (registered ones are in the schema). */
     private readonly configuredClusters: readonly KafkaCluster[],
     private readonly logger: Logger,
+    private readonly options: KafkaIngressOptions = {},
   ) {}
 
   start(): void {
@@ -135,7 +153,13 @@ export class KafkaIngress {
     }
     for (const [id, { subscription, cluster }] of wanted) {
       if (this.consumers.has(id)) continue;
-      const consumer = new SubscriptionConsumer(this.node, cluster, subscription, this.logger);
+      const consumer = new SubscriptionConsumer(
+        this.node,
+        cluster,
+        subscription,
+        this.logger,
+        this.options.pauseQueuedInvocations ?? limits.kafkaPauseQueuedInvocations,
+      );
       this.consumers.set(id, consumer);
       consumer.start();
     }
@@ -170,6 +194,7 @@ class SubscriptionConsumer {
     readonly cluster: KafkaCluster,
     readonly subscription: SubscriptionSchema,
     private readonly logger: Logger,
+    private readonly pauseQueuedInvocations: number,
   ) {}
 
   start(): void {
@@ -250,6 +275,10 @@ class SubscriptionConsumer {
     }
     const consumer = new rdkafka.KafkaConsumer(global, topic);
     consumer.setDefaultConsumeTimeout(CONSUME_WAIT_MS);
+    // A batch is what has arrived: only the first record is waited for. By default the binding
+    // waits up to the timeout for each of the batch's records, so on a topic of 150 records a
+    // second a batch took 3 s to fill, and its records waited that long to be invoked.
+    (consumer as unknown as TimeoutOnlyForFirst).setDefaultIsTimeoutOnlyForFirstMessage(true);
     return new Promise((resolve, reject) => {
       consumer.connect({ timeout: 10_000 }, (error) => {
         if (error) reject(new Error(`cannot connect to Kafka: ${error.message}`));
@@ -294,13 +323,24 @@ class SubscriptionConsumer {
     }
   }
 
-  /** Pauses the assigned partitions while the invoker's queue is long; resumes below half of it. */
+  /**
+   * Pauses the assigned partitions while the invoker's queue is above the bound; resumes at half of
+   * it. While paused, every pass pauses the whole assignment again: librdkafka keeps a paused
+   * partition paused across rebalances, but not one it first assigns after the pause, nor a
+   * consumer connected anew after a failure.
+   */
   private applyBackPressure(consumer: KafkaConsumer): void {
     const queued = this.node.invoker.queuedInvocations;
-    if (!this.paused && queued > limits.kafkaPauseQueuedInvocations) {
+    const bound = this.pauseQueuedInvocations;
+    if (queued > bound || (this.paused && queued > bound / 2)) {
+      if (!this.paused)
+        this.logger.debug("kafka subscription paused", {
+          subscription: this.subscription.id,
+          queued,
+        });
       this.paused = true;
       consumer.pause(consumer.assignments());
-    } else if (this.paused && queued <= limits.kafkaPauseQueuedInvocations / 2) {
+    } else if (this.paused) {
       this.paused = false;
       consumer.resume(consumer.assignments());
     }

@@ -13,6 +13,38 @@ describe("keel-server configuration", () => {
     assert.equal(config.oneWayStartingLimit, limits.invokerBackgroundStartingMax);
   });
 
+  it("reads the queue bound that pauses Kafka subscriptions from a flag, the environment or the file", () => {
+    assert.equal(
+      loadConfig([], {}).config.kafkaPauseQueuedInvocations,
+      limits.kafkaPauseQueuedInvocations,
+    );
+    assert.equal(
+      loadConfig(["--kafka-pause-queued-invocations", "20"], {}).config.kafkaPauseQueuedInvocations,
+      20,
+    );
+    assert.equal(
+      loadConfig([], { KEEL_KAFKA_PAUSE_QUEUED_INVOCATIONS: "100000" }).config
+        .kafkaPauseQueuedInvocations,
+      100_000,
+    );
+    const dir = mkdtempSync(join(tmpdir(), "keel-config-"));
+    try {
+      const file = join(dir, "keel.toml");
+      writeFileSync(file, "kafka-pause-queued-invocations = 0\n");
+      assert.equal(loadConfig(["--config", file], {}).config.kafkaPauseQueuedInvocations, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.throws(
+      () => loadConfig(["--kafka-pause-queued-invocations", "many"], {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /kafka-pause-queued-invocations \(from --kafka-pause-queued-invocations\): expected an integer/.test(
+          error.message,
+        ),
+    );
+  });
+
   it("reads the default inactivity and abort timeouts as durations, 0 included", () => {
     const defaults = loadConfig([], {}).config;
     assert.equal(defaults.inactivityTimeoutMs, limits.inactivityTimeoutMsDefault);

@@ -44,6 +44,11 @@ export interface ServerConfig {
   /** One-way invocations' attempts in their first second at once (src/invoker/invoker.ts). */
   readonly oneWayStartingLimit: number;
   /**
+   * Invocations waiting for an invoker slot above which Kafka subscriptions pause their partitions
+   * (they resume at half of it), so records wait in Kafka rather than in the node's memory.
+   */
+  readonly kafkaPauseQueuedInvocations: number;
+  /**
    * Inactivity and abort timeouts of services whose manifest sets none, taken at registration
    * (Restate's `worker.invoker.inactivity-timeout` and `abort-timeout`). 0 means what it means in
    * Restate: suspend at every await; abort as soon as the request is closed.
@@ -151,6 +156,11 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Set
     env: "KEEL_ONE_WAY_STARTING_LIMIT",
     kind: "count",
   },
+  kafkaPauseQueuedInvocations: {
+    flag: "kafka-pause-queued-invocations",
+    env: "KEEL_KAFKA_PAUSE_QUEUED_INVOCATIONS",
+    kind: "amount",
+  },
   inactivityTimeoutMs: {
     flag: "inactivity-timeout",
     env: "KEEL_INACTIVITY_TIMEOUT",
@@ -233,6 +243,7 @@ export const SERVER_CONFIG_DEFAULTS: ServerConfig = {
   ingressBodyBytesMax: limits.ingressBodyBytesMax,
   concurrentInvocationsLimit: limits.invokerConcurrencyMax,
   oneWayStartingLimit: limits.invokerBackgroundStartingMax,
+  kafkaPauseQueuedInvocations: limits.kafkaPauseQueuedInvocations,
   inactivityTimeoutMs: limits.inactivityTimeoutMsDefault,
   abortTimeoutMs: limits.abortTimeoutMsDefault,
   unsafeNoFsync: false,
@@ -277,6 +288,10 @@ Options (also settable as KEEL_<NAME> environment variables or in a TOML file):
   --one-way-starting-limit N
                             attempts of one-way invocations in their first second at
                             once; more wait, calls do not (default 128)
+  --kafka-pause-queued-invocations N
+                            invocations waiting for an invoker slot above which Kafka
+                            subscriptions pause (records wait in Kafka; they resume
+                            at half of it; default 10000; 0: pause whenever one waits)
   --inactivity-timeout D    how long an attempt may wait idle before it is asked to
                             suspend, for services that set none (default 1m; 0s:
                             suspend at every await)

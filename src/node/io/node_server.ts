@@ -288,7 +288,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   // Kafka subscriptions are consumed where the ingress runs (every node of a cluster with the role:
   // the consumer group shares the topic's partitions among them).
   const kafka = config.roles.includes("http-ingress")
-    ? new KafkaIngress(node, config.kafkaClusters ?? [], moduleLogger(logger, "ingress"))
+    ? new KafkaIngress(node, config.kafkaClusters ?? [], moduleLogger(logger, "ingress"), {
+        pauseQueuedInvocations: config.kafkaPauseQueuedInvocations,
+      })
     : undefined;
   if (metrics !== undefined && kafka !== undefined)
     metrics.observeSubscriptions(() => kafka.status().flatMap((s) => s.partitions));
