@@ -216,7 +216,9 @@ class MixedLoad {
  * at once and the stores are read from disk.
  */
 async function assertReplicasEqual(cluster: KeelCluster, partitions: number): Promise<void> {
-  let stable = 0;
+  // Since when the status has shown these same settled LSNs (one status takes a CLI process, a
+  // few tenths of a second: the second is counted on the clock, not in polls).
+  let stableSince: number | undefined;
   let previous = "";
   const section = await eventually(
     () => {
@@ -226,9 +228,10 @@ async function assertReplicasEqual(cluster: KeelCluster, partitions: number): Pr
         section.nodes.every((n) => n.alive) &&
         lsns.every((l) => l.length >= 2 && l.every((lsn) => lsn !== null && lsn === l[0]));
       const now = JSON.stringify(lsns);
-      stable = settled && now === previous ? stable + 1 : 0;
+      if (!settled) stableSince = undefined;
+      else if (now !== previous || stableSince === undefined) stableSince = Date.now();
       previous = now;
-      return stable >= 20 ? section : undefined;
+      return stableSince !== undefined && Date.now() - stableSince >= 1_000 ? section : undefined;
     },
     "every replica at the same applied LSN for a second",
     60_000,
