@@ -69,16 +69,22 @@ const ALONE = {
   e2e: /\/(cluster_failover|orders_demo|kafka_\w+)\.test\.js$/,
   // Each case is bounded in time (a large message, a killer query) and measures what it bounds.
   hostile: /./,
-  // Three nodes per file: two such clusters at once on two cores slowed calls enough for 40
-  // concurrent exclusive calls of the semantic suite to fail.
-  cluster: /./,
 };
+/**
+ * Files that start clusters of three nodes or more (the whole cluster group) run beside a file that
+ * does not, never beside one another: two clusters at once on two cores slowed calls enough for 40
+ * concurrent exclusive calls of the semantic suite to fail.
+ */
+const CLUSTER_FILES =
+  /\/(e2e\/(cluster|cluster_changes|tracing_cluster)|browser\/ui_cluster)\.test\.js$/;
+const startsCluster = (job) => job.group === "cluster" || CLUSTER_FILES.test(job.file);
 /**
  * The longest files beside others (tens of seconds each): started first, so that the last files to
  * finish are short ones and neither of the two lanes waits long for the other at the end.
  */
 const LONG_FIRST = [
   /\/e2e\/cluster\.test\.js$/,
+  /\/e2e\/cluster_changes\.test\.js$/,
   /\/e2e\/snapshots\.test\.js$/,
   /\/e2e\/testkit_package\.test\.js$/,
   /\/e2e\/crash_torture\.test\.js$/,
@@ -172,14 +178,27 @@ function runJob(job) {
 if (jobs.length > 0) {
   const started = Date.now();
   const long = (job) => LONG_FIRST.findIndex((pattern) => pattern.test(job.file));
-  const rank = (job) => (long(job) === -1 ? LONG_FIRST.length : long(job));
+  // The long files first, then the other clusters (one at a time, while the other lane takes the rest).
+  const rank = (job) =>
+    long(job) !== -1 ? long(job) : LONG_FIRST.length + (startsCluster(job) ? 0 : 1);
   const beside = jobs.filter((job) => !job.alone).sort((a, b) => rank(a) - rank(b));
   const alone = jobs.filter((job) => job.alone);
   console.log(
     `\n== ${[...new Set(jobs.map((job) => job.group))].join(", ")}: ${beside.length} file(s) ${LANES} at a time, then ${alone.length} alone`,
   );
+  const running = new Set();
   const lane = async () => {
-    for (let job = beside.shift(); job !== undefined; job = beside.shift()) await runJob(job);
+    for (;;) {
+      const next = beside.findIndex(
+        (job) => !startsCluster(job) || ![...running].some((other) => startsCluster(other)),
+      );
+      // Only clusters waiting for the other lane's cluster to end are left: this lane is done.
+      if (next === -1) return;
+      const [job] = beside.splice(next, 1);
+      running.add(job);
+      await runJob(job);
+      running.delete(job);
+    }
   };
   await Promise.all(Array.from({ length: LANES }, lane));
   for (const job of alone) await runJob(job);
