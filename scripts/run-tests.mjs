@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in runner.
-//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|cluster|browser|all] [--only <substring>]
+//   node scripts/run-tests.mjs [unit|contract|e2e|sim|fuzz|hostile|reference|cluster|browser|all ...] [--only <substring>]
 // Unit tests sit next to their sources (src/**/*.test.ts); suites shared by implementations live in
 // test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
 // (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
-const kind = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--only") ?? "all";
+const kinds = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--only");
 
 function walk(dir) {
   let out = [];
@@ -54,35 +54,166 @@ const groups = {
   // three; screenshots land in ui-screenshots/.
   browser: walk("dist/test/browser"),
 };
+
+/**
+ * Groups of files that start processes, each file a job of its own. Every file takes free ports and
+ * temporary directories of its own (test/e2e/harness.ts), so two files can run at once: their time
+ * is mostly spent waiting on processes and timers, and two at a time nearly halves it on two cores.
+ */
+const PROCESS_GROUPS = new Set(["e2e", "hostile", "reference", "cluster", "browser"]);
+/** Files that run alone, with no other file beside them. */
+const ALONE = {
+  // They kill nodes under load and require progress within fixed windows after the kill (failover,
+  // the multi-region demo), or run Kafka on the JVM with waits of their own: another file's load on
+  // the same two cores would eat into their windows.
+  e2e: /\/(cluster_failover|orders_demo|kafka_\w+)\.test\.js$/,
+  // Each case is bounded in time (a large message, a killer query) and measures what it bounds.
+  hostile: /./,
+};
+/**
+ * Files that start clusters of three nodes or more (the whole cluster group) run beside a file that
+ * does not, never beside one another: two clusters at once on two cores slowed calls enough for 40
+ * concurrent exclusive calls of the semantic suite to fail.
+ */
+const CLUSTER_FILES =
+  /\/(e2e\/(cluster|cluster_changes|tracing_cluster)|browser\/ui_cluster)\.test\.js$/;
+const startsCluster = (job) => job.group === "cluster" || CLUSTER_FILES.test(job.file);
+/**
+ * The longest files beside others (tens of seconds each): started first, so that the last files to
+ * finish are short ones and neither of the two lanes waits long for the other at the end.
+ */
+const LONG_FIRST = [
+  /\/e2e\/cluster\.test\.js$/,
+  /\/e2e\/cluster_changes\.test\.js$/,
+  /\/e2e\/snapshots\.test\.js$/,
+  /\/e2e\/testkit_package\.test\.js$/,
+  /\/e2e\/crash_torture\.test\.js$/,
+  /\/e2e\/tracing_cluster\.test\.js$/,
+  /\/browser\/ui\.test\.js$/,
+  /\/browser\/ui_cluster\.test\.js$/,
+  /\/e2e\/security\.test\.js$/,
+  /\/e2e\/observability\.test\.js$/,
+  /\/e2e\/compat_invoker\.test\.js$/,
+  /\/e2e\/recovery_faults\.test\.js$/,
+];
+const LANES = 2;
+
 const selected =
-  kind === "all"
+  kinds.length === 0 || kinds.includes("all")
     ? ["unit", "contract", "sim", "fuzz", "e2e", "hostile", "reference", "cluster", "browser"]
-    : [kind];
+    : kinds;
+
+function envOf(group) {
+  const env = { ...process.env, KEEL_TEST_GROUP: group };
+  if (group === "reference") env.KEEL_TEST_TARGET = "restate";
+  if (group === "cluster") env.KEEL_TEST_TARGET = "keel-cluster";
+  if (process.stdout.isTTY && env.FORCE_COLOR === undefined) env.FORCE_COLOR = "1";
+  return env;
+}
+
 let failed = false;
+const jobs = [];
 for (const group of selected) {
   let files = groups[group] ?? [];
   if (only !== undefined) files = files.filter((f) => f.includes(only));
   if (files.length === 0) continue;
+  if (PROCESS_GROUPS.has(group)) {
+    for (const file of files) jobs.push({ group, file, alone: ALONE[group]?.test(file) ?? false });
+    continue;
+  }
   console.log(`\n== ${group}: ${files.length} file(s)`);
-  // End-to-end files start servers on fixed port ranges of their own; run them one at a time.
   // Fuzz files each spend their time budget: one at a time keeps the total predictable.
-  const concurrency =
-    group === "e2e" ||
-    group === "hostile" ||
-    group === "reference" ||
-    group === "fuzz" ||
-    group === "cluster" ||
-    group === "browser"
-      ? "1"
-      : "2";
-  const env = { ...process.env, KEEL_TEST_GROUP: group };
-  if (group === "reference") env.KEEL_TEST_TARGET = "restate";
-  if (group === "cluster") env.KEEL_TEST_TARGET = "keel-cluster";
+  const concurrency = group === "fuzz" ? "1" : "2";
   const result = spawnSync(
     process.execPath,
     ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-    { stdio: "inherit", env },
+    { stdio: "inherit", env: envOf(group) },
   );
   if (result.status !== 0) failed = true;
+}
+
+const poolStarted = Date.now();
+/** Totals per group, from each file's own summary (`ℹ tests 12` ...). */
+const totals = new Map();
+const results = [];
+const SUMMARY_LINE = /^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) [\d.]+$/;
+
+/** Runs one file in its own `node --test`; prints its report in one piece once it ends. */
+function runJob(job) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["--test", "--test-concurrency=1", "--test-reporter=spec", job.file],
+      { stdio: ["ignore", "pipe", "pipe"], env: envOf(job.group) },
+    );
+    const chunks = [];
+    child.stdout.on("data", (chunk) => chunks.push(chunk));
+    child.stderr.on("data", (chunk) => chunks.push(chunk));
+    child.on("close", (code, signal) => {
+      const seconds = (Date.now() - started) / 1000;
+      const counts = totals.get(job.group) ?? { files: 0, tests: 0, pass: 0, fail: 0, seconds: 0 };
+      const report = [];
+      for (const line of Buffer.concat(chunks).toString().split("\n")) {
+        const summary = SUMMARY_LINE.exec(line.replace(/\x1b\[[0-9;]*m/g, ""));
+        if (summary === null) report.push(line);
+        else if (summary[1] in counts) counts[summary[1]] += Number(line.split(" ").at(-1));
+      }
+      const ok = code === 0;
+      counts.files += 1;
+      counts.seconds += seconds;
+      totals.set(job.group, counts);
+      results.push({ ...job, seconds, ok });
+      if (!ok) failed = true;
+      const how = ok ? "" : `, FAILED (exit ${code ?? signal})`;
+      console.log(`\n== ${job.group}: ${job.file}${job.alone ? " (alone)" : ""}`);
+      console.log(report.join("\n").trimEnd());
+      const at = ((Date.now() - poolStarted) / 1000).toFixed(0);
+      console.log(`-- ${job.group} ${job.file}: ${seconds.toFixed(1)} s${how} (done at ${at} s)`);
+      resolve();
+    });
+  });
+}
+
+if (jobs.length > 0) {
+  const started = Date.now();
+  const long = (job) => LONG_FIRST.findIndex((pattern) => pattern.test(job.file));
+  // The long files first, then the other clusters (one at a time, while the other lane takes the rest).
+  const rank = (job) =>
+    long(job) !== -1 ? long(job) : LONG_FIRST.length + (startsCluster(job) ? 0 : 1);
+  const beside = jobs.filter((job) => !job.alone).sort((a, b) => rank(a) - rank(b));
+  const alone = jobs.filter((job) => job.alone);
+  console.log(
+    `\n== ${[...new Set(jobs.map((job) => job.group))].join(", ")}: ${beside.length} file(s) ${LANES} at a time, then ${alone.length} alone`,
+  );
+  const running = new Set();
+  const lane = async () => {
+    for (;;) {
+      const next = beside.findIndex(
+        (job) => !startsCluster(job) || ![...running].some((other) => startsCluster(other)),
+      );
+      // Only clusters waiting for the other lane's cluster to end are left: this lane is done.
+      if (next === -1) return;
+      const [job] = beside.splice(next, 1);
+      running.add(job);
+      await runJob(job);
+      running.delete(job);
+    }
+  };
+  await Promise.all(Array.from({ length: LANES }, lane));
+  for (const job of alone) await runJob(job);
+  console.log("\n== summary");
+  for (const [group, c] of totals)
+    console.log(
+      `${group}: ${c.files} file(s), ${c.tests} tests, ${c.pass} passed, ${c.fail} failed, ${c.seconds.toFixed(0)} s of file time`,
+    );
+  console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s; slowest files:`);
+  for (const r of [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 12))
+    console.log(`  ${r.seconds.toFixed(1).padStart(6)} s  ${r.group} ${r.file}`);
+  const failures = results.filter((r) => !r.ok);
+  if (failures.length > 0) {
+    console.log("failed files:");
+    for (const r of failures) console.log(`  ${r.group} ${r.file}`);
+  }
 }
 process.exit(failed ? 1 : 0);

@@ -12,67 +12,29 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
-import { TableReader } from "../../src/partition-store/index.js";
-import { PartitionTable, partitionKeyOf } from "../../src/core/partitioning.js";
-import { digestStore } from "../../src/worker/io/index.js";
 import {
-  DIST,
+  assertReplicasEqual,
+  clusterStatus,
+  nodeWithId,
+  REQUEST_TIMEOUT_MS,
+} from "./cluster_checks.js";
+import {
   call,
   eventually,
   register,
   startCluster,
   startServices,
-  tempDir,
   type CallResult,
-  type KeelCluster,
   type KeelServer,
 } from "./harness.js";
 
-const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
 /** How long a client retries one request (on the live nodes in turn) before the test fails. */
 const ACKNOWLEDGE_WITHIN_MS = 30_000;
-const REQUEST_TIMEOUT_MS = 10_000;
 /** After a kill: the failover is over by then (detection 1.2 s, then the takeover). */
 const FAILOVER_SETTLED_MS = 3_000;
 /** Every worker acknowledges something within this window after the failover. */
 const PROGRESS_WINDOW_MS = 4_000;
-
-interface ClusterSection {
-  nodes: { name: string; node_id: string; alive: boolean }[];
-  partitions: {
-    id: number;
-    leader: string | null;
-    replicas: {
-      node: string;
-      role: string | null;
-      applied_lsn: number | null;
-      trim_point: number | null;
-    }[];
-  }[];
-  metadata_members: { node: string; role: string }[];
-  logs: { log_id: number; segments: { nodeset?: string[] }[] }[];
-}
-
-function clusterStatus(admin: string): ClusterSection {
-  const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {
-    encoding: "utf8",
-  });
-  assert.equal(run.status, 0, run.stderr);
-  return (JSON.parse(run.stdout) as { cluster: ClusterSection }).cluster;
-}
-
-/** The node of the cluster whose plain id is `plainId` (node names and ids may differ). */
-function nodeWithId(cluster: KeelCluster, section: ClusterSection, plainId: number): KeelServer {
-  const name = section.nodes.find((n) => n.node_id.startsWith(`N${plainId}:`))?.name;
-  const index = cluster.nodes.findIndex((_, i) => `n${i + 1}` === name);
-  assert.ok(index >= 0, `node N${plainId} (${name}) is one of the cluster's`);
-  return cluster.nodes[index]!;
-}
 
 type Victim = "most-leaders" | "metadata-leader" | "follower-only";
 
@@ -210,68 +172,6 @@ class MixedLoad {
   }
 }
 
-/**
- * Every partition's replicas hold equal stores. The cluster is left quiet until every replica's
- * applied LSN is the same and stays so (their stores are written behind), then every node is killed
- * at once and the stores are read from disk.
- */
-async function assertReplicasEqual(cluster: KeelCluster, partitions: number): Promise<void> {
-  let stable = 0;
-  let previous = "";
-  const section = await eventually(
-    () => {
-      const section = clusterStatus(cluster.nodes[0]!.admin);
-      const lsns = section.partitions.map((p) => p.replicas.map((r) => r.applied_lsn));
-      const settled =
-        section.nodes.every((n) => n.alive) &&
-        lsns.every((l) => l.length >= 2 && l.every((lsn) => lsn !== null && lsn === l[0]));
-      const now = JSON.stringify(lsns);
-      stable = settled && now === previous ? stable + 1 : 0;
-      previous = now;
-      return stable >= 20 ? section : undefined;
-    },
-    "every replica at the same applied LSN for a second",
-    60_000,
-  );
-  // A node keeps the store of a replica placed elsewhere since (it is not read again).
-  const nameOf = (plainId: string): string | undefined =>
-    section.nodes.find((n) => n.node_id.startsWith(`${plainId}:`))?.name;
-  const placed = new Map(
-    section.partitions.map((p) => [p.id, new Set(p.replicas.map((r) => nameOf(r.node)))]),
-  );
-  await new Promise((r) => setTimeout(r, 1_000));
-  await Promise.all(cluster.nodes.map((node) => node.kill9()));
-  const stores = new Map<number, { node: string; lsn: number; sha256: string }[]>();
-  for (const [i, node] of cluster.nodes.entries()) {
-    const dir = join(node.baseDir, `n${i + 1}`, "db");
-    const { environment } = await openLmdbEnvironment(dir, (error) => {
-      throw error;
-    });
-    try {
-      for (let p = 0; p < partitions; p++) {
-        const reader = environment.partition(p).reader();
-        const lsn = new TableReader(reader).fsm().appliedLsn;
-        if (!placed.get(p)?.has(`n${i + 1}`)) continue;
-        stores.set(p, [
-          ...(stores.get(p) ?? []),
-          { node: `n${i + 1}`, lsn, sha256: digestStore(reader).sha256 },
-        ]);
-      }
-    } finally {
-      await environment.close();
-    }
-  }
-  for (let p = 0; p < partitions; p++) {
-    const replicas = stores.get(p) ?? [];
-    assert.equal(replicas.length, 2, `partition ${p} has its two replicas on disk`);
-    assert.equal(
-      new Set(replicas.map((r) => `${r.lsn}:${r.sha256}`)).size,
-      1,
-      `partition ${p}: replicas differ: ${JSON.stringify(replicas)}`,
-    );
-  }
-}
-
 async function failover(victimKind: Victim, partitions: number): Promise<void> {
   const cluster = await startCluster({ size: 3, replication: "2", partitions });
   const services = await startServices();
@@ -349,228 +249,4 @@ describe("failover under a mixed load: kill -9, keep going, restart", () => {
   it("of the node that leads the most partitions", () => failover("most-leaders", 6));
   it("of the metadata leader", () => failover("metadata-leader", 6));
   it("of a node that leads no partition (only a follower)", () => failover("follower-only", 2));
-});
-
-describe("a node lost from the nodesets chosen while the cluster formed", () => {
-  it("leaves no log stuck: nodesets grow with the cluster, the survivors serve every partition", async () => {
-    // Two nodes place the partitions, so every log starts on a nodeset of two log servers, which
-    // could not even be sealed without both; the third node joins after.
-    const cluster = await startCluster({ size: 3, replication: "2", partitions: 4, startFirst: 2 });
-    const services = await startServices();
-    try {
-      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
-      const keys = Array.from({ length: 12 }, (_, k) => `formed-${k}`);
-      const addEverywhere = async (nodes: readonly KeelServer[], round: number): Promise<void> => {
-        for (const [k, key] of keys.entries()) {
-          const node = nodes[k % nodes.length]!;
-          await eventually(async () => {
-            const res = await call(`${node.ingress}/Counter/${key}/add`, {
-              method: "POST",
-              headers: { "content-type": "application/json", "idempotency-key": `${key}-${round}` },
-              body: "1",
-              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-            }).catch(() => undefined);
-            return res?.status === 200 ? true : undefined;
-          }, `add ${round} to ${key} through ${node.ingress}`);
-        }
-      };
-      await addEverywhere(cluster.nodes, 1);
-      const narrow = clusterStatus(cluster.nodes[0]!.admin).logs.map(
-        (log) => log.segments.at(-1)!.nodeset!.length,
-      );
-      assert.ok(
-        narrow.every((n) => n === 2),
-        `logs on the two nodes there were: ${narrow.join(",")}`,
-      );
-
-      await cluster.startRemaining();
-      await eventually(() => {
-        const widths = clusterStatus(cluster.nodes[2]!.admin).logs.map(
-          (log) => log.segments.at(-1)!.nodeset!.length,
-        );
-        return widths.every((n) => n === 3) ? true : undefined;
-      }, "every log continued on a nodeset of all three log servers");
-
-      const [first, second, third] = cluster.nodes as [KeelServer, KeelServer, KeelServer];
-      await second.kill9();
-      const started = Date.now();
-      await addEverywhere([first, third], 2);
-      console.log(`every partition served ${Date.now() - started} ms after the kill of n2`);
-      for (const key of keys) {
-        const res = await call(`${first.ingress}/Counter/${key}/get`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: "null",
-        });
-        assert.equal(res.json(), 2, `${key} counts both adds`);
-      }
-    } finally {
-      await services.stop();
-      await cluster.stop();
-      cluster.cleanup();
-    }
-  });
-});
-
-describe("snapshots in a cluster: trimmed logs, a fourth node that starts from them", () => {
-  it("trims every log below its leader's snapshots and gives a joining node replicas equal to the others'", async () => {
-    const destination = tempDir("shared-snapshots");
-    const cluster = await startCluster({
-      size: 4,
-      startFirst: 3,
-      replication: "2",
-      partitions: 4,
-      extraArgs: () => [
-        "--snapshot-destination",
-        `file://${destination}`,
-        "--snapshot-interval-records",
-        "20",
-      ],
-    });
-    const services = await startServices();
-    const adds = new Map<string, number>();
-    const addRound = async (round: number): Promise<void> => {
-      for (let k = 0; k < 48; k++) {
-        const key = `snap-${k % 16}`;
-        const node = cluster.nodes[k % cluster.nodes.length]!;
-        await eventually(async () => {
-          const res = await call(`${node.ingress}/Counter/${key}/add`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "idempotency-key": `${key}-${round}-${k}`,
-            },
-            body: "1",
-            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-          }).catch(() => undefined);
-          return res?.status === 200 ? true : undefined;
-        }, `add ${round}-${k} to ${key}`);
-        adds.set(key, (adds.get(key) ?? 0) + 1);
-      }
-    };
-    try {
-      assert.equal((await register(cluster.nodes[0]!.admin, services.url)).status, 201);
-      await addRound(1);
-      await addRound(2);
-      // Every leader snapshots its partition every 20 records and trims its log below the snapshot
-      // once both replicas applied that far.
-      const trimmed = await eventually(() => {
-        const section = clusterStatus(cluster.nodes[0]!.admin);
-        const points = section.partitions.map(
-          (p) => p.replicas.find((r) => r.role === "leader")?.trim_point ?? 0,
-        );
-        return points.every((t) => t > 0) ? points : undefined;
-      }, "every partition's log trimmed below a snapshot");
-      const manifests = readdirSync(destination, { recursive: true }).filter((f) =>
-        String(f).endsWith(".json"),
-      );
-      assert.ok(
-        manifests.length >= 4,
-        `snapshot manifests in ${destination}: ${manifests.join(", ")}`,
-      );
-
-      // The fourth node cannot read these logs from their start: its replicas begin at a snapshot.
-      await cluster.startRemaining();
-      const fourth = await eventually(() => {
-        const section = clusterStatus(cluster.nodes[0]!.admin);
-        const id = section.nodes.find((n) => n.name === "n4")?.node_id.split(":")[0];
-        const held = section.partitions.filter((p) => p.replicas.some((r) => r.node === id));
-        return id !== undefined && held.length > 0 ? held.map((p) => p.id) : undefined;
-      }, "the fourth node holding replicas");
-      await addRound(3);
-      console.log(
-        `logs trimmed through ${trimmed.join(",")} before n4 joined; n4 holds partitions ${fourth.join(",")}`,
-      );
-      for (const [key, count] of adds) {
-        const res = await call(`${cluster.nodes[3]!.ingress}/Counter/${key}/get`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: "null",
-        });
-        assert.equal(res.json(), count, `${key} counts its ${count} adds`);
-      }
-      await assertReplicasEqual(cluster, 4);
-    } finally {
-      await services.stop();
-      await cluster.stop();
-      cluster.cleanup();
-      rmSync(destination, { recursive: true, force: true });
-    }
-  });
-});
-
-describe("a leader that loses its partition while a call waits on it", () => {
-  it("answers the call from the new leader once the old one steps down", async () => {
-    const cluster = await startCluster({ size: 3, replication: "2", partitions: 4 });
-    const services = await startServices();
-    const entry = cluster.nodes[0]!;
-    let stopped: KeelServer | undefined;
-    try {
-      assert.equal((await register(entry.admin, services.url)).status, 201);
-      // A key led by another node than the one the call enters through, once placement settled.
-      let previous = "";
-      const { section, key } = await eventually(async () => {
-        const now = clusterStatus(entry.admin);
-        const leaders = now.partitions.map((p) => p.leader ?? "-").join(",");
-        const settled = leaders === previous && !leaders.includes("-");
-        previous = leaders;
-        if (!settled) {
-          await new Promise((resolve) => setTimeout(resolve, 3_000));
-          return undefined;
-        }
-        const entryId = now.nodes.find((n) => n.name === "n1")!.node_id.split(":")[0];
-        const table = new PartitionTable(4);
-        for (let i = 0; i < 100; i++) {
-          const candidate = `stepdown-${i}`;
-          const leader = now.partitions[table.partitionOf(partitionKeyOf(candidate))]!.leader;
-          if (leader !== entryId) return { section: now, key: candidate };
-        }
-        return undefined;
-      }, "a settled placement and a key led by another node than n1");
-      const partition = new PartitionTable(4).partitionOf(partitionKeyOf(key));
-      const leaderId = Number(section.partitions[partition]!.leader!.slice(1));
-      const leader = nodeWithId(cluster, section, leaderId);
-
-      const held = call(`${entry.ingress}/Counter/${key}/hold`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "null",
-      });
-      const awakeable = await eventually(async () => {
-        const res = await call(`${entry.ingress}/Counter/${key}/awakeableId`, { method: "POST" });
-        return res.status === 200 ? (res.json<string | null>() ?? undefined) : undefined;
-      }, "the call waits on its awakeable");
-      // The leader stops answering (not a crash: its connections stay open, the call's wait on it
-      // too); the others hand its partition to the other replica.
-      process.kill(leader.pid, "SIGSTOP");
-      stopped = leader;
-      await eventually(
-        () => {
-          const now = clusterStatus(entry.admin);
-          const led = now.partitions[partition]!.leader;
-          return led !== null && led !== `N${leaderId}` ? led : undefined;
-        },
-        "the partition led by another node",
-        30_000,
-      );
-      const resolved = await call(`${entry.ingress}/restate/awakeables/${awakeable}/resolve`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify("go"),
-      });
-      assert.equal(resolved.status, 202, resolved.text);
-      // Back, the old leader reads its successor's announcement and steps down: the call it held
-      // is answered from the new leader (it was answered 470 "not completed yet" before).
-      process.kill(leader.pid, "SIGCONT");
-      stopped = undefined;
-      const answer = await held;
-      assert.equal(answer.status, 200, answer.text);
-      assert.equal(answer.json(), "released with go");
-    } finally {
-      if (stopped !== undefined) process.kill(stopped.pid, "SIGCONT");
-      await services.stop();
-      await cluster.stop();
-      cluster.cleanup();
-    }
-  });
 });

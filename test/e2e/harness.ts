@@ -167,6 +167,8 @@ export interface KeelOptions {
   readonly nodeName?: string;
   /** A node port chosen by the caller (the others' metadata servers name it). */
   readonly nodePort?: number;
+  /** Ports the ingress and admin API must not take: the node ports reserved for a whole cluster. */
+  readonly reservedPorts?: readonly number[];
   /** Options for Node itself, before the script (e.g. `--import` of a fault injector). */
   readonly nodeArgs?: string[];
   readonly env?: Record<string, string>;
@@ -219,34 +221,51 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
   // members that join at the same moment are not what these tests are about.
   const startNodes = async (count: number): Promise<void> => {
     for (let i = nodes.length; i < count; i++) {
-      const port = nodePorts[i]!;
-      const node = await startServer("keel", {
-        baseDir,
-        nodeName: `n${i + 1}`,
-        nodePort: port,
-        waitUntilReady: false,
-        extraArgs: [
-          "--metadata-servers",
-          nodeAddresses[0]!,
-          "--replication",
-          options.replication ?? "2",
-          "--partitions",
-          String(options.partitions ?? 8),
-          ...(i === 0 ? ["--auto-provision"] : []),
-          ...(options.extraArgs?.(i) ?? []),
-        ],
-      });
-      nodes.push(node);
-      let exited = false;
-      void node.exited().then(() => (exited = true));
-      await waitFor(
-        () => Promise.resolve(node.output.join("").includes("Keel is ready")),
-        `cluster node n${i + 1}`,
-        60_000,
-        () => exited,
-      );
-      if (exited)
-        throw new Error(`cluster node n${i + 1} exited during start:\n${node.output.join("")}`);
+      // Between drawing a free port and the node binding it, another process may take it (test
+      // files run two at a time): start the node again on new ones. A node port is drawn again
+      // only when the node could not bind it, so before it joined (the nodes after it name the
+      // new one).
+      for (let attempt = 1; ; attempt++) {
+        const node = await startServer("keel", {
+          baseDir,
+          nodeName: `n${i + 1}`,
+          nodePort: nodePorts[i]!,
+          reservedPorts: nodePorts,
+          waitUntilReady: false,
+          extraArgs: [
+            "--metadata-servers",
+            nodeAddresses[0]!,
+            "--replication",
+            options.replication ?? "2",
+            "--partitions",
+            String(options.partitions ?? 8),
+            ...(i === 0 ? ["--auto-provision"] : []),
+            ...(options.extraArgs?.(i) ?? []),
+          ],
+        });
+        let exited = false;
+        void node.exited().then(() => (exited = true));
+        await waitFor(
+          () => Promise.resolve(node.output.join("").includes("Keel is ready")),
+          `cluster node n${i + 1}`,
+          60_000,
+          () => exited,
+        );
+        if (!exited) {
+          nodes.push(node);
+          break;
+        }
+        const output = node.output.join("");
+        if (!/already in use|EADDRINUSE/i.test(output) || attempt === 3)
+          throw new Error(`cluster node n${i + 1} exited during start:\n${output}`);
+        if (
+          new RegExp(`EADDRINUSE.*:${nodePorts[i]}\\b|node port ${nodePorts[i]}\\b`).test(output)
+        ) {
+          const [fresh] = (await freePorts(size + 1)).filter((p) => !nodePorts.includes(p));
+          nodePorts[i] = fresh!;
+          nodeAddresses[i] = `127.0.0.1:${fresh}`;
+        }
+      }
     }
     for (const node of nodes)
       await waitFor(
@@ -312,9 +331,10 @@ async function startClusterAsServer(options: KeelOptions): Promise<KeelServer> {
 
 async function startServer(kind: "keel" | "restate", options: KeelOptions): Promise<KeelServer> {
   const baseDir = options.baseDir ?? tempDir("server");
-  /** Free ports, the ingress's and the admin API's never the node port a cluster reserved for it. */
+  /** Free ports, the ingress's and the admin API's never a node port a cluster reserved. */
   const drawPorts = async (): Promise<[number, number, number]> => {
-    const [a, b, c] = (await freePorts(4)).filter((p) => p !== options.nodePort);
+    const reserved = [...(options.reservedPorts ?? []), options.nodePort ?? 0];
+    const [a, b, c] = (await freePorts(3 + reserved.length)).filter((p) => !reserved.includes(p));
     return [a!, b!, options.nodePort ?? c!];
   };
   let [ingressPort, adminPort, nodePort] = await drawPorts();
