@@ -7,7 +7,6 @@
  */
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { RECORDED_OPENAPI } from "../fixtures/admin_compat_openapi.js";
 import {
@@ -25,10 +24,9 @@ import {
   type ServiceEndpoint,
   type SqlRow,
   type Stack,
-  RESTATE_CLI_BIN,
+  runRestateCli,
 } from "./harness.js";
 
-const CLI_BIN = RESTATE_CLI_BIN;
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const SUBSCRIPTION_ID = "sub_17KtIj9ZtDgK5P3BwOG8fWp";
 
@@ -49,27 +47,8 @@ describe(`admin API compatibility (${TARGET})`, () => {
   const ingress = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     postJson(`${server.ingress}${path}`, body, headers);
   const rows = (query: string): Promise<SqlRow[]> => sqlRows(server.admin, query);
-  const cli = (args: string[]): Promise<{ code: number; out: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        CLI_BIN,
-        args,
-        {
-          timeout: 30_000,
-          env: {
-            PATH: process.env["PATH"] ?? "",
-            HOME: home,
-            NO_COLOR: "1",
-            RESTATE_ADMIN_URL: server.admin,
-            RESTATE_INGRESS_URL: server.ingress,
-          },
-        },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-          resolve({ code, out: `${stdout}${stderr}` });
-        },
-      );
-    });
+  const cli = (args: string[]) =>
+    runRestateCli(args, { admin: server.admin, ingress: server.ingress, home });
   /** An endpoint serving one version of `AdminCompatVersioned` (test/fixtures/admin_compat_endpoint.ts). */
   const versionedEndpoint = async (version: number): Promise<ServiceEndpoint> => {
     const endpoint = await startServices({

@@ -8,15 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  RESTATE_CLI_BIN,
   TARGET,
   call,
   register,
+  runRestateCli,
   startServices,
   startTarget,
   tempDir,
@@ -60,27 +59,8 @@ describe(`Kafka cluster admin API compatibility (${TARGET})`, () => {
     status,
     { message, restate_code: null },
   ];
-  const cli = (args: string[]): Promise<{ code: number; out: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        RESTATE_CLI_BIN,
-        args,
-        {
-          timeout: 30_000,
-          env: {
-            PATH: process.env["PATH"] ?? "",
-            HOME: home,
-            NO_COLOR: "1",
-            CI: "1",
-            RESTATE_ADMIN_URL: server.admin,
-          },
-        },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-          resolve({ code, out: `${stdout}${stderr}` });
-        },
-      );
-    });
+  const cli = (args: string[]) =>
+    runRestateCli(args, { admin: server.admin, home, env: { CI: "1" } });
 
   before(async () => {
     home = tempDir("compat-kafka-clusters");

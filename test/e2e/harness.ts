@@ -4,7 +4,7 @@
  * when the test ends; `kill9()` simulates a crash.
  */
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -25,6 +25,38 @@ export const RESTATE_CLI_BIN = join(
   "bin",
   "restate",
 );
+
+/**
+ * Runs the official `restate` CLI against a server (its admin URL, and ingress URL if given), with a
+ * home directory of its own and no colours; resolves with its exit code and its output.
+ */
+export function runRestateCli(
+  args: string[],
+  target: { admin: string; ingress?: string; home: string; env?: Record<string, string> },
+  timeoutMs = 30_000,
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      RESTATE_CLI_BIN,
+      args,
+      {
+        timeout: timeoutMs,
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: target.home,
+          NO_COLOR: "1",
+          RESTATE_ADMIN_URL: target.admin,
+          ...(target.ingress === undefined ? {} : { RESTATE_INGRESS_URL: target.ingress }),
+          ...target.env,
+        },
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
+  });
+}
 const RESTATE_BIN = join(
   DIST,
   "..",
