@@ -70,7 +70,12 @@ import {
   type NodeRecord,
 } from "../../metadata-server/index.js";
 import { KeelNode, nodesetTargetSize, replicatedSegment, type NodeRole } from "../../node/index.js";
-import { MemoryStore, TableReader, compareKeys, type ObjectRef } from "../../partition-store/index.js";
+import {
+  MemoryStore,
+  TableReader,
+  compareKeys,
+  type ObjectRef,
+} from "../../partition-store/index.js";
 import type { Logger } from "../../platform/index.js";
 import { SCHEMA_KEY, type Schema } from "../../schema/index.js";
 import {
