@@ -27,19 +27,9 @@ import {
   type KeelServer,
   type ServiceEndpoint,
 } from "./harness.js";
+import type { ClusterSection } from "./cluster_checks.js";
 
 const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
-
-interface ClusterSection {
-  nodes: { name: string; alive: boolean }[];
-  partitions: {
-    id: number;
-    leader: string | null;
-    replicas: { node: string; role: string | null; applied_lsn: number | null }[];
-  }[];
-  logs: { log_id: number; segments: { provider: string; replication: string | null }[] }[];
-  metadata_members: { node: string; role: string; problem: string | null }[];
-}
 
 function statusJson(admin: string): { node: string; node_id?: string; cluster: ClusterSection } {
   const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {

@@ -10,26 +10,14 @@ import { openLmdbEnvironment } from "../../src/partition-store/io/index.js";
 import { TableReader } from "../../src/partition-store/index.js";
 import { digestStore } from "../../src/worker/io/index.js";
 import { DIST, eventually, type KeelCluster, type KeelServer } from "./harness.js";
+import type { ClusterStatusJson } from "../../src/admin/index.js";
 
 const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
 /** How long one request to a node may take before the test tries again or fails. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 
-export interface ClusterSection {
-  nodes: { name: string; node_id: string; alive: boolean }[];
-  partitions: {
-    id: number;
-    leader: string | null;
-    replicas: {
-      node: string;
-      role: string | null;
-      applied_lsn: number | null;
-      trim_point: number | null;
-    }[];
-  }[];
-  metadata_members: { node: string; role: string }[];
-  logs: { log_id: number; segments: { nodeset?: string[] }[] }[];
-}
+/** The `cluster` section of `keel status --json` (the admin API's status). */
+export type ClusterSection = ClusterStatusJson;
 
 export function clusterStatus(admin: string): ClusterSection {
   const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {

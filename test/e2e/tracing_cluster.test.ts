@@ -7,12 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PartitionTable, partitionKeyOf } from "../../src/core/partitioning.js";
 import {
-  DIST,
   call,
   eventually,
   postJson,
@@ -24,22 +21,9 @@ import {
   type ServiceEndpoint,
 } from "./harness.js";
 import { startReceiver, type ExportedSpan } from "./otlp_receiver.js";
+import { clusterStatus, type ClusterSection } from "./cluster_checks.js";
 
-const KEEL_CLI = join(DIST, "src", "bin", "keel.js");
 const PARTITIONS = 4;
-
-interface ClusterSection {
-  nodes: { name: string; node_id: string }[];
-  partitions: { id: number; leader: string | null }[];
-}
-
-function clusterStatus(admin: string): ClusterSection {
-  const run = spawnSync(process.execPath, [KEEL_CLI, "status", "--json", "--admin", admin], {
-    encoding: "utf8",
-  });
-  assert.equal(run.status, 0, run.stderr);
-  return (JSON.parse(run.stdout) as { cluster: ClusterSection }).cluster;
-}
 
 /** The name (`n2`) of the node that leads `partition` now, once one does. */
 function leaderName(section: ClusterSection, partition: number): string | undefined {
