@@ -71,12 +71,18 @@ describe("a cluster of three nodes at {node: 2}", () => {
   it("shows the same cluster on every node: nodes, leaders, replicas, logs, metadata members", async () => {
     // Placement may still be moving leaders onto the node that registered last: wait until it
     // settles (each partition led by its first replica, followed by the other), then compare.
+    // The controller balances leaders onto a joining node a pass after its replicas: wait for that
+    // too (two leaderships per node).
     const settled = (section: ClusterSection): boolean =>
       section.partitions.every(
         (p) =>
           p.replicas[0]?.node === p.leader &&
           p.replicas[0]?.role === "leader" &&
           p.replicas.slice(1).every((r) => r.role === "follower"),
+      ) &&
+      new Set(section.partitions.map((p) => p.leader)).size === 3 &&
+      [...new Set(section.partitions.map((p) => p.leader))].every(
+        (leader) => section.partitions.filter((p) => p.leader === leader).length === 2,
       );
     let last: string[] = [];
     const sections = await eventually(() => {
