@@ -89,7 +89,14 @@ describe(
 
     it("consumes through a cluster registered with the admin API, following its changes", async () => {
       const cluster = (properties: Record<string, string>) => ({
-        properties: { "bootstrap.servers": broker.bootstrap, ...properties },
+        // A replaced consumer's group member is expelled only when its session times out here (the
+        // mock cluster's group coordinator; librdkafka's default is 45 s): keep that short.
+        properties: {
+          "bootstrap.servers": broker.bootstrap,
+          "session.timeout.ms": "6000",
+          "heartbeat.interval.ms": "1000",
+          ...properties,
+        },
       });
       const registered = await postJson(`${server.admin}/kafka-clusters`, {
         name: "registered",
