@@ -5,7 +5,8 @@
 // test/contract; end-to-end tests that start real processes live in test/e2e; bounded, seeded fuzzing
 // (KEEL_FUZZ_SECONDS per fuzz test) lives in test/fuzz.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const args = process.argv.slice(2);
@@ -138,14 +139,37 @@ const totals = new Map();
 const results = [];
 const SUMMARY_LINE = /^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) [\d.]+$/;
 
+/** The warnings and errors, then the last lines, that the processes of a failed file printed. */
+function processLogEnd(file) {
+  let lines;
+  try {
+    lines = readFileSync(file, "utf8").trimEnd().split("\n");
+  } catch {
+    return [];
+  }
+  const troubles = lines.filter((line) => /\b(warn|warning|error|fatal)\b/i.test(line));
+  return [
+    `-- the started processes' warnings and errors (last 40 of ${troubles.length}):`,
+    ...troubles.slice(-40),
+    `-- their last 40 lines of ${lines.length}:`,
+    ...lines.slice(-40),
+  ];
+}
+
 /** Runs one file in its own `node --test`; prints its report in one piece once it ends. */
 function runJob(job) {
   const started = Date.now();
   return new Promise((resolve) => {
+    // The output of the processes the file starts (test/e2e/harness.ts writes it there).
+    const logDir = mkdtempSync(join(tmpdir(), "keel-test-log-"));
+    const processLog = join(logDir, "processes.log");
     const child = spawn(
       process.execPath,
       ["--test", "--test-concurrency=1", "--test-reporter=spec", job.file],
-      { stdio: ["ignore", "pipe", "pipe"], env: envOf(job.group) },
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...envOf(job.group), KEEL_TEST_PROCESS_LOG: processLog },
+      },
     );
     const chunks = [];
     child.stdout.on("data", (chunk) => chunks.push(chunk));
@@ -163,7 +187,13 @@ function runJob(job) {
       counts.files += 1;
       counts.seconds += seconds;
       totals.set(job.group, counts);
-      results.push({ ...job, seconds, ok });
+      // The reporter's closing "failing tests" section, repeated in the summary: a CI log is often
+      // cut to its end, and a failure without its message cannot be diagnosed.
+      const failingAt = report.findIndex((line) => line.includes("failing tests:"));
+      const failures = ok || failingAt === -1 ? [] : report.slice(failingAt, failingAt + 60);
+      if (!ok) failures.push(...processLogEnd(processLog));
+      rmSync(logDir, { recursive: true, force: true });
+      results.push({ ...job, seconds, ok, failures });
       if (!ok) failed = true;
       const how = ok ? "" : `, FAILED (exit ${code ?? signal})`;
       console.log(`\n== ${job.group}: ${job.file}${job.alone ? " (alone)" : ""}`);
@@ -214,6 +244,10 @@ if (jobs.length > 0) {
   if (failures.length > 0) {
     console.log("failed files:");
     for (const r of failures) console.log(`  ${r.group} ${r.file}`);
+    for (const r of failures) {
+      console.log(`\n== why ${r.file} failed`);
+      console.log(r.failures.join("\n").trimEnd());
+    }
   }
 }
 process.exit(failed ? 1 : 0);

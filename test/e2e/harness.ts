@@ -5,7 +5,7 @@
  */
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -147,11 +147,17 @@ async function waitFor(
 
 function track(child: ChildProcess, name: string, output: string[]): void {
   children.add(child);
+  // scripts/run-tests.mjs names a file per test file and shows its end when the test file fails.
+  const processLog = process.env["KEEL_TEST_PROCESS_LOG"];
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString());
     if (output.length > 400) output.splice(0, output.length - 400);
     if (process.env["KEEL_TEST_VERBOSE"] === "1")
       process.stderr.write(`[${name}] ${chunk.toString()}`);
+    if (processLog !== undefined) {
+      const lines = chunk.toString().replace(/\n$/, "").split("\n");
+      appendFileSync(processLog, lines.map((line) => `[${name} ${child.pid}] ${line}\n`).join(""));
+    }
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
