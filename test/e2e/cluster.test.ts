@@ -226,12 +226,19 @@ describe("a cluster provisioned with keel provision, with a node of fewer roles"
         "the provisioned cluster to be ready",
       );
       assert.equal((await register(first.admin, services.url)).status, 201);
+      let lastAnswer = "none yet";
       const res = await eventually(async () => {
         const answer = await postJson(`${second.ingress}/Counter/roles/add`, 2).catch(
-          () => undefined,
+          (error: unknown) => {
+            lastAnswer = String(error);
+            return undefined;
+          },
         );
+        if (answer !== undefined) lastAnswer = `${answer.status} ${answer.text}`;
         return answer?.status === 200 ? answer : undefined;
-      }, "a call through n2's ingress");
+      }, "a call through n2's ingress").catch((error: Error) => {
+        throw new Error(`${error.message}; the last answer: ${lastAnswer}`);
+      });
       assert.equal(res.json(), 2);
       await assert.rejects(fetch(`${second.admin}/health`), "n2 serves no admin API");
       const status = statusJson(first.admin).cluster;
