@@ -36,6 +36,11 @@ export const NodeService = {
   provision: 8,
   /** The controller's heartbeat: answered at once with the node's generation. */
   heartbeat: 9,
+  /**
+   * How many invocations wait for an invoker slot on the node (a Kafka consumer on another node
+   * pauses while a leader it feeds is saturated). A node that predates it does not answer.
+   */
+  invokerQueue: 10,
 } as const;
 
 /** Names no node (plain ids start at 1): the hello of a client connection. */

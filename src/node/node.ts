@@ -287,6 +287,8 @@ const REMOTE_COMPLETION_TIMEOUT_MS = 24 * 3_600_000;
 const STATUS_REQUEST_TIMEOUT_MS = 2_000;
 /** How long a metadata change waits for every other node to have read it. */
 const ANNOUNCE_TIMEOUT_MS = 2_000;
+/** How long a Kafka consumer waits for another leader's invoker queue before it goes on without. */
+const LEADER_QUEUE_TIMEOUT_MS = 500;
 /** A heartbeat unanswered this long counts as missed. */
 const HEARTBEAT_TIMEOUT_MS = 1_000;
 /** How often a grown node asks again for log servers enough for a replicated segment. */
@@ -534,6 +536,11 @@ export class KeelNode {
       onRequest: (_from, _payload, respond) =>
         respond(new ByteWriter().u53(cluster.registration.generation).finish()),
     });
+    cluster.transport.serve(NodeService.invokerQueue, {
+      onMessage: () => undefined,
+      onRequest: (_from, _payload, respond) =>
+        respond(new ByteWriter().u53(this.invoker.queuedInvocations).finish()),
+    });
     if (cluster.roles.includes("admin")) {
       this.controller = new ControllerDriver({
         metadata: this.ports.metadata,
@@ -623,6 +630,44 @@ export class KeelNode {
       this.placementLearned = { atMs: this.ports.clock.nowMs(), by };
     }
     this.reconcile();
+  }
+
+  /**
+   * The most invocations waiting for an invoker slot on any node that leads a partition, this one
+   * included: what a Kafka consumer, which feeds every partition's leader, pauses on. Asked of the
+   * other leaders each time (a round trip; a consumer asks once per batch or idle pass), so a batch
+   * is never taken on a stale reading; a leader that does not answer within
+   * `LEADER_QUEUE_TIMEOUT_MS` does not count (the controller moves a dead node's leaderships).
+   */
+  async leadersQueuedInvocations(): Promise<number> {
+    const own = this.invoker.queuedInvocations;
+    if (this.ports.cluster === undefined) return own;
+    const self = this.selfId;
+    const leaders = new Set(
+      (this.placement?.partitions ?? [])
+        .map((assignment) => assignment.leader)
+        .filter((leader): leader is NodeId => leader !== undefined && leader !== self),
+    );
+    const others = await Promise.all([...leaders].map((node) => this.askInvokerQueue(node)));
+    return Math.max(own, ...others.map((queued) => queued ?? 0));
+  }
+
+  private askInvokerQueue(node: NodeId): Promise<number | undefined> {
+    return new Promise((resolve) =>
+      this.ports.cluster!.transport.request(
+        node,
+        NodeService.invokerQueue,
+        new Uint8Array(0),
+        LEADER_QUEUE_TIMEOUT_MS,
+        (o) => {
+          try {
+            resolve(o.ok ? new ByteReader(o.payload).u53() : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        },
+      ),
+    );
   }
 
   /**

@@ -3,22 +3,26 @@
  * with a small bound on queued invocations (`--kafka-pause-queued-invocations`) and few invoker
  * slots, a subscription whose handler waits at a gate the test holds stops taking records once the
  * queue is over the bound (the records wait in Kafka: the subscription shows `paused` with lag), and
- * once the gate opens it resumes and every record is invoked exactly once. Keel only: the setting
+ * once the gate opens it resumes and every record is invoked exactly once. The same in a cluster
+ * whose consuming node leads no partition: it pauses on the leader's queue. Keel only: the setting
  * and `/keel/status` are Keel's.
  */
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createServer, type Server, type ServerResponse } from "node:http";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   DIST,
   call,
   eventually,
+  freePorts,
   postJson,
   register,
   startKeel,
+  tempDir,
   startServices,
   type KeelServer,
   type ServiceEndpoint,
@@ -260,3 +264,132 @@ describe("Kafka subscription back-pressure (Kafka 0.9.0.1)", { skip: unavailable
     assert.equal(await invocationsCreated(server), RECORDS);
   });
 });
+
+describe(
+  "Kafka subscription back-pressure in a cluster (Kafka 0.9.0.1)",
+  { skip: unavailable },
+  () => {
+    let broker: KafkaBroker;
+    let producer: RecordProducer;
+    let baseDir: string;
+    /** Leads every partition; no ingress role, so it consumes nothing. */
+    let leader: KeelServer;
+    /** Consumes the subscription; no worker role, so every invocation goes to the leader's invoker. */
+    let consumer: KeelServer;
+    let services: ServiceEndpoint;
+    const gate = new Gate();
+    let gateUrl: string;
+
+    before(async () => {
+      gateUrl = await gate.listen();
+      broker = await startKafka09({ partitions: 2 });
+      producer = await producerFor(broker);
+      baseDir = tempDir("kafka-pressure");
+      const [leaderPort, consumerPort] = await freePorts(2);
+      const metadataServers = `127.0.0.1:${leaderPort}`;
+      leader = await startKeel({
+        baseDir,
+        nodeName: "n1",
+        nodePort: leaderPort!,
+        waitUntilReady: false,
+        extraArgs: [
+          ...["--metadata-servers", metadataServers, "--auto-provision"],
+          ...["--replication", "1", "--partitions", "2"],
+          ...["--roles", "metadata-server,admin,worker,log-server"],
+          ...[
+            "--concurrent-invocations-limit",
+            String(INVOKER_SLOTS),
+            "--inactivity-timeout",
+            "10m",
+          ],
+        ],
+      });
+      consumer = await startKeel({
+        baseDir,
+        nodeName: "n2",
+        nodePort: consumerPort!,
+        waitUntilReady: false,
+        extraArgs: [
+          ...["--metadata-servers", metadataServers, "--partitions", "2"],
+          ...["--roles", "admin,http-ingress,log-server"],
+          ...["--kafka-pause-queued-invocations", String(PAUSE_BOUND)],
+        ],
+      });
+      for (const node of [leader, consumer])
+        await eventually(
+          async () =>
+            (await fetch(`${node.admin}/health`).catch(() => undefined))?.ok ? true : undefined,
+          `${node === leader ? "n1" : "n2"} to be ready`,
+          60_000,
+        );
+      services = await startServices();
+      const registered = await register(leader.admin, services.url);
+      assert.equal(registered.status, 201, JSON.stringify(registered.body));
+      const cluster = await postJson(`${consumer.admin}/kafka-clusters`, {
+        name: "local",
+        properties: { "bootstrap.servers": broker.bootstrap, ...broker.clientOptions },
+      });
+      assert.equal(cluster.status, 201, cluster.text);
+    });
+
+    after(async () => {
+      await gate.close();
+      await producer?.close();
+      await services?.stop();
+      await Promise.all([leader?.stop(), consumer?.stop()]);
+      if (baseDir !== undefined) rmSync(baseDir, { recursive: true, force: true });
+      await broker?.stop();
+    });
+
+    it("pauses a consumer that leads nothing while the leader's queue is over the bound", async () => {
+      const records: ProducedRecord[] = [];
+      for (let n = 0; n < RECORDS; n++)
+        records.push({ topic: "led", key: `g${n}`, value: JSON.stringify({ gate: gateUrl }) });
+      await producer.send(records);
+      const created = await postJson(`${consumer.admin}/subscriptions`, {
+        source: "kafka://local/led",
+        sink: "service://KafkaGate/pass",
+        options: { "auto.offset.reset": "earliest" },
+      });
+      assert.equal(created.status, 201, created.text);
+      const id = created.json<{ id: string }>().id;
+
+      // The consumer's own invoker runs nothing: only the leader's queue can pause it.
+      const paused = await eventually(
+        async () => {
+          const s = await subscriptionState(consumer, id);
+          return s?.state === "paused" && s.lag > 0 ? s : undefined;
+        },
+        "the subscription to pause with lag",
+        30_000,
+      );
+      assert.equal(await subscriptionState(leader, id), undefined, "n1 consumes nothing");
+      // The leader's queue is read every half second: a batch or two may pass before it is seen.
+      const bound = PAUSE_BOUND + INVOKER_SLOTS + 2 * BATCH;
+      for (let i = 0; i < 6; i++) {
+        const s = await consumed(consumer, id);
+        assert.equal(s.state, "paused");
+        assert.ok(s.records <= bound, `records taken while paused: ${s.records} > ${bound}`);
+        assert.equal(s.records, paused.records, "records were taken while paused");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.equal(gate.held, INVOKER_SLOTS, "handlers that reached the gate");
+      assert.equal(await invocationsCreated(leader), paused.records);
+
+      gate.open();
+      await eventually(
+        async () => {
+          const s = await consumed(consumer, id);
+          return s.state === "running" && s.records === RECORDS && s.lag === 0 ? s : undefined;
+        },
+        "every record to be taken",
+        60_000,
+      );
+      await eventually(
+        async () => ((await invocationsCreated(leader)) === RECORDS ? true : undefined),
+        "an invocation for every record",
+        60_000,
+      );
+    });
+  },
+);

@@ -6,7 +6,8 @@
  * are its offsets stored (committed to Kafka with the next automatic commit, as Restate does) and the
  * next batch taken. A record delivered again (a restart, a
  * rebalance, a lost commit) is dropped by its partition's dedup table, so each record is invoked once.
- * While the invoker is saturated the consumer pauses its partitions and records wait in Kafka.
+ * While an invoker the records go to is saturated (any partition leader's, in a cluster) the
+ * consumer pauses its partitions and records wait in Kafka.
  */
 
 import { createRequire } from "node:module";
@@ -294,7 +295,7 @@ class SubscriptionConsumer {
     this.lagTimer ??= setInterval(() => this.refreshLag(), LAG_REFRESH_MS);
     this.lagTimer.unref();
     while (this.running) {
-      this.applyBackPressure(consumer);
+      await this.applyBackPressure(consumer);
       const messages = await consume(consumer, limits.kafkaBatchRecordsMax);
       if (messages.length === 0 || !this.running) continue;
       await this.ingest(messages);
@@ -324,13 +325,14 @@ class SubscriptionConsumer {
   }
 
   /**
-   * Pauses the assigned partitions while the invoker's queue is above the bound; resumes at half of
-   * it. While paused, every pass pauses the whole assignment again: librdkafka keeps a paused
+   * Pauses the assigned partitions while the invoker queue of a partition leader (this node's, and
+   * in a cluster every other leader's) is above the bound; resumes at half of it. While paused, every pass pauses the whole assignment again: librdkafka keeps a paused
    * partition paused across rebalances, but not one it first assigns after the pause, nor a
    * consumer connected anew after a failure.
    */
-  private applyBackPressure(consumer: KafkaConsumer): void {
-    const queued = this.node.invoker.queuedInvocations;
+  private async applyBackPressure(consumer: KafkaConsumer): Promise<void> {
+    const queued = await this.node.leadersQueuedInvocations();
+    if (!this.running) return;
     const bound = this.pauseQueuedInvocations;
     if (queued > bound || (this.paused && queued > bound / 2)) {
       if (!this.paused)
