@@ -29,6 +29,7 @@ import {
   statusCommand,
   type CliContext,
 } from "../cli/io/index.js";
+import type { NodeTls } from "../net/io/index.js";
 
 const USAGE = `Usage: keel <command> [options]
 
@@ -60,6 +61,9 @@ Commands:
       --cluster-name <name>     refuse unless the node is started for this cluster
       --cluster-secret-file <f> the cluster's secret, when its nodes require one (or
                                 $KEEL_CLUSTER_SECRET)
+      --node-tls-cert-file <f>, --node-tls-key-file <f>, --node-tls-ca-file <f>
+                                a certificate of the cluster's CA, its key and the CA,
+                                when the node ports require TLS (or $KEEL_NODE_TLS_*)
 
 Options:
   --admin <url>                 admin API (default: $KEEL_ADMIN_URL, $RESTATE_ADMIN_URL or
@@ -80,6 +84,26 @@ function readClusterSecret(file: string | undefined): string | undefined {
   } catch (error) {
     throw usage(`--cluster-secret-file: cannot read ${file}: ${(error as Error).message}`);
   }
+}
+/** The node port's TLS files, from the options or KEEL_NODE_TLS_*_FILE as keel-server reads them. */
+function readNodeTls(values: Record<string, unknown>): NodeTls | undefined {
+  const files = (["cert", "key", "ca"] as const).map((part) => {
+    const given = values[`node-tls-${part}-file`];
+    return typeof given === "string"
+      ? given
+      : process.env[`KEEL_NODE_TLS_${part.toUpperCase()}_FILE`] || undefined;
+  });
+  if (files.every((file) => file === undefined)) return undefined;
+  if (files.some((file) => file === undefined))
+    throw usage("--node-tls-cert-file, --node-tls-key-file and --node-tls-ca-file go together");
+  const [cert, key, ca] = files.map((file) => {
+    try {
+      return readFileSync(file!, "utf8");
+    } catch (error) {
+      throw usage(`cannot read ${file!}: ${(error as Error).message}`);
+    }
+  }) as [string, string, string];
+  return { cert, key, ca };
 }
 const DEFAULT_LIMIT = 50;
 
@@ -118,6 +142,9 @@ async function main(argv: string[]): Promise<void> {
         node: { type: "string" },
         "cluster-name": { type: "string" },
         "cluster-secret-file": { type: "string" },
+        "node-tls-cert-file": { type: "string" },
+        "node-tls-key-file": { type: "string" },
+        "node-tls-ca-file": { type: "string" },
       },
     });
   } catch (error) {
@@ -204,6 +231,7 @@ async function main(argv: string[]): Promise<void> {
         values["cluster-name"],
         positiveInteger(values.timeout, "timeout", DEFAULT_TIMEOUT_MS),
         readClusterSecret(values["cluster-secret-file"]),
+        readNodeTls(values),
       );
     }
     default:

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:http2";
@@ -15,6 +15,7 @@ import { once } from "node:events";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { hasOpenssl, selfSigned } from "../support/certificates.js";
 import type { ServiceDefinition } from "@restatedev/restate-sdk";
 import * as clients from "@restatedev/restate-sdk-clients";
 import {
@@ -235,45 +236,6 @@ describe("bearer tokens on the admin API and the ingress", { skip: skipReason },
     assert.match(refused.out, /HTTP 401/);
   });
 });
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A self-signed certificate for 127.0.0.1 and localhost, made by openssl. */
-function selfSigned(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "1",
-      "-subj",
-      `/CN=${name}`,
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert, key };
-}
 
 /** GET over HTTPS/1.1 (Node's https client offers no ALPN), trusting `ca`. */
 /** One HTTPS request trusting `ca`; a body makes it a JSON POST. */

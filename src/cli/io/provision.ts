@@ -7,7 +7,7 @@
 
 import { describeError, fromUtf8, utf8 } from "../../core/index.js";
 import { NodeService } from "../../net/index.js";
-import { ClusterCredentials, TcpTransport } from "../../net/io/index.js";
+import { ClusterCredentials, TcpTransport, type NodeTls } from "../../net/io/index.js";
 
 /** keel-server's default `--cluster-name`. */
 const DEFAULT_CLUSTER_NAME = "localcluster";
@@ -21,6 +21,8 @@ export async function provisionCommand(
   timeoutMs: number,
   /** The cluster's secret, when its node ports require it (the key also takes the cluster's name). */
   secret: string | undefined,
+  /** The node port's TLS, when the cluster's nodes require it. */
+  tls?: NodeTls,
 ): Promise<void> {
   const address = peerAddressOf(node);
   if (address === undefined)
@@ -34,7 +36,10 @@ export async function provisionCommand(
   } catch (error) {
     throw new CliError(describeError(error), EXIT_USAGE);
   }
-  const transport = TcpTransport.client(credentials === undefined ? {} : { credentials });
+  const transport = TcpTransport.client({
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(tls === undefined ? {} : { tls }),
+  });
   try {
     const outcome = await new Promise<Parameters<Parameters<TcpTransport["requestAt"]>[4]>[0]>(
       (resolve) =>
@@ -48,7 +53,7 @@ export async function provisionCommand(
     );
     if (!outcome.ok)
       throw new CliError(
-        `no answer from ${node} (${outcome.detail}): is it a metadata node waiting to be provisioned${credentials === undefined ? "" : ", and is the cluster secret right"}?`,
+        `no answer from ${node} (${outcome.detail}): is it a metadata node waiting to be provisioned${credentials === undefined ? "" : ", and is the cluster secret right"}${tls === undefined ? "" : ", and does its CA sign this certificate"}?`,
         EXIT_UNREACHABLE,
       );
     const answer = JSON.parse(fromUtf8(outcome.payload)) as {

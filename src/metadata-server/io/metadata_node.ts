@@ -13,7 +13,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join as joinPath } from "node:path";
 import { NodeId, seededPrng } from "../../core/index.js";
-import { TcpTransport, type ClusterCredentials, type PeerAddress } from "../../net/io/index.js";
+import { TcpTransport, type NodePortSecurity, type PeerAddress } from "../../net/io/index.js";
 import {
   DEFAULT_CLIENT_LIMITS,
   MetadataClientCore,
@@ -77,11 +77,11 @@ export function connectMetadataStore(
   seeds: readonly string[],
   tickMs = CLIENT_TICK_MS,
   limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
-  credentials?: ClusterCredentials,
+  security: NodePortSecurity = {},
 ): ReplicatedMetadataStore {
   const transport = new ClientMetadataTransport(
     `client:${name}:${randomBytes(6).toString("hex")}`,
-    TcpTransport.client(credentials === undefined ? {} : { credentials }),
+    TcpTransport.client(security),
     true,
   );
   const core = new MetadataClientCore(

@@ -5,5 +5,10 @@
  */
 
 export { DEFAULT_NODE_PORT, TcpTransport } from "./tcp_transport.js";
-export type { PeerAddress, TcpTransportOptions } from "./tcp_transport.js";
+export type {
+  NodePortSecurity,
+  NodeTls,
+  PeerAddress,
+  TcpTransportOptions,
+} from "./tcp_transport.js";
 export { ClusterCredentials } from "./node_auth.js";

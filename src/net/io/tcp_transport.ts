@@ -15,6 +15,10 @@
  * - When a connection closes, every request sent on it fails as "unavailable" at once; answers can
  *   never reach a later connection (a response only travels on the connection of its request).
  * - Messages to this node itself are delivered locally, asynchronously.
+ * - With TLS (`tls`: a certificate, its key and the cluster's CA), every connection is TLS and both
+ *   ends present a certificate the CA signed (a node-protocol connection without one is refused;
+ *   HTTP on the same port, `otherProtocol`, needs none). Host names are not checked: a node's
+ *   identity is its hello, and the CA says it belongs to the cluster.
  * - With cluster credentials, both ends prove they hold the cluster's key before the hello
  *   (net/io/node_auth.ts); a connection that fails to, or sends anything else first, is closed and
  *   reported (`onRefused`), and one that has not authenticated within AUTH_TIMEOUT_MS is closed.
@@ -29,6 +33,7 @@
  */
 
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { connect as connectTls, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { randomInt } from "node:crypto";
 import { assert, describeError, limits, type NodeId } from "../../core/index.js";
 import { DecodeError } from "../../wire/index.js";
@@ -50,6 +55,19 @@ import {
   type RequestOutcome,
   type ServiceHandler,
 } from "../index.js";
+
+/** The node port's TLS: this node's certificate chain and key, and the CA every node's chains to (PEM). */
+export interface NodeTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** What a connection to a node port proves, as the cluster's node ports require. */
+export interface NodePortSecurity {
+  readonly credentials?: ClusterCredentials;
+  readonly tls?: NodeTls;
+}
 
 export interface PeerAddress {
   readonly host: string;
@@ -73,6 +91,8 @@ export interface TcpTransportOptions {
   readonly reconnectBackoffMsMax?: number;
   /** The cluster's key: every connection, both ways, proves it before anything else. */
   readonly credentials?: ClusterCredentials;
+  /** TLS on every connection, both ends with a certificate of the cluster's CA. */
+  readonly tls?: NodeTls;
   /** A connection refused by the handshake: from where, and why. */
   readonly onRefused?: (remote: string, reason: string) => void;
   /**
@@ -166,9 +186,28 @@ export class TcpTransport implements NodeTransport {
 
   /** Listens and returns the transport; peers are dialed on first use. */
   static async start(options: TcpTransportOptions): Promise<TcpTransport> {
-    const server = createServer();
+    const tls = options.tls;
+    const server =
+      tls === undefined
+        ? createServer()
+        : createTlsServer({
+            ...tls,
+            minVersion: "TLSv1.2",
+            // Asked for, checked per protocol: a node must present one, a metrics scraper need not.
+            requestCert: true,
+            rejectUnauthorized: false,
+          });
     const transport = new TcpTransport(options, server);
-    server.on("connection", (socket) => transport.accept(socket));
+    server.on(tls === undefined ? "connection" : "secureConnection", (socket: Socket) =>
+      transport.accept(socket),
+    );
+    if (tls !== undefined)
+      server.on("tlsClientError", (error: Error, socket: TLSSocket) =>
+        options.onRefused?.(
+          `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+          `TLS handshake failed: ${error.message}`,
+        ),
+      );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.listen.port, options.listen.host, () => {
@@ -377,7 +416,18 @@ export class TcpTransport implements NodeTransport {
       this.scheduleRedial(peer);
       return;
     }
-    const socket = connect(address.port, address.host);
+    const tls = this.options.tls;
+    const socket =
+      tls === undefined
+        ? connect(address.port, address.host)
+        : connectTls({
+            host: address.host,
+            port: address.port,
+            ...tls,
+            minVersion: "TLSv1.2",
+            // The peer's certificate must chain to the cluster's CA; its names are not checked.
+            checkServerIdentity: () => undefined,
+          });
     const connection = this.adopt(socket, peer);
     peer.dialing = connection;
     const hello =
@@ -385,7 +435,7 @@ export class TcpTransport implements NodeTransport {
         ? { node: this.self, generation: this.options.generation }
         : { node: ANONYMOUS_NODE, generation: 0 };
     const credentials = this.options.credentials;
-    socket.once("connect", () => {
+    socket.once(tls === undefined ? "connect" : "secureConnect", () => {
       if (credentials === undefined) {
         socket.write(encodeHello(hello));
         return;
@@ -413,7 +463,7 @@ export class TcpTransport implements NodeTransport {
   private accept(socket: Socket): void {
     const other = this.options.otherProtocol;
     if (other === undefined) {
-      this.adopt(socket, undefined);
+      this.adoptAccepted(socket);
       return;
     }
     this.sockets.add(socket);
@@ -430,14 +480,29 @@ export class TcpTransport implements NodeTransport {
       clearTimeout(silence);
       socket.off("error", ignore);
       if (chunk[0]! < FIRST_BYTE_OF_NO_FRAME) {
-        this.adopt(socket, undefined);
-        socket.emit("data", chunk);
+        if (this.adoptAccepted(socket)) socket.emit("data", chunk);
         return;
       }
       // The other protocol's server closes it from now on.
       this.sockets.delete(socket);
       other(socket, chunk);
     });
+  }
+
+  /** A node-protocol connection accepted: with TLS, only from a peer whose certificate the CA signed. */
+  private adoptAccepted(socket: Socket): boolean {
+    const tls = socket as TLSSocket;
+    if (this.options.tls !== undefined && !tls.authorized) {
+      const { remoteAddress, remotePort } = socket;
+      this.options.onRefused?.(
+        `${remoteAddress ?? "?"}:${remotePort ?? "?"}`,
+        `no certificate of the cluster's CA (${String(tls.authorizationError ?? "none presented")})`,
+      );
+      socket.destroy();
+      return false;
+    }
+    this.adopt(socket, undefined);
+    return true;
   }
 
   private adopt(socket: Socket, dialedFor: Peer | undefined): Connection {

@@ -57,6 +57,8 @@ import {
 import {
   TcpTransport,
   type ClusterCredentials,
+  type NodePortSecurity,
+  type NodeTls,
   type PeerAddress,
   type TcpTransportOptions,
 } from "../../net/io/index.js";
@@ -105,6 +107,8 @@ export interface ClusterSettings {
   readonly noSync: boolean;
   /** The cluster's key: every node-port connection proves it (none: the node port is open). */
   readonly credentials?: ClusterCredentials;
+  /** TLS on every node-port connection, with certificates of the cluster's CA (none: plain TCP). */
+  readonly tls?: NodeTls;
   readonly logger: Logger;
   /** A store of this node failed (its state can no longer be trusted): the node must not go on. */
   readonly onFatal: (error: unknown) => void;
@@ -254,12 +258,20 @@ async function registerOrAwaitProvisioning(
 /** The node port's credentials, and a warning for every connection they refuse. */
 function nodePortSecurity(
   settings: ClusterSettings,
-): Pick<TcpTransportOptions, "credentials" | "onRefused"> {
-  if (settings.credentials === undefined) return {};
+): Pick<TcpTransportOptions, "credentials" | "tls" | "onRefused"> {
+  if (settings.credentials === undefined && settings.tls === undefined) return {};
   return {
-    credentials: settings.credentials,
+    ...nodePortClientSecurity(settings),
     onRefused: (remote, reason) =>
       settings.logger.warn("refused a connection to the node port", { remote, reason }),
+  };
+}
+
+/** What this node's connections to other node ports prove: the cluster's key, its CA's certificate. */
+function nodePortClientSecurity(settings: ClusterSettings): NodePortSecurity {
+  return {
+    ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
+    ...(settings.tls === undefined ? {} : { tls: settings.tls }),
   };
 }
 
@@ -288,7 +300,7 @@ export async function joinCluster(settings: ClusterSettings): Promise<JoinedClus
     seeds,
     undefined,
     undefined,
-    settings.credentials,
+    nodePortClientSecurity(settings),
   );
   const cleanups: (() => Promise<void> | void)[] = [() => metadata.close()];
   const cleanUp = async (): Promise<void> => {

@@ -232,6 +232,34 @@ describe("keel-server configuration", () => {
         () => loadConfig(["--tls-cert-file", "/c.pem"], {}),
         /tls-cert-file and tls-key-file go together, found only tls-cert-file/,
       );
+      const cluster = ["--metadata-servers", "127.0.0.1:5122"];
+      const nodeTls = loadConfig(
+        [...cluster, "--node-tls-cert-file", "/n.crt", "--node-tls-key-file", "/n.key"],
+        { KEEL_NODE_TLS_CA_FILE: "/ca.crt" },
+      ).config;
+      assert.deepEqual(
+        [nodeTls.nodeTlsCertFile, nodeTls.nodeTlsKeyFile, nodeTls.nodeTlsCaFile],
+        ["/n.crt", "/n.key", "/ca.crt"],
+      );
+      assert.throws(
+        () => loadConfig([...cluster, "--node-tls-cert-file", "/n.crt"], {}),
+        /node-tls-cert-file, node-tls-key-file and node-tls-ca-file go together/,
+      );
+      assert.throws(
+        () =>
+          loadConfig(
+            [
+              "--node-tls-cert-file",
+              "/n.crt",
+              "--node-tls-key-file",
+              "/k",
+              "--node-tls-ca-file",
+              "/c",
+            ],
+            {},
+          ),
+        /TLS on the node port is for cluster mode/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

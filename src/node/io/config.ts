@@ -91,6 +91,13 @@ export interface ServerConfig {
   readonly tlsKeyFile?: string;
   /** Certificates (PEM) trusted for `https://` endpoints besides the system's. */
   readonly endpointCaFile?: string;
+  /**
+   * Cluster mode: TLS on the node port, this node's certificate chain and key and the cluster's CA
+   * (PEM); every node presents a certificate the CA signed.
+   */
+  readonly nodeTlsCertFile?: string;
+  readonly nodeTlsKeyFile?: string;
+  readonly nodeTlsCaFile?: string;
   /** Where the bearer tokens came from; the tokens themselves are below. */
   readonly adminTokenFile?: string;
   /** Where the cluster secret came from (cluster mode: nodes prove it to each other). */
@@ -208,6 +215,9 @@ const SETTINGS: Record<Exclude<keyof ServerConfig, TokenName | DerivedName>, Set
   tlsCertFile: { flag: "tls-cert-file", env: "KEEL_TLS_CERT_FILE", kind: "string" },
   tlsKeyFile: { flag: "tls-key-file", env: "KEEL_TLS_KEY_FILE", kind: "string" },
   endpointCaFile: { flag: "endpoint-ca-file", env: "KEEL_ENDPOINT_CA_FILE", kind: "string" },
+  nodeTlsCertFile: { flag: "node-tls-cert-file", env: "KEEL_NODE_TLS_CERT_FILE", kind: "string" },
+  nodeTlsKeyFile: { flag: "node-tls-key-file", env: "KEEL_NODE_TLS_KEY_FILE", kind: "string" },
+  nodeTlsCaFile: { flag: "node-tls-ca-file", env: "KEEL_NODE_TLS_CA_FILE", kind: "string" },
   adminTokenFile: { flag: "admin-token-file", env: "KEEL_ADMIN_TOKEN_FILE", kind: "string" },
   clusterSecretFile: {
     flag: "cluster-secret-file",
@@ -334,6 +344,9 @@ Cluster mode (see docs/cluster.md):
   --tls-key-file FILE       the certificate's private key (PEM)
   --endpoint-ca-file FILE   certificates (PEM) trusted for https:// deployments,
                             besides the system's
+  --node-tls-cert-file FILE, --node-tls-key-file FILE, --node-tls-ca-file FILE
+                            cluster mode: TLS on the node port with this certificate
+                            chain and key; peers must present a certificate of the CA
   --admin-token-file FILE   a bearer token the admin API requires (or KEEL_ADMIN_TOKEN)
   --ingress-token-file FILE a bearer token the ingress requires (or KEEL_INGRESS_TOKEN)
   --config FILE             a TOML file with the same settings (e.g. ingress-port = 8080)
@@ -510,6 +523,17 @@ export function loadConfig(
     throw new ConfigError(
       `tls-cert-file and tls-key-file go together, found only ${result.tlsCertFile === undefined ? "tls-key-file" : "tls-cert-file"}`,
     );
+  }
+  const nodeTls = [result.nodeTlsCertFile, result.nodeTlsKeyFile, result.nodeTlsCaFile];
+  if (nodeTls.some((file) => file !== undefined)) {
+    if (nodeTls.some((file) => file === undefined))
+      throw new ConfigError(
+        "node-tls-cert-file, node-tls-key-file and node-tls-ca-file go together, found only some of them",
+      );
+    if (result.metadataServers.length === 0)
+      throw new ConfigError(
+        "node-tls-cert-file: TLS on the node port is for cluster mode; set metadata-servers",
+      );
   }
   const tokens: Partial<Record<TokenName, string>> = {};
   for (const [name, { file, env: variable }] of Object.entries(TOKENS) as [

@@ -43,7 +43,7 @@ import {
   type EndpointClientSettings,
 } from "../../invoker/io/index.js";
 import { KeelError, utf8 } from "../../core/index.js";
-import { ClusterCredentials } from "../../net/io/index.js";
+import { ClusterCredentials, type NodeTls } from "../../net/io/index.js";
 import { KeelNode } from "../index.js";
 import type { Clock, Logger } from "../../platform/index.js";
 import type { EndpointTransport } from "../../invoker/index.js";
@@ -178,6 +178,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
           : {
               credentials: new ClusterCredentials(utf8(config.clusterSecret), config.clusterName),
             }),
+        ...(security.nodeTls === undefined ? {} : { tls: security.nodeTls }),
         logger: moduleLogger(logger, "cluster"),
         onFatal: options.onFatal,
         ...(metricsServer === undefined
@@ -385,6 +386,7 @@ interface SecurityFiles {
   readonly endpointClient: EndpointClientSettings;
   readonly publicKeyId?: string;
   readonly tls?: TlsCredentials;
+  readonly nodeTls?: NodeTls;
 }
 
 /** Reads the request-identity key, the TLS credentials and the endpoints' CA, checking each. */
@@ -422,7 +424,28 @@ function readSecurityFiles(config: ServerConfig): SecurityFiles {
       );
     }
   }
+  let nodeTls: NodeTls | undefined;
+  if (
+    config.nodeTlsCertFile !== undefined &&
+    config.nodeTlsKeyFile !== undefined &&
+    config.nodeTlsCaFile !== undefined
+  ) {
+    nodeTls = {
+      cert: checkedCertificates("node-tls-cert-file", config.nodeTlsCertFile, read),
+      key: read("node-tls-key-file", config.nodeTlsKeyFile),
+      ca: checkedCertificates("node-tls-ca-file", config.nodeTlsCaFile, read),
+    };
+    try {
+      createSecureContext(nodeTls);
+    } catch (error) {
+      throw new KeelError(
+        "bad_request",
+        `node-tls-cert-file ${config.nodeTlsCertFile} and node-tls-key-file ${config.nodeTlsKeyFile}: not a certificate and its private key in PEM format (${(error as Error).message})`,
+      );
+    }
+  }
   return {
+    ...(nodeTls === undefined ? {} : { nodeTls }),
     endpointClient: {
       ...(key === undefined ? {} : { identityKeyPem: key.pem }),
       ...(ca === undefined ? {} : { trustedCaPem: ca }),
