@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
@@ -93,9 +93,9 @@ describe(
     let services: ServiceEndpoint;
     let relay: Awaited<ReturnType<typeof startRelay>>;
     let firstNodePort: number;
-    const tlsArgs = (cert: CertificateFiles): string[] => [
+    const tlsArgs = (cert: CertificateFiles, caFile = ca.cert): string[] => [
       ...["--node-tls-cert-file", cert.cert, "--node-tls-key-file", cert.key],
-      ...["--node-tls-ca-file", ca.cert],
+      ...["--node-tls-ca-file", caFile],
     ];
 
     before(async () => {
@@ -119,7 +119,10 @@ describe(
         ],
       });
       relay = await startRelay(port1!);
-      // The second node knows the first only through the relay.
+      // The second node knows the first only through the relay, and trusts two CAs (as every node
+      // does while the cluster moves to a new CA).
+      const bothCas = join(certDir, "both-cas.crt");
+      writeFileSync(bothCas, readFileSync(otherCa.cert, "utf8") + readFileSync(ca.cert, "utf8"));
       second = await startKeel({
         baseDir,
         nodeName: "n2",
@@ -127,7 +130,7 @@ describe(
         waitUntilReady: false,
         extraArgs: [
           ...["--metadata-servers", `127.0.0.1:${relay.port}`, "--partitions", "2"],
-          ...tlsArgs(n2),
+          ...tlsArgs(n2, bothCas),
         ],
       });
       await eventually(
