@@ -77,7 +77,7 @@ const ALONE = {
  * concurrent exclusive calls of the semantic suite to fail.
  */
 const CLUSTER_FILES =
-  /\/(e2e\/(cluster|cluster_changes|cluster_tls|tracing_cluster)|browser\/ui_cluster)\.test\.js$/;
+  /\/(e2e\/(cluster|cluster_changes|cluster_tls|testkit_cluster|tracing_cluster)|browser\/ui_cluster)\.test\.js$/;
 const startsCluster = (job) => job.group === "cluster" || CLUSTER_FILES.test(job.file);
 /**
  * The longest files beside others (tens of seconds each): started first, so that the last files to

@@ -194,7 +194,7 @@ function asError(fatal: unknown): Error {
 }
 
 /** The SDK options of the endpoint, with the kit's own settings applied. */
-function endpointOptions(options: TestEnvironmentOptions): EndpointOptions {
+export function endpointOptions(options: TestEnvironmentOptions): EndpointOptions {
   const { services, identityKeys, defaultServiceOptions, logger, journalValueCodecProvider } =
     options;
   const defaults =
@@ -213,7 +213,7 @@ function endpointOptions(options: TestEnvironmentOptions): EndpointOptions {
   };
 }
 
-async function register(adminUrl: string, endpointUrl: string): Promise<void> {
+export async function register(adminUrl: string, endpointUrl: string): Promise<void> {
   const res = await fetch(`${adminUrl}/deployments`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -224,7 +224,7 @@ async function register(adminUrl: string, endpointUrl: string): Promise<void> {
 }
 
 /** The services served with the SDK over HTTP/2 on a free loopback port. */
-class ServicesEndpoint {
+export class ServicesEndpoint {
   private readonly sessions = new Set<Http2Session>();
 
   private constructor(

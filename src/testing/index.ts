@@ -6,6 +6,7 @@
 import "./polyfill.js";
 
 export { RestateTestEnvironment, type TestEnvironmentOptions } from "./environment.js";
+export { RestateTestCluster, type TestClusterOptions } from "./cluster.js";
 export { StateProxy } from "./state.js";
 export { EnvironmentClock, type TestDuration } from "./timers.js";
 export type { LogLevel } from "../platform/io/index.js";
