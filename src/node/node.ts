@@ -289,6 +289,8 @@ const STATUS_REQUEST_TIMEOUT_MS = 2_000;
 const ANNOUNCE_TIMEOUT_MS = 2_000;
 /** How long a Kafka consumer waits for another leader's invoker queue before it goes on without. */
 const LEADER_QUEUE_TIMEOUT_MS = 500;
+/** Other leaders' invoker queues asked this recently are not asked again (every subscription asks). */
+const LEADER_QUEUES_SHARED_MS = 100;
 /** A heartbeat unanswered this long counts as missed. */
 const HEARTBEAT_TIMEOUT_MS = 1_000;
 /** How often a grown node asks again for log servers enough for a replicated segment. */
@@ -320,6 +322,9 @@ export class KeelNode {
   private stopSnapshotChecks: (() => void) | undefined;
   /** Cluster mode: where each partition is placed, the controller, and work in progress. */
   private placement: PartitionPlacement | undefined;
+  /** The other leaders' longest invoker queue, as last asked (`leadersQueuedInvocations`). */
+  private otherLeaderQueues:
+    { readonly askedAtMs: number; readonly most: Promise<number> } | undefined;
   private placementVersion = 0;
   /** When and how this node learned the placement it acts on (for the takeover's log line). */
   private placementLearned = { atMs: 0, by: "start" };
@@ -634,22 +639,33 @@ export class KeelNode {
 
   /**
    * The most invocations waiting for an invoker slot on any node that leads a partition, this one
-   * included: what a Kafka consumer, which feeds every partition's leader, pauses on. Asked of the
-   * other leaders each time (a round trip; a consumer asks once per batch or idle pass), so a batch
-   * is never taken on a stale reading; a leader that does not answer within
+   * included: what a Kafka consumer, which feeds every partition's leader, pauses on. Other leaders
+   * are asked (a round trip) at most every `LEADER_QUEUES_SHARED_MS`, the answer shared by every
+   * subscription that asks meanwhile; a consumer asks once per batch or idle pass, so a batch is
+   * never taken on a reading older than that. A leader that does not answer within
    * `LEADER_QUEUE_TIMEOUT_MS` does not count (the controller moves a dead node's leaderships).
    */
   async leadersQueuedInvocations(): Promise<number> {
     const own = this.invoker.queuedInvocations;
     if (this.ports.cluster === undefined) return own;
-    const self = this.selfId;
-    const leaders = new Set(
-      (this.placement?.partitions ?? [])
-        .map((assignment) => assignment.leader)
-        .filter((leader): leader is NodeId => leader !== undefined && leader !== self),
-    );
-    const others = await Promise.all([...leaders].map((node) => this.askInvokerQueue(node)));
-    return Math.max(own, ...others.map((queued) => queued ?? 0));
+    const now = this.ports.clock.nowMs();
+    if (
+      this.otherLeaderQueues === undefined ||
+      now - this.otherLeaderQueues.askedAtMs >= LEADER_QUEUES_SHARED_MS
+    ) {
+      const self = this.selfId;
+      const leaders = new Set(
+        (this.placement?.partitions ?? [])
+          .map((assignment) => assignment.leader)
+          .filter((leader): leader is NodeId => leader !== undefined && leader !== self),
+      );
+      const asked = Promise.all([...leaders].map((node) => this.askInvokerQueue(node)));
+      this.otherLeaderQueues = {
+        askedAtMs: now,
+        most: asked.then((answers) => Math.max(0, ...answers.map((queued) => queued ?? 0))),
+      };
+    }
+    return Math.max(own, await this.otherLeaderQueues.most);
   }
 
   private askInvokerQueue(node: NodeId): Promise<number | undefined> {
