@@ -668,22 +668,9 @@ export class KeelNode {
     return Math.max(own, await this.otherLeaderQueues.most);
   }
 
-  private askInvokerQueue(node: NodeId): Promise<number | undefined> {
-    return new Promise((resolve) =>
-      this.ports.cluster!.transport.request(
-        node,
-        NodeService.invokerQueue,
-        new Uint8Array(0),
-        LEADER_QUEUE_TIMEOUT_MS,
-        (o) => {
-          try {
-            resolve(o.ok ? new ByteReader(o.payload).u53() : undefined);
-          } catch {
-            resolve(undefined);
-          }
-        },
-      ),
-    );
+  private async askInvokerQueue(node: NodeId): Promise<number | undefined> {
+    const queued = await this.askNumber(node, NodeService.invokerQueue, LEADER_QUEUE_TIMEOUT_MS);
+    return queued === "refused" ? undefined : queued;
   }
 
   /**
@@ -691,22 +678,27 @@ export class KeelNode {
    * could be made, undefined when it does not answer.
    */
   private ping(node: NodeId): Promise<number | "refused" | undefined> {
-    const transport = this.ports.cluster!.transport;
+    return this.askNumber(node, NodeService.heartbeat, HEARTBEAT_TIMEOUT_MS);
+  }
+
+  /**
+   * Asks a node a service that answers with one number: "refused" when no connection to it could
+   * be made, undefined when it does not answer in time (or answers something else).
+   */
+  private askNumber(
+    node: NodeId,
+    service: number,
+    timeoutMs: number,
+  ): Promise<number | "refused" | undefined> {
     return new Promise((resolve) =>
-      transport.request(
-        node,
-        NodeService.heartbeat,
-        new Uint8Array(0),
-        HEARTBEAT_TIMEOUT_MS,
-        (o) => {
-          try {
-            if (o.ok) resolve(new ByteReader(o.payload).u53());
-            else resolve(o.error === "unreachable" ? "refused" : undefined);
-          } catch {
-            resolve(undefined);
-          }
-        },
-      ),
+      this.ports.cluster!.transport.request(node, service, new Uint8Array(0), timeoutMs, (o) => {
+        try {
+          if (o.ok) resolve(new ByteReader(o.payload).u53());
+          else resolve(o.error === "unreachable" ? "refused" : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      }),
     );
   }
 

@@ -120,6 +120,40 @@ const invocationsCreated = async (server: KeelServer): Promise<number> =>
     )[0]?.n ?? 0,
   );
 
+/**
+ * Produces `RECORDS` records for the gated handler to `topic` (before the subscription: a consumer
+ * that subscribed first may learn of the topic only at its next metadata refresh, 5 minutes away),
+ * subscribes the handler through `server`, and resolves with the subscription's id once it is paused
+ * with records left in Kafka (lag is measured against the brokers' high watermarks every 2 s).
+ */
+async function subscribeUntilPaused(
+  server: KeelServer,
+  producer: RecordProducer,
+  gateUrl: string,
+  topic: string,
+): Promise<{ id: string; paused: SubscriptionState }> {
+  const records: ProducedRecord[] = [];
+  for (let n = 0; n < RECORDS; n++)
+    records.push({ topic, key: `g${n}`, value: JSON.stringify({ gate: gateUrl }) });
+  await producer.send(records);
+  const created = await postJson(`${server.admin}/subscriptions`, {
+    source: `kafka://local/${topic}`,
+    sink: "service://KafkaGate/pass",
+    options: { "auto.offset.reset": "earliest" },
+  });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json<{ id: string }>().id;
+  const paused = await eventually(
+    async () => {
+      const s = await subscriptionState(server, id);
+      return s?.state === "paused" && s.lag > 0 ? s : undefined;
+    },
+    "the subscription to pause with lag",
+    30_000,
+  );
+  return { id, paused };
+}
+
 describe("Kafka subscription back-pressure (Kafka 0.9.0.1)", { skip: unavailable }, () => {
   let broker: KafkaBroker;
   let producer: RecordProducer;
@@ -160,30 +194,8 @@ describe("Kafka subscription back-pressure (Kafka 0.9.0.1)", { skip: unavailable
   });
 
   it("pauses while the invoker's queue is over the bound, then invokes every record once", async () => {
-    // The topic exists before the subscription (a consumer that subscribed first may learn of it only
-    // at its next metadata refresh, 5 minutes away).
-    const records: ProducedRecord[] = [];
-    for (let n = 0; n < RECORDS; n++)
-      records.push({ topic: "held", key: `g${n}`, value: JSON.stringify({ gate: gateUrl }) });
-    await producer.send(records);
-    const created = await postJson(`${server.admin}/subscriptions`, {
-      source: "kafka://local/held",
-      sink: "service://KafkaGate/pass",
-      options: { "auto.offset.reset": "earliest" },
-    });
-    assert.equal(created.status, 201, created.text);
-    const id = created.json<{ id: string }>().id;
-
-    // Every slot waits at the gate, the queue passes the bound: the consumer pauses with records
-    // left in Kafka (lag is measured against the brokers' high watermarks every 2 s).
-    const paused = await eventually(
-      async () => {
-        const s = await subscriptionState(server, id);
-        return s?.state === "paused" && s.lag > 0 ? s : undefined;
-      },
-      "the subscription to pause with lag",
-      30_000,
-    );
+    // Every slot waits at the gate, the queue passes the bound: the consumer pauses.
+    const { id, paused } = await subscribeUntilPaused(server, producer, gateUrl, "held");
     // At most one batch more than the bound was taken (a pass takes a batch, then looks at the
     // queue), and no more are taken while the handlers wait: watched for 3 s.
     const bound = PAUSE_BOUND + INVOKER_SLOTS + BATCH;
@@ -342,29 +354,11 @@ describe(
     });
 
     it("pauses a consumer that leads nothing while the leader's queue is over the bound", async () => {
-      const records: ProducedRecord[] = [];
-      for (let n = 0; n < RECORDS; n++)
-        records.push({ topic: "led", key: `g${n}`, value: JSON.stringify({ gate: gateUrl }) });
-      await producer.send(records);
-      const created = await postJson(`${consumer.admin}/subscriptions`, {
-        source: "kafka://local/led",
-        sink: "service://KafkaGate/pass",
-        options: { "auto.offset.reset": "earliest" },
-      });
-      assert.equal(created.status, 201, created.text);
-      const id = created.json<{ id: string }>().id;
-
       // The consumer's own invoker runs nothing: only the leader's queue can pause it.
-      const paused = await eventually(
-        async () => {
-          const s = await subscriptionState(consumer, id);
-          return s?.state === "paused" && s.lag > 0 ? s : undefined;
-        },
-        "the subscription to pause with lag",
-        30_000,
-      );
+      const { id, paused } = await subscribeUntilPaused(consumer, producer, gateUrl, "led");
       assert.equal(await subscriptionState(leader, id), undefined, "n1 consumes nothing");
-      // The leader's queue is read every half second: a batch or two may pass before it is seen.
+      // A reading of the leader's queue may be 100 ms old (shared by the node's subscriptions): a
+      // second batch may pass before the queue is seen over the bound.
       const bound = PAUSE_BOUND + INVOKER_SLOTS + 2 * BATCH;
       for (let i = 0; i < 6; i++) {
         const s = await consumed(consumer, id);
