@@ -4,8 +4,9 @@
  * input into a 400 naming the field, and Restate's wording of common errors.
  */
 
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseDuration, InvocationId, resourceIdProblem } from "../../core/index.js";
+import { readBody } from "../../platform/io/index.js";
 
 export class AdminError extends Error {
   constructor(
@@ -45,6 +46,20 @@ export function booleanQueryParameter(url: URL, name: string): boolean | undefin
   if (value === "true") return true;
   if (value === "false") return false;
   throw queryStringError(name, "provided string was not `true` or `false`");
+}
+
+/**
+ * A query parameter Restate reads as a `u32` (undefined when absent), refused as it refuses one: a
+ * number above 2^32 - 1 became a 500 when the partition encoded it.
+ */
+export function u32QueryParameter(url: URL, name: string): number | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  if (value === "") throw queryStringError(name, "cannot parse integer from empty string");
+  if (!/^\d+$/.test(value)) throw queryStringError(name, "invalid digit found in string");
+  const number = Number(value);
+  if (number > 0xffff_ffff) throw queryStringError(name, "number too large to fit in target type");
+  return number;
 }
 
 /** Restate's `InvalidFieldError`. */
@@ -90,6 +105,31 @@ export function parseResourceIdParam(param: string, text: string, prefix: string
       true,
     );
   return text;
+}
+
+/**
+ * Whether a request says its body is JSON as Restate's JSON extractor requires: `application/json`
+ * or `application/<anything>+json`, parameters allowed.
+ */
+export function hasJsonContentType(req: IncomingMessage): boolean {
+  const essence = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  const subtype = /^application\/([^\s/]+)$/.exec(essence)?.[1];
+  return subtype !== undefined && (subtype === "json" || subtype.endsWith("+json"));
+}
+
+/**
+ * A JSON object body, as Restate's routes take one: 415 in plain text for another content type (before
+ * the body is read), 413 above `limitBytes`, then `parseJsonBody`'s checks.
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  limitBytes: number,
+): Promise<Record<string, unknown>> {
+  if (!hasJsonContentType(req)) {
+    req.resume();
+    throw new AdminError(415, "Expected request with `Content-Type: application/json`", null, true);
+  }
+  return parseJsonBody(await readBody(req, limitBytes));
 }
 
 export function parseJsonBody(body: Buffer): Record<string, unknown> {

@@ -19,12 +19,12 @@ import {
   missingField,
   noContent,
   parseInvocationId,
-  parseJsonBody,
-  queryStringError,
+  readJsonBody,
+  u32QueryParameter,
   serviceNotFound,
   stringField,
 } from "./admin_common.js";
-import { readBody, sendJson } from "../../platform/io/index.js";
+import { sendJson } from "../../platform/io/index.js";
 
 export type Termination = "cancel" | "kill";
 
@@ -73,11 +73,9 @@ export class InvocationRoutes {
   }
 
   async restartAsNew(res: ServerResponse, text: string, url: URL): Promise<void> {
+    // The query string is read before the path's id, as Restate's extractors do.
+    const from = u32QueryParameter(url, "from") ?? 0;
     const id = parseInvocationId(text);
-    const fromText = url.searchParams.get("from");
-    const from = fromText === null ? 0 : Number(fromText);
-    if (fromText !== null && !/^\d+$/.test(fromText))
-      throw queryStringError("from", "invalid digit found in string");
     const deploymentId = await this.chosenDeployment(id, url, "restart");
     const outcome = await this.node.restartAsNew(id, from, deploymentId);
     switch (outcome.kind) {
@@ -138,7 +136,7 @@ export class InvocationRoutes {
 
   /** POST /services/{name}/state: replace the state of one key, optionally at a version. */
   async patchState(req: IncomingMessage, res: ServerResponse, serviceName: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminStateBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminStateBodyBytesMax);
     const key = stringField(body["object_key"], "object_key");
     if (key === undefined) throw missingField("object_key");
     const version = stringField(body["version"], "version");

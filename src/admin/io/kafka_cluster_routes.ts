@@ -15,10 +15,10 @@ import {
   invalidField,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
 } from "./admin_common.js";
 import { limits } from "../../core/index.js";
-import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
+import { isoMillis, sendJson } from "../../platform/io/index.js";
 import {
   addKafkaCluster,
   hasBrokerProperty,
@@ -70,7 +70,7 @@ export class KafkaClusterRoutes {
 
   /** POST /kafka-clusters: `{name, properties}`, 201 with the cluster. */
   async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     let name: string | undefined;
     let properties: Record<string, string> | undefined;
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.
@@ -100,7 +100,7 @@ export class KafkaClusterRoutes {
   /** PATCH /kafka-clusters/{name}: `{properties}` replaces the registered cluster's properties. */
   async update(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
     checkNameParameter(name);
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     let properties: Record<string, string> | undefined;
     for (const [field, value] of Object.entries(body))
       if (field === "properties") properties = propertiesField(value);

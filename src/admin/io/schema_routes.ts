@@ -31,7 +31,7 @@ import {
   invalidField,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
   parseResourceIdParam,
   booleanQueryParameter,
   serviceNotFound,
@@ -39,7 +39,7 @@ import {
   stringMap,
 } from "./admin_common.js";
 import { fetchDiscovery, type EndpointClient } from "../../invoker/io/index.js";
-import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
+import { isoMillis, sendJson } from "../../platform/io/index.js";
 
 interface Discovered {
   readonly uri: string;
@@ -91,7 +91,7 @@ export class SchemaRoutes {
 
   /** PATCH /services/{name}: public, retentions and timeouts; absent or null fields stay. */
   async modifyService(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
     const change = {
       public: booleanField(body["public"], "public"),
       idempotencyRetentionMs: durationField(body["idempotency_retention"], "idempotency_retention"),
@@ -153,7 +153,7 @@ export class SchemaRoutes {
 
   /** POST /deployments: discover the endpoint and register (or dry-run) its services. */
   async register(req: IncomingMessage, res: ServerResponse, apiVersion: number): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
     const uriText = stringField(body["uri"], "uri");
@@ -222,10 +222,19 @@ export class SchemaRoutes {
     });
   }
 
-  /** PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services. */
-  async updateDeployment(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  /**
+   * PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services.
+   * `deprecatedPut`: the request was a PUT that Restate refuses (405) once it has read the body.
+   */
+  async updateDeployment(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    deprecatedPut = false,
+  ): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
+    if (deprecatedPut) throw new AdminError(405, "PUT deployment is deprecated, use PATCH instead");
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
     if (body["arn"] !== undefined)

@@ -14,11 +14,11 @@ import {
   describeJson,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
   parseResourceIdParam,
 } from "./admin_common.js";
 import { formatSubscriptionId, limits } from "../../core/index.js";
-import { readBody, sendJson } from "../../platform/io/index.js";
+import { sendJson } from "../../platform/io/index.js";
 import {
   addSubscription,
   isKafkaTopicName,
@@ -82,7 +82,7 @@ export class SubscriptionRoutes {
 
   /** POST /subscriptions: Restate's checks, then the subscription stored in the schema (201). */
   async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     const fields: Partial<Record<"source" | "sink", SubscriptionUri>> = {};
     let options: Record<string, string> = {};
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.

@@ -1,0 +1,190 @@
+/**
+ * Edges of the admin API that the admin fuzz test (test/fuzz/admin_fuzz.test.ts) found answered
+ * differently from Restate 1.7.12: SQL that does not parse or holds no statement, HEAD on GET routes,
+ * `/vN` prefixes beyond the supported ones, paths matched as sent (no trailing slash, no dot
+ * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
+ * the deprecated `PUT /deployments/{id}`, the deprecated `DELETE /invocations/{id}`, and a restart's
+ * `from` beyond a u32 (a 500). Runs against
+ * both servers (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
+ */
+
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { describe, it } from "node:test";
+import { TARGET, useServerWithServices } from "./harness.js";
+
+interface RawAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/** A request whose path is sent as written (fetch would resolve `%2e%2e` as a dot segment). */
+function send(
+  base: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(base);
+    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers["content-type"] ?? ""),
+          text: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const JSON_TYPE: Record<string, string> = { "content-type": "application/json" };
+
+function assertJsonError(answer: RawAnswer, status: number, what: string): void {
+  assert.equal(answer.status, status, `${what}: ${answer.text}`);
+  assert.match(answer.contentType, /^application\/json/, what);
+  const message = (JSON.parse(answer.text) as { message?: unknown }).message;
+  assert.equal(typeof message, "string", what);
+}
+
+describe(`admin API edges (${TARGET})`, () => {
+  const stack = useServerWithServices();
+  const admin = (method: string, path: string, body?: string, headers = JSON_TYPE) =>
+    send(stack.server.admin, method, path, body, headers);
+  const query = (sql: string) =>
+    admin("POST", "/query", JSON.stringify({ query: sql }), {
+      ...JSON_TYPE,
+      accept: "application/json",
+    });
+
+  it("answers SQL that does not parse, or holds no statement, with 400", async () => {
+    for (const sql of ["SEL", "SELECT * FROM sys_invocation WHERE ((1)", "", "  ;", "-- nothing"]) {
+      assertJsonError(await query(sql), 400, JSON.stringify(sql));
+    }
+    // More than one statement: Restate's engine runs one and says so with a 500.
+    assertJsonError(await query("SELECT 1; SELECT 2"), 500, "two statements");
+    assert.equal((await query("SELECT 1;")).status, 200, "one statement and a semicolon");
+  });
+
+  it("answers HEAD on a GET route as GET, without a body", async () => {
+    const head = await admin("HEAD", "/deployments");
+    assert.equal(head.status, 200);
+    assert.equal(head.text, "");
+    assert.equal((await admin("HEAD", "/services/NoSuchService")).status, 404);
+  });
+
+  it("refuses /v1 in plain text and finds no route under other unsupported /vN", async () => {
+    const v1 = await admin("GET", "/v1/services");
+    assert.equal(v1.status, 400);
+    assert.match(v1.text, /^Unsupported Admin API version V1\./);
+    for (const path of ["/v0/services", "/v5/services", "/v99/services", "/v2x/services"]) {
+      const answer = await admin("GET", path);
+      assert.equal(answer.status, 404, path);
+      assert.equal(answer.text, "", path);
+    }
+    assert.equal((await admin("GET", "/v3/services")).status, 200);
+  });
+
+  it("matches paths as sent: no trailing slash, no dot segments, empty inner parameters", async () => {
+    for (const path of [
+      "/services/",
+      "/services/Greeter/",
+      "/deployments/",
+      "/services/Greeter/handlers/",
+    ]) {
+      const answer = await admin("GET", path);
+      assert.equal(answer.status, 404, path);
+      assert.equal(answer.text, "", path);
+    }
+    // An empty service name inside the path is a service that does not exist.
+    assertJsonError(await admin("GET", "/services//handlers"), 404, "empty service");
+    // `%2e%2e` is an invocation id that does not parse, not a step up to `/purge`.
+    for (const path of ["/invocations/%2e%2e/purge", "/invocations//purge"]) {
+      assertJsonError(await admin("PATCH", path), 400, path);
+    }
+  });
+
+  it("requires Content-Type: application/json on routes that read a JSON body (415)", async () => {
+    const cases: [string, string, string][] = [
+      ["POST", "/deployments", JSON.stringify({ uri: "http://127.0.0.1:1" })],
+      ["PATCH", "/services/Counter", "{}"],
+      ["POST", "/services/Counter/state", JSON.stringify({ object_key: "k", new_state: {} })],
+      ["POST", "/query", JSON.stringify({ query: "SELECT 1" })],
+      ["POST", "/subscriptions", "{}"],
+      ["POST", "/kafka-clusters", "{}"],
+    ];
+    for (const [method, path, body] of cases) {
+      for (const contentType of [undefined, "text/plain", "application/jsonx", ""]) {
+        const headers: Record<string, string> =
+          contentType === undefined ? {} : { "content-type": contentType };
+        const answer = await admin(method, path, body, headers);
+        const what = `${method} ${path} with ${contentType ?? "no content type"}`;
+        assert.equal(answer.status, 415, `${what}: ${answer.text}`);
+        assert.equal(answer.text, "Expected request with `Content-Type: application/json`", what);
+      }
+    }
+    for (const contentType of ["application/json; charset=utf-8", "application/merge+json"]) {
+      const answer = await admin("PATCH", "/services/Counter", "{}", {
+        "content-type": contentType,
+      });
+      assert.equal(answer.status, 200, `${contentType}: ${answer.text}`);
+    }
+  });
+
+  it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {
+    const listed = JSON.parse((await admin("GET", "/deployments")).text) as {
+      deployments: { id: string }[];
+    };
+    const id = listed.deployments[0]!.id;
+    for (const prefix of ["", "/v3", "/v4"]) {
+      const put = await admin("PUT", `${prefix}/deployments/${id}`, "{}");
+      assertJsonError(put, 405, `PUT under '${prefix}'`);
+      assert.match(put.text, /PUT deployment is deprecated, use PATCH instead/);
+    }
+    const v2 = await admin("PUT", `/v2/deployments/${id}`, "{}");
+    assert.equal(v2.status, 200, v2.text);
+    assert.equal((JSON.parse(v2.text) as { id: string }).id, id);
+  });
+
+  it("refuses a restart-as-new `from` that is not a u32 in plain text (it was a 500)", async () => {
+    const unknown = "inv_1000000000000000000000000000000000";
+    const cases: [string, string][] = [
+      ["99999999999999999999", "number too large to fit in target type"],
+      ["4294967296", "number too large to fit in target type"],
+      ["", "cannot parse integer from empty string"],
+      ["-1", "invalid digit found in string"],
+    ];
+    for (const [from, reason] of cases) {
+      // The query string is read before the id: a bad id changes nothing.
+      for (const id of [unknown, "bad"]) {
+        const answer = await admin("PATCH", `/invocations/${id}/restart-as-new?from=${from}`);
+        assert.equal(answer.status, 400, `from=${from}: ${answer.text}`);
+        assert.equal(answer.text, `Failed to deserialize query string: from: ${reason}`);
+      }
+    }
+    // In range, the request reaches the invocation (404; a reference node still electing its
+    // partition leaders answers 503).
+    const inRange = await admin("PATCH", `/invocations/${unknown}/restart-as-new?from=4294967295`);
+    assert.ok([404, 503].includes(inRange.status), `from=2^32-1: ${inRange.text}`);
+  });
+
+  it("accepts the deprecated DELETE /invocations/{id} for any valid id, refusing unknown modes", async () => {
+    const unknown = "inv_1000000000000000000000000000000000";
+    for (const mode of ["", "?mode=Kill", "?mode=purge"]) {
+      const answer = await admin("DELETE", `/invocations/${unknown}${mode}`);
+      assert.equal(answer.status, 202, `${mode}: ${answer.text}`);
+    }
+    const bad = await admin("DELETE", `/invocations/${unknown}?mode=Nope`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.contentType, /^text\/plain/);
+    assert.match(bad.text, /^Failed to deserialize query string: mode: unknown variant `Nope`/);
+  });
+});
