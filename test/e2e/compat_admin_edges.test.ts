@@ -4,7 +4,7 @@
  * `/vN` prefixes beyond the supported ones, paths matched as sent (no trailing slash, no dot
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
  * the deprecated `PUT /deployments/{id}`, the deprecated `DELETE /invocations/{id}`, and a restart's
- * `from` beyond a u32 (a 500). Runs against
+ * `from` beyond a u32 (a 500), and JSON bodies that are not UTF-8. Runs against
  * both servers (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
  */
 
@@ -24,7 +24,7 @@ function send(
   base: string,
   method: string,
   path: string,
-  body?: string,
+  body?: string | Buffer,
   headers: Record<string, string> = {},
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
@@ -57,7 +57,7 @@ function assertJsonError(answer: RawAnswer, status: number, what: string): void 
 
 describe(`admin API edges (${TARGET})`, () => {
   const stack = useServerWithServices();
-  const admin = (method: string, path: string, body?: string, headers = JSON_TYPE) =>
+  const admin = (method: string, path: string, body?: string | Buffer, headers = JSON_TYPE) =>
     send(stack.server.admin, method, path, body, headers);
   const query = (sql: string) =>
     admin("POST", "/query", JSON.stringify({ query: sql }), {
@@ -137,6 +137,21 @@ describe(`admin API edges (${TARGET})`, () => {
       });
       assert.equal(answer.status, 200, `${contentType}: ${answer.text}`);
     }
+  });
+
+  it("refuses a JSON body that is not UTF-8 instead of storing U+FFFD", async () => {
+    const body = Buffer.concat([
+      Buffer.from('{"object_key":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('b","new_state":{"k":"v"}}'),
+    ]);
+    const answer = await admin("POST", "/services/Counter/state", body);
+    assert.equal(answer.status, 400, answer.text);
+    assert.match(answer.contentType, /^text\/plain/);
+    assert.match(
+      answer.text,
+      /^Failed to parse the request body as JSON: .*invalid unicode code point/,
+    );
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -132,13 +132,26 @@ export async function readJsonBody(
   return parseJsonBody(await readBody(req, limitBytes));
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A JSON object, parsed as Restate's serde parses one: bytes that are not UTF-8 are refused (decoding
+ * them leniently once stored a state key with U+FFFD where the client sent something else).
+ */
 export function parseJsonBody(body: Buffer): Record<string, unknown> {
+  const invalid = (reason: string): AdminError =>
+    new AdminError(400, `Failed to parse the request body as JSON: ${reason}`, null, true);
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(body);
+  } catch {
+    throw invalid("invalid unicode code point: the body is not UTF-8");
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString("utf8"));
+    parsed = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : "invalid JSON";
-    throw new AdminError(400, `Failed to parse the request body as JSON: ${reason}`, null, true);
+    throw invalid(error instanceof Error ? error.message : "invalid JSON");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw bodyError(`invalid type: ${describeJson(parsed)}, expected a JSON object`);
