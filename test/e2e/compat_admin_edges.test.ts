@@ -4,7 +4,8 @@
  * `/vN` prefixes beyond the supported ones, paths matched as sent (no trailing slash, no dot
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
  * the deprecated `PUT /deployments/{id}`, the deprecated `DELETE /invocations/{id}`, and a restart's
- * `from` beyond a u32 (a 500), and JSON bodies that are not UTF-8. Runs against
+ * `from` beyond a u32 (a 500), JSON bodies that are not UTF-8, and an endpoint registered again
+ * with other headers (a second deployment). Runs against
  * both servers (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
  */
 
@@ -152,6 +153,31 @@ describe(`admin API edges (${TARGET})`, () => {
       answer.text,
       /^Failed to parse the request body as JSON: .*invalid unicode code point/,
     );
+    // A byte order mark is no JSON either.
+    const marked = await admin(
+      "POST",
+      "/services/Counter/state",
+      '\ufeff{"object_key":"a","new_state":{}}',
+    );
+    assert.equal(marked.status, 400, marked.text);
+    assert.match(marked.text, /^Failed to parse the request body as JSON: /);
+  });
+
+  it("registers an endpoint again under other headers as the same deployment", async () => {
+    const before = JSON.parse((await admin("GET", "/deployments")).text) as {
+      deployments: { id: string }[];
+    };
+    const again = await admin(
+      "POST",
+      "/deployments",
+      JSON.stringify({ uri: stack.services.url, additional_headers: { "x-edges": "other" } }),
+    );
+    assert.equal(again.status, 200, again.text);
+    assert.equal((JSON.parse(again.text) as { id: string }).id, before.deployments[0]!.id);
+    const after = JSON.parse((await admin("GET", "/deployments")).text) as {
+      deployments: { id: string }[];
+    };
+    assert.equal(after.deployments.length, before.deployments.length);
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -132,7 +132,8 @@ export async function readJsonBody(
   return parseJsonBody(await readBody(req, limitBytes));
 }
 
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** Keeps a byte order mark, which JSON (and serde) refuse, rather than dropping it. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * A JSON object, parsed as Restate's serde parses one: bytes that are not UTF-8 are refused (decoding

@@ -167,7 +167,7 @@ export class SchemaRoutes {
     // Without force, an endpoint registered before answers as it is, without asking it again.
     const known = force
       ? undefined
-      : findDeployment(this.node.schema().schema, normalizedUri(uriText), additionalHeaders);
+      : findDeployment(this.node.schema().schema, normalizedUri(uriText));
     if (known !== undefined) {
       return this.answerRegistration(res, apiVersion, {
         kind: "unchanged",
