@@ -5,7 +5,7 @@
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
  * the deprecated `PUT /deployments/{id}`, the deprecated `DELETE /invocations/{id}`, and a restart's
  * `from` beyond a u32 (a 500), JSON bodies that are not UTF-8, and an endpoint registered again
- * with other headers (a second deployment). Runs against
+ * with other headers (a second deployment), and Kafka cluster names. Runs against
  * both servers (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
  */
 
@@ -178,6 +178,23 @@ describe(`admin API edges (${TARGET})`, () => {
       deployments: { id: string }[];
     };
     assert.equal(after.deployments.length, before.deployments.length);
+  });
+
+  it("takes Kafka cluster names the http crate takes as URI authorities, reading the body first", async () => {
+    for (const name of ["@", "a@", "a:b:c", "::::::::::"]) {
+      const answer = await admin("DELETE", `/kafka-clusters/${encodeURIComponent(name)}`);
+      assertJsonError(answer, 400, name);
+      assert.match(answer.text, /'cluster_name' is invalid\. Reason: invalid authority/, name);
+    }
+    for (const name of ["a%b@c", "[::1]:90", "u:p@h:1"]) {
+      const answer = await admin("DELETE", `/kafka-clusters/${encodeURIComponent(name)}`);
+      assertJsonError(answer, 404, name);
+    }
+    const missing = await admin("PATCH", "/kafka-clusters/a@", "{}");
+    assert.equal(missing.status, 422, missing.text);
+    const named = await admin("PATCH", "/kafka-clusters/a@", JSON.stringify({ properties: {} }));
+    assertJsonError(named, 400, "a@ with properties");
+    assert.match(named.text, /invalid authority/);
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -99,12 +99,13 @@ export class KafkaClusterRoutes {
 
   /** PATCH /kafka-clusters/{name}: `{properties}` replaces the registered cluster's properties. */
   async update(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    checkNameParameter(name);
     const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     let properties: Record<string, string> | undefined;
     for (const [field, value] of Object.entries(body))
       if (field === "properties") properties = propertiesField(value);
     if (properties === undefined) throw missingField("properties");
+    // Restate reads the body before it looks at the name.
+    checkNameParameter(name);
     checkBrokers(name, properties);
     const changed = properties;
     const updated = await this.node.updateSchema((schema) => {
