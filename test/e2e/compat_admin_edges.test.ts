@@ -3,10 +3,10 @@
  * differently from Restate 1.7.12: SQL that does not parse or holds no statement, HEAD on GET routes,
  * `/vN` prefixes beyond the supported ones, paths matched as sent (no trailing slash, no dot
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
- * the deprecated `PUT /deployments/{id}`, the deprecated `DELETE /invocations/{id}`, and a restart's
- * `from` beyond a u32 (a 500), JSON bodies that are not UTF-8, and an endpoint registered again
- * with other headers (a second deployment), and Kafka cluster names. Runs against
- * both servers (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
+ * the deprecated `PUT /deployments/{id}` and `DELETE /invocations/{id}`, a restart's `from` beyond a
+ * u32 (a 500), JSON bodies that are not UTF-8, an endpoint registered again with other headers (a
+ * second deployment), Kafka cluster names, and numbers JSON cannot hold. Runs against both servers
+ * (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
  */
 
 import assert from "node:assert/strict";
@@ -195,6 +195,24 @@ describe(`admin API edges (${TARGET})`, () => {
     const named = await admin("PATCH", "/kafka-clusters/a@", JSON.stringify({ properties: {} }));
     assertJsonError(named, 400, "a@ with properties");
     assert.match(named.text, /invalid authority/);
+  });
+
+  it("refuses a number JSON cannot hold in a known field as a parse error (400), not a wrong type", async () => {
+    const cases: [string, string, string][] = [
+      ["/query", '{"query":1e999}', "query"],
+      ["/services/Counter/state", '{"object_key":"a","new_state":{"k":[1e999]}}', "new_state.k[0]"],
+      ["/kafka-clusters", '{"name":-1e999,"properties":{}}', "name"],
+    ];
+    for (const [path, body, field] of cases) {
+      const answer = await admin("POST", path, body);
+      assert.equal(answer.status, 400, `${body}: ${answer.text}`);
+      assert.ok(
+        answer.text.startsWith(
+          `Failed to parse the request body as JSON: ${field}: number out of range`,
+        ),
+        answer.text,
+      );
+    }
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -159,8 +159,25 @@ export function parseJsonBody(body: Buffer): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-/** A JSON value as serde names it in its errors (`integer \`1\``, `string "x"`, `map`). */
-export function describeJson(value: unknown): string {
+/**
+ * A number JSON.parse could only read as ±Infinity (`1e999`): serde refuses it while parsing, a 400,
+ * where a value of the wrong type is a 422.
+ */
+export function numberOutOfRange(name: string): AdminError {
+  return new AdminError(
+    400,
+    `Failed to parse the request body as JSON: ${name}: number out of range`,
+    null,
+    true,
+  );
+}
+
+/**
+ * A JSON value as serde names it in its errors (`integer \`1\``, `string "x"`, `map`); a number out
+ * of range is refused as serde refuses it (`numberOutOfRange`).
+ */
+export function describeJson(value: unknown, name = "value"): string {
+  if (typeof value === "number" && !Number.isFinite(value)) throw numberOutOfRange(name);
   if (value === null) return "null";
   if (Array.isArray(value)) return "sequence";
   switch (typeof value) {
@@ -178,14 +195,14 @@ export function describeJson(value: unknown): string {
 export function booleanField(value: unknown, name: string): boolean | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "boolean")
-    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a boolean`);
+    throw bodyError(`${name}: invalid type: ${describeJson(value, name)}, expected a boolean`);
   return value;
 }
 
 export function stringField(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string")
-    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a string`);
+    throw bodyError(`${name}: invalid type: ${describeJson(value, name)}, expected a string`);
   return value;
 }
 

@@ -18,6 +18,7 @@ import {
   invocationNotFound,
   missingField,
   noContent,
+  numberOutOfRange,
   parseInvocationId,
   readJsonBody,
   u32QueryParameter,
@@ -182,6 +183,8 @@ function byteValue(key: string, value: unknown): Uint8Array {
   if (!Array.isArray(value)) throw bodyError(`new_state.${key}: expected a byte array`);
   const bytes = new Uint8Array(value.length);
   value.forEach((b: unknown, i) => {
+    if (typeof b === "number" && !Number.isFinite(b))
+      throw numberOutOfRange(`new_state.${key}[${i}]`);
     if (typeof b !== "number" || !Number.isInteger(b) || b < 0 || b > 255)
       throw bodyError(`new_state.${key}[${i}]: invalid value: ${JSON.stringify(b)}, expected u8`);
     bytes[i] = b;

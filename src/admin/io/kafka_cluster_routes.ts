@@ -169,7 +169,7 @@ function infoJson(cluster: ResolvedKafkaCluster): { info?: { message: string }[]
 
 function nameField(value: unknown): string {
   if (typeof value !== "string")
-    throw bodyError(`name: invalid type: ${describeJson(value)}, expected a string`);
+    throw bodyError(`name: invalid type: ${describeJson(value, "name")}, expected a string`);
   const problem = kafkaClusterNameProblem(value);
   if (problem !== undefined) throw bodyError(`name: ${problem}`);
   return value;
@@ -177,10 +177,14 @@ function nameField(value: unknown): string {
 
 function propertiesField(value: unknown): Record<string, string> {
   if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw bodyError(`properties: invalid type: ${describeJson(value)}, expected a map`);
+    throw bodyError(
+      `properties: invalid type: ${describeJson(value, "properties")}, expected a map`,
+    );
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== "string")
-      throw bodyError(`properties.${key}: invalid type: ${describeJson(entry)}, expected a string`);
+      throw bodyError(
+        `properties.${key}: invalid type: ${describeJson(entry, `properties.${key}`)}, expected a string`,
+      );
   }
   return { ...(value as Record<string, string>) };
 }

@@ -150,10 +150,12 @@ function invalidUri(field: "source" | "sink", uri: SubscriptionUri, scheme: stri
 function checkOptions(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value))
-    throw bodyError(`options: invalid type: ${describeJson(value)}, expected a map`);
+    throw bodyError(`options: invalid type: ${describeJson(value, "options")}, expected a map`);
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== "string")
-      throw bodyError(`options.${key}: invalid type: ${describeJson(entry)}, expected a string`);
+      throw bodyError(
+        `options.${key}: invalid type: ${describeJson(entry, `options.${key}`)}, expected a string`,
+      );
   }
   return value as Record<string, string>;
 }
@@ -164,7 +166,7 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
 function uriField(value: unknown, name: "source" | "sink"): SubscriptionUri {
   if (typeof value !== "string")
-    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a string`);
+    throw bodyError(`${name}: invalid type: ${describeJson(value, name)}, expected a string`);
   const parsed = parseUri(value);
   if (typeof parsed === "string") throw bodyError(`${name}: ${parsed}`);
   return parsed;
