@@ -5,8 +5,9 @@
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
  * the deprecated `PUT /deployments/{id}` and `DELETE /invocations/{id}`, a restart's `from` beyond a
  * u32 (a 500), JSON bodies that are not UTF-8, an endpoint registered again with other headers (a
- * second deployment), Kafka cluster names, and numbers JSON cannot hold. Runs against both servers
- * (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
+ * second deployment), Kafka cluster names, numbers JSON cannot hold, and registrations of URIs that
+ * are none. Runs against both servers (`KEEL_TEST_TARGET=restate`), so every expectation is
+ * Restate's behaviour.
  */
 
 import assert from "node:assert/strict";
@@ -213,6 +214,19 @@ describe(`admin API edges (${TARGET})`, () => {
         answer.text,
       );
     }
+  });
+
+  it("refuses a registration whose uri is no http::Uri as a body of neither shape (422)", async () => {
+    for (const uri of ["", "not a uri", "http://[::1", "http://a@/x", "http://a:b:c/", "http://"]) {
+      const answer = await admin("POST", "/deployments", JSON.stringify({ uri }));
+      assert.equal(answer.status, 422, `'${uri}': ${answer.text}`);
+      assert.equal(
+        answer.text,
+        "Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum RegisterDeploymentRequest",
+      );
+    }
+    // A URI, but not an absolute one.
+    assertJsonError(await admin("POST", "/deployments", JSON.stringify({ uri: "x" })), 400, "x");
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseDuration, InvocationId, resourceIdProblem } from "../../core/index.js";
+import { kafkaClusterNameProblem as uriAuthorityProblem } from "../../schema/index.js";
 import { readBody } from "../../platform/io/index.js";
 
 export class AdminError extends Error {
@@ -234,4 +235,51 @@ export function durationField(value: unknown, name: string): number | undefined 
 export function noContent(res: ServerResponse, status: number): void {
   res.writeHead(status, { "content-length": "0" });
   res.end();
+}
+
+/** The parts of a URI that the admin API uses, as the `http` crate splits them. */
+export interface HttpUri {
+  readonly scheme: string | undefined;
+  readonly authority: string;
+  readonly path: string;
+  /** How Restate prints the URI in its messages. */
+  readonly display: string;
+}
+
+/** Characters a URI may hold (RFC 3986's unreserved, reserved and `%`). */
+const URI_CHARACTERS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]%]*$/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+
+/**
+ * Splits a URI as `http::Uri` does, or names why it is not one in that crate's words (Restate's
+ * bodies hold URIs of that type: subscriptions' source and sink, a deployment's address).
+ */
+export function parseHttpUri(text: string): HttpUri | string {
+  if (text === "") return "empty string";
+  if (!URI_CHARACTERS.test(text)) return "invalid uri character";
+  const noScheme = { scheme: undefined, authority: "", path: text, display: text };
+  if (text === "*" || text.startsWith("/")) return noScheme;
+  const schemeEnd = text.indexOf("://");
+  if (schemeEnd < 0) {
+    // Only an authority (`host[:port]`) may stand alone.
+    return /[/?#]/.test(text) ? "invalid format" : noScheme;
+  }
+  const scheme = text.slice(0, schemeEnd);
+  if (!SCHEME.test(scheme)) return "invalid format";
+  const afterScheme = text.slice(schemeEnd + 3);
+  const authorityEnd = afterScheme.search(/[/?#]/);
+  const authority = authorityEnd < 0 ? afterScheme : afterScheme.slice(0, authorityEnd);
+  if (authority === "") return "invalid format";
+  const authorityProblem = uriAuthorityProblem(authority);
+  if (authorityProblem !== undefined) return authorityProblem;
+  const rest = authorityEnd < 0 ? "" : afterScheme.slice(authorityEnd);
+  const pathEnd = rest.search(/[?#]/);
+  const path = pathEnd < 0 ? rest : rest.slice(0, pathEnd);
+  const query = pathEnd < 0 || rest[pathEnd] !== "?" ? "" : rest.slice(pathEnd).replace(/#.*$/, "");
+  return {
+    scheme,
+    authority,
+    path: path === "" ? "/" : path,
+    display: `${scheme}://${authority}${path === "" ? "/" : path}${query}`,
+  };
 }

@@ -25,6 +25,7 @@ import {
 } from "../../schema/index.js";
 import {
   AdminError,
+  bodyError,
   booleanField,
   deploymentNotFound,
   durationField,
@@ -32,6 +33,7 @@ import {
   missingField,
   noContent,
   readJsonBody,
+  parseHttpUri,
   parseResourceIdParam,
   booleanQueryParameter,
   serviceNotFound,
@@ -158,6 +160,10 @@ export class SchemaRoutes {
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
     const uriText = stringField(body["uri"], "uri");
     if (uriText === undefined) throw missingField("uri");
+    // Restate reads the body as one of two shapes (an endpoint's URI or a Lambda's ARN): a `uri`
+    // that is no `http::Uri` fits neither, and it says only that.
+    if (typeof parseHttpUri(uriText) === "string")
+      throw bodyError("data did not match any variant of untagged enum RegisterDeploymentRequest");
     const additionalHeaders = stringMap(body["additional_headers"], "additional_headers") ?? {};
     const useHttp11 = booleanField(body["use_http_11"], "use_http_11") ?? false;
     const force = booleanField(body["force"], "force") ?? apiVersion <= 2;
