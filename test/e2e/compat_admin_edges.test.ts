@@ -5,9 +5,9 @@
  * segments, an empty parameter inside a path), the JSON content type the routes with a body require,
  * the deprecated `PUT /deployments/{id}` and `DELETE /invocations/{id}`, a restart's `from` beyond a
  * u32 (a 500), JSON bodies that are not UTF-8, an endpoint registered again with other headers (a
- * second deployment), Kafka cluster names, numbers JSON cannot hold, and registrations of URIs that
- * are none. Runs against both servers (`KEEL_TEST_TARGET=restate`), so every expectation is
- * Restate's behaviour.
+ * second deployment), Kafka cluster names, numbers JSON cannot hold, registrations of URIs that
+ * are none, and additional headers HTTP cannot carry (Keel stored them). Runs against both servers
+ * (`KEEL_TEST_TARGET=restate`), so every expectation is Restate's behaviour.
  */
 
 import assert from "node:assert/strict";
@@ -227,6 +227,36 @@ describe(`admin API edges (${TARGET})`, () => {
     }
     // A URI, but not an absolute one.
     assertJsonError(await admin("POST", "/deployments", JSON.stringify({ uri: "x" })), 400, "x");
+  });
+
+  it("refuses additional headers HTTP cannot carry, before storing them (422)", async () => {
+    const listed = JSON.parse((await admin("GET", "/deployments")).text) as {
+      deployments: { id: string }[];
+    };
+    const id = listed.deployments[0]!.id;
+    for (const headers of [{ "a b": "v" }, { x: "a\u0001b" }, { x: "a\nb" }, { "": "v" }]) {
+      const registered = await admin(
+        "POST",
+        "/deployments",
+        JSON.stringify({ uri: "http://127.0.0.1:1", additional_headers: headers }),
+      );
+      assert.equal(registered.status, 422, `${JSON.stringify(headers)}: ${registered.text}`);
+      assert.match(registered.text, /untagged enum RegisterDeploymentRequest$/);
+      for (const method of ["PATCH", "PUT"]) {
+        const updated = await admin(
+          method,
+          `/deployments/${id}`,
+          JSON.stringify({ additional_headers: headers }),
+        );
+        assert.equal(updated.status, 422, `${method} ${JSON.stringify(headers)}: ${updated.text}`);
+        assert.match(updated.text, /untagged enum UpdateDeploymentRequest$/);
+      }
+    }
+    // Nothing was stored: the deployment still serves.
+    const deployment = JSON.parse((await admin("GET", `/deployments/${id}`)).text) as {
+      additional_headers?: Record<string, string>;
+    };
+    assert.deepEqual(deployment.additional_headers ?? {}, {});
   });
 
   it("answers the deprecated PUT /deployments/{id} with 405 from API v3 on, as PATCH before", async () => {

@@ -360,7 +360,7 @@ export class AdminRequestGen {
       case "deployment":
         return {
           uri: uri(),
-          ...(g.chance(0.3) ? { additional_headers: { "x-fz": g.text(8) } } : {}),
+          ...(g.chance(0.3) ? { additional_headers: this.headers() } : {}),
           ...(g.chance(0.3) ? { force: g.chance(0.5) } : {}),
           ...(g.chance(0.3) ? { dry_run: g.chance(0.5) } : {}),
           ...(g.chance(0.2) ? { use_http_11: g.chance(0.5) } : {}),
@@ -370,7 +370,7 @@ export class AdminRequestGen {
       case "deploymentPatch":
         return {
           ...(g.chance(0.5) ? { uri: uri() } : {}),
-          ...(g.chance(0.3) ? { additional_headers: { "x-fz": "1" } } : {}),
+          ...(g.chance(0.3) ? { additional_headers: this.headers() } : {}),
           ...(g.chance(0.3) ? { overwrite: g.chance(0.5) } : {}),
           ...(g.chance(0.3) ? { dry_run: true } : {}),
         };
@@ -428,6 +428,17 @@ export class AdminRequestGen {
       case "batch":
         return { invocation_ids: f.invocationIds.slice(0, g.int(3)) };
     }
+  }
+
+  /** Additional headers: mostly ones HTTP can carry, sometimes names and values it cannot. */
+  private headers(): Record<string, string> {
+    const g = this.gen;
+    return g.weighted<Record<string, string>>([
+      [4, () => ({ "x-fz": g.pick(["1", "a b", "é", ""]) })],
+      [1, () => ({ "x-fz": g.text(8) })],
+      [1, () => ({ [g.pick(["a b", "", "é", "x:y", "x\u0000"])]: "v" })],
+      [1, () => ({ "x-fz": g.pick(["a\u0001b", "a\r\nx-injected: 1", "\u007f"]) })],
+    ]);
   }
 
   private sql(): string {

@@ -219,6 +219,26 @@ export function stringMap(value: unknown, name: string): Record<string, string> 
   return value as Record<string, string>;
 }
 
+/** An HTTP header name: a token (RFC 9110). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What an HTTP header value may hold, as the `http` crate checks it: no control character but tab. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+
+/**
+ * A deployment's `additional_headers`: a map of header names to values that HTTP can carry. Restate
+ * reads it as a `HeaderMap` inside an untagged body, so a bad one fails the whole body (422 naming
+ * only `bodyType`); Keel took any string and stored it (or failed discovery with a 500).
+ */
+export function headerMap(value: unknown, bodyType: string): Record<string, string> | undefined {
+  const headers = stringMap(value, "additional_headers");
+  if (headers === undefined) return undefined;
+  for (const [name, text] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(text))
+      throw bodyError(`data did not match any variant of untagged enum ${bodyType}`);
+  }
+  return headers;
+}
+
 /** A duration in Restate's friendly (`2m`, `1 day`) or ISO 8601 (`PT2M`) form, in milliseconds. */
 export function durationField(value: unknown, name: string): number | undefined {
   const text = stringField(value, name);

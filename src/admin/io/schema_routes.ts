@@ -29,6 +29,7 @@ import {
   booleanField,
   deploymentNotFound,
   durationField,
+  headerMap,
   invalidField,
   missingField,
   noContent,
@@ -164,7 +165,8 @@ export class SchemaRoutes {
     // that is no `http::Uri` fits neither, and it says only that.
     if (typeof parseHttpUri(uriText) === "string")
       throw bodyError("data did not match any variant of untagged enum RegisterDeploymentRequest");
-    const additionalHeaders = stringMap(body["additional_headers"], "additional_headers") ?? {};
+    const additionalHeaders =
+      headerMap(body["additional_headers"], "RegisterDeploymentRequest") ?? {};
     const useHttp11 = booleanField(body["use_http_11"], "use_http_11") ?? false;
     const force = booleanField(body["force"], "force") ?? apiVersion <= 2;
     const breaking = booleanField(body["breaking"], "breaking") ?? false;
@@ -240,16 +242,17 @@ export class SchemaRoutes {
   ): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
     const body = await readJsonBody(req, limits.adminBodyBytesMax);
+    // The body's fields are Restate's extractor's: read before the handler's own checks.
+    const uri = stringField(body["uri"], "uri");
+    const headers = headerMap(body["additional_headers"], "UpdateDeploymentRequest");
+    const useHttp11 = booleanField(body["use_http_11"], "use_http_11");
+    const overwrite = booleanField(body["overwrite"], "overwrite") ?? false;
+    const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
     if (deprecatedPut) throw new AdminError(405, "PUT deployment is deprecated, use PATCH instead");
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
-    const uri = stringField(body["uri"], "uri");
-    const headers = stringMap(body["additional_headers"], "additional_headers");
-    const useHttp11 = booleanField(body["use_http_11"], "use_http_11");
-    const overwrite = booleanField(body["overwrite"], "overwrite") ?? false;
-    const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
     if (uri === undefined && headers === undefined && useHttp11 === undefined)
       return sendJson(res, 200, this.detailedDeployment(id));
     const nextHeaders = headers ?? existing.additionalHeaders;
