@@ -78,13 +78,25 @@ describe("Kafka clusters", () => {
   });
 
   it("takes names that are URI authorities only", () => {
-    for (const good of ["orders", "Broker-1.example:9092", "a@b", "[::1]", "a'b"])
+    for (const good of [
+      "orders",
+      "Broker-1.example:9092",
+      "a@b",
+      "[::1]",
+      "[::1]:90",
+      "a%b@c",
+      "u:p@h:1",
+      "a'b",
+    ])
       assert.equal(kafkaClusterNameProblem(good), undefined, good);
     assert.equal(kafkaClusterNameProblem(""), "empty string");
     for (const bad of ["a b", "a/b", "é", "a?b"])
       assert.equal(kafkaClusterNameProblem(bad), "invalid uri character", bad);
     assert.equal(kafkaClusterNameProblem("x%41"), "invalid authority");
     assert.equal(kafkaClusterNameProblem("[::1"), "invalid authority");
+    // Restate's answers, which Keel's first reading of the rules missed.
+    for (const bad of ["@", "a@", "a:b:c", "::::::::::", "x]", "a[b]["])
+      assert.equal(kafkaClusterNameProblem(bad), "invalid authority", bad);
   });
 
   it("redacts credentials and key locations", () => {

@@ -99,10 +99,28 @@ export function removeKafkaCluster(schema: Schema, name: string): Schema {
 export function kafkaClusterNameProblem(name: string): string | undefined {
   if (name === "") return "empty string";
   if (!/^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/.test(name)) return "invalid uri character";
-  if (name.includes("%")) return "invalid authority";
-  const opens = name.split("[").length - 1;
-  const closes = name.split("]").length - 1;
-  if (opens !== closes || opens > 1 || (opens === 1 && name.indexOf("[") > name.indexOf("]")))
-    return "invalid authority";
+  // The crate's rules: a `%` only in the userinfo (before an `@`), brackets once and in order, at
+  // most one colon (the port's) after the userinfo or an IPv6 literal, and a host after an `@`.
+  let colons = 0;
+  let percent = false;
+  let opened = false;
+  let closed = false;
+  for (const char of name) {
+    if (char === ":") colons++;
+    else if (char === "%") percent = true;
+    else if (char === "@") {
+      colons = 0;
+      percent = false;
+    } else if (char === "[") {
+      if (percent || opened) return "invalid authority";
+      opened = true;
+    } else if (char === "]") {
+      if (!opened || closed) return "invalid authority";
+      closed = true;
+      colons = 0;
+      percent = false;
+    }
+  }
+  if (opened !== closed || colons > 1 || name.endsWith("@") || percent) return "invalid authority";
   return undefined;
 }

@@ -79,6 +79,28 @@ describe("deployment registration", () => {
     assert.equal(forced.schema.services.length, 1, "the overwritten revision is gone");
   });
 
+  it("knows an endpoint by its authority and path, whatever its headers or scheme, as Restate does", () => {
+    const schema = registered(EMPTY_SCHEMA, request(manifest(["greet"])));
+    for (const overrides of [
+      { additionalHeaders: { "x-tenant": "a" } },
+      { uri: "https://svc/" },
+    ] as Partial<RegistrationRequest>[]) {
+      const again = registerDeployment(schema, request(manifest(["greet"]), overrides));
+      assert.equal(again.kind, "unchanged", JSON.stringify(overrides));
+    }
+    assert.equal(
+      registerDeployment(schema, request(manifest(["greet"]), { uri: "http://svc/v2" })).kind,
+      "created",
+    );
+    const forced = registerDeployment(
+      schema,
+      request(manifest(["greet"]), { force: true, additionalHeaders: { "x-tenant": "b" } }),
+    );
+    assert.ok(forced.kind === "overwritten");
+    assert.equal(forced.schema.deployments.length, 1);
+    assert.deepEqual(forced.deployment.additionalHeaders, { "x-tenant": "b" });
+  });
+
   it("treats only a type change as breaking", () => {
     const schema = registered(EMPTY_SCHEMA, request(manifest(["greet", "wave"])));
     const elsewhere = { uri: "http://other/", newDeploymentId: "dp_1second000000000000000" };

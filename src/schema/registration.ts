@@ -128,25 +128,29 @@ function shape(service: ServiceSchema): string {
   return JSON.stringify([service.name, service.ty, handlers]);
 }
 
-function sameHeaders(a: Record<string, string>, b: Record<string, string>): boolean {
-  const lower = (h: Record<string, string>): string =>
-    JSON.stringify(
-      Object.entries(h)
-        .map(([k, v]) => [k.toLowerCase(), v])
-        .sort(),
-    );
-  return lower(a) === lower(b);
+/**
+ * Whether two endpoint URIs name one deployment, as Restate decides it: the same authority and path.
+ * The scheme and the additional headers do not count (Restate's `deployment_routing_headers`, which
+ * would make some headers count, is empty by default and not offered); counting the headers once
+ * made a second deployment of an endpoint registered again with other headers.
+ */
+function sameEndpoint(a: string, b: string): boolean {
+  const endpoint = (uri: string): string => {
+    try {
+      const url = new URL(uri);
+      return `${url.username}:${url.password}@${url.host}${url.pathname}`;
+    } catch {
+      return uri;
+    }
+  };
+  return endpoint(a) === endpoint(b);
 }
 
 /** The deployment registered for an endpoint (the newest, should several share it). */
-export function findDeployment(
-  schema: Schema,
-  uri: string,
-  additionalHeaders: Record<string, string>,
-): DeploymentSchema | undefined {
+export function findDeployment(schema: Schema, uri: string): DeploymentSchema | undefined {
   let found: DeploymentSchema | undefined;
   for (const d of schema.deployments) {
-    if (d.uri !== uri || !sameHeaders(d.additionalHeaders, additionalHeaders)) continue;
+    if (!sameEndpoint(d.uri, uri)) continue;
     if (found === undefined || d.createdAtMs >= found.createdAtMs) found = d;
   }
   return found;
@@ -161,7 +165,7 @@ export function registerDeployment(
   schema: Schema,
   request: RegistrationRequest,
 ): RegistrationResult {
-  const existing = findDeployment(schema, request.uri, request.additionalHeaders);
+  const existing = findDeployment(schema, request.uri);
   if (existing !== undefined && !request.force) {
     return {
       kind: "unchanged",

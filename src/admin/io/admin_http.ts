@@ -20,7 +20,8 @@ import {
   AdminError,
   missingField,
   parseInvocationId,
-  parseJsonBody,
+  readJsonBody,
+  queryStringError,
   stringField,
 } from "./admin_common.js";
 import { InvocationRoutes } from "./invocation_routes.js";
@@ -37,7 +38,6 @@ import {
   HttpApiServer,
   UNAUTHORIZED_HEADERS,
   httpStatusOf,
-  readBody,
   sendJson,
   type AccessToken,
   type LogLevels,
@@ -53,6 +53,8 @@ export const RESTATE_COMPATIBLE_VERSION = "1.7.12";
 const ADMIN_API_VERSION_MIN = 2;
 const ADMIN_API_VERSION_MAX = 4;
 const ARROW_STREAM = "application/vnd.apache.arrow.stream";
+/** The `mode` values Restate's `DELETE /invocations/{id}` accepts. */
+const DELETION_MODES = ["Cancel", "cancel", "Kill", "kill", "Purge", "purge"];
 
 /**
  * The SQL engine (and through it the SQL process, with DuckDB and Arrow) loads with the first query:
@@ -77,6 +79,8 @@ interface Route {
   /** The names of the path's parameters, in order (as Restate names them in its errors). */
   readonly paramNames: string[];
   readonly handler: Handler;
+  /** Listed in `GET /openapi` (Restate leaves its deprecated spellings out). */
+  readonly documented: boolean;
 }
 
 export interface AdminOptions {
@@ -133,10 +137,13 @@ export class AdminApi {
   }
 
   private defineRoutes(): void {
-    const route = (method: string, path: string, handler: Handler): void => {
-      const pattern = new RegExp(`^${path.replace(/\{[a-z_]+\}/g, "([^/]+)")}/?$`);
+    const route = (method: string, path: string, handler: Handler, documented = true): void => {
+      // As Restate's router: no trailing slash; a parameter may be empty but at the end of the path.
+      const pattern = new RegExp(
+        `^${path.replace(/\{[a-z_]+\}(\/)?/g, (_, slash?: string) => (slash === undefined ? "([^/]+)" : "([^/]*)/"))}$`,
+      );
       const paramNames = [...path.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]!);
-      this.routes.push({ method, path, pattern, paramNames, handler });
+      this.routes.push({ method, path, pattern, paramNames, handler, documented });
     };
     const schema = this.schemaRoutes;
     const invocations = this.invocationRoutes;
@@ -178,6 +185,14 @@ export class AdminApi {
     );
     route("PATCH", "/deployments/{deployment}", ({ req, res, params }) =>
       schema.updateDeployment(req, res, params[0]!),
+    );
+    // Restate keeps PUT as the deprecated spelling of PATCH: from API v3 on, it only says so.
+    route(
+      "PUT",
+      "/deployments/{deployment}",
+      ({ req, res, params, apiVersion }) =>
+        schema.updateDeployment(req, res, params[0]!, apiVersion >= 3),
+      false,
     );
     route("DELETE", "/deployments/{deployment}", ({ res, params, url }) =>
       schema.deleteDeployment(res, params[0]!, url),
@@ -249,9 +264,9 @@ export class AdminApi {
     route("POST", "/query", ({ req, res }) => this.query(req, res));
   }
 
-  /** Every route as `METHOD /path/{param}` (the OpenAPI document must list the same). */
+  /** Every documented route as `METHOD /path/{param}` (the OpenAPI document must list the same). */
   describeRoutes(): string[] {
-    return this.routes.map((r) => `${r.method} ${r.path}`);
+    return this.routes.filter((r) => r.documented).map((r) => `${r.method} ${r.path}`);
   }
 
   listen(port: number, host: string): Promise<NetServer> {
@@ -268,14 +283,17 @@ export class AdminApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? "/", "http://admin");
+      // Routes match the path as it was sent, as Restate's do: `..` and `%2e%2e` are no dot segments.
+      const target = req.url ?? "/";
+      let path = target.startsWith("/") ? target.replace(/[?#].*$/s, "") : url.pathname;
       // The web UI's files hold no data (the page calls the routes below): served without a token.
-      if (isWebUiPath(url.pathname)) return await this.webUi.serve(req, res, url.pathname, url);
-      let path = url.pathname;
+      if (isWebUiPath(path)) return await this.webUi.serve(req, res, path, url);
       let apiVersion = ADMIN_API_VERSION_MAX;
-      const versioned = /^\/v(\d+)(\/.*)?$/.exec(path);
-      if (versioned !== null) {
+      // Restate nests its routes under /v2 to /v4 and answers /v1 with 400; any other /vN is a path.
+      const versioned = /^\/v([1-9])(\/.*)?$/.exec(path);
+      if (versioned !== null && Number(versioned[1]) <= ADMIN_API_VERSION_MAX) {
         apiVersion = Number(versioned[1]);
-        if (apiVersion < ADMIN_API_VERSION_MIN || apiVersion > ADMIN_API_VERSION_MAX) {
+        if (apiVersion < ADMIN_API_VERSION_MIN) {
           const text = `Unsupported Admin API version V${apiVersion}. This server supports versions between V${ADMIN_API_VERSION_MIN} and V${ADMIN_API_VERSION_MAX}.`;
           res.writeHead(400, {
             "content-type": "text/plain; charset=utf-8",
@@ -286,7 +304,8 @@ export class AdminApi {
         }
         path = versioned[2] ?? "/";
       }
-      const method = req.method ?? "GET";
+      // A GET route answers HEAD too (Node leaves the body out), as Restate's router does.
+      const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
       // Health checks stay open: probes carry no credentials, and the answer is only readiness.
       const token = this.options.accessToken;
       if (token !== undefined && path !== "/health" && !token.admits(req)) {
@@ -411,23 +430,28 @@ export class AdminApi {
     };
   }
 
-  /** The deprecated `DELETE /invocations/{id}?mode=Cancel|Kill|Purge`: 202 like Restate's. */
+  /**
+   * The deprecated `DELETE /invocations/{id}?mode=Cancel|Kill|Purge`: 202 like Restate's, which only
+   * appends the command and never says whether the invocation exists.
+   */
   private async deleteInvocation(res: ServerResponse, text: string, url: URL): Promise<void> {
-    const mode = (url.searchParams.get("mode") ?? "Cancel").toLowerCase();
+    const modeText = url.searchParams.get("mode") ?? "Cancel";
+    if (!DELETION_MODES.includes(modeText))
+      throw queryStringError(
+        "mode",
+        `unknown variant \`${modeText}\`, expected one of ${DELETION_MODES.map((m) => `\`${m}\``).join(", ")}`,
+      );
+    const mode = modeText.toLowerCase();
     const id = parseInvocationId(text);
-    const outcome =
-      mode === "purge"
-        ? await this.node.purge(id, false)
-        : await this.node.terminate(id, mode === "kill" ? "kill" : "cancel");
-    if (outcome.kind === "notFound")
-      throw new AdminError(404, `The requested invocation '${text}' does not exist`);
+    if (mode === "purge") await this.node.purge(id, false);
+    else await this.node.terminate(id, mode === "kill" ? "kill" : "cancel");
     res.writeHead(202, { "content-length": "0" });
     res.end();
   }
 
   /** POST /query: JSON rows when asked for `application/json`, else an Arrow IPC stream. */
   private async query(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminQueryBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminQueryBodyBytesMax);
     const sql = stringField(body["query"], "query");
     if (sql === undefined) throw missingField("query");
     const json = String(req.headers.accept ?? "").includes("application/json");

@@ -18,13 +18,14 @@ import {
   invocationNotFound,
   missingField,
   noContent,
+  numberOutOfRange,
   parseInvocationId,
-  parseJsonBody,
-  queryStringError,
+  readJsonBody,
+  u32QueryParameter,
   serviceNotFound,
   stringField,
 } from "./admin_common.js";
-import { readBody, sendJson } from "../../platform/io/index.js";
+import { sendJson } from "../../platform/io/index.js";
 
 export type Termination = "cancel" | "kill";
 
@@ -73,11 +74,9 @@ export class InvocationRoutes {
   }
 
   async restartAsNew(res: ServerResponse, text: string, url: URL): Promise<void> {
+    // The query string is read before the path's id, as Restate's extractors do.
+    const from = u32QueryParameter(url, "from") ?? 0;
     const id = parseInvocationId(text);
-    const fromText = url.searchParams.get("from");
-    const from = fromText === null ? 0 : Number(fromText);
-    if (fromText !== null && !/^\d+$/.test(fromText))
-      throw queryStringError("from", "invalid digit found in string");
     const deploymentId = await this.chosenDeployment(id, url, "restart");
     const outcome = await this.node.restartAsNew(id, from, deploymentId);
     switch (outcome.kind) {
@@ -138,7 +137,7 @@ export class InvocationRoutes {
 
   /** POST /services/{name}/state: replace the state of one key, optionally at a version. */
   async patchState(req: IncomingMessage, res: ServerResponse, serviceName: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminStateBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminStateBodyBytesMax);
     const key = stringField(body["object_key"], "object_key");
     if (key === undefined) throw missingField("object_key");
     const version = stringField(body["version"], "version");
@@ -184,6 +183,8 @@ function byteValue(key: string, value: unknown): Uint8Array {
   if (!Array.isArray(value)) throw bodyError(`new_state.${key}: expected a byte array`);
   const bytes = new Uint8Array(value.length);
   value.forEach((b: unknown, i) => {
+    if (typeof b === "number" && !Number.isFinite(b))
+      throw numberOutOfRange(`new_state.${key}[${i}]`);
     if (typeof b !== "number" || !Number.isInteger(b) || b < 0 || b > 255)
       throw bodyError(`new_state.${key}[${i}]: invalid value: ${JSON.stringify(b)}, expected u8`);
     bytes[i] = b;

@@ -15,10 +15,10 @@ import {
   invalidField,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
 } from "./admin_common.js";
 import { limits } from "../../core/index.js";
-import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
+import { isoMillis, sendJson } from "../../platform/io/index.js";
 import {
   addKafkaCluster,
   hasBrokerProperty,
@@ -70,7 +70,7 @@ export class KafkaClusterRoutes {
 
   /** POST /kafka-clusters: `{name, properties}`, 201 with the cluster. */
   async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     let name: string | undefined;
     let properties: Record<string, string> | undefined;
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.
@@ -99,12 +99,13 @@ export class KafkaClusterRoutes {
 
   /** PATCH /kafka-clusters/{name}: `{properties}` replaces the registered cluster's properties. */
   async update(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    checkNameParameter(name);
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
     let properties: Record<string, string> | undefined;
     for (const [field, value] of Object.entries(body))
       if (field === "properties") properties = propertiesField(value);
     if (properties === undefined) throw missingField("properties");
+    // Restate reads the body before it looks at the name.
+    checkNameParameter(name);
     checkBrokers(name, properties);
     const changed = properties;
     const updated = await this.node.updateSchema((schema) => {
@@ -168,7 +169,7 @@ function infoJson(cluster: ResolvedKafkaCluster): { info?: { message: string }[]
 
 function nameField(value: unknown): string {
   if (typeof value !== "string")
-    throw bodyError(`name: invalid type: ${describeJson(value)}, expected a string`);
+    throw bodyError(`name: invalid type: ${describeJson(value, "name")}, expected a string`);
   const problem = kafkaClusterNameProblem(value);
   if (problem !== undefined) throw bodyError(`name: ${problem}`);
   return value;
@@ -176,10 +177,14 @@ function nameField(value: unknown): string {
 
 function propertiesField(value: unknown): Record<string, string> {
   if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw bodyError(`properties: invalid type: ${describeJson(value)}, expected a map`);
+    throw bodyError(
+      `properties: invalid type: ${describeJson(value, "properties")}, expected a map`,
+    );
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== "string")
-      throw bodyError(`properties.${key}: invalid type: ${describeJson(entry)}, expected a string`);
+      throw bodyError(
+        `properties.${key}: invalid type: ${describeJson(entry, `properties.${key}`)}, expected a string`,
+      );
   }
   return { ...(value as Record<string, string>) };
 }

@@ -25,13 +25,16 @@ import {
 } from "../../schema/index.js";
 import {
   AdminError,
+  bodyError,
   booleanField,
   deploymentNotFound,
   durationField,
+  headerMap,
   invalidField,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
+  parseHttpUri,
   parseResourceIdParam,
   booleanQueryParameter,
   serviceNotFound,
@@ -39,7 +42,7 @@ import {
   stringMap,
 } from "./admin_common.js";
 import { fetchDiscovery, type EndpointClient } from "../../invoker/io/index.js";
-import { isoMillis, readBody, sendJson } from "../../platform/io/index.js";
+import { isoMillis, sendJson } from "../../platform/io/index.js";
 
 interface Discovered {
   readonly uri: string;
@@ -91,7 +94,7 @@ export class SchemaRoutes {
 
   /** PATCH /services/{name}: public, retentions and timeouts; absent or null fields stay. */
   async modifyService(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
     const change = {
       public: booleanField(body["public"], "public"),
       idempotencyRetentionMs: durationField(body["idempotency_retention"], "idempotency_retention"),
@@ -153,12 +156,17 @@ export class SchemaRoutes {
 
   /** POST /deployments: discover the endpoint and register (or dry-run) its services. */
   async register(req: IncomingMessage, res: ServerResponse, apiVersion: number): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
     const uriText = stringField(body["uri"], "uri");
     if (uriText === undefined) throw missingField("uri");
-    const additionalHeaders = stringMap(body["additional_headers"], "additional_headers") ?? {};
+    // Restate reads the body as one of two shapes (an endpoint's URI or a Lambda's ARN): a `uri`
+    // that is no `http::Uri` fits neither, and it says only that.
+    if (typeof parseHttpUri(uriText) === "string")
+      throw bodyError("data did not match any variant of untagged enum RegisterDeploymentRequest");
+    const additionalHeaders =
+      headerMap(body["additional_headers"], "RegisterDeploymentRequest") ?? {};
     const useHttp11 = booleanField(body["use_http_11"], "use_http_11") ?? false;
     const force = booleanField(body["force"], "force") ?? apiVersion <= 2;
     const breaking = booleanField(body["breaking"], "breaking") ?? false;
@@ -167,7 +175,7 @@ export class SchemaRoutes {
     // Without force, an endpoint registered before answers as it is, without asking it again.
     const known = force
       ? undefined
-      : findDeployment(this.node.schema().schema, normalizedUri(uriText), additionalHeaders);
+      : findDeployment(this.node.schema().schema, normalizedUri(uriText));
     if (known !== undefined) {
       return this.answerRegistration(res, apiVersion, {
         kind: "unchanged",
@@ -222,19 +230,29 @@ export class SchemaRoutes {
     });
   }
 
-  /** PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services. */
-  async updateDeployment(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  /**
+   * PATCH /deployments/{id}: a new address or headers; `overwrite` may change its services.
+   * `deprecatedPut`: the request was a PUT that Restate refuses (405) once it has read the body.
+   */
+  async updateDeployment(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    deprecatedPut = false,
+  ): Promise<void> {
     parseResourceIdParam("deployment", id, "dp");
-    const body = parseJsonBody(await readBody(req, limits.adminBodyBytesMax));
+    const body = await readJsonBody(req, limits.adminBodyBytesMax);
+    // The body's fields are Restate's extractor's: read before the handler's own checks.
+    const uri = stringField(body["uri"], "uri");
+    const headers = headerMap(body["additional_headers"], "UpdateDeploymentRequest");
+    const useHttp11 = booleanField(body["use_http_11"], "use_http_11");
+    const overwrite = booleanField(body["overwrite"], "overwrite") ?? false;
+    const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
+    if (deprecatedPut) throw new AdminError(405, "PUT deployment is deprecated, use PATCH instead");
     const existing = this.node.schema().deployment(id);
     if (existing === undefined) throw deploymentNotFound(id);
     if (body["arn"] !== undefined)
       throw new AdminError(400, "Lambda deployments are not supported by Keel", "META0003");
-    const uri = stringField(body["uri"], "uri");
-    const headers = stringMap(body["additional_headers"], "additional_headers");
-    const useHttp11 = booleanField(body["use_http_11"], "use_http_11");
-    const overwrite = booleanField(body["overwrite"], "overwrite") ?? false;
-    const dryRun = booleanField(body["dry_run"], "dry_run") ?? false;
     if (uri === undefined && headers === undefined && useHttp11 === undefined)
       return sendJson(res, 200, this.detailedDeployment(id));
     const nextHeaders = headers ?? existing.additionalHeaders;

@@ -14,11 +14,13 @@ import {
   describeJson,
   missingField,
   noContent,
-  parseJsonBody,
+  readJsonBody,
+  parseHttpUri,
   parseResourceIdParam,
+  type HttpUri,
 } from "./admin_common.js";
 import { formatSubscriptionId, limits } from "../../core/index.js";
-import { readBody, sendJson } from "../../platform/io/index.js";
+import { sendJson } from "../../platform/io/index.js";
 import {
   addSubscription,
   isKafkaTopicName,
@@ -33,15 +35,6 @@ import {
   type KafkaCluster,
   type SubscriptionSchema,
 } from "../../schema/index.js";
-
-/** The parts of a URI that subscriptions use, as the `http` crate splits them. */
-interface SubscriptionUri {
-  readonly scheme: string | undefined;
-  readonly authority: string;
-  readonly path: string;
-  /** How Restate prints the URI in its messages. */
-  readonly display: string;
-}
 
 export class SubscriptionRoutes {
   constructor(
@@ -82,8 +75,8 @@ export class SubscriptionRoutes {
 
   /** POST /subscriptions: Restate's checks, then the subscription stored in the schema (201). */
   async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJsonBody(await readBody(req, limits.adminSubscriptionBodyBytesMax));
-    const fields: Partial<Record<"source" | "sink", SubscriptionUri>> = {};
+    const body = await readJsonBody(req, limits.adminSubscriptionBodyBytesMax);
+    const fields: Partial<Record<"source" | "sink", HttpUri>> = {};
     let options: Record<string, string> = {};
     // Fields are checked in the order they appear in the body, as a streaming deserializer does.
     for (const [name, value] of Object.entries(body)) {
@@ -139,7 +132,7 @@ export class SubscriptionRoutes {
   }
 }
 
-function invalidUri(field: "source" | "sink", uri: SubscriptionUri, scheme: string): AdminError {
+function invalidUri(field: "source" | "sink", uri: HttpUri, scheme: string): AdminError {
   return new AdminError(
     400,
     `[META0009] invalid ${field} URI '${uri.display}': must have a scheme segment, with supported schemes: [${scheme}].`,
@@ -150,51 +143,20 @@ function invalidUri(field: "source" | "sink", uri: SubscriptionUri, scheme: stri
 function checkOptions(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value))
-    throw bodyError(`options: invalid type: ${describeJson(value)}, expected a map`);
+    throw bodyError(`options: invalid type: ${describeJson(value, "options")}, expected a map`);
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== "string")
-      throw bodyError(`options.${key}: invalid type: ${describeJson(entry)}, expected a string`);
+      throw bodyError(
+        `options.${key}: invalid type: ${describeJson(entry, `options.${key}`)}, expected a string`,
+      );
   }
   return value as Record<string, string>;
 }
 
-/** Characters a URI may hold (RFC 3986's unreserved, reserved and `%`). */
-const URI_CHARACTERS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]%]*$/;
-const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
-
-function uriField(value: unknown, name: "source" | "sink"): SubscriptionUri {
+function uriField(value: unknown, name: "source" | "sink"): HttpUri {
   if (typeof value !== "string")
-    throw bodyError(`${name}: invalid type: ${describeJson(value)}, expected a string`);
-  const parsed = parseUri(value);
+    throw bodyError(`${name}: invalid type: ${describeJson(value, name)}, expected a string`);
+  const parsed = parseHttpUri(value);
   if (typeof parsed === "string") throw bodyError(`${name}: ${parsed}`);
   return parsed;
-}
-
-/** Splits a URI as `http::Uri` does, or names why it is not one in that crate's words. */
-function parseUri(text: string): SubscriptionUri | string {
-  if (text === "") return "empty string";
-  if (!URI_CHARACTERS.test(text)) return "invalid uri character";
-  const noScheme = { scheme: undefined, authority: "", path: text, display: text };
-  if (text === "*" || text.startsWith("/")) return noScheme;
-  const schemeEnd = text.indexOf("://");
-  if (schemeEnd < 0) {
-    // Only an authority (`host[:port]`) may stand alone.
-    return /[/?#]/.test(text) ? "invalid format" : noScheme;
-  }
-  const scheme = text.slice(0, schemeEnd);
-  if (!SCHEME.test(scheme)) return "invalid format";
-  const afterScheme = text.slice(schemeEnd + 3);
-  const authorityEnd = afterScheme.search(/[/?#]/);
-  const authority = authorityEnd < 0 ? afterScheme : afterScheme.slice(0, authorityEnd);
-  if (authority === "") return "invalid format";
-  const rest = authorityEnd < 0 ? "" : afterScheme.slice(authorityEnd);
-  const pathEnd = rest.search(/[?#]/);
-  const path = pathEnd < 0 ? rest : rest.slice(0, pathEnd);
-  const query = pathEnd < 0 || rest[pathEnd] !== "?" ? "" : rest.slice(pathEnd).replace(/#.*$/, "");
-  return {
-    scheme,
-    authority,
-    path: path === "" ? "/" : path,
-    display: `${scheme}://${authority}${path === "" ? "/" : path}${query}`,
-  };
 }

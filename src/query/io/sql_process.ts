@@ -135,7 +135,14 @@ async function handle(
   }
 }
 
+/**
+ * DuckDB's parse tree of `sql`. A query that does not parse, or holds no statement (only blanks and
+ * comments), is the client's error: 400 as Restate answers (they were 500s, the empty query's
+ * message "Error in native callback").
+ */
 async function parse(connection: DuckDBConnection, sql: string): Promise<string> {
+  if (/^[\s;]*$/.test(sql.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, "")))
+    throw new QueryFailure(400, "Query error: no SQL statements were provided in the query string");
   const quoted = sql.replace(/'/g, "''");
   const reader = await connection.runAndReadAll(`SELECT json_serialize_sql('${quoted}')`);
   const text = reader.getRows()[0]?.[0];
@@ -145,9 +152,18 @@ async function parse(connection: DuckDBConnection, sql: string): Promise<string>
   } catch {
     throw new QueryFailure(500, "Query error: the query could not be parsed");
   }
-  const message = (parsed as { error_message?: unknown }).error_message;
+  const { error, error_message: message } = parsed as { error?: unknown; error_message?: unknown };
   if (typeof message === "string" && message.startsWith("Only SELECT"))
     throw new QueryFailure(400, "Query error: only SELECT queries are supported");
+  if (error === true)
+    throw new QueryFailure(
+      400,
+      `Query error: ${typeof message === "string" ? message : "the query could not be parsed"}`,
+    );
+  // Restate's engine runs one statement per query and refuses more with a 500.
+  const statements = (parsed as { statements?: unknown }).statements;
+  if (Array.isArray(statements) && statements.length > 1)
+    throw new QueryFailure(500, "Query error: only a single SQL statement is supported");
   return String(text);
 }
 
