@@ -334,12 +334,61 @@ export async function startCluster(options: ClusterOptions = {}): Promise<KeelCl
   };
 }
 
+/**
+ * Waits until the controller has placed and balanced the leaders of a cluster of three workers and
+ * every leader has taken its partition, unchanged for a second. The semantic stories count how often
+ * a step runs: a leadership that moves under a running invocation makes its step run again (a
+ * `ctx.run` whose result was not yet journaled is at least once), as a leader change would in
+ * Restate; the stories are about steady state.
+ */
+async function whenLeadershipSettled(admin: string): Promise<void> {
+  let since: number | undefined;
+  let previous = "";
+  let last = "";
+  await waitFor(
+    async () => {
+      const res = await fetch(`${admin}/keel/status`);
+      const body = (await res.json()) as {
+        cluster?: {
+          partitions: {
+            leader: string | null;
+            replicas: { node: string; role: string | null }[];
+          }[];
+        };
+      };
+      const partitions = body.cluster?.partitions ?? [];
+      const leaders = partitions.map((p) => p.leader);
+      const perNode = [...new Set(leaders)].map((l) => leaders.filter((x) => x === l).length);
+      const settled =
+        partitions.length > 0 &&
+        partitions.every(
+          (p) =>
+            p.leader !== null &&
+            p.replicas[0]?.node === p.leader &&
+            p.replicas[0]?.role === "leader" &&
+            p.replicas.slice(1).every((r) => r.role === "follower"),
+        ) &&
+        perNode.length === 3 &&
+        Math.max(...perNode) - Math.min(...perNode) <= 1;
+      last = JSON.stringify(partitions);
+      if (!settled || last !== previous) since = settled ? Date.now() : undefined;
+      previous = last;
+      return since !== undefined && Date.now() - since >= 1_000;
+    },
+    "the cluster's leaders to be placed, balanced and stable",
+    60_000,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}; the partitions last seen: ${last}`);
+  });
+}
+
 /** A cluster behind the one-server interface of the semantic tests (see TARGET). */
 async function startClusterAsServer(options: KeelOptions): Promise<KeelServer> {
   const cluster = await startCluster(
     options.extraArgs === undefined ? {} : { extraArgs: () => options.extraArgs ?? [] },
   );
   const [first, second, third] = cluster.nodes as [KeelServer, KeelServer, KeelServer];
+  await whenLeadershipSettled(third.admin);
   let turn = 0;
   const all = async <T>(run: (node: KeelServer) => Promise<T>): Promise<T[]> =>
     Promise.all(cluster.nodes.map(run));
