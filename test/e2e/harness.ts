@@ -410,6 +410,7 @@ async function startClusterAsServer(options: KeelOptions): Promise<KeelServer> {
     },
     async restart(restartOptions) {
       await all((node) => node.restart(restartOptions));
+      if (restartOptions?.waitUntilReady !== false) await whenLeadershipSettled(third.admin);
     },
     exited: () => first.exited(),
     cleanup: () => cluster.cleanup(),
