@@ -13,6 +13,7 @@
  */
 
 import type { Gen } from "./generate.js";
+import { LOG_MODULES } from "../../src/platform/io/index.js";
 
 /** What the generator aims at: the fixture as the server under test described it. */
 export interface AdminFixture {
@@ -170,17 +171,8 @@ const SQL_TOKENS = [
   "\\",
 ];
 
-const MODULES = [
-  "node",
-  "ingress",
-  "admin",
-  "invoker",
-  "partition",
-  "cluster",
-  "snapshots",
-  "endpoint",
-  "default",
-];
+/** The node's log modules, and the level every other module takes. */
+const MODULES = [...LOG_MODULES, "default"];
 /** Levels that keep the log readable (debug would flood it, and the log is checked afterwards). */
 const QUIET_LEVELS = ["info", "warn", "error"];
 
