@@ -30,6 +30,7 @@ import {
   type TestEnvironmentOptions,
 } from "./environment.js";
 import { StateProxy } from "./state.js";
+import type { ClusterStatusJson } from "../admin/index.js";
 
 /**
  * The environment's options; `storage: "memory"` (the default) writes the nodes' logs without fsync,
@@ -112,6 +113,7 @@ export class RestateTestCluster {
       // One at a time: each node joins the metadata store the first one created.
       for (let i = 0; i < count; i++) await cluster.startNode(i);
       await cluster.whenServing();
+      await cluster.whenFaultTolerant();
       await register(nodes[0]!.adminUrl, endpoint.url);
       return cluster;
     } catch (error) {
@@ -155,6 +157,7 @@ export class RestateTestCluster {
     if (this.nodeAt(node).child !== undefined) throw new Error(`node ${node} is running`);
     await this.startNode(node - 1);
     await this.whenServing();
+    await this.whenFaultTolerant();
   }
 
   /** Stops every node and the services' endpoint and removes the data directory. */
@@ -220,6 +223,62 @@ export class RestateTestCluster {
             (await answers(`${node.adminUrl}/health`)) &&
             (await answers(`${node.ingressUrl}/restate/health`)),
         );
+  }
+
+  /**
+   * Resolves once the cluster can lose any one node: every partition has a leader and a follower,
+   * every log's open segment a nodeset wide enough to be sealed without one server (a cluster that
+   * is forming first writes its logs on the servers it has, and widens them a moment later), and
+   * every node votes in the metadata store; unchanged for a second.
+   */
+  private async whenFaultTolerant(): Promise<void> {
+    const nodes = this.nodes.length;
+    let since: number | undefined;
+    let previous = "";
+    await this.waitFor(
+      this.nodes.find((node) => node.child !== undefined)!,
+      async () => {
+        const running = this.nodes.find((node) => node.child !== undefined)!;
+        let cluster: ClusterStatusJson | undefined;
+        try {
+          const res = await fetch(`${running.adminUrl}/keel/status`, {
+            signal: AbortSignal.timeout(2_000),
+          });
+          cluster = ((await res.json()) as { cluster?: ClusterStatusJson }).cluster;
+        } catch {
+          return false;
+        }
+        if (cluster === undefined) return false;
+        const tolerant =
+          cluster.partitions.length > 0 &&
+          cluster.partitions.every(
+            (p) =>
+              p.leader !== null &&
+              p.replicas.length >= 2 &&
+              p.replicas[0]!.role === "leader" &&
+              p.replicas.slice(1).every((r) => r.role === "follower"),
+          ) &&
+          cluster.logs.every((log) => {
+            const open = log.segments.at(-1);
+            return (
+              open !== undefined &&
+              !open.sealed &&
+              (open.nodeset?.length ?? 0) >= Math.min(nodes, 3)
+            );
+          }) &&
+          cluster.metadata_members.some((m) => (m.voters?.length ?? 0) === nodes);
+        const seen = JSON.stringify([
+          cluster.partitions.map((p) => [p.leader, p.replicas.map((r) => `${r.node}:${r.role}`)]),
+          cluster.logs.map((log) => log.segments.at(-1)),
+          cluster.metadata_members.map((m) => m.voters),
+        ]);
+        if (!tolerant || seen !== previous) since = tolerant ? Date.now() : undefined;
+        previous = seen;
+        return since !== undefined && Date.now() - since >= 1_000;
+      },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\nthe cluster last seen: ${previous}`);
+    });
   }
 
   private async waitFor(node: NodeProcess, ready: () => boolean | Promise<boolean>): Promise<void> {
