@@ -193,6 +193,9 @@ export class TcpTransport implements NodeTransport {
         : createTlsServer({
             ...tls,
             minVersion: "TLSv1.2",
+            // A connection that does not finish its handshake is closed as one that does not
+            // authenticate (Node's default waits two minutes).
+            handshakeTimeout: AUTH_TIMEOUT_MS,
             // Asked for, checked per protocol: a node must present one, a metrics scraper need not.
             requestCert: true,
             rejectUnauthorized: false,
@@ -202,12 +205,14 @@ export class TcpTransport implements NodeTransport {
       transport.accept(socket),
     );
     if (tls !== undefined)
-      server.on("tlsClientError", (error: Error, socket: TLSSocket) =>
+      server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
         options.onRefused?.(
           `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
           `TLS handshake failed: ${error.message}`,
-        ),
-      );
+        );
+        // With a listener here Node leaves a timed-out handshake's socket open.
+        socket.destroy();
+      });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.listen.port, options.listen.host, () => {
