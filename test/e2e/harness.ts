@@ -81,8 +81,17 @@ export const TARGET: "keel" | "restate" | "keel-cluster" =
 const SERVICES_BIN = join(DIST, "test", "fixtures", "services.js");
 
 const children = new Set<ChildProcess>();
+/** Every directory `tempDir` made: removed when the test file's process exits, whatever happened. */
+const tempDirs: string[] = [];
 process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL");
+  for (const dir of tempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a file a killed child still held: the system's tmp cleaner takes it
+    }
+  }
 });
 
 /** A free TCP port on loopback (bound, read, released). */
@@ -123,7 +132,9 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `keel-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `keel-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 async function waitFor(
